@@ -1,0 +1,132 @@
+//! The command-line front end that any compiler binary embeds:
+//!
+//! ```no_run
+//! use my_plugins as _; // link the plugin crates the compiler ships
+//! # mod my_plugins {}
+//!
+//! fn main() -> std::process::ExitCode {
+//!     brainsmith_core::cli::main()
+//! }
+//! ```
+//!
+//! Commands: `plugins` (summary table; `--kind`, `--source`, `--stage`, `--op-type`,
+//! `--search`, `--verbose`, `--format table|json|toml`), `plugins show NAME`, `manifest`
+//! (this binary's plugin manifest) and `verify MANIFEST` (this binary's plugins against an
+//! allowlist). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
+//! error, 2 on bad usage.
+
+mod plugins;
+mod table;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::manifest::Manifest;
+use crate::registry::Registry;
+
+/// Runs the command line with the process's arguments, stdout and stderr.
+pub fn main() -> ExitCode {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock())
+}
+
+/// Runs the command line with explicit arguments (the first is the program name) and
+/// output streams; returns the exit code.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().ansi().to_string();
+            let _ = if e.use_stderr() {
+                write!(err, "{text}")
+            } else {
+                write!(out, "{text}")
+            };
+            return ExitCode::from(code);
+        }
+    };
+    let registry = match Registry::global() {
+        Ok(registry) => registry,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Plugins(args) => plugins::run(registry, args, out),
+        Command::Manifest { format, root } => {
+            let manifest = Manifest::from_registry(registry, root.as_deref());
+            let text = match format {
+                DataFormat::Toml => manifest.to_toml(),
+                DataFormat::Json => manifest.to_json(),
+            };
+            write!(out, "{text}").map_err(|e| e.to_string())
+        }
+        Command::Verify { manifest } => Manifest::load(&manifest)
+            .map_err(|e| e.to_string())
+            .and_then(|m| registry.verify(&m).map_err(|e| e.to_string()))
+            .and_then(|()| {
+                writeln!(
+                    out,
+                    "ok: the binary's {} plugins match {}",
+                    registry.plugins().len(),
+                    manifest.display()
+                )
+                .map_err(|e| e.to_string())
+            }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let _ = writeln!(err, "error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    about = "Inspect the plugins linked into this dataflow compiler",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the registered plugins (a summary table by source and kind).
+    Plugins(plugins::PluginsArgs),
+    /// Print this binary's plugin manifest.
+    Manifest {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DataFormat::Toml)]
+        format: DataFormat,
+        /// Record source files relative to this directory.
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Check that this binary links exactly the plugins a manifest lists.
+    Verify {
+        /// The manifest (TOML, or JSON when it ends in .json).
+        manifest: PathBuf,
+    },
+}
+
+/// Machine-readable formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DataFormat {
+    Toml,
+    Json,
+}

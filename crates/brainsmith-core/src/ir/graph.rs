@@ -1,0 +1,290 @@
+//! [`Graph`]: nodes, their tensors, and the queries transforms need.
+
+use std::collections::HashMap;
+
+use super::attribute::AttributeValue;
+use super::datatype::QuantType;
+use super::node::Node;
+use super::presence::Presence;
+use super::proto;
+use super::tensor::Tensor;
+use super::value::ValueInfo;
+
+const NAME: u16 = 0;
+const DOC_STRING: u16 = 1;
+
+/// The key of a QONNX datatype in a `quantization_annotation` entry.
+pub(crate) const FINN_DATATYPE: &str = "finn_datatype";
+
+/// A computation graph.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Graph {
+    /// The graph's name.
+    pub name: String,
+    /// Nodes (topologically sorted in a well-formed graph).
+    pub nodes: Vec<Node>,
+    /// Constant tensors.
+    pub initializers: Vec<Tensor>,
+    /// Sparse constant tensors, kept as read.
+    pub sparse_initializers: Vec<proto::SparseTensorProto>,
+    /// Human-readable documentation.
+    pub doc_string: String,
+    /// Graph inputs (in old IR versions, initializers are listed here too).
+    pub inputs: Vec<ValueInfo>,
+    /// Graph outputs.
+    pub outputs: Vec<ValueInfo>,
+    /// Types and shapes of intermediate tensors.
+    pub value_info: Vec<ValueInfo>,
+    /// Per-tensor annotations; QONNX keeps datatypes here (see [`Graph::datatype`]).
+    pub quantization_annotations: Vec<proto::TensorAnnotation>,
+    /// Named metadata entries.
+    pub metadata_props: Vec<proto::StringStringEntryProto>,
+    presence: Presence,
+}
+
+impl Graph {
+    /// The initializer called `name`.
+    pub fn initializer(&self, name: &str) -> Option<&Tensor> {
+        self.initializers.iter().find(|t| t.name() == name)
+    }
+
+    /// The declared type of `name`: a graph input, output or `value_info` entry.
+    pub fn value_info_of(&self, name: &str) -> Option<&ValueInfo> {
+        self.inputs
+            .iter()
+            .chain(&self.outputs)
+            .chain(&self.value_info)
+            .find(|v| v.name == name)
+    }
+
+    /// Whether `name` is a graph output.
+    pub fn is_output(&self, name: &str) -> bool {
+        self.outputs.iter().any(|v| v.name == name)
+    }
+
+    /// For every tensor produced by a node, the index of that node.
+    pub fn producers(&self) -> HashMap<&str, usize> {
+        let mut map = HashMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for output in node.outputs.iter().filter(|o| !o.is_empty()) {
+                map.insert(output.as_str(), i);
+            }
+        }
+        map
+    }
+
+    /// For every tensor read by a node, the indices of those nodes (once per node).
+    pub fn consumers(&self) -> HashMap<&str, Vec<usize>> {
+        let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for input in node.inputs.iter().filter(|o| !o.is_empty()) {
+                let users = map.entry(input.as_str()).or_default();
+                if users.last() != Some(&i) {
+                    users.push(i);
+                }
+            }
+        }
+        map
+    }
+
+    /// Renames tensor `from` to `to` everywhere: every use in every node (a node that reads
+    /// the same tensor twice gets both), subgraphs that read it from the outer scope, graph
+    /// inputs and outputs, `value_info`, initializers and annotations.
+    pub fn rename_tensor(&mut self, from: &str, to: &str) {
+        if from == to {
+            return;
+        }
+        let rename = |s: &mut String| {
+            if s == from {
+                *s = to.to_owned();
+            }
+        };
+        for node in &mut self.nodes {
+            node.inputs.iter_mut().for_each(rename);
+            node.outputs.iter_mut().for_each(rename);
+            for attribute in &mut node.attributes {
+                match &mut attribute.value {
+                    AttributeValue::Graph(g) => g.rename_tensor(from, to),
+                    AttributeValue::Graphs(gs) => {
+                        gs.iter_mut().for_each(|g| g.rename_tensor(from, to))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for value in self
+            .inputs
+            .iter_mut()
+            .chain(&mut self.outputs)
+            .chain(&mut self.value_info)
+        {
+            rename(&mut value.name);
+        }
+        for tensor in &mut self.initializers {
+            if tensor.name() == from {
+                tensor.set_name(to);
+            }
+        }
+        for annotation in &mut self.quantization_annotations {
+            if annotation.tensor_name.as_deref() == Some(from) {
+                annotation.tensor_name = Some(to.to_owned());
+            }
+        }
+    }
+
+    /// Renames many tensors at once, in one pass over the graph (and its subgraphs): every
+    /// name that is a key of `map` becomes its value. The renames are simultaneous, so
+    /// `{a: b, b: a}` swaps two names.
+    pub fn rename_tensors(&mut self, map: &HashMap<String, String>) {
+        if map.is_empty() {
+            return;
+        }
+        let rename = |s: &mut String| {
+            if let Some(new) = map.get(s.as_str()) {
+                s.clone_from(new);
+            }
+        };
+        for node in &mut self.nodes {
+            node.inputs.iter_mut().for_each(rename);
+            node.outputs.iter_mut().for_each(rename);
+            for attribute in &mut node.attributes {
+                match &mut attribute.value {
+                    AttributeValue::Graph(g) => g.rename_tensors(map),
+                    AttributeValue::Graphs(gs) => gs.iter_mut().for_each(|g| g.rename_tensors(map)),
+                    _ => {}
+                }
+            }
+        }
+        for value in self
+            .inputs
+            .iter_mut()
+            .chain(&mut self.outputs)
+            .chain(&mut self.value_info)
+        {
+            rename(&mut value.name);
+        }
+        for tensor in &mut self.initializers {
+            if let Some(new) = map.get(tensor.name()) {
+                tensor.set_name(new.clone());
+            }
+        }
+        for annotation in &mut self.quantization_annotations {
+            if let Some(name) = &mut annotation.tensor_name {
+                rename(name);
+            }
+        }
+    }
+
+    /// The constant value of tensor `name`: an initializer that is not also a graph input
+    /// (which a caller could override), or the output of a `Constant` node with a `value`.
+    pub fn constant(&self, name: &str) -> Option<&Tensor> {
+        if self.inputs.iter().any(|i| i.name == name) {
+            return None;
+        }
+        self.initializer(name).or_else(|| {
+            self.nodes
+                .iter()
+                .find(|n| {
+                    n.op_type == "Constant"
+                        && n.is_onnx()
+                        && n.outputs.first().is_some_and(|o| o == name)
+                })
+                .and_then(|n| match n.attribute("value") {
+                    Some(AttributeValue::Tensor(t)) => Some(t),
+                    _ => None,
+                })
+        })
+    }
+
+    /// The QONNX datatype annotated on `tensor` (`finn_datatype`), if any; an annotation that
+    /// does not parse is an error naming the tensor.
+    pub fn datatype(&self, tensor: &str) -> Option<Result<QuantType, String>> {
+        let value = self
+            .quantization_annotations
+            .iter()
+            .filter(|a| a.tensor_name.as_deref() == Some(tensor))
+            .flat_map(|a| &a.quant_parameter_tensor_names)
+            .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))?
+            .value
+            .as_deref()
+            .unwrap_or("");
+        Some(value.parse().map_err(|e| format!("tensor '{tensor}': {e}")))
+    }
+
+    /// Annotates `tensor` with a QONNX datatype, replacing an earlier annotation.
+    pub fn set_datatype(&mut self, tensor: &str, datatype: QuantType) {
+        let entry = proto::StringStringEntryProto {
+            key: Some(FINN_DATATYPE.to_owned()),
+            value: Some(datatype.to_string()),
+        };
+        let annotation = self
+            .quantization_annotations
+            .iter_mut()
+            .find(|a| a.tensor_name.as_deref() == Some(tensor));
+        match annotation {
+            Some(a) => match a
+                .quant_parameter_tensor_names
+                .iter_mut()
+                .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))
+            {
+                Some(existing) => *existing = entry,
+                None => a.quant_parameter_tensor_names.push(entry),
+            },
+            None => self.quantization_annotations.push(proto::TensorAnnotation {
+                tensor_name: Some(tensor.to_owned()),
+                quant_parameter_tensor_names: vec![entry],
+            }),
+        }
+    }
+
+    /// Converts from the protobuf message.
+    pub fn from_proto(p: proto::GraphProto) -> Graph {
+        let mut presence = Presence::default();
+        Graph {
+            name: presence.take(NAME, p.name),
+            nodes: p.node.into_iter().map(Node::from_proto).collect(),
+            initializers: p.initializer.into_iter().map(Tensor::from_proto).collect(),
+            sparse_initializers: p.sparse_initializer,
+            doc_string: presence.take(DOC_STRING, p.doc_string),
+            inputs: p.input.into_iter().map(ValueInfo::from_proto).collect(),
+            outputs: p.output.into_iter().map(ValueInfo::from_proto).collect(),
+            value_info: p
+                .value_info
+                .into_iter()
+                .map(ValueInfo::from_proto)
+                .collect(),
+            quantization_annotations: p.quantization_annotation,
+            metadata_props: p.metadata_props,
+            presence,
+        }
+    }
+
+    /// Converts to the protobuf message.
+    pub fn into_proto(self) -> proto::GraphProto {
+        let p = self.presence;
+        proto::GraphProto {
+            node: self.nodes.into_iter().map(Node::into_proto).collect(),
+            name: p.put(NAME, self.name),
+            initializer: self
+                .initializers
+                .into_iter()
+                .map(Tensor::into_proto)
+                .collect(),
+            sparse_initializer: self.sparse_initializers,
+            doc_string: p.put(DOC_STRING, self.doc_string),
+            input: self.inputs.into_iter().map(ValueInfo::into_proto).collect(),
+            output: self
+                .outputs
+                .into_iter()
+                .map(ValueInfo::into_proto)
+                .collect(),
+            value_info: self
+                .value_info
+                .into_iter()
+                .map(ValueInfo::into_proto)
+                .collect(),
+            quantization_annotation: self.quantization_annotations,
+            metadata_props: self.metadata_props,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! [`Model`]: the top of the IR, and reading and writing `.onnx` files.
+
+use std::path::Path;
+
+use prost::Message;
+
+use super::graph::Graph;
+use super::io::ModelError;
+use super::presence::Presence;
+use super::proto;
+
+const IR_VERSION: u16 = 0;
+const PRODUCER_NAME: u16 = 1;
+const PRODUCER_VERSION: u16 = 2;
+const DOMAIN: u16 = 3;
+const MODEL_VERSION: u16 = 4;
+const DOC_STRING: u16 = 5;
+
+/// An ONNX model: metadata, opset imports and the main graph.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Model {
+    /// The ONNX IR version the file follows.
+    pub ir_version: i64,
+    /// The operator sets the graph uses, with their versions.
+    pub opset_imports: Vec<proto::OperatorSetIdProto>,
+    /// The tool that wrote the model.
+    pub producer_name: String,
+    /// That tool's version.
+    pub producer_version: String,
+    /// Reverse-DNS name of the model's namespace.
+    pub domain: String,
+    /// The model's own version.
+    pub model_version: i64,
+    /// Human-readable documentation.
+    pub doc_string: String,
+    /// The main graph.
+    pub graph: Graph,
+    /// Named metadata entries.
+    pub metadata_props: Vec<proto::StringStringEntryProto>,
+    /// Training information, kept as read.
+    pub training_info: Vec<proto::TrainingInfoProto>,
+    /// Model-local functions, kept as read.
+    pub functions: Vec<proto::FunctionProto>,
+    /// Device configurations, kept as read.
+    pub configuration: Vec<proto::DeviceConfigurationProto>,
+    presence: Presence,
+}
+
+impl Model {
+    /// Reads and decodes an `.onnx` file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Model::decode(&bytes).map_err(|e| e.with_path(path))
+    }
+
+    /// Decodes an ONNX `ModelProto`.
+    pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
+        let proto = proto::ModelProto::decode(bytes).map_err(|source| ModelError::Decode {
+            path: "<memory>".into(),
+            source,
+        })?;
+        if proto.graph.is_none() {
+            return Err(ModelError::Invalid {
+                path: "<memory>".into(),
+                message: format!(
+                    "the message has no graph ({} bytes); an ONNX model always has one",
+                    bytes.len()
+                ),
+            });
+        }
+        Ok(Model::from_proto(proto))
+    }
+
+    /// Encodes the model as an ONNX `ModelProto`.
+    pub fn encode(&self) -> Vec<u8> {
+        self.clone().into_proto().encode_to_vec()
+    }
+
+    /// Writes the model to `path` atomically: the bytes go to a temporary file in the same
+    /// directory, which then replaces `path`. On error `path` is left as it was.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
+        crate::fsutil::write_atomic(path.as_ref(), &self.encode()).map_err(|source| {
+            ModelError::Io {
+                path: path.as_ref().to_owned(),
+                source,
+            }
+        })
+    }
+
+    /// The version of the operator set `domain` (`""` or `"ai.onnx"` for the default one).
+    pub fn opset_version(&self, domain: &str) -> Option<i64> {
+        let wanted = if domain == "ai.onnx" { "" } else { domain };
+        self.opset_imports.iter().find_map(|o| {
+            let d = o.domain.as_deref().unwrap_or("");
+            let d = if d == "ai.onnx" { "" } else { d };
+            (d == wanted).then(|| o.version.unwrap_or(0))
+        })
+    }
+
+    /// Converts from the protobuf message.
+    pub fn from_proto(p: proto::ModelProto) -> Model {
+        let mut presence = Presence::default();
+        Model {
+            ir_version: presence.take(IR_VERSION, p.ir_version),
+            opset_imports: p.opset_import,
+            producer_name: presence.take(PRODUCER_NAME, p.producer_name),
+            producer_version: presence.take(PRODUCER_VERSION, p.producer_version),
+            domain: presence.take(DOMAIN, p.domain),
+            model_version: presence.take(MODEL_VERSION, p.model_version),
+            doc_string: presence.take(DOC_STRING, p.doc_string),
+            graph: Graph::from_proto(p.graph.unwrap_or_default()),
+            metadata_props: p.metadata_props,
+            training_info: p.training_info,
+            functions: p.functions,
+            configuration: p.configuration,
+            presence,
+        }
+    }
+
+    /// Converts to the protobuf message.
+    pub fn into_proto(self) -> proto::ModelProto {
+        let p = self.presence;
+        proto::ModelProto {
+            ir_version: p.put(IR_VERSION, self.ir_version),
+            opset_import: self.opset_imports,
+            producer_name: p.put(PRODUCER_NAME, self.producer_name),
+            producer_version: p.put(PRODUCER_VERSION, self.producer_version),
+            domain: p.put(DOMAIN, self.domain),
+            model_version: p.put(MODEL_VERSION, self.model_version),
+            doc_string: p.put(DOC_STRING, self.doc_string),
+            graph: Some(self.graph.into_proto()),
+            metadata_props: self.metadata_props,
+            training_info: self.training_info,
+            functions: self.functions,
+            configuration: self.configuration,
+        }
+    }
+}

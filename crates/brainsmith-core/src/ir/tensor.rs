@@ -1,0 +1,235 @@
+//! [`Tensor`]: a constant tensor (initializer or attribute), stored as read.
+
+use std::fmt;
+
+use super::proto;
+
+pub use super::proto::tensor_proto::DataType as ElemType;
+
+/// A constant tensor. The protobuf storage (raw bytes or typed fields) is kept as read, so
+/// weights are not copied until a transform asks for their values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tensor(Box<proto::TensorProto>);
+
+/// Why a tensor's values could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorError {
+    /// The tensor's name.
+    pub tensor: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for TensorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tensor '{}': {}", self.tensor, self.message)
+    }
+}
+
+impl std::error::Error for TensorError {}
+
+impl Tensor {
+    /// Wraps a protobuf tensor.
+    pub fn from_proto(p: proto::TensorProto) -> Tensor {
+        Tensor(Box::new(p))
+    }
+
+    /// The protobuf tensor.
+    pub fn into_proto(self) -> proto::TensorProto {
+        *self.0
+    }
+
+    /// The protobuf tensor, borrowed.
+    pub fn as_proto(&self) -> &proto::TensorProto {
+        &self.0
+    }
+
+    /// A float32 tensor (values stored as raw little-endian bytes).
+    pub fn from_f32(name: &str, dims: &[i64], values: &[f32]) -> Tensor {
+        Tensor::from_proto(proto::TensorProto {
+            name: Some(name.to_owned()),
+            dims: dims.to_vec(),
+            data_type: Some(ElemType::Float as i32),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
+        })
+    }
+
+    /// An int64 tensor (values stored as raw little-endian bytes).
+    pub fn from_i64(name: &str, dims: &[i64], values: &[i64]) -> Tensor {
+        Tensor::from_proto(proto::TensorProto {
+            name: Some(name.to_owned()),
+            dims: dims.to_vec(),
+            data_type: Some(ElemType::Int64 as i32),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            ..Default::default()
+        })
+    }
+
+    /// The tensor's name.
+    pub fn name(&self) -> &str {
+        self.0.name.as_deref().unwrap_or("")
+    }
+
+    /// Renames the tensor.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.0.name = Some(name.into());
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[i64] {
+        &self.0.dims
+    }
+
+    /// The element type (`Undefined` for an unknown code).
+    pub fn elem_type(&self) -> ElemType {
+        ElemType::try_from(self.0.data_type.unwrap_or(0)).unwrap_or(ElemType::Undefined)
+    }
+
+    /// The number of elements the dimensions describe.
+    pub fn len(&self) -> usize {
+        self.0.dims.iter().map(|&d| d.max(0) as usize).product()
+    }
+
+    /// Whether the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as `f64`, for every numeric element type stored in the file.
+    pub fn to_f64(&self) -> Result<Vec<f64>, TensorError> {
+        let err = |message: String| TensorError {
+            tensor: self.name().to_owned(),
+            message,
+        };
+        let p = &self.0;
+        if p.data_location == Some(proto::tensor_proto::DataLocation::External as i32) {
+            return Err(err(
+                "its data is stored in an external file, which is not loaded".into(),
+            ));
+        }
+        let ty = self.elem_type();
+        let values: Vec<f64> = match &p.raw_data {
+            Some(raw) => decode_raw(ty, raw).ok_or_else(|| {
+                err(format!(
+                    "raw data of {} bytes does not hold {:?} values",
+                    raw.len(),
+                    ty
+                ))
+            })?,
+            None => match ty {
+                ElemType::Float => p.float_data.iter().map(|&v| f64::from(v)).collect(),
+                ElemType::Double => p.double_data.clone(),
+                ElemType::Int64 => p.int64_data.iter().map(|&v| v as f64).collect(),
+                ElemType::Uint32 | ElemType::Uint64 => {
+                    p.uint64_data.iter().map(|&v| v as f64).collect()
+                }
+                ElemType::Int32
+                | ElemType::Int16
+                | ElemType::Int8
+                | ElemType::Uint16
+                | ElemType::Uint8
+                | ElemType::Bool => p.int32_data.iter().map(|&v| f64::from(v)).collect(),
+                ElemType::Float16 => p
+                    .int32_data
+                    .iter()
+                    .map(|&v| f64::from(half_to_f32(v as u16)))
+                    .collect(),
+                ElemType::Bfloat16 => p
+                    .int32_data
+                    .iter()
+                    .map(|&v| f64::from(f32::from_bits((v as u32) << 16)))
+                    .collect(),
+                other => {
+                    return Err(err(format!(
+                        "element type {other:?} has no numeric reading"
+                    )));
+                }
+            },
+        };
+        if values.len() != self.len() {
+            return Err(err(format!(
+                "holds {} values but its dimensions {:?} need {}",
+                values.len(),
+                self.dims(),
+                self.len()
+            )));
+        }
+        Ok(values)
+    }
+}
+
+fn decode_raw(ty: ElemType, raw: &[u8]) -> Option<Vec<f64>> {
+    fn chunks<const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> f64) -> Option<Vec<f64>> {
+        if !raw.len().is_multiple_of(N) {
+            return None;
+        }
+        Some(
+            raw.chunks_exact(N)
+                .map(|c| f(c.try_into().unwrap_or([0; N])))
+                .collect(),
+        )
+    }
+    match ty {
+        ElemType::Float => chunks::<4>(raw, |b| f64::from(f32::from_le_bytes(b))),
+        ElemType::Double => chunks::<8>(raw, f64::from_le_bytes),
+        ElemType::Int64 => chunks::<8>(raw, |b| i64::from_le_bytes(b) as f64),
+        ElemType::Uint64 => chunks::<8>(raw, |b| u64::from_le_bytes(b) as f64),
+        ElemType::Int32 => chunks::<4>(raw, |b| f64::from(i32::from_le_bytes(b))),
+        ElemType::Uint32 => chunks::<4>(raw, |b| f64::from(u32::from_le_bytes(b))),
+        ElemType::Int16 => chunks::<2>(raw, |b| f64::from(i16::from_le_bytes(b))),
+        ElemType::Uint16 => chunks::<2>(raw, |b| f64::from(u16::from_le_bytes(b))),
+        ElemType::Float16 => chunks::<2>(raw, |b| f64::from(half_to_f32(u16::from_le_bytes(b)))),
+        ElemType::Bfloat16 => chunks::<2>(raw, |b| {
+            f64::from(f32::from_bits(u32::from(u16::from_le_bytes(b)) << 16))
+        }),
+        ElemType::Int8 => chunks::<1>(raw, |b| f64::from(b[0] as i8)),
+        ElemType::Uint8 | ElemType::Bool => chunks::<1>(raw, |b| f64::from(b[0])),
+        _ => None,
+    }
+}
+
+/// IEEE binary16 to binary32.
+fn half_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let mant = u32::from(h & 0x3ff);
+    let bits = match (exp, mant) {
+        (0, 0) => sign,
+        (0, m) => {
+            // Subnormal: normalise.
+            let shift = m.leading_zeros() - 21;
+            sign | ((113 - shift) << 23) | (((m << shift) & 0x3ff) << 13)
+        }
+        (0x1f, m) => sign | 0x7f80_0000 | (m << 13),
+        (e, m) => sign | ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_raw_and_typed_storage() {
+        let t = Tensor::from_f32("w", &[2], &[1.5, -2.0]);
+        assert_eq!(t.to_f64().unwrap(), vec![1.5, -2.0]);
+        let typed = Tensor::from_proto(proto::TensorProto {
+            name: Some("i".into()),
+            dims: vec![3],
+            data_type: Some(ElemType::Int64 as i32),
+            int64_data: vec![1, 2, 3],
+            ..Default::default()
+        });
+        assert_eq!(typed.to_f64().unwrap(), vec![1.0, 2.0, 3.0]);
+        let short = Tensor::from_proto(proto::TensorProto {
+            dims: vec![4],
+            ..typed.clone().into_proto()
+        });
+        assert!(short.to_f64().unwrap_err().to_string().contains("need 4"));
+        assert_eq!(half_to_f32(0x3c00), 1.0);
+        assert_eq!(half_to_f32(0xc000), -2.0);
+        assert_eq!(half_to_f32(0x0001), 2f32.powi(-24));
+    }
+}

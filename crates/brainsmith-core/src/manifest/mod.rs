@@ -1,0 +1,296 @@
+//! The plugin manifest: every plugin of a registry with all its metadata, as committed
+//! TOML (or JSON for tools in other languages), and [`Registry::verify`] against one.
+//!
+//! The manifest is generated, never edited: `cargo xtask manifest` writes the workspace's,
+//! `brainsmith manifest` prints any binary's. Output is deterministic: plugins in registry
+//! order, file paths relative to the workspace (or `crate-version/...` for crates from a
+//! registry), no timestamps.
+//!
+//! ```
+//! use brainsmith_core::manifest::Manifest;
+//! use brainsmith_core::Registry;
+//!
+//! let registry = Registry::global().unwrap();
+//! let manifest = Manifest::from_registry(registry, None);
+//! let text = manifest.to_toml();
+//! assert_eq!(Manifest::from_toml(&text).unwrap(), manifest);
+//! assert!(registry.verify(&manifest).is_ok());
+//! ```
+
+mod verify;
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use verify::VerifyError;
+
+use crate::plugin::{Language, PluginKind, Stage};
+use crate::registry::{PluginRef, Registry};
+
+/// The manifest format's version; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Every plugin of a registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The plugins, sorted by (kind, source, name).
+    #[serde(rename = "plugin", default)]
+    pub plugins: Vec<PluginEntry>,
+}
+
+/// One plugin of a [`Manifest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// Transform, kernel, backend or step.
+    pub kind: PluginKind,
+    /// `source:name`.
+    pub qualified_name: String,
+    /// The short name.
+    pub name: String,
+    /// The namespace or crate it is registered under.
+    pub source: String,
+    /// One paragraph saying what it does.
+    pub summary: String,
+    /// The whole doc comment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docs: String,
+    /// The plugin's own version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The plugin's author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Search tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The defining crate.
+    pub crate_name: String,
+    /// The defining crate's version.
+    pub crate_version: String,
+    /// The Rust path of the struct or function.
+    pub rust_path: String,
+    /// The defining file, relative to the workspace.
+    pub file: String,
+    /// Line of the definition.
+    pub line: u32,
+    /// Column of the definition.
+    pub column: u32,
+    /// A transform's stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// The kernel a transform infers (qualified name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infers: Option<String>,
+    /// A kernel's ONNX op types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub op_types: Vec<String>,
+    /// A kernel's ONNX domain (`""` is the default domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// A kernel's backends, highest priority first (qualified names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<String>,
+    /// The transforms that infer a kernel (qualified names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred_by: Vec<String>,
+    /// A backend's kernel (qualified name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// A backend's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// A backend's priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+}
+
+/// A manifest that could not be read.
+#[derive(Debug)]
+pub struct ManifestError {
+    /// The file, or `<memory>`.
+    pub path: String,
+    /// What is wrong, with the line and key where the parser knows them.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid plugin manifest '{}': {}",
+            self.path, self.message
+        )
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+/// A file path as the manifest records it: relative to `root` when under it; for a
+/// crate outside the workspace, from the `name-version` directory on; `/` separators.
+pub fn normalize_file(
+    file: &str,
+    root: Option<&Path>,
+    crate_name: &str,
+    crate_version: &str,
+) -> String {
+    let path = Path::new(file);
+    if let Some(root) = root
+        && let Ok(relative) = path.strip_prefix(root)
+    {
+        return relative.to_string_lossy().replace('\\', "/");
+    }
+    if path.is_absolute() {
+        let marker = format!("{crate_name}-{crate_version}");
+        let text = file.replace('\\', "/");
+        if let Some(at) = text.find(&format!("/{marker}/")) {
+            return text[at + 1..].to_owned();
+        }
+    }
+    file.replace('\\', "/")
+}
+
+impl PluginEntry {
+    /// The entry of one registered plugin.
+    pub fn new(plugin: PluginRef<'_>, root: Option<&Path>) -> PluginEntry {
+        let p = plugin.plugin();
+        let location = p.location();
+        let mut entry = PluginEntry {
+            kind: p.kind(),
+            qualified_name: p.qualified_name().to_owned(),
+            name: p.name().to_owned(),
+            source: p.source().to_owned(),
+            summary: p.summary().to_owned(),
+            docs: if p.docs() == p.summary() {
+                String::new()
+            } else {
+                p.docs().to_owned()
+            },
+            version: p.version().map(str::to_owned),
+            author: p.author().map(str::to_owned),
+            tags: p.tags().iter().map(|t| (*t).to_owned()).collect(),
+            crate_name: p.crate_name().to_owned(),
+            crate_version: p.crate_version().to_owned(),
+            rust_path: p.rust_path(),
+            file: normalize_file(location.file, root, p.crate_name(), p.crate_version()),
+            line: location.line,
+            column: location.column,
+            stage: None,
+            infers: None,
+            op_types: Vec::new(),
+            domain: None,
+            backends: Vec::new(),
+            inferred_by: Vec::new(),
+            kernel: None,
+            language: None,
+            priority: None,
+        };
+        match plugin {
+            PluginRef::Transform(t) => {
+                entry.stage = Some(t.stage());
+                entry.infers = t.infers().map(|k| k.qualified_name().to_owned());
+            }
+            PluginRef::Kernel(k) => {
+                entry.op_types = k.op_types().iter().map(|o| (*o).to_owned()).collect();
+                entry.domain = Some(k.domain().to_owned());
+                entry.backends = k
+                    .backends()
+                    .map(|b| b.qualified_name().to_owned())
+                    .collect();
+                entry.inferred_by = k
+                    .inferred_by()
+                    .map(|t| t.qualified_name().to_owned())
+                    .collect();
+            }
+            PluginRef::Backend(b) => {
+                entry.kernel = Some(b.kernel().qualified_name().to_owned());
+                entry.language = Some(b.language());
+                entry.priority = Some(b.priority());
+            }
+            PluginRef::Step(_) => {}
+        }
+        entry
+    }
+}
+
+impl Manifest {
+    /// The manifest of every plugin in `registry`; file paths relative to `root`.
+    pub fn from_registry(registry: &Registry, root: Option<&Path>) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            plugins: registry
+                .plugins()
+                .iter()
+                .map(|p| PluginEntry::new(registry.typed(p), root))
+                .collect(),
+        }
+    }
+
+    /// TOML text, one `[[plugin]]` table per plugin.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the manifest types always serialize")
+    }
+
+    /// Pretty JSON text with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text =
+            serde_json::to_string_pretty(self).expect("the manifest types always serialize");
+        text.push('\n');
+        text
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError {
+            path: "<memory>".into(),
+            message: e.to_string(),
+        })?;
+        manifest.check_version()
+    }
+
+    /// Parses JSON text.
+    pub fn from_json(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_str(text).map_err(|e| ManifestError {
+            path: "<memory>".into(),
+            message: e.to_string(),
+        })?;
+        manifest.check_version()
+    }
+
+    /// Reads a manifest file: JSON when it ends in `.json`, TOML otherwise.
+    pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            Manifest::from_json(&text)
+        } else {
+            Manifest::from_toml(&text)
+        };
+        parsed.map_err(|e| ManifestError {
+            path: shown,
+            message: e.message,
+        })
+    }
+
+    fn check_version(self) -> Result<Manifest, ManifestError> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(ManifestError {
+                path: "<memory>".into(),
+                message: format!(
+                    "format_version {} is not supported (this build reads version {FORMAT_VERSION}); regenerate the manifest",
+                    self.format_version
+                ),
+            });
+        }
+        Ok(self)
+    }
+}

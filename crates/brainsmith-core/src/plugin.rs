@@ -1,0 +1,244 @@
+//! The plugin contracts: the traits a plugin implements and the closed sets (kinds,
+//! stages, languages) the attributes choose from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::PluginError;
+use crate::ir::{Graph, Model, Node};
+use crate::registry::Registry;
+
+/// A graph rewrite, registered with `#[transform]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is registered with #[transform] but does not implement `brainsmith_core::Transform`",
+    label = "needs `impl brainsmith_core::Transform for {Self}`"
+)]
+pub trait Transform: Send + Sync + 'static {
+    /// Rewrites `model` in place and returns whether anything changed.
+    ///
+    /// On error the caller may discard `model`; the executor restores the state from
+    /// before the call.
+    fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError>;
+}
+
+/// A hardware operator implementing ONNX op types, registered with `#[kernel]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is registered with #[kernel] but does not implement `brainsmith_core::Kernel`",
+    label = "needs `impl brainsmith_core::Kernel for {Self}`"
+)]
+pub trait Kernel: Send + Sync + 'static {
+    /// Checks that `node` (one of the kernel's op types) is an instance the kernel can
+    /// implement, and says why not otherwise.
+    fn check(&self, node: &Node, graph: &Graph) -> Result<(), PluginError>;
+}
+
+/// An HLS or RTL code generator for one kernel, registered with `#[backend]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is registered with #[backend] but does not implement `brainsmith_core::Backend`",
+    label = "needs `impl brainsmith_core::Backend for {Self}`"
+)]
+pub trait Backend: Send + Sync + 'static {
+    /// Generates the source files implementing `node`, an instance of the backend's kernel.
+    fn generate(&self, node: &Node, graph: &Graph) -> Result<Vec<GeneratedFile>, PluginError>;
+}
+
+/// One file a backend generates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Path relative to the backend's output directory.
+    pub path: String,
+    /// The file's text.
+    pub contents: String,
+}
+
+/// What a transform may report besides its result.
+#[derive(Debug, Default)]
+pub struct TransformContext {
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A remark a transform makes about a node it could not handle fully.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The node's name, or `""` for the graph as a whole.
+    pub node: String,
+    /// What happened.
+    pub message: String,
+}
+
+impl TransformContext {
+    /// Records a remark about `node`.
+    pub fn warn(&mut self, node: impl Into<String>, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            node: node.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The remarks made so far.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+}
+
+/// What a step receives besides the model: the registry it was found in and where the
+/// build writes its files.
+pub struct StepContext<'a> {
+    registry: &'a Registry,
+    output_dir: Option<PathBuf>,
+    transform: TransformContext,
+}
+
+impl<'a> StepContext<'a> {
+    /// A context over `registry`, writing nothing to disk.
+    pub fn new(registry: &'a Registry) -> Self {
+        StepContext {
+            registry,
+            output_dir: None,
+            transform: TransformContext::default(),
+        }
+    }
+
+    /// Sets the build's output directory.
+    pub fn with_output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// The registry the step was found in; steps find transforms and kernels here.
+    pub fn registry(&self) -> &'a Registry {
+        self.registry
+    }
+
+    /// The build's output directory, if the build writes files.
+    pub fn output_dir(&self) -> Option<&Path> {
+        self.output_dir.as_deref()
+    }
+
+    /// The context handed to transforms the step applies.
+    pub fn transform_context(&mut self) -> &mut TransformContext {
+        &mut self.transform
+    }
+
+    /// Applies the transform registered as `name` once; returns whether it changed the model.
+    pub fn apply(&mut self, name: &str, model: &mut Model) -> Result<bool, PluginError> {
+        let transform = self.registry.transform(name)?;
+        transform
+            .instantiate()
+            .apply(model, &mut self.transform)
+            .map_err(|e| {
+                e.context(format!(
+                    "transform '{}' ({})",
+                    transform.qualified_name(),
+                    transform.location()
+                ))
+            })
+    }
+}
+
+macro_rules! closed_set {
+    ($(#[$meta:meta])* $name:ident, $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The name used in attributes, manifests and on the command line.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    let hint = crate::suggest::did_you_mean(s, names.iter().copied());
+                    format!("unknown {} '{s}'{hint}; expected one of: {}", $what, names.join(", "))
+                })
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+closed_set! {
+    /// The four kinds of plugin.
+    PluginKind, "plugin kind" {
+        /// A graph rewrite.
+        Transform = "transform",
+        /// A hardware operator.
+        Kernel = "kernel",
+        /// A code generator of one kernel.
+        Backend = "backend",
+        /// A build-pipeline stage.
+        Step = "step",
+    }
+}
+
+impl PluginKind {
+    /// The plural, for listings: "transforms".
+    pub const fn plural(self) -> &'static str {
+        match self {
+            PluginKind::Transform => "transforms",
+            PluginKind::Kernel => "kernels",
+            PluginKind::Backend => "backends",
+            PluginKind::Step => "steps",
+        }
+    }
+}
+
+closed_set! {
+    /// When a transform runs in a build, in pipeline order.
+    Stage, "stage" {
+        /// Normalise the graph: remove identities, sort, name things.
+        Cleanup = "cleanup",
+        /// Restructure the network: fold, fuse, reorder.
+        TopologyOpt = "topology_opt",
+        /// Replace ONNX nodes by hardware kernels.
+        KernelMapping = "kernel_mapping",
+        /// Tune kernel instances: parallelism, memory modes.
+        KernelOpt = "kernel_opt",
+        /// Shape the dataflow: FIFOs, partitions.
+        DataflowOpt = "dataflow_opt",
+        /// Final touches after the dataflow is fixed.
+        PostProc = "post_proc",
+    }
+}
+
+closed_set! {
+    /// What a backend generates.
+    Language, "language" {
+        /// High-level synthesis C++.
+        Hls = "hls",
+        /// Register-transfer level (Verilog/SystemVerilog).
+        Rtl = "rtl",
+    }
+}

@@ -1,0 +1,94 @@
+//! Not public API: what the attribute macros' generated code names, by absolute path.
+//!
+//! API boundary: anything here may change in any release; user code never names it.
+
+pub use linkme;
+
+pub use crate::record::{
+    BackendRecord, Details, KernelRecord, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord,
+    StepFn, StepRecord, TransformRecord,
+};
+
+use crate::error::PluginError;
+use crate::plugin::{Backend, Kernel, Stage, Transform};
+
+/// Implemented by `#[kernel]` for its struct: how a backend's `kernel = Path` and a
+/// transform's `infers = Path` find the kernel's record at compile time.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a registered kernel",
+    label = "this type has no #[kernel] attribute",
+    note = "`kernel = ...` and `infers = ...` name a struct annotated with `#[brainsmith_core::kernel(...)]`"
+)]
+pub trait RegisteredKernel {
+    /// The kernel's record.
+    const RECORD: &'static PluginRecord;
+}
+
+/// Stands in for a kernel whose attribute had errors, so that the compile errors the user
+/// sees are the real ones and not their echoes. Never in the registry.
+pub static UNREGISTERED: PluginRecord = PluginRecord {
+    name: "Unregistered",
+    summary: "",
+    docs: "",
+    version: None,
+    author: None,
+    tags: &[],
+    type_name: "",
+    crate_name: "",
+    crate_version: "",
+    module_path: "",
+    file: "",
+    line: 0,
+    column: 0,
+    details: Details::Transform(TransformRecord {
+        stage: Stage::Cleanup,
+        infers: None,
+        new: unregistered,
+    }),
+};
+
+fn unregistered() -> Box<dyn Transform> {
+    unreachable!("UNREGISTERED is never in a registry")
+}
+
+/// Constructs a transform; the bounds are where a missing impl is reported.
+pub fn new_transform<T: Transform + Default>() -> Box<dyn Transform> {
+    Box::new(T::default())
+}
+
+/// Constructs a kernel; the bounds are where a missing impl is reported.
+pub fn new_kernel<T: Kernel + Default>() -> Box<dyn Kernel> {
+    Box::new(T::default())
+}
+
+/// Constructs a backend; the bounds are where a missing impl is reported.
+pub fn new_backend<T: Backend + Default>() -> Box<dyn Backend> {
+    Box::new(T::default())
+}
+
+/// Converts a step's own error type.
+pub fn step_result<E: Into<PluginError>>(result: Result<(), E>) -> Result<(), PluginError> {
+    result.map_err(Into::into)
+}
+
+/// Compile-time check of a `namespace!` argument.
+pub const fn check_namespace(namespace: &str) {
+    let bytes = namespace.as_bytes();
+    assert!(
+        !bytes.is_empty(),
+        "brainsmith_core::namespace!: the namespace is empty"
+    );
+    assert!(
+        bytes[0].is_ascii_lowercase(),
+        "brainsmith_core::namespace!: a namespace starts with a lowercase ASCII letter"
+    );
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        assert!(
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-',
+            "brainsmith_core::namespace!: a namespace holds only `a-z`, `0-9`, `_` and `-`"
+        );
+        i += 1;
+    }
+}

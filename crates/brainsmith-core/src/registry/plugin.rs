@@ -1,0 +1,359 @@
+//! [`Plugin`]: a registry entry, and the typed views of each kind.
+
+use std::fmt;
+use std::ops::Deref;
+
+use super::Registry;
+use crate::error::PluginError;
+use crate::ir::Model;
+use crate::plugin::{Backend, Kernel, Language, PluginKind, Stage, StepContext, Transform};
+use crate::record::{
+    BackendRecord, Details, KernelRecord, PluginRecord, StepRecord, TransformRecord,
+};
+
+/// Where a plugin is defined in its crate's sources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// The file, as the compiler saw it (relative to the workspace for workspace crates).
+    pub file: &'static str,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One registered plugin: its metadata and its place in the registry. Listing plugins
+/// never constructs one; the typed views construct on demand.
+#[derive(Debug)]
+pub struct Plugin {
+    pub(super) record: &'static PluginRecord,
+    pub(super) kind: PluginKind,
+    pub(super) source: &'static str,
+    pub(super) qualified: Box<str>,
+}
+
+impl Plugin {
+    /// Transform, kernel, backend or step.
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+
+    /// The short name.
+    pub fn name(&self) -> &'static str {
+        self.record.name
+    }
+
+    /// The source: the crate's declared namespace, or the crate name.
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// `source:name`, unique per kind.
+    pub fn qualified_name(&self) -> &str {
+        &self.qualified
+    }
+
+    /// One paragraph saying what the plugin does.
+    pub fn summary(&self) -> &'static str {
+        self.record.summary
+    }
+
+    /// The whole doc comment.
+    pub fn docs(&self) -> &'static str {
+        self.record.docs
+    }
+
+    /// The plugin's own version, if declared.
+    pub fn version(&self) -> Option<&'static str> {
+        self.record.version
+    }
+
+    /// The plugin's author, if declared.
+    pub fn author(&self) -> Option<&'static str> {
+        self.record.author
+    }
+
+    /// Search tags.
+    pub fn tags(&self) -> &'static [&'static str] {
+        self.record.tags
+    }
+
+    /// The defining crate's package name.
+    pub fn crate_name(&self) -> &'static str {
+        self.record.crate_name
+    }
+
+    /// The defining crate's version.
+    pub fn crate_version(&self) -> &'static str {
+        self.record.crate_version
+    }
+
+    /// The Rust path of the struct or function, e.g. `my_crate::kernels::LayerNorm`.
+    pub fn rust_path(&self) -> String {
+        format!("{}::{}", self.record.module_path, self.record.type_name)
+    }
+
+    /// Where the plugin is defined.
+    pub fn location(&self) -> Location {
+        Location {
+            file: self.record.file,
+            line: self.record.line,
+            column: self.record.column,
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn record(&self) -> &'static PluginRecord {
+        self.record
+    }
+}
+
+/// A plugin seen as its kind.
+#[derive(Clone, Copy, Debug)]
+pub enum PluginRef<'r> {
+    /// A transform.
+    Transform(TransformRef<'r>),
+    /// A kernel.
+    Kernel(KernelRef<'r>),
+    /// A backend.
+    Backend(BackendRef<'r>),
+    /// A step.
+    Step(StepRef<'r>),
+}
+
+impl<'r> PluginRef<'r> {
+    pub(super) fn new(registry: &'r Registry, plugin: &'r Plugin) -> PluginRef<'r> {
+        match &plugin.record.details {
+            Details::Transform(record) => PluginRef::Transform(TransformRef {
+                registry,
+                plugin,
+                record,
+            }),
+            Details::Kernel(record) => PluginRef::Kernel(KernelRef {
+                registry,
+                plugin,
+                record,
+            }),
+            Details::Backend(record) => PluginRef::Backend(BackendRef {
+                registry,
+                plugin,
+                record,
+            }),
+            Details::Step(record) => PluginRef::Step(StepRef { plugin, record }),
+        }
+    }
+
+    /// The plugin, whatever its kind.
+    pub fn plugin(&self) -> &'r Plugin {
+        match self {
+            PluginRef::Transform(t) => t.plugin,
+            PluginRef::Kernel(k) => k.plugin,
+            PluginRef::Backend(b) => b.plugin,
+            PluginRef::Step(s) => s.plugin,
+        }
+    }
+}
+
+macro_rules! typed_ref {
+    ($(#[$meta:meta])* $name:ident, $record:ty) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy)]
+        pub struct $name<'r> {
+            #[allow(dead_code, reason = "steps have no cross references")]
+            registry: &'r Registry,
+            plugin: &'r Plugin,
+            record: &'static $record,
+        }
+
+        impl<'r> Deref for $name<'r> {
+            type Target = Plugin;
+
+            fn deref(&self) -> &Plugin {
+                self.plugin
+            }
+        }
+
+        impl fmt::Debug for $name<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.plugin.qualified).finish()
+            }
+        }
+
+        impl<'r> $name<'r> {
+            /// The underlying registry entry.
+            pub fn plugin(&self) -> &'r Plugin {
+                self.plugin
+            }
+        }
+    };
+}
+
+typed_ref!(
+    /// A registered transform.
+    TransformRef,
+    TransformRecord
+);
+typed_ref!(
+    /// A registered kernel.
+    KernelRef,
+    KernelRecord
+);
+typed_ref!(
+    /// A registered backend.
+    BackendRef,
+    BackendRecord
+);
+
+/// A registered step.
+#[derive(Clone, Copy)]
+pub struct StepRef<'r> {
+    plugin: &'r Plugin,
+    record: &'static StepRecord,
+}
+
+impl Deref for StepRef<'_> {
+    type Target = Plugin;
+
+    fn deref(&self) -> &Plugin {
+        self.plugin
+    }
+}
+
+impl fmt::Debug for StepRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StepRef")
+            .field(&self.plugin.qualified)
+            .finish()
+    }
+}
+
+impl<'r> TransformRef<'r> {
+    /// The stage it runs in.
+    pub fn stage(&self) -> Stage {
+        self.record.stage
+    }
+
+    /// The kernel it maps nodes to, for a kernel-inference transform.
+    pub fn infers(&self) -> Option<KernelRef<'r>> {
+        self.registry.kernel_of_record(self.record.infers?)
+    }
+
+    /// Constructs the transform.
+    pub fn instantiate(&self) -> Box<dyn Transform> {
+        (self.record.new)()
+    }
+}
+
+impl<'r> KernelRef<'r> {
+    /// The ONNX op types it implements.
+    pub fn op_types(&self) -> &'static [&'static str] {
+        self.record.op_types
+    }
+
+    /// The ONNX domain of those op types (`""` is the default domain).
+    pub fn domain(&self) -> &'static str {
+        self.record.domain
+    }
+
+    /// Its backends, highest priority first.
+    pub fn backends(&self) -> impl Iterator<Item = BackendRef<'r>> + use<'r> {
+        let registry = self.registry;
+        registry
+            .backends_of_kernel(self.plugin)
+            .iter()
+            .filter_map(move |&i| registry.typed_at(i).as_backend())
+    }
+
+    /// The highest-priority backend, optionally of one language.
+    pub fn best_backend(&self, language: Option<Language>) -> Option<BackendRef<'r>> {
+        self.backends()
+            .find(|b| language.is_none_or(|l| b.language() == l))
+    }
+
+    /// The transforms that infer this kernel.
+    pub fn inferred_by(&self) -> impl Iterator<Item = TransformRef<'r>> + use<'r> {
+        let registry = self.registry;
+        let me = self.record as *const KernelRecord;
+        registry.transforms().filter(move |t| {
+            t.record
+                .infers
+                .is_some_and(|k| matches!(&k.details, Details::Kernel(r) if std::ptr::eq(r, me)))
+        })
+    }
+
+    /// Constructs the kernel.
+    pub fn instantiate(&self) -> Box<dyn Kernel> {
+        (self.record.new)()
+    }
+}
+
+impl<'r> BackendRef<'r> {
+    /// The kernel it generates code for.
+    pub fn kernel(&self) -> KernelRef<'r> {
+        self.registry
+            .kernel_of_record(self.record.kernel)
+            .expect("registry validation guarantees every backend's kernel is registered")
+    }
+
+    /// HLS or RTL.
+    pub fn language(&self) -> Language {
+        self.record.language
+    }
+
+    /// Higher wins.
+    pub fn priority(&self) -> i32 {
+        self.record.priority
+    }
+
+    /// Constructs the backend.
+    pub fn instantiate(&self) -> Box<dyn Backend> {
+        (self.record.new)()
+    }
+}
+
+impl StepRef<'_> {
+    /// Runs the step on `model`.
+    pub fn run(&self, model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
+        (self.record.run)(model, ctx)
+    }
+}
+
+impl<'r> PluginRef<'r> {
+    /// The transform view, if it is one.
+    pub fn as_transform(self) -> Option<TransformRef<'r>> {
+        match self {
+            PluginRef::Transform(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The kernel view, if it is one.
+    pub fn as_kernel(self) -> Option<KernelRef<'r>> {
+        match self {
+            PluginRef::Kernel(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The backend view, if it is one.
+    pub fn as_backend(self) -> Option<BackendRef<'r>> {
+        match self {
+            PluginRef::Backend(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The step view, if it is one.
+    pub fn as_step(self) -> Option<StepRef<'r>> {
+        match self {
+            PluginRef::Step(s) => Some(s),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Writes the item back unchanged, followed by its registration record.
+//!
+//! Everything generated is named by absolute path through `::brainsmith_core::__private`,
+//! so the user's crate needs no other dependency and no name in scope (`Result`, `Ok`,
+//! `Option`) can capture the generated code.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+use crate::ast;
+use crate::attr::{self, Kind};
+use crate::ctxt::Ctxt;
+use crate::valid::{self, Details, Plugin};
+
+/// Entry point of all four attributes.
+pub(crate) fn plugin(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let cx = Ctxt::default();
+    let attrs = attr::parse(&cx, kind, args);
+    let input = match ast::parse(&cx, kind, item.clone()) {
+        Ok(input) => input,
+        Err(error) => {
+            // Not an item at all: report and give the tokens back untouched.
+            let mut errors = error.to_compile_error();
+            if let Err(more) = cx.check() {
+                errors.extend(more.to_compile_error());
+            }
+            return quote!(#item #errors);
+        }
+    };
+    let plugin = valid::check(&cx, kind, attrs, &input);
+    let item = &input.item;
+    match (cx.check(), plugin) {
+        (Ok(()), Some(plugin)) => {
+            let record = record(&plugin);
+            quote! {
+                #item
+                #record
+            }
+        }
+        (result, _) => {
+            let errors = result.err().map(|e| e.to_compile_error());
+            let fallback = fallback(kind, &input);
+            quote! {
+                #item
+                #errors
+                #fallback
+            }
+        }
+    }
+}
+
+/// After an error, a kernel still implements `RegisteredKernel`, so that the backends and
+/// transforms naming it do not add errors of their own.
+fn fallback(kind: Kind, input: &ast::Input) -> Option<TokenStream> {
+    if kind != Kind::Kernel || !matches!(input.item, syn::Item::Struct(_)) {
+        return None;
+    }
+    let ident = &input.ident;
+    Some(quote! {
+        impl ::brainsmith_core::__private::RegisteredKernel for #ident {
+            const RECORD: &'static ::brainsmith_core::__private::PluginRecord =
+                &::brainsmith_core::__private::UNREGISTERED;
+        }
+    })
+}
+
+fn record(plugin: &Plugin) -> TokenStream {
+    let private = quote!(::brainsmith_core::__private);
+    let ident = &plugin.ident;
+    let span = ident.span();
+    let name = &plugin.name;
+    let summary = &plugin.summary;
+    let docs = &plugin.docs;
+    let version = option_str(plugin.version.as_deref());
+    let author = option_str(plugin.author.as_deref());
+    let tags = &plugin.tags;
+    let type_name = ident.to_string();
+    let line = quote_spanned!(span=> ::core::line!());
+    let column = quote_spanned!(span=> ::core::column!());
+    let (details, extra) = details(plugin);
+    quote! {
+        const _: () = {
+            #[#private::linkme::distributed_slice(#private::PLUGINS)]
+            #[linkme(crate = #private::linkme)]
+            static RECORD: #private::PluginRecord = #private::PluginRecord {
+                name: #name,
+                summary: #summary,
+                docs: #docs,
+                version: #version,
+                author: #author,
+                tags: &[#(#tags),*],
+                type_name: #type_name,
+                crate_name: ::core::env!("CARGO_PKG_NAME"),
+                crate_version: ::core::env!("CARGO_PKG_VERSION"),
+                module_path: ::core::module_path!(),
+                file: ::core::file!(),
+                line: #line,
+                column: #column,
+                details: #details,
+            };
+            #extra
+        };
+    }
+}
+
+fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
+    let private = quote!(::brainsmith_core::__private);
+    let ident = &plugin.ident;
+    let span = ident.span();
+    match &plugin.details {
+        Details::Transform { stage, infers } => {
+            let stage = syn::Ident::new(stage, Span::call_site());
+            let infers = match infers {
+                Some(path) => {
+                    let record = kernel_record(path);
+                    quote!(::core::option::Option::Some(#record))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            let new = quote_spanned!(span=> #private::new_transform::<#ident>);
+            let details = quote! {
+                #private::Details::Transform(#private::TransformRecord {
+                    stage: ::brainsmith_core::Stage::#stage,
+                    infers: #infers,
+                    new: #new,
+                })
+            };
+            (details, TokenStream::new())
+        }
+        Details::Kernel { op_types, domain } => {
+            let new = quote_spanned!(span=> #private::new_kernel::<#ident>);
+            let details = quote! {
+                #private::Details::Kernel(#private::KernelRecord {
+                    op_types: &[#(#op_types),*],
+                    domain: #domain,
+                    new: #new,
+                })
+            };
+            let registered = quote! {
+                impl #private::RegisteredKernel for #ident {
+                    const RECORD: &'static #private::PluginRecord = &RECORD;
+                }
+            };
+            (details, registered)
+        }
+        Details::Backend {
+            kernel,
+            language,
+            priority,
+        } => {
+            let language = syn::Ident::new(language, Span::call_site());
+            let kernel = kernel_record(kernel);
+            let new = quote_spanned!(span=> #private::new_backend::<#ident>);
+            let details = quote! {
+                #private::Details::Backend(#private::BackendRecord {
+                    kernel: #kernel,
+                    language: ::brainsmith_core::Language::#language,
+                    priority: #priority,
+                    new: #new,
+                })
+            };
+            (details, TokenStream::new())
+        }
+        Details::Step => {
+            let call = quote_spanned!(span=> #private::step_result(#ident(model, ctx)));
+            let run = quote! {
+                fn run(
+                    model: &mut ::brainsmith_core::ir::Model,
+                    ctx: &mut ::brainsmith_core::StepContext<'_>,
+                ) -> ::core::result::Result<(), ::brainsmith_core::PluginError> {
+                    #call
+                }
+            };
+            let details = quote! {
+                #private::Details::Step(#private::StepRecord { run })
+            };
+            (details, run)
+        }
+    }
+}
+
+/// `<path as RegisteredKernel>::RECORD`, spanned on the path so that a type that is not
+/// a kernel is reported where the user named it.
+fn kernel_record(path: &syn::Path) -> TokenStream {
+    let span = syn::spanned::Spanned::span(path);
+    quote_spanned!(span=> <#path as ::brainsmith_core::__private::RegisteredKernel>::RECORD)
+}
+
+fn option_str(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}

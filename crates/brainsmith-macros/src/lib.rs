@@ -1,0 +1,41 @@
+//! Attribute macros of brainsmith-rs. Use them through `brainsmith-core`, which re-exports
+//! them and owns everything the generated code refers to; see its documentation for the
+//! keys each attribute takes.
+//!
+//! This file only dispatches: [`attr`] parses the attribute's keys, [`ast`] reads the
+//! annotated item, [`valid`] checks what needs several of them at once, and [`expand`]
+//! writes the item back with its registration record.
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod suggest;
+mod symbol;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// Registers a graph transform. See `brainsmith_core::transform`.
+#[proc_macro_attribute]
+pub fn transform(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::plugin(attr::Kind::Transform, args.into(), item.into()).into()
+}
+
+/// Registers a hardware kernel. See `brainsmith_core::kernel`.
+#[proc_macro_attribute]
+pub fn kernel(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::plugin(attr::Kind::Kernel, args.into(), item.into()).into()
+}
+
+/// Registers a code-generation backend of a kernel. See `brainsmith_core::backend`.
+#[proc_macro_attribute]
+pub fn backend(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::plugin(attr::Kind::Backend, args.into(), item.into()).into()
+}
+
+/// Registers a build-pipeline step. See `brainsmith_core::step`.
+#[proc_macro_attribute]
+pub fn step(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::plugin(attr::Kind::Step, args.into(), item.into()).into()
+}

@@ -1,0 +1,42 @@
+//! "Did you mean": the closest candidate by edit distance.
+
+/// The candidate closest to `input` (case-insensitive Levenshtein distance), if any.
+pub(crate) fn closest<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let input = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (distance(&input, &c.to_ascii_lowercase()), c))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_nearest_key() {
+        assert_eq!(closest("stag", ["name", "stage", "tags"]), Some("stage"));
+        assert_eq!(closest("op_type", ["op_types", "domain"]), Some("op_types"));
+        assert_eq!(closest("x", []), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! The attribute keys and closed value sets, named once.
+
+/// Keys every kind of plugin accepts.
+pub(crate) const NAME: &str = "name";
+pub(crate) const DESCRIPTION: &str = "description";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const AUTHOR: &str = "author";
+pub(crate) const TAGS: &str = "tags";
+
+/// Transform keys.
+pub(crate) const STAGE: &str = "stage";
+pub(crate) const INFERS: &str = "infers";
+
+/// Kernel keys.
+pub(crate) const OP_TYPES: &str = "op_types";
+pub(crate) const DOMAIN: &str = "domain";
+
+/// Backend keys.
+pub(crate) const KERNEL: &str = "kernel";
+pub(crate) const LANGUAGE: &str = "language";
+pub(crate) const PRIORITY: &str = "priority";
+
+pub(crate) const COMMON_KEYS: &[&str] = &[NAME, DESCRIPTION, VERSION, AUTHOR, TAGS];
+
+/// Transform stages, in pipeline order; the variant names of `brainsmith_core::Stage`.
+pub(crate) const STAGES: &[(&str, &str)] = &[
+    ("cleanup", "Cleanup"),
+    ("topology_opt", "TopologyOpt"),
+    ("kernel_mapping", "KernelMapping"),
+    ("kernel_opt", "KernelOpt"),
+    ("dataflow_opt", "DataflowOpt"),
+    ("post_proc", "PostProc"),
+];
+
+/// Backend languages; the variant names of `brainsmith_core::Language`.
+pub(crate) const LANGUAGES: &[(&str, &str)] = &[("hls", "Hls"), ("rtl", "Rtl")];

@@ -1,0 +1,80 @@
+//! [`GiveReadableTensorNames`]
+
+use std::collections::{HashMap, HashSet};
+
+use brainsmith_core::prelude::*;
+
+/// Names every tensor after the node that produces or owns it: outputs become
+/// `<node>_out<i>`, constant inputs `<node>_param<i>`, graph inputs `global_in`,
+/// `global_in_1`, ... and graph outputs `global_out`, `global_out_1`, ....
+///
+/// Every use of a tensor is renamed, including a node that reads the same tensor twice
+/// (`Mul(x, x)`), subgraphs that read it, `value_info` and datatype annotations. Needs
+/// unique node names: run `GiveUniqueNodeNames` first. An initializer that old-style
+/// files also list as a graph input keeps its `_param` name.
+#[transform(stage = cleanup, tags = ["naming"], version = "1.0.0")]
+#[derive(Debug, Default)]
+pub struct GiveReadableTensorNames;
+
+impl Transform for GiveReadableTensorNames {
+    fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        let graph = &mut model.graph;
+        let mut seen_names = HashSet::new();
+        for node in &graph.nodes {
+            if node.name.is_empty() || !seen_names.insert(node.name.as_str()) {
+                return Err(PluginError::new(format!(
+                    "node names must be unique and non-empty, but '{}' ({}) is not; run GiveUniqueNodeNames first",
+                    node.name, node.op_type
+                )));
+            }
+        }
+        let initializers: HashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
+        let mut map: HashMap<String, String> = HashMap::new();
+        for node in &graph.nodes {
+            for (i, output) in node
+                .outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| !o.is_empty())
+            {
+                map.insert(output.clone(), format!("{}_out{i}", node.name));
+            }
+            let params = node
+                .inputs
+                .iter()
+                .filter(|i| initializers.contains(i.as_str()));
+            let mut k = 0;
+            let mut done = HashSet::new();
+            for input in params {
+                if done.insert(input.as_str()) {
+                    map.insert(input.clone(), format!("{}_param{k}", node.name));
+                    k += 1;
+                }
+            }
+        }
+        let real_inputs = graph
+            .inputs
+            .iter()
+            .filter(|i| !initializers.contains(i.name.as_str()));
+        for (i, input) in real_inputs.enumerate() {
+            let name = if i == 0 {
+                "global_in".to_owned()
+            } else {
+                format!("global_in_{i}")
+            };
+            map.insert(input.name.clone(), name);
+        }
+        for (i, output) in graph.outputs.iter().enumerate() {
+            let name = if i == 0 {
+                "global_out".to_owned()
+            } else {
+                format!("global_out_{i}")
+            };
+            map.insert(output.name.clone(), name);
+        }
+        map.retain(|from, to| from != to);
+        let changed = !map.is_empty();
+        graph.rename_tensors(&map);
+        Ok(changed)
+    }
+}

@@ -1,0 +1,13 @@
+//! Graph transforms, one per file.
+
+mod give_readable_tensor_names;
+mod give_unique_node_names;
+mod remove_identity_ops;
+mod remove_unused_tensors;
+mod sort_graph;
+
+pub use give_readable_tensor_names::GiveReadableTensorNames;
+pub use give_unique_node_names::GiveUniqueNodeNames;
+pub use remove_identity_ops::RemoveIdentityOps;
+pub use remove_unused_tensors::RemoveUnusedTensors;
+pub use sort_graph::SortGraph;

@@ -1,0 +1,216 @@
+//! [`RemoveIdentityOps`]
+
+use std::collections::{HashMap, HashSet};
+
+use brainsmith_core::ir::{Dim, Graph, Node};
+use brainsmith_core::prelude::*;
+
+/// Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`,
+/// `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with
+/// the identity permutation.
+///
+/// Constants must be exactly 0 or 1 (an epsilon such as LayerNorm's 1e-5 is never taken
+/// for zero), must not be graph inputs a caller could override, and must not broadcast
+/// the input to a larger shape. When the removed node's output is a graph output, the
+/// graph output keeps its name and the producer of the input is renamed instead.
+#[transform(stage = cleanup, tags = ["identity", "simplify"], version = "1.0.0")]
+#[derive(Debug, Default)]
+pub struct RemoveIdentityOps;
+
+impl Transform for RemoveIdentityOps {
+    fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        let graph = &mut model.graph;
+        let outputs: HashSet<String> = graph.outputs.iter().map(|v| v.name.clone()).collect();
+        let fixed: HashSet<String> = graph
+            .inputs
+            .iter()
+            .map(|v| v.name.clone())
+            .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
+            .collect();
+        let mut alias: HashMap<String, String> = HashMap::new();
+        let mut removed = vec![false; graph.nodes.len()];
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let Some(input) = pass_through(graph, node) else {
+                continue;
+            };
+            let [output] = node.outputs.as_slice() else {
+                continue;
+            };
+            let source = resolve(&alias, input);
+            if outputs.contains(output) {
+                // The graph output keeps its name: the source tensor takes it, which is
+                // only possible when the source is produced by a node.
+                if fixed.contains(&source) || outputs.contains(&source) {
+                    continue;
+                }
+                for target in alias.values_mut().filter(|t| **t == source) {
+                    target.clone_from(output);
+                }
+                alias.insert(source, output.clone());
+            } else {
+                alias.insert(output.clone(), source);
+            }
+            removed[i] = true;
+        }
+        if !removed.contains(&true) {
+            return Ok(false);
+        }
+        let mut index = 0;
+        graph.nodes.retain(|_| {
+            index += 1;
+            !removed[index - 1]
+        });
+        let map: HashMap<String, String> = alias
+            .keys()
+            .map(|k| (k.clone(), resolve(&alias, k)))
+            .collect();
+        graph.rename_tensors(&map);
+        dedup_metadata(graph);
+        Ok(true)
+    }
+}
+
+fn resolve(alias: &HashMap<String, String>, name: &str) -> String {
+    let mut current = name;
+    while let Some(next) = alias.get(current) {
+        current = next;
+    }
+    current.to_owned()
+}
+
+/// After merging two tensors, keep one `value_info` and one annotation per name.
+fn dedup_metadata(graph: &mut Graph) {
+    let mut seen = HashSet::new();
+    graph.value_info.retain(|v| seen.insert(v.name.clone()));
+    let mut seen = HashSet::new();
+    graph
+        .quantization_annotations
+        .retain(|a| seen.insert(a.tensor_name.clone().unwrap_or_default()));
+}
+
+/// The input `node` passes through unchanged, if it is an exact identity.
+fn pass_through<'n>(graph: &Graph, node: &'n Node) -> Option<&'n str> {
+    if !node.is_onnx() || node.outputs.len() != 1 {
+        return None;
+    }
+    let inputs: Vec<&str> = node.inputs.iter().map(String::as_str).collect();
+    match (node.op_type.as_str(), inputs.as_slice()) {
+        ("Identity", [x]) => Some(x),
+        ("Add", [a, b]) => {
+            if is_constant(graph, b, 0.0) && broadcast_keeps_shape(graph, a, b) {
+                Some(a)
+            } else if is_constant(graph, a, 0.0) && broadcast_keeps_shape(graph, b, a) {
+                Some(b)
+            } else {
+                None
+            }
+        }
+        ("Sub", [a, b]) => {
+            (is_constant(graph, b, 0.0) && broadcast_keeps_shape(graph, a, b)).then_some(*a)
+        }
+        ("Mul", [a, b]) => {
+            if is_constant(graph, b, 1.0) && broadcast_keeps_shape(graph, a, b) {
+                Some(a)
+            } else if is_constant(graph, a, 1.0) && broadcast_keeps_shape(graph, b, a) {
+                Some(b)
+            } else {
+                None
+            }
+        }
+        ("Div", [a, b]) => {
+            (is_constant(graph, b, 1.0) && broadcast_keeps_shape(graph, a, b)).then_some(*a)
+        }
+        ("Reshape", [x, shape]) => reshape_is_identity(graph, node, x, shape).then_some(*x),
+        ("Transpose", [x]) => transpose_is_identity(graph, node, x).then_some(*x),
+        _ => None,
+    }
+}
+
+/// Whether `name` is a constant whose every element is exactly `value`.
+fn is_constant(graph: &Graph, name: &str, value: f64) -> bool {
+    graph
+        .constant(name)
+        .and_then(|t| t.to_f64().ok())
+        .is_some_and(|values| !values.is_empty() && values.iter().all(|&v| v == value))
+}
+
+fn shape_of(graph: &Graph, name: &str) -> Option<Vec<Dim>> {
+    if let Some(t) = graph.constant(name) {
+        return Some(t.dims().iter().map(|&d| Dim::Value(d)).collect());
+    }
+    graph.value_info_of(name)?.tensor_type()?.shape.clone()
+}
+
+/// Whether broadcasting `x` with constant `c` leaves `x`'s shape as it is.
+fn broadcast_keeps_shape(graph: &Graph, x: &str, c: &str) -> bool {
+    let Some(c_dims) = graph.constant(c).map(|t| t.dims().to_vec()) else {
+        return false;
+    };
+    if c_dims.is_empty() {
+        return true; // a scalar never changes the shape
+    }
+    let Some(x_dims) = shape_of(graph, x) else {
+        return false;
+    };
+    if c_dims.len() > x_dims.len() {
+        return false;
+    }
+    c_dims
+        .iter()
+        .rev()
+        .zip(x_dims.iter().rev())
+        .all(|(&c, x)| c == 1 || *x == Dim::Value(c))
+}
+
+fn static_shape(graph: &Graph, name: &str) -> Option<Vec<i64>> {
+    shape_of(graph, name)?
+        .into_iter()
+        .map(|d| match d {
+            Dim::Value(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reshape_is_identity(graph: &Graph, node: &Node, x: &str, shape: &str) -> bool {
+    let (Some(input), Some(target)) = (static_shape(graph, x), graph.constant(shape)) else {
+        return false;
+    };
+    let Ok(target) = target.to_f64() else {
+        return false;
+    };
+    let allow_zero = node.attr_int("allowzero").unwrap_or(0) != 0;
+    let known: i64 = input.iter().product();
+    let mut resolved: Vec<i64> = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        let t = t as i64;
+        match t {
+            0 if !allow_zero => match input.get(i) {
+                Some(&d) => resolved.push(d),
+                None => return false,
+            },
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                resolved.push(1);
+            }
+            t if t >= 0 => resolved.push(t),
+            _ => return false,
+        }
+    }
+    if let Some(i) = infer {
+        let rest: i64 = resolved.iter().product();
+        if rest == 0 || known % rest != 0 {
+            return false;
+        }
+        resolved[i] = known / rest;
+    }
+    resolved == input
+}
+
+fn transpose_is_identity(graph: &Graph, node: &Node, x: &str) -> bool {
+    match node.attr_ints("perm") {
+        Some(perm) => perm.iter().enumerate().all(|(i, &p)| p == i as i64),
+        None => shape_of(graph, x).is_some_and(|s| s.len() <= 1),
+    }
+}
