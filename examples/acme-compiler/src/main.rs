@@ -1,0 +1,8 @@
+//! An example compiler: the brainsmith command line with the standard plugins and acme's.
+
+use acme_plugins as _;
+use brainsmith_plugins as _;
+
+fn main() -> std::process::ExitCode {
+    brainsmith_core::cli::main()
+}
