@@ -1,24 +1,33 @@
 //! `cargo xtask`: the repository's automation, one binary with subcommands.
 //!
 //! Every generated file in the repository is written by a subcommand here, carries a
-//! "generated, do not edit" header and has a `--check` mode that a test runs.
+//! "generated, do not edit" header and has a `--check` mode that a test runs, so a
+//! stale file fails `cargo test` with the command that fixes it.
+
+// Link every plugin crate of the workspace; `manifest` reports one that is missing.
+use acme_plugins as _;
+use brainsmith_plugins as _;
 
 mod codegen;
+mod manifest;
 mod util;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: cargo xtask <command> [--check]
+usage: cargo xtask <command> [options]
 
 commands:
-  codegen     regenerate the ONNX protobuf bindings from the vendored onnx-ml.proto
+  codegen [--check]                      regenerate the ONNX bindings from the vendored onnx-ml.proto
+  manifest [--check] [--format toml|json]  regenerate the plugin manifest (both formats by default)
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     let result = match args.first().map(String::as_str) {
-        Some("codegen") => codegen::run(util::mode(&args[1..])),
+        Some("codegen") => codegen::run(util::mode(rest)),
+        Some("manifest") => manifest::run(util::mode(rest), rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -29,6 +38,25 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::util::Mode;
+
+    #[test]
+    fn onnx_bindings_are_fresh() {
+        if let Err(e) = crate::codegen::run(Mode::Check) {
+            panic!("{e}");
+        }
+    }
+
+    #[test]
+    fn plugin_manifest_is_fresh() {
+        if let Err(e) = crate::manifest::run(Mode::Check, &[]) {
+            panic!("{e}");
         }
     }
 }

@@ -20,7 +20,8 @@
 //! assert_eq!(back.graph.nodes[0].op_type, "Relu");
 //! ```
 
-#[allow(missing_docs, unreachable_pub, clippy::all, rustdoc::all)]
+#[rustfmt::skip]
+#[allow(missing_docs, unreachable_pub, unused_qualifications, clippy::all, rustdoc::all)]
 pub mod proto;
 
 mod attribute;
