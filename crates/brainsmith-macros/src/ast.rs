@@ -12,6 +12,9 @@ pub(crate) struct Input {
     pub(crate) ident: syn::Ident,
     /// The doc comment, one entry per `///` line, leading space stripped.
     pub(crate) doc_lines: Vec<String>,
+    /// Whether the attribute can apply to this kind of item at all; when not, the item
+    /// is not validated further (its name and docs would only echo the first error).
+    pub(crate) applicable: bool,
 }
 
 /// Parses the item and checks that the attribute can apply to it.
@@ -19,7 +22,20 @@ pub(crate) struct Input {
 /// Returns `None` only when the tokens are not an item at all; every other problem is
 /// recorded in `cx` and the item is still returned, so that it can be emitted.
 pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input, syn::Error> {
-    let item: syn::Item = syn::parse2(tokens)?;
+    let item: syn::Item = syn::parse2(tokens).map_err(|e| {
+        let expected = if kind == Kind::Step {
+            "a function"
+        } else {
+            "a struct"
+        };
+        syn::Error::new(
+            e.span(),
+            format!(
+                "#[{}] applies to {expected}; this is not an item",
+                kind.attr()
+            ),
+        )
+    })?;
     let (ident, attrs) = match (&item, kind) {
         (syn::Item::Struct(s), Kind::Transform | Kind::Kernel | Kind::Backend) => {
             if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
@@ -56,6 +72,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
                 item,
                 ident,
                 doc_lines: Vec::new(),
+                applicable: false,
             });
         }
     };
@@ -64,6 +81,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
         item,
         ident,
         doc_lines,
+        applicable: true,
     })
 }
 

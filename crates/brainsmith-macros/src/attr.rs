@@ -70,6 +70,9 @@ pub(crate) struct Attrs {
     /// The variant name of `Language`.
     pub(crate) language: Option<Spanned<&'static str>>,
     pub(crate) priority: Option<Spanned<i32>>,
+    /// Keys that were written, valid or not: a key given with a bad value is reported
+    /// once, for its value, and not again as missing.
+    pub(crate) written: Vec<&'static str>,
 }
 
 /// Parses `args`, the tokens inside `#[kind(...)]`.
@@ -117,6 +120,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, args: TokenStream) -> Attrs {
             continue;
         }
         seen.push(key.to_owned());
+        attrs.written.push(key);
         let value = match meta {
             Meta::NameValue(nv) => nv.value,
             Meta::Path(_) => {
@@ -267,6 +271,7 @@ fn choice(
         });
     }
     let hint = closest(&text, options.iter().map(|(name, _)| *name))
+        .filter(|c| crate::suggest::is_close(&text, c))
         .map(|c| format!("; did you mean `{c}`?"))
         .unwrap_or_default();
     cx.error_at(

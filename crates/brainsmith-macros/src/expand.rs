@@ -27,7 +27,11 @@ pub(crate) fn plugin(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             return quote!(#item #errors);
         }
     };
-    let plugin = valid::check(&cx, kind, attrs, &input);
+    let plugin = if input.applicable {
+        valid::check(&cx, kind, attrs, &input)
+    } else {
+        None
+    };
     let item = &input.item;
     match (cx.check(), plugin) {
         (Ok(()), Some(plugin)) => {

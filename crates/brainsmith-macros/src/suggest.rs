@@ -13,6 +13,13 @@ pub(crate) fn closest<'a>(
         .map(|(_, c)| c)
 }
 
+/// Whether `candidate` is close enough to `input` to be a likely typo: at most a third
+/// of the input's characters differ (at least one).
+pub(crate) fn is_close(input: &str, candidate: &str) -> bool {
+    let limit = (input.chars().count() / 3).max(1);
+    distance(&input.to_ascii_lowercase(), &candidate.to_ascii_lowercase()) <= limit
+}
+
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
@@ -38,5 +45,7 @@ mod tests {
         assert_eq!(closest("stag", ["name", "stage", "tags"]), Some("stage"));
         assert_eq!(closest("op_type", ["op_types", "domain"]), Some("op_types"));
         assert_eq!(closest("x", []), None);
+        assert!(is_close("clenup", "cleanup"));
+        assert!(!is_close("vhdl", "hls"));
     }
 }

@@ -40,6 +40,8 @@ pub(crate) enum Details {
 
 /// Checks `attrs` against `input`; every problem goes to `cx`.
 pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Option<Plugin> {
+    let written = attrs.written.clone();
+    let wrote = |key: &str| written.contains(&key);
     let ident_span = input.ident.span();
     let name = match &attrs.name {
         Some(name) => {
@@ -126,6 +128,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 );
                 return None;
             }
+            (None, None) if wrote(STAGE) || wrote(INFERS) => return None,
             (None, None) => {
                 cx.error_at(
                     ident_span,
@@ -148,6 +151,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                     op_types: check_op_types(cx, &op_types),
                     domain: domain.unwrap_or_default(),
                 },
+                None if wrote(OP_TYPES) => return None,
                 None => {
                     cx.error_at(
                         ident_span,
@@ -159,10 +163,10 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
         }
         Kind::Backend => {
             let mut missing = Vec::new();
-            if attrs.kernel.is_none() {
+            if !wrote(KERNEL) {
                 missing.push("the kernel it generates code for: `kernel = path::to::Kernel`");
             }
-            if attrs.language.is_none() {
+            if !wrote(LANGUAGE) {
                 missing.push("its language: `language = hls` or `language = rtl`");
             }
             for what in &missing {

@@ -78,9 +78,15 @@ fn resolve(alias: &HashMap<String, String>, name: &str) -> String {
     current.to_owned()
 }
 
-/// After merging two tensors, keep one `value_info` and one annotation per name.
+/// After merging two tensors, keep one `value_info` and one annotation per name; a
+/// `value_info` of a graph input or output (which carry their own) goes.
 fn dedup_metadata(graph: &mut Graph) {
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<String> = graph
+        .inputs
+        .iter()
+        .chain(&graph.outputs)
+        .map(|v| v.name.clone())
+        .collect();
     graph.value_info.retain(|v| seen.insert(v.name.clone()));
     let mut seen = HashSet::new();
     graph

@@ -1,0 +1,8 @@
+use brainsmith_core::prelude::*;
+
+/// Generic.
+#[transform(stage = cleanup)]
+#[derive(Default)]
+struct Sort<T>(T);
+
+fn main() {}

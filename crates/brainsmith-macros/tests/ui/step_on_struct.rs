@@ -1,0 +1,7 @@
+use brainsmith_core::prelude::*;
+
+/// A struct is not a step.
+#[step]
+struct Build;
+
+fn main() {}

@@ -1,0 +1,7 @@
+use brainsmith_core::prelude::*;
+
+/// A function is not a transform.
+#[transform(stage = cleanup)]
+fn sort() {}
+
+fn main() {}

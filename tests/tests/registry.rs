@@ -1,0 +1,191 @@
+//! The global registry of the standard and acme plugins: every lookup of the issue.
+
+use brainsmith_core::{Language, PluginKind, Registry, Stage};
+use brainsmith_tests as _;
+
+fn registry() -> &'static Registry {
+    Registry::global().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn lookups_by_short_and_qualified_name() {
+    let r = registry();
+    assert_eq!(
+        r.transform("SortGraph").unwrap().qualified_name(),
+        "brainsmith:SortGraph"
+    );
+    assert_eq!(
+        r.transform("brainsmith:SortGraph").unwrap().name(),
+        "SortGraph"
+    );
+    assert_eq!(r.kernel("Thresholding").unwrap().source(), "acme");
+    assert!(r.step("cleanup").is_ok());
+    let p = r.get(PluginKind::Backend, "acme:ThresholdingRtl").unwrap();
+    assert_eq!(p.kind(), PluginKind::Backend);
+    assert_eq!(p.crate_name(), "acme-plugins");
+    assert_eq!(p.crate_version(), "0.3.0");
+    assert_eq!(p.rust_path(), "acme_plugins::codegen::ThresholdingRtl");
+    assert!(
+        p.location()
+            .file
+            .ends_with("examples/acme-plugins/src/codegen.rs"),
+        "{}",
+        p.location()
+    );
+}
+
+#[test]
+fn listing_by_kind_stage_and_op_type() {
+    let r = registry();
+    let cleanup: Vec<&str> = r
+        .transforms_in_stage(Stage::Cleanup)
+        .map(|t| t.name())
+        .collect();
+    assert_eq!(
+        cleanup,
+        [
+            "GiveReadableTensorNames",
+            "GiveUniqueNodeNames",
+            "RemoveIdentityOps",
+            "RemoveUnusedTensors",
+            "SortGraph"
+        ]
+    );
+    let mapping: Vec<&str> = r
+        .transforms_in_stage(Stage::KernelMapping)
+        .map(|t| t.name())
+        .collect();
+    assert_eq!(mapping, ["InferThresholding"]);
+    let kernels: Vec<&str> = r.kernels_for_op("Thresholding").map(|k| k.name()).collect();
+    assert_eq!(kernels, ["Thresholding"]);
+    assert_eq!(
+        r.kernels_for_node_type("acme.fpgadataflow", "Thresholding")
+            .count(),
+        1
+    );
+    assert_eq!(r.kernels_for_node_type("", "Thresholding").count(), 0);
+    assert_eq!(r.kernels_for_op("Conv").count(), 0);
+    let kinds: Vec<PluginKind> = r.plugins().iter().map(|p| p.kind()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(kinds, sorted, "plugins are grouped by kind");
+    for kind in PluginKind::ALL {
+        assert!(r.of_kind(*kind).iter().all(|p| p.kind() == *kind));
+    }
+}
+
+#[test]
+fn kernel_and_backend_cross_references() {
+    let r = registry();
+    let kernel = r.kernel("Thresholding").unwrap();
+    let backends: Vec<(&str, Language, i32)> = kernel
+        .backends()
+        .map(|b| (b.name(), b.language(), b.priority()))
+        .collect();
+    assert_eq!(
+        backends,
+        [
+            ("ThresholdingHls", Language::Hls, 10),
+            ("ThresholdingRtl", Language::Rtl, 5)
+        ]
+    );
+    assert_eq!(kernel.best_backend(None).unwrap().name(), "ThresholdingHls");
+    assert_eq!(
+        kernel.best_backend(Some(Language::Rtl)).unwrap().name(),
+        "ThresholdingRtl"
+    );
+    assert_eq!(
+        r.backend("ThresholdingRtl").unwrap().kernel().name(),
+        "Thresholding"
+    );
+    let inferred_by: Vec<&str> = kernel.inferred_by().map(|t| t.name()).collect();
+    assert_eq!(inferred_by, ["InferThresholding"]);
+    assert_eq!(
+        r.transform("InferThresholding")
+            .unwrap()
+            .infers()
+            .unwrap()
+            .name(),
+        "Thresholding"
+    );
+}
+
+#[test]
+fn free_text_search_ranks_name_matches_first() {
+    let r = registry();
+    let hits: Vec<&str> = r.search("threshold").iter().map(|p| p.name()).collect();
+    assert_eq!(hits.first(), Some(&"InferThresholding"));
+    assert!(hits.contains(&"ThresholdingRtl"));
+    // "naming" is a tag of the two renaming transforms and a word of SortGraph's docs.
+    let hits: Vec<&str> = r.search("naming").iter().map(|p| p.name()).collect();
+    assert_eq!(
+        hits,
+        [
+            "GiveReadableTensorNames",
+            "GiveUniqueNodeNames",
+            "SortGraph"
+        ]
+    );
+    assert!(r.search("no such words anywhere").is_empty());
+    assert_eq!(
+        r.search("SORTGRAPH topological").len(),
+        1,
+        "case-insensitive, every term"
+    );
+}
+
+#[test]
+fn unknown_names_get_suggestions_and_the_other_kind() {
+    let r = registry();
+    let err = r.kernel("Thresholdng").unwrap_err().to_string();
+    assert!(
+        err.starts_with("unknown kernel 'Thresholdng'; did you mean 'Thresholding'?"),
+        "{err}"
+    );
+    assert!(err.contains("available kernels: Thresholding"), "{err}");
+
+    let err = r.transform("Thresholding").unwrap_err().to_string();
+    assert!(
+        err.contains("'Thresholding' is a kernel, not a transform"),
+        "{err}"
+    );
+    assert!(
+        err.contains("available transforms: GiveReadableTensorNames, GiveUniqueNodeNames"),
+        "{err}"
+    );
+
+    let err = r.transform("acm:SortGraph").unwrap_err().to_string();
+    assert!(
+        err.starts_with("unknown source 'acm' in transform 'acm:SortGraph'; did you mean 'acme'?"),
+        "{err}"
+    );
+
+    let err = r.transform("brainsmith:SortGrph").unwrap_err().to_string();
+    assert!(
+        err.contains("did you mean 'brainsmith:SortGraph'?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn listing_constructs_nothing_and_instances_are_on_demand() {
+    let r = registry();
+    // Every record constructs its plugin on demand.
+    for t in r.transforms() {
+        let _ = t.instantiate();
+    }
+    for k in r.kernels() {
+        let _ = k.instantiate();
+    }
+    for b in r.backends() {
+        let _ = b.instantiate();
+    }
+}
+
+#[test]
+fn sources_are_namespaces_or_crate_names() {
+    let sources = registry().sources();
+    assert!(sources.contains(&"acme"));
+    assert!(sources.contains(&"brainsmith"));
+    assert!(sources.windows(2).all(|w| w[0] < w[1]));
+}

@@ -1,0 +1,252 @@
+//! Building a registry from hand-made records: name clashes, priority ties, ambiguous
+//! short names and source priority.
+
+use brainsmith_core::__private::{
+    BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
+    TransformRecord,
+};
+use brainsmith_core::ir::{Graph, Model, Node};
+use brainsmith_core::registry::{LoadProblem, LookupError};
+use brainsmith_core::{
+    Backend, GeneratedFile, Kernel, Language, PluginError, PluginKind, Registry, Stage,
+    StepContext, Transform, TransformContext,
+};
+
+struct Nop;
+impl Transform for Nop {
+    fn apply(&self, _: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        Ok(false)
+    }
+}
+impl Kernel for Nop {
+    fn check(&self, _: &Node, _: &Graph) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+impl Backend for Nop {
+    fn generate(&self, _: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
+        Ok(Vec::new())
+    }
+}
+fn new_t() -> Box<dyn Transform> {
+    Box::new(Nop)
+}
+fn new_k() -> Box<dyn Kernel> {
+    Box::new(Nop)
+}
+fn new_b() -> Box<dyn Backend> {
+    Box::new(Nop)
+}
+fn run(_: &mut Model, _: &mut StepContext<'_>) -> Result<(), PluginError> {
+    Ok(())
+}
+
+macro_rules! record {
+    ($name:literal, $krate:literal, $file:literal, $line:literal, $details:expr) => {
+        PluginRecord {
+            name: $name,
+            summary: "A test plugin.",
+            docs: "A test plugin.",
+            version: None,
+            author: None,
+            tags: &[],
+            type_name: $name,
+            crate_name: $krate,
+            crate_version: "1.0.0",
+            module_path: $krate,
+            file: $file,
+            line: $line,
+            column: 1,
+            details: $details,
+        }
+    };
+}
+
+static SORT_A: PluginRecord = record!(
+    "Sort",
+    "crate-a",
+    "a/src/lib.rs",
+    10,
+    Details::Transform(TransformRecord {
+        stage: Stage::Cleanup,
+        infers: None,
+        new: new_t
+    })
+);
+static SORT_B: PluginRecord = record!(
+    "Sort",
+    "crate-b",
+    "b/src/lib.rs",
+    20,
+    Details::Transform(TransformRecord {
+        stage: Stage::Cleanup,
+        infers: None,
+        new: new_t
+    })
+);
+static SORT_A_AGAIN: PluginRecord = record!(
+    "Sort",
+    "crate-a",
+    "a/src/more.rs",
+    30,
+    Details::Transform(TransformRecord {
+        stage: Stage::Cleanup,
+        infers: None,
+        new: new_t
+    })
+);
+static KERNEL: PluginRecord = record!(
+    "Relu",
+    "crate-a",
+    "a/src/k.rs",
+    1,
+    Details::Kernel(KernelRecord {
+        op_types: &["Relu"],
+        domain: "",
+        new: new_k
+    })
+);
+static HLS_1: PluginRecord = record!(
+    "ReluHls",
+    "crate-a",
+    "a/src/hls.rs",
+    5,
+    Details::Backend(BackendRecord {
+        kernel: &KERNEL,
+        language: Language::Hls,
+        priority: 1,
+        new: new_b
+    })
+);
+static RTL_1: PluginRecord = record!(
+    "ReluRtl",
+    "crate-b",
+    "b/src/rtl.rs",
+    7,
+    Details::Backend(BackendRecord {
+        kernel: &KERNEL,
+        language: Language::Rtl,
+        priority: 1,
+        new: new_b
+    })
+);
+static STEP: PluginRecord = record!(
+    "Sort",
+    "crate-b",
+    "b/src/step.rs",
+    3,
+    Details::Step(StepRecord { run })
+);
+static NS_A: NamespaceRecord = NamespaceRecord {
+    namespace: "alpha",
+    crate_name: "crate-a",
+    file: "a/src/lib.rs",
+    line: 1,
+};
+static NS_A2: NamespaceRecord = NamespaceRecord {
+    namespace: "beta",
+    crate_name: "crate-a",
+    file: "a/src/x.rs",
+    line: 2,
+};
+
+#[test]
+fn same_qualified_name_twice_is_a_load_error_with_both_locations() {
+    let err = Registry::from_records([&SORT_A, &SORT_A_AGAIN], []).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    let text = err.to_string();
+    assert!(
+        text.contains("transform 'crate-a:Sort' is registered twice"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a/src/lib.rs:10:1") && text.contains("a/src/more.rs:30:1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn backends_of_one_kernel_with_equal_priority_are_a_load_error() {
+    let err = Registry::from_records([&KERNEL, &HLS_1, &RTL_1], []).unwrap_err();
+    match &err.problems[..] {
+        [
+            LoadProblem::BackendPriorityTie {
+                kernel,
+                priority: 1,
+                backends,
+            },
+        ] => {
+            assert_eq!(kernel, "crate-a:Relu");
+            assert_eq!(backends[0].0, "crate-a:ReluHls");
+            assert_eq!(backends[1].0, "crate-b:ReluRtl");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_backend_whose_kernel_is_not_registered_is_a_load_error() {
+    let err = Registry::from_records([&HLS_1], []).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("'crate-a:ReluHls' (a/src/hls.rs:5:1) names kernel 'Relu'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let err =
+        Registry::from_records([&SORT_A, &SORT_A_AGAIN, &KERNEL, &HLS_1, &RTL_1], []).unwrap_err();
+    assert_eq!(err.problems.len(), 2, "{err}");
+}
+
+#[test]
+fn a_crate_declaring_two_namespaces_is_a_load_error() {
+    let err = Registry::from_records([&SORT_A], [&NS_A, &NS_A2]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("crate 'crate-a' declares its namespace twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ambiguous_short_names_list_the_candidates_or_follow_a_source_priority() {
+    let r = Registry::from_records([&SORT_A, &SORT_B, &STEP], [&NS_A]).unwrap();
+    match r.get(PluginKind::Transform, "Sort").unwrap_err() {
+        LookupError::Ambiguous { candidates, .. } => {
+            assert_eq!(candidates, ["alpha:Sort", "crate-b:Sort"])
+        }
+        other => panic!("{other}"),
+    }
+    let text = r
+        .get(PluginKind::Transform, "Sort")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("use a qualified name: alpha:Sort, crate-b:Sort"),
+        "{text}"
+    );
+    let chosen = r
+        .get_with_priority(PluginKind::Transform, "Sort", &["crate-b", "alpha"])
+        .unwrap();
+    assert_eq!(chosen.qualified_name(), "crate-b:Sort");
+    assert_eq!(
+        r.get(PluginKind::Transform, "alpha:Sort")
+            .unwrap()
+            .location()
+            .file,
+        "a/src/lib.rs"
+    );
+    // A step may share a transform's name: the kinds never shadow each other.
+    assert_eq!(
+        r.get(PluginKind::Step, "Sort").unwrap().kind(),
+        PluginKind::Step
+    );
+    assert_eq!(
+        r.display_name(r.get(PluginKind::Step, "Sort").unwrap()),
+        "Sort"
+    );
+    assert_eq!(r.display_name(chosen), "crate-b:Sort");
+}
