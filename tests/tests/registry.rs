@@ -35,6 +35,21 @@ fn lookups_by_short_and_qualified_name() {
 }
 
 #[test]
+fn locations_point_at_the_identifier() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for plugin in registry().plugins() {
+        let location = plugin.location();
+        let text = std::fs::read_to_string(root.join(location.file)).unwrap();
+        let line = text.lines().nth(location.line as usize - 1).unwrap();
+        let at = &line[location.column as usize - 1..];
+        assert!(
+            at.starts_with(plugin.rust_path().rsplit("::").next().unwrap()),
+            "{location}: {line}"
+        );
+    }
+}
+
+#[test]
 fn listing_by_kind_stage_and_op_type() {
     let r = registry();
     let cleanup: Vec<&str> = r

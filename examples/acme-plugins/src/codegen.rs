@@ -85,10 +85,15 @@ impl Backend for ThresholdingHls {
             "            count += (x >= {name}_thresholds[{row}][t]);"
         );
         let _ = writeln!(s, "        }}");
+        let bias = if p.bias < 0.0 {
+            format!(" - {}", -p.bias)
+        } else {
+            format!(" + {}", p.bias)
+        };
         let _ = writeln!(
             s,
-            "        out.write(({out_t})({} * count + {}));",
-            p.scale, p.bias
+            "        out.write(({out_t})({} * count{bias}));",
+            p.scale
         );
         let _ = writeln!(s, "    }}\n}}");
         Ok(vec![GeneratedFile {
@@ -99,7 +104,8 @@ impl Backend for ThresholdingHls {
 }
 
 /// Generates a SystemVerilog module: a comparator per threshold and an adder tree
-/// counting the thresholds each input reaches. Integer input types only.
+/// counting the thresholds each input reaches. Integer input types, thresholds shared by
+/// all channels, and an unscaled, unbiased output (the count itself) only.
 #[backend(kernel = Thresholding, language = rtl, priority = 5, version = "0.3.0")]
 #[derive(Debug, Default)]
 pub struct ThresholdingRtl;
@@ -117,6 +123,12 @@ impl Backend for ThresholdingRtl {
             return Err(PluginError::new(format!(
                 "node '{}': the RTL backend supports thresholds shared by all channels only",
                 node.name
+            )));
+        }
+        if p.scale != 1.0 || p.bias != 0.0 {
+            return Err(PluginError::new(format!(
+                "node '{}': the RTL backend outputs the threshold count, but the node scales it by {} and adds {}; use the HLS backend",
+                node.name, p.scale, p.bias
             )));
         }
         let name = ident(node);

@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::table::Table;
-use crate::manifest::{FORMAT_VERSION, Manifest, PluginEntry};
+use crate::manifest::{Manifest, PluginEntry};
 use crate::plugin::{PluginKind, Stage};
 use crate::registry::{Plugin, PluginRef, Registry};
 use crate::suggest;
@@ -79,13 +79,12 @@ pub(super) fn run(
     let selected = select(registry, &args)?;
     let text = match args.format {
         ListFormat::Json | ListFormat::Toml => {
-            let manifest = Manifest {
-                format_version: FORMAT_VERSION,
-                plugins: selected
+            let manifest = Manifest::new(
+                selected
                     .iter()
                     .map(|p| PluginEntry::new(registry.typed(p), None))
                     .collect(),
-            };
+            );
             if args.format == ListFormat::Json {
                 manifest.to_json()
             } else {
@@ -252,11 +251,7 @@ fn show(
             t.push('\n');
             t
         }
-        ShowFormat::Toml => Manifest {
-            format_version: FORMAT_VERSION,
-            plugins: entries,
-        }
-        .to_toml(),
+        ShowFormat::Toml => Manifest::new(entries).to_toml(),
         ShowFormat::Text => entries.iter().map(describe).collect::<Vec<_>>().join("\n"),
     };
     out.write_all(text.as_bytes()).map_err(|e| e.to_string())

@@ -36,6 +36,10 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// "Generated, do not edit" for formats without comments (JSON); TOML files say it
+    /// in a comment instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     /// [`FORMAT_VERSION`] of the writer.
     pub format_version: u32,
     /// The plugins, sorted by (kind, source, name).
@@ -219,16 +223,24 @@ impl PluginEntry {
 }
 
 impl Manifest {
+    /// A manifest of the current format holding `plugins`.
+    pub fn new(plugins: Vec<PluginEntry>) -> Manifest {
+        Manifest {
+            notice: None,
+            format_version: FORMAT_VERSION,
+            plugins,
+        }
+    }
+
     /// The manifest of every plugin in `registry`; file paths relative to `root`.
     pub fn from_registry(registry: &Registry, root: Option<&Path>) -> Manifest {
-        Manifest {
-            format_version: FORMAT_VERSION,
-            plugins: registry
+        Manifest::new(
+            registry
                 .plugins()
                 .iter()
                 .map(|p| PluginEntry::new(registry.typed(p), root))
                 .collect(),
-        }
+        )
     }
 
     /// TOML text, one `[[plugin]]` table per plugin.

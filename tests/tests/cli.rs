@@ -1,0 +1,178 @@
+//! The embedded command line over the standard and acme plugins, snapshot-tested.
+
+use brainsmith_tests as _;
+
+/// Runs the CLI; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (u8, String, String) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
+    let code = brainsmith_core::cli::run(argv, &mut out, &mut err);
+    let code = format!("{code:?}");
+    let code: u8 = code
+        .trim_start_matches("ExitCode(unix_exit_status(")
+        .trim_end_matches("))")
+        .parse()
+        .unwrap_or(255);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// Snapshot settings: source lines and columns are redacted, since they move with every
+/// edit of the plugin crates (`registry.rs` checks them exactly).
+macro_rules! snapshot {
+    ($($arg:tt)*) => {
+        insta::with_settings!({filters => vec![
+            (r"\.rs:\d+:\d+", ".rs:[line]:[col]"),
+            (r#""line": \d+"#, r#""line": "[line]""#),
+            (r#""column": \d+"#, r#""column": "[col]""#),
+            (r"(?m)^line = \d+", "line = [line]"),
+            (r"(?m)^column = \d+", "column = [col]"),
+        ]}, {
+            insta::assert_snapshot!($($arg)*);
+        })
+    };
+}
+
+/// Runs a command that must succeed with nothing on stderr; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(
+        (code, err.as_str()),
+        (0, ""),
+        "brainsmith {}",
+        args.join(" ")
+    );
+    out
+}
+
+/// Runs a command that must fail with nothing on stdout; returns (code, stderr).
+fn fails(args: &[&str]) -> (u8, String) {
+    let (code, out, err) = run(args);
+    assert_ne!(code, 0, "brainsmith {} succeeded", args.join(" "));
+    assert_eq!(out, "", "a failing command printed data on stdout");
+    (code, err)
+}
+
+#[test]
+fn summary_table() {
+    snapshot!(ok(&["plugins"]));
+}
+
+#[test]
+fn verbose_listing() {
+    snapshot!(ok(&["plugins", "--verbose"]));
+}
+
+#[test]
+fn filters() {
+    snapshot!("kind_kernel", ok(&["plugins", "--kind", "kernel", "-v"]));
+    snapshot!("source_acme", ok(&["plugins", "--source", "acme"]));
+    snapshot!(
+        "stage_cleanup",
+        ok(&["plugins", "--stage", "cleanup", "-v"])
+    );
+    snapshot!(
+        "op_type",
+        ok(&["plugins", "--op-type", "Thresholding", "-v"])
+    );
+    snapshot!("search", ok(&["plugins", "--search", "threshold", "-v"]));
+}
+
+#[test]
+fn machine_readable_listing() {
+    let json = ok(&["plugins", "--kind", "backend", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["plugin"].as_array().unwrap().len(), 2);
+    snapshot!("backends_json", json);
+    let toml = ok(&["plugins", "--kind", "step", "--format", "toml"]);
+    assert!(brainsmith_core::manifest::Manifest::from_toml(&toml).is_ok());
+    snapshot!("steps_toml", toml);
+}
+
+#[test]
+fn show() {
+    snapshot!("show_kernel", ok(&["plugins", "show", "Thresholding"]));
+    snapshot!(
+        "show_backend",
+        ok(&["plugins", "show", "acme:ThresholdingRtl"])
+    );
+    snapshot!(
+        "show_transform_json",
+        ok(&["plugins", "show", "InferThresholding", "--format", "json"])
+    );
+}
+
+#[test]
+fn unknown_names_and_bad_flags_fail_cleanly() {
+    let (code, err) = fails(&["plugins", "show", "Thresholdng"]);
+    assert_eq!(code, 1);
+    snapshot!("show_unknown", err);
+    let (code, err) = fails(&["plugins", "show", "Thresholding", "--kind", "transform"]);
+    assert_eq!(code, 1);
+    snapshot!("show_wrong_kind", err);
+    let (code, err) = fails(&["plugins", "--source", "acm"]);
+    assert_eq!(code, 1);
+    snapshot!("unknown_source", err);
+    let (code, err) = fails(&["plugins", "--stage", "clenup"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown stage 'clenup'; did you mean 'cleanup'?"),
+        "{err}"
+    );
+    let (code, err) = fails(&["plugins", "--kind", "kernal"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean 'kernel'?"), "{err}");
+    let (code, _) = fails(&["plugins", "--no-such-flag"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn manifest_and_verify() {
+    let manifest = ok(&["manifest"]);
+    let parsed = brainsmith_core::manifest::Manifest::from_toml(&manifest).unwrap();
+    let registry = brainsmith_core::Registry::global().unwrap();
+    assert_eq!(parsed.plugins.len(), registry.plugins().len());
+    // The workspace manifest lists exactly the standard and acme plugins.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins.toml");
+    let out = ok(&["verify", workspace.to_str().unwrap()]);
+    assert!(out.starts_with("ok: the binary's"), "{out}");
+    let json = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins.json");
+    assert!(ok(&["verify", json.to_str().unwrap()]).starts_with("ok"));
+}
+
+#[test]
+fn verify_reports_missing_and_unexpected_plugins() {
+    let dir = std::env::temp_dir().join(format!("brainsmith-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("allow.toml");
+    let text = ok(&["manifest"]).replace(
+        "qualified_name = \"acme:ThresholdingRtl\"",
+        "qualified_name = \"acme:ThresholdingVhdl\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, err) = fails(&["verify", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("missing from the binary: backend acme:ThresholdingVhdl"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not in the manifest:     backend acme:ThresholdingRtl"),
+        "{err}"
+    );
+    std::fs::write(
+        &path,
+        "format_version = 1\n[[plugin]]\nkind = \"transform\"\nnmae = \"x\"\n",
+    )
+    .unwrap();
+    let (_, err) = fails(&["verify", path.to_str().unwrap()]);
+    assert!(
+        err.contains("invalid plugin manifest") && err.contains("nmae"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
