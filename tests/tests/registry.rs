@@ -183,9 +183,8 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
 }
 
 #[test]
-fn listing_constructs_nothing_and_instances_are_on_demand() {
+fn every_record_constructs_its_plugin_on_demand() {
     let r = registry();
-    // Every record constructs its plugin on demand.
     for t in r.transforms() {
         let _ = t.instantiate();
     }

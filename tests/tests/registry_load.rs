@@ -31,6 +31,11 @@ impl Backend for Nop {
 fn new_t() -> Box<dyn Transform> {
     Box::new(Nop)
 }
+static CONSTRUCTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+fn new_counted() -> Box<dyn Transform> {
+    CONSTRUCTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Box::new(Nop)
+}
 fn new_k() -> Box<dyn Kernel> {
     Box::new(Nop)
 }
@@ -136,6 +141,17 @@ static STEP: PluginRecord = record!(
     "b/src/step.rs",
     3,
     Details::Step(StepRecord { run })
+);
+static COUNTED: PluginRecord = record!(
+    "Counted",
+    "crate-c",
+    "c/src/lib.rs",
+    1,
+    Details::Transform(TransformRecord {
+        stage: Stage::Cleanup,
+        infers: None,
+        new: new_counted
+    })
 );
 static NS_A: NamespaceRecord = NamespaceRecord {
     namespace: "alpha",
@@ -249,4 +265,18 @@ fn ambiguous_short_names_list_the_candidates_or_follow_a_source_priority() {
         "Sort"
     );
     assert_eq!(r.display_name(chosen), "crate-b:Sort");
+}
+
+#[test]
+fn listing_searching_and_manifests_construct_no_plugin() {
+    use std::sync::atomic::Ordering;
+    let r = Registry::from_records([&COUNTED, &SORT_A, &KERNEL], []).unwrap();
+    let _ = r.plugins().len();
+    let _ = r.search("test plugin");
+    let stages: Vec<Stage> = r.transforms().map(|t| t.stage()).collect();
+    assert_eq!(stages.len(), 2);
+    let _ = brainsmith_core::manifest::Manifest::from_registry(&r, None).to_toml();
+    assert_eq!(CONSTRUCTED.load(Ordering::SeqCst), 0);
+    let _ = r.transform("Counted").unwrap().instantiate();
+    assert_eq!(CONSTRUCTED.load(Ordering::SeqCst), 1);
 }

@@ -8,8 +8,10 @@
 use acme_plugins as _;
 use brainsmith_plugins as _;
 
+mod bench;
 mod codegen;
 mod manifest;
+mod tidy;
 mod util;
 
 use std::process::ExitCode;
@@ -20,6 +22,7 @@ usage: cargo xtask <command> [options]
 commands:
   codegen [--check]                      regenerate the ONNX bindings from the vendored onnx-ml.proto
   manifest [--check] [--format toml|json]  regenerate the plugin manifest (both formats by default)
+  bench                                  time `brainsmith plugins` against a hello-world binary
 ";
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("codegen") => codegen::run(util::mode(rest)),
         Some("manifest") => manifest::run(util::mode(rest), rest),
+        Some("bench") => bench::run(),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -36,3 +36,69 @@ fn real_models_round_trip_byte_for_byte() {
         );
     }
 }
+
+#[test]
+fn malformed_files_are_errors_naming_the_file_never_panics() {
+    let dir = std::env::temp_dir().join(format!("brainsmith-malformed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut checked = 0;
+    for path in models() {
+        let bytes = std::fs::read(&path).unwrap();
+        // Truncations at many points: every one decodes to an error or a (smaller) model.
+        let step = (bytes.len() / 97).max(1);
+        for cut in (1..bytes.len()).step_by(step) {
+            if let Err(e) = Model::decode(&bytes[..cut]) {
+                assert!(!e.to_string().is_empty());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} truncations were errors");
+
+    let truncated = dir.join("truncated.onnx");
+    let bytes = std::fs::read(models()[0].clone()).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = Model::load(&truncated).unwrap_err().to_string();
+    assert!(
+        err.contains("truncated.onnx") && err.contains("not a valid ONNX model"),
+        "{err}"
+    );
+
+    let empty = dir.join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let err = Model::load(&empty).unwrap_err().to_string();
+    assert!(
+        err.contains("empty.onnx") && err.contains("has no graph"),
+        "{err}"
+    );
+
+    let text = dir.join("notes.onnx");
+    std::fs::write(&text, b"this is a text file, not a protobuf message\n").unwrap();
+    let err = Model::load(&text).unwrap_err().to_string();
+    assert!(err.contains("notes.onnx"), "{err}");
+
+    let err = Model::load(dir.join("missing.onnx"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing.onnx") && err.contains("cannot access"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn save_is_atomic_and_leaves_no_temporary_file() {
+    let dir = std::env::temp_dir().join(format!("brainsmith-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = Model::load(models()[0].clone()).unwrap();
+    let out = dir.join("out.onnx");
+    std::fs::write(&out, b"old contents").unwrap();
+    model.save(&out).unwrap();
+    assert_eq!(Model::load(&out).unwrap(), model);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(files.len(), 1, "a temporary file was left behind");
+    // Writing into a directory that does not exist fails and creates nothing.
+    assert!(model.save(dir.join("no/such/dir/out.onnx")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
