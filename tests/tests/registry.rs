@@ -35,6 +35,29 @@ fn lookups_by_short_and_qualified_name() {
 }
 
 #[test]
+fn lookup_by_rust_type() {
+    let r = registry();
+    let sort = r
+        .by_type::<brainsmith_plugins::SortGraph>()
+        .unwrap()
+        .as_transform()
+        .unwrap();
+    assert_eq!(sort.qualified_name(), "brainsmith:SortGraph");
+    let kernel = r
+        .by_type::<acme_plugins::Thresholding>()
+        .unwrap()
+        .as_kernel()
+        .unwrap();
+    assert_eq!(kernel.best_backend(None).unwrap().name(), "ThresholdingHls");
+    assert!(
+        r.by_type::<acme_plugins::ThresholdingRtl>()
+            .unwrap()
+            .as_backend()
+            .is_some()
+    );
+}
+
+#[test]
 fn locations_point_at_the_identifier() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for plugin in registry().plugins() {

@@ -114,8 +114,8 @@ pub mod __private;
 pub use brainsmith_macros::{backend, kernel, step, transform};
 pub use error::PluginError;
 pub use plugin::{
-    Backend, Diagnostic, GeneratedFile, Kernel, Language, PluginKind, Stage, StepContext,
-    Transform, TransformContext,
+    Backend, Diagnostic, GeneratedFile, Kernel, Language, PluginKind, Registered, Stage,
+    StepContext, Transform, TransformContext,
 };
 pub use registry::Registry;
 
@@ -123,8 +123,8 @@ pub use registry::Registry;
 pub mod prelude {
     pub use crate::ir::{Attribute, AttributeValue, Graph, Model, Node, Tensor, ValueInfo};
     pub use crate::{
-        Backend, GeneratedFile, Kernel, Language, PluginError, Stage, StepContext, Transform,
-        TransformContext, backend, kernel, step, transform,
+        Backend, GeneratedFile, Kernel, Language, PluginError, Registered, Stage, StepContext,
+        Transform, TransformContext, backend, kernel, step, transform,
     };
 }
 
@@ -135,5 +135,5 @@ pub mod host {
         BackendRef, KernelRef, LoadError, LookupError, Plugin, PluginRef, Registry, StepRef,
         TransformRef,
     };
-    pub use crate::{Language, PluginKind, Stage, StepContext};
+    pub use crate::{Language, PluginKind, Registered, Stage, StepContext};
 }

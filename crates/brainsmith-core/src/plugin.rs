@@ -6,7 +6,22 @@ use std::path::{Path, PathBuf};
 
 use crate::error::PluginError;
 use crate::ir::{Graph, Model, Node};
-use crate::registry::Registry;
+use crate::record::PluginRecord;
+use crate::registry::{PluginRef, Registry, TransformRef};
+
+/// The link from a plugin's Rust type to its registry entry, implemented by
+/// `#[transform]`, `#[kernel]` and `#[backend]` for their struct. Look a plugin up by
+/// type with [`Registry::by_type`] or apply a transform with [`StepContext::apply_type`];
+/// never implement it by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a registered plugin",
+    label = "this type has no #[transform], #[kernel] or #[backend] attribute"
+)]
+pub trait Registered {
+    /// The plugin's record.
+    #[doc(hidden)]
+    const RECORD: &'static PluginRecord;
+}
 
 /// A graph rewrite, registered with `#[transform]`.
 #[diagnostic::on_unimplemented(
@@ -120,9 +135,13 @@ impl<'a> StepContext<'a> {
         &mut self.transform
     }
 
-    /// Applies the transform registered as `name` once; returns whether it changed the model.
-    pub fn apply(&mut self, name: &str, model: &mut Model) -> Result<bool, PluginError> {
-        let transform = self.registry.transform(name)?;
+    /// Applies `transform` once; returns whether it changed the model. An error names the
+    /// transform and where it is defined.
+    pub fn apply_transform(
+        &mut self,
+        transform: TransformRef<'_>,
+        model: &mut Model,
+    ) -> Result<bool, PluginError> {
         transform
             .instantiate()
             .apply(model, &mut self.transform)
@@ -133,6 +152,28 @@ impl<'a> StepContext<'a> {
                     transform.location()
                 ))
             })
+    }
+
+    /// Applies the transform registered as `name` (short or qualified) once.
+    pub fn apply(&mut self, name: &str, model: &mut Model) -> Result<bool, PluginError> {
+        let transform = self.registry.transform(name)?;
+        self.apply_transform(transform, model)
+    }
+
+    /// Applies the transform whose Rust type is `T` once, as registered: a step names its
+    /// transforms by type rather than by string.
+    pub fn apply_type<T: Registered>(&mut self, model: &mut Model) -> Result<bool, PluginError> {
+        let transform = self
+            .registry
+            .by_type::<T>()
+            .and_then(PluginRef::as_transform)
+            .ok_or_else(|| {
+                PluginError::new(format!(
+                    "`{}` is not a transform of this registry",
+                    std::any::type_name::<T>()
+                ))
+            })?;
+        self.apply_transform(transform, model)
     }
 }
 

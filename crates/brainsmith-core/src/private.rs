@@ -10,18 +10,20 @@ pub use crate::record::{
 };
 
 use crate::error::PluginError;
-use crate::plugin::{Backend, Kernel, Stage, Transform};
+use crate::plugin::{Backend, Kernel, Registered, Stage, Transform};
 
-/// Implemented by `#[kernel]` for its struct: how a backend's `kernel = Path` and a
-/// transform's `infers = Path` find the kernel's record at compile time.
+/// Implemented by `#[kernel]` for its struct: a backend's `kernel = Path` and a
+/// transform's `infers = Path` must name such a type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a registered kernel",
     label = "this type has no #[kernel] attribute",
     note = "`kernel = ...` and `infers = ...` name a struct annotated with `#[brainsmith_core::kernel(...)]`"
 )]
-pub trait RegisteredKernel {
-    /// The kernel's record.
-    const RECORD: &'static PluginRecord;
+pub trait RegisteredKernel: Registered {}
+
+/// The record of kernel `K`; the bound is where a path that is not a kernel is reported.
+pub const fn kernel_record<K: RegisteredKernel>() -> &'static PluginRecord {
+    K::RECORD
 }
 
 /// Stands in for a kernel whose attribute had errors, so that the compile errors the user

@@ -54,17 +54,19 @@ pub(crate) fn plugin(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
 }
 
 /// After an error, a kernel still implements `RegisteredKernel`, so that the backends and
-/// transforms naming it do not add errors of their own.
+/// transforms naming it do not add errors of their own. Its record is a placeholder that
+/// is never linked into a registry.
 fn fallback(kind: Kind, input: &ast::Input) -> Option<TokenStream> {
     if kind != Kind::Kernel || !matches!(input.item, syn::Item::Struct(_)) {
         return None;
     }
     let ident = &input.ident;
     Some(quote! {
-        impl ::brainsmith_core::__private::RegisteredKernel for #ident {
+        impl ::brainsmith_core::Registered for #ident {
             const RECORD: &'static ::brainsmith_core::__private::PluginRecord =
                 &::brainsmith_core::__private::UNREGISTERED;
         }
+        impl ::brainsmith_core::__private::RegisteredKernel for #ident {}
     })
 }
 
@@ -129,7 +131,7 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
                     new: #new,
                 })
             };
-            (details, TokenStream::new())
+            (details, registered(ident))
         }
         Details::Kernel { op_types, domain } => {
             let new = quote_spanned!(span=> #private::new_kernel::<#ident>);
@@ -140,12 +142,9 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
                     new: #new,
                 })
             };
-            let registered = quote! {
-                impl #private::RegisteredKernel for #ident {
-                    const RECORD: &'static #private::PluginRecord = &RECORD;
-                }
-            };
-            (details, registered)
+            let mut extra = registered(ident);
+            extra.extend(quote!(impl #private::RegisteredKernel for #ident {}));
+            (details, extra)
         }
         Details::Backend {
             kernel,
@@ -163,7 +162,7 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
                     new: #new,
                 })
             };
-            (details, TokenStream::new())
+            (details, registered(ident))
         }
         Details::Step => {
             let call = quote_spanned!(span=> #private::step_result(#ident(model, ctx)));
@@ -183,11 +182,20 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
     }
 }
 
-/// `<path as RegisteredKernel>::RECORD`, spanned on the path so that a type that is not
-/// a kernel is reported where the user named it.
+/// The record of the kernel at `path`, spanned on the path so that a type that is not a
+/// kernel is reported where the user named it.
 fn kernel_record(path: &syn::Path) -> TokenStream {
     let span = syn::spanned::Spanned::span(path);
-    quote_spanned!(span=> <#path as ::brainsmith_core::__private::RegisteredKernel>::RECORD)
+    quote_spanned!(span=> ::brainsmith_core::__private::kernel_record::<#path>())
+}
+
+/// `impl Registered`, linking a struct plugin's type to its record.
+fn registered(ident: &syn::Ident) -> TokenStream {
+    quote! {
+        impl ::brainsmith_core::Registered for #ident {
+            const RECORD: &'static ::brainsmith_core::__private::PluginRecord = &RECORD;
+        }
+    }
 }
 
 fn option_str(value: Option<&str>) -> TokenStream {

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 pub use error::{LoadError, LoadProblem, LookupError};
 pub use plugin::{BackendRef, KernelRef, Location, Plugin, PluginRef, StepRef, TransformRef};
 
-use crate::plugin::{PluginKind, Stage};
+use crate::plugin::{PluginKind, Registered, Stage};
 use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord};
 use crate::suggest;
 
@@ -42,8 +42,8 @@ pub struct Registry {
     qualified: [HashMap<Box<str>, u32>; 4],
     /// For each kind, short name -> indices (several when sources collide).
     short: [HashMap<&'static str, Vec<u32>>; 4],
-    /// Kernel record address -> index.
-    kernel_by_record: HashMap<usize, u32>,
+    /// Record address -> index.
+    by_record: HashMap<usize, u32>,
     /// Kernel index -> backend indices, highest priority first.
     backends: HashMap<u32, Vec<u32>>,
     /// ONNX op type -> kernel indices.
@@ -138,7 +138,7 @@ impl Registry {
         let mut kind_ranges = [(0u32, 0u32); 4];
         let mut qualified: [HashMap<Box<str>, u32>; 4] = Default::default();
         let mut short: [HashMap<&'static str, Vec<u32>>; 4] = Default::default();
-        let mut kernel_by_record = HashMap::new();
+        let mut by_record = HashMap::new();
         let mut kernels_by_op: HashMap<&'static str, Vec<u32>> = HashMap::new();
         let mut sources: Vec<&'static str> = Vec::new();
         for (i, plugin) in plugins.iter().enumerate() {
@@ -160,8 +160,8 @@ impl Registry {
             qualified[k].insert(plugin.qualified.clone(), i);
             short[k].entry(plugin.record.name).or_default().push(i);
             sources.push(plugin.source);
+            by_record.insert(plugin.record as *const PluginRecord as usize, i);
             if let Details::Kernel(kernel) = &plugin.record.details {
-                kernel_by_record.insert(plugin.record as *const PluginRecord as usize, i);
                 for op in kernel.op_types {
                     kernels_by_op.entry(op).or_default().push(i);
                 }
@@ -178,7 +178,10 @@ impl Registry {
                 _ => None,
             };
             let Some(kernel) = kernel else { continue };
-            match kernel_by_record.get(&(kernel as *const PluginRecord as usize)) {
+            let registered = by_record.get(&(kernel as *const PluginRecord as usize));
+            let registered =
+                registered.filter(|&&k| plugins[k as usize].kind == PluginKind::Kernel);
+            match registered {
                 Some(&k) if plugin.kind == PluginKind::Backend => {
                     backends.entry(k).or_default().push(i as u32);
                 }
@@ -220,7 +223,7 @@ impl Registry {
             kind_ranges,
             qualified,
             short,
-            kernel_by_record,
+            by_record,
             backends,
             kernels_by_op,
             sources,
@@ -435,8 +438,17 @@ impl Registry {
             .filter(move |k| k.domain() == domain)
     }
 
+    /// The plugin whose Rust type is `T` (a struct with `#[transform]`, `#[kernel]` or
+    /// `#[backend]`), if this registry holds it.
+    pub fn by_type<T: Registered>(&self) -> Option<PluginRef<'_>> {
+        let &i = self
+            .by_record
+            .get(&(T::RECORD as *const PluginRecord as usize))?;
+        Some(self.typed_at(i))
+    }
+
     fn backends_of_kernel(&self, kernel: &Plugin) -> &[u32] {
-        self.kernel_by_record
+        self.by_record
             .get(&(kernel.record as *const PluginRecord as usize))
             .and_then(|k| self.backends.get(k))
             .map(Vec::as_slice)
@@ -445,7 +457,7 @@ impl Registry {
 
     fn kernel_of_record(&self, record: &'static PluginRecord) -> Option<KernelRef<'_>> {
         let &i = self
-            .kernel_by_record
+            .by_record
             .get(&(record as *const PluginRecord as usize))?;
         self.typed_at(i).as_kernel()
     }

@@ -2,6 +2,4 @@
 
 mod cleanup;
 
-pub use cleanup::CLEANUP_ORDER;
-
 pub use cleanup::cleanup;
