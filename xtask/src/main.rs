@@ -9,6 +9,7 @@ use acme_plugins as _;
 use brainsmith_plugins as _;
 
 mod bench;
+mod bench_gen;
 mod codegen;
 mod manifest;
 mod tidy;
@@ -22,7 +23,8 @@ usage: cargo xtask <command> [options]
 commands:
   codegen [--check]                      regenerate the ONNX bindings from the vendored onnx-ml.proto
   manifest [--check] [--format toml|json]  regenerate the plugin manifest (both formats by default)
-  bench                                  time `brainsmith plugins` against a hello-world binary
+  bench-gen N [N ...]                    write throwaway crates with N plugins (ours, linkme, inventory, Python)
+  bench [--sizes 0,100,1000,10000] [--runs R]  measure them all and write BENCHMARKS.md
 ";
 
 fn main() -> ExitCode {
@@ -31,7 +33,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("codegen") => codegen::run(util::mode(rest)),
         Some("manifest") => manifest::run(util::mode(rest), rest),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(rest),
+        Some("bench-gen") => bench_gen::run(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -22,8 +22,10 @@ mod error;
 mod plugin;
 mod search;
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 
 pub use error::{LoadError, LoadProblem, LookupError};
 pub use plugin::{BackendRef, KernelRef, Location, Plugin, PluginRef, StepRef, TransformRef};
@@ -32,23 +34,44 @@ use crate::plugin::{PluginKind, Registered, Stage};
 use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord};
 use crate::suggest;
 
-/// Every linked plugin, sorted by (kind, source, name) and indexed for lookup.
+/// End of a chain in [`Registry::same_name`] and [`Registry::op_links`].
+const NONE: u32 = u32::MAX;
+
+/// Every linked plugin, indexed for lookup; listed sorted by (kind, source, name).
+///
+/// Building it allocates a fixed number of vectors and hash maps, never one per plugin:
+/// plugins that share a short name are chained through `same_name`, kernels that share
+/// an op type through `op_links`, and a kernel's backends are one range of `backends`.
+/// Indices are positions in `entries` (link order); the sorted listing is made on first
+/// use, since lookups never need it.
 #[derive(Debug)]
 pub struct Registry {
-    plugins: Vec<Plugin>,
-    /// For each kind, the range of `plugins` holding it.
-    kind_ranges: [(u32, u32); 4],
-    /// For each kind, qualified name -> index.
-    qualified: [HashMap<Box<str>, u32>; 4],
-    /// For each kind, short name -> indices (several when sources collide).
-    short: [HashMap<&'static str, Vec<u32>>; 4],
+    entries: Vec<Plugin>,
+    /// The entries sorted by (kind, source, name), made on first listing.
+    sorted: OnceLock<Listing>,
+    /// For each kind, short name -> the first plugin of that name.
+    names: [FxHashMap<&'static str, u32>; 4],
+    /// The next plugin of the same kind and short name (another source), or `NONE`.
+    same_name: Vec<u32>,
     /// Record address -> index.
-    by_record: HashMap<usize, u32>,
-    /// Kernel index -> backend indices, highest priority first.
-    backends: HashMap<u32, Vec<u32>>,
-    /// ONNX op type -> kernel indices.
-    kernels_by_op: HashMap<&'static str, Vec<u32>>,
+    by_record: FxHashMap<usize, u32>,
+    /// Backend indices grouped by kernel, highest priority first.
+    backends: Vec<u32>,
+    /// Kernel index -> its range of `backends`.
+    backend_ranges: FxHashMap<u32, (u32, u32)>,
+    /// ONNX op type -> the first link of its chain in `op_links`.
+    ops: FxHashMap<&'static str, u32>,
+    /// (kernel index, next link) chains of the kernels of one op type.
+    op_links: Vec<(u32, u32)>,
     sources: Vec<&'static str>,
+}
+
+/// The sorted listing of a registry.
+#[derive(Debug)]
+struct Listing {
+    plugins: Vec<Plugin>,
+    /// For each kind, its range of `plugins`.
+    ranges: [(u32, u32); 4],
 }
 
 static GLOBAL: OnceLock<Result<Registry, LoadError>> = OnceLock::new();
@@ -70,6 +93,10 @@ fn location_of(record: &PluginRecord) -> Location {
     }
 }
 
+fn address(record: &'static PluginRecord) -> usize {
+    record as *const PluginRecord as usize
+}
+
 impl Registry {
     /// The registry of every plugin linked into this binary, built on first call.
     ///
@@ -89,7 +116,7 @@ impl Registry {
     ) -> Result<Registry, LoadError> {
         let mut problems = Vec::new();
 
-        let mut declared: HashMap<&'static str, &'static NamespaceRecord> = HashMap::new();
+        let mut declared: FxHashMap<&'static str, &'static NamespaceRecord> = FxHashMap::default();
         let mut namespaces: Vec<&'static NamespaceRecord> = namespaces.into_iter().collect();
         namespaces.sort_by_key(|n| (n.crate_name, n.file, n.line));
         for ns in namespaces {
@@ -112,133 +139,188 @@ impl Registry {
             }
         }
 
-        let mut plugins: Vec<Plugin> = plugins
-            .into_iter()
-            .map(|record| {
-                let source = declared
-                    .get(record.crate_name)
-                    .map_or(record.crate_name, |n| n.namespace);
-                Plugin {
-                    record,
-                    kind: kind_of(record),
-                    source,
-                    qualified: format!("{source}:{}", record.name).into_boxed_str(),
-                }
-            })
-            .collect();
-        plugins.sort_by(|a, b| {
-            (a.kind, a.source, a.record.name, location_of(a.record)).cmp(&(
-                b.kind,
-                b.source,
-                b.record.name,
-                location_of(b.record),
-            ))
-        });
-
-        let mut kind_ranges = [(0u32, 0u32); 4];
-        let mut qualified: [HashMap<Box<str>, u32>; 4] = Default::default();
-        let mut short: [HashMap<&'static str, Vec<u32>>; 4] = Default::default();
-        let mut by_record = HashMap::new();
-        let mut kernels_by_op: HashMap<&'static str, Vec<u32>> = HashMap::new();
+        let records = plugins.into_iter();
+        let mut plugins: Vec<Plugin> = Vec::with_capacity(records.size_hint().0);
         let mut sources: Vec<&'static str> = Vec::new();
-        for (i, plugin) in plugins.iter().enumerate() {
+        for record in records {
+            let source = declared
+                .get(record.crate_name)
+                .map_or(record.crate_name, |n| n.namespace);
+            if sources.last() != Some(&source) && !sources.contains(&source) {
+                sources.push(source);
+            }
+            plugins.push(Plugin {
+                record,
+                kind: kind_of(record),
+                source,
+                qualified: OnceLock::new(),
+            });
+        }
+        sources.sort_unstable();
+
+        let n = plugins.len();
+        let mut names: [FxHashMap<&'static str, u32>; 4] =
+            std::array::from_fn(|_| FxHashMap::with_capacity_and_hasher(n / 4, Default::default()));
+        let mut same_name = vec![NONE; n];
+        let mut by_record = FxHashMap::with_capacity_and_hasher(n, Default::default());
+        let mut ops: FxHashMap<&'static str, u32> = FxHashMap::default();
+        let mut op_links: Vec<(u32, u32)> = Vec::new();
+        'plugins: for (i, plugin) in plugins.iter().enumerate() {
             let i = i as u32;
             let k = plugin.kind as usize;
-            if kind_ranges[k].1 == 0 {
-                kind_ranges[k].0 = i;
+            match names[k].entry(plugin.record.name) {
+                Entry::Occupied(entry) => {
+                    let head = *entry.get();
+                    let mut other = head;
+                    while other != NONE {
+                        let twin = &plugins[other as usize];
+                        if twin.source == plugin.source {
+                            let (a, b) = (location_of(twin.record), location_of(plugin.record));
+                            problems.push(LoadProblem::Duplicate {
+                                kind: plugin.kind,
+                                qualified_name: plugin.qualified_name().to_owned(),
+                                first: a.min(b),
+                                second: a.max(b),
+                            });
+                            continue 'plugins;
+                        }
+                        other = same_name[other as usize];
+                    }
+                    same_name[i as usize] = same_name[head as usize];
+                    same_name[head as usize] = i;
+                }
+                Entry::Vacant(entry) => {
+                    entry.insert(i);
+                }
             }
-            kind_ranges[k].1 = i + 1;
-            if let Some(&first) = qualified[k].get(&plugin.qualified) {
-                problems.push(LoadProblem::Duplicate {
-                    kind: plugin.kind,
-                    qualified_name: plugin.qualified.to_string(),
-                    first: location_of(plugins[first as usize].record),
-                    second: location_of(plugin.record),
-                });
-                continue;
-            }
-            qualified[k].insert(plugin.qualified.clone(), i);
-            short[k].entry(plugin.record.name).or_default().push(i);
-            sources.push(plugin.source);
-            by_record.insert(plugin.record as *const PluginRecord as usize, i);
+            by_record.insert(address(plugin.record), i);
             if let Details::Kernel(kernel) = &plugin.record.details {
                 for op in kernel.op_types {
-                    kernels_by_op.entry(op).or_default().push(i);
+                    let link = op_links.len() as u32;
+                    let next = std::mem::replace(ops.entry(op).or_insert(NONE), link);
+                    op_links.push((i, next));
                 }
             }
         }
-        sources.sort_unstable();
-        sources.dedup();
 
-        let mut backends: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut grouped: Vec<(u32, std::cmp::Reverse<i32>, u32)> = Vec::new();
         for (i, plugin) in plugins.iter().enumerate() {
-            let kernel = match &plugin.record.details {
-                Details::Backend(b) => Some(b.kernel),
-                Details::Transform(t) => t.infers,
-                _ => None,
+            let (kernel, priority) = match &plugin.record.details {
+                Details::Backend(b) => (b.kernel, Some(b.priority)),
+                Details::Transform(t) => match t.infers {
+                    Some(kernel) => (kernel, None),
+                    None => continue,
+                },
+                _ => continue,
             };
-            let Some(kernel) = kernel else { continue };
-            let registered = by_record.get(&(kernel as *const PluginRecord as usize));
-            let registered =
-                registered.filter(|&&k| plugins[k as usize].kind == PluginKind::Kernel);
-            match registered {
-                Some(&k) if plugin.kind == PluginKind::Backend => {
-                    backends.entry(k).or_default().push(i as u32);
+            let found = by_record.get(&address(kernel)).copied();
+            match found.filter(|&k| plugins[k as usize].kind == PluginKind::Kernel) {
+                Some(k) => {
+                    if let Some(priority) = priority {
+                        grouped.push((k, std::cmp::Reverse(priority), i as u32));
+                    }
                 }
-                Some(_) => {}
                 None => problems.push(LoadProblem::MissingKernel {
-                    plugin: plugin.qualified.to_string(),
+                    plugin: plugin.qualified_name().to_owned(),
                     location: location_of(plugin.record),
                     kernel: kernel.name.to_owned(),
                 }),
             }
         }
-        let priority = |i: u32| match &plugins[i as usize].record.details {
-            Details::Backend(b) => b.priority,
-            _ => 0,
-        };
-        for (&kernel, list) in &mut backends {
-            list.sort_by_key(|&i| (std::cmp::Reverse(priority(i)), i));
-            for pair in list.windows(2) {
-                if priority(pair[0]) == priority(pair[1]) {
-                    let entry = |i: u32| {
-                        let p = &plugins[i as usize];
-                        (p.qualified.to_string(), location_of(p.record))
-                    };
-                    problems.push(LoadProblem::BackendPriorityTie {
-                        kernel: plugins[kernel as usize].qualified.to_string(),
-                        priority: priority(pair[0]),
-                        backends: [entry(pair[0]), entry(pair[1])],
-                    });
-                }
+        grouped.sort_unstable();
+        let mut backend_ranges = FxHashMap::default();
+        let mut start = 0;
+        for (j, &(kernel, priority, backend)) in grouped.iter().enumerate() {
+            if j > 0 && grouped[j - 1].0 == kernel && grouped[j - 1].1 == priority {
+                let entry = |i: u32| {
+                    let p = &plugins[i as usize];
+                    (p.qualified_name().to_owned(), location_of(p.record))
+                };
+                problems.push(LoadProblem::BackendPriorityTie {
+                    kernel: plugins[kernel as usize].qualified_name().to_owned(),
+                    priority: priority.0,
+                    backends: [entry(grouped[j - 1].2), entry(backend)],
+                });
+            }
+            if j + 1 == grouped.len() || grouped[j + 1].0 != kernel {
+                backend_ranges.insert(kernel, (start as u32, j as u32 + 1));
+                start = j + 1;
             }
         }
+        let backends = grouped.into_iter().map(|(_, _, b)| b).collect();
 
         if !problems.is_empty() {
             problems.sort_by_key(|p| p.to_string());
             return Err(LoadError { problems });
         }
         Ok(Registry {
-            plugins,
-            kind_ranges,
-            qualified,
-            short,
+            entries: plugins,
+            sorted: OnceLock::new(),
+            names,
+            same_name,
             by_record,
             backends,
-            kernels_by_op,
+            backend_ranges,
+            ops,
+            op_links,
             sources,
+        })
+    }
+
+    /// The plugins of `kind` called `name` (one per source), in registry order.
+    fn named(&self, kind: PluginKind, name: &str) -> Vec<u32> {
+        let mut found = Vec::new();
+        let mut next = self.names[kind as usize].get(name).copied().unwrap_or(NONE);
+        while next != NONE {
+            found.push(next);
+            next = self.same_name[next as usize];
+        }
+        self.sort_indices(&mut found);
+        found
+    }
+
+    /// Orders entry indices as the listing does.
+    fn sort_indices(&self, indices: &mut [u32]) {
+        indices.sort_unstable_by_key(|&i| {
+            let p = &self.entries[i as usize];
+            (p.kind, p.source, p.record.name, location_of(p.record))
+        });
+    }
+
+    /// The sorted listing and each kind's range of it, made on first use.
+    fn sorted(&self) -> &Listing {
+        self.sorted.get_or_init(|| {
+            let mut plugins = self.entries.clone();
+            plugins.sort_unstable_by(|a, b| {
+                (a.kind, a.source, a.record.name, location_of(a.record)).cmp(&(
+                    b.kind,
+                    b.source,
+                    b.record.name,
+                    location_of(b.record),
+                ))
+            });
+            let mut ranges = [(0u32, 0u32); 4];
+            for (i, plugin) in plugins.iter().enumerate() {
+                let range = &mut ranges[plugin.kind as usize];
+                if range.1 == 0 {
+                    range.0 = i as u32;
+                }
+                range.1 = i as u32 + 1;
+            }
+            Listing { plugins, ranges }
         })
     }
 
     /// Every plugin, sorted by (kind, source, name).
     pub fn plugins(&self) -> &[Plugin] {
-        &self.plugins
+        &self.sorted().plugins
     }
 
     /// Every plugin of one kind, sorted by (source, name).
     pub fn of_kind(&self, kind: PluginKind) -> &[Plugin] {
-        let (start, end) = self.kind_ranges[kind as usize];
-        &self.plugins[start as usize..end as usize]
+        let listing = self.sorted();
+        let (start, end) = listing.ranges[kind as usize];
+        &listing.plugins[start as usize..end as usize]
     }
 
     /// The sources (namespaces and crate names) that register plugins, sorted.
@@ -252,7 +334,7 @@ impl Registry {
     }
 
     fn typed_at(&self, index: u32) -> PluginRef<'_> {
-        PluginRef::new(self, &self.plugins[index as usize])
+        PluginRef::new(self, &self.entries[index as usize])
     }
 
     /// Looks up a plugin of `kind` by short (`Name`) or qualified (`source:Name`) name.
@@ -269,11 +351,15 @@ impl Registry {
         sources: &[&str],
     ) -> Result<&Plugin, LookupError> {
         let k = kind as usize;
-        if name.contains(':') {
-            if let Some(&i) = self.qualified[k].get(name) {
-                return Ok(&self.plugins[i as usize]);
+        if let Some((source, short)) = name.split_once(':') {
+            let mut next = self.names[k].get(short).copied().unwrap_or(NONE);
+            while next != NONE {
+                let plugin = &self.entries[next as usize];
+                if plugin.source == source {
+                    return Ok(plugin);
+                }
+                next = self.same_name[next as usize];
             }
-            let source = name.split(':').next().unwrap_or_default();
             if !self.sources.contains(&source) {
                 return Err(LookupError::UnknownSource {
                     kind,
@@ -285,31 +371,32 @@ impl Registry {
             }
             return Err(self.unknown(kind, name));
         }
-        match self.short[k].get(name).map(Vec::as_slice) {
-            Some([i]) => Ok(&self.plugins[*i as usize]),
-            Some(candidates) => {
-                let rank = |i: &u32| {
-                    sources
-                        .iter()
-                        .position(|s| *s == self.plugins[*i as usize].source)
-                };
-                match candidates
+        let Some(&head) = self.names[k].get(name) else {
+            return Err(self.unknown(kind, name));
+        };
+        if self.same_name[head as usize] == NONE {
+            return Ok(&self.entries[head as usize]);
+        }
+        let candidates = self.named(kind, name);
+        let rank = |i: &u32| {
+            sources
+                .iter()
+                .position(|s| *s == self.entries[*i as usize].source)
+        };
+        match candidates
+            .iter()
+            .filter(|i| rank(i).is_some())
+            .min_by_key(|i| rank(i))
+        {
+            Some(&i) => Ok(&self.entries[i as usize]),
+            None => Err(LookupError::Ambiguous {
+                kind,
+                name: name.to_owned(),
+                candidates: candidates
                     .iter()
-                    .filter(|i| rank(i).is_some())
-                    .min_by_key(|i| rank(i))
-                {
-                    Some(&i) => Ok(&self.plugins[i as usize]),
-                    None => Err(LookupError::Ambiguous {
-                        kind,
-                        name: name.to_owned(),
-                        candidates: candidates
-                            .iter()
-                            .map(|&i| self.plugins[i as usize].qualified.to_string())
-                            .collect(),
-                    }),
-                }
-            }
-            None => Err(self.unknown(kind, name)),
+                    .map(|&i| self.entries[i as usize].qualified_name().to_owned())
+                    .collect(),
+            }),
         }
     }
 
@@ -317,7 +404,7 @@ impl Registry {
         let plugins = self.of_kind(kind);
         let short = name.rsplit(':').next().unwrap_or(name);
         let suggestion = if name.contains(':') {
-            suggest::closest(name, plugins.iter().map(|p| &*p.qualified))
+            suggest::closest(name, plugins.iter().map(|p| p.qualified_name()))
         } else {
             suggest::closest(short, plugins.iter().map(|p| p.record.name))
         };
@@ -325,10 +412,7 @@ impl Registry {
             .iter()
             .copied()
             .filter(|&other| other != kind)
-            .filter(|&other| {
-                self.short[other as usize].contains_key(short)
-                    || self.qualified[other as usize].contains_key(name)
-            })
+            .filter(|&other| self.names[other as usize].contains_key(short))
             .collect();
         let mut available: Vec<String> = plugins.iter().map(|p| self.display_name(p)).collect();
         available.sort();
@@ -344,13 +428,14 @@ impl Registry {
 
     /// The short name when it is unique within its kind, else the qualified name.
     pub fn display_name(&self, plugin: &Plugin) -> String {
-        let unique = self.short[plugin.kind as usize]
+        let head = self.names[plugin.kind as usize]
             .get(plugin.record.name)
-            .is_some_and(|v| v.len() == 1);
+            .copied();
+        let unique = head.is_some_and(|h| self.same_name[h as usize] == NONE);
         if unique {
             plugin.record.name.to_owned()
         } else {
-            plugin.qualified.to_string()
+            plugin.qualified_name().to_owned()
         }
     }
 
@@ -419,12 +504,17 @@ impl Registry {
         &'r self,
         op_type: &str,
     ) -> impl Iterator<Item = KernelRef<'r>> + use<'r> {
-        self.kernels_by_op
-            .get(op_type)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|&i| self.typed_at(i).as_kernel())
+        let mut found = Vec::new();
+        let mut link = self.ops.get(op_type).copied().unwrap_or(NONE);
+        while link != NONE {
+            let (kernel, next) = self.op_links[link as usize];
+            found.push(kernel);
+            link = next;
+        }
+        found.sort_unstable();
+        found
+            .into_iter()
+            .filter_map(|i| self.typed_at(i).as_kernel())
     }
 
     /// The kernels implementing `op_type` of ONNX domain `domain` (`""` is the default).
@@ -449,16 +539,15 @@ impl Registry {
 
     fn backends_of_kernel(&self, kernel: &Plugin) -> &[u32] {
         self.by_record
-            .get(&(kernel.record as *const PluginRecord as usize))
-            .and_then(|k| self.backends.get(k))
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+            .get(&address(kernel.record))
+            .and_then(|k| self.backend_ranges.get(k))
+            .map_or(&[], |&(start, end)| {
+                &self.backends[start as usize..end as usize]
+            })
     }
 
     fn kernel_of_record(&self, record: &'static PluginRecord) -> Option<KernelRef<'_>> {
-        let &i = self
-            .by_record
-            .get(&(record as *const PluginRecord as usize))?;
+        let &i = self.by_record.get(&address(record))?;
         self.typed_at(i).as_kernel()
     }
 }

@@ -30,12 +30,13 @@ impl fmt::Display for Location {
 
 /// One registered plugin: its metadata and its place in the registry. Listing plugins
 /// never constructs one; the typed views construct on demand.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Plugin {
     pub(super) record: &'static PluginRecord,
     pub(super) kind: PluginKind,
     pub(super) source: &'static str,
-    pub(super) qualified: Box<str>,
+    /// `source:name`, formatted on first use (building the registry does not need it).
+    pub(super) qualified: std::sync::OnceLock<Box<str>>,
 }
 
 impl Plugin {
@@ -56,7 +57,8 @@ impl Plugin {
 
     /// `source:name`, unique per kind.
     pub fn qualified_name(&self) -> &str {
-        &self.qualified
+        self.qualified
+            .get_or_init(|| format!("{}:{}", self.source, self.record.name).into_boxed_str())
     }
 
     /// One paragraph saying what the plugin does.
@@ -181,7 +183,7 @@ macro_rules! typed_ref {
 
         impl fmt::Debug for $name<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($name)).field(&self.plugin.qualified).finish()
+                f.debug_tuple(stringify!($name)).field(&self.plugin.qualified_name()).finish()
             }
         }
 
@@ -228,7 +230,7 @@ impl Deref for StepRef<'_> {
 impl fmt::Debug for StepRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("StepRef")
-            .field(&self.plugin.qualified)
+            .field(&self.plugin.qualified_name())
             .finish()
     }
 }

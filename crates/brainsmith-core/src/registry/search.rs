@@ -9,13 +9,13 @@ impl Registry {
     pub fn search(&self, text: &str) -> Vec<&Plugin> {
         let terms: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
         if terms.is_empty() {
-            return self.plugins.iter().collect();
+            return self.plugins().iter().collect();
         }
         let mut hits: Vec<(bool, &Plugin)> = self
-            .plugins
+            .plugins()
             .iter()
             .filter_map(|p| {
-                let name = p.qualified.to_lowercase();
+                let name = p.qualified_name().to_lowercase();
                 let text = format!(
                     "{} {} {}",
                     p.record.summary,
