@@ -3,7 +3,7 @@
 
 use brainsmith_core::__private::{
     BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
-    TransformRecord,
+    TransformRecord, field_ends,
 };
 use brainsmith_core::ir::{Graph, Model, Node};
 use brainsmith_core::registry::{LoadProblem, LookupError};
@@ -46,20 +46,35 @@ fn run(_: &mut Model, _: &mut StepContext<'_>) -> Result<(), PluginError> {
     Ok(())
 }
 
+/// A record as the attributes write it: the strings in `field` order, one string, and
+/// the fields' end offsets.
 macro_rules! record {
     ($name:literal, $krate:literal, $file:literal, $line:literal, $details:expr) => {
         PluginRecord {
-            name: $name,
-            summary: "A test plugin.",
-            docs: "A test plugin.",
-            version: None,
-            author: None,
-            tags: &[],
-            type_name: $name,
-            crate_name: $krate,
-            crate_version: "1.0.0",
-            module_path: $krate,
-            file: $file,
+            strings: concat!(
+                $krate,
+                $name,
+                "1.0.0",
+                $krate,
+                $file,
+                $name,
+                "ReluA test plugin.A test plugin."
+            ),
+            ends: field_ends([
+                $krate.len(),
+                $name.len(),
+                5,
+                $krate.len(),
+                $file.len(),
+                $name.len(),
+                0,
+                0,
+                0,
+                0,
+                4,
+                14,
+                14,
+            ]),
             line: $line,
             column: 1,
             details: $details,
@@ -105,11 +120,7 @@ static KERNEL: PluginRecord = record!(
     "crate-a",
     "a/src/k.rs",
     1,
-    Details::Kernel(KernelRecord {
-        op_types: &["Relu"],
-        domain: "",
-        new: new_k
-    })
+    Details::Kernel(KernelRecord { new: new_k })
 );
 static HLS_1: PluginRecord = record!(
     "ReluHls",

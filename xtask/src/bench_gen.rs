@@ -180,12 +180,12 @@ fn summary(i: usize, what: &str) -> String {
     format!("{what} number {i}, generated for the registry benchmarks.")
 }
 
+/// The doc comment as the attribute reads it (the `///` lines of [`doc`], joined).
 fn docs_text(i: usize, what: &str) -> String {
     format!(
-        "{} \\n\\nIt exists to be registered, listed and looked up; its behaviour is trivial.\\nTags and version vary with its index.",
+        "{}\n\nIt exists to be registered, listed and looked up; its behaviour is trivial.\nTags and version vary with its index.",
         summary(i, what)
     )
-    .replace(" \\n", "\\n")
 }
 
 fn what(kind: Kind) -> &'static str {
@@ -283,10 +283,7 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
             "Details::Transform(TransformRecord {{ stage: Stage::{}, infers: None, new: new_transform::<{name}> }})",
             STAGE_VARIANTS[(i / 10 + i) % 6]
         ),
-        Kind::Kernel => format!(
-            "Details::Kernel(KernelRecord {{ op_types: &[\"Op{i}\", \"OpAlt{}\"], domain: \"bench.ops\", new: new_kernel::<{name}> }})",
-            i % 50
-        ),
+        Kind::Kernel => format!("Details::Kernel(KernelRecord {{ new: new_kernel::<{name}> }})"),
         Kind::Backend => format!(
             "Details::Backend(BackendRecord {{ kernel: &R{}, language: Language::{}, priority: {}, new: new_backend::<{name}> }})",
             kernel_of(i),
@@ -301,13 +298,34 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
         Variant::Linkme => "#[linkme::distributed_slice(PLUGINS)]\n",
         _ => "",
     };
-    let mut s = format!(
-        "{attr}pub static R{i}: PluginRecord = PluginRecord {{\n    name: \"{name}\",\n    summary: \"{}\",\n    docs: \"{}\",\n    \
-         version: Some(\"{version}\"),\n    author: Some(\"Bench Generator\"),\n    tags: &{tags},\n    type_name: \"{name}\",\n    \
-         crate_name: env!(\"CARGO_PKG_NAME\"),\n    crate_version: env!(\"CARGO_PKG_VERSION\"),\n    module_path: module_path!(),\n    \
-         file: file!(),\n    line: line!(),\n    column: column!(),\n    details: {details},\n}};\n",
+    let (domain, op_types) = match k {
+        Kind::Kernel => (
+            "bench.ops".to_owned(),
+            format!("Op{i}\u{1e}OpAlt{}", i % 50),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    let tag_list = format!("gen\u{1e}t{}", i % 7);
+    debug_assert_eq!(tags, format!("[\"gen\", \"t{}\"]", i % 7));
+    let rest = [
+        name.to_owned(),
+        version.to_owned(),
+        "Bench Generator".to_owned(),
+        tag_list,
+        domain,
+        op_types,
         summary(i, what(k)),
         docs_text(i, what(k)),
+    ];
+    let lengths: Vec<String> = rest.iter().map(|r| r.len().to_string()).collect();
+    let mut s = format!(
+        "{attr}pub static R{i}: PluginRecord = PluginRecord {{\n    \
+         strings: concat!(env!(\"CARGO_PKG_NAME\"), {name:?}, env!(\"CARGO_PKG_VERSION\"), module_path!(), file!(), {:?}),\n    \
+         ends: field_ends([env!(\"CARGO_PKG_NAME\").len(), {}, env!(\"CARGO_PKG_VERSION\").len(), module_path!().len(), file!().len(), {}]),\n    \
+         line: line!(),\n    column: column!(),\n    details: {details},\n}};\n",
+        rest.concat(),
+        name.len(),
+        lengths.join(", "),
     );
     if variant == Variant::Inventory {
         let _ = writeln!(s, "inventory::submit!(crate::Submitted(&R{i}));");
@@ -486,12 +504,19 @@ mod tests {
         for i in 0..20 {
             let version = format!("1.{}.0", i % 10);
             assert!(ours.contains(&format!("version = \"{version}\"")));
-            assert!(linkme.contains(&format!("version: Some(\"{version}\")")));
+            assert!(
+                linkme.contains(&format!("{version}Bench Generatorgen\\u{{1e}}t{}", i % 7)),
+                "{linkme}"
+            );
         }
         // The doc comment the attribute turns into `docs` is the text the twins write.
         assert!(ours.contains(
             "/// It exists to be registered, listed and looked up; its behaviour is trivial."
         ));
         assert!(linkme.contains("\\n\\nIt exists to be registered, listed and looked up; its behaviour is trivial.\\nTags"));
+        assert!(
+            linkme.contains(r#"ends: field_ends([env!("CARGO_PKG_NAME").len(), 10,"#),
+            "{linkme}"
+        );
     }
 }

@@ -5,8 +5,8 @@
 pub use linkme;
 
 pub use crate::record::{
-    BackendRecord, Details, KernelRecord, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord,
-    StepFn, StepRecord, TransformRecord,
+    BackendRecord, Details, FIELDS, KernelRecord, LIST_SEPARATOR, NAMESPACES, NamespaceRecord,
+    PLUGINS, PluginRecord, StepFn, StepRecord, TransformRecord, field, field_ends,
 };
 
 use crate::error::PluginError;
@@ -29,17 +29,8 @@ pub const fn kernel_record<K: RegisteredKernel>() -> &'static PluginRecord {
 /// Stands in for a kernel whose attribute had errors, so that the compile errors the user
 /// sees are the real ones and not their echoes. Never in the registry.
 pub static UNREGISTERED: PluginRecord = PluginRecord {
-    name: "Unregistered",
-    summary: "",
-    docs: "",
-    version: None,
-    author: None,
-    tags: &[],
-    type_name: "",
-    crate_name: "",
-    crate_version: "",
-    module_path: "",
-    file: "",
+    strings: "Unregistered",
+    ends: field_ends([0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     line: 0,
     column: 0,
     details: Details::Transform(TransformRecord {

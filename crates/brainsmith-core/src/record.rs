@@ -17,37 +17,169 @@ pub static PLUGINS: [PluginRecord];
 #[linkme::distributed_slice]
 pub static NAMESPACES: [NamespaceRecord];
 
+/// Separates the items of a list field (tags, op types).
+pub const LIST_SEPARATOR: char = '\u{1e}';
+
+/// How many string fields a record has.
+pub const FIELDS: usize = 13;
+
+/// The end offset of every field in [`PluginRecord::strings`], from the fields' lengths:
+/// evaluated at compile time, so reading a field is one slice.
+///
+/// Fails to compile when a plugin's strings exceed 64 KiB.
+pub const fn field_ends(lengths: [usize; FIELDS]) -> [u16; FIELDS] {
+    let mut ends = [0u16; FIELDS];
+    let mut end = 0usize;
+    let mut i = 0;
+    while i < FIELDS {
+        end += lengths[i];
+        assert!(
+            end <= u16::MAX as usize,
+            "a plugin's docs and metadata exceed 64 KiB"
+        );
+        ends[i] = end as u16;
+        i += 1;
+    }
+    ends
+}
+
+/// The positions of the fields in [`PluginRecord::strings`].
+pub mod field {
+    /// `CARGO_PKG_NAME` of the defining crate.
+    pub const CRATE_NAME: usize = 0;
+    /// The registered name.
+    pub const NAME: usize = 1;
+    /// `CARGO_PKG_VERSION` of the defining crate.
+    pub const CRATE_VERSION: usize = 2;
+    /// `module_path!()` of the item.
+    pub const MODULE_PATH: usize = 3;
+    /// `file!()` of the item.
+    pub const FILE: usize = 4;
+    /// The Rust identifier.
+    pub const TYPE_NAME: usize = 5;
+    /// The plugin's semver version, or empty.
+    pub const VERSION: usize = 6;
+    /// The plugin's author, or empty.
+    pub const AUTHOR: usize = 7;
+    /// Tags, separated by `LIST_SEPARATOR`.
+    pub const TAGS: usize = 8;
+    /// A kernel's ONNX domain.
+    pub const DOMAIN: usize = 9;
+    /// A kernel's op types, separated by `LIST_SEPARATOR`.
+    pub const OP_TYPES: usize = 10;
+    /// One paragraph.
+    pub const SUMMARY: usize = 11;
+    /// The whole doc comment.
+    pub const DOCS: usize = 12;
+}
+
 /// What one `#[transform]`, `#[kernel]`, `#[backend]` or `#[step]` registers.
+///
+/// Architecture invariant: a record holds as few pointers as possible. Every pointer in
+/// static data is a relocation the dynamic loader applies before `main` in a
+/// position-independent binary, so all of a plugin's strings are one string, built at
+/// compile time with `concat!`, with the fields' end offsets beside it.
 #[derive(Debug)]
 pub struct PluginRecord {
-    /// The registered name (the identifier unless `name = "..."`).
-    pub name: &'static str,
-    /// One paragraph: `description = "..."` or the doc comment's first paragraph.
-    pub summary: &'static str,
-    /// The whole doc comment.
-    pub docs: &'static str,
-    /// The plugin's own semver version, if it declares one.
-    pub version: Option<&'static str>,
-    /// The plugin's author, if it declares one.
-    pub author: Option<&'static str>,
-    /// Lowercase search tags.
-    pub tags: &'static [&'static str],
-    /// The Rust identifier of the struct or function.
-    pub type_name: &'static str,
-    /// `CARGO_PKG_NAME` of the defining crate.
-    pub crate_name: &'static str,
-    /// `CARGO_PKG_VERSION` of the defining crate.
-    pub crate_version: &'static str,
-    /// `module_path!()` where the item is defined.
-    pub module_path: &'static str,
-    /// `file!()` of the item.
-    pub file: &'static str,
+    /// Every string of the plugin, in [`field`] order, concatenated.
+    pub strings: &'static str,
+    /// The end offset of each field in `strings` ([`field_ends`]).
+    pub ends: [u16; FIELDS],
     /// Line of the item's identifier.
     pub line: u32,
     /// Column of the item's identifier.
     pub column: u32,
     /// What only this kind of plugin carries.
     pub details: Details,
+}
+
+impl PluginRecord {
+    /// Field `index` of [`PluginRecord::strings`] (see [`field`]).
+    pub fn field(&self, index: usize) -> &'static str {
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
+        self.strings
+            .get(start..self.ends[index] as usize)
+            .unwrap_or("")
+    }
+
+    fn optional(&self, index: usize) -> Option<&'static str> {
+        Some(self.field(index)).filter(|s| !s.is_empty())
+    }
+
+    fn list(&self, index: usize) -> impl Iterator<Item = &'static str> + Clone + use<> {
+        self.field(index)
+            .split(LIST_SEPARATOR)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The registered name.
+    pub fn name(&self) -> &'static str {
+        self.field(field::NAME)
+    }
+
+    /// `CARGO_PKG_NAME` of the defining crate.
+    pub fn crate_name(&self) -> &'static str {
+        self.field(field::CRATE_NAME)
+    }
+
+    /// `CARGO_PKG_VERSION` of the defining crate.
+    pub fn crate_version(&self) -> &'static str {
+        self.field(field::CRATE_VERSION)
+    }
+
+    /// `module_path!()` of the item.
+    pub fn module_path(&self) -> &'static str {
+        self.field(field::MODULE_PATH)
+    }
+
+    /// `file!()` of the item.
+    pub fn file(&self) -> &'static str {
+        self.field(field::FILE)
+    }
+
+    /// The Rust identifier of the struct or function.
+    pub fn type_name(&self) -> &'static str {
+        self.field(field::TYPE_NAME)
+    }
+
+    /// The plugin's own version, if declared.
+    pub fn version(&self) -> Option<&'static str> {
+        self.optional(field::VERSION)
+    }
+
+    /// The plugin's author, if declared.
+    pub fn author(&self) -> Option<&'static str> {
+        self.optional(field::AUTHOR)
+    }
+
+    /// Lowercase search tags.
+    pub fn tags(&self) -> impl Iterator<Item = &'static str> + Clone + use<> {
+        self.list(field::TAGS)
+    }
+
+    /// A kernel's ONNX domain (`""` is the default domain).
+    pub fn domain(&self) -> &'static str {
+        self.field(field::DOMAIN)
+    }
+
+    /// A kernel's ONNX op types.
+    pub fn op_types(&self) -> impl Iterator<Item = &'static str> + Clone + use<> {
+        self.list(field::OP_TYPES)
+    }
+
+    /// One paragraph saying what the plugin does.
+    pub fn summary(&self) -> &'static str {
+        self.field(field::SUMMARY)
+    }
+
+    /// The whole doc comment.
+    pub fn docs(&self) -> &'static str {
+        self.field(field::DOCS)
+    }
 }
 
 /// The kind-specific part of a [`PluginRecord`].
@@ -74,13 +206,9 @@ pub struct TransformRecord {
     pub new: fn() -> Box<dyn Transform>,
 }
 
-/// Kernel-specific record fields.
+/// Kernel-specific record fields (its op types and domain are among the strings).
 #[derive(Debug)]
 pub struct KernelRecord {
-    /// The ONNX op types the kernel implements.
-    pub op_types: &'static [&'static str],
-    /// The ONNX domain of those op types (`""` is the default domain).
-    pub domain: &'static str,
     /// Constructs the kernel.
     pub new: fn() -> Box<dyn Kernel>,
 }

@@ -70,17 +70,50 @@ fn fallback(kind: Kind, input: &ast::Input) -> Option<TokenStream> {
     })
 }
 
+/// Separates list items (`brainsmith_core::__private::LIST_SEPARATOR`).
+const LIST_SEPARATOR: &str = "\u{1e}";
+
+/// The record's one string, every field in `brainsmith_core::__private::field` order,
+/// and the fields' end offsets. The parts only the compiler knows (crate, module, file)
+/// are `concat!`ed in, and their lengths computed, at compile time.
+fn strings(plugin: &Plugin) -> (TokenStream, TokenStream) {
+    let (op_types, domain) = match &plugin.details {
+        Details::Kernel { op_types, domain } => (op_types.join(LIST_SEPARATOR), domain.clone()),
+        _ => (String::new(), String::new()),
+    };
+    let name = &plugin.name;
+    let rest = [
+        plugin.ident.to_string(),
+        plugin.version.clone().unwrap_or_default(),
+        plugin.author.clone().unwrap_or_default(),
+        plugin.tags.join(LIST_SEPARATOR),
+        domain,
+        op_types,
+        plugin.summary.clone(),
+        plugin.docs.clone(),
+    ];
+    let joined = rest.concat();
+    let lengths = rest.iter().map(String::len);
+    let name_len = name.len();
+    let strings = quote! {
+        ::core::concat!(
+            ::core::env!("CARGO_PKG_NAME"), #name, ::core::env!("CARGO_PKG_VERSION"),
+            ::core::module_path!(), ::core::file!(), #joined
+        )
+    };
+    let ends = quote! {
+        ::brainsmith_core::__private::field_ends([
+            ::core::env!("CARGO_PKG_NAME").len(), #name_len, ::core::env!("CARGO_PKG_VERSION").len(),
+            ::core::module_path!().len(), ::core::file!().len(), #(#lengths),*
+        ])
+    };
+    (strings, ends)
+}
+
 fn record(plugin: &Plugin) -> TokenStream {
     let private = quote!(::brainsmith_core::__private);
-    let ident = &plugin.ident;
-    let span = ident.span();
-    let name = &plugin.name;
-    let summary = &plugin.summary;
-    let docs = &plugin.docs;
-    let version = option_str(plugin.version.as_deref());
-    let author = option_str(plugin.author.as_deref());
-    let tags = &plugin.tags;
-    let type_name = ident.to_string();
+    let span = plugin.ident.span();
+    let (strings, ends) = strings(plugin);
     let line = quote_spanned!(span=> ::core::line!());
     let column = quote_spanned!(span=> ::core::column!());
     let (details, extra) = details(plugin);
@@ -89,17 +122,8 @@ fn record(plugin: &Plugin) -> TokenStream {
             #[#private::linkme::distributed_slice(#private::PLUGINS)]
             #[linkme(crate = #private::linkme)]
             static RECORD: #private::PluginRecord = #private::PluginRecord {
-                name: #name,
-                summary: #summary,
-                docs: #docs,
-                version: #version,
-                author: #author,
-                tags: &[#(#tags),*],
-                type_name: #type_name,
-                crate_name: ::core::env!("CARGO_PKG_NAME"),
-                crate_version: ::core::env!("CARGO_PKG_VERSION"),
-                module_path: ::core::module_path!(),
-                file: ::core::file!(),
+                strings: #strings,
+                ends: #ends,
                 line: #line,
                 column: #column,
                 details: #details,
@@ -133,14 +157,10 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
             };
             (details, registered(ident))
         }
-        Details::Kernel { op_types, domain } => {
+        Details::Kernel { .. } => {
             let new = quote_spanned!(span=> #private::new_kernel::<#ident>);
             let details = quote! {
-                #private::Details::Kernel(#private::KernelRecord {
-                    op_types: &[#(#op_types),*],
-                    domain: #domain,
-                    new: #new,
-                })
+                #private::Details::Kernel(#private::KernelRecord { new: #new })
             };
             let mut extra = registered(ident);
             extra.extend(quote!(impl #private::RegisteredKernel for #ident {}));
@@ -195,12 +215,5 @@ fn registered(ident: &syn::Ident) -> TokenStream {
         impl ::brainsmith_core::Registered for #ident {
             const RECORD: &'static ::brainsmith_core::__private::PluginRecord = &RECORD;
         }
-    }
-}
-
-fn option_str(value: Option<&str>) -> TokenStream {
-    match value {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
     }
 }

@@ -49,14 +49,14 @@ fn registry(c: &mut Criterion) {
             black_box(&PLUGINS)
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (r.name, i))
+                .map(|(i, r)| (r.name(), i))
                 .collect::<HashMap<&str, usize>>()
         })
     });
     let map: HashMap<&str, usize> = PLUGINS
         .iter()
         .enumerate()
-        .map(|(i, r)| (r.name, i))
+        .map(|(i, r)| (r.name(), i))
         .collect();
     group.bench_function("hashmap_get", |b| {
         b.iter(|| map.get(black_box("SortGraph")).copied())

@@ -121,7 +121,7 @@ fn select<'r>(registry: &'r Registry, args: &PluginsArgs) -> Result<Vec<&'r Plug
             && args.op_type.as_deref().is_none_or(|op| {
                 typed
                     .as_kernel()
-                    .is_some_and(|k| k.op_types().contains(&op))
+                    .is_some_and(|k| k.op_types().any(|o| o == op))
             })
     });
     Ok(plugins)
@@ -167,7 +167,10 @@ fn details(plugin: PluginRef<'_>) -> String {
             } else {
                 format!(" domain={}", k.domain())
             };
-            format!("op_types={}{domain}", k.op_types().join(","))
+            format!(
+                "op_types={}{domain}",
+                k.op_types().collect::<Vec<_>>().join(",")
+            )
         }
         PluginRef::Backend(b) => {
             format!(

@@ -177,7 +177,7 @@ impl PluginEntry {
             },
             version: p.version().map(str::to_owned),
             author: p.author().map(str::to_owned),
-            tags: p.tags().iter().map(|t| (*t).to_owned()).collect(),
+            tags: p.tags().map(str::to_owned).collect(),
             crate_name: p.crate_name().to_owned(),
             crate_version: p.crate_version().to_owned(),
             rust_path: p.rust_path(),
@@ -200,7 +200,7 @@ impl PluginEntry {
                 entry.infers = t.infers().map(|k| k.qualified_name().to_owned());
             }
             PluginRef::Kernel(k) => {
-                entry.op_types = k.op_types().iter().map(|o| (*o).to_owned()).collect();
+                entry.op_types = k.op_types().map(str::to_owned).collect();
                 entry.domain = Some(k.domain().to_owned());
                 entry.backends = k
                     .backends()

@@ -87,7 +87,7 @@ fn kind_of(record: &PluginRecord) -> PluginKind {
 
 fn location_of(record: &PluginRecord) -> Location {
     Location {
-        file: record.file,
+        file: record.file(),
         line: record.line,
         column: record.column,
     }
@@ -142,25 +142,32 @@ impl Registry {
         let records = plugins.into_iter();
         let mut plugins: Vec<Plugin> = Vec::with_capacity(records.size_hint().0);
         let mut sources: Vec<&'static str> = Vec::new();
+        // Records of one crate are adjacent in link order: resolve a crate's source once.
+        let mut last: (&'static str, &'static str) = ("", "");
         for record in records {
-            let source = declared
-                .get(record.crate_name)
-                .map_or(record.crate_name, |n| n.namespace);
-            if sources.last() != Some(&source) && !sources.contains(&source) {
-                sources.push(source);
+            let (crate_name, name) = (record.crate_name(), record.name());
+            if crate_name != last.0 || last.0.is_empty() {
+                let source = declared.get(crate_name).map_or(crate_name, |n| n.namespace);
+                if !sources.contains(&source) {
+                    sources.push(source);
+                }
+                last = (crate_name, source);
             }
             plugins.push(Plugin {
                 record,
                 kind: kind_of(record),
-                source,
+                source: last.1,
+                name,
                 qualified: OnceLock::new(),
             });
         }
         sources.sort_unstable();
 
         let n = plugins.len();
+        let mut per_kind = [0usize; 4];
+        plugins.iter().for_each(|p| per_kind[p.kind as usize] += 1);
         let mut names: [FxHashMap<&'static str, u32>; 4] =
-            std::array::from_fn(|_| FxHashMap::with_capacity_and_hasher(n / 4, Default::default()));
+            per_kind.map(|count| FxHashMap::with_capacity_and_hasher(count, Default::default()));
         let mut same_name = vec![NONE; n];
         let mut by_record = FxHashMap::with_capacity_and_hasher(n, Default::default());
         let mut ops: FxHashMap<&'static str, u32> = FxHashMap::default();
@@ -168,7 +175,7 @@ impl Registry {
         'plugins: for (i, plugin) in plugins.iter().enumerate() {
             let i = i as u32;
             let k = plugin.kind as usize;
-            match names[k].entry(plugin.record.name) {
+            match names[k].entry(plugin.name) {
                 Entry::Occupied(entry) => {
                     let head = *entry.get();
                     let mut other = head;
@@ -194,8 +201,8 @@ impl Registry {
                 }
             }
             by_record.insert(address(plugin.record), i);
-            if let Details::Kernel(kernel) = &plugin.record.details {
-                for op in kernel.op_types {
+            if let Details::Kernel(_) = &plugin.record.details {
+                for op in plugin.record.op_types() {
                     let link = op_links.len() as u32;
                     let next = std::mem::replace(ops.entry(op).or_insert(NONE), link);
                     op_links.push((i, next));
@@ -223,7 +230,7 @@ impl Registry {
                 None => problems.push(LoadProblem::MissingKernel {
                     plugin: plugin.qualified_name().to_owned(),
                     location: location_of(plugin.record),
-                    kernel: kernel.name.to_owned(),
+                    kernel: kernel.name().to_owned(),
                 }),
             }
         }
@@ -283,7 +290,7 @@ impl Registry {
     fn sort_indices(&self, indices: &mut [u32]) {
         indices.sort_unstable_by_key(|&i| {
             let p = &self.entries[i as usize];
-            (p.kind, p.source, p.record.name, location_of(p.record))
+            (p.kind, p.source, p.name, location_of(p.record))
         });
     }
 
@@ -292,10 +299,10 @@ impl Registry {
         self.sorted.get_or_init(|| {
             let mut plugins = self.entries.clone();
             plugins.sort_unstable_by(|a, b| {
-                (a.kind, a.source, a.record.name, location_of(a.record)).cmp(&(
+                (a.kind, a.source, a.name, location_of(a.record)).cmp(&(
                     b.kind,
                     b.source,
-                    b.record.name,
+                    b.name,
                     location_of(b.record),
                 ))
             });
@@ -406,7 +413,7 @@ impl Registry {
         let suggestion = if name.contains(':') {
             suggest::closest(name, plugins.iter().map(|p| p.qualified_name()))
         } else {
-            suggest::closest(short, plugins.iter().map(|p| p.record.name))
+            suggest::closest(short, plugins.iter().map(|p| p.name))
         };
         let other_kinds = PluginKind::ALL
             .iter()
@@ -428,12 +435,10 @@ impl Registry {
 
     /// The short name when it is unique within its kind, else the qualified name.
     pub fn display_name(&self, plugin: &Plugin) -> String {
-        let head = self.names[plugin.kind as usize]
-            .get(plugin.record.name)
-            .copied();
+        let head = self.names[plugin.kind as usize].get(plugin.name).copied();
         let unique = head.is_some_and(|h| self.same_name[h as usize] == NONE);
         if unique {
-            plugin.record.name.to_owned()
+            plugin.name.to_owned()
         } else {
             plugin.qualified_name().to_owned()
         }

@@ -35,6 +35,8 @@ pub struct Plugin {
     pub(super) record: &'static PluginRecord,
     pub(super) kind: PluginKind,
     pub(super) source: &'static str,
+    /// The short name, read from the record once.
+    pub(super) name: &'static str,
     /// `source:name`, formatted on first use (building the registry does not need it).
     pub(super) qualified: std::sync::OnceLock<Box<str>>,
 }
@@ -47,7 +49,7 @@ impl Plugin {
 
     /// The short name.
     pub fn name(&self) -> &'static str {
-        self.record.name
+        self.name
     }
 
     /// The source: the crate's declared namespace, or the crate name.
@@ -58,53 +60,53 @@ impl Plugin {
     /// `source:name`, unique per kind.
     pub fn qualified_name(&self) -> &str {
         self.qualified
-            .get_or_init(|| format!("{}:{}", self.source, self.record.name).into_boxed_str())
+            .get_or_init(|| format!("{}:{}", self.source, self.name).into_boxed_str())
     }
 
     /// One paragraph saying what the plugin does.
     pub fn summary(&self) -> &'static str {
-        self.record.summary
+        self.record.summary()
     }
 
     /// The whole doc comment.
     pub fn docs(&self) -> &'static str {
-        self.record.docs
+        self.record.docs()
     }
 
     /// The plugin's own version, if declared.
     pub fn version(&self) -> Option<&'static str> {
-        self.record.version
+        self.record.version()
     }
 
     /// The plugin's author, if declared.
     pub fn author(&self) -> Option<&'static str> {
-        self.record.author
+        self.record.author()
     }
 
     /// Search tags.
-    pub fn tags(&self) -> &'static [&'static str] {
-        self.record.tags
+    pub fn tags(&self) -> impl Iterator<Item = &'static str> + Clone + use<> {
+        self.record.tags()
     }
 
     /// The defining crate's package name.
     pub fn crate_name(&self) -> &'static str {
-        self.record.crate_name
+        self.record.crate_name()
     }
 
     /// The defining crate's version.
     pub fn crate_version(&self) -> &'static str {
-        self.record.crate_version
+        self.record.crate_version()
     }
 
     /// The Rust path of the struct or function, e.g. `my_crate::kernels::LayerNorm`.
     pub fn rust_path(&self) -> String {
-        format!("{}::{}", self.record.module_path, self.record.type_name)
+        format!("{}::{}", self.record.module_path(), self.record.type_name())
     }
 
     /// Where the plugin is defined.
     pub fn location(&self) -> Location {
         Location {
-            file: self.record.file,
+            file: self.record.file(),
             line: self.record.line,
             column: self.record.column,
         }
@@ -254,13 +256,13 @@ impl<'r> TransformRef<'r> {
 
 impl<'r> KernelRef<'r> {
     /// The ONNX op types it implements.
-    pub fn op_types(&self) -> &'static [&'static str] {
-        self.record.op_types
+    pub fn op_types(&self) -> impl Iterator<Item = &'static str> + Clone + use<'r> {
+        self.plugin.record.op_types()
     }
 
     /// The ONNX domain of those op types (`""` is the default domain).
     pub fn domain(&self) -> &'static str {
-        self.record.domain
+        self.plugin.record.domain()
     }
 
     /// Its backends, highest priority first.

@@ -18,9 +18,9 @@ impl Registry {
                 let name = p.qualified_name().to_lowercase();
                 let text = format!(
                     "{} {} {}",
-                    p.record.summary,
-                    p.record.docs,
-                    p.record.tags.join(" ")
+                    p.summary(),
+                    p.docs(),
+                    p.tags().collect::<Vec<_>>().join(" ")
                 )
                 .to_lowercase();
                 terms
