@@ -84,6 +84,15 @@
 //! from a plugin crate names it: `use my_plugins as _;`. `cargo xtask manifest` reports
 //! a workspace crate whose plugins are missing from the registry.
 //!
+//! # Cost
+//!
+//! Discovery happens at link time. A record is static data with 2 or 3 pointers; in a
+//! position-independent executable (Rust's default) the dynamic loader relocates those
+//! before `main`, about 40 instructions per plugin, and in a position-dependent one
+//! (`-C relocation-model=static`) nothing runs before `main` at all. The registry is
+//! indexed on first use; lookups are hash probes. `BENCHMARKS.md` has the figures at up
+//! to 10,000 plugins.
+//!
 //! # Embedding the command line
 //!
 //! ```no_run

@@ -32,10 +32,12 @@ pub(crate) fn plugin(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     } else {
         None
     };
-    let item = &input.item;
+    // The user's tokens go back exactly as written: re-tokenizing the parsed item would
+    // walk every function body again for nothing.
+    let item = &item;
     match (cx.check(), plugin) {
         (Ok(()), Some(plugin)) => {
-            let record = record(&plugin);
+            let record = record(&plugin, kind);
             quote! {
                 #item
                 #record
@@ -110,30 +112,38 @@ fn strings(plugin: &Plugin) -> (TokenStream, TokenStream) {
     (strings, ends)
 }
 
-fn record(plugin: &Plugin) -> TokenStream {
+/// The hidden static holding the record: named after the kind and the identifier, so a
+/// struct and a function of one name (two namespaces) get two names.
+fn record_ident(kind: Kind, ident: &syn::Ident) -> syn::Ident {
+    let ident = syn::ext::IdentExt::unraw(ident);
+    quote::format_ident!("__BRAINSMITH_{}_{}", kind.attr().to_uppercase(), ident)
+}
+
+fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
     let private = quote!(::brainsmith_core::__private);
     let span = plugin.ident.span();
     let (strings, ends) = strings(plugin);
     let line = quote_spanned!(span=> ::core::line!());
     let column = quote_spanned!(span=> ::core::column!());
-    let (details, extra) = details(plugin);
+    let record = record_ident(kind, &plugin.ident);
+    let (details, extra) = details(plugin, &record);
     quote! {
-        const _: () = {
-            #[#private::linkme::distributed_slice(#private::PLUGINS)]
-            #[linkme(crate = #private::linkme)]
-            static RECORD: #private::PluginRecord = #private::PluginRecord {
-                strings: #strings,
-                ends: #ends,
-                line: #line,
-                column: #column,
-                details: #details,
-            };
-            #extra
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #[#private::linkme::distributed_slice(#private::PLUGINS)]
+        #[linkme(crate = #private::linkme)]
+        static #record: #private::PluginRecord = #private::PluginRecord {
+            strings: #strings,
+            ends: #ends,
+            line: #line,
+            column: #column,
+            details: #details,
         };
+        #extra
     }
 }
 
-fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
+fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
     let private = quote!(::brainsmith_core::__private);
     let ident = &plugin.ident;
     let span = ident.span();
@@ -155,14 +165,14 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
                     new: #new,
                 })
             };
-            (details, registered(ident))
+            (details, registered(ident, record))
         }
         Details::Kernel { .. } => {
             let new = quote_spanned!(span=> #private::new_kernel::<#ident>);
             let details = quote! {
                 #private::Details::Kernel(#private::KernelRecord { new: #new })
             };
-            let mut extra = registered(ident);
+            let mut extra = registered(ident, record);
             extra.extend(quote!(impl #private::RegisteredKernel for #ident {}));
             (details, extra)
         }
@@ -182,22 +192,14 @@ fn details(plugin: &Plugin) -> (TokenStream, TokenStream) {
                     new: #new,
                 })
             };
-            (details, registered(ident))
+            (details, registered(ident, record))
         }
         Details::Step => {
             let call = quote_spanned!(span=> #private::step_result(#ident(model, ctx)));
-            let run = quote! {
-                fn run(
-                    model: &mut ::brainsmith_core::ir::Model,
-                    ctx: &mut ::brainsmith_core::StepContext<'_>,
-                ) -> ::core::result::Result<(), ::brainsmith_core::PluginError> {
-                    #call
-                }
-            };
             let details = quote! {
-                #private::Details::Step(#private::StepRecord { run })
+                #private::Details::Step(#private::StepRecord { run: |model, ctx| #call })
             };
-            (details, run)
+            (details, TokenStream::new())
         }
     }
 }
@@ -210,10 +212,10 @@ fn kernel_record(path: &syn::Path) -> TokenStream {
 }
 
 /// `impl Registered`, linking a struct plugin's type to its record.
-fn registered(ident: &syn::Ident) -> TokenStream {
+fn registered(ident: &syn::Ident, record: &syn::Ident) -> TokenStream {
     quote! {
         impl ::brainsmith_core::Registered for #ident {
-            const RECORD: &'static ::brainsmith_core::__private::PluginRecord = &RECORD;
+            const RECORD: &'static ::brainsmith_core::__private::PluginRecord = &#record;
         }
     }
 }
