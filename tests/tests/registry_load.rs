@@ -3,7 +3,7 @@
 
 use brainsmith_core::__private::{
     BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
-    TransformRecord, field_ends,
+    TransformRecord, field_ends, name_hash,
 };
 use brainsmith_core::ir::{Graph, Model, Node};
 use brainsmith_core::registry::{LoadProblem, LookupError};
@@ -75,6 +75,8 @@ macro_rules! record {
                 14,
                 14,
             ]),
+            name_hash: name_hash($name),
+            crate_hash: name_hash($krate),
             line: $line,
             column: 1,
             details: $details,
@@ -290,4 +292,36 @@ fn listing_searching_and_manifests_construct_no_plugin() {
     assert_eq!(CONSTRUCTED.load(Ordering::SeqCst), 0);
     let _ = r.transform("Counted").unwrap().instantiate();
     assert_eq!(CONSTRUCTED.load(Ordering::SeqCst), 1);
+}
+
+/// A record that shares its name hash with `SORT_A` ("Sort"), as two names whose 64-bit
+/// hashes collide would. (Its stored hash is not its own name's, so it is reachable by
+/// listing only; what matters is that it never answers for "Sort".)
+static COLLIDING: PluginRecord = PluginRecord {
+    name_hash: name_hash("Sort"),
+    ..record!(
+        "Collide",
+        "crate-b",
+        "b/src/c.rs",
+        9,
+        Details::Transform(TransformRecord {
+            stage: Stage::Cleanup,
+            infers: None,
+            new: new_t
+        })
+    )
+};
+
+#[test]
+fn a_shared_name_hash_never_answers_for_another_name() {
+    let r = Registry::from_records([&COLLIDING, &SORT_A], []).unwrap();
+    let sort = r.get(PluginKind::Transform, "Sort").unwrap();
+    assert_eq!(
+        sort.qualified_name(),
+        "crate-a:Sort",
+        "not ambiguous, not the colliding entry"
+    );
+    assert!(r.get(PluginKind::Transform, "crate-b:Sort").is_err());
+    assert_eq!(r.display_name(sort), "Sort");
+    assert_eq!(r.plugins().len(), 2);
 }

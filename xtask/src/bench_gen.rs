@@ -322,6 +322,7 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
         "{attr}pub static R{i}: PluginRecord = PluginRecord {{\n    \
          strings: concat!(env!(\"CARGO_PKG_NAME\"), {name:?}, env!(\"CARGO_PKG_VERSION\"), module_path!(), file!(), {:?}),\n    \
          ends: field_ends([env!(\"CARGO_PKG_NAME\").len(), {}, env!(\"CARGO_PKG_VERSION\").len(), module_path!().len(), file!().len(), {}]),\n    \
+         name_hash: name_hash({name:?}),\n    crate_hash: name_hash(env!(\"CARGO_PKG_NAME\")),\n    \
          line: line!(),\n    column: column!(),\n    details: {details},\n}};\n",
         rest.concat(),
         name.len(),

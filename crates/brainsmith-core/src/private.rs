@@ -6,7 +6,7 @@ pub use linkme;
 
 pub use crate::record::{
     BackendRecord, Details, FIELDS, KernelRecord, LIST_SEPARATOR, NAMESPACES, NamespaceRecord,
-    PLUGINS, PluginRecord, StepFn, StepRecord, TransformRecord, field, field_ends,
+    PLUGINS, PluginRecord, StepFn, StepRecord, TransformRecord, field, field_ends, name_hash,
 };
 
 use crate::error::PluginError;
@@ -31,6 +31,8 @@ pub const fn kernel_record<K: RegisteredKernel>() -> &'static PluginRecord {
 pub static UNREGISTERED: PluginRecord = PluginRecord {
     strings: "Unregistered",
     ends: field_ends([0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    name_hash: name_hash("Unregistered"),
+    crate_hash: name_hash(""),
     line: 0,
     column: 0,
     details: Details::Transform(TransformRecord {

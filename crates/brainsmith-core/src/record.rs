@@ -43,6 +43,38 @@ pub const fn field_ends(lengths: [usize; FIELDS]) -> [u16; FIELDS] {
     ends
 }
 
+/// The hash the registry indexes names by, computed at compile time for every record (so
+/// building the registry reads no string) and at run time for a looked-up name.
+pub const fn name_hash(text: &str) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let b = text.as_bytes();
+    let mut h: u64 = 0;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes([
+            b[i],
+            b[i + 1],
+            b[i + 2],
+            b[i + 3],
+            b[i + 4],
+            b[i + 5],
+            b[i + 6],
+            b[i + 7],
+        ]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        i += 8;
+    }
+    let mut tail: u64 = 0;
+    let mut shift = 0;
+    while i < b.len() {
+        tail |= (b[i] as u64) << shift;
+        shift += 8;
+        i += 1;
+    }
+    h = (h.rotate_left(5) ^ tail ^ ((b.len() as u64) << 56)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
 /// The positions of the fields in [`PluginRecord::strings`].
 pub mod field {
     /// `CARGO_PKG_NAME` of the defining crate.
@@ -85,6 +117,10 @@ pub struct PluginRecord {
     pub strings: &'static str,
     /// The end offset of each field in `strings` ([`field_ends`]).
     pub ends: [u16; FIELDS],
+    /// [`name_hash`] of the registered name.
+    pub name_hash: u64,
+    /// [`name_hash`] of the defining crate's name.
+    pub crate_hash: u64,
     /// Line of the item's identifier.
     pub line: u32,
     /// Column of the item's identifier.
@@ -247,4 +283,71 @@ pub struct NamespaceRecord {
     pub file: &'static str,
     /// Line of the declaration.
     pub line: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT_COMPILE_TIME: u64 = name_hash("GiveReadableTensorNames");
+
+    #[test]
+    fn name_hash_is_the_same_at_compile_and_run_time() {
+        let name = String::from("GiveReadableTensorNames");
+        assert_eq!(AT_COMPILE_TIME, name_hash(&name));
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "SortGraph",
+            "SortGraph_",
+            "Transform1234",
+            "Transform1243",
+        ];
+        let mut hashes: Vec<u64> = names.iter().map(|n| name_hash(n)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), names.len(), "distinct names hash apart");
+    }
+
+    #[test]
+    fn fields_are_slices_of_the_one_string() {
+        static RECORD: PluginRecord = PluginRecord {
+            strings: concat!(
+                "my-crate",
+                "Relu",
+                "1.0.0",
+                "my_crate::k",
+                "src/k.rs",
+                "Relu",
+                "",
+                "",
+                "act\u{1e}fast",
+                "",
+                "Relu\u{1e}Clip",
+                "Sum.",
+                "Sum.\n\nMore."
+            ),
+            ends: field_ends([8, 4, 5, 11, 8, 4, 0, 0, 8, 0, 9, 4, 11]),
+            name_hash: name_hash("Relu"),
+            crate_hash: name_hash("my-crate"),
+            line: 1,
+            column: 1,
+            details: Details::Step(StepRecord { run: |_, _| Ok(()) }),
+        };
+        assert_eq!(
+            (RECORD.crate_name(), RECORD.name(), RECORD.crate_version()),
+            ("my-crate", "Relu", "1.0.0")
+        );
+        assert_eq!(
+            (RECORD.module_path(), RECORD.file(), RECORD.type_name()),
+            ("my_crate::k", "src/k.rs", "Relu")
+        );
+        assert_eq!((RECORD.version(), RECORD.author()), (None, None));
+        assert_eq!(RECORD.tags().collect::<Vec<_>>(), ["act", "fast"]);
+        assert_eq!(RECORD.op_types().collect::<Vec<_>>(), ["Relu", "Clip"]);
+        assert_eq!((RECORD.summary(), RECORD.docs()), ("Sum.", "Sum.\n\nMore."));
+    }
 }

@@ -123,6 +123,7 @@ fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
     let private = quote!(::brainsmith_core::__private);
     let span = plugin.ident.span();
     let (strings, ends) = strings(plugin);
+    let name = &plugin.name;
     let line = quote_spanned!(span=> ::core::line!());
     let column = quote_spanned!(span=> ::core::column!());
     let record = record_ident(kind, &plugin.ident);
@@ -135,6 +136,8 @@ fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
         static #record: #private::PluginRecord = #private::PluginRecord {
             strings: #strings,
             ends: #ends,
+            name_hash: #private::name_hash(#name),
+            crate_hash: #private::name_hash(::core::env!("CARGO_PKG_NAME")),
             line: #line,
             column: #column,
             details: #details,

@@ -31,39 +31,49 @@ pub use error::{LoadError, LoadProblem, LookupError};
 pub use plugin::{BackendRef, KernelRef, Location, Plugin, PluginRef, StepRef, TransformRef};
 
 use crate::plugin::{PluginKind, Registered, Stage};
-use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord};
+use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord, name_hash};
 use crate::suggest;
 
-/// End of a chain in [`Registry::same_name`] and [`Registry::op_links`].
+/// End of a chain in `Registry::same_name` and `OpIndex::links`.
 const NONE: u32 = u32::MAX;
 
 /// Every linked plugin, indexed for lookup; listed sorted by (kind, source, name).
 ///
-/// Building it allocates a fixed number of vectors and hash maps, never one per plugin:
-/// plugins that share a short name are chained through `same_name`, kernels that share
-/// an op type through `op_links`, and a kernel's backends are one range of `backends`.
-/// Indices are positions in `entries` (link order); the sorted listing is made on first
-/// use, since lookups never need it.
+/// Building it allocates a fixed number of vectors and hash maps, never one per plugin,
+/// and reads no string but each crate's name once: names are indexed by the hash every
+/// record carries from compile time ([`name_hash`]), plugins whose names hash alike are
+/// chained through `same_name`, and a kernel's backends are one range of `backends`.
+/// Indices are positions in `entries` (link order). What only lookups need (the sorted
+/// listing, the index by op type and by Rust type) is made on first use.
 #[derive(Debug)]
 pub struct Registry {
     entries: Vec<Plugin>,
     /// The entries sorted by (kind, source, name), made on first listing.
     sorted: OnceLock<Listing>,
-    /// For each kind, short name -> the first plugin of that name.
-    names: [FxHashMap<&'static str, u32>; 4],
-    /// The next plugin of the same kind and short name (another source), or `NONE`.
+    /// For each kind, [`name_hash`] of a short name -> the first plugin with that hash.
+    names: [FxHashMap<u64, u32>; 4],
+    /// The next plugin of the same kind and name hash (another source), or `NONE`.
     same_name: Vec<u32>,
-    /// Record address -> index.
-    by_record: FxHashMap<usize, u32>,
+    /// Kernel record address -> index.
+    kernels: FxHashMap<usize, u32>,
+    /// Any record address -> index, made on the first lookup by type.
+    by_type: OnceLock<FxHashMap<usize, u32>>,
     /// Backend indices grouped by kernel, highest priority first.
     backends: Vec<u32>,
     /// Kernel index -> its range of `backends`.
     backend_ranges: FxHashMap<u32, (u32, u32)>,
-    /// ONNX op type -> the first link of its chain in `op_links`.
-    ops: FxHashMap<&'static str, u32>,
-    /// (kernel index, next link) chains of the kernels of one op type.
-    op_links: Vec<(u32, u32)>,
+    /// ONNX op type -> kernel indices, made on the first lookup by op type.
+    ops: OnceLock<OpIndex>,
     sources: Vec<&'static str>,
+}
+
+/// The kernels of each op type: chains through `links`.
+#[derive(Debug, Default)]
+struct OpIndex {
+    /// Op type -> the first link of its chain.
+    heads: FxHashMap<&'static str, u32>,
+    /// (kernel index, next link).
+    links: Vec<(u32, u32)>,
 }
 
 /// The sorted listing of a registry.
@@ -142,22 +152,26 @@ impl Registry {
         let records = plugins.into_iter();
         let mut plugins: Vec<Plugin> = Vec::with_capacity(records.size_hint().0);
         let mut sources: Vec<&'static str> = Vec::new();
-        // Records of one crate are adjacent in link order: resolve a crate's source once.
-        let mut last: (&'static str, &'static str) = ("", "");
+        // Records of one crate are adjacent in link order: read a crate's name and resolve
+        // its source once, when the crate hash changes.
+        let mut last: Option<(u64, &'static str)> = None;
         for record in records {
-            let (crate_name, name) = (record.crate_name(), record.name());
-            if crate_name != last.0 || last.0.is_empty() {
-                let source = declared.get(crate_name).map_or(crate_name, |n| n.namespace);
-                if !sources.contains(&source) {
-                    sources.push(source);
+            let source = match last {
+                Some((hash, source)) if hash == record.crate_hash => source,
+                _ => {
+                    let crate_name = record.crate_name();
+                    let source = declared.get(crate_name).map_or(crate_name, |n| n.namespace);
+                    if !sources.contains(&source) {
+                        sources.push(source);
+                    }
+                    last = Some((record.crate_hash, source));
+                    source
                 }
-                last = (crate_name, source);
-            }
+            };
             plugins.push(Plugin {
                 record,
                 kind: kind_of(record),
-                source: last.1,
-                name,
+                source,
                 qualified: OnceLock::new(),
             });
         }
@@ -166,22 +180,23 @@ impl Registry {
         let n = plugins.len();
         let mut per_kind = [0usize; 4];
         plugins.iter().for_each(|p| per_kind[p.kind as usize] += 1);
-        let mut names: [FxHashMap<&'static str, u32>; 4] =
+        let mut names: [FxHashMap<u64, u32>; 4] =
             per_kind.map(|count| FxHashMap::with_capacity_and_hasher(count, Default::default()));
         let mut same_name = vec![NONE; n];
-        let mut by_record = FxHashMap::with_capacity_and_hasher(n, Default::default());
-        let mut ops: FxHashMap<&'static str, u32> = FxHashMap::default();
-        let mut op_links: Vec<(u32, u32)> = Vec::new();
+        let mut kernels = FxHashMap::with_capacity_and_hasher(
+            per_kind[PluginKind::Kernel as usize],
+            Default::default(),
+        );
         'plugins: for (i, plugin) in plugins.iter().enumerate() {
             let i = i as u32;
             let k = plugin.kind as usize;
-            match names[k].entry(plugin.name) {
+            match names[k].entry(plugin.record.name_hash) {
                 Entry::Occupied(entry) => {
                     let head = *entry.get();
                     let mut other = head;
                     while other != NONE {
                         let twin = &plugins[other as usize];
-                        if twin.source == plugin.source {
+                        if twin.source == plugin.source && twin.name() == plugin.name() {
                             let (a, b) = (location_of(twin.record), location_of(plugin.record));
                             problems.push(LoadProblem::Duplicate {
                                 kind: plugin.kind,
@@ -200,13 +215,8 @@ impl Registry {
                     entry.insert(i);
                 }
             }
-            by_record.insert(address(plugin.record), i);
-            if let Details::Kernel(_) = &plugin.record.details {
-                for op in plugin.record.op_types() {
-                    let link = op_links.len() as u32;
-                    let next = std::mem::replace(ops.entry(op).or_insert(NONE), link);
-                    op_links.push((i, next));
-                }
+            if plugin.kind == PluginKind::Kernel {
+                kernels.insert(address(plugin.record), i);
             }
         }
 
@@ -220,8 +230,7 @@ impl Registry {
                 },
                 _ => continue,
             };
-            let found = by_record.get(&address(kernel)).copied();
-            match found.filter(|&k| plugins[k as usize].kind == PluginKind::Kernel) {
+            match kernels.get(&address(kernel)).copied() {
                 Some(k) => {
                     if let Some(priority) = priority {
                         grouped.push((k, std::cmp::Reverse(priority), i as u32));
@@ -265,11 +274,11 @@ impl Registry {
             sorted: OnceLock::new(),
             names,
             same_name,
-            by_record,
+            kernels,
+            by_type: OnceLock::new(),
             backends,
             backend_ranges,
-            ops,
-            op_links,
+            ops: OnceLock::new(),
             sources,
         })
     }
@@ -277,9 +286,14 @@ impl Registry {
     /// The plugins of `kind` called `name` (one per source), in registry order.
     fn named(&self, kind: PluginKind, name: &str) -> Vec<u32> {
         let mut found = Vec::new();
-        let mut next = self.names[kind as usize].get(name).copied().unwrap_or(NONE);
+        let mut next = self.names[kind as usize]
+            .get(&name_hash(name))
+            .copied()
+            .unwrap_or(NONE);
         while next != NONE {
-            found.push(next);
+            if self.entries[next as usize].name() == name {
+                found.push(next);
+            }
             next = self.same_name[next as usize];
         }
         self.sort_indices(&mut found);
@@ -290,7 +304,7 @@ impl Registry {
     fn sort_indices(&self, indices: &mut [u32]) {
         indices.sort_unstable_by_key(|&i| {
             let p = &self.entries[i as usize];
-            (p.kind, p.source, p.name, location_of(p.record))
+            (p.kind, p.source, p.name(), location_of(p.record))
         });
     }
 
@@ -299,10 +313,10 @@ impl Registry {
         self.sorted.get_or_init(|| {
             let mut plugins = self.entries.clone();
             plugins.sort_unstable_by(|a, b| {
-                (a.kind, a.source, a.name, location_of(a.record)).cmp(&(
+                (a.kind, a.source, a.name(), location_of(a.record)).cmp(&(
                     b.kind,
                     b.source,
-                    b.name,
+                    b.name(),
                     location_of(b.record),
                 ))
             });
@@ -359,10 +373,13 @@ impl Registry {
     ) -> Result<&Plugin, LookupError> {
         let k = kind as usize;
         if let Some((source, short)) = name.split_once(':') {
-            let mut next = self.names[k].get(short).copied().unwrap_or(NONE);
+            let mut next = self.names[k]
+                .get(&name_hash(short))
+                .copied()
+                .unwrap_or(NONE);
             while next != NONE {
                 let plugin = &self.entries[next as usize];
-                if plugin.source == source {
+                if plugin.source == source && plugin.name() == short {
                     return Ok(plugin);
                 }
                 next = self.same_name[next as usize];
@@ -378,13 +395,22 @@ impl Registry {
             }
             return Err(self.unknown(kind, name));
         }
-        let Some(&head) = self.names[k].get(name) else {
-            return Err(self.unknown(kind, name));
-        };
-        if self.same_name[head as usize] == NONE {
-            return Ok(&self.entries[head as usize]);
+        if let Some(&head) = self.names[k].get(&name_hash(name))
+            && self.same_name[head as usize] == NONE
+        {
+            let plugin = &self.entries[head as usize];
+            return if plugin.name() == name {
+                Ok(plugin)
+            } else {
+                Err(self.unknown(kind, name))
+            };
         }
         let candidates = self.named(kind, name);
+        match candidates.as_slice() {
+            [] => return Err(self.unknown(kind, name)),
+            [only] => return Ok(&self.entries[*only as usize]),
+            _ => {}
+        }
         let rank = |i: &u32| {
             sources
                 .iter()
@@ -413,13 +439,13 @@ impl Registry {
         let suggestion = if name.contains(':') {
             suggest::closest(name, plugins.iter().map(|p| p.qualified_name()))
         } else {
-            suggest::closest(short, plugins.iter().map(|p| p.name))
+            suggest::closest(short, plugins.iter().map(|p| p.name()))
         };
         let other_kinds = PluginKind::ALL
             .iter()
             .copied()
             .filter(|&other| other != kind)
-            .filter(|&other| self.names[other as usize].contains_key(short))
+            .filter(|&other| !self.named(other, short).is_empty())
             .collect();
         let mut available: Vec<String> = plugins.iter().map(|p| self.display_name(p)).collect();
         available.sort();
@@ -435,10 +461,8 @@ impl Registry {
 
     /// The short name when it is unique within its kind, else the qualified name.
     pub fn display_name(&self, plugin: &Plugin) -> String {
-        let head = self.names[plugin.kind as usize].get(plugin.name).copied();
-        let unique = head.is_some_and(|h| self.same_name[h as usize] == NONE);
-        if unique {
-            plugin.name.to_owned()
+        if self.named(plugin.kind, plugin.name()).len() == 1 {
+            plugin.name().to_owned()
         } else {
             plugin.qualified_name().to_owned()
         }
@@ -509,14 +533,27 @@ impl Registry {
         &'r self,
         op_type: &str,
     ) -> impl Iterator<Item = KernelRef<'r>> + use<'r> {
+        let ops = self.ops.get_or_init(|| {
+            let mut index = OpIndex::default();
+            for (i, plugin) in self.entries.iter().enumerate() {
+                if plugin.kind == PluginKind::Kernel {
+                    for op in plugin.record.op_types() {
+                        let link = index.links.len() as u32;
+                        let next = std::mem::replace(index.heads.entry(op).or_insert(NONE), link);
+                        index.links.push((i as u32, next));
+                    }
+                }
+            }
+            index
+        });
         let mut found = Vec::new();
-        let mut link = self.ops.get(op_type).copied().unwrap_or(NONE);
+        let mut link = ops.heads.get(op_type).copied().unwrap_or(NONE);
         while link != NONE {
-            let (kernel, next) = self.op_links[link as usize];
+            let (kernel, next) = ops.links[link as usize];
             found.push(kernel);
             link = next;
         }
-        found.sort_unstable();
+        self.sort_indices(&mut found);
         found
             .into_iter()
             .filter_map(|i| self.typed_at(i).as_kernel())
@@ -536,14 +573,19 @@ impl Registry {
     /// The plugin whose Rust type is `T` (a struct with `#[transform]`, `#[kernel]` or
     /// `#[backend]`), if this registry holds it.
     pub fn by_type<T: Registered>(&self) -> Option<PluginRef<'_>> {
-        let &i = self
-            .by_record
-            .get(&(T::RECORD as *const PluginRecord as usize))?;
+        let by_type = self.by_type.get_or_init(|| {
+            self.entries
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (address(p.record), i as u32))
+                .collect()
+        });
+        let &i = by_type.get(&address(T::RECORD))?;
         Some(self.typed_at(i))
     }
 
     fn backends_of_kernel(&self, kernel: &Plugin) -> &[u32] {
-        self.by_record
+        self.kernels
             .get(&address(kernel.record))
             .and_then(|k| self.backend_ranges.get(k))
             .map_or(&[], |&(start, end)| {
@@ -552,7 +594,7 @@ impl Registry {
     }
 
     fn kernel_of_record(&self, record: &'static PluginRecord) -> Option<KernelRef<'_>> {
-        let &i = self.by_record.get(&address(record))?;
+        let &i = self.kernels.get(&address(record))?;
         self.typed_at(i).as_kernel()
     }
 }

@@ -35,8 +35,6 @@ pub struct Plugin {
     pub(super) record: &'static PluginRecord,
     pub(super) kind: PluginKind,
     pub(super) source: &'static str,
-    /// The short name, read from the record once.
-    pub(super) name: &'static str,
     /// `source:name`, formatted on first use (building the registry does not need it).
     pub(super) qualified: std::sync::OnceLock<Box<str>>,
 }
@@ -49,7 +47,7 @@ impl Plugin {
 
     /// The short name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.record.name()
     }
 
     /// The source: the crate's declared namespace, or the crate name.
@@ -60,7 +58,7 @@ impl Plugin {
     /// `source:name`, unique per kind.
     pub fn qualified_name(&self) -> &str {
         self.qualified
-            .get_or_init(|| format!("{}:{}", self.source, self.name).into_boxed_str())
+            .get_or_init(|| format!("{}:{}", self.source, self.record.name()).into_boxed_str())
     }
 
     /// One paragraph saying what the plugin does.
