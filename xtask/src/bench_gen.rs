@@ -16,6 +16,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use brainsmith_core::PluginKind as Kind;
+
 use crate::util::workspace_root;
 
 /// Plugins per source file, as a large crate would split them.
@@ -63,14 +65,6 @@ impl Variant {
 }
 
 /// The kind of plugin `i` is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Transform,
-    Kernel,
-    Backend,
-    Step,
-}
-
 pub(crate) fn kind(i: usize) -> Kind {
     match i % 10 {
         0..=3 => Kind::Transform,
