@@ -91,44 +91,8 @@ impl Graph {
     /// the same tensor twice gets both), subgraphs that read it from the outer scope, graph
     /// inputs and outputs, `value_info`, initializers and annotations.
     pub fn rename_tensor(&mut self, from: &str, to: &str) {
-        if from == to {
-            return;
-        }
-        let rename = |s: &mut String| {
-            if s == from {
-                *s = to.to_owned();
-            }
-        };
-        for node in &mut self.nodes {
-            node.inputs.iter_mut().for_each(rename);
-            node.outputs.iter_mut().for_each(rename);
-            for attribute in &mut node.attributes {
-                match &mut attribute.value {
-                    AttributeValue::Graph(g) => g.rename_tensor(from, to),
-                    AttributeValue::Graphs(gs) => {
-                        gs.iter_mut().for_each(|g| g.rename_tensor(from, to))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for value in self
-            .inputs
-            .iter_mut()
-            .chain(&mut self.outputs)
-            .chain(&mut self.value_info)
-        {
-            rename(&mut value.name);
-        }
-        for tensor in &mut self.initializers {
-            if tensor.name() == from {
-                tensor.set_name(to);
-            }
-        }
-        for annotation in &mut self.quantization_annotations {
-            if annotation.tensor_name.as_deref() == Some(from) {
-                annotation.tensor_name = Some(to.to_owned());
-            }
+        if from != to {
+            self.rename_tensors(&HashMap::from([(from.to_owned(), to.to_owned())]));
         }
     }
 

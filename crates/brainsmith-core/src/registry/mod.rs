@@ -283,19 +283,25 @@ impl Registry {
         })
     }
 
-    /// The plugins of `kind` called `name` (one per source), in registry order.
-    fn named(&self, kind: PluginKind, name: &str) -> Vec<u32> {
-        let mut found = Vec::new();
+    /// The plugins of `kind` whose name is `name`, in chain order (one per source).
+    fn chain<'a>(&'a self, kind: PluginKind, name: &'a str) -> impl Iterator<Item = u32> + 'a {
         let mut next = self.names[kind as usize]
             .get(&name_hash(name))
             .copied()
             .unwrap_or(NONE);
-        while next != NONE {
-            if self.entries[next as usize].name() == name {
-                found.push(next);
-            }
-            next = self.same_name[next as usize];
-        }
+        std::iter::from_fn(move || {
+            let current = next;
+            (current != NONE).then(|| {
+                next = self.same_name[current as usize];
+                current
+            })
+        })
+        .filter(move |&i| self.entries[i as usize].name() == name)
+    }
+
+    /// The plugins of `kind` called `name` (one per source), in registry order.
+    fn named(&self, kind: PluginKind, name: &str) -> Vec<u32> {
+        let mut found: Vec<u32> = self.chain(kind, name).collect();
         self.sort_indices(&mut found);
         found
     }
@@ -445,7 +451,7 @@ impl Registry {
             .iter()
             .copied()
             .filter(|&other| other != kind)
-            .filter(|&other| !self.named(other, short).is_empty())
+            .filter(|&other| self.chain(other, short).next().is_some())
             .collect();
         let mut available: Vec<String> = plugins.iter().map(|p| self.display_name(p)).collect();
         available.sort();
@@ -461,7 +467,7 @@ impl Registry {
 
     /// The short name when it is unique within its kind, else the qualified name.
     pub fn display_name(&self, plugin: &Plugin) -> String {
-        if self.named(plugin.kind, plugin.name()).len() == 1 {
+        if self.chain(plugin.kind, plugin.name()).nth(1).is_none() {
             plugin.name().to_owned()
         } else {
             plugin.qualified_name().to_owned()
