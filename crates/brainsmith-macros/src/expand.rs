@@ -128,11 +128,17 @@ fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
     let column = quote_spanned!(span=> ::core::column!());
     let record = record_ident(kind, &plugin.ident);
     let (details, extra) = details(plugin, &record);
+    // `PLUGINS!` is the `macro_rules!` linkme generates beside the slice's declaration in
+    // brainsmith-core: given an item, it adds the slice's link-section attributes for the
+    // target. Calling it directly, rather than `#[distributed_slice(PLUGINS)]`, spares every
+    // plugin a second proc-macro invocation and a type-check function; the element type
+    // needs no check, since the static is declared `PluginRecord` right here. brainsmith-core
+    // pins linkme to the exact version whose macro protocol this follows.
     quote! {
+        #private::PLUGINS! {
+        #![linkme_macro = #private::PLUGINS]
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        #[#private::linkme::distributed_slice(#private::PLUGINS)]
-        #[linkme(crate = #private::linkme)]
         static #record: #private::PluginRecord = #private::PluginRecord {
             strings: #strings,
             ends: #ends,
@@ -142,6 +148,7 @@ fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
             column: #column,
             details: #details,
         };
+        }
         #extra
     }
 }
