@@ -1,6 +1,8 @@
 //! Cross-crate tests of brainsmith-rs; the tests live in `tests/`. This library holds the
 //! helpers they share, and runs the README's example as a doctest.
 
+pub mod oracle;
+
 use std::path::PathBuf;
 
 use brainsmith_core::ir::Model;

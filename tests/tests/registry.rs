@@ -84,6 +84,7 @@ fn listing_by_kind_stage_and_op_type() {
         [
             "GiveReadableTensorNames",
             "GiveUniqueNodeNames",
+            "InferShapes",
             "RemoveIdentityOps",
             "RemoveUnusedTensors",
             "SortGraph"
@@ -154,13 +155,15 @@ fn free_text_search_ranks_name_matches_first() {
     let hits: Vec<&str> = r.search("threshold").iter().map(|p| p.name()).collect();
     assert_eq!(hits.first(), Some(&"InferThresholding"));
     assert!(hits.contains(&"ThresholdingRtl"));
-    // "naming" is a tag of the two renaming transforms and a word of SortGraph's docs.
+    // "naming" is a tag of the two renaming transforms and a word of the docs of
+    // InferShapes and SortGraph.
     let hits: Vec<&str> = r.search("naming").iter().map(|p| p.name()).collect();
     assert_eq!(
         hits,
         [
             "GiveReadableTensorNames",
             "GiveUniqueNodeNames",
+            "InferShapes",
             "SortGraph"
         ]
     );

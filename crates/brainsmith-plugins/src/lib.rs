@@ -8,6 +8,7 @@
 //! | [`SortGraph`] | transform | cleanup | sorts nodes topologically |
 //! | [`GiveUniqueNodeNames`] | transform | cleanup | names nodes `OpType_N` |
 //! | [`GiveReadableTensorNames`] | transform | cleanup | names tensors after their producer |
+//! | [`InferShapes`] | transform | cleanup | records every tensor's element type and shape |
 //! | [`cleanup`](steps::cleanup) | step | | runs the five above in order |
 //!
 //! Link the crate into a compiler to get them (`use brainsmith_plugins as _;`):
@@ -22,9 +23,11 @@
 
 brainsmith_core::namespace!("brainsmith");
 
+pub mod shapes;
 pub mod steps;
 pub mod transforms;
 
 pub use transforms::{
-    GiveReadableTensorNames, GiveUniqueNodeNames, RemoveIdentityOps, RemoveUnusedTensors, SortGraph,
+    GiveReadableTensorNames, GiveUniqueNodeNames, InferShapes, RemoveIdentityOps,
+    RemoveUnusedTensors, SortGraph,
 };

@@ -39,8 +39,13 @@ fn its_manifest_holds_acme_and_matches_the_workspace_allowlist() {
     let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins.toml");
     let (ok, out, err) = acme(&["verify", workspace]);
     assert!(ok, "{err}");
+    // The binary links every plugin of the workspace, so it holds every manifest entry.
+    let entries = std::fs::read_to_string(workspace)
+        .unwrap()
+        .matches("[[plugin]]")
+        .count();
     assert!(
-        out.starts_with("ok: the binary's 11 plugins match"),
+        out.starts_with(&format!("ok: the binary's {entries} plugins match")),
         "{out}"
     );
 }

@@ -159,6 +159,52 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// The values as `i64`, exactly, for the integer and boolean element types (shapes,
+    /// axes, indices); `None` names nothing, so an error says what is wrong.
+    pub fn to_i64(&self) -> Result<Vec<i64>, TensorError> {
+        let p = &self.0;
+        let ty = self.elem_type();
+        let exact = match (ty, &p.raw_data) {
+            (ElemType::Int64, Some(raw)) if raw.len().is_multiple_of(8) => Some(
+                raw.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect::<Vec<_>>(),
+            ),
+            (ElemType::Int64, None) => Some(p.int64_data.clone()),
+            (ElemType::Uint64, None) => Some(p.uint64_data.iter().map(|&v| v as i64).collect()),
+            _ => None,
+        };
+        let values = match exact {
+            Some(values) => values,
+            None => {
+                if matches!(
+                    ty,
+                    ElemType::Float | ElemType::Double | ElemType::Float16 | ElemType::Bfloat16
+                ) {
+                    return Err(TensorError {
+                        tensor: self.name().to_owned(),
+                        message: format!("holds {ty:?} values where integers are expected"),
+                    });
+                }
+                self.to_f64()?.into_iter().map(|v| v as i64).collect()
+            }
+        };
+        if values.len() != self.len() {
+            return Err(TensorError {
+                tensor: self.name().to_owned(),
+                message: format!(
+                    "holds {} values but its dimensions {:?} need {}",
+                    values.len(),
+                    self.dims(),
+                    self.len()
+                ),
+            });
+        }
+        Ok(values)
+    }
+}
+
 fn decode_raw(ty: ElemType, raw: &[u8]) -> Option<Vec<f64>> {
     fn chunks<const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> f64) -> Option<Vec<f64>> {
         if !raw.len().is_multiple_of(N) {
@@ -223,6 +269,9 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(typed.to_f64().unwrap(), vec![1.0, 2.0, 3.0]);
+        let max = Tensor::from_i64("m", &[1], &[i64::MAX]);
+        assert_eq!(max.to_i64().unwrap(), vec![i64::MAX]);
+        assert!(t.to_i64().unwrap_err().to_string().contains("integers"));
         let short = Tensor::from_proto(proto::TensorProto {
             dims: vec![4],
             ..typed.clone().into_proto()

@@ -1,0 +1,427 @@
+//! Static shape and element-type inference: one pass over the graph in dependency order,
+//! one rule per op type ([`rules`]).
+//!
+//! A tensor's type is a [`TensorType`]: element type and shape, where each dimension is a
+//! number, a named symbol or unknown. Rules read constant inputs (initializers and
+//! `Constant` nodes) where the output shape depends on values (`Reshape`, `Slice`,
+//! `ConstantOfShape`...). A node no rule covers, or whose inputs are not known well
+//! enough, is reported and its outputs stay unknown; everything downstream that does not
+//! depend on it is still inferred.
+
+mod rules;
+
+use std::collections::HashMap;
+
+use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor, TensorType};
+
+pub use rules::{show, supports};
+
+/// Why a node's outputs could not be inferred.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Index of the node in the graph.
+    pub node: usize,
+    /// What went wrong, naming the node and its op type.
+    pub message: String,
+}
+
+/// The inferred types of a graph's tensors.
+#[derive(Debug, Default)]
+pub struct Inference {
+    /// Every tensor whose type is known, by name.
+    pub types: HashMap<String, TensorType>,
+    /// The nodes in the order they were visited (a topological order).
+    pub order: Vec<usize>,
+    /// The nodes that could not be inferred.
+    pub problems: Vec<Problem>,
+}
+
+/// What a rule sees of one node.
+pub(crate) struct Ctx<'a> {
+    pub(crate) node: &'a Node,
+    pub(crate) inputs: Vec<Option<&'a TensorType>>,
+    consts: Vec<Option<&'a Tensor>>,
+    pub(crate) opset: i64,
+}
+
+impl<'a> Ctx<'a> {
+    /// The type of input `i`; an error when it is missing or unknown.
+    pub(crate) fn input(&self, i: usize) -> Result<&'a TensorType, String> {
+        match self.inputs.get(i) {
+            Some(Some(t)) => Ok(t),
+            Some(None) => Err(format!(
+                "the type of input {i} (`{}`) is unknown",
+                self.node.inputs[i]
+            )),
+            None => Err(format!("input {i} is missing")),
+        }
+    }
+
+    /// The shape of input `i`; an error when it is unknown.
+    pub(crate) fn shape(&self, i: usize) -> Result<&'a [Dim], String> {
+        let t = self.input(i)?;
+        t.shape.as_deref().ok_or_else(|| {
+            format!(
+                "the shape of input {i} (`{}`) is unknown",
+                self.node.inputs[i]
+            )
+        })
+    }
+
+    /// Whether optional input `i` is given.
+    pub(crate) fn has_input(&self, i: usize) -> bool {
+        self.node.inputs.get(i).is_some_and(|n| !n.is_empty())
+    }
+
+    /// The values of input `i` as integers, when it is a constant.
+    pub(crate) fn const_ints(&self, i: usize) -> Result<Option<Vec<i64>>, String> {
+        match self.consts.get(i).copied().flatten() {
+            Some(t) => t.to_i64().map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+
+    /// The values of input `i` as floats, when it is a constant.
+    pub(crate) fn const_floats(&self, i: usize) -> Result<Option<Vec<f64>>, String> {
+        match self.consts.get(i).copied().flatten() {
+            Some(t) => t.to_f64().map(Some).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+
+    /// The length of 1-D input `i` (a shape or axes computed at run time), when static.
+    pub(crate) fn length(&self, i: usize) -> Option<usize> {
+        match self.inputs.get(i).copied().flatten()?.shape.as_deref()? {
+            [Dim::Value(n)] => usize::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// The integer values of input `i`, which must be a constant.
+    pub(crate) fn required_ints(&self, i: usize, what: &str) -> Result<Vec<i64>, String> {
+        self.const_ints(i)?.ok_or_else(|| {
+            format!(
+                "its {what} (input {i}, `{}`) is computed at run time, not a constant",
+                self.node.inputs.get(i).map_or("", String::as_str)
+            )
+        })
+    }
+}
+
+/// Element type of a tensor type, as the enum.
+pub(crate) fn elem(t: &TensorType) -> i32 {
+    t.elem_type
+}
+
+/// A tensor type from an element type and static dimensions.
+pub(crate) fn known(elem_type: i32, dims: &[i64]) -> TensorType {
+    TensorType {
+        elem_type,
+        shape: Some(dims.iter().map(|&d| Dim::Value(d)).collect()),
+    }
+}
+
+/// A tensor type from an element type and dimensions.
+pub(crate) fn typed(elem_type: i32, dims: Vec<Dim>) -> TensorType {
+    TensorType {
+        elem_type,
+        shape: Some(dims),
+    }
+}
+
+/// Tensor values every rule may read: initializers and the outputs of `Constant` nodes.
+/// An initializer also listed as a graph input (old-style files) still counts: ONNX's own
+/// inference reads it the same way.
+fn constants(graph: &Graph) -> HashMap<&str, &Tensor> {
+    let mut out: HashMap<&str, &Tensor> =
+        graph.initializers.iter().map(|t| (t.name(), t)).collect();
+    for node in &graph.nodes {
+        if node.op_type == "Constant"
+            && node.is_onnx()
+            && let (Some(out_name), Some(AttributeValue::Tensor(t))) =
+                (node.outputs.first(), node.attribute("value"))
+        {
+            out.insert(out_name.as_str(), t);
+        }
+    }
+    out
+}
+
+/// Infers the type of every tensor of `graph`. `opset` is the model's version of the
+/// default ONNX domain, which decides the form of several ops.
+pub fn infer(graph: &Graph, opset: i64) -> Inference {
+    let mut types: HashMap<String, TensorType> = HashMap::new();
+    for vi in graph.inputs.iter() {
+        if let Some(t) = vi.tensor_type() {
+            types.insert(vi.name.clone(), t.clone());
+        }
+    }
+    for t in &graph.initializers {
+        types
+            .entry(t.name().to_owned())
+            .or_insert_with(|| TensorType {
+                elem_type: t.elem_type() as i32,
+                shape: Some(t.dims().iter().map(|&d| Dim::Value(d)).collect()),
+            });
+    }
+    let consts = constants(graph);
+    let order = topological_order(graph);
+    let mut problems = Vec::new();
+    let mut visited = vec![false; graph.nodes.len()];
+    for &index in &order {
+        visited[index] = true;
+        let node = &graph.nodes[index];
+        let cx = Ctx {
+            node,
+            inputs: node
+                .inputs
+                .iter()
+                .map(|n| if n.is_empty() { None } else { types.get(n) })
+                .collect(),
+            consts: node
+                .inputs
+                .iter()
+                .map(|n| consts.get(n.as_str()).copied())
+                .collect(),
+            opset,
+        };
+        match rules::infer(&cx) {
+            Ok(outputs) => {
+                for (name, t) in node.outputs.iter().zip(outputs) {
+                    if !name.is_empty() {
+                        types.insert(name.clone(), t);
+                    }
+                }
+            }
+            Err(message) => problems.push(Problem {
+                node: index,
+                message: format!(
+                    "cannot infer the outputs of node `{}` ({}): {message}",
+                    node.name,
+                    op_label(node)
+                ),
+            }),
+        }
+    }
+    for (index, seen) in visited.iter().enumerate() {
+        if !seen {
+            let node = &graph.nodes[index];
+            problems.push(Problem {
+                node: index,
+                message: format!(
+                    "cannot infer the outputs of node `{}` ({}): it is part of a cycle or \
+                     reads a tensor nothing produces",
+                    node.name,
+                    op_label(node)
+                ),
+            });
+        }
+    }
+    problems.sort_by_key(|p| p.node);
+    Inference {
+        types,
+        order,
+        problems,
+    }
+}
+
+/// `Op` for the default domain, `domain:Op` otherwise.
+pub(crate) fn op_label(node: &Node) -> String {
+    if node.is_onnx() {
+        node.op_type.clone()
+    } else {
+        format!("{}:{}", node.domain, node.op_type)
+    }
+}
+
+/// Nodes in dependency order (Kahn's algorithm, ties in graph order). Nodes on a cycle, or
+/// reading a tensor that no node, input or initializer provides, are left out.
+pub(crate) fn topological_order(graph: &Graph) -> Vec<usize> {
+    let mut available: std::collections::HashSet<&str> = graph
+        .inputs
+        .iter()
+        .map(|v| v.name.as_str())
+        .chain(graph.initializers.iter().map(Tensor::name))
+        .collect();
+    let producers = graph.producers();
+    let mut waiting = vec![0usize; graph.nodes.len()];
+    let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        for input in node.inputs.iter().filter(|n| !n.is_empty()) {
+            if available.contains(input.as_str()) || !seen.insert(input.as_str()) {
+                continue;
+            }
+            if producers.contains_key(input.as_str()) {
+                waiting[i] += 1;
+                consumers.entry(input.as_str()).or_default().push(i);
+            } else {
+                // Read from an outer scope or from nowhere: never satisfied here.
+                waiting[i] += 1;
+            }
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = waiting
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w == 0)
+        .map(|(i, _)| std::cmp::Reverse(i))
+        .collect();
+    let mut order = Vec::with_capacity(graph.nodes.len());
+    while let Some(std::cmp::Reverse(i)) = ready.pop() {
+        order.push(i);
+        for output in graph.nodes[i].outputs.iter().filter(|n| !n.is_empty()) {
+            if !available.insert(output.as_str()) {
+                continue;
+            }
+            for &c in consumers
+                .get(output.as_str())
+                .map_or(&[][..], Vec::as_slice)
+            {
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    ready.push(std::cmp::Reverse(c));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// The element type `ElemType::Int64` as stored in a [`TensorType`].
+pub(crate) const INT64: i32 = ElemType::Int64 as i32;
+/// The element type `ElemType::Bool` as stored in a [`TensorType`].
+pub(crate) const BOOL: i32 = ElemType::Bool as i32;
+/// The element type `ElemType::Float` as stored in a [`TensorType`].
+pub(crate) const FLOAT: i32 = ElemType::Float as i32;
+
+#[cfg(test)]
+mod tests {
+    use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor, ValueInfo};
+
+    use super::{FLOAT, infer, show};
+
+    fn graph(nodes: Vec<Node>, inits: Vec<Tensor>) -> Graph {
+        let mut g = Graph::default();
+        g.inputs
+            .push(ValueInfo::tensor("x", ElemType::Float, &[1, 3, 32, 32]));
+        g.nodes = nodes;
+        g.initializers = inits;
+        g
+    }
+
+    fn shape_of(inference: &super::Inference, name: &str) -> String {
+        inference.types[name]
+            .shape
+            .as_deref()
+            .map_or("none".into(), show)
+    }
+
+    #[test]
+    fn convolution_pooling_and_reshape() {
+        let g = graph(
+            vec![
+                Node::new("Conv", ["x", "w"], ["c"])
+                    .with_attribute("pads", AttributeValue::Ints(vec![1, 1, 1, 1]))
+                    .with_attribute("strides", AttributeValue::Ints(vec![2, 2])),
+                Node::new("MaxPool", ["c"], ["p"])
+                    .with_attribute("kernel_shape", AttributeValue::Ints(vec![3, 3]))
+                    .with_attribute("strides", AttributeValue::Ints(vec![2, 2]))
+                    .with_attribute("ceil_mode", AttributeValue::Int(1)),
+                Node::new("Reshape", ["p", "s"], ["r"]),
+                Node::new("Slice", ["r", "st", "en", "ax", "stp"], ["sl"]),
+            ],
+            vec![
+                Tensor::from_f32("w", &[8, 3, 3, 3], &[0.0; 216]),
+                Tensor::from_i64("s", &[3], &[0, -1, 4]),
+                Tensor::from_i64("st", &[1], &[-1]),
+                Tensor::from_i64("en", &[1], &[i64::MIN]),
+                Tensor::from_i64("ax", &[1], &[1]),
+                Tensor::from_i64("stp", &[1], &[-3]),
+            ],
+        );
+        let inference = infer(&g, 13);
+        assert!(inference.problems.is_empty(), "{:?}", inference.problems);
+        assert_eq!(shape_of(&inference, "c"), "[1, 8, 16, 16]");
+        assert_eq!(shape_of(&inference, "p"), "[1, 8, 8, 8]");
+        assert_eq!(shape_of(&inference, "r"), "[1, 128, 4]");
+        assert_eq!(shape_of(&inference, "sl"), "[1, 43, 4]");
+        assert_eq!(inference.types["sl"].elem_type, FLOAT);
+    }
+
+    #[test]
+    fn an_unknown_op_is_reported_and_only_its_descendants_stay_unknown() {
+        let g = graph(
+            vec![
+                Node::new("Frobnicate", ["x"], ["f"]).with_name("frob"),
+                Node::new("Relu", ["f"], ["after"]),
+                Node::new("Relu", ["x"], ["beside"]),
+            ],
+            vec![],
+        );
+        let inference = infer(&g, 13);
+        let messages: Vec<&str> = inference
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].contains("node `frob` (Frobnicate): no shape rule"),
+            "{messages:?}"
+        );
+        assert!(messages[1].contains("(Relu): the type of input 0 (`f`) is unknown"));
+        assert!(!inference.types.contains_key("after"));
+        assert_eq!(shape_of(&inference, "beside"), "[1, 3, 32, 32]");
+    }
+
+    #[test]
+    fn a_cycle_is_reported() {
+        let g = graph(
+            vec![
+                Node::new("Add", ["x", "b"], ["a"]).with_name("first"),
+                Node::new("Relu", ["a"], ["b"]).with_name("second"),
+            ],
+            vec![],
+        );
+        let inference = infer(&g, 13);
+        assert_eq!(inference.problems.len(), 2);
+        assert!(
+            inference.problems[0]
+                .message
+                .contains("`first` (Add): it is part of a cycle")
+        );
+    }
+
+    #[test]
+    fn broadcasting_keeps_symbols_and_rejects_mismatches() {
+        let mut g = graph(
+            vec![
+                Node::new("Add", ["x", "y"], ["ok"]),
+                Node::new("Mul", ["x", "z"], ["bad"]).with_name("mul"),
+            ],
+            vec![],
+        );
+        let mut y = ValueInfo::tensor("y", ElemType::Float, &[]);
+        if let Some(brainsmith_core::ir::ValueType::Tensor(t)) = &mut y.ty {
+            // [n, 1, m, 1, 1]: a symbol against nothing or against 1 survives; against 3
+            // it can only be 3.
+            t.shape = Some(vec![
+                Dim::Param("n".into()),
+                Dim::Value(1),
+                Dim::Param("m".into()),
+                Dim::Value(1),
+                Dim::Value(1),
+            ]);
+        }
+        g.inputs.push(y);
+        g.inputs.push(ValueInfo::tensor("z", ElemType::Float, &[5]));
+        let inference = infer(&g, 13);
+        assert_eq!(shape_of(&inference, "ok"), "[n, 1, 3, 32, 32]");
+        assert!(
+            inference.problems[0]
+                .message
+                .contains("node `mul` (Mul): shapes [1, 3, 32, 32] and [5] do not broadcast")
+        );
+    }
+}

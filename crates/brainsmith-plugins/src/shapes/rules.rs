@@ -1,0 +1,1117 @@
+//! One shape rule per op type: the ONNX standard ops found in real models, and the QONNX
+//! and FINN custom ops that keep their input's shape.
+
+use brainsmith_core::ir::{AttributeValue, Dim, TensorType};
+
+use super::{BOOL, Ctx, FLOAT, INT64, elem, known, typed};
+
+type Rule = fn(&Ctx<'_>) -> Result<Vec<TensorType>, String>;
+
+/// Ops whose first output has the first input's type and shape.
+const SAME_AS_INPUT: &[&str] = &[
+    "Abs",
+    "Acos",
+    "Asin",
+    "Atan",
+    "BatchNormalization",
+    "Ceil",
+    "Celu",
+    "Clip",
+    "Cos",
+    "Cosh",
+    "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Floor",
+    "Gelu",
+    "HardSigmoid",
+    "HardSwish",
+    "Hardmax",
+    "Identity",
+    "InstanceNormalization",
+    "IsInf",
+    "IsNaN",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "LpNormalization",
+    "LRN",
+    "MeanVarianceNormalization",
+    "Mish",
+    "Neg",
+    "Not",
+    "Reciprocal",
+    "Relu",
+    "Round",
+    "Selu",
+    "Shrink",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Sinh",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Sqrt",
+    "Tan",
+    "Tanh",
+    "ThresholdedRelu",
+    "LayerNormalization",
+    "CumSum",
+];
+
+/// Broadcasting ops whose output has the first input's element type.
+const BROADCAST: &[&str] = &[
+    "Add",
+    "BitShift",
+    "BitwiseAnd",
+    "BitwiseOr",
+    "BitwiseXor",
+    "Div",
+    "Max",
+    "Mean",
+    "Min",
+    "Mod",
+    "Mul",
+    "Pow",
+    "PRelu",
+    "Sub",
+    "Sum",
+];
+
+/// Broadcasting ops with a boolean output.
+const COMPARISON: &[&str] = &[
+    "And",
+    "Equal",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Or",
+    "Xor",
+];
+
+/// Reductions with `axes` and `keepdims`.
+const REDUCE: &[&str] = &[
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+];
+
+/// QONNX and FINN custom ops (any domain) whose output is a float tensor shaped like the
+/// first input.
+const QUANT_LIKE: &[&str] = &[
+    "Quant",
+    "BipolarQuant",
+    "FloatQuant",
+    "Trunc",
+    "MultiThreshold",
+];
+
+fn rule(node: &brainsmith_core::ir::Node) -> Option<Rule> {
+    let op = node.op_type.as_str();
+    if !node.is_onnx() {
+        return match op {
+            _ if QUANT_LIKE.contains(&op) => Some(quant_like),
+            "MVAU_hls" | "MVAU_rtl" | "MVAU" | "MatrixVectorActivation" => Some(mvau),
+            _ => None,
+        };
+    }
+    Some(match op {
+        _ if SAME_AS_INPUT.contains(&op) => same_as_input,
+        _ if BROADCAST.contains(&op) => broadcast_op,
+        _ if COMPARISON.contains(&op) => comparison,
+        _ if REDUCE.contains(&op) => reduce,
+        "ArgMax" | "ArgMin" => arg_reduce,
+        "Attention" => attention,
+        "AveragePool" | "MaxPool" | "LpPool" => pool,
+        "Cast" => cast,
+        "CastLike" => cast_like,
+        "Concat" => concat,
+        "Constant" => constant,
+        "ConstantOfShape" => constant_of_shape,
+        "Conv" => conv,
+        "DepthToSpace" => depth_to_space,
+        "Expand" => expand,
+        "Flatten" => flatten,
+        "Gather" => gather,
+        "Gemm" => gemm,
+        "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => global_pool,
+        "MatMul" | "MatMulInteger" => matmul,
+        "Pad" => pad,
+        "Range" => range,
+        "Reshape" => reshape,
+        "Resize" | "Upsample" => resize,
+        "Shape" => shape,
+        "Size" => size,
+        "Slice" => slice,
+        "SpaceToDepth" => space_to_depth,
+        "Split" => split,
+        "Squeeze" => squeeze,
+        "Tile" => tile,
+        "TopK" => top_k,
+        "Transpose" => transpose,
+        "Unsqueeze" => unsqueeze,
+        "Where" => where_op,
+        _ => return None,
+    })
+}
+
+/// Whether some rule covers `node`.
+pub fn supports(node: &brainsmith_core::ir::Node) -> bool {
+    rule(node).is_some()
+}
+
+pub(super) fn infer(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let rule = rule(cx.node).ok_or_else(|| "no shape rule for this op type".to_owned())?;
+    rule(cx)
+}
+
+fn attr_int(cx: &Ctx<'_>, name: &str, default: i64) -> i64 {
+    cx.node.attr_int(name).unwrap_or(default)
+}
+
+fn attr_ints<'a>(cx: &'a Ctx<'_>, name: &str) -> Option<&'a [i64]> {
+    cx.node.attr_ints(name)
+}
+
+/// Normalises a possibly negative axis against `rank`.
+fn axis(a: i64, rank: usize, what: &str) -> Result<usize, String> {
+    let r = rank as i64;
+    let n = if a < 0 { a + r } else { a };
+    if (0..r).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(format!("{what} {a} is out of range for rank {rank}"))
+    }
+}
+
+fn dim_value(d: &Dim) -> Option<i64> {
+    match d {
+        Dim::Value(v) => Some(*v),
+        _ => None,
+    }
+}
+
+fn static_dims(dims: &[Dim]) -> Option<Vec<i64>> {
+    dims.iter().map(dim_value).collect()
+}
+
+fn product(dims: &[Dim]) -> Option<i64> {
+    dims.iter()
+        .map(dim_value)
+        .try_fold(1i64, |acc, d| Some(acc * d?))
+}
+
+/// Multidirectional (numpy) broadcasting of two shapes.
+fn broadcast(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, String> {
+    let rank = a.len().max(b.len());
+    let mut out = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let da = (i + a.len()).checked_sub(rank).map(|j| &a[j]);
+        let db = (i + b.len()).checked_sub(rank).map(|j| &b[j]);
+        out.push(match (da, db) {
+            (Some(x), None) | (None, Some(x)) => x.clone(),
+            (Some(x), Some(y)) => match (x, y) {
+                (Dim::Value(1), other) | (other, Dim::Value(1)) => other.clone(),
+                (Dim::Value(p), Dim::Value(q)) if p == q => Dim::Value(*p),
+                (Dim::Value(_), Dim::Value(_)) => {
+                    return Err(format!(
+                        "shapes {} and {} do not broadcast",
+                        show(a),
+                        show(b)
+                    ));
+                }
+                (Dim::Value(v), _) | (_, Dim::Value(v)) => Dim::Value(*v),
+                (Dim::Param(p), Dim::Param(q)) if p == q => Dim::Param(p.clone()),
+                _ => Dim::Unknown,
+            },
+            (None, None) => Dim::Unknown,
+        });
+    }
+    Ok(out)
+}
+
+/// `[1, 3, ?]` for messages.
+pub fn show(dims: &[Dim]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Value(v) => v.to_string(),
+            Dim::Param(p) => p.clone(),
+            Dim::Unknown => "?".to_owned(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+fn same_as_input(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let mut outs = vec![x.clone()];
+    match cx.node.op_type.as_str() {
+        "Dropout" => outs.push(TensorType {
+            elem_type: BOOL,
+            shape: x.shape.clone(),
+        }),
+        "LayerNormalization" => {
+            // Mean and InvStdDev: the input's shape with the normalised axes set to 1.
+            let dims = cx.shape(0)?;
+            let a = axis(attr_int(cx, "axis", -1), dims.len(), "axis")?;
+            let reduced: Vec<Dim> = dims
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if i >= a { Dim::Value(1) } else { d.clone() })
+                .collect();
+            let stash = attr_int(cx, "stash_type", 1) as i32;
+            outs.push(typed(stash, reduced.clone()));
+            outs.push(typed(stash, reduced));
+        }
+        "BatchNormalization" => {
+            // Training-mode running statistics, shaped like the scale.
+            if let Ok(scale) = cx.input(1) {
+                outs.push(scale.clone());
+                outs.push(scale.clone());
+            }
+        }
+        _ => {}
+    }
+    Ok(outs)
+}
+
+fn quant_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    Ok(vec![TensorType {
+        elem_type: FLOAT,
+        shape: x.shape.clone(),
+    }])
+}
+
+/// FINN's matrix-vector unit: the last dimension becomes `MH`.
+fn mvau(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = cx.shape(0)?;
+    let mh = cx
+        .node
+        .attr_int("MH")
+        .ok_or("it has no `MH` attribute (the output width)")?;
+    let mut out = dims.to_vec();
+    match out.last_mut() {
+        Some(last) => *last = Dim::Value(mh),
+        None => return Err("its input is a scalar".into()),
+    }
+    Ok(vec![typed(FLOAT, out)])
+}
+
+fn broadcast_op(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let first = cx.input(0)?;
+    let mut dims = cx.shape(0)?.to_vec();
+    for i in 1..cx.node.inputs.len() {
+        dims = broadcast(&dims, cx.shape(i)?)?;
+    }
+    Ok(vec![typed(elem(first), dims)])
+}
+
+fn comparison(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = broadcast(cx.shape(0)?, cx.shape(1)?)?;
+    Ok(vec![typed(BOOL, dims)])
+}
+
+fn where_op(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(1)?;
+    let dims = broadcast(&broadcast(cx.shape(0)?, cx.shape(1)?)?, cx.shape(2)?)?;
+    Ok(vec![typed(elem(x), dims)])
+}
+
+fn cast(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let to = cx.node.attr_int("to").ok_or("it has no `to` attribute")?;
+    Ok(vec![TensorType {
+        elem_type: to as i32,
+        shape: cx.input(0)?.shape.clone(),
+    }])
+}
+
+fn cast_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![TensorType {
+        elem_type: elem(cx.input(1)?),
+        shape: cx.input(0)?.shape.clone(),
+    }])
+}
+
+fn shape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let rank = cx.shape(0)?.len() as i64;
+    let clamp = |v: i64| {
+        if v < 0 {
+            (v + rank).max(0)
+        } else {
+            v.min(rank)
+        }
+    };
+    let start = clamp(attr_int(cx, "start", 0));
+    let end = clamp(attr_int(cx, "end", rank));
+    Ok(vec![known(INT64, &[(end - start).max(0)])])
+}
+
+fn size(_: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![known(INT64, &[])])
+}
+
+fn constant(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let node = cx.node;
+    let t = match node.attributes.first().map(|a| (&a.name[..], &a.value)) {
+        Some((_, AttributeValue::Tensor(t))) => known(t.elem_type() as i32, t.dims()),
+        Some(("value_float", _)) => known(FLOAT, &[]),
+        Some(("value_floats", AttributeValue::Floats(v))) => known(FLOAT, &[v.len() as i64]),
+        Some(("value_int", _)) => known(INT64, &[]),
+        Some(("value_ints", AttributeValue::Ints(v))) => known(INT64, &[v.len() as i64]),
+        Some(("value_string", _)) => known(8, &[]),
+        Some(("value_strings", AttributeValue::Strings(v))) => known(8, &[v.len() as i64]),
+        _ => return Err("it has no value attribute this rule reads".into()),
+    };
+    Ok(vec![t])
+}
+
+fn constant_of_shape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let elem_type = match cx.node.attribute("value") {
+        Some(AttributeValue::Tensor(t)) => t.elem_type() as i32,
+        _ => FLOAT,
+    };
+    match cx.const_ints(0)? {
+        Some(dims) => Ok(vec![known(elem_type, &dims)]),
+        None => Ok(vec![unknown_dims(cx, elem_type, 0)]),
+    }
+}
+
+/// When a shape is computed at run time: a tensor of the rank given by the static length
+/// of 1-D input `i`, every dimension unknown, or of unknown rank. Not a problem to report:
+/// the model itself leaves the shape open.
+fn unknown_dims(cx: &Ctx<'_>, elem_type: i32, i: usize) -> TensorType {
+    TensorType {
+        elem_type,
+        shape: cx.length(i).map(|rank| vec![Dim::Unknown; rank]),
+    }
+}
+
+fn reshape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let target = match cx.opset {
+        ..5 => attr_ints(cx, "shape")
+            .ok_or("it has no `shape` attribute")?
+            .to_vec(),
+        _ => match cx.const_ints(1)? {
+            Some(target) => target,
+            None => return Ok(vec![unknown_dims(cx, elem(x), 1)]),
+        },
+    };
+    let dims = cx.shape(0)?;
+    let allowzero = attr_int(cx, "allowzero", 0) != 0;
+    let mut out: Vec<Dim> = Vec::with_capacity(target.len());
+    let mut infer_at = None;
+    for (i, &t) in target.iter().enumerate() {
+        out.push(match t {
+            0 if !allowzero => dims.get(i).cloned().ok_or_else(|| {
+                format!(
+                    "target dimension {i} is 0 (copy), but the input has rank {}",
+                    dims.len()
+                )
+            })?,
+            -1 => {
+                if infer_at.replace(i).is_some() {
+                    return Err("the target shape has more than one -1".into());
+                }
+                Dim::Unknown
+            }
+            t if t < -1 => return Err(format!("target dimension {i} is {t}")),
+            t => Dim::Value(t),
+        });
+    }
+    if let Some(i) = infer_at {
+        let known_out: Option<i64> = out
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .try_fold(1i64, |acc, (_, d)| Some(acc * dim_value(d)?));
+        if let (Some(total), Some(rest)) = (product(dims), known_out) {
+            if rest == 0 || total % rest != 0 {
+                return Err(format!(
+                    "input of shape {} ({total} elements) cannot take target shape {target:?}",
+                    show(dims)
+                ));
+            }
+            out[i] = Dim::Value(total / rest);
+        }
+    } else if let (Some(total), Some(new)) = (product(dims), product(&out))
+        && total != new
+    {
+        return Err(format!(
+            "input of shape {} ({total} elements) cannot take target shape {target:?} ({new} elements)",
+            show(dims)
+        ));
+    }
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn flatten(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let rank = dims.len();
+    let a = attr_int(cx, "axis", 1);
+    let a = if a < 0 { a + rank as i64 } else { a };
+    if !(0..=rank as i64).contains(&a) {
+        return Err(format!("axis {a} is out of range for rank {rank}"));
+    }
+    let (outer, inner) = dims.split_at(a as usize);
+    let d = |p: Option<i64>| p.map_or(Dim::Unknown, Dim::Value);
+    Ok(vec![typed(
+        elem(x),
+        vec![d(product(outer)), d(product(inner))],
+    )])
+}
+
+/// Axes from the attribute (older opsets) or from input `i`.
+fn axes_of(cx: &Ctx<'_>, i: usize, input_since: i64) -> Result<Option<Vec<i64>>, String> {
+    if cx.opset >= input_since {
+        if cx.has_input(i) {
+            return cx.required_ints(i, "axes").map(Some);
+        }
+        Ok(None)
+    } else {
+        Ok(attr_ints(cx, "axes").map(<[i64]>::to_vec))
+    }
+}
+
+fn squeeze(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let out: Vec<Dim> = match axes_of(cx, 1, 13)? {
+        Some(axes) => {
+            let axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| axis(a, dims.len(), "axis"))
+                .collect::<Result<_, _>>()?;
+            for &a in &axes {
+                if matches!(dims[a], Dim::Value(v) if v != 1) {
+                    return Err(format!(
+                        "axis {a} has size {} and cannot be squeezed",
+                        show(&dims[a..=a])
+                    ));
+                }
+            }
+            dims.iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, d)| d.clone())
+                .collect()
+        }
+        None => {
+            if dims.iter().any(|d| !matches!(d, Dim::Value(_))) {
+                return Err("it has no axes and the input shape is not static".into());
+            }
+            dims.iter()
+                .filter(|d| **d != Dim::Value(1))
+                .cloned()
+                .collect()
+        }
+    };
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn unsqueeze(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let axes = axes_of(cx, 1, 13)?.ok_or("it has no axes")?;
+    let rank = dims.len() + axes.len();
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| axis(a, rank, "axis"))
+        .collect::<Result<_, _>>()?;
+    axes.sort_unstable();
+    let mut rest = dims.iter();
+    let out = (0..rank)
+        .map(|i| {
+            if axes.binary_search(&i).is_ok() {
+                Dim::Value(1)
+            } else {
+                rest.next().cloned().unwrap_or(Dim::Unknown)
+            }
+        })
+        .collect();
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn transpose(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let perm: Vec<i64> = match attr_ints(cx, "perm") {
+        Some(p) => p.to_vec(),
+        None => (0..dims.len() as i64).rev().collect(),
+    };
+    if perm.len() != dims.len() {
+        return Err(format!("perm {perm:?} does not match rank {}", dims.len()));
+    }
+    let out = perm
+        .iter()
+        .map(|&p| axis(p, dims.len(), "perm entry").map(|a| dims[a].clone()))
+        .collect::<Result<_, _>>()?;
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn concat(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let first = cx.input(0)?;
+    let mut out = cx.shape(0)?.to_vec();
+    let a = axis(
+        cx.node
+            .attr_int("axis")
+            .ok_or("it has no `axis` attribute")?,
+        out.len(),
+        "axis",
+    )?;
+    for i in 1..cx.node.inputs.len() {
+        let dims = cx.shape(i)?;
+        if dims.len() != out.len() {
+            return Err(format!(
+                "input {i} has rank {}, input 0 has rank {}",
+                dims.len(),
+                out.len()
+            ));
+        }
+        out[a] = match (&out[a], &dims[a]) {
+            (Dim::Value(p), Dim::Value(q)) => Dim::Value(p + q),
+            _ => Dim::Unknown,
+        };
+        for (j, d) in dims.iter().enumerate() {
+            if j != a && matches!(out[j], Dim::Unknown) {
+                out[j] = d.clone();
+            }
+        }
+    }
+    Ok(vec![typed(elem(first), out)])
+}
+
+fn slice(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let (starts, ends, axes, steps) = if cx.opset < 10 {
+        (
+            attr_ints(cx, "starts")
+                .ok_or("it has no `starts`")?
+                .to_vec(),
+            attr_ints(cx, "ends").ok_or("it has no `ends`")?.to_vec(),
+            attr_ints(cx, "axes").map(<[i64]>::to_vec),
+            None,
+        )
+    } else {
+        (
+            cx.required_ints(1, "starts")?,
+            cx.required_ints(2, "ends")?,
+            if cx.has_input(3) {
+                Some(cx.required_ints(3, "axes")?)
+            } else {
+                None
+            },
+            if cx.has_input(4) {
+                Some(cx.required_ints(4, "steps")?)
+            } else {
+                None
+            },
+        )
+    };
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    if ends.len() != starts.len() || axes.len() != starts.len() {
+        return Err("starts, ends and axes differ in length".into());
+    }
+    let mut out = dims.to_vec();
+    for (k, &a) in axes.iter().enumerate() {
+        let a = axis(a, dims.len(), "axis")?;
+        let step = steps.as_ref().map_or(1, |s| s.get(k).copied().unwrap_or(1));
+        if step == 0 {
+            return Err("a step is 0".into());
+        }
+        let Dim::Value(n) = dims[a] else {
+            out[a] = Dim::Unknown;
+            continue;
+        };
+        let clamp = |v: i64, lo: i64, hi: i64| {
+            let v = if v < 0 { v.saturating_add(n) } else { v };
+            v.clamp(lo, hi)
+        };
+        let len = if step > 0 {
+            let s = clamp(starts[k], 0, n);
+            let e = clamp(ends[k], 0, n);
+            if e > s { (e - s + step - 1) / step } else { 0 }
+        } else {
+            let s = clamp(starts[k], -1, n - 1);
+            let e = clamp(ends[k], -1, n - 1);
+            if s > e {
+                (s - e + (-step) - 1) / (-step)
+            } else {
+                0
+            }
+        };
+        out[a] = Dim::Value(len);
+    }
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn gather(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let indices = cx.shape(1)?;
+    let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
+    let out = dims[..a]
+        .iter()
+        .chain(indices)
+        .chain(&dims[a + 1..])
+        .cloned()
+        .collect();
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn expand(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let target: Vec<Dim> = match cx.const_ints(1)? {
+        Some(target) => target.iter().map(|&d| Dim::Value(d)).collect(),
+        // Broadcasting against unknown sizes still keeps every input dimension above 1.
+        None => match cx.length(1) {
+            Some(rank) => vec![Dim::Unknown; rank],
+            None => return Ok(vec![unknown_dims(cx, elem(x), 1)]),
+        },
+    };
+    Ok(vec![typed(elem(x), broadcast(cx.shape(0)?, &target)?)])
+}
+
+fn tile(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let repeats = cx.required_ints(1, "repeats")?;
+    let dims = cx.shape(0)?;
+    if repeats.len() != dims.len() {
+        return Err("repeats and the input rank differ".into());
+    }
+    let out = dims
+        .iter()
+        .zip(&repeats)
+        .map(|(d, r)| dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(v * r)))
+        .collect();
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn matmul(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let a = cx.shape(0)?;
+    let b = cx.shape(1)?;
+    if a.is_empty() || b.is_empty() {
+        return Err("MatMul of a scalar".into());
+    }
+    let (mut a2, mut b2) = (a.to_vec(), b.to_vec());
+    if a2.len() == 1 {
+        a2.insert(0, Dim::Value(1));
+    }
+    if b2.len() == 1 {
+        b2.push(Dim::Value(1));
+    }
+    let (m, ka) = (&a2[a2.len() - 2], &a2[a2.len() - 1]);
+    let (kb, n) = (&b2[b2.len() - 2], &b2[b2.len() - 1]);
+    if let (Dim::Value(p), Dim::Value(q)) = (ka, kb)
+        && p != q
+    {
+        return Err(format!(
+            "inner dimensions differ: {} times {}",
+            show(a),
+            show(b)
+        ));
+    }
+    let mut out = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
+    if a.len() > 1 {
+        out.push(m.clone());
+    }
+    if b.len() > 1 {
+        out.push(n.clone());
+    }
+    let elem_type = if cx.node.op_type == "MatMulInteger" {
+        6
+    } else {
+        elem(cx.input(0)?)
+    };
+    Ok(vec![typed(elem_type, out)])
+}
+
+fn gemm(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let a = cx.shape(0)?;
+    let b = cx.shape(1)?;
+    if a.len() != 2 || b.len() != 2 {
+        return Err(format!(
+            "Gemm needs 2-D inputs, got {} and {}",
+            show(a),
+            show(b)
+        ));
+    }
+    let m = if attr_int(cx, "transA", 0) != 0 {
+        &a[1]
+    } else {
+        &a[0]
+    };
+    let n = if attr_int(cx, "transB", 0) != 0 {
+        &b[0]
+    } else {
+        &b[1]
+    };
+    Ok(vec![typed(elem(cx.input(0)?), vec![m.clone(), n.clone()])])
+}
+
+/// Output spatial sizes of a convolution or pooling window.
+fn windows(
+    cx: &Ctx<'_>,
+    spatial: &[Dim],
+    kernel: &[i64],
+    ceil_mode: bool,
+) -> Result<Vec<Dim>, String> {
+    let n = spatial.len();
+    if kernel.len() != n {
+        return Err(format!(
+            "kernel {kernel:?} does not match {n} spatial dimensions"
+        ));
+    }
+    let strides = attr_ints(cx, "strides").map_or(vec![1; n], <[i64]>::to_vec);
+    let dilations = attr_ints(cx, "dilations").map_or(vec![1; n], <[i64]>::to_vec);
+    let pads = attr_ints(cx, "pads").map_or(vec![0; 2 * n], <[i64]>::to_vec);
+    let auto_pad = cx.node.attr_str("auto_pad").unwrap_or("NOTSET");
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let Dim::Value(size) = spatial[i] else {
+            out.push(Dim::Unknown);
+            continue;
+        };
+        let (s, d) = (strides[i], dilations[i]);
+        let effective = (kernel[i] - 1) * d + 1;
+        let v = match auto_pad {
+            "SAME_UPPER" | "SAME_LOWER" => (size + s - 1) / s,
+            "VALID" => (size - effective) / s + 1,
+            _ => {
+                let total = size + pads[i] + pads[i + n] - effective;
+                if ceil_mode {
+                    let v = (total + s - 1) / s + 1;
+                    // The last window must start inside the input or its left padding.
+                    if (v - 1) * s >= size + pads[i] {
+                        v - 1
+                    } else {
+                        v
+                    }
+                } else {
+                    total / s + 1
+                }
+            }
+        };
+        if v < 1 {
+            return Err(format!(
+                "the window does not fit: spatial size {size}, kernel {}",
+                kernel[i]
+            ));
+        }
+        out.push(Dim::Value(v));
+    }
+    Ok(out)
+}
+
+fn conv(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.shape(0)?;
+    let w = cx.shape(1)?;
+    if x.len() < 3 || w.len() != x.len() {
+        return Err(format!(
+            "input {} and weight {} do not form a convolution",
+            show(x),
+            show(w)
+        ));
+    }
+    let kernel = match attr_ints(cx, "kernel_shape") {
+        Some(k) => k.to_vec(),
+        None => static_dims(&w[2..]).ok_or("the kernel size is not static")?,
+    };
+    let mut out = vec![x[0].clone(), w[0].clone()];
+    out.extend(windows(cx, &x[2..], &kernel, false)?);
+    Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+fn pool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.shape(0)?;
+    let kernel = attr_ints(cx, "kernel_shape").ok_or("it has no `kernel_shape`")?;
+    if x.len() < 3 {
+        return Err(format!("input {} has no spatial dimensions", show(x)));
+    }
+    let ceil = attr_int(cx, "ceil_mode", 0) != 0;
+    let mut out = vec![x[0].clone(), x[1].clone()];
+    out.extend(windows(cx, &x[2..], kernel, ceil)?);
+    let mut outs = vec![typed(elem(cx.input(0)?), out.clone())];
+    if cx.node.op_type == "MaxPool" && cx.node.outputs.len() > 1 {
+        outs.push(typed(INT64, out));
+    }
+    Ok(outs)
+}
+
+fn global_pool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.shape(0)?;
+    if x.len() < 2 {
+        return Err(format!("input {} has no channel dimension", show(x)));
+    }
+    let mut out = x[..2].to_vec();
+    out.extend(std::iter::repeat_n(Dim::Value(1), x.len() - 2));
+    Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+fn reduce(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let since = if cx.node.op_type == "ReduceSum" {
+        13
+    } else {
+        18
+    };
+    let axes = axes_of(cx, 1, since)?;
+    let keep = attr_int(cx, "keepdims", 1) != 0;
+    let noop = attr_int(cx, "noop_with_empty_axes", 0) != 0;
+    let axes: Vec<usize> = match axes {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|&a| axis(a, dims.len(), "axis"))
+            .collect::<Result<_, _>>()?,
+        _ if noop => return Ok(vec![x.clone()]),
+        _ => (0..dims.len()).collect(),
+    };
+    let out = dims
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match (axes.contains(&i), keep) {
+            (true, true) => Some(Dim::Value(1)),
+            (true, false) => None,
+            (false, _) => Some(d.clone()),
+        })
+        .collect();
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn arg_reduce(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = cx.shape(0)?;
+    let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
+    let keep = attr_int(cx, "keepdims", 1) != 0;
+    let out = dims
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match (i == a, keep) {
+            (true, true) => Some(Dim::Value(1)),
+            (true, false) => None,
+            (false, _) => Some(d.clone()),
+        })
+        .collect();
+    Ok(vec![typed(INT64, out)])
+}
+
+fn top_k(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let a = axis(attr_int(cx, "axis", -1), dims.len(), "axis")?;
+    let k = if cx.opset < 10 {
+        cx.node.attr_int("k").ok_or("it has no `k`")?
+    } else {
+        *cx.required_ints(1, "k")?.first().ok_or("k is empty")?
+    };
+    let mut out = dims.to_vec();
+    out[a] = Dim::Value(k);
+    Ok(vec![typed(elem(x), out.clone()), typed(INT64, out)])
+}
+
+fn depth_to_space(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = cx.shape(0)?;
+    let b = cx
+        .node
+        .attr_int("blocksize")
+        .ok_or("it has no `blocksize`")?;
+    let [n, c, h, w] = dims else {
+        return Err(format!("input {} is not 4-D", show(dims)));
+    };
+    let scale =
+        |d: &Dim, f: &dyn Fn(i64) -> i64| dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(f(v)));
+    let out = vec![
+        n.clone(),
+        scale(c, &|v| v / (b * b)),
+        scale(h, &|v| v * b),
+        scale(w, &|v| v * b),
+    ];
+    Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+fn space_to_depth(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = cx.shape(0)?;
+    let b = cx
+        .node
+        .attr_int("blocksize")
+        .ok_or("it has no `blocksize`")?;
+    let [n, c, h, w] = dims else {
+        return Err(format!("input {} is not 4-D", show(dims)));
+    };
+    let scale =
+        |d: &Dim, f: &dyn Fn(i64) -> i64| dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(f(v)));
+    let out = vec![
+        n.clone(),
+        scale(c, &|v| v * b * b),
+        scale(h, &|v| v / b),
+        scale(w, &|v| v / b),
+    ];
+    Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+fn resize(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let op_upsample = cx.node.op_type == "Upsample";
+    let (scales_at, sizes_at) = if op_upsample || cx.opset < 11 {
+        (1, usize::MAX)
+    } else {
+        (2, 3)
+    };
+    if sizes_at != usize::MAX && cx.has_input(sizes_at) {
+        let sizes = cx.required_ints(sizes_at, "sizes")?;
+        if sizes.len() != dims.len() {
+            return Err("sizes and the input rank differ".into());
+        }
+        return Ok(vec![known(elem(x), &sizes)]);
+    }
+    let scales = match cx.const_floats(scales_at)? {
+        Some(s) if !s.is_empty() => s,
+        Some(_) | None if op_upsample && cx.opset < 9 => attr_floats(cx, "scales")?,
+        _ => return Err("its scales are not a constant".into()),
+    };
+    if scales.len() != dims.len() {
+        return Err("scales and the input rank differ".into());
+    }
+    let out = dims
+        .iter()
+        .zip(&scales)
+        .map(|(d, s)| {
+            dim_value(d).map_or(Dim::Unknown, |v| Dim::Value((v as f64 * s).floor() as i64))
+        })
+        .collect();
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn attr_floats(cx: &Ctx<'_>, name: &str) -> Result<Vec<f64>, String> {
+    match cx.node.attribute(name) {
+        Some(AttributeValue::Floats(v)) => Ok(v.iter().map(|&f| f64::from(f)).collect()),
+        _ => Err(format!("it has no `{name}` attribute")),
+    }
+}
+
+fn split(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
+    let outputs = cx.node.outputs.len() as i64;
+    let parts = if cx.opset >= 13 && cx.has_input(1) {
+        cx.required_ints(1, "split")?
+    } else if let Some(s) = attr_ints(cx, "split") {
+        s.to_vec()
+    } else {
+        let Dim::Value(n) = dims[a] else {
+            return Ok(vec![typed(elem(x), dims.to_vec()); outputs as usize]).map(
+                |mut v: Vec<TensorType>| {
+                    for t in &mut v {
+                        if let Some(s) = &mut t.shape {
+                            s[a] = Dim::Unknown;
+                        }
+                    }
+                    v
+                },
+            );
+        };
+        let chunk = (n + outputs - 1) / outputs;
+        (0..outputs)
+            .map(|i| chunk.min(n - i * chunk).max(0))
+            .collect()
+    };
+    Ok(parts
+        .iter()
+        .map(|&p| {
+            let mut d = dims.to_vec();
+            d[a] = Dim::Value(p);
+            typed(elem(x), d)
+        })
+        .collect())
+}
+
+fn pad(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let pads = if cx.opset < 11 {
+        attr_ints(cx, "pads").ok_or("it has no `pads`")?.to_vec()
+    } else {
+        cx.required_ints(1, "pads")?
+    };
+    let axes: Vec<usize> = if cx.opset >= 18 && cx.has_input(3) {
+        cx.required_ints(3, "axes")?
+            .iter()
+            .map(|&a| axis(a, dims.len(), "axis"))
+            .collect::<Result<_, _>>()?
+    } else {
+        (0..dims.len()).collect()
+    };
+    let k = axes.len();
+    if pads.len() != 2 * k {
+        return Err(format!("pads {pads:?} do not match {k} axes"));
+    }
+    let mut out = dims.to_vec();
+    for (j, &a) in axes.iter().enumerate() {
+        out[a] =
+            dim_value(&dims[a]).map_or(Dim::Unknown, |v| Dim::Value(v + pads[j] + pads[j + k]));
+    }
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn range(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let n = match (
+        cx.const_floats(0)?,
+        cx.const_floats(1)?,
+        cx.const_floats(2)?,
+    ) {
+        (Some(s), Some(l), Some(d))
+            if !s.is_empty() && !l.is_empty() && !d.is_empty() && d[0] != 0.0 =>
+        {
+            Dim::Value((((l[0] - s[0]) / d[0]).ceil() as i64).max(0))
+        }
+        _ => Dim::Unknown,
+    };
+    Ok(vec![typed(elem(x), vec![n])])
+}
+
+/// ONNX `Attention` (opset 23): `Y` takes the query's layout with the value's head size.
+fn attention(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let q = cx.shape(0)?;
+    let v = cx.shape(2)?;
+    let y = match (q.len(), v.len()) {
+        (4, 4) => vec![q[0].clone(), q[1].clone(), q[2].clone(), v[3].clone()],
+        (3, 3) => {
+            let q_heads = cx
+                .node
+                .attr_int("q_num_heads")
+                .ok_or("3-D inputs need `q_num_heads`")?;
+            let kv_heads = cx
+                .node
+                .attr_int("kv_num_heads")
+                .ok_or("3-D inputs need `kv_num_heads`")?;
+            let hidden =
+                dim_value(&v[2]).map_or(Dim::Unknown, |h| Dim::Value(h / kv_heads * q_heads));
+            vec![q[0].clone(), q[1].clone(), hidden]
+        }
+        _ => {
+            return Err(format!(
+                "query {} and value {} are neither both 3-D nor both 4-D",
+                show(q),
+                show(v)
+            ));
+        }
+    };
+    Ok(vec![typed(elem(cx.input(0)?), y)])
+}

@@ -1,0 +1,151 @@
+//! [`InferShapes`]
+
+use std::collections::{HashMap, HashSet};
+
+use brainsmith_core::ir::{Dim, TensorType, ValueInfo, ValueType};
+use brainsmith_core::prelude::*;
+
+use crate::shapes;
+
+/// Infers the element type and shape of every intermediate tensor and records them in
+/// `value_info`; fills in graph outputs whose type or dimensions were not declared.
+///
+/// Covers the ONNX ops found in real models (elementwise with broadcasting, convolution
+/// and pooling, reshaping, slicing, reductions, `Resize`, `TopK`, `Attention`...), reading
+/// constant inputs where a shape depends on values, and the QONNX and FINN custom ops that
+/// keep their input's shape (`Quant`, `MultiThreshold`...). A node it cannot infer gets a
+/// diagnostic naming the node and its op type; the tensors downstream of it stay unknown.
+/// Declared types are never overwritten, except that unknown dimensions are filled in.
+#[transform(stage = cleanup, tags = ["analysis", "shapes"], version = "1.0.0")]
+#[derive(Debug, Default)]
+pub struct InferShapes;
+
+/// The default opset of models that import none.
+const DEFAULT_OPSET: i64 = 1;
+
+impl Transform for InferShapes {
+    fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
+        let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
+        let graph = &mut model.graph;
+        let inference = shapes::infer(graph, opset);
+        for problem in &inference.problems {
+            ctx.warn(
+                graph.nodes[problem.node].name.clone(),
+                problem.message.clone(),
+            );
+        }
+        let mut types = inference.types;
+        let mut changed = false;
+
+        for output in &mut graph.outputs {
+            if let Some(inferred) = types.get(&output.name) {
+                match merge(output.tensor_type(), inferred) {
+                    Ok(Some(merged)) => {
+                        output.ty = Some(ValueType::Tensor(merged));
+                        changed = true;
+                    }
+                    Ok(None) => {}
+                    Err(message) => {
+                        ctx.warn("", format!("graph output `{}`: {message}", output.name))
+                    }
+                }
+            }
+        }
+
+        let skip: HashSet<String> = graph
+            .inputs
+            .iter()
+            .map(|v| v.name.clone())
+            .chain(graph.outputs.iter().map(|v| v.name.clone()))
+            .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
+            .collect();
+        let mut existing: HashMap<String, usize> = HashMap::new();
+        for (i, vi) in graph.value_info.iter().enumerate() {
+            existing.insert(vi.name.clone(), i);
+        }
+        for &index in &inference.order {
+            for name in &graph.nodes[index].outputs {
+                if name.is_empty() || skip.contains(name) {
+                    continue;
+                }
+                let Some(inferred) = types.remove(name) else {
+                    continue;
+                };
+                match existing.get(name) {
+                    Some(&i) => {
+                        let vi = &mut graph.value_info[i];
+                        match merge(vi.tensor_type(), &inferred) {
+                            Ok(Some(merged)) => {
+                                vi.ty = Some(ValueType::Tensor(merged));
+                                changed = true;
+                            }
+                            Ok(None) => {}
+                            Err(message) => ctx.warn(
+                                graph.nodes[index].name.clone(),
+                                format!("tensor `{name}`: {message}"),
+                            ),
+                        }
+                    }
+                    None => {
+                        existing.insert(name.clone(), graph.value_info.len());
+                        let mut vi = ValueInfo::default();
+                        vi.name = name.clone();
+                        vi.ty = Some(ValueType::Tensor(inferred));
+                        graph.value_info.push(vi);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// The declared type completed by the inferred one: `Ok(None)` when nothing changes, an
+/// error when they contradict each other.
+fn merge(
+    declared: Option<&TensorType>,
+    inferred: &TensorType,
+) -> Result<Option<TensorType>, String> {
+    let Some(declared) = declared else {
+        return Ok(Some(inferred.clone()));
+    };
+    let mut merged = declared.clone();
+    if merged.elem_type == 0 {
+        merged.elem_type = inferred.elem_type;
+    } else if inferred.elem_type != 0 && merged.elem_type != inferred.elem_type {
+        return Err(format!(
+            "declared element type {} but the graph computes {}",
+            merged.elem_type, inferred.elem_type
+        ));
+    }
+    match (&mut merged.shape, &inferred.shape) {
+        (None, Some(shape)) => merged.shape = Some(shape.clone()),
+        (Some(dims), Some(shape)) => {
+            if dims.len() != shape.len() {
+                return Err(format!(
+                    "declared rank {} but the graph computes shape {}",
+                    dims.len(),
+                    shapes::show(shape)
+                ));
+            }
+            for (d, s) in dims.iter_mut().zip(shape) {
+                match (&*d, s) {
+                    (Dim::Value(a), Dim::Value(b)) if a != b => {
+                        return Err(format!(
+                            "declared shape {} but the graph computes {}",
+                            shapes::show(&declared.shape.clone().unwrap_or_default()),
+                            shapes::show(shape)
+                        ));
+                    }
+                    (Dim::Value(_), _) => {}
+                    (_, Dim::Value(_)) => *d = s.clone(),
+                    (Dim::Unknown, Dim::Param(_)) => *d = s.clone(),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok((merged != *declared).then_some(merged))
+}
