@@ -106,6 +106,59 @@ impl Oracle {
     }
 }
 
+/// How far one output of a model is from the same output of another.
+#[derive(Debug)]
+pub struct OutputDiff {
+    /// Output names in the first and second model.
+    pub names: (String, String),
+    /// The largest absolute difference, or why the outputs cannot be compared.
+    pub max_abs_diff: Result<f64, String>,
+    /// The largest absolute value of the first model's output, for scale.
+    pub max_abs: f64,
+}
+
+impl Oracle {
+    /// Runs `a` and `b` on the same seeded random input with the oracle's executor
+    /// (`tests/oracle/compare_outputs.py`) and compares their outputs by position.
+    pub fn compare_outputs(&self, a: &Path, b: &Path) -> Result<Vec<OutputDiff>, String> {
+        let helper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oracle/compare_outputs.py");
+        let oracle_dir = self.script.parent().unwrap_or(Path::new("."));
+        let result = Command::new(&self.python)
+            .arg(&helper)
+            .arg(oracle_dir)
+            .arg(a)
+            .arg(b)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", helper.display()))?;
+        if !result.status.success() {
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            return Err(last.trim().to_owned());
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&result.stdout).map_err(|e| e.to_string())?;
+        let outputs = json["outputs"].as_array().cloned().unwrap_or_default();
+        Ok(outputs
+            .iter()
+            .map(|o| OutputDiff {
+                names: (
+                    o["a"].as_str().unwrap_or("").to_owned(),
+                    o["b"].as_str().unwrap_or("").to_owned(),
+                ),
+                max_abs_diff: match o["error"].as_str() {
+                    Some(e) => Err(e.to_owned()),
+                    None => Ok(o["max_abs_diff"].as_f64().unwrap_or(f64::NAN)),
+                },
+                max_abs: o["max_abs"].as_f64().unwrap_or(0.0),
+            })
+            .collect())
+    }
+}
+
 /// A scratch directory for one test, under the target directory.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -8,6 +8,7 @@
 //! | [`SortGraph`] | transform | cleanup | sorts nodes topologically |
 //! | [`GiveUniqueNodeNames`] | transform | cleanup | names nodes `OpType_N` |
 //! | [`GiveReadableTensorNames`] | transform | cleanup | names tensors after their producer |
+//! | [`FoldConstants`] | transform | cleanup | replaces nodes with constant inputs by initializers, in one pass |
 //! | [`InferShapes`] | transform | cleanup | records every tensor's element type and shape |
 //! | [`cleanup`](steps::cleanup) | step | | runs the five above in order |
 //!
@@ -23,11 +24,12 @@
 
 brainsmith_core::namespace!("brainsmith");
 
+pub mod eval;
 pub mod shapes;
 pub mod steps;
 pub mod transforms;
 
 pub use transforms::{
-    GiveReadableTensorNames, GiveUniqueNodeNames, InferShapes, RemoveIdentityOps,
+    FoldConstants, GiveReadableTensorNames, GiveUniqueNodeNames, InferShapes, RemoveIdentityOps,
     RemoveUnusedTensors, SortGraph,
 };

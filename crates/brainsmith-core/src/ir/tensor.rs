@@ -66,6 +66,18 @@ impl Tensor {
         })
     }
 
+    /// A tensor of any element type from its little-endian bytes, as ONNX stores
+    /// `raw_data`.
+    pub fn from_raw(name: &str, elem_type: ElemType, dims: &[i64], raw: Vec<u8>) -> Tensor {
+        Tensor::from_proto(proto::TensorProto {
+            name: Some(name.to_owned()),
+            dims: dims.to_vec(),
+            data_type: Some(elem_type as i32),
+            raw_data: Some(raw),
+            ..Default::default()
+        })
+    }
+
     /// The tensor's name.
     pub fn name(&self) -> &str {
         self.0.name.as_deref().unwrap_or("")

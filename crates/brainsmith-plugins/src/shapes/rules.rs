@@ -257,8 +257,9 @@ fn same_as_input(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
     let mut outs = vec![x.clone()];
     match cx.node.op_type.as_str() {
+        // The mask is boolean from opset 10; before, it had the input's type.
         "Dropout" => outs.push(TensorType {
-            elem_type: BOOL,
+            elem_type: if cx.opset >= 10 { BOOL } else { x.elem_type },
             shape: x.shape.clone(),
         }),
         "LayerNormalization" => {

@@ -1,5 +1,6 @@
 //! Graph transforms, one per file.
 
+mod fold_constants;
 mod give_readable_tensor_names;
 mod give_unique_node_names;
 mod infer_shapes;
@@ -7,6 +8,7 @@ mod remove_identity_ops;
 mod remove_unused_tensors;
 mod sort_graph;
 
+pub use fold_constants::FoldConstants;
 pub use give_readable_tensor_names::GiveReadableTensorNames;
 pub use give_unique_node_names::GiveUniqueNodeNames;
 pub use infer_shapes::InferShapes;

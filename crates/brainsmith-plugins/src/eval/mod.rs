@@ -1,0 +1,292 @@
+//! Evaluates ONNX nodes on constant inputs: what `FoldConstants` runs.
+//!
+//! An [`Array`] holds a tensor's values in one of two lanes, `f64` for the floating-point
+//! element types and `i64` for the integer and boolean ones, together with the element
+//! type it stands for. Every result is rounded (float32) or wrapped (int32, uint8...) to
+//! its element type as it is made, so a chain of ops sees what ONNX Runtime computes: one
+//! IEEE operation in `f64` rounded to `f32` equals the same operation in `f32`.
+
+mod ops;
+
+use brainsmith_core::ir::{ElemType, Tensor};
+
+pub use ops::{evaluate, supports};
+
+/// A tensor's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    /// The element type the values stand for.
+    pub elem: ElemType,
+    /// The dimensions.
+    pub dims: Vec<usize>,
+    /// The values, row-major.
+    pub values: Values,
+}
+
+/// Values in the lane of their element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// Float16, bfloat16, float32 and float64 values.
+    Float(Vec<f64>),
+    /// Integer and boolean values.
+    Int(Vec<i64>),
+}
+
+/// Whether `elem` is a floating-point type.
+pub fn is_float(elem: ElemType) -> bool {
+    matches!(
+        elem,
+        ElemType::Float | ElemType::Double | ElemType::Float16 | ElemType::Bfloat16
+    )
+}
+
+fn is_int(elem: ElemType) -> bool {
+    matches!(
+        elem,
+        ElemType::Int64
+            | ElemType::Int32
+            | ElemType::Int16
+            | ElemType::Int8
+            | ElemType::Uint64
+            | ElemType::Uint32
+            | ElemType::Uint16
+            | ElemType::Uint8
+            | ElemType::Bool
+    )
+}
+
+/// Rounds a value to what an element of type `elem` can hold.
+fn round_float(elem: ElemType, v: f64) -> f64 {
+    match elem {
+        ElemType::Float => f64::from(v as f32),
+        _ => v,
+    }
+}
+
+/// Wraps an integer to what an element of type `elem` can hold, as C++ casts do.
+fn wrap_int(elem: ElemType, v: i64) -> i64 {
+    match elem {
+        ElemType::Int32 => i64::from(v as i32),
+        ElemType::Int16 => i64::from(v as i16),
+        ElemType::Int8 => i64::from(v as i8),
+        ElemType::Uint32 => i64::from(v as u32),
+        ElemType::Uint16 => i64::from(v as u16),
+        ElemType::Uint8 => i64::from(v as u8),
+        ElemType::Bool => i64::from(v != 0),
+        _ => v,
+    }
+}
+
+impl Array {
+    /// A float array, its values rounded to `elem`.
+    pub fn floats(elem: ElemType, dims: Vec<usize>, mut values: Vec<f64>) -> Array {
+        values.iter_mut().for_each(|v| *v = round_float(elem, *v));
+        Array {
+            elem,
+            dims,
+            values: Values::Float(values),
+        }
+    }
+
+    /// An integer or boolean array, its values wrapped to `elem`.
+    pub fn ints(elem: ElemType, dims: Vec<usize>, mut values: Vec<i64>) -> Array {
+        values.iter_mut().for_each(|v| *v = wrap_int(elem, *v));
+        Array {
+            elem,
+            dims,
+            values: Values::Int(values),
+        }
+    }
+
+    /// An array of `elem` from values in either lane, converted as `Cast` does.
+    pub fn cast(&self, elem: ElemType) -> Result<Array, String> {
+        if is_float(elem) {
+            Ok(Array::floats(elem, self.dims.clone(), self.as_f64()))
+        } else if is_int(elem) {
+            let values = match &self.values {
+                Values::Int(v) => v.clone(),
+                Values::Float(v) if elem == ElemType::Bool => {
+                    v.iter().map(|&x| i64::from(x != 0.0)).collect()
+                }
+                // Truncation toward zero; NaN becomes 0 and out-of-range values saturate.
+                Values::Float(v) => v.iter().map(|&x| x as i64).collect(),
+            };
+            Ok(Array::ints(elem, self.dims.clone(), values))
+        } else {
+            Err(format!("cannot compute values of element type {elem:?}"))
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as `f64`, whatever the lane.
+    pub fn as_f64(&self) -> Vec<f64> {
+        match &self.values {
+            Values::Float(v) => v.clone(),
+            Values::Int(v) => v.iter().map(|&x| x as f64).collect(),
+        }
+    }
+
+    /// The values as `i64`; an error for floating-point values.
+    pub fn as_i64(&self) -> Result<Vec<i64>, String> {
+        match &self.values {
+            Values::Int(v) => Ok(v.clone()),
+            Values::Float(_) => Err(format!("expected integers, got {:?} values", self.elem)),
+        }
+    }
+
+    /// Reads a stored tensor.
+    pub fn from_tensor(t: &Tensor) -> Result<Array, String> {
+        let elem = t.elem_type();
+        let dims = t
+            .dims()
+            .iter()
+            .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is negative")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if is_float(elem) {
+            Ok(Array::floats(
+                elem,
+                dims,
+                t.to_f64().map_err(|e| e.to_string())?,
+            ))
+        } else if is_int(elem) {
+            Ok(Array::ints(
+                elem,
+                dims,
+                t.to_i64().map_err(|e| e.to_string())?,
+            ))
+        } else {
+            Err(format!("cannot compute values of element type {elem:?}"))
+        }
+    }
+
+    /// Stores the values as a tensor named `name`, in `raw_data`.
+    pub fn to_tensor(&self, name: &str) -> Result<Tensor, String> {
+        let dims: Vec<i64> = self.dims.iter().map(|&d| d as i64).collect();
+        let raw: Vec<u8> = match (&self.values, self.elem) {
+            (Values::Float(v), ElemType::Float) => {
+                v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect()
+            }
+            (Values::Float(v), ElemType::Double) => {
+                v.iter().flat_map(|x| x.to_le_bytes()).collect()
+            }
+            (Values::Int(v), ElemType::Int64 | ElemType::Uint64) => {
+                v.iter().flat_map(|x| x.to_le_bytes()).collect()
+            }
+            (Values::Int(v), ElemType::Int32) => {
+                v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect()
+            }
+            (Values::Int(v), ElemType::Uint32) => {
+                v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect()
+            }
+            (Values::Int(v), ElemType::Int16) => {
+                v.iter().flat_map(|&x| (x as i16).to_le_bytes()).collect()
+            }
+            (Values::Int(v), ElemType::Uint16) => {
+                v.iter().flat_map(|&x| (x as u16).to_le_bytes()).collect()
+            }
+            (Values::Int(v), ElemType::Int8) => v.iter().map(|&x| x as i8 as u8).collect(),
+            (Values::Int(v), ElemType::Uint8 | ElemType::Bool) => {
+                v.iter().map(|&x| x as u8).collect()
+            }
+            (_, elem) => return Err(format!("cannot store computed {elem:?} values")),
+        };
+        Ok(Tensor::from_raw(name, self.elem, &dims, raw))
+    }
+}
+
+/// Row-major strides of `dims`.
+pub(crate) fn strides(dims: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * dims[i + 1];
+    }
+    s
+}
+
+/// The shape two shapes broadcast to (numpy rules).
+pub(crate) fn broadcast_dims(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    let rank = a.len().max(b.len());
+    (0..rank)
+        .map(|i| {
+            let x = (i + a.len()).checked_sub(rank).map_or(1, |j| a[j]);
+            let y = (i + b.len()).checked_sub(rank).map_or(1, |j| b[j]);
+            match (x, y) {
+                (x, y) if x == y => Ok(x),
+                (1, y) => Ok(y),
+                (x, 1) => Ok(x),
+                _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+            }
+        })
+        .collect()
+}
+
+/// For every element of an array of shape `out`, the index of the element of an array of
+/// shape `dims` that broadcasts to it.
+pub(crate) fn broadcast_index(dims: &[usize], out: &[usize]) -> Vec<usize> {
+    let total: usize = out.iter().product();
+    let offset = out.len() - dims.len();
+    let in_strides = strides(dims);
+    // Stride 0 along broadcast dimensions.
+    let eff: Vec<usize> = (0..out.len())
+        .map(|i| {
+            if i < offset || dims[i - offset] == 1 {
+                0
+            } else {
+                in_strides[i - offset]
+            }
+        })
+        .collect();
+    let mut index = vec![0usize; out.len()];
+    let mut result = Vec::with_capacity(total);
+    let mut flat = 0usize;
+    for _ in 0..total {
+        result.push(flat);
+        // Increment the multi-index, updating the flat input index incrementally.
+        for d in (0..out.len()).rev() {
+            index[d] += 1;
+            flat += eff[d];
+            if index[d] < out[d] {
+                break;
+            }
+            flat -= eff[d] * index[d];
+            index[d] = 0;
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_indexes_like_numpy() {
+        assert_eq!(broadcast_dims(&[2, 1, 3], &[4, 1]).unwrap(), vec![2, 4, 3]);
+        assert_eq!(broadcast_index(&[1, 3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
+        assert_eq!(broadcast_index(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
+        assert!(broadcast_dims(&[2], &[3]).is_err());
+    }
+
+    #[test]
+    fn values_round_and_wrap_to_their_type() {
+        let a = Array::floats(ElemType::Float, vec![1], vec![0.1]);
+        assert_eq!(a.as_f64()[0], f64::from(0.1f32));
+        let b = Array::ints(ElemType::Uint8, vec![2], vec![256, -1]);
+        assert_eq!(b.as_i64().unwrap(), vec![0, 255]);
+        let c = Array::floats(ElemType::Float, vec![3], vec![-2.7, 2.7, f64::NAN])
+            .cast(ElemType::Int32)
+            .unwrap();
+        assert_eq!(c.as_i64().unwrap(), vec![-2, 2, 0]);
+        let t = c.to_tensor("c").unwrap();
+        assert_eq!(Array::from_tensor(&t).unwrap(), c);
+    }
+}

@@ -1,0 +1,930 @@
+//! One kernel per op type that constant subgraphs of real models use: creation, casts,
+//! elementwise arithmetic and logic with broadcasting, and the data-movement ops that shape
+//! computations are made of.
+
+use brainsmith_core::ir::{AttributeValue, ElemType, Node};
+
+use super::{Array, Values, broadcast_dims, broadcast_index, is_float, strides};
+
+type Kernel = fn(&Node, &[&Array], i64) -> Result<Vec<Array>, String>;
+
+fn kernel(node: &Node) -> Option<Kernel> {
+    if !node.is_onnx() {
+        return None;
+    }
+    Some(match node.op_type.as_str() {
+        "Identity" => |_, x, _| Ok(vec![x[0].clone()]),
+        "Constant" => constant,
+        "ConstantOfShape" => constant_of_shape,
+        "Cast" => cast,
+        "CastLike" => |_, x, _| Ok(vec![x[0].cast(x[1].elem)?]),
+        "Neg" | "Abs" | "Sqrt" | "Reciprocal" | "Exp" | "Log" | "Relu" | "Sigmoid" | "Tanh"
+        | "Floor" | "Ceil" | "Round" | "Sign" | "Not" | "Sin" | "Cos" => unary,
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Max" | "Min" | "Sum" | "Equal"
+        | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => binary,
+        "Where" => where_op,
+        "Clip" => clip,
+        "Reshape" => reshape,
+        "Flatten" => flatten,
+        "Squeeze" => squeeze,
+        "Unsqueeze" => unsqueeze,
+        "Expand" => expand,
+        "Transpose" => transpose,
+        "Concat" => concat,
+        "Slice" => slice,
+        "Gather" => gather,
+        "MatMul" => matmul,
+        "Range" => range,
+        "Tile" => tile,
+        "Size" => |_, x, _| {
+            Ok(vec![Array::ints(
+                ElemType::Int64,
+                vec![],
+                vec![x[0].len() as i64],
+            )])
+        },
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" => reduce,
+        _ => return None,
+    })
+}
+
+/// Whether `node` can be evaluated here.
+pub fn supports(node: &Node) -> bool {
+    kernel(node).is_some()
+}
+
+/// Evaluates `node` on `inputs` (`None` for an omitted optional input), for the given
+/// opset of the default domain.
+pub fn evaluate(node: &Node, inputs: &[Option<&Array>], opset: i64) -> Result<Vec<Array>, String> {
+    let kernel = kernel(node).ok_or("no constant-folding kernel for this op type")?;
+    // Kernels index their required inputs directly; optional ones they check by length,
+    // so a trailing omitted input is dropped and an omitted one in between is an error.
+    let mut given: Vec<&Array> = Vec::with_capacity(inputs.len());
+    let mut gap = false;
+    for input in inputs {
+        match input {
+            Some(_) if gap => {
+                return Err("an optional input is omitted before a given one".into());
+            }
+            Some(a) => given.push(a),
+            None => gap = true,
+        }
+    }
+    kernel(node, &given, opset)
+}
+
+fn axis(a: i64, rank: usize) -> Result<usize, String> {
+    let r = rank as i64;
+    let n = if a < 0 { a + r } else { a };
+    if (0..r).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(format!("axis {a} is out of range for rank {rank}"))
+    }
+}
+
+fn dims_from(values: &[i64]) -> Result<Vec<usize>, String> {
+    values
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is negative")))
+        .collect()
+}
+
+fn elem_of(code: i64) -> Result<ElemType, String> {
+    ElemType::try_from(code as i32).map_err(|_| format!("unknown element type {code}"))
+}
+
+fn constant(node: &Node, _: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = node.attributes.first().ok_or("it has no value attribute")?;
+    let array = match (&a.name[..], &a.value) {
+        (_, AttributeValue::Tensor(t)) => Array::from_tensor(t)?,
+        ("value_float", AttributeValue::Float(f)) => {
+            Array::floats(ElemType::Float, vec![], vec![f64::from(*f)])
+        }
+        ("value_floats", AttributeValue::Floats(v)) => Array::floats(
+            ElemType::Float,
+            vec![v.len()],
+            v.iter().map(|&f| f64::from(f)).collect(),
+        ),
+        ("value_int", AttributeValue::Int(i)) => Array::ints(ElemType::Int64, vec![], vec![*i]),
+        ("value_ints", AttributeValue::Ints(v)) => {
+            Array::ints(ElemType::Int64, vec![v.len()], v.clone())
+        }
+        (name, _) => return Err(format!("its `{name}` attribute holds no numeric value")),
+    };
+    Ok(vec![array])
+}
+
+fn constant_of_shape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let dims = dims_from(&x[0].as_i64()?)?;
+    let n: usize = dims.iter().product();
+    let value = match node.attribute("value") {
+        Some(AttributeValue::Tensor(t)) => Array::from_tensor(t)?,
+        _ => Array::floats(ElemType::Float, vec![1], vec![0.0]),
+    };
+    Ok(vec![match value.values {
+        Values::Float(v) => {
+            Array::floats(value.elem, dims, vec![v.first().copied().unwrap_or(0.0); n])
+        }
+        Values::Int(v) => Array::ints(value.elem, dims, vec![v.first().copied().unwrap_or(0); n]),
+    }])
+}
+
+fn cast(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let to = node.attr_int("to").ok_or("it has no `to` attribute")?;
+    Ok(vec![x[0].cast(elem_of(to)?)?])
+}
+
+fn unary(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let op = node.op_type.as_str();
+    Ok(vec![match &a.values {
+        Values::Int(v) => {
+            let f: fn(i64) -> i64 = match op {
+                "Neg" => |x| x.wrapping_neg(),
+                "Abs" => |x| x.wrapping_abs(),
+                "Relu" => |x| x.max(0),
+                "Sign" => i64::signum,
+                "Not" => |x| i64::from(x == 0),
+                "Floor" | "Ceil" | "Round" => |x| x,
+                _ => return Err(format!("{op} of integers is not defined")),
+            };
+            Array::ints(a.elem, a.dims.clone(), v.iter().map(|&x| f(x)).collect())
+        }
+        Values::Float(v) => {
+            let f: fn(f64) -> f64 = match op {
+                "Neg" => |x| -x,
+                "Abs" => f64::abs,
+                "Sqrt" => f64::sqrt,
+                "Reciprocal" => |x| 1.0 / x,
+                "Exp" => f64::exp,
+                "Log" => f64::ln,
+                "Relu" => |x| if x > 0.0 { x } else { 0.0 },
+                "Sigmoid" => |x| 1.0 / (1.0 + (-x).exp()),
+                "Tanh" => f64::tanh,
+                "Floor" => f64::floor,
+                "Ceil" => f64::ceil,
+                "Round" => f64::round_ties_even,
+                "Sign" => |x| if x == 0.0 { 0.0 } else { x.signum() },
+                "Sin" => f64::sin,
+                "Cos" => f64::cos,
+                _ => return Err(format!("{op} of floats is not defined")),
+            };
+            Array::floats(a.elem, a.dims.clone(), v.iter().map(|&x| f(x)).collect())
+        }
+    }])
+}
+
+/// Applies `f` elementwise with broadcasting.
+fn zip_broadcast<T: Copy, U>(
+    a: &[T],
+    a_dims: &[usize],
+    b: &[T],
+    b_dims: &[usize],
+    f: impl Fn(T, T) -> Result<U, String>,
+) -> Result<(Vec<usize>, Vec<U>), String> {
+    let out = broadcast_dims(a_dims, b_dims)?;
+    let ia = broadcast_index(a_dims, &out);
+    let ib = broadcast_index(b_dims, &out);
+    let values = ia
+        .iter()
+        .zip(&ib)
+        .map(|(&i, &j)| f(a[i], b[j]))
+        .collect::<Result<Vec<U>, String>>()?;
+    Ok((out, values))
+}
+
+fn binary(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let op = node.op_type.as_str();
+    if x.is_empty() {
+        return Err("it has no inputs".into());
+    }
+    let mut acc = x[0].clone();
+    for b in &x[1..] {
+        acc = binary2(node, op, &acc, b)?;
+    }
+    Ok(vec![acc])
+}
+
+fn binary2(node: &Node, op: &str, a: &Array, b: &Array) -> Result<Array, String> {
+    let comparison = matches!(
+        op,
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor"
+    );
+    if is_float(a.elem) || is_float(b.elem) {
+        let (fa, fb) = (a.as_f64(), b.as_f64());
+        if comparison {
+            let f: fn(f64, f64) -> bool = match op {
+                "Equal" => |x, y| x == y,
+                "Less" => |x, y| x < y,
+                "LessOrEqual" => |x, y| x <= y,
+                "Greater" => |x, y| x > y,
+                "GreaterOrEqual" => |x, y| x >= y,
+                _ => return Err(format!("{op} of floats is not defined")),
+            };
+            let (dims, v) =
+                zip_broadcast(&fa, &a.dims, &fb, &b.dims, |x, y| Ok(i64::from(f(x, y))))?;
+            return Ok(Array::ints(ElemType::Bool, dims, v));
+        }
+        let fmod = node.attr_int("fmod").unwrap_or(0);
+        let f: fn(f64, f64) -> f64 = match op {
+            "Add" | "Sum" => |x, y| x + y,
+            "Sub" => |x, y| x - y,
+            "Mul" => |x, y| x * y,
+            "Div" => |x, y| x / y,
+            "Pow" => f64::powf,
+            "Max" => f64::max,
+            "Min" => f64::min,
+            "Mod" if fmod == 1 => |x, y| x % y,
+            "Mod" => return Err("Mod of floats needs fmod = 1".into()),
+            _ => return Err(format!("{op} is not defined here")),
+        };
+        // Pow keeps the base's type; the others need equal types, and ONNX forbids mixing.
+        let elem = if is_float(a.elem) { a.elem } else { b.elem };
+        let (dims, v) = zip_broadcast(&fa, &a.dims, &fb, &b.dims, |x, y| Ok(f(x, y)))?;
+        if op == "Pow" && !is_float(a.elem) {
+            return Array::floats(ElemType::Double, dims, v).cast(a.elem);
+        }
+        return Ok(Array::floats(elem, dims, v));
+    }
+    let (ia, ib) = (a.as_i64()?, b.as_i64()?);
+    let fmod = node.attr_int("fmod").unwrap_or(0);
+    let f: fn(i64, i64) -> Result<i64, String> = match op {
+        "Add" | "Sum" => |x, y| Ok(x.wrapping_add(y)),
+        "Sub" => |x, y| Ok(x.wrapping_sub(y)),
+        "Mul" => |x, y| Ok(x.wrapping_mul(y)),
+        "Div" => |x, y| {
+            x.checked_div(y)
+                .ok_or_else(|| "integer division by zero".to_owned())
+        },
+        "Pow" => |x, y| {
+            Ok(if y < 0 {
+                0
+            } else {
+                x.wrapping_pow(y.min(u32::MAX.into()) as u32)
+            })
+        },
+        "Max" => |x, y| Ok(x.max(y)),
+        "Min" => |x, y| Ok(x.min(y)),
+        "Mod" if fmod == 1 => |x, y| x.checked_rem(y).ok_or_else(|| "modulo by zero".to_owned()),
+        // The sign of the divisor, as Python's %.
+        "Mod" => |x, y| {
+            let r = x
+                .checked_rem(y)
+                .ok_or_else(|| "modulo by zero".to_owned())?;
+            Ok(if r != 0 && ((r < 0) != (y < 0)) {
+                r + y
+            } else {
+                r
+            })
+        },
+        "Equal" => |x, y| Ok(i64::from(x == y)),
+        "Less" => |x, y| Ok(i64::from(x < y)),
+        "LessOrEqual" => |x, y| Ok(i64::from(x <= y)),
+        "Greater" => |x, y| Ok(i64::from(x > y)),
+        "GreaterOrEqual" => |x, y| Ok(i64::from(x >= y)),
+        "And" => |x, y| Ok(i64::from(x != 0 && y != 0)),
+        "Or" => |x, y| Ok(i64::from(x != 0 || y != 0)),
+        "Xor" => |x, y| Ok(i64::from((x != 0) != (y != 0))),
+        _ => return Err(format!("{op} is not defined here")),
+    };
+    let (dims, v) = zip_broadcast(&ia, &a.dims, &ib, &b.dims, f)?;
+    let elem = if comparison { ElemType::Bool } else { a.elem };
+    Ok(Array::ints(elem, dims, v))
+}
+
+fn where_op(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    if x.len() != 3 {
+        return Err("Where needs three inputs".into());
+    }
+    let (c, a, b) = (x[0], x[1], x[2]);
+    let out = broadcast_dims(&broadcast_dims(&c.dims, &a.dims)?, &b.dims)?;
+    let (ic, ia, ib) = (
+        broadcast_index(&c.dims, &out),
+        broadcast_index(&a.dims, &out),
+        broadcast_index(&b.dims, &out),
+    );
+    let cond = c.as_i64()?;
+    let pick = |k: usize| {
+        if cond[ic[k]] != 0 {
+            (true, ia[k])
+        } else {
+            (false, ib[k])
+        }
+    };
+    let n = ic.len();
+    Ok(vec![match (&a.values, &b.values) {
+        (Values::Float(va), Values::Float(vb)) => Array::floats(
+            a.elem,
+            out,
+            (0..n)
+                .map(|k| match pick(k) {
+                    (true, i) => va[i],
+                    (false, i) => vb[i],
+                })
+                .collect(),
+        ),
+        (Values::Int(va), Values::Int(vb)) => Array::ints(
+            a.elem,
+            out,
+            (0..n)
+                .map(|k| match pick(k) {
+                    (true, i) => va[i],
+                    (false, i) => vb[i],
+                })
+                .collect(),
+        ),
+        _ => return Err("Where's branches differ in element type".into()),
+    }])
+}
+
+fn clip(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let (lo, hi) = if opset < 11 {
+        (
+            node.attr_float("min").map_or(f64::NEG_INFINITY, f64::from),
+            node.attr_float("max").map_or(f64::INFINITY, f64::from),
+        )
+    } else {
+        (
+            x.get(1).map_or(f64::NEG_INFINITY, |m| {
+                m.as_f64().first().copied().unwrap_or(f64::NEG_INFINITY)
+            }),
+            x.get(2).map_or(f64::INFINITY, |m| {
+                m.as_f64().first().copied().unwrap_or(f64::INFINITY)
+            }),
+        )
+    };
+    let v: Vec<f64> = a.as_f64().iter().map(|&v| v.max(lo).min(hi)).collect();
+    Ok(vec![
+        Array::floats(ElemType::Double, a.dims.clone(), v).cast(a.elem)?,
+    ])
+}
+
+fn with_dims(a: &Array, dims: Vec<usize>) -> Result<Array, String> {
+    if dims.iter().product::<usize>() != a.len() {
+        return Err(format!("{} elements cannot take shape {dims:?}", a.len()));
+    }
+    Ok(Array {
+        elem: a.elem,
+        dims,
+        values: a.values.clone(),
+    })
+}
+
+fn reshape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let target = match x.get(1) {
+        Some(s) => s.as_i64()?,
+        None => node
+            .attr_ints("shape")
+            .ok_or("it has no target shape")?
+            .to_vec(),
+    };
+    let allowzero = node.attr_int("allowzero").unwrap_or(0) != 0;
+    let mut dims = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        dims.push(match t {
+            0 if !allowzero => *a
+                .dims
+                .get(i)
+                .ok_or("a 0 in the target shape has no input dimension to copy")?,
+            -1 => {
+                infer = Some(i);
+                1
+            }
+            t => usize::try_from(t).map_err(|_| format!("target dimension {t}"))?,
+        });
+    }
+    if let Some(i) = infer {
+        let rest: usize = dims.iter().product();
+        if rest == 0 || !a.len().is_multiple_of(rest) {
+            return Err(format!(
+                "{} elements cannot take target shape {target:?}",
+                a.len()
+            ));
+        }
+        dims[i] = a.len() / rest;
+    }
+    Ok(vec![with_dims(a, dims)?])
+}
+
+fn flatten(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let r = a.dims.len() as i64;
+    let ax = node.attr_int("axis").unwrap_or(1);
+    let ax = if ax < 0 { ax + r } else { ax };
+    if !(0..=r).contains(&ax) {
+        return Err(format!("axis {ax} is out of range"));
+    }
+    let outer: usize = a.dims[..ax as usize].iter().product();
+    Ok(vec![with_dims(a, vec![outer, a.len() / outer.max(1)])?])
+}
+
+fn axes_input(
+    node: &Node,
+    x: &[&Array],
+    opset: i64,
+    since: i64,
+) -> Result<Option<Vec<i64>>, String> {
+    if opset >= since {
+        x.get(1).map(|a| a.as_i64()).transpose()
+    } else {
+        Ok(node.attr_ints("axes").map(<[i64]>::to_vec))
+    }
+}
+
+fn squeeze(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let dims = match axes_input(node, x, opset, 13)? {
+        Some(axes) => {
+            let axes: Vec<usize> = axes
+                .iter()
+                .map(|&v| axis(v, a.dims.len()))
+                .collect::<Result<_, _>>()?;
+            a.dims
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, &d)| d)
+                .collect()
+        }
+        None => a.dims.iter().copied().filter(|&d| d != 1).collect(),
+    };
+    Ok(vec![with_dims(a, dims)?])
+}
+
+fn unsqueeze(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let axes = axes_input(node, x, opset, 13)?.ok_or("it has no axes")?;
+    let rank = a.dims.len() + axes.len();
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&v| axis(v, rank))
+        .collect::<Result<_, _>>()?;
+    axes.sort_unstable();
+    let mut rest = a.dims.iter();
+    let dims = (0..rank)
+        .map(|i| {
+            if axes.binary_search(&i).is_ok() {
+                1
+            } else {
+                rest.next().copied().unwrap_or(1)
+            }
+        })
+        .collect();
+    Ok(vec![with_dims(a, dims)?])
+}
+
+/// Gathers `a`'s elements at the flat `indices` into an array of shape `dims`.
+fn take(a: &Array, dims: Vec<usize>, indices: &[usize]) -> Array {
+    match &a.values {
+        Values::Float(v) => Array {
+            elem: a.elem,
+            dims,
+            values: Values::Float(indices.iter().map(|&i| v[i]).collect()),
+        },
+        Values::Int(v) => Array {
+            elem: a.elem,
+            dims,
+            values: Values::Int(indices.iter().map(|&i| v[i]).collect()),
+        },
+    }
+}
+
+fn expand(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let target = dims_from(&x[1].as_i64()?)?;
+    let out = broadcast_dims(&a.dims, &target)?;
+    let idx = broadcast_index(&a.dims, &out);
+    Ok(vec![take(a, out, &idx)])
+}
+
+fn tile(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let reps = dims_from(&x[1].as_i64()?)?;
+    if reps.len() != a.dims.len() {
+        return Err("repeats and the input rank differ".into());
+    }
+    let out: Vec<usize> = a.dims.iter().zip(&reps).map(|(d, r)| d * r).collect();
+    let (s_in, total) = (strides(&a.dims), out.iter().product::<usize>());
+    let s_out = strides(&out);
+    let idx: Vec<usize> = (0..total)
+        .map(|flat| {
+            (0..out.len())
+                .map(|d| ((flat / s_out[d]) % out[d] % a.dims[d].max(1)) * s_in[d])
+                .sum()
+        })
+        .collect();
+    Ok(vec![take(a, out, &idx)])
+}
+
+fn transpose(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let r = a.dims.len();
+    let perm: Vec<usize> = match node.attr_ints("perm") {
+        Some(p) => p.iter().map(|&v| axis(v, r)).collect::<Result<_, _>>()?,
+        None => (0..r).rev().collect(),
+    };
+    if perm.len() != r {
+        return Err("perm does not match the rank".into());
+    }
+    let out: Vec<usize> = perm.iter().map(|&p| a.dims[p]).collect();
+    let s_in = strides(&a.dims);
+    let s_out = strides(&out);
+    let idx: Vec<usize> = (0..a.len())
+        .map(|flat| {
+            (0..r)
+                .map(|d| ((flat / s_out[d]) % out[d]) * s_in[perm[d]])
+                .sum()
+        })
+        .collect();
+    Ok(vec![take(a, out, &idx)])
+}
+
+fn concat(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let first = x.first().ok_or("it has no inputs")?;
+    let ax = axis(
+        node.attr_int("axis").ok_or("it has no `axis`")?,
+        first.dims.len(),
+    )?;
+    let mut out = first.dims.clone();
+    out[ax] = x.iter().map(|a| a.dims.get(ax).copied().unwrap_or(0)).sum();
+    let outer: usize = out[..ax].iter().product();
+    let mut floats = Vec::new();
+    let mut ints = Vec::new();
+    for o in 0..outer {
+        for a in x {
+            if a.dims.len() != out.len() || a.elem != first.elem {
+                return Err("inputs differ in rank or element type".into());
+            }
+            let chunk: usize = a.dims[ax..].iter().product();
+            match &a.values {
+                Values::Float(v) => floats.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
+                Values::Int(v) => ints.extend_from_slice(&v[o * chunk..(o + 1) * chunk]),
+            }
+        }
+    }
+    let values = if is_float(first.elem) {
+        Values::Float(floats)
+    } else {
+        Values::Int(ints)
+    };
+    Ok(vec![Array {
+        elem: first.elem,
+        dims: out,
+        values,
+    }])
+}
+
+fn slice(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let r = a.dims.len();
+    let (starts, ends, axes, steps) = if opset < 10 {
+        (
+            node.attr_ints("starts")
+                .ok_or("it has no `starts`")?
+                .to_vec(),
+            node.attr_ints("ends").ok_or("it has no `ends`")?.to_vec(),
+            node.attr_ints("axes").map(<[i64]>::to_vec),
+            None,
+        )
+    } else {
+        (
+            x.get(1).ok_or("it has no starts")?.as_i64()?,
+            x.get(2).ok_or("it has no ends")?.as_i64()?,
+            x.get(3).map(|a| a.as_i64()).transpose()?,
+            x.get(4).map(|a| a.as_i64()).transpose()?,
+        )
+    };
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    // Per axis: first index, step, count.
+    let mut plan: Vec<(i64, i64, usize)> = a.dims.iter().map(|&d| (0, 1, d)).collect();
+    for (k, &ax) in axes.iter().enumerate() {
+        let ax = axis(ax, r)?;
+        let n = a.dims[ax] as i64;
+        let step = steps.as_ref().map_or(1, |s| s[k]);
+        if step == 0 {
+            return Err("a step is 0".into());
+        }
+        let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+        let (start, end) = if step > 0 {
+            (norm(starts[k]).clamp(0, n), norm(ends[k]).clamp(0, n))
+        } else {
+            (
+                norm(starts[k]).clamp(-1, n - 1),
+                norm(ends[k]).clamp(-1, n - 1),
+            )
+        };
+        let count = if step > 0 {
+            if end > start {
+                (end - start + step - 1) / step
+            } else {
+                0
+            }
+        } else if start > end {
+            (start - end + (-step) - 1) / (-step)
+        } else {
+            0
+        };
+        plan[ax] = (start, step, count as usize);
+    }
+    let out: Vec<usize> = plan.iter().map(|p| p.2).collect();
+    let s_in = strides(&a.dims);
+    let s_out = strides(&out);
+    let total: usize = out.iter().product();
+    let idx: Vec<usize> = (0..total)
+        .map(|flat| {
+            (0..r)
+                .map(|d| {
+                    let i = ((flat / s_out[d]) % out[d]) as i64;
+                    ((plan[d].0 + i * plan[d].1) as usize) * s_in[d]
+                })
+                .sum()
+        })
+        .collect();
+    Ok(vec![take(a, out, &idx)])
+}
+
+fn gather(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let (a, indices) = (x[0], x[1]);
+    let ax = axis(node.attr_int("axis").unwrap_or(0), a.dims.len())?;
+    let n = a.dims[ax] as i64;
+    let ind: Vec<usize> = indices
+        .as_i64()?
+        .iter()
+        .map(|&i| {
+            let j = if i < 0 { i + n } else { i };
+            if (0..n).contains(&j) {
+                Ok(j as usize)
+            } else {
+                Err(format!("index {i} is out of range for size {n}"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let outer: usize = a.dims[..ax].iter().product();
+    let inner: usize = a.dims[ax + 1..].iter().product();
+    let mut idx = Vec::with_capacity(outer * ind.len() * inner);
+    for o in 0..outer {
+        for &i in &ind {
+            for k in 0..inner {
+                idx.push((o * a.dims[ax] + i) * inner + k);
+            }
+        }
+    }
+    let dims = a.dims[..ax]
+        .iter()
+        .chain(&indices.dims)
+        .chain(&a.dims[ax + 1..])
+        .copied()
+        .collect();
+    Ok(vec![take(a, dims, &idx)])
+}
+
+fn matmul(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let (a, b) = (x[0], x[1]);
+    let (mut ad, mut bd) = (a.dims.clone(), b.dims.clone());
+    if ad.is_empty() || bd.is_empty() {
+        return Err("MatMul of a scalar".into());
+    }
+    let (a_vec, b_vec) = (ad.len() == 1, bd.len() == 1);
+    if a_vec {
+        ad.insert(0, 1);
+    }
+    if b_vec {
+        bd.push(1);
+    }
+    let (m, k) = (ad[ad.len() - 2], ad[ad.len() - 1]);
+    let (k2, n) = (bd[bd.len() - 2], bd[bd.len() - 1]);
+    if k != k2 {
+        return Err(format!(
+            "inner dimensions differ: {:?} times {:?}",
+            a.dims, b.dims
+        ));
+    }
+    let batch = broadcast_dims(&ad[..ad.len() - 2], &bd[..bd.len() - 2])?;
+    let ia = broadcast_index(&ad[..ad.len() - 2], &batch);
+    let ib = broadcast_index(&bd[..bd.len() - 2], &batch);
+    let (fa, fb) = (a.as_f64(), b.as_f64());
+    let mut out = Vec::with_capacity(ia.len() * m * n);
+    for (&pa, &pb) in ia.iter().zip(&ib) {
+        let (oa, ob) = (pa * m * k, pb * k * n);
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for t in 0..k {
+                    s += fa[oa + i * k + t] * fb[ob + t * n + j];
+                }
+                out.push(s);
+            }
+        }
+    }
+    let mut dims = batch;
+    if !a_vec {
+        dims.push(m);
+    }
+    if !b_vec {
+        dims.push(n);
+    }
+    Ok(vec![
+        Array::floats(ElemType::Double, dims, out).cast(a.elem)?,
+    ])
+}
+
+fn range(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+    let scalar = |a: &Array| {
+        a.as_f64()
+            .first()
+            .copied()
+            .ok_or("an empty input".to_owned())
+    };
+    let (start, limit, delta) = (scalar(x[0])?, scalar(x[1])?, scalar(x[2])?);
+    if delta == 0.0 {
+        return Err("delta is 0".into());
+    }
+    let n = (((limit - start) / delta).ceil().max(0.0)) as usize;
+    let v: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
+    Ok(vec![
+        Array::floats(ElemType::Double, vec![n], v).cast(x[0].elem)?,
+    ])
+}
+
+fn reduce(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let op = node.op_type.as_str();
+    let since = if op == "ReduceSum" { 13 } else { 18 };
+    let keep = node.attr_int("keepdims").unwrap_or(1) != 0;
+    let axes: Vec<usize> = match axes_input(node, x, opset, since)? {
+        Some(ax) if !ax.is_empty() => ax
+            .iter()
+            .map(|&v| axis(v, a.dims.len()))
+            .collect::<Result<_, _>>()?,
+        _ if node.attr_int("noop_with_empty_axes").unwrap_or(0) != 0 => return Ok(vec![a.clone()]),
+        _ => (0..a.dims.len()).collect(),
+    };
+    let kept: Vec<usize> = a
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
+    let s_in = strides(&a.dims);
+    let s_kept = strides(&kept);
+    let total: usize = kept.iter().product();
+    let init = match op {
+        "ReduceMax" => f64::NEG_INFINITY,
+        "ReduceMin" => f64::INFINITY,
+        "ReduceProd" => 1.0,
+        _ => 0.0,
+    };
+    let mut acc = vec![init; total];
+    let v = a.as_f64();
+    for (flat, &value) in v.iter().enumerate() {
+        let target: usize = (0..a.dims.len())
+            .map(|d| {
+                if axes.contains(&d) {
+                    0
+                } else {
+                    (flat / s_in[d]) % a.dims[d] * s_kept[d]
+                }
+            })
+            .sum();
+        let slot = &mut acc[target];
+        *slot = match op {
+            "ReduceMax" => slot.max(value),
+            "ReduceMin" => slot.min(value),
+            "ReduceProd" => *slot * value,
+            _ => *slot + value,
+        };
+    }
+    if op == "ReduceMean" {
+        let count: usize = axes.iter().map(|&d| a.dims[d]).product();
+        acc.iter_mut().for_each(|s| *s /= count.max(1) as f64);
+    }
+    let dims = if keep {
+        kept
+    } else {
+        a.dims
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !axes.contains(i))
+            .map(|(_, &d)| d)
+            .collect()
+    };
+    Ok(vec![
+        Array::floats(ElemType::Double, dims, acc).cast(a.elem)?,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(dims: &[usize], v: &[i64]) -> Array {
+        Array::ints(ElemType::Int64, dims.to_vec(), v.to_vec())
+    }
+
+    fn floats(dims: &[usize], v: &[f64]) -> Array {
+        Array::floats(ElemType::Float, dims.to_vec(), v.to_vec())
+    }
+
+    fn run(node: Node, inputs: &[&Array]) -> Array {
+        let inputs: Vec<Option<&Array>> = inputs.iter().map(|a| Some(*a)).collect();
+        evaluate(&node, &inputs, 18).unwrap().remove(0)
+    }
+
+    #[test]
+    fn data_movement_matches_numpy() {
+        let x = ints(&[2, 3], &[0, 1, 2, 3, 4, 5]);
+        let t = run(Node::new("Transpose", ["x"], ["y"]), &[&x]);
+        assert_eq!(
+            (t.dims, t.values),
+            (vec![3, 2], Values::Int(vec![0, 3, 1, 4, 2, 5]))
+        );
+        // x[:, ::-2]
+        let s = run(
+            Node::new("Slice", ["x", "s", "e", "a", "t"], ["y"]),
+            &[
+                &x,
+                &ints(&[1], &[-1]),
+                &ints(&[1], &[i64::MIN]),
+                &ints(&[1], &[1]),
+                &ints(&[1], &[-2]),
+            ],
+        );
+        assert_eq!(
+            (s.dims, s.values),
+            (vec![2, 2], Values::Int(vec![2, 0, 5, 3]))
+        );
+        let g = run(
+            Node::new("Gather", ["x", "i"], ["y"]).with_attribute("axis", AttributeValue::Int(1)),
+            &[&x, &ints(&[2], &[-1, 0])],
+        );
+        assert_eq!(
+            (g.dims, g.values),
+            (vec![2, 2], Values::Int(vec![2, 0, 5, 3]))
+        );
+        let c = run(
+            Node::new("Concat", ["x", "x"], ["y"]).with_attribute("axis", AttributeValue::Int(1)),
+            &[&x, &x],
+        );
+        assert_eq!(c.dims, vec![2, 6]);
+        assert_eq!(
+            c.values,
+            Values::Int(vec![0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])
+        );
+        let e = run(
+            Node::new("Expand", ["x", "s"], ["y"]),
+            &[&ints(&[2, 1], &[7, 8]), &ints(&[2], &[2, 2])],
+        );
+        assert_eq!(e.values, Values::Int(vec![7, 7, 8, 8]));
+        let tl = run(
+            Node::new("Tile", ["x", "r"], ["y"]),
+            &[&ints(&[1, 2], &[1, 2]), &ints(&[2], &[2, 2])],
+        );
+        assert_eq!(tl.values, Values::Int(vec![1, 2, 1, 2, 1, 2, 1, 2]));
+    }
+
+    #[test]
+    fn arithmetic_follows_onnx_semantics() {
+        let m = run(
+            Node::new("Mod", ["a", "b"], ["y"]),
+            &[&ints(&[2], &[-7, 7]), &ints(&[1], &[3])],
+        );
+        assert_eq!(m.values, Values::Int(vec![2, 1]));
+        let d = run(
+            Node::new("Div", ["a", "b"], ["y"]),
+            &[&ints(&[2], &[-7, 7]), &ints(&[1], &[2])],
+        );
+        assert_eq!(d.values, Values::Int(vec![-3, 3]));
+        let f = run(
+            Node::new("Div", ["a", "b"], ["y"]),
+            &[&floats(&[1], &[1.0]), &floats(&[1], &[3.0])],
+        );
+        assert_eq!(f.values, Values::Float(vec![f64::from(1.0f32 / 3.0f32)]));
+        let mm = run(
+            Node::new("MatMul", ["a", "b"], ["y"]),
+            &[
+                &floats(&[2, 2], &[1.0, 2.0, 3.0, 4.0]),
+                &floats(&[2], &[1.0, 1.0]),
+            ],
+        );
+        assert_eq!(
+            (mm.dims, mm.values),
+            (vec![2], Values::Float(vec![3.0, 7.0]))
+        );
+        let r = run(
+            Node::new("ReduceMean", ["x", "a"], ["y"])
+                .with_attribute("keepdims", AttributeValue::Int(0)),
+            &[&floats(&[2, 2], &[1.0, 2.0, 3.0, 4.0]), &ints(&[1], &[-1])],
+        );
+        assert_eq!((r.dims, r.values), (vec![2], Values::Float(vec![1.5, 3.5])));
+        let err = evaluate(
+            &Node::new("Div", ["a", "b"], ["y"]),
+            &[Some(&ints(&[1], &[1])), Some(&ints(&[1], &[0]))],
+            17,
+        );
+        assert_eq!(err.unwrap_err(), "integer division by zero");
+    }
+}
