@@ -2,6 +2,7 @@
 //! helpers they share, and runs the README's example as a doctest.
 
 pub mod oracle;
+pub mod structure;
 
 use std::path::PathBuf;
 

@@ -167,3 +167,185 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
+
+/// A documented difference between our result and qonnx's on one model: our op counts
+/// minus qonnx's, and why ours is right.
+pub struct Known {
+    /// The model's file name.
+    pub model: &'static str,
+    /// Our count minus qonnx's, per op type.
+    pub delta: &'static [(&'static str, i64)],
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// One recipe to compare: what the oracle runs, and what we run.
+pub struct Recipe {
+    /// Scratch directory name and label.
+    pub name: &'static str,
+    /// The oracle's `--transforms` (each followed by qonnx's own cleanup).
+    pub oracle: &'static str,
+    /// Our side: transforms the model and returns its diagnostics.
+    pub ours: fn(&mut Model) -> Vec<String>,
+    /// Where the op histograms may differ.
+    pub known: &'static [Known],
+    /// Whether the graphs must also be the same up to naming (where the histograms agree).
+    pub structural: bool,
+}
+
+fn histogram_delta(ours: &Model, theirs: &Model) -> Vec<(String, i64)> {
+    let (a, b) = (crate::histogram(ours), crate::histogram(theirs));
+    let mut delta: Vec<(String, i64)> = Vec::new();
+    for (op, count) in &a {
+        let other = b.iter().find(|(o, _)| o == op).map_or(0, |(_, c)| *c);
+        if *count != other {
+            delta.push((op.clone(), *count as i64 - other as i64));
+        }
+    }
+    for (op, count) in &b {
+        if !a.iter().any(|(o, _)| o == op) {
+            delta.push((op.clone(), -(*count as i64)));
+        }
+    }
+    delta.sort();
+    delta
+}
+
+/// What comparing one model found.
+struct ModelReport {
+    mismatches: Vec<String>,
+    notes: Vec<String>,
+    outputs: usize,
+}
+
+fn check_model(
+    oracle: &Oracle,
+    recipe: &Recipe,
+    name: &str,
+    scratch: &Path,
+) -> Result<ModelReport, String> {
+    let path = crate::models_dir().join(name);
+    let theirs = oracle.run(&path, recipe.oracle, true, scratch)?;
+    let mut ours = Model::load(&path).map_err(|e| e.to_string())?;
+    let notes = (recipe.ours)(&mut ours);
+    let ours_path = scratch.join(name.replace(".onnx", ".ours.onnx"));
+    ours.save(&ours_path).map_err(|e| e.to_string())?;
+    let mut report = ModelReport {
+        mismatches: Vec::new(),
+        notes: notes
+            .into_iter()
+            .map(|n| format!("{name}: diagnostic: {n}"))
+            .collect(),
+        outputs: 0,
+    };
+    let delta = histogram_delta(&ours, &theirs.model);
+    let mut known: Vec<(String, i64)> = recipe
+        .known
+        .iter()
+        .find(|k| k.model == name)
+        .map(|k| k.delta.iter().map(|(o, c)| (o.to_string(), *c)).collect())
+        .unwrap_or_default();
+    known.sort();
+    if delta != known {
+        report.mismatches.push(format!(
+            "{name}: op histogram delta (ours - qonnx) {delta:?}, documented {known:?}; ours {} nodes, qonnx {}",
+            ours.graph.nodes.len(),
+            theirs.model.graph.nodes.len()
+        ));
+    } else if recipe.structural && known.is_empty() {
+        let diff = crate::structure::differences(
+            &crate::structure::structure(&ours),
+            &crate::structure::structure(&theirs.model),
+        );
+        if !diff.is_empty() {
+            report.mismatches.push(format!(
+                "{name}: not the same graph up to naming: {}",
+                diff.join("; ")
+            ));
+        }
+    }
+    match oracle.compare_outputs(&path, &ours_path) {
+        Ok(diffs) => {
+            report.outputs = diffs.len();
+            for d in diffs {
+                match d.max_abs_diff {
+                    Ok(x) if x <= 1e-5 * d.max_abs.max(1.0) => {}
+                    other => report.mismatches.push(format!(
+                        "{name}: output {:?} differs from the original model's: {other:?} (scale {})",
+                        d.names, d.max_abs
+                    )),
+                }
+            }
+        }
+        Err(why) => report
+            .notes
+            .push(format!("{name}: outputs not compared ({why})")),
+    }
+    Ok(report)
+}
+
+/// Runs `recipe` on every real model, with the oracle and with ours, two models at a time,
+/// and panics listing every mismatch: an undocumented op-histogram difference, a graph that
+/// differs beyond naming, or an output that differs from the original model's.
+pub fn check_recipe(recipe: &Recipe) {
+    let Some(oracle) = Oracle::find() else {
+        return;
+    };
+    let scratch = scratch_dir(recipe.name);
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let mut names: Vec<String> = std::fs::read_dir(crate::models_dir())
+        .expect("testdata/models")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".onnx"))
+        .collect();
+    names.sort();
+    let queue = std::sync::Mutex::new(names);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let Some(name) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let r = check_model(&oracle, recipe, &name, &scratch);
+                    results.lock().unwrap().push((name, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut mismatches, mut compared, mut outputs) = (Vec::new(), 0, 0);
+    for (name, r) in results {
+        match r {
+            Ok(report) => {
+                compared += 1;
+                outputs += report.outputs;
+                report.notes.iter().for_each(|n| eprintln!("{n}"));
+                mismatches.extend(report.mismatches);
+            }
+            Err(why) => eprintln!(
+                "{name}: the oracle cannot run `{}` ({why}); not compared",
+                recipe.oracle
+            ),
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{}:\n{}",
+        recipe.name,
+        mismatches.join("\n")
+    );
+    assert!(compared >= 15, "only {compared} models compared");
+    assert!(
+        outputs >= compared,
+        "only {outputs} outputs compared on {compared} models"
+    );
+    eprintln!(
+        "{}: {compared} models agree with qonnx ({} documented differences); {outputs} outputs equal the original model's",
+        recipe.name,
+        recipe.known.len()
+    );
+}

@@ -147,60 +147,108 @@ fn constants(graph: &Graph) -> HashMap<&str, &Tensor> {
     out
 }
 
+/// Inference node by node, for callers that learn constant values as they go
+/// (`FoldConstants` folds a node, then the nodes after it see its value).
+pub struct Engine<'g> {
+    graph: &'g Graph,
+    opset: i64,
+    /// Every tensor whose type is known so far, by name.
+    pub types: HashMap<String, TensorType>,
+    consts: HashMap<&'g str, &'g Tensor>,
+    learned: HashMap<String, Tensor>,
+}
+
+impl<'g> Engine<'g> {
+    /// An engine that knows the graph inputs, the initializers and `Constant` nodes.
+    pub fn new(graph: &'g Graph, opset: i64) -> Engine<'g> {
+        let mut types: HashMap<String, TensorType> = HashMap::new();
+        for vi in graph.inputs.iter() {
+            if let Some(t) = vi.tensor_type() {
+                types.insert(vi.name.clone(), t.clone());
+            }
+        }
+        for t in &graph.initializers {
+            types
+                .entry(t.name().to_owned())
+                .or_insert_with(|| TensorType {
+                    elem_type: t.elem_type() as i32,
+                    shape: Some(t.dims().iter().map(|&d| Dim::Value(d)).collect()),
+                });
+        }
+        Engine {
+            graph,
+            opset,
+            types,
+            consts: constants(graph),
+            learned: HashMap::new(),
+        }
+    }
+
+    /// Makes the value of tensor `name` known to the nodes inferred after this.
+    pub fn learn(&mut self, name: &str, value: Tensor) {
+        self.learned.insert(name.to_owned(), value);
+    }
+
+    /// Infers the outputs of node `index`, whose inputs must have been inferred before;
+    /// an error names the node and says why.
+    pub fn infer_node(&mut self, index: usize) -> Result<(), String> {
+        let node = &self.graph.nodes[index];
+        let outputs = {
+            let cx = Ctx {
+                node,
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|n| {
+                        if n.is_empty() {
+                            None
+                        } else {
+                            self.types.get(n)
+                        }
+                    })
+                    .collect(),
+                consts: node
+                    .inputs
+                    .iter()
+                    .map(|n| {
+                        self.learned
+                            .get(n)
+                            .or_else(|| self.consts.get(n.as_str()).copied())
+                    })
+                    .collect(),
+                opset: self.opset,
+            };
+            rules::infer(&cx).map_err(|message| {
+                format!(
+                    "cannot infer the outputs of node `{}` ({}): {message}",
+                    node.name,
+                    op_label(node)
+                )
+            })?
+        };
+        for (name, t) in node.outputs.iter().zip(outputs) {
+            if !name.is_empty() {
+                self.types.insert(name.clone(), t);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Infers the type of every tensor of `graph`. `opset` is the model's version of the
 /// default ONNX domain, which decides the form of several ops.
 pub fn infer(graph: &Graph, opset: i64) -> Inference {
-    let mut types: HashMap<String, TensorType> = HashMap::new();
-    for vi in graph.inputs.iter() {
-        if let Some(t) = vi.tensor_type() {
-            types.insert(vi.name.clone(), t.clone());
-        }
-    }
-    for t in &graph.initializers {
-        types
-            .entry(t.name().to_owned())
-            .or_insert_with(|| TensorType {
-                elem_type: t.elem_type() as i32,
-                shape: Some(t.dims().iter().map(|&d| Dim::Value(d)).collect()),
-            });
-    }
-    let consts = constants(graph);
+    let mut engine = Engine::new(graph, opset);
     let order = topological_order(graph);
     let mut problems = Vec::new();
     let mut visited = vec![false; graph.nodes.len()];
     for &index in &order {
         visited[index] = true;
-        let node = &graph.nodes[index];
-        let cx = Ctx {
-            node,
-            inputs: node
-                .inputs
-                .iter()
-                .map(|n| if n.is_empty() { None } else { types.get(n) })
-                .collect(),
-            consts: node
-                .inputs
-                .iter()
-                .map(|n| consts.get(n.as_str()).copied())
-                .collect(),
-            opset,
-        };
-        match rules::infer(&cx) {
-            Ok(outputs) => {
-                for (name, t) in node.outputs.iter().zip(outputs) {
-                    if !name.is_empty() {
-                        types.insert(name.clone(), t);
-                    }
-                }
-            }
-            Err(message) => problems.push(Problem {
+        if let Err(message) = engine.infer_node(index) {
+            problems.push(Problem {
                 node: index,
-                message: format!(
-                    "cannot infer the outputs of node `{}` ({}): {message}",
-                    node.name,
-                    op_label(node)
-                ),
-            }),
+                message,
+            });
         }
     }
     for (index, seen) in visited.iter().enumerate() {
@@ -219,7 +267,7 @@ pub fn infer(graph: &Graph, opset: i64) -> Inference {
     }
     problems.sort_by_key(|p| p.node);
     Inference {
-        types,
+        types: engine.types,
         order,
         problems,
     }

@@ -7,9 +7,11 @@ use brainsmith_core::prelude::*;
 
 use crate::eval::{self, Array};
 use crate::shapes;
+use crate::transforms::infer_shapes::record_types;
 
 /// Replaces every node whose inputs are all constant by initializers holding its
-/// outputs, in one pass in dependency order, so a chain of constant nodes folds at once.
+/// outputs, in one pass in dependency order, so a chain of constant nodes folds at once;
+/// then records the tensor types folding made known, as `InferShapes` does.
 ///
 /// Constant inputs are initializers and the outputs of nodes folded before. A `Shape`
 /// node folds too when its input's shape is fully static. Quantizers (`Quant`,
@@ -40,7 +42,10 @@ impl Transform for FoldConstants {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
         let graph = &mut model.graph;
-        let inference = shapes::infer(graph, opset);
+        // Types are inferred node by node as folding goes, so that a Shape node sees the
+        // dimensions that folding before it made static.
+        let order = shapes::topological_order(graph);
+        let mut engine = shapes::Engine::new(graph, opset);
         let initializers: HashMap<&str, usize> = graph
             .initializers
             .iter()
@@ -51,15 +56,17 @@ impl Transform for FoldConstants {
         let mut unreadable: HashSet<String> = HashSet::new();
         let mut folded = vec![false; graph.nodes.len()];
 
-        for &index in &inference.order {
+        for &index in &order {
             let node = &graph.nodes[index];
+            // A node that cannot be inferred is InferShapes' to report.
+            let _ = engine.infer_node(index);
             if KEEP.contains(&node.op_type.as_str()) || has_subgraph(node) {
                 continue;
             }
             let is_static_shape = node.op_type == "Shape"
                 && node.is_onnx()
                 && node.inputs.first().is_some_and(|i| {
-                    inference.types.get(i).is_some_and(|t| {
+                    engine.types.get(i).is_some_and(|t| {
                         t.shape
                             .as_ref()
                             .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
@@ -90,7 +97,7 @@ impl Transform for FoldConstants {
                 continue;
             }
             let result = if is_static_shape {
-                shape_of(node, &inference.types[&node.inputs[0]])
+                shape_of(node, &engine.types[&node.inputs[0]])
             } else {
                 // Read the initializers this node needs, once each.
                 let mut failed = None;
@@ -134,6 +141,9 @@ impl Transform for FoldConstants {
                 Ok(outputs) => {
                     for (name, array) in node.outputs.iter().zip(outputs) {
                         if !name.is_empty() {
+                            if let Ok(t) = array.to_tensor(name) {
+                                engine.learn(name, t);
+                            }
                             values.insert(name.clone(), array);
                         }
                     }
@@ -185,6 +195,9 @@ impl Transform for FoldConstants {
             }
         }
         graph.initializers.extend(new);
+        // What folding made known (a dimension computed from a folded shape) goes into the
+        // recorded types, as after InferShapes; problems are InferShapes' to report.
+        record_types(graph, opset, &mut TransformContext::default());
         Ok(true)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use brainsmith_core::ir::{Dim, TensorType, ValueInfo, ValueType};
+use brainsmith_core::ir::{Dim, Graph, TensorType, ValueInfo, ValueType};
 use brainsmith_core::prelude::*;
 
 use crate::shapes;
@@ -26,79 +26,83 @@ const DEFAULT_OPSET: i64 = 1;
 impl Transform for InferShapes {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
-        let graph = &mut model.graph;
-        let inference = shapes::infer(graph, opset);
-        for problem in &inference.problems {
-            ctx.warn(
-                graph.nodes[problem.node].name.clone(),
-                problem.message.clone(),
-            );
-        }
-        let mut types = inference.types;
-        let mut changed = false;
-
-        for output in &mut graph.outputs {
-            if let Some(inferred) = types.get(&output.name) {
-                match merge(output.tensor_type(), inferred) {
-                    Ok(Some(merged)) => {
-                        output.ty = Some(ValueType::Tensor(merged));
-                        changed = true;
-                    }
-                    Ok(None) => {}
-                    Err(message) => {
-                        ctx.warn("", format!("graph output `{}`: {message}", output.name))
-                    }
-                }
-            }
-        }
-
-        let skip: HashSet<String> = graph
-            .inputs
-            .iter()
-            .map(|v| v.name.clone())
-            .chain(graph.outputs.iter().map(|v| v.name.clone()))
-            .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
-            .collect();
-        let mut existing: HashMap<String, usize> = HashMap::new();
-        for (i, vi) in graph.value_info.iter().enumerate() {
-            existing.insert(vi.name.clone(), i);
-        }
-        for &index in &inference.order {
-            for name in &graph.nodes[index].outputs {
-                if name.is_empty() || skip.contains(name) {
-                    continue;
-                }
-                let Some(inferred) = types.remove(name) else {
-                    continue;
-                };
-                match existing.get(name) {
-                    Some(&i) => {
-                        let vi = &mut graph.value_info[i];
-                        match merge(vi.tensor_type(), &inferred) {
-                            Ok(Some(merged)) => {
-                                vi.ty = Some(ValueType::Tensor(merged));
-                                changed = true;
-                            }
-                            Ok(None) => {}
-                            Err(message) => ctx.warn(
-                                graph.nodes[index].name.clone(),
-                                format!("tensor `{name}`: {message}"),
-                            ),
-                        }
-                    }
-                    None => {
-                        existing.insert(name.clone(), graph.value_info.len());
-                        let mut vi = ValueInfo::default();
-                        vi.name = name.clone();
-                        vi.ty = Some(ValueType::Tensor(inferred));
-                        graph.value_info.push(vi);
-                        changed = true;
-                    }
-                }
-            }
-        }
-        Ok(changed)
+        Ok(record_types(&mut model.graph, opset, ctx))
     }
+}
+
+/// Infers every tensor's type and records it: `value_info` for intermediates, and the
+/// undeclared parts of graph outputs. Problems go to `ctx`. Returns whether anything
+/// changed.
+pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformContext) -> bool {
+    let inference = shapes::infer(graph, opset);
+    for problem in &inference.problems {
+        ctx.warn(
+            graph.nodes[problem.node].name.clone(),
+            problem.message.clone(),
+        );
+    }
+    let mut types = inference.types;
+    let mut changed = false;
+
+    for output in &mut graph.outputs {
+        if let Some(inferred) = types.get(&output.name) {
+            match merge(output.tensor_type(), inferred) {
+                Ok(Some(merged)) => {
+                    output.ty = Some(ValueType::Tensor(merged));
+                    changed = true;
+                }
+                Ok(None) => {}
+                Err(message) => ctx.warn("", format!("graph output `{}`: {message}", output.name)),
+            }
+        }
+    }
+
+    let skip: HashSet<String> = graph
+        .inputs
+        .iter()
+        .map(|v| v.name.clone())
+        .chain(graph.outputs.iter().map(|v| v.name.clone()))
+        .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
+        .collect();
+    let mut existing: HashMap<String, usize> = HashMap::new();
+    for (i, vi) in graph.value_info.iter().enumerate() {
+        existing.insert(vi.name.clone(), i);
+    }
+    for &index in &inference.order {
+        for name in &graph.nodes[index].outputs {
+            if name.is_empty() || skip.contains(name) {
+                continue;
+            }
+            let Some(inferred) = types.remove(name) else {
+                continue;
+            };
+            match existing.get(name) {
+                Some(&i) => {
+                    let vi = &mut graph.value_info[i];
+                    match merge(vi.tensor_type(), &inferred) {
+                        Ok(Some(merged)) => {
+                            vi.ty = Some(ValueType::Tensor(merged));
+                            changed = true;
+                        }
+                        Ok(None) => {}
+                        Err(message) => ctx.warn(
+                            graph.nodes[index].name.clone(),
+                            format!("tensor `{name}`: {message}"),
+                        ),
+                    }
+                }
+                None => {
+                    existing.insert(name.clone(), graph.value_info.len());
+                    let mut vi = ValueInfo::default();
+                    vi.name = name.clone();
+                    vi.ty = Some(ValueType::Tensor(inferred));
+                    graph.value_info.push(vi);
+                    changed = true;
+                }
+            }
+        }
+    }
+    changed
 }
 
 /// The declared type completed by the inferred one: `Ok(None)` when nothing changes, an

@@ -3,7 +3,7 @@
 mod fold_constants;
 mod give_readable_tensor_names;
 mod give_unique_node_names;
-mod infer_shapes;
+pub(crate) mod infer_shapes;
 mod remove_identity_ops;
 mod remove_unused_tensors;
 mod sort_graph;
