@@ -111,6 +111,7 @@ mod fsutil;
 pub mod ir;
 pub mod manifest;
 mod namespace;
+pub mod pipeline;
 mod plugin;
 mod record;
 pub mod registry;

@@ -11,12 +11,14 @@
 //!
 //! Commands: `plugins` (summary table; `--kind`, `--source`, `--stage`, `--op-type`,
 //! `--search`, `--verbose`, `--format table|json|toml`), `plugins show NAME`, `manifest`
-//! (this binary's plugin manifest) and `verify MANIFEST` (this binary's plugins against an
-//! allowlist). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
+//! (this binary's plugin manifest), `verify MANIFEST` (this binary's plugins against an
+//! allowlist) and `transform MODEL -o OUT --apply A,B` (registered transforms on a model,
+//! written atomically, with a summary table or `--format json`). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
 //! error, 2 on bad usage.
 
 mod plugins;
 mod table;
+mod transform;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -64,6 +66,7 @@ where
     };
     let result = match cli.command {
         Command::Plugins(args) => plugins::run(registry, args, out),
+        Command::Transform(args) => transform::run(registry, args, out, err),
         Command::Manifest { format, root } => {
             let manifest = Manifest::from_registry(registry, root.as_deref());
             let text = match format {
@@ -96,7 +99,7 @@ where
 
 #[derive(Parser)]
 #[command(
-    about = "Inspect the plugins linked into this dataflow compiler",
+    about = "Inspect the plugins linked into this dataflow compiler and run its transforms",
     version
 )]
 struct Cli {
@@ -117,6 +120,8 @@ enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
+    /// Apply registered transforms to a model and write the result atomically.
+    Transform(transform::TransformArgs),
     /// Check that this binary links exactly the plugins a manifest lists.
     Verify {
         /// The manifest (TOML, or JSON when it ends in .json).

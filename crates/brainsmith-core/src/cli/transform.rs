@@ -1,0 +1,152 @@
+//! `transform MODEL -o OUT --apply A,B,...`: runs registered transforms on a model and
+//! writes the result atomically, with a summary of node counts and times.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::table::Table;
+use crate::ir::Model;
+use crate::pipeline;
+use crate::registry::Registry;
+
+/// Arguments of `transform`.
+#[derive(Args)]
+pub(super) struct TransformArgs {
+    /// The ONNX model to read.
+    model: PathBuf,
+    /// Where to write the result; replaced only when every transform succeeded.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Transforms to apply in order, short or qualified names, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    apply: Vec<String>,
+    /// Summary format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
+}
+
+/// How the summary is printed.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SummaryFormat {
+    Table,
+    Json,
+}
+
+pub(super) fn run(
+    registry: &Registry,
+    args: TransformArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), String> {
+    // Every name is checked before the model is even read.
+    let names: Vec<&str> = args
+        .apply
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(
+            "--apply names no transform; list them comma-separated, e.g. \
+                    --apply InferShapes,FoldConstants"
+                .into(),
+        );
+    }
+    let transforms = pipeline::resolve(registry, &names).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\nerror: ")
+    })?;
+    let load_start = std::time::Instant::now();
+    let mut model = Model::load(&args.model).map_err(|e| e.to_string())?;
+    let load_seconds = load_start.elapsed().as_secs_f64();
+    let report = pipeline::run(&mut model, &transforms)
+        .map_err(|f| format!("{f}; nothing was written to {}", args.output.display()))?;
+    let save_start = std::time::Instant::now();
+    model.save(&args.output).map_err(|e| e.to_string())?;
+    let save_seconds = save_start.elapsed().as_secs_f64();
+
+    for step in &report.steps {
+        for d in &step.diagnostics {
+            let _ = writeln!(err, "warning: {}: {}", step.transform, d.message);
+        }
+    }
+    let text = match args.format {
+        SummaryFormat::Json => json(&args, &report, load_seconds, save_seconds),
+        SummaryFormat::Table => table(&args, &report, load_seconds, save_seconds),
+    };
+    write!(out, "{text}").map_err(|e| e.to_string())
+}
+
+fn table(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -> String {
+    let mut t = Table::new(&["transform", "changed", "nodes", "time"]).right_align(&[2, 3]);
+    t.row(vec![
+        format!("(load {})", args.model.display()),
+        String::new(),
+        report.nodes_before.to_string(),
+        millis(load),
+    ]);
+    for s in &report.steps {
+        t.row(vec![
+            s.transform.clone(),
+            if s.changed { "yes" } else { "no" }.to_owned(),
+            s.nodes_after.to_string(),
+            millis(s.seconds),
+        ]);
+    }
+    t.row(vec![
+        format!("(save {})", args.output.display()),
+        String::new(),
+        report.nodes_after.to_string(),
+        millis(save),
+    ]);
+    let total: f64 = report.steps.iter().map(|s| s.seconds).sum();
+    t.row(vec![
+        "total (transforms)".to_owned(),
+        String::new(),
+        format!("{} -> {}", report.nodes_before, report.nodes_after),
+        millis(total),
+    ]);
+    t.render()
+}
+
+fn millis(seconds: f64) -> String {
+    format!("{:.3} ms", seconds * 1e3)
+}
+
+fn json(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -> String {
+    let steps: Vec<serde_json::Value> = report
+        .steps
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "transform": s.transform,
+                "stage": s.stage.to_string(),
+                "changed": s.changed,
+                "nodes": s.nodes_after,
+                "seconds": s.seconds,
+                "diagnostics": s.diagnostics.iter().map(|d| serde_json::json!({
+                    "node": d.node,
+                    "message": d.message,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "output": args.output.display().to_string(),
+        "nodes_before": report.nodes_before,
+        "nodes_after": report.nodes_after,
+        "load_seconds": load,
+        "save_seconds": save,
+        "transform_seconds": report.steps.iter().map(|s| s.seconds).sum::<f64>(),
+        "steps": steps,
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}

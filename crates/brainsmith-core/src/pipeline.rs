@@ -1,0 +1,160 @@
+//! Runs registered transforms on a model, one transactional application at a time.
+//!
+//! Every application works on the model in place after taking a copy; when the transform
+//! returns an error or panics, the copy is put back, so the model is exactly as it was
+//! before that transform, and the error names the transform, its stage and where it is
+//! defined. Time, node counts and diagnostics are recorded per application.
+//!
+//! ```
+//! use brainsmith_core::ir::{Model, Node};
+//! use brainsmith_core::pipeline;
+//!
+//! let registry = brainsmith_core::Registry::global().unwrap();
+//! let transforms = pipeline::resolve(registry, &[] as &[&str]).unwrap();
+//! let mut model = Model::default();
+//! model.graph.nodes.push(Node::new("Relu", ["x"], ["y"]));
+//! let report = pipeline::run(&mut model, &transforms).unwrap();
+//! assert_eq!((report.nodes_before, report.nodes_after), (1, 1));
+//! ```
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::ir::Model;
+use crate::plugin::{Diagnostic, Stage, TransformContext};
+use crate::registry::{LookupError, Registry, TransformRef};
+
+/// What one application of a transform did.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The transform's qualified name.
+    pub transform: String,
+    /// Its stage.
+    pub stage: Stage,
+    /// Whether it reported a change.
+    pub changed: bool,
+    /// Node count after it.
+    pub nodes_after: usize,
+    /// Wall time of the application, in seconds.
+    pub seconds: f64,
+    /// What it reported about nodes it could not handle fully.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Node count before the first transform.
+    pub nodes_before: usize,
+    /// Node count after the last one.
+    pub nodes_after: usize,
+    /// One entry per application, in order.
+    pub steps: Vec<Applied>,
+}
+
+/// A transform that failed; the model is as it was before it.
+#[derive(Debug)]
+pub struct Failure {
+    /// The transform's qualified name.
+    pub transform: String,
+    /// Its stage.
+    pub stage: Stage,
+    /// Where it is defined (`file:line:column`).
+    pub location: String,
+    /// Its error, or the panic's message.
+    pub message: String,
+    /// Whether it panicked rather than returned an error.
+    pub panicked: bool,
+    /// What the transforms before it did.
+    pub report: Report,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "transform {} (stage {}, defined at {}) {}: {}; the model is left as it was before it",
+            self.transform,
+            self.stage,
+            self.location,
+            if self.panicked { "panicked" } else { "failed" },
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Looks up every name (short or qualified) and reports every unknown one at once.
+pub fn resolve<'r, S: AsRef<str>>(
+    registry: &'r Registry,
+    names: &[S],
+) -> Result<Vec<TransformRef<'r>>, Vec<LookupError>> {
+    let mut found = Vec::with_capacity(names.len());
+    let mut errors = Vec::new();
+    for name in names {
+        match registry.transform(name.as_ref().trim()) {
+            Ok(t) => found.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Applies `transforms` in order, each once, transactionally. Stops at the first failure.
+pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report, Failure> {
+    let mut report = Report {
+        nodes_before: model.graph.nodes.len(),
+        nodes_after: model.graph.nodes.len(),
+        steps: Vec::with_capacity(transforms.len()),
+    };
+    for t in transforms {
+        let plugin = t.plugin();
+        let backup = model.clone();
+        let mut ctx = TransformContext::default();
+        let start = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| t.instantiate().apply(model, &mut ctx)));
+        let seconds = start.elapsed().as_secs_f64();
+        let failure = match outcome {
+            Ok(Ok(changed)) => {
+                report.nodes_after = model.graph.nodes.len();
+                report.steps.push(Applied {
+                    transform: plugin.qualified_name().to_owned(),
+                    stage: t.stage(),
+                    changed,
+                    nodes_after: report.nodes_after,
+                    seconds,
+                    diagnostics: ctx.diagnostics().to_vec(),
+                });
+                continue;
+            }
+            Ok(Err(e)) => (e.to_string(), false),
+            Err(payload) => (panic_message(payload.as_ref()), true),
+        };
+        *model = backup;
+        return Err(Failure {
+            transform: plugin.qualified_name().to_owned(),
+            stage: t.stage(),
+            location: plugin.location().to_string(),
+            message: failure.0,
+            panicked: failure.1,
+            report,
+        });
+    }
+    Ok(report)
+}

@@ -1,0 +1,180 @@
+//! `brainsmith transform`: the result is written atomically, only on success, and every
+//! kind of bad input is a clear error with a non-zero exit and no output file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use brainsmith_core::ir::{ElemType, Model, Node, ValueInfo};
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models")
+}
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/cli-scratch")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn brainsmith(args: &[&str]) -> (Output, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_brainsmith"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+const RECIPE: &str = "InferShapes,FoldConstants,RemoveIdentityOps,GiveUniqueNodeNames,GiveReadableTensorNames,SortGraph";
+
+#[test]
+fn runs_the_cleanup_recipe_and_reports_it_as_json() {
+    let dir = scratch("recipe");
+    let model = models().join("light_squeezenet.onnx");
+    let output = dir.join("out.onnx");
+    let (out, stdout, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--apply",
+        RECIPE,
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["transform"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = RECIPE
+        .split(',')
+        .map(|n| format!("brainsmith:{n}"))
+        .collect();
+    assert_eq!(names, expected);
+    assert_eq!(report["nodes_before"], 105);
+    let after = report["nodes_after"].as_u64().unwrap();
+    assert!(after < 105, "ConstantOfShape weights fold away: {after}");
+    let written = Model::load(&output).unwrap();
+    assert_eq!(written.graph.nodes.len() as u64, after);
+    assert!(
+        !written
+            .graph
+            .nodes
+            .iter()
+            .any(|n| n.op_type == "ConstantOfShape")
+    );
+}
+
+#[test]
+fn the_table_lists_every_transform_with_node_counts() {
+    let dir = scratch("table");
+    let output = dir.join("out.onnx");
+    let model = models().join("qonnx_residual_block.onnx");
+    let (out, stdout, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--apply",
+        "InferShapes, SortGraph",
+    ]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("transform"), "{stdout}");
+    assert!(stdout.contains("brainsmith:InferShapes"), "{stdout}");
+    assert!(stdout.contains("brainsmith:SortGraph"), "{stdout}");
+    assert!(stdout.contains("total (transforms)"), "{stdout}");
+}
+
+#[test]
+fn unknown_transforms_are_all_named_before_anything_runs() {
+    let dir = scratch("unknown");
+    let output = dir.join("out.onnx");
+    std::fs::write(&output, b"previous result").unwrap();
+    let model = models().join("qonnx_residual_block.onnx");
+    let (out, stdout, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--apply",
+        "InferShape,SortGraph,FoldConstans",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("unknown transform 'InferShape'; did you mean 'InferShapes'?"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unknown transform 'FoldConstans'; did you mean 'FoldConstants'?"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&output).unwrap(), b"previous result");
+}
+
+#[test]
+fn a_truncated_model_is_an_error_naming_the_file() {
+    let dir = scratch("truncated");
+    let bytes = std::fs::read(models().join("qonnx_residual_block.onnx")).unwrap();
+    let model = dir.join("truncated.onnx");
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let output = dir.join("out.onnx");
+    let (out, _, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--apply",
+        "SortGraph",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("truncated.onnx"), "{stderr}");
+    assert!(!output.exists());
+}
+
+#[test]
+fn a_failing_transform_leaves_no_output_and_names_itself() {
+    let dir = scratch("cycle");
+    // a -> b -> a: SortGraph refuses a cycle.
+    let mut m = Model::default();
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, &[1]));
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor("b", ElemType::Float, &[1]));
+    m.graph
+        .nodes
+        .push(Node::new("Add", ["x", "b"], ["a"]).with_name("first"));
+    m.graph
+        .nodes
+        .push(Node::new("Relu", ["a"], ["b"]).with_name("second"));
+    let model = dir.join("cycle.onnx");
+    m.save(&model).unwrap();
+    let output = dir.join("out.onnx");
+    std::fs::write(&output, b"previous result").unwrap();
+    let (out, _, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--apply",
+        "InferShapes,SortGraph",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("transform brainsmith:SortGraph (stage cleanup, defined at crates/brainsmith-plugins/src/transforms/sort_graph.rs:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cycle"), "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert_eq!(std::fs::read(&output).unwrap(), b"previous result");
+}

@@ -1,0 +1,67 @@
+//! The pipeline applies transforms transactionally: a transform that fails or panics
+//! after changing the model leaves it exactly as it was before that transform.
+
+use brainsmith_core::{Registry, pipeline};
+use brainsmith_core::prelude::*;
+use brainsmith_tests::model;
+
+/// Deletes half the nodes, then fails (a test double).
+#[transform(stage = cleanup, tags = ["test"], version = "1.0.0")]
+#[derive(Default)]
+pub struct HalfThenFail;
+
+impl Transform for HalfThenFail {
+    fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        let n = model.graph.nodes.len() / 2;
+        model.graph.nodes.truncate(n);
+        Err(PluginError::new("gave up halfway"))
+    }
+}
+
+/// Renames every node, then panics (a test double).
+#[transform(stage = topology_opt, tags = ["test"], version = "1.0.0")]
+#[derive(Default)]
+pub struct RenameThenPanic;
+
+impl Transform for RenameThenPanic {
+    fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        for node in &mut model.graph.nodes {
+            node.name = "clobbered".into();
+        }
+        panic!("index out of bounds in a buggy plugin");
+    }
+}
+
+#[test]
+fn a_failing_or_panicking_transform_leaves_the_model_as_it_was() {
+    let registry = Registry::global().unwrap();
+    let original = model("qonnx_residual_block.onnx");
+    for (name, stage, panicked) in [
+        ("HalfThenFail", "cleanup", false),
+        ("RenameThenPanic", "topology_opt", true),
+    ] {
+        let mut m = original.clone();
+        let transforms = pipeline::resolve(registry, &["SortGraph", name]).unwrap();
+        let failure = pipeline::run(&mut m, &transforms).unwrap_err();
+        assert_eq!(m.encode(), original.encode(), "{name} left a changed model");
+        assert_eq!(failure.panicked, panicked);
+        assert_eq!(failure.report.steps.len(), 1, "SortGraph ran before {name}");
+        let text = failure.to_string();
+        assert!(
+            text.starts_with(&format!("transform brainsmith-tests:{name} (stage {stage}, defined at tests/tests/pipeline.rs:")),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("the model is left as it was before it"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_names_are_reported_together() {
+    let registry = Registry::global().unwrap();
+    let errors = pipeline::resolve(registry, &["SortGrap", "InferShapes", "Nope"]).unwrap_err();
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].to_string().contains("did you mean 'SortGraph'"));
+}
