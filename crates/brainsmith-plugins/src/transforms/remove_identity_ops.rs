@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use brainsmith_core::ir::{Dim, Graph, Node};
+use brainsmith_core::ir::{AttributeValue, Dim, Graph, Node, Tensor, ValueInfo};
 use brainsmith_core::prelude::*;
 
 /// Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`,
@@ -29,8 +29,9 @@ impl Transform for RemoveIdentityOps {
             .collect();
         let mut alias: HashMap<String, String> = HashMap::new();
         let mut removed = vec![false; graph.nodes.len()];
+        let index = Index::new(graph);
         for (i, node) in graph.nodes.iter().enumerate() {
-            let Some(input) = pass_through(graph, node) else {
+            let Some(input) = pass_through(&index, node) else {
                 continue;
             };
             let [output] = node.outputs.as_slice() else {
@@ -70,6 +71,55 @@ impl Transform for RemoveIdentityOps {
     }
 }
 
+/// The graph's constants and recorded types by name, built once: looking them up by
+/// scanning the graph for every node would make the transform quadratic.
+struct Index<'g> {
+    constants: HashMap<&'g str, &'g Tensor>,
+    infos: HashMap<&'g str, &'g ValueInfo>,
+}
+
+impl<'g> Index<'g> {
+    fn new(graph: &'g Graph) -> Index<'g> {
+        let inputs: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+        let mut constants: HashMap<&str, &Tensor> = HashMap::new();
+        for t in &graph.initializers {
+            if !inputs.contains(t.name()) {
+                constants.insert(t.name(), t);
+            }
+        }
+        for node in &graph.nodes {
+            if node.op_type == "Constant"
+                && node.is_onnx()
+                && let (Some(out), Some(AttributeValue::Tensor(t))) =
+                    (node.outputs.first(), node.attribute("value"))
+                && !inputs.contains(out.as_str())
+            {
+                constants.entry(out.as_str()).or_insert(t);
+            }
+        }
+        let mut infos: HashMap<&str, &ValueInfo> = HashMap::new();
+        for v in graph
+            .inputs
+            .iter()
+            .chain(&graph.outputs)
+            .chain(&graph.value_info)
+        {
+            infos.entry(v.name.as_str()).or_insert(v);
+        }
+        Index { constants, infos }
+    }
+
+    /// As `Graph::constant`.
+    fn constant(&self, name: &str) -> Option<&'g Tensor> {
+        self.constants.get(name).copied()
+    }
+
+    /// As `Graph::value_info_of`.
+    fn value_info_of(&self, name: &str) -> Option<&'g ValueInfo> {
+        self.infos.get(name).copied()
+    }
+}
+
 fn resolve(alias: &HashMap<String, String>, name: &str) -> String {
     let mut current = name;
     while let Some(next) = alias.get(current) {
@@ -95,7 +145,7 @@ fn dedup_metadata(graph: &mut Graph) {
 }
 
 /// The input `node` passes through unchanged, if it is an exact identity.
-fn pass_through<'n>(graph: &Graph, node: &'n Node) -> Option<&'n str> {
+fn pass_through<'n>(graph: &Index<'_>, node: &'n Node) -> Option<&'n str> {
     if !node.is_onnx() || node.outputs.len() != 1 {
         return None;
     }
@@ -133,14 +183,14 @@ fn pass_through<'n>(graph: &Graph, node: &'n Node) -> Option<&'n str> {
 }
 
 /// Whether `name` is a constant whose every element is exactly `value`.
-fn is_constant(graph: &Graph, name: &str, value: f64) -> bool {
+fn is_constant(graph: &Index<'_>, name: &str, value: f64) -> bool {
     graph
         .constant(name)
         .and_then(|t| t.to_f64().ok())
         .is_some_and(|values| !values.is_empty() && values.iter().all(|&v| v == value))
 }
 
-fn shape_of(graph: &Graph, name: &str) -> Option<Vec<Dim>> {
+fn shape_of(graph: &Index<'_>, name: &str) -> Option<Vec<Dim>> {
     if let Some(t) = graph.constant(name) {
         return Some(t.dims().iter().map(|&d| Dim::Value(d)).collect());
     }
@@ -148,7 +198,7 @@ fn shape_of(graph: &Graph, name: &str) -> Option<Vec<Dim>> {
 }
 
 /// Whether broadcasting `x` with constant `c` leaves `x`'s shape as it is.
-fn broadcast_keeps_shape(graph: &Graph, x: &str, c: &str) -> bool {
+fn broadcast_keeps_shape(graph: &Index<'_>, x: &str, c: &str) -> bool {
     let Some(c_dims) = graph.constant(c).map(|t| t.dims().to_vec()) else {
         return false;
     };
@@ -168,7 +218,7 @@ fn broadcast_keeps_shape(graph: &Graph, x: &str, c: &str) -> bool {
         .all(|(&c, x)| c == 1 || *x == Dim::Value(c))
 }
 
-fn static_shape(graph: &Graph, name: &str) -> Option<Vec<i64>> {
+fn static_shape(graph: &Index<'_>, name: &str) -> Option<Vec<i64>> {
     shape_of(graph, name)?
         .into_iter()
         .map(|d| match d {
@@ -178,7 +228,7 @@ fn static_shape(graph: &Graph, name: &str) -> Option<Vec<i64>> {
         .collect()
 }
 
-fn reshape_is_identity(graph: &Graph, node: &Node, x: &str, shape: &str) -> bool {
+fn reshape_is_identity(graph: &Index<'_>, node: &Node, x: &str, shape: &str) -> bool {
     let (Some(input), Some(target)) = (static_shape(graph, x), graph.constant(shape)) else {
         return false;
     };
@@ -214,7 +264,7 @@ fn reshape_is_identity(graph: &Graph, node: &Node, x: &str, shape: &str) -> bool
     resolved == input
 }
 
-fn transpose_is_identity(graph: &Graph, node: &Node, x: &str) -> bool {
+fn transpose_is_identity(graph: &Index<'_>, node: &Node, x: &str) -> bool {
     match node.attr_ints("perm") {
         Some(perm) => perm.iter().enumerate().all(|(i, &p)| p == i as i64),
         None => shape_of(graph, x).is_some_and(|s| s.len() <= 1),
