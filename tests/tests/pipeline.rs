@@ -1,8 +1,8 @@
 //! The pipeline applies transforms transactionally: a transform that fails or panics
 //! after changing the model leaves it exactly as it was before that transform.
 
-use brainsmith_core::{Registry, pipeline};
 use brainsmith_core::prelude::*;
+use brainsmith_core::{Registry, pipeline};
 use brainsmith_tests::model;
 
 /// Deletes half the nodes, then fails (a test double).

@@ -330,7 +330,7 @@ fn ratio(a: f64, b: f64) -> String {
     format!("{:.2}x", a / b)
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

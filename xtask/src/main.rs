@@ -10,6 +10,7 @@ use brainsmith_plugins as _;
 
 mod bench;
 mod bench_gen;
+mod bench_transforms;
 mod codegen;
 mod manifest;
 mod tidy;
@@ -25,6 +26,8 @@ commands:
   manifest [--check] [--format toml|json]  regenerate the plugin manifest (both formats by default)
   bench-gen N [N ...]                    write throwaway crates with N plugins (ours, linkme, inventory, Python)
   bench [--sizes 0,100,1000,10000] [--runs R]  measure them all and write BENCHMARKS.md
+  bench-transforms [--runs R] [--chains 100,1000,10000,100000] [--oracle-chain-max N] [--python PATH]
+                                         the cleanup recipe, ours against the qonnx oracle; writes BENCHMARKS-transforms.md
 ";
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Some("manifest") => manifest::run(util::mode(rest), rest),
         Some("bench") => bench::run(rest),
         Some("bench-gen") => bench_gen::run(rest),
+        Some("bench-transforms") => bench_transforms::run(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -1,0 +1,341 @@
+//! `cargo xtask bench-transforms`: the cleanup recipe, ours against the qonnx oracle, on
+//! every real model and on synthetic chains, written to `BENCHMARKS-transforms.md`.
+//!
+//! Ours runs through the release `brainsmith transform --format json` binary and is timed
+//! by its own report (transforms only, best of `--runs`); the oracle runs through
+//! `../shared/oracle/run_qonnx.py` and is timed by its summary (the same transforms, each
+//! with qonnx's own cleanup, as qonnx applies them). Both in the same run, on this machine.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
+
+use crate::util::{Mode, ensure_file_contents, generated_header, workspace_root};
+
+const RECIPE: &str = "InferShapes,FoldConstants,RemoveIdentityOps,GiveUniqueNodeNames,GiveReadableTensorNames,SortGraph";
+
+struct Options {
+    runs: usize,
+    chains: Vec<usize>,
+    oracle_chain_max: usize,
+    python: PathBuf,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        runs: 3,
+        chains: vec![100, 1_000, 10_000, 100_000],
+        oracle_chain_max: 100,
+        python: std::env::var_os("BRAINSMITH_ORACLE_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp/oracle-venv/bin/python")),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--runs" => o.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--chains" => {
+                o.chains = value()?
+                    .split(',')
+                    .map(|s| s.trim().parse().map_err(|e| format!("--chains: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--oracle-chain-max" => {
+                o.oracle_chain_max = value()?
+                    .parse()
+                    .map_err(|e| format!("--oracle-chain-max: {e}"))?
+            }
+            "--python" => o.python = PathBuf::from(value()?),
+            other => return Err(format!("unknown option {other}; see `cargo xtask`")),
+        }
+    }
+    if !o.python.is_file() {
+        return Err(format!(
+            "no oracle interpreter at {} (create the venv as ../shared/oracle/README.md says, or pass --python)",
+            o.python.display()
+        ));
+    }
+    Ok(o)
+}
+
+/// A chain of `n` nodes shaped like what the recipe works on: every fourth node multiplies
+/// by one (an identity), every fourth adds the output of a `Constant` → `Neg` pair (two
+/// nodes to fold), the rest are `Relu`s. Unnamed, so the naming transforms have work.
+pub(crate) fn chain(n: usize) -> Model {
+    let mut m = Model::default();
+    m.ir_version = 8;
+    m.opset_imports
+        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        });
+    m.graph.name = format!("chain{n}");
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, &[1, 64]));
+    m.graph
+        .initializers
+        .push(Tensor::from_f32("one", &[], &[1.0]));
+    let mut prev = "x".to_owned();
+    let mut i = 0;
+    while m.graph.nodes.len() < n {
+        let out = format!("t{i}");
+        match i % 4 {
+            0 => m
+                .graph
+                .nodes
+                .push(Node::new("Mul", [prev.as_str(), "one"], [out.as_str()])),
+            1 if m.graph.nodes.len() + 3 <= n => {
+                let (c, neg) = (format!("c{i}"), format!("n{i}"));
+                m.graph.nodes.push(
+                    Node::new("Constant", [] as [&str; 0], [c.as_str()]).with_attribute(
+                        "value",
+                        AttributeValue::Tensor(Tensor::from_f32("", &[64], &[0.5; 64])),
+                    ),
+                );
+                m.graph
+                    .nodes
+                    .push(Node::new("Neg", [c.as_str()], [neg.as_str()]));
+                m.graph.nodes.push(Node::new(
+                    "Add",
+                    [prev.as_str(), neg.as_str()],
+                    [out.as_str()],
+                ));
+            }
+            _ => m
+                .graph
+                .nodes
+                .push(Node::new("Relu", [prev.as_str()], [out.as_str()])),
+        }
+        prev = out;
+        i += 1;
+    }
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor(prev, ElemType::Float, &[1, 64]));
+    m
+}
+
+/// Seconds our binary spends in the transforms (best of `runs`), and the node counts.
+fn ours(bin: &Path, model: &Path, out: &Path, runs: usize) -> Result<(f64, u64, u64), String> {
+    let mut best = f64::INFINITY;
+    let mut nodes = (0, 0);
+    for _ in 0..runs.max(1) {
+        let result = Command::new(bin)
+            .args(["transform"])
+            .arg(model)
+            .arg("-o")
+            .arg(out)
+            .args(["--apply", RECIPE, "--format", "json"])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+        if !result.status.success() {
+            return Err(format!(
+                "brainsmith transform {} failed: {}",
+                model.display(),
+                String::from_utf8_lossy(&result.stderr)
+            ));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&result.stdout).map_err(|e| e.to_string())?;
+        best = best.min(json["transform_seconds"].as_f64().unwrap_or(f64::NAN));
+        nodes = (
+            json["nodes_before"].as_u64().unwrap_or(0),
+            json["nodes_after"].as_u64().unwrap_or(0),
+        );
+    }
+    Ok((best, nodes.0, nodes.1))
+}
+
+/// Seconds the oracle spends in the same transforms, and its node count after.
+fn oracle(
+    python: &Path,
+    script: &Path,
+    model: &Path,
+    scratch: &Path,
+) -> Result<(f64, u64), String> {
+    let out = scratch.join("oracle.onnx");
+    let summary = scratch.join("oracle.json");
+    let result = Command::new(python)
+        .arg(script)
+        .arg(model)
+        .arg(&out)
+        .args(["--transforms", RECIPE, "--summary"])
+        .arg(&summary)
+        .output()
+        .map_err(|e| format!("cannot run the oracle: {e}"))?;
+    if !result.status.success() {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        return Err(stderr.lines().last().unwrap_or("").trim().to_owned());
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let steps = json["steps"].as_array().cloned().unwrap_or_default();
+    let seconds = steps.iter().filter_map(|s| s["seconds"].as_f64()).sum();
+    let nodes = steps.last().and_then(|s| s["nodes"].as_u64()).unwrap_or(0);
+    Ok((seconds, nodes))
+}
+
+fn fmt_time(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{:.3} ms", s * 1e3)
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let o = options(args)?;
+    let root = workspace_root();
+    let script = root.join("../shared/oracle/run_qonnx.py");
+    if !script.is_file() {
+        return Err(format!("{} does not exist", script.display()));
+    }
+    eprintln!("building the release brainsmith binary...");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "brainsmith-plugins",
+            "--bin",
+            "brainsmith",
+        ])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cargo build --release failed".into());
+    }
+    let bin = root.join("target/release/brainsmith");
+    let scratch = root.join("target/bench-transforms");
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+
+    let mut models: Vec<PathBuf> = std::fs::read_dir(root.join("testdata/models"))
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    models.sort();
+    let mut rows = Vec::new();
+    for model in &models {
+        let name = model
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        eprintln!("{name}...");
+        let (t_ours, before, after) = ours(&bin, model, &scratch.join("ours.onnx"), o.runs)?;
+        let theirs = oracle(&o.python, &script, model, &scratch);
+        rows.push((name, before, after, t_ours, theirs));
+    }
+    let mut chains = Vec::new();
+    for &n in &o.chains {
+        eprintln!("chain of {n} nodes...");
+        let path = scratch.join(format!("chain-{n}.onnx"));
+        chain(n).save(&path).map_err(|e| e.to_string())?;
+        let (t_ours, before, after) = ours(&bin, &path, &scratch.join("ours.onnx"), o.runs)?;
+        let theirs = (n <= o.oracle_chain_max).then(|| oracle(&o.python, &script, &path, &scratch));
+        chains.push((n, before, after, t_ours, theirs));
+    }
+
+    let mut s = generated_header("<!--", "cargo xtask bench-transforms");
+    s.pop();
+    s.push_str(" -->\n# Transform benchmarks\n\n");
+    let _ = writeln!(
+        s,
+        "The cleanup recipe (`{}`), ours and the qonnx 1.0.0 oracle's, measured in one run on one machine: {}.\n",
+        RECIPE.replace(',', ", "),
+        crate::bench::machine()
+    );
+    let _ = writeln!(
+        s,
+        "Ours: `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release), the time of the transforms \
+         as it reports them, best of {} runs. The oracle: `run_qonnx.py MODEL OUT --transforms <recipe>` with qonnx's \
+         own cleanup after each transform, as qonnx runs them, the sum of its per-transform times, one run. Loading \
+         and saving the model are excluded on both sides.\n",
+        o.runs
+    );
+    let _ = writeln!(s, "## Real models\n");
+    let _ = writeln!(
+        s,
+        "| model | nodes | after (ours) | after (qonnx) | ours | qonnx | qonnx / ours |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for (name, before, after, t, theirs) in &rows {
+        match theirs {
+            Ok((tq, nq)) => {
+                let _ = writeln!(
+                    s,
+                    "| {name} | {before} | {after} | {nq} | {} | {} | {:.0}x |",
+                    fmt_time(*t),
+                    fmt_time(*tq),
+                    tq / t
+                );
+            }
+            Err(why) => {
+                let why: String = why.chars().take(80).collect();
+                let _ = writeln!(
+                    s,
+                    "| {name} | {before} | {after} | – | {} | fails: {} | – |",
+                    fmt_time(*t),
+                    why.replace('|', "/")
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nNode counts after the recipe differ where the tests document it (`tests/tests/oracle_cleanup.rs`).\n"
+    );
+    let _ = writeln!(s, "## Synthetic chains: time against node count\n");
+    let _ = writeln!(
+        s,
+        "`cargo xtask bench-transforms` writes chains of N nodes (`xtask/src/bench_transforms.rs::chain`): every fourth \
+         node multiplies by one, every fourth adds a `Constant` → `Neg` pair to fold, the rest are `Relu`s.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| nodes | after | ours | per node | qonnx | qonnx / ours |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+    for (n, _, after, t, theirs) in &chains {
+        let (tq, ratio) = match theirs {
+            Some(Ok((tq, _))) => (fmt_time(*tq), format!("{:.0}x", tq / t)),
+            Some(Err(why)) => (
+                format!("fails: {}", why.chars().take(60).collect::<String>()),
+                "–".into(),
+            ),
+            None => ("not run".into(), "–".into()),
+        };
+        let _ = writeln!(
+            s,
+            "| {n} | {after} | {} | {:.2} µs | {tq} | {ratio} |",
+            fmt_time(*t),
+            t / *n as f64 * 1e6
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Reproduce\n\n```sh\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {}\n```",
+        o.runs,
+        o.chains
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    ensure_file_contents(
+        &root.join("BENCHMARKS-transforms.md"),
+        &s,
+        Mode::Write,
+        "cargo xtask bench-transforms",
+    )?;
+    eprintln!("wrote BENCHMARKS-transforms.md");
+    Ok(())
+}
