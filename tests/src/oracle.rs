@@ -91,13 +91,7 @@ impl Oracle {
             .output()
             .map_err(|e| format!("cannot run the oracle: {e}"))?;
         if !result.status.success() {
-            let stderr = String::from_utf8_lossy(&result.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            return Err(last.trim().to_owned());
+            return Err(last_line(&result.stderr));
         }
         Ok(OracleRun {
             model: Model::load(&out).map_err(|e| e.to_string())?,
@@ -131,13 +125,7 @@ impl Oracle {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", helper.display()))?;
         if !result.status.success() {
-            let stderr = String::from_utf8_lossy(&result.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            return Err(last.trim().to_owned());
+            return Err(last_line(&result.stderr));
         }
         let json: serde_json::Value =
             serde_json::from_slice(&result.stdout).map_err(|e| e.to_string())?;
@@ -157,6 +145,18 @@ impl Oracle {
             })
             .collect())
     }
+}
+
+/// The last non-empty line a Python script wrote to stderr: the exception, after its
+/// traceback.
+fn last_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    last.trim().to_owned()
 }
 
 /// A scratch directory for one test, under the target directory.

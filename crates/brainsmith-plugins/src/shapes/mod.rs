@@ -398,6 +398,22 @@ mod tests {
     }
 
     #[test]
+    fn depth_and_space_trade_places() {
+        let g = graph(
+            vec![
+                Node::new("SpaceToDepth", ["x"], ["s"])
+                    .with_attribute("blocksize", AttributeValue::Int(2)),
+                Node::new("DepthToSpace", ["s"], ["d"])
+                    .with_attribute("blocksize", AttributeValue::Int(2)),
+            ],
+            vec![],
+        );
+        let inference = infer(&g, 13);
+        assert_eq!(shape_of(&inference, "s"), "[1, 12, 16, 16]");
+        assert_eq!(shape_of(&inference, "d"), "[1, 3, 32, 32]");
+    }
+
+    #[test]
     fn an_unknown_op_is_reported_and_only_its_descendants_stay_unknown() {
         let g = graph(
             vec![

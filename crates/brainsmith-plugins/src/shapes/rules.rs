@@ -153,7 +153,7 @@ fn rule(node: &brainsmith_core::ir::Node) -> Option<Rule> {
         "Shape" => shape,
         "Size" => size,
         "Slice" => slice,
-        "SpaceToDepth" => space_to_depth,
+        "SpaceToDepth" => depth_to_space,
         "Split" => split,
         "Squeeze" => squeeze,
         "Tile" => tile,
@@ -924,42 +924,30 @@ fn top_k(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     Ok(vec![typed(elem(x), out.clone()), typed(INT64, out)])
 }
 
+/// `DepthToSpace` and `SpaceToDepth`: channels divided (or multiplied) by the block size
+/// squared, height and width multiplied (or divided) by it.
 fn depth_to_space(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let dims = cx.shape(0)?;
     let b = cx
         .node
         .attr_int("blocksize")
         .ok_or("it has no `blocksize`")?;
+    if b < 1 {
+        return Err(format!("blocksize {b} is not positive"));
+    }
     let [n, c, h, w] = dims else {
         return Err(format!("input {} is not 4-D", show(dims)));
     };
-    let scale =
-        |d: &Dim, f: &dyn Fn(i64) -> i64| dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(f(v)));
-    let out = vec![
-        n.clone(),
-        scale(c, &|v| v / (b * b)),
-        scale(h, &|v| v * b),
-        scale(w, &|v| v * b),
-    ];
-    Ok(vec![typed(elem(cx.input(0)?), out)])
-}
-
-fn space_to_depth(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
-    let dims = cx.shape(0)?;
-    let b = cx
-        .node
-        .attr_int("blocksize")
-        .ok_or("it has no `blocksize`")?;
-    let [n, c, h, w] = dims else {
-        return Err(format!("input {} is not 4-D", show(dims)));
+    let to_space = cx.node.op_type == "DepthToSpace";
+    let scale = |d: &Dim, up: bool| {
+        dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(if up { v * b } else { v / b }))
     };
-    let scale =
-        |d: &Dim, f: &dyn Fn(i64) -> i64| dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(f(v)));
+    let channels = |d: &Dim| scale(&scale(d, !to_space), !to_space);
     let out = vec![
         n.clone(),
-        scale(c, &|v| v * b * b),
-        scale(h, &|v| v / b),
-        scale(w, &|v| v / b),
+        channels(c),
+        scale(h, to_space),
+        scale(w, to_space),
     ];
     Ok(vec![typed(elem(cx.input(0)?), out)])
 }
