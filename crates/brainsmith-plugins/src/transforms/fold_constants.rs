@@ -26,6 +26,9 @@ pub struct FoldConstants;
 /// Op types that are never folded, whatever their inputs.
 const KEEP: &[&str] = &["Quant", "BipolarQuant", "FloatQuant", "Trunc"];
 
+/// Folded values up to this many elements are handed to shape inference as they are made.
+const LEARN_LIMIT: usize = 4096;
+
 /// The default opset of models that import none.
 const DEFAULT_OPSET: i64 = 1;
 
@@ -141,7 +144,11 @@ impl Transform for FoldConstants {
                 Ok(outputs) => {
                     for (name, array) in node.outputs.iter().zip(outputs) {
                         if !name.is_empty() {
-                            if let Ok(t) = array.to_tensor(name) {
+                            // Shape rules read shapes, axes and sizes: small tensors. Weights
+                            // are converted once, at the end, and only if still read.
+                            if array.len() <= LEARN_LIMIT
+                                && let Ok(t) = array.to_tensor(name)
+                            {
                                 engine.learn(name, t);
                             }
                             values.insert(name.clone(), array);
