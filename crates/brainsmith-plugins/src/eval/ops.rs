@@ -74,13 +74,7 @@ pub fn evaluate(node: &Node, inputs: &[Option<&Array>], opset: i64) -> Result<Ve
 }
 
 fn axis(a: i64, rank: usize) -> Result<usize, String> {
-    let r = rank as i64;
-    let n = if a < 0 { a + r } else { a };
-    if (0..r).contains(&n) {
-        Ok(n as usize)
-    } else {
-        Err(format!("axis {a} is out of range for rank {rank}"))
-    }
+    crate::shapes::axis(a, rank, "axis")
 }
 
 fn dims_from(values: &[i64]) -> Result<Vec<usize>, String> {
@@ -304,38 +298,32 @@ fn where_op(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
         broadcast_index(&a.dims, &out),
         broadcast_index(&b.dims, &out),
     );
-    let cond = c.as_i64()?;
-    let pick = |k: usize| {
-        if cond[ic[k]] != 0 {
-            (true, ia[k])
-        } else {
-            (false, ib[k])
+    // Both branches side by side; each output element picks from one half.
+    let values = match (&a.values, &b.values) {
+        (Values::Float(va), Values::Float(vb)) if a.elem == b.elem => {
+            Values::Float([&va[..], vb].concat())
         }
-    };
-    let n = ic.len();
-    Ok(vec![match (&a.values, &b.values) {
-        (Values::Float(va), Values::Float(vb)) => Array::floats(
-            a.elem,
-            out,
-            (0..n)
-                .map(|k| match pick(k) {
-                    (true, i) => va[i],
-                    (false, i) => vb[i],
-                })
-                .collect(),
-        ),
-        (Values::Int(va), Values::Int(vb)) => Array::ints(
-            a.elem,
-            out,
-            (0..n)
-                .map(|k| match pick(k) {
-                    (true, i) => va[i],
-                    (false, i) => vb[i],
-                })
-                .collect(),
-        ),
+        (Values::Int(va), Values::Int(vb)) if a.elem == b.elem => {
+            Values::Int([&va[..], vb].concat())
+        }
         _ => return Err("Where's branches differ in element type".into()),
-    }])
+    };
+    let both = Array {
+        elem: a.elem,
+        dims: vec![a.len() + b.len()],
+        values,
+    };
+    let cond = c.as_i64()?;
+    let picks: Vec<usize> = (0..ic.len())
+        .map(|k| {
+            if cond[ic[k]] != 0 {
+                ia[k]
+            } else {
+                a.len() + ib[k]
+            }
+        })
+        .collect();
+    Ok(vec![take(&both, out, &picks)])
 }
 
 fn clip(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
@@ -879,6 +867,18 @@ mod tests {
             &[&ints(&[2, 1], &[7, 8]), &ints(&[2], &[2, 2])],
         );
         assert_eq!(e.values, Values::Int(vec![7, 7, 8, 8]));
+        let w = run(
+            Node::new("Where", ["c", "a", "b"], ["y"]),
+            &[
+                &Array::ints(ElemType::Bool, vec![2, 1], vec![1, 0]),
+                &ints(&[2], &[1, 2]),
+                &ints(&[1], &[9]),
+            ],
+        );
+        assert_eq!(
+            (w.dims, w.values),
+            (vec![2, 2], Values::Int(vec![1, 2, 9, 9]))
+        );
         let tl = run(
             Node::new("Tile", ["x", "r"], ["y"]),
             &[&ints(&[1, 2], &[1, 2]), &ints(&[2], &[2, 2])],

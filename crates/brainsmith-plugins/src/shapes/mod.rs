@@ -108,6 +108,27 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Normalises a possibly negative axis against `rank`; `what` names it in the error.
+pub(crate) fn axis(a: i64, rank: usize, what: &str) -> Result<usize, String> {
+    let r = rank as i64;
+    let n = if a < 0 { a + r } else { a };
+    if (0..r).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(format!("{what} {a} is out of range for rank {rank}"))
+    }
+}
+
+/// The dimensions a `Shape` node returns for an input of rank `rank`: its `start` and
+/// `end` attributes (opset 15), negative from the end, clamped.
+pub(crate) fn shape_window(node: &Node, rank: usize) -> std::ops::Range<usize> {
+    let r = rank as i64;
+    let clamp = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
+    let start = clamp(node.attr_int("start").unwrap_or(0));
+    let end = clamp(node.attr_int("end").unwrap_or(r));
+    start..end.max(start)
+}
+
 /// Element type of a tensor type, as the enum.
 pub(crate) fn elem(t: &TensorType) -> i32 {
     t.elem_type

@@ -3,7 +3,7 @@
 
 use brainsmith_core::ir::{AttributeValue, Dim, TensorType};
 
-use super::{BOOL, Ctx, FLOAT, INT64, elem, known, typed};
+use super::{BOOL, Ctx, FLOAT, INT64, axis, elem, known, shape_window, typed};
 
 type Rule = fn(&Ctx<'_>) -> Result<Vec<TensorType>, String>;
 
@@ -183,17 +183,6 @@ fn attr_ints<'a>(cx: &'a Ctx<'_>, name: &str) -> Option<&'a [i64]> {
     cx.node.attr_ints(name)
 }
 
-/// Normalises a possibly negative axis against `rank`.
-fn axis(a: i64, rank: usize, what: &str) -> Result<usize, String> {
-    let r = rank as i64;
-    let n = if a < 0 { a + r } else { a };
-    if (0..r).contains(&n) {
-        Ok(n as usize)
-    } else {
-        Err(format!("{what} {a} is out of range for rank {rank}"))
-    }
-}
-
 fn dim_value(d: &Dim) -> Option<i64> {
     match d {
         Dim::Value(v) => Some(*v),
@@ -346,17 +335,8 @@ fn cast_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
 }
 
 fn shape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
-    let rank = cx.shape(0)?.len() as i64;
-    let clamp = |v: i64| {
-        if v < 0 {
-            (v + rank).max(0)
-        } else {
-            v.min(rank)
-        }
-    };
-    let start = clamp(attr_int(cx, "start", 0));
-    let end = clamp(attr_int(cx, "end", rank));
-    Ok(vec![known(INT64, &[(end - start).max(0)])])
+    let window = shape_window(cx.node, cx.shape(0)?.len());
+    Ok(vec![known(INT64, &[window.len() as i64])])
 }
 
 fn size(_: &Ctx<'_>) -> Result<Vec<TensorType>, String> {

@@ -213,26 +213,13 @@ impl Transform for FoldConstants {
 fn shape_of(node: &Node, t: &brainsmith_core::ir::TensorType) -> Result<Vec<Array>, String> {
     let dims: Vec<i64> = t
         .shape
-        .as_ref()
-        .map(|s| {
-            s.iter()
-                .filter_map(|d| match d {
-                    Dim::Value(v) => Some(*v),
-                    _ => None,
-                })
-                .collect()
+        .iter()
+        .flatten()
+        .filter_map(|d| match d {
+            Dim::Value(v) => Some(*v),
+            _ => None,
         })
-        .unwrap_or_default();
-    let rank = dims.len() as i64;
-    let clamp = |v: i64| {
-        if v < 0 {
-            (v + rank).max(0)
-        } else {
-            v.min(rank)
-        }
-    };
-    let start = clamp(node.attr_int("start").unwrap_or(0)) as usize;
-    let end = clamp(node.attr_int("end").unwrap_or(rank)) as usize;
-    let part = dims.get(start..end.max(start)).unwrap_or(&[]).to_vec();
+        .collect();
+    let part = dims[shapes::shape_window(node, dims.len())].to_vec();
     Ok(vec![Array::ints(ElemType::Int64, vec![part.len()], part)])
 }
