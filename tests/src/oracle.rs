@@ -168,6 +168,21 @@ pub fn scratch_dir(test: &str) -> PathBuf {
     dir
 }
 
+/// Applies `transforms` in order, as a recipe's `ours` does, and returns their
+/// diagnostics. A transform error fails the test, naming the transform.
+pub fn apply_all(model: &mut Model, transforms: &[&dyn brainsmith_core::Transform]) -> Vec<String> {
+    let mut ctx = brainsmith_core::TransformContext::default();
+    for t in transforms {
+        if let Err(e) = t.apply(model, &mut ctx) {
+            panic!("{}: {e}", std::any::type_name_of_val(*t));
+        }
+    }
+    ctx.diagnostics()
+        .iter()
+        .map(|d| d.message.clone())
+        .collect()
+}
+
 /// A documented difference between our result and qonnx's on one model: our op counts
 /// minus qonnx's, and why ours is right.
 pub struct Known {

@@ -10,7 +10,7 @@ use brainsmith_plugins::{
     FoldConstants, GiveReadableTensorNames, GiveUniqueNodeNames, InferShapes, RemoveIdentityOps,
     RemoveUnusedTensors, SortGraph,
 };
-use brainsmith_tests::oracle::{Known, Recipe, check_recipe};
+use brainsmith_tests::oracle::{Known, Recipe, apply_all, check_recipe};
 
 const KNOWN: &[Known] = &[
     Known {
@@ -34,18 +34,18 @@ const KNOWN: &[Known] = &[
 ];
 
 fn ours(model: &mut Model) -> Vec<String> {
-    let mut ctx = TransformContext::default();
-    InferShapes.apply(model, &mut ctx).unwrap();
-    FoldConstants.apply(model, &mut ctx).unwrap();
-    RemoveIdentityOps.apply(model, &mut ctx).unwrap();
-    RemoveUnusedTensors.apply(model, &mut ctx).unwrap();
-    SortGraph.apply(model, &mut ctx).unwrap();
-    GiveUniqueNodeNames.apply(model, &mut ctx).unwrap();
-    GiveReadableTensorNames.apply(model, &mut ctx).unwrap();
-    ctx.diagnostics()
-        .iter()
-        .map(|d| d.message.clone())
-        .collect()
+    apply_all(
+        model,
+        &[
+            &InferShapes,
+            &FoldConstants,
+            &RemoveIdentityOps,
+            &RemoveUnusedTensors,
+            &SortGraph,
+            &GiveUniqueNodeNames,
+            &GiveReadableTensorNames,
+        ],
+    )
 }
 
 #[test]

@@ -8,7 +8,7 @@ use brainsmith_core::ir::{ElemType, Tensor};
 use brainsmith_core::prelude::*;
 use brainsmith_plugins::{FoldConstants, InferShapes, RemoveUnusedTensors, SortGraph};
 use brainsmith_tests::models_dir;
-use brainsmith_tests::oracle::{Known, Oracle, Recipe, check_recipe, scratch_dir};
+use brainsmith_tests::oracle::{Known, Oracle, Recipe, apply_all, check_recipe, scratch_dir};
 
 const KNOWN: &[Known] = &[
     Known {
@@ -27,15 +27,15 @@ const KNOWN: &[Known] = &[
 ];
 
 fn ours(model: &mut Model) -> Vec<String> {
-    let mut ctx = TransformContext::default();
-    InferShapes.apply(model, &mut ctx).unwrap();
-    FoldConstants.apply(model, &mut ctx).unwrap();
-    RemoveUnusedTensors.apply(model, &mut ctx).unwrap();
-    SortGraph.apply(model, &mut ctx).unwrap();
-    ctx.diagnostics()
-        .iter()
-        .map(|d| d.message.clone())
-        .collect()
+    apply_all(
+        model,
+        &[
+            &InferShapes,
+            &FoldConstants,
+            &RemoveUnusedTensors,
+            &SortGraph,
+        ],
+    )
 }
 
 #[test]

@@ -29,6 +29,20 @@ fn brainsmith(args: &[&str]) -> (Output, String, String) {
     (out, stdout, stderr)
 }
 
+/// `brainsmith transform MODEL -o OUTPUT --apply APPLY [EXTRA...]`.
+fn transform(model: &Path, output: &Path, apply: &str, extra: &[&str]) -> (Output, String, String) {
+    let mut args = vec![
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--apply",
+        apply,
+    ];
+    args.extend_from_slice(extra);
+    brainsmith(&args)
+}
+
 const RECIPE: &str = "InferShapes,FoldConstants,RemoveIdentityOps,GiveUniqueNodeNames,GiveReadableTensorNames,SortGraph";
 
 #[test]
@@ -36,16 +50,7 @@ fn runs_the_cleanup_recipe_and_reports_it_as_json() {
     let dir = scratch("recipe");
     let model = models().join("light_squeezenet.onnx");
     let output = dir.join("out.onnx");
-    let (out, stdout, stderr) = brainsmith(&[
-        "transform",
-        model.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--apply",
-        RECIPE,
-        "--format",
-        "json",
-    ]);
+    let (out, stdout, stderr) = transform(&model, &output, RECIPE, &["--format", "json"]);
     assert!(out.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let names: Vec<&str> = report["steps"]
@@ -78,14 +83,7 @@ fn the_table_lists_every_transform_with_node_counts() {
     let dir = scratch("table");
     let output = dir.join("out.onnx");
     let model = models().join("qonnx_residual_block.onnx");
-    let (out, stdout, stderr) = brainsmith(&[
-        "transform",
-        model.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--apply",
-        "InferShapes, SortGraph",
-    ]);
+    let (out, stdout, stderr) = transform(&model, &output, "InferShapes, SortGraph", &[]);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.starts_with("transform"), "{stdout}");
     assert!(stdout.contains("brainsmith:InferShapes"), "{stdout}");
@@ -99,14 +97,8 @@ fn unknown_transforms_are_all_named_before_anything_runs() {
     let output = dir.join("out.onnx");
     std::fs::write(&output, b"previous result").unwrap();
     let model = models().join("qonnx_residual_block.onnx");
-    let (out, stdout, stderr) = brainsmith(&[
-        "transform",
-        model.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--apply",
-        "InferShape,SortGraph,FoldConstans",
-    ]);
+    let (out, stdout, stderr) =
+        transform(&model, &output, "InferShape,SortGraph,FoldConstans", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.is_empty());
     assert!(
@@ -127,14 +119,7 @@ fn a_truncated_model_is_an_error_naming_the_file() {
     let model = dir.join("truncated.onnx");
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
     let output = dir.join("out.onnx");
-    let (out, _, stderr) = brainsmith(&[
-        "transform",
-        model.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--apply",
-        "SortGraph",
-    ]);
+    let (out, _, stderr) = transform(&model, &output, "SortGraph", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("truncated.onnx"), "{stderr}");
     assert!(!output.exists());
@@ -161,14 +146,7 @@ fn a_failing_transform_leaves_no_output_and_names_itself() {
     m.save(&model).unwrap();
     let output = dir.join("out.onnx");
     std::fs::write(&output, b"previous result").unwrap();
-    let (out, _, stderr) = brainsmith(&[
-        "transform",
-        model.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--apply",
-        "InferShapes,SortGraph",
-    ]);
+    let (out, _, stderr) = transform(&model, &output, "InferShapes,SortGraph", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr.contains("transform brainsmith:SortGraph (stage cleanup, defined at crates/brainsmith-plugins/src/transforms/sort_graph.rs:"),
