@@ -73,6 +73,10 @@ struct Row {
     python: Duration,
 }
 
+/// How many processes measure the registry; the one with the median first access is
+/// reported.
+const REGISTRY_PROCESSES: usize = 11;
+
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = options(args)?;
     let root = bench_gen::generate(&options.sizes)?;
@@ -107,7 +111,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
         }
         let ours = release.join(Variant::Ours.package(n));
-        row.registry = output(&ours, &["--bench-registry"])?.trim().to_owned();
+        // First access happens once per process: the median of several processes.
+        let mut runs = (0..REGISTRY_PROCESSES)
+            .map(|_| Ok(output(&ours, &["--bench-registry"])?.trim().to_owned()))
+            .collect::<Result<Vec<String>, String>>()?;
+        runs.sort_by(|a, b| field(a, "first_access_ns").total_cmp(&field(b, "first_access_ns")));
+        row.registry = runs.swap_remove(REGISTRY_PROCESSES / 2);
         let cases: [(&Path, &[&str]); 3] = [
             (&hello, &[]),
             (&ours, &["plugins"]),
@@ -427,11 +436,11 @@ fn report(
 
     let _ = writeln!(
         s,
-        "\n## Registry operations\n\nIn-process, release build of `ours-N`; lookups cycle over up to 1000 names of all kinds; the baseline is `HashMap<&str, usize>::get` on the same qualified names.\n"
+        "\n## Registry operations\n\nIn-process, release build of `ours-N`; lookups cycle over up to 1000 names of all kinds; the baseline is `HashMap<&str, usize>::get` on the same qualified names. First access is what the first `Registry::global()` of a process does (one pass over the records, the name table, backends by kernel), with its fresh heap pages; a rebuild is the same work again in the same process.\n"
     );
     let _ = writeln!(
         s,
-        "| N | first access | rebuild (median of 15) | lookup qualified | lookup short | HashMap get | qualified vs HashMap | list all | kernels for op | backends of kernel |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| N | first access (median of {REGISTRY_PROCESSES} processes) | rebuild (median of 15) | lookup qualified | lookup short | HashMap get | qualified vs HashMap | list all | kernels for op | backends of kernel |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in rows {
         let j = &r.registry;

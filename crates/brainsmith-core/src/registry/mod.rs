@@ -19,10 +19,11 @@
 //! ```
 
 mod error;
+mod index;
 mod plugin;
 mod search;
 
-use std::collections::hash_map::Entry;
+use std::cmp::Reverse;
 use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
@@ -33,35 +34,31 @@ pub use plugin::{BackendRef, KernelRef, Location, Plugin, PluginRef, StepRef, Tr
 use crate::plugin::{PluginKind, Registered, Stage};
 use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord, name_hash};
 use crate::suggest;
+use index::{NameIndex, Positions, address};
 
-/// End of a chain in `Registry::same_name` and `OpIndex::links`.
+/// End of a chain in `OpIndex::links`.
 const NONE: u32 = u32::MAX;
 
 /// Every linked plugin, indexed for lookup; listed sorted by (kind, source, name).
 ///
-/// Building it allocates a fixed number of vectors and hash maps, never one per plugin,
-/// and reads no string but each crate's name once: names are indexed by the hash every
-/// record carries from compile time ([`name_hash`]), plugins whose names hash alike are
-/// chained through `same_name`, and a kernel's backends are one range of `backends`.
-/// Indices are positions in `entries` (link order). What only lookups need (the sorted
-/// listing, the index by op type and by Rust type) is made on first use.
+/// Building it makes a fixed number of allocations, never one per plugin, and reads no
+/// string but each crate's name once: names are indexed by the hash every record carries
+/// from compile time ([`name_hash`]) in one open-addressing table, a record's entry is
+/// found from its address by arithmetic (the linked records are one array), and the
+/// backends of every kernel are one sorted array. Indices are positions in `entries`
+/// (link order). What only some lookups need (the sorted listing, the index by op type)
+/// is made on first use.
 #[derive(Debug)]
 pub struct Registry {
     entries: Vec<Plugin>,
     /// The entries sorted by (kind, source, name), made on first listing.
     sorted: OnceLock<Listing>,
-    /// For each kind, [`name_hash`] of a short name -> the first plugin with that hash.
-    names: [FxHashMap<u64, u32>; 4],
-    /// The next plugin of the same kind and name hash (another source), or `NONE`.
-    same_name: Vec<u32>,
-    /// Kernel record address -> index.
-    kernels: FxHashMap<usize, u32>,
-    /// Any record address -> index, made on the first lookup by type.
-    by_type: OnceLock<FxHashMap<usize, u32>>,
-    /// Backend indices grouped by kernel, highest priority first.
-    backends: Vec<u32>,
-    /// Kernel index -> its range of `backends`.
-    backend_ranges: FxHashMap<u32, (u32, u32)>,
+    /// (kind, name hash) -> entries.
+    names: NameIndex,
+    /// Record address -> entry.
+    positions: Positions,
+    /// (kernel entry, priority, backend entry), sorted: by kernel, highest priority first.
+    backends: Vec<(usize, Reverse<i32>, u32)>,
     /// ONNX op type -> kernel indices, made on the first lookup by op type.
     ops: OnceLock<OpIndex>,
     sources: Vec<&'static str>,
@@ -86,25 +83,12 @@ struct Listing {
 
 static GLOBAL: OnceLock<Result<Registry, LoadError>> = OnceLock::new();
 
-fn kind_of(record: &PluginRecord) -> PluginKind {
-    match record.details {
-        Details::Transform(_) => PluginKind::Transform,
-        Details::Kernel(_) => PluginKind::Kernel,
-        Details::Backend(_) => PluginKind::Backend,
-        Details::Step(_) => PluginKind::Step,
-    }
-}
-
 fn location_of(record: &PluginRecord) -> Location {
     Location {
         file: record.file(),
         line: record.line,
         column: record.column,
     }
-}
-
-fn address(record: &'static PluginRecord) -> usize {
-    record as *const PluginRecord as usize
 }
 
 impl Registry {
@@ -149,154 +133,149 @@ impl Registry {
             }
         }
 
+        // One pass over the records reads all that building needs of them.
         let records = plugins.into_iter();
-        let mut plugins: Vec<Plugin> = Vec::with_capacity(records.size_hint().0);
+        let mut entries: Vec<Plugin> = Vec::with_capacity(records.size_hint().0);
+        let mut names = NameIndex::with_capacity(records.size_hint().0);
         let mut sources: Vec<&'static str> = Vec::new();
+        // (kernel, priority, backend entry), the kernel by record address until every
+        // entry's position is known, then by entry index.
+        let mut backends: Vec<(usize, Reverse<i32>, u32)> = Vec::new();
+        // (kernel record, transform entry) of the transforms that infer a kernel.
+        let mut infers: Vec<(&'static PluginRecord, u32)> = Vec::new();
         // Records of one crate are adjacent in link order: read a crate's name and resolve
         // its source once, when the crate hash changes.
-        let mut last: Option<(u64, &'static str)> = None;
+        let mut last: Option<(u64, Option<&'static NamespaceRecord>)> = None;
         for record in records {
-            let source = match last {
-                Some((hash, source)) if hash == record.crate_hash => source,
+            let namespace = match last {
+                Some((hash, namespace)) if hash == record.crate_hash => namespace,
                 _ => {
                     let crate_name = record.crate_name();
-                    let source = declared.get(crate_name).map_or(crate_name, |n| n.namespace);
+                    let namespace = declared.get(crate_name).copied();
+                    let source = namespace.map_or(crate_name, |n| n.namespace);
                     if !sources.contains(&source) {
                         sources.push(source);
                     }
-                    last = Some((record.crate_hash, source));
-                    source
+                    last = Some((record.crate_hash, namespace));
+                    namespace
                 }
             };
-            plugins.push(Plugin {
-                record,
-                kind: kind_of(record),
-                source,
-                qualified: OnceLock::new(),
-            });
+            let i = entries.len() as u32;
+            let plugin = Plugin::new(record, namespace);
+            let kind = plugin.kind();
+            match &record.details {
+                Details::Backend(b) => backends.push((address(b.kernel), Reverse(b.priority), i)),
+                Details::Transform(t) => {
+                    if let Some(kernel) = t.infers {
+                        infers.push((kernel, i));
+                    }
+                }
+                _ => {}
+            }
+            if names.is_full() {
+                names = NameIndex::with_capacity(2 * (entries.len() + 1));
+                for (j, other) in entries.iter().enumerate() {
+                    names
+                        .insert(other.kind(), other.record.name_hash, j as u32, |_| false)
+                        .expect("no twin is looked for");
+                }
+            }
+            let same = |other: u32| {
+                let twin = &entries[other as usize];
+                twin.source() == plugin.source() && twin.name() == plugin.name()
+            };
+            if let Err(twin) = names.insert(kind, record.name_hash, i, same) {
+                let (a, b) = (
+                    location_of(entries[twin as usize].record),
+                    location_of(record),
+                );
+                problems.push(LoadProblem::Duplicate {
+                    kind,
+                    qualified_name: plugin.qualified_name().to_owned(),
+                    first: a.min(b),
+                    second: a.max(b),
+                });
+            }
+            entries.push(plugin);
         }
         sources.sort_unstable();
+        let positions = Positions::of(entries.iter().map(|p| address(p.record)));
 
-        let n = plugins.len();
-        let mut per_kind = [0usize; 4];
-        plugins.iter().for_each(|p| per_kind[p.kind as usize] += 1);
-        let mut names: [FxHashMap<u64, u32>; 4] =
-            per_kind.map(|count| FxHashMap::with_capacity_and_hasher(count, Default::default()));
-        let mut same_name = vec![NONE; n];
-        let mut kernels = FxHashMap::with_capacity_and_hasher(
-            per_kind[PluginKind::Kernel as usize],
-            Default::default(),
-        );
-        'plugins: for (i, plugin) in plugins.iter().enumerate() {
-            let i = i as u32;
-            let k = plugin.kind as usize;
-            match names[k].entry(plugin.record.name_hash) {
-                Entry::Occupied(entry) => {
-                    let head = *entry.get();
-                    let mut other = head;
-                    while other != NONE {
-                        let twin = &plugins[other as usize];
-                        if twin.source == plugin.source && twin.name() == plugin.name() {
-                            let (a, b) = (location_of(twin.record), location_of(plugin.record));
-                            problems.push(LoadProblem::Duplicate {
-                                kind: plugin.kind,
-                                qualified_name: plugin.qualified_name().to_owned(),
-                                first: a.min(b),
-                                second: a.max(b),
-                            });
-                            continue 'plugins;
-                        }
-                        other = same_name[other as usize];
-                    }
-                    same_name[i as usize] = same_name[head as usize];
-                    same_name[head as usize] = i;
-                }
-                Entry::Vacant(entry) => {
-                    entry.insert(i);
-                }
-            }
-            if plugin.kind == PluginKind::Kernel {
-                kernels.insert(address(plugin.record), i);
-            }
-        }
-
-        let mut grouped: Vec<(u32, std::cmp::Reverse<i32>, u32)> = Vec::new();
-        for (i, plugin) in plugins.iter().enumerate() {
-            let (kernel, priority) = match &plugin.record.details {
-                Details::Backend(b) => (b.kernel, Some(b.priority)),
-                Details::Transform(t) => match t.infers {
-                    Some(kernel) => (kernel, None),
-                    None => continue,
-                },
-                _ => continue,
+        let kernel_at = |address: usize| {
+            positions
+                .get(address)
+                .filter(|&k| entries[k as usize].kind() == PluginKind::Kernel)
+        };
+        let mut missing = |i: u32| {
+            let plugin = &entries[i as usize];
+            let kernel = match &plugin.record.details {
+                Details::Backend(b) => Some(b.kernel),
+                Details::Transform(t) => t.infers,
+                _ => None,
             };
-            match kernels.get(&address(kernel)).copied() {
-                Some(k) => {
-                    if let Some(priority) = priority {
-                        grouped.push((k, std::cmp::Reverse(priority), i as u32));
-                    }
-                }
-                None => problems.push(LoadProblem::MissingKernel {
-                    plugin: plugin.qualified_name().to_owned(),
-                    location: location_of(plugin.record),
-                    kernel: kernel.name().to_owned(),
-                }),
+            problems.push(LoadProblem::MissingKernel {
+                plugin: plugin.qualified_name().to_owned(),
+                location: location_of(plugin.record),
+                kernel: kernel.map_or("", |k| k.name()).to_owned(),
+            });
+        };
+        for &(kernel, i) in &infers {
+            if kernel_at(address(kernel)).is_none() {
+                missing(i);
             }
         }
-        grouped.sort_unstable();
-        let mut backend_ranges = FxHashMap::default();
-        let mut start = 0;
-        for (j, &(kernel, priority, backend)) in grouped.iter().enumerate() {
-            if j > 0 && grouped[j - 1].0 == kernel && grouped[j - 1].1 == priority {
+        backends.retain_mut(|(kernel, _, i)| match kernel_at(*kernel) {
+            Some(k) => {
+                *kernel = k as usize;
+                true
+            }
+            None => {
+                missing(*i);
+                false
+            }
+        });
+        backends.sort_unstable();
+        for pair in backends.windows(2) {
+            let [
+                (kernel, priority, first),
+                (next_kernel, next_priority, second),
+            ] = *pair
+            else {
+                unreachable!("windows of two")
+            };
+            if kernel == next_kernel && priority == next_priority {
                 let entry = |i: u32| {
-                    let p = &plugins[i as usize];
+                    let p = &entries[i as usize];
                     (p.qualified_name().to_owned(), location_of(p.record))
                 };
                 problems.push(LoadProblem::BackendPriorityTie {
-                    kernel: plugins[kernel as usize].qualified_name().to_owned(),
+                    kernel: entries[kernel].qualified_name().to_owned(),
                     priority: priority.0,
-                    backends: [entry(grouped[j - 1].2), entry(backend)],
+                    backends: [entry(first), entry(second)],
                 });
             }
-            if j + 1 == grouped.len() || grouped[j + 1].0 != kernel {
-                backend_ranges.insert(kernel, (start as u32, j as u32 + 1));
-                start = j + 1;
-            }
         }
-        let backends = grouped.into_iter().map(|(_, _, b)| b).collect();
 
         if !problems.is_empty() {
             problems.sort_by_key(|p| p.to_string());
             return Err(LoadError { problems });
         }
         Ok(Registry {
-            entries: plugins,
+            entries,
             sorted: OnceLock::new(),
             names,
-            same_name,
-            kernels,
-            by_type: OnceLock::new(),
+            positions,
             backends,
-            backend_ranges,
             ops: OnceLock::new(),
             sources,
         })
     }
 
-    /// The plugins of `kind` whose name is `name`, in chain order (one per source).
+    /// The plugins of `kind` whose name is `name` (one per source), in link order.
     fn chain<'a>(&'a self, kind: PluginKind, name: &'a str) -> impl Iterator<Item = u32> + 'a {
-        let mut next = self.names[kind as usize]
-            .get(&name_hash(name))
-            .copied()
-            .unwrap_or(NONE);
-        std::iter::from_fn(move || {
-            let current = next;
-            (current != NONE).then(|| {
-                next = self.same_name[current as usize];
-                current
-            })
-        })
-        .filter(move |&i| self.entries[i as usize].name() == name)
+        self.names
+            .candidates(kind, name_hash(name))
+            .filter(move |&i| self.entries[i as usize].name() == name)
     }
 
     /// The plugins of `kind` called `name` (one per source), in registry order.
@@ -310,7 +289,7 @@ impl Registry {
     fn sort_indices(&self, indices: &mut [u32]) {
         indices.sort_unstable_by_key(|&i| {
             let p = &self.entries[i as usize];
-            (p.kind, p.source, p.name(), location_of(p.record))
+            (p.kind(), p.source(), p.name(), location_of(p.record))
         });
     }
 
@@ -319,16 +298,16 @@ impl Registry {
         self.sorted.get_or_init(|| {
             let mut plugins = self.entries.clone();
             plugins.sort_unstable_by(|a, b| {
-                (a.kind, a.source, a.name(), location_of(a.record)).cmp(&(
-                    b.kind,
-                    b.source,
+                (a.kind(), a.source(), a.name(), location_of(a.record)).cmp(&(
+                    b.kind(),
+                    b.source(),
                     b.name(),
                     location_of(b.record),
                 ))
             });
             let mut ranges = [(0u32, 0u32); 4];
             for (i, plugin) in plugins.iter().enumerate() {
-                let range = &mut ranges[plugin.kind as usize];
+                let range = &mut ranges[plugin.kind() as usize];
                 if range.1 == 0 {
                     range.0 = i as u32;
                 }
@@ -377,18 +356,12 @@ impl Registry {
         name: &str,
         sources: &[&str],
     ) -> Result<&Plugin, LookupError> {
-        let k = kind as usize;
         if let Some((source, short)) = name.split_once(':') {
-            let mut next = self.names[k]
-                .get(&name_hash(short))
-                .copied()
-                .unwrap_or(NONE);
-            while next != NONE {
-                let plugin = &self.entries[next as usize];
-                if plugin.source == source && plugin.name() == short {
-                    return Ok(plugin);
-                }
-                next = self.same_name[next as usize];
+            if let Some(i) = self
+                .chain(kind, short)
+                .find(|&i| self.entries[i as usize].source() == source)
+            {
+                return Ok(&self.entries[i as usize]);
             }
             if !self.sources.contains(&source) {
                 return Err(LookupError::UnknownSource {
@@ -401,26 +374,17 @@ impl Registry {
             }
             return Err(self.unknown(kind, name));
         }
-        if let Some(&head) = self.names[k].get(&name_hash(name))
-            && self.same_name[head as usize] == NONE
-        {
-            let plugin = &self.entries[head as usize];
-            return if plugin.name() == name {
-                Ok(plugin)
-            } else {
-                Err(self.unknown(kind, name))
-            };
-        }
-        let candidates = self.named(kind, name);
-        match candidates.as_slice() {
-            [] => return Err(self.unknown(kind, name)),
-            [only] => return Ok(&self.entries[*only as usize]),
+        let mut found = self.chain(kind, name);
+        match (found.next(), found.next()) {
+            (None, _) => return Err(self.unknown(kind, name)),
+            (Some(only), None) => return Ok(&self.entries[only as usize]),
             _ => {}
         }
+        let candidates = self.named(kind, name);
         let rank = |i: &u32| {
             sources
                 .iter()
-                .position(|s| *s == self.entries[*i as usize].source)
+                .position(|s| *s == self.entries[*i as usize].source())
         };
         match candidates
             .iter()
@@ -467,7 +431,7 @@ impl Registry {
 
     /// The short name when it is unique within its kind, else the qualified name.
     pub fn display_name(&self, plugin: &Plugin) -> String {
-        if self.chain(plugin.kind, plugin.name()).nth(1).is_none() {
+        if self.chain(plugin.kind(), plugin.name()).nth(1).is_none() {
             plugin.name().to_owned()
         } else {
             plugin.qualified_name().to_owned()
@@ -542,7 +506,7 @@ impl Registry {
         let ops = self.ops.get_or_init(|| {
             let mut index = OpIndex::default();
             for (i, plugin) in self.entries.iter().enumerate() {
-                if plugin.kind == PluginKind::Kernel {
+                if plugin.kind() == PluginKind::Kernel {
                     for op in plugin.record.op_types() {
                         let link = index.links.len() as u32;
                         let next = std::mem::replace(index.heads.entry(op).or_insert(NONE), link);
@@ -579,28 +543,25 @@ impl Registry {
     /// The plugin whose Rust type is `T` (a struct with `#[transform]`, `#[kernel]` or
     /// `#[backend]`), if this registry holds it.
     pub fn by_type<T: Registered>(&self) -> Option<PluginRef<'_>> {
-        let by_type = self.by_type.get_or_init(|| {
-            self.entries
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (address(p.record), i as u32))
-                .collect()
-        });
-        let &i = by_type.get(&address(T::RECORD))?;
+        let i = self.positions.get(address(T::RECORD))?;
         Some(self.typed_at(i))
     }
 
-    fn backends_of_kernel(&self, kernel: &Plugin) -> &[u32] {
-        self.kernels
-            .get(&address(kernel.record))
-            .and_then(|k| self.backend_ranges.get(k))
-            .map_or(&[], |&(start, end)| {
-                &self.backends[start as usize..end as usize]
-            })
+    /// The backends of `kernel`, highest priority first.
+    fn backends_of_kernel(&self, kernel: &Plugin) -> impl Iterator<Item = u32> + '_ {
+        let k = self
+            .positions
+            .get(address(kernel.record))
+            .map_or(usize::MAX, |k| k as usize);
+        let start = self.backends.partition_point(|&(kernel, ..)| kernel < k);
+        self.backends[start..]
+            .iter()
+            .take_while(move |&&(kernel, ..)| kernel == k)
+            .map(|&(.., backend)| backend)
     }
 
     fn kernel_of_record(&self, record: &'static PluginRecord) -> Option<KernelRef<'_>> {
-        let &i = self.kernels.get(&address(record))?;
+        let i = self.positions.get(address(record))?;
         self.typed_at(i).as_kernel()
     }
 }

@@ -2,13 +2,15 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::Registry;
 use crate::error::PluginError;
 use crate::ir::Model;
 use crate::plugin::{Backend, Kernel, Language, PluginKind, Stage, StepContext, Transform};
 use crate::record::{
-    BackendRecord, Details, KernelRecord, PluginRecord, StepRecord, TransformRecord,
+    BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
+    TransformRecord,
 };
 
 /// Where a plugin is defined in its crate's sources.
@@ -30,19 +32,38 @@ impl fmt::Display for Location {
 
 /// One registered plugin: its metadata and its place in the registry. Listing plugins
 /// never constructs one; the typed views construct on demand.
-#[derive(Clone, Debug)]
+///
+/// Three words: the registry holds one per plugin, so its size is what the first access
+/// allocates and touches.
 pub struct Plugin {
     pub(super) record: &'static PluginRecord,
-    pub(super) kind: PluginKind,
-    pub(super) source: &'static str,
-    /// `source:name`, formatted on first use (building the registry does not need it).
-    pub(super) qualified: std::sync::OnceLock<Box<str>>,
+    /// The crate's namespace declaration, if it has one (else the source is the crate).
+    pub(super) namespace: Option<&'static NamespaceRecord>,
+    /// `source:name`, formatted on first use (building the registry does not need it):
+    /// null, or a `Box<String>` this plugin owns.
+    pub(super) qualified: AtomicPtr<String>,
 }
 
 impl Plugin {
+    pub(super) fn new(
+        record: &'static PluginRecord,
+        namespace: Option<&'static NamespaceRecord>,
+    ) -> Plugin {
+        Plugin {
+            record,
+            namespace,
+            qualified: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
     /// Transform, kernel, backend or step.
     pub fn kind(&self) -> PluginKind {
-        self.kind
+        match self.record.details {
+            Details::Transform(_) => PluginKind::Transform,
+            Details::Kernel(_) => PluginKind::Kernel,
+            Details::Backend(_) => PluginKind::Backend,
+            Details::Step(_) => PluginKind::Step,
+        }
     }
 
     /// The short name.
@@ -52,13 +73,34 @@ impl Plugin {
 
     /// The source: the crate's declared namespace, or the crate name.
     pub fn source(&self) -> &'static str {
-        self.source
+        match self.namespace {
+            Some(declared) => declared.namespace,
+            None => self.record.crate_name(),
+        }
     }
 
     /// `source:name`, unique per kind.
     pub fn qualified_name(&self) -> &str {
-        self.qualified
-            .get_or_init(|| format!("{}:{}", self.source, self.record.name()).into_boxed_str())
+        let mut current = self.qualified.load(Ordering::Acquire);
+        if current.is_null() {
+            let made = Box::into_raw(Box::new(format!("{}:{}", self.source(), self.name())));
+            current = match self.qualified.compare_exchange(
+                std::ptr::null_mut(),
+                made,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => made,
+                Err(theirs) => {
+                    // SAFETY: `made` came from `Box::into_raw` above and was not shared.
+                    drop(unsafe { Box::from_raw(made) });
+                    theirs
+                }
+            };
+        }
+        // SAFETY: a non-null `qualified` is a `Box<String>` this plugin owns; it is freed
+        // only in `drop`, which cannot run while `self` is borrowed.
+        unsafe { &*current }
     }
 
     /// One paragraph saying what the plugin does.
@@ -113,6 +155,33 @@ impl Plugin {
     #[doc(hidden)]
     pub fn record(&self) -> &'static PluginRecord {
         self.record
+    }
+}
+
+impl Clone for Plugin {
+    fn clone(&self) -> Plugin {
+        Plugin::new(self.record, self.namespace)
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let qualified = *self.qualified.get_mut();
+        if !qualified.is_null() {
+            // SAFETY: a non-null `qualified` is a `Box<String>` this plugin owns.
+            drop(unsafe { Box::from_raw(qualified) });
+        }
+    }
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("kind", &self.kind())
+            .field("source", &self.source())
+            .field("name", &self.name())
+            .field("location", &self.location())
+            .finish()
     }
 }
 
@@ -268,8 +337,7 @@ impl<'r> KernelRef<'r> {
         let registry = self.registry;
         registry
             .backends_of_kernel(self.plugin)
-            .iter()
-            .filter_map(move |&i| registry.typed_at(i).as_backend())
+            .filter_map(move |i| registry.typed_at(i).as_backend())
     }
 
     /// The highest-priority backend, optionally of one language.
@@ -357,5 +425,32 @@ impl<'r> PluginRef<'r> {
             PluginRef::Step(s) => Some(s),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::__private::UNREGISTERED;
+
+    #[test]
+    fn an_entry_is_three_words() {
+        assert_eq!(size_of::<Plugin>(), 3 * size_of::<usize>());
+    }
+
+    #[test]
+    fn the_qualified_name_is_made_once_even_when_threads_race() {
+        let plugin = Plugin::new(&UNREGISTERED, None);
+        let names: Vec<usize> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| plugin.qualified_name().as_ptr() as usize))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(names.windows(2).all(|w| w[0] == w[1]), "one string: {names:?}");
+        assert_eq!(plugin.qualified_name(), ":Unregistered");
+        let copy = plugin.clone();
+        assert_eq!(copy.qualified_name(), ":Unregistered");
+        assert_ne!(copy.qualified_name().as_ptr(), plugin.qualified_name().as_ptr());
     }
 }
