@@ -104,6 +104,13 @@ fn show() {
         "show_transform_json",
         ok(&["plugins", "show", "InferThresholding", "--format", "json"])
     );
+    // A configured transform lists its keys, types, defaults and docs.
+    let text = ok(&["plugins", "show", "RemoveIdentityOps"]);
+    let config = &text[text.find("  config:").expect("a config section")..];
+    snapshot!("show_config", config.split("\n\n").next().unwrap());
+    let json = ok(&["plugins", "show", "RemoveIdentityOps", "--format", "json"]);
+    assert!(json.contains("\"config\": ["), "{json}");
+    assert!(json.contains("\"name\": \"tolerance\""), "{json}");
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn ours(model: &mut Model) -> Vec<String> {
         &[
             &InferShapes,
             &FoldConstants,
-            &RemoveIdentityOps,
+            &RemoveIdentityOps::default(),
             &RemoveUnusedTensors,
             &SortGraph,
             &GiveUniqueNodeNames,

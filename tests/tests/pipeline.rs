@@ -65,3 +65,54 @@ fn unknown_names_are_reported_together() {
     assert_eq!(errors.len(), 2);
     assert!(errors[0].to_string().contains("did you mean 'SortGraph'"));
 }
+
+/// Drops one node per application while any is left (a test double for `repeat`).
+#[transform(stage = cleanup, tags = ["test"], version = "1.0.0", config)]
+#[derive(Config)]
+pub struct DropOne {
+    /// Keep changing the model forever, even when nothing is left.
+    #[config(default = false)]
+    pub forever: bool,
+}
+
+impl Transform for DropOne {
+    fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        Ok(model.graph.nodes.pop().is_some() || self.forever)
+    }
+}
+
+#[test]
+fn repeat_runs_to_a_fixed_point_and_a_transform_that_never_settles_fails() {
+    let registry = Registry::global().unwrap();
+    let drop = registry.transform("DropOne").unwrap();
+    let original = model("qonnx_residual_block.onnx");
+    let n = original.graph.nodes.len();
+    let planned = |forever: bool| pipeline::Planned {
+        transform: drop,
+        instance: drop
+            .configure(&format!("forever = {forever}").parse().unwrap())
+            .unwrap(),
+        repeat: true,
+    };
+
+    let mut m = original.clone();
+    let mut report = pipeline::Report::default();
+    pipeline::run_planned(&mut m, &[planned(false)], &mut report).unwrap();
+    assert!(m.graph.nodes.is_empty());
+    assert_eq!(
+        report.steps[0].runs,
+        n + 1,
+        "one run per node, then one that changes nothing"
+    );
+
+    let mut m = original.clone();
+    let failure = pipeline::run_planned(&mut m, &[planned(true)], &mut report).unwrap_err();
+    assert!(
+        failure.to_string().contains(&format!(
+            "failed: still changing the model after {} applications; the model is left as it was",
+            pipeline::MAX_REPEAT
+        )),
+        "{failure}"
+    );
+    assert_eq!(m, original);
+}

@@ -28,13 +28,14 @@ impl Backend for Nop {
         Ok(Vec::new())
     }
 }
-fn new_t() -> Box<dyn Transform> {
-    Box::new(Nop)
+type Made = Result<Box<dyn Transform>, Vec<brainsmith_core::ConfigProblem>>;
+fn new_t(_: &brainsmith_core::__private::toml::Table) -> Made {
+    Ok(Box::new(Nop))
 }
 static CONSTRUCTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-fn new_counted() -> Box<dyn Transform> {
+fn new_counted(_: &brainsmith_core::__private::toml::Table) -> Made {
     CONSTRUCTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    Box::new(Nop)
+    Ok(Box::new(Nop))
 }
 fn new_k() -> Box<dyn Kernel> {
     Box::new(Nop)
@@ -92,7 +93,8 @@ static SORT_A: PluginRecord = record!(
     Details::Transform(TransformRecord {
         stage: Stage::Cleanup,
         infers: None,
-        new: new_t
+        new: new_t,
+        config: &[]
     })
 );
 static SORT_B: PluginRecord = record!(
@@ -103,7 +105,8 @@ static SORT_B: PluginRecord = record!(
     Details::Transform(TransformRecord {
         stage: Stage::Cleanup,
         infers: None,
-        new: new_t
+        new: new_t,
+        config: &[]
     })
 );
 static SORT_A_AGAIN: PluginRecord = record!(
@@ -114,7 +117,8 @@ static SORT_A_AGAIN: PluginRecord = record!(
     Details::Transform(TransformRecord {
         stage: Stage::Cleanup,
         infers: None,
-        new: new_t
+        new: new_t,
+        config: &[]
     })
 );
 static KERNEL: PluginRecord = record!(
@@ -163,7 +167,8 @@ static COUNTED: PluginRecord = record!(
     Details::Transform(TransformRecord {
         stage: Stage::Cleanup,
         infers: None,
-        new: new_counted
+        new: new_counted,
+        config: &[]
     })
 );
 static NS_A: NamespaceRecord = NamespaceRecord {
@@ -307,7 +312,8 @@ static COLLIDING: PluginRecord = PluginRecord {
         Details::Transform(TransformRecord {
             stage: Stage::Cleanup,
             infers: None,
-            new: new_t
+            new: new_t,
+            config: &[]
         })
     )
 };

@@ -67,7 +67,7 @@ fn cleanup_step_on_every_real_model() {
             .run(&mut m, &mut ctx)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_well_formed(&name, &m);
-        // Only identity-capable op types may disappear.
+        // Only identity-capable op types, and Constant nodes nothing reads, may disappear.
         let after = histogram(&m);
         for (op, n) in &before {
             let left = after.iter().find(|(o, _)| o == op).map_or(0, |(_, n)| *n);
@@ -80,7 +80,8 @@ fn cleanup_step_on_every_real_model() {
                         "Mul",
                         "Div",
                         "Reshape",
-                        "Transpose"
+                        "Transpose",
+                        "Constant"
                     ]
                     .contains(&op.as_str()),
                     "{name}: {op} went from {n} to {left}"
@@ -330,4 +331,63 @@ fn unused_initializers_leave_old_style_input_lists_too() {
         .filter(|i| m.graph.initializer(&i.name).is_none())
         .count();
     assert_eq!(still_real, real_inputs);
+}
+
+#[test]
+fn a_configured_transform_reads_its_keys_and_names_every_bad_one() {
+    let remove = registry().transform("RemoveIdentityOps").unwrap();
+    let keys: Vec<&str> = remove.config_fields().iter().map(|f| f.name).collect();
+    assert_eq!(keys, ["tolerance"]);
+    assert_eq!(remove.config_fields()[0].default, Some("0.0"));
+
+    let table = |text: &str| -> brainsmith_core::__private::toml::Table { text.parse().unwrap() };
+    let err = |text: &str| {
+        remove
+            .configure(&table(text))
+            .err()
+            .expect("a bad configuration")
+            .to_string()
+    };
+    assert_eq!(
+        err("tolerence = 1e-5"),
+        "configuration of transform 'brainsmith:RemoveIdentityOps': unknown key 'tolerence'; \
+         did you mean 'tolerance'? (keys: tolerance)"
+    );
+    assert!(
+        err("tolerance = \"big\"").starts_with(
+            "configuration of transform 'brainsmith:RemoveIdentityOps': key 'tolerance' must \
+             be f64: invalid type: string \"big\", expected f64"
+        ),
+        "{}",
+        err("tolerance = \"big\"")
+    );
+    let two = err("tolerance = \"${BRAINSMITH_TEST_SURELY_UNSET}\"\nextra = 1");
+    assert!(two.contains("unknown key 'extra'"), "{two}");
+    assert!(
+        two.contains("'BRAINSMITH_TEST_SURELY_UNSET', which is not set"),
+        "{two}"
+    );
+    let sort = registry().transform("SortGraph").unwrap();
+    assert!(
+        sort.configure(&table("x = 1"))
+            .err()
+            .unwrap()
+            .to_string()
+            .ends_with("unknown key 'x' (it takes no configuration)")
+    );
+
+    // qonnx's tolerance deletes the `+ epsilon` of an expanded LayerNorm; the default keeps it.
+    let mut exact = model("node_test_layer_normalization_4d_axis_negative_1_expanded.onnx");
+    apply("FoldConstants", &mut exact).unwrap();
+    let mut loose = exact.clone();
+    let adds = |m: &Model| m.graph.nodes.iter().filter(|n| n.op_type == "Add").count();
+    let before = adds(&exact);
+    assert_eq!(apply("RemoveIdentityOps", &mut exact), Ok(false));
+    let configured = remove.configure(&table("tolerance = 1e-5")).unwrap();
+    assert!(
+        configured
+            .apply(&mut loose, &mut TransformContext::default())
+            .unwrap()
+    );
+    assert_eq!((adds(&exact), adds(&loose)), (before, before - 1));
 }

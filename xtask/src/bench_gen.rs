@@ -274,7 +274,7 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
     let k = kind(i);
     let details = match k {
         Kind::Transform => format!(
-            "Details::Transform(TransformRecord {{ stage: Stage::{}, infers: None, new: new_transform::<{name}> }})",
+            "Details::Transform(TransformRecord {{ stage: Stage::{}, infers: None, new: new_transform::<{name}>, config: &[] }})",
             STAGE_VARIANTS[(i / 10 + i) % 6]
         ),
         Kind::Kernel => format!("Details::Kernel(KernelRecord {{ new: new_kernel::<{name}> }})"),

@@ -58,7 +58,10 @@
 //!
 //! - `#[transform(stage = cleanup)]`: one of `cleanup`, `topology_opt`, `kernel_mapping`,
 //!   `kernel_opt`, `dataflow_opt`, `post_proc`; or `infers = path::to::Kernel` for a
-//!   kernel-inference transform (which runs in `kernel_mapping`).
+//!   kernel-inference transform (which runs in `kernel_mapping`). The flag `config` says
+//!   the struct derives [`Config`](macro@Config): its fields are the transform's
+//!   configuration keys (see [`config`]), listed in the manifest and `plugins show`, and
+//!   read by [`TransformRef::configure`](registry::TransformRef::configure).
 //! - `#[kernel(op_types = ["MultiThreshold"], domain = "qonnx.custom_op.general")]`: the
 //!   ONNX op types it implements; `domain` defaults to the default ONNX domain.
 //! - `#[backend(kernel = path::to::Kernel, language = hls, priority = 10)]`: the kernel
@@ -104,8 +107,10 @@
 //! }
 //! ```
 
+pub mod blueprint;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod config;
 mod error;
 mod fsutil;
 pub mod ir;
@@ -121,7 +126,8 @@ pub mod suggest;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use brainsmith_macros::{backend, kernel, step, transform};
+pub use brainsmith_macros::{Config, backend, kernel, step, transform};
+pub use config::{Config, ConfigError, ConfigField, ConfigProblem};
 pub use error::PluginError;
 pub use plugin::{
     Backend, Diagnostic, GeneratedFile, Kernel, Language, PluginKind, Registered, Stage,
@@ -133,8 +139,8 @@ pub use registry::Registry;
 pub mod prelude {
     pub use crate::ir::{Attribute, AttributeValue, Graph, Model, Node, Tensor, ValueInfo};
     pub use crate::{
-        Backend, GeneratedFile, Kernel, Language, PluginError, Registered, Stage, StepContext,
-        Transform, TransformContext, backend, kernel, step, transform,
+        Backend, Config, GeneratedFile, Kernel, Language, PluginError, Registered, Stage,
+        StepContext, Transform, TransformContext, backend, kernel, step, transform,
     };
 }
 

@@ -22,18 +22,20 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use crate::ir::Model;
-use crate::plugin::{Diagnostic, Stage, TransformContext};
+use crate::plugin::{Diagnostic, Stage, Transform, TransformContext};
 use crate::registry::{LookupError, Registry, TransformRef};
 
-/// What one application of a transform did.
+/// What one application of a transform (or a blueprint's step) did.
 #[derive(Clone, Debug)]
 pub struct Applied {
-    /// The transform's qualified name.
+    /// The transform's qualified name (`step <name>` for a step).
     pub transform: String,
-    /// Its stage.
-    pub stage: Stage,
+    /// Its stage (`None` for a step).
+    pub stage: Option<Stage>,
     /// Whether it reported a change.
     pub changed: bool,
+    /// How many times it ran: 1, or more when repeated until it changes nothing.
+    pub runs: usize,
     /// Node count after it.
     pub nodes_after: usize,
     /// Wall time of the application, in seconds.
@@ -53,13 +55,13 @@ pub struct Report {
     pub steps: Vec<Applied>,
 }
 
-/// A transform that failed; the model is as it was before it.
+/// A transform (or step) that failed; the model is as it was before it.
 #[derive(Debug)]
 pub struct Failure {
-    /// The transform's qualified name.
+    /// The transform's qualified name (`step <name>` for a step).
     pub transform: String,
-    /// Its stage.
-    pub stage: Stage,
+    /// Its stage (`None` for a step).
+    pub stage: Option<Stage>,
     /// Where it is defined (`file:line:column`).
     pub location: String,
     /// Its error, or the panic's message.
@@ -72,12 +74,17 @@ pub struct Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.stage {
+            Some(stage) => write!(
+                f,
+                "transform {} (stage {stage}, defined at {})",
+                self.transform, self.location
+            )?,
+            None => write!(f, "{} (defined at {})", self.transform, self.location)?,
+        }
         write!(
             f,
-            "transform {} (stage {}, defined at {}) {}: {}; the model is left as it was before it",
-            self.transform,
-            self.stage,
-            self.location,
+            " {}: {}; the model is left as it was before it",
             if self.panicked { "panicked" } else { "failed" },
             self.message
         )
@@ -106,7 +113,7 @@ pub fn resolve<'r, S: AsRef<str>>(
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -116,7 +123,22 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Applies `transforms` in order, each once, transactionally. Stops at the first failure.
+/// How many times a repeated transform may run before it counts as not converging.
+pub const MAX_REPEAT: usize = 100;
+
+/// A transform ready to run: its registry entry, its configured instance, and whether it
+/// repeats until it changes nothing.
+pub struct Planned<'r> {
+    /// The registry entry (name, stage, location for reports).
+    pub transform: TransformRef<'r>,
+    /// The configured instance.
+    pub instance: Box<dyn Transform>,
+    /// Repeat until an application reports no change (at most [`MAX_REPEAT`] times).
+    pub repeat: bool,
+}
+
+/// Applies `transforms` in order, each once with its default configuration,
+/// transactionally. Stops at the first failure.
 pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report, Failure> {
     let mut report = Report {
         nodes_before: model.graph.nodes.len(),
@@ -124,37 +146,83 @@ pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report,
         steps: Vec::with_capacity(transforms.len()),
     };
     for t in transforms {
-        let plugin = t.plugin();
-        let backup = model.clone();
-        let mut ctx = TransformContext::default();
-        let start = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(|| t.instantiate().apply(model, &mut ctx)));
-        let seconds = start.elapsed().as_secs_f64();
-        let failure = match outcome {
+        let planned = catch_unwind(AssertUnwindSafe(|| t.instantiate()))
+            .map_err(|payload| failure(t, panic_message(payload.as_ref()), true, report.clone()))?;
+        let planned = Planned {
+            transform: *t,
+            instance: planned,
+            repeat: false,
+        };
+        apply(model, &planned, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Applies planned transforms in order, transactionally, into `report`. Stops at the
+/// first failure; the model is then as it was before the failing transform (before its
+/// first application, for a repeated one).
+pub fn run_planned(
+    model: &mut Model,
+    transforms: &[Planned<'_>],
+    report: &mut Report,
+) -> Result<(), Failure> {
+    for planned in transforms {
+        apply(model, planned, report)?;
+    }
+    Ok(())
+}
+
+fn failure(t: &TransformRef<'_>, message: String, panicked: bool, report: Report) -> Failure {
+    let plugin = t.plugin();
+    Failure {
+        transform: plugin.qualified_name().to_owned(),
+        stage: Some(t.stage()),
+        location: plugin.location().to_string(),
+        message,
+        panicked,
+        report,
+    }
+}
+
+fn apply(model: &mut Model, planned: &Planned<'_>, report: &mut Report) -> Result<(), Failure> {
+    let t = &planned.transform;
+    let backup = model.clone();
+    let mut ctx = TransformContext::default();
+    let start = Instant::now();
+    let mut changed_any = false;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let outcome = catch_unwind(AssertUnwindSafe(|| planned.instance.apply(model, &mut ctx)));
+        let (message, panicked) = match outcome {
             Ok(Ok(changed)) => {
-                report.nodes_after = model.graph.nodes.len();
-                report.steps.push(Applied {
-                    transform: plugin.qualified_name().to_owned(),
-                    stage: t.stage(),
-                    changed,
-                    nodes_after: report.nodes_after,
-                    seconds,
-                    diagnostics: ctx.diagnostics().to_vec(),
-                });
-                continue;
+                changed_any |= changed;
+                if !(planned.repeat && changed) {
+                    break;
+                }
+                if runs < MAX_REPEAT {
+                    continue;
+                }
+                (
+                    format!("still changing the model after {MAX_REPEAT} applications"),
+                    false,
+                )
             }
             Ok(Err(e)) => (e.to_string(), false),
             Err(payload) => (panic_message(payload.as_ref()), true),
         };
         *model = backup;
-        return Err(Failure {
-            transform: plugin.qualified_name().to_owned(),
-            stage: t.stage(),
-            location: plugin.location().to_string(),
-            message: failure.0,
-            panicked: failure.1,
-            report,
-        });
+        return Err(failure(t, message, panicked, report.clone()));
     }
-    Ok(report)
+    report.nodes_after = model.graph.nodes.len();
+    report.steps.push(Applied {
+        transform: t.plugin().qualified_name().to_owned(),
+        stage: Some(t.stage()),
+        changed: changed_any,
+        runs,
+        nodes_after: report.nodes_after,
+        seconds: start.elapsed().as_secs_f64(),
+        diagnostics: ctx.diagnostics().to_vec(),
+    });
+    Ok(())
 }

@@ -3,12 +3,18 @@
 //! API boundary: anything here may change in any release; user code never names it.
 
 pub use linkme;
+pub use std::vec::Vec;
+pub use toml;
+
+pub use crate::config::{field as config_field, unknown_keys};
 
 pub use crate::record::{
     BackendRecord, Details, FIELDS, KernelRecord, LIST_SEPARATOR, NAMESPACES, NamespaceRecord,
-    PLUGINS, PluginRecord, StepFn, StepRecord, TransformRecord, field, field_ends, name_hash,
+    NewTransform, PLUGINS, PluginRecord, StepFn, StepRecord, TransformRecord, field, field_ends,
+    name_hash,
 };
 
+use crate::config::{Config, ConfigProblem};
 use crate::error::PluginError;
 use crate::plugin::{Backend, Kernel, Registered, Stage, Transform};
 
@@ -39,16 +45,33 @@ pub static UNREGISTERED: PluginRecord = PluginRecord {
         stage: Stage::Cleanup,
         infers: None,
         new: unregistered,
+        config: &[],
     }),
 };
 
-fn unregistered() -> Box<dyn Transform> {
+fn unregistered(_: &toml::Table) -> Result<Box<dyn Transform>, Vec<ConfigProblem>> {
     unreachable!("UNREGISTERED is never in a registry")
 }
 
-/// Constructs a transform; the bounds are where a missing impl is reported.
-pub fn new_transform<T: Transform + Default>() -> Box<dyn Transform> {
-    Box::new(T::default())
+/// Constructs a transform that takes no configuration; the bounds are where a missing
+/// impl is reported.
+pub fn new_transform<T: Transform + Default>(
+    table: &toml::Table,
+) -> Result<Box<dyn Transform>, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    unknown_keys(table, &[], &mut problems);
+    if problems.is_empty() {
+        Ok(Box::new(T::default()))
+    } else {
+        Err(problems)
+    }
+}
+
+/// Constructs a transform from its configuration (`#[transform(config)]`).
+pub fn new_configured_transform<T: Transform + Config>(
+    table: &toml::Table,
+) -> Result<Box<dyn Transform>, Vec<ConfigProblem>> {
+    Ok(Box::new(T::from_table(table)?))
 }
 
 /// Constructs a kernel; the bounds are where a missing impl is reported.

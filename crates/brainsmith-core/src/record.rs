@@ -5,6 +5,7 @@
 //! pointers). Nothing here runs before `main`; building the registry from the slices is
 //! deferred to the first access.
 
+use crate::config::{ConfigField, ConfigProblem};
 use crate::error::PluginError;
 use crate::ir::Model;
 use crate::plugin::{Backend, Kernel, Language, Stage, StepContext, Transform};
@@ -238,9 +239,14 @@ pub struct TransformRecord {
     pub stage: Stage,
     /// The kernel this transform maps nodes to, if it is a kernel-inference transform.
     pub infers: Option<&'static PluginRecord>,
-    /// Constructs the transform.
-    pub new: fn() -> Box<dyn Transform>,
+    /// Constructs the transform from its configuration (an empty table: the defaults).
+    pub new: NewTransform,
+    /// The configuration keys (empty when it takes none).
+    pub config: &'static [ConfigField],
 }
+
+/// Constructs a transform from its configuration.
+pub type NewTransform = fn(&toml::Table) -> Result<Box<dyn Transform>, Vec<ConfigProblem>>;
 
 /// Kernel-specific record fields (its op types and domain are among the strings).
 #[derive(Debug)]

@@ -37,7 +37,7 @@ impl Kind {
     /// Every key the attribute accepts.
     pub(crate) fn keys(self) -> Vec<&'static str> {
         let own: &[&str] = match self {
-            Kind::Transform => &[STAGE, INFERS],
+            Kind::Transform => &[STAGE, INFERS, CONFIG],
             Kind::Kernel => &[OP_TYPES, DOMAIN],
             Kind::Backend => &[KERNEL, LANGUAGE, PRIORITY],
             Kind::Step => &[],
@@ -70,6 +70,8 @@ pub(crate) struct Attrs {
     /// The variant name of `Language`.
     pub(crate) language: Option<Spanned<&'static str>>,
     pub(crate) priority: Option<Spanned<i32>>,
+    /// `config`: the struct derives `Config`.
+    pub(crate) config: Option<Span>,
     /// Keys that were written, valid or not: a key given with a bad value is reported
     /// once, for its value, and not again as missing.
     pub(crate) written: Vec<&'static str>,
@@ -121,6 +123,17 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, args: TokenStream) -> Attrs {
         }
         seen.push(key.to_owned());
         attrs.written.push(key);
+        if key == CONFIG {
+            match meta {
+                Meta::Path(_) => attrs.config = Some(ident.span()),
+                other => cx.error_spanned_by(
+                    other,
+                    "`config` is a flag: write `config` alone, and `#[derive(Config)]` on the \
+                     struct; its fields are the keys",
+                ),
+            }
+            continue;
+        }
         let value = match meta {
             Meta::NameValue(nv) => nv.value,
             Meta::Path(_) => {

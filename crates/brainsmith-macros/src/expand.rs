@@ -158,7 +158,11 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
     let ident = &plugin.ident;
     let span = ident.span();
     match &plugin.details {
-        Details::Transform { stage, infers } => {
+        Details::Transform {
+            stage,
+            infers,
+            config,
+        } => {
             let stage = syn::Ident::new(stage, Span::call_site());
             let infers = match infers {
                 Some(path) => {
@@ -167,12 +171,24 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                 }
                 None => quote!(::core::option::Option::None),
             };
-            let new = quote_spanned!(span=> #private::new_transform::<#ident>);
+            // A configured transform is built from its configuration; any other from
+            // `Default`, and rejects every key.
+            let (new, fields) = match config {
+                Some(flag) => (
+                    quote_spanned!(*flag=> #private::new_configured_transform::<#ident>),
+                    quote_spanned!(*flag=> <#ident as ::brainsmith_core::Config>::FIELDS),
+                ),
+                None => (
+                    quote_spanned!(span=> #private::new_transform::<#ident>),
+                    quote!(&[]),
+                ),
+            };
             let details = quote! {
                 #private::Details::Transform(#private::TransformRecord {
                     stage: ::brainsmith_core::Stage::#stage,
                     infers: #infers,
                     new: #new,
+                    config: #fields,
                 })
             };
             (details, registered(ident, record))

@@ -2,12 +2,13 @@
 //! them and owns everything the generated code refers to; see its documentation for the
 //! keys each attribute takes.
 //!
-//! This file only dispatches: [`attr`] parses the attribute's keys, [`ast`] reads the
-//! annotated item, [`valid`] checks what needs several of them at once, and [`expand`]
+//! This file only dispatches: `attr.rs` parses the attribute's keys, `ast.rs` reads the
+//! annotated item, `valid.rs` checks what needs several of them at once, and `expand.rs`
 //! writes the item back with its registration record.
 
 mod ast;
 mod attr;
+mod config;
 mod ctxt;
 mod expand;
 mod suggest;
@@ -20,6 +21,12 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn transform(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::plugin(attr::Kind::Transform, args.into(), item.into()).into()
+}
+
+/// Makes a struct's named fields configuration keys. See `brainsmith_core::Config`.
+#[proc_macro_derive(Config, attributes(config))]
+pub fn derive_config(item: TokenStream) -> TokenStream {
+    config::derive(item.into()).into()
 }
 
 /// Registers a hardware kernel. See `brainsmith_core::kernel`.

@@ -25,6 +25,8 @@ pub(crate) enum Details {
     Transform {
         stage: &'static str,
         infers: Option<syn::Path>,
+        /// The span of the `config` flag, when the struct is its own configuration.
+        config: Option<Span>,
     },
     Kernel {
         op_types: Vec<String>,
@@ -134,10 +136,12 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
             (Some(stage), None) => Details::Transform {
                 stage: stage.value,
                 infers: None,
+                config: attrs.config,
             },
             (None, Some(infers)) => Details::Transform {
                 stage: "KernelMapping",
                 infers: Some(infers),
+                config: attrs.config,
             },
             (Some(stage), Some(_)) => {
                 cx.error_at(

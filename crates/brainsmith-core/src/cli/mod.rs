@@ -20,6 +20,7 @@ mod plugins;
 mod table;
 mod transform;
 
+use crate::blueprint::Blueprint;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,6 +68,19 @@ where
     let result = match cli.command {
         Command::Plugins(args) => plugins::run(registry, args, out),
         Command::Transform(args) => transform::run(registry, args, out, err),
+        Command::Blueprint {
+            action: BlueprintAction::Check { file },
+        } => Blueprint::check_file(&file, registry)
+            .map(|plan| plan.items.len())
+            .map_err(|e| e.to_string())
+            .and_then(|items| {
+                writeln!(
+                    out,
+                    "ok: {} is valid ({items} steps, every name and configuration resolved)",
+                    file.display()
+                )
+                .map_err(|e| e.to_string())
+            }),
         Command::Manifest { format, root } => {
             let manifest = Manifest::from_registry(registry, root.as_deref());
             let text = match format {
@@ -122,10 +136,26 @@ enum Command {
     },
     /// Apply registered transforms to a model and write the result atomically.
     Transform(transform::TransformArgs),
+    /// Work with blueprints, the model-independent recipes of builds.
+    Blueprint {
+        #[command(subcommand)]
+        action: BlueprintAction,
+    },
     /// Check that this binary links exactly the plugins a manifest lists.
     Verify {
         /// The manifest (TOML, or JSON when it ends in .json).
         manifest: PathBuf,
+    },
+}
+
+/// What to do with a blueprint.
+#[derive(Subcommand)]
+enum BlueprintAction {
+    /// Validate every name and configuration against this binary's registry, reporting
+    /// every problem at once with its file:line:column.
+    Check {
+        /// The blueprint (TOML).
+        file: PathBuf,
     },
 }
 

@@ -298,6 +298,19 @@ fn describe(e: &PluginEntry) -> String {
         "priority",
         e.priority.map(|p| p.to_string()).unwrap_or_default(),
     );
+    if !e.config.is_empty() {
+        lines.push("  config:".to_owned());
+        for c in &e.config {
+            let default = match &c.default {
+                Some(d) => format!("default {d}"),
+                None => "required".to_owned(),
+            };
+            lines.push(format!("    {} ({}, {default})", c.name, c.ty));
+            for line in c.doc.lines() {
+                lines.push(format!("        {line}").trim_end().to_owned());
+            }
+        }
+    }
     let mut text = lines.join("\n");
     text.push('\n');
     if !e.docs.is_empty() {

@@ -1,12 +1,14 @@
-//! `transform MODEL -o OUT --apply A,B,...`: runs registered transforms on a model and
-//! writes the result atomically, with a summary of node counts and times.
+//! `transform MODEL -o OUT --apply A,B,...` or `--blueprint FILE`: runs registered
+//! transforms (or a blueprint's steps) on a model and writes the result atomically, with
+//! a summary of node counts and times. A progress line shows on a terminal only.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
 use super::table::Table;
+use crate::blueprint::{Blueprint, Options, execute};
 use crate::ir::Model;
 use crate::pipeline;
 use crate::registry::Registry;
@@ -20,8 +22,19 @@ pub(super) struct TransformArgs {
     #[arg(short, long)]
     output: PathBuf,
     /// Transforms to apply in order, short or qualified names, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present = "blueprint",
+        conflicts_with = "blueprint"
+    )]
     apply: Vec<String>,
+    /// A blueprint to run instead (checked whole before the model is read).
+    #[arg(long)]
+    blueprint: Option<PathBuf>,
+    /// Write the model after every blueprint step into this directory.
+    #[arg(long, requires = "blueprint")]
+    save_intermediate: Option<PathBuf>,
     /// Summary format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     format: SummaryFormat,
@@ -40,6 +53,9 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), String> {
+    if let Some(path) = &args.blueprint {
+        return run_blueprint(registry, path, &args, out, err);
+    }
     // Every name is checked before the model is even read.
     let names: Vec<&str> = args
         .apply
@@ -66,6 +82,48 @@ pub(super) fn run(
     let load_seconds = load_start.elapsed().as_secs_f64();
     let report = pipeline::run(&mut model, &transforms)
         .map_err(|f| format!("{f}; nothing was written to {}", args.output.display()))?;
+    finish(&args, &model, &report, load_seconds, out, err)
+}
+
+fn run_blueprint(
+    registry: &Registry,
+    path: &std::path::Path,
+    args: &TransformArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), String> {
+    let plan = Blueprint::check_file(path, registry).map_err(|e| e.to_string())?;
+    let load_start = std::time::Instant::now();
+    let mut model = Model::load(&args.model).map_err(|e| e.to_string())?;
+    let load_seconds = load_start.elapsed().as_secs_f64();
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = |i: usize, n: usize, label: &str| {
+        if terminal {
+            eprint!("\r\x1b[2K[{}/{n}] {label}", i + 1);
+        }
+    };
+    let options = Options {
+        save_intermediate: args.save_intermediate.as_deref(),
+        progress: Some(&mut progress),
+    };
+    let result = execute(&mut model, &plan, registry, options);
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    let report =
+        result.map_err(|e| format!("{e}; nothing was written to {}", args.output.display()))?;
+    finish(args, &model, &report, load_seconds, out, err)
+}
+
+/// Writes the model and prints the summary.
+fn finish(
+    args: &TransformArgs,
+    model: &Model,
+    report: &pipeline::Report,
+    load_seconds: f64,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), String> {
     let save_start = std::time::Instant::now();
     model.save(&args.output).map_err(|e| e.to_string())?;
     let save_seconds = save_start.elapsed().as_secs_f64();
@@ -76,8 +134,8 @@ pub(super) fn run(
         }
     }
     let text = match args.format {
-        SummaryFormat::Json => json(&args, &report, load_seconds, save_seconds),
-        SummaryFormat::Table => table(&args, &report, load_seconds, save_seconds),
+        SummaryFormat::Json => json(args, report, load_seconds, save_seconds),
+        SummaryFormat::Table => table(args, report, load_seconds, save_seconds),
     };
     write!(out, "{text}").map_err(|e| e.to_string())
 }
@@ -125,7 +183,8 @@ fn json(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -
         .map(|s| {
             serde_json::json!({
                 "transform": s.transform,
-                "stage": s.stage.to_string(),
+                "stage": s.stage.map(|s| s.to_string()),
+                "runs": s.runs,
                 "changed": s.changed,
                 "nodes": s.nodes_after,
                 "seconds": s.seconds,

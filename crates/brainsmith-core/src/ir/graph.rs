@@ -201,6 +201,63 @@ impl Graph {
         }
     }
 
+    /// Every QONNX datatype annotation, by tensor name (annotations that do not parse are
+    /// left out).
+    pub fn datatypes(&self) -> HashMap<String, QuantType> {
+        let mut all = HashMap::new();
+        for a in &self.quantization_annotations {
+            let Some(tensor) = &a.tensor_name else {
+                continue;
+            };
+            let value = a
+                .quant_parameter_tensor_names
+                .iter()
+                .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))
+                .and_then(|e| e.value.as_deref());
+            if let Some(Ok(datatype)) = value.map(str::parse::<QuantType>) {
+                all.entry(tensor.clone()).or_insert(datatype);
+            }
+        }
+        all
+    }
+
+    /// Annotates many tensors at once, as [`Graph::set_datatype`] does one, in time linear
+    /// in the annotations there are.
+    pub fn set_datatypes(&mut self, datatypes: impl IntoIterator<Item = (String, QuantType)>) {
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for (i, a) in self.quantization_annotations.iter().enumerate() {
+            if let Some(tensor) = &a.tensor_name {
+                at.entry(tensor.clone()).or_insert(i);
+            }
+        }
+        for (tensor, datatype) in datatypes {
+            let entry = proto::StringStringEntryProto {
+                key: Some(FINN_DATATYPE.to_owned()),
+                value: Some(datatype.to_string()),
+            };
+            match at.get(&tensor) {
+                Some(&i) => {
+                    let entries =
+                        &mut self.quantization_annotations[i].quant_parameter_tensor_names;
+                    match entries
+                        .iter_mut()
+                        .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))
+                    {
+                        Some(existing) => *existing = entry,
+                        None => entries.push(entry),
+                    }
+                }
+                None => {
+                    at.insert(tensor.clone(), self.quantization_annotations.len());
+                    self.quantization_annotations.push(proto::TensorAnnotation {
+                        tensor_name: Some(tensor),
+                        quant_parameter_tensor_names: vec![entry],
+                    });
+                }
+            }
+        }
+    }
+
     /// Converts from the protobuf message.
     pub fn from_proto(p: proto::GraphProto) -> Graph {
         let mut presence = Presence::default();

@@ -93,6 +93,24 @@ impl Tensor {
         &self.0.dims
     }
 
+    /// Gives the tensor new dimensions with the same number of elements (row-major data
+    /// is unchanged).
+    pub fn reshape(&mut self, dims: &[i64]) -> Result<(), TensorError> {
+        let len: i64 = dims.iter().product();
+        if dims.iter().any(|&d| d < 0) || len as usize != self.len() {
+            return Err(TensorError {
+                tensor: self.name().to_owned(),
+                message: format!(
+                    "cannot reshape {} elements of shape {:?} to {dims:?}",
+                    self.len(),
+                    self.dims()
+                ),
+            });
+        }
+        self.0.dims = dims.to_vec();
+        Ok(())
+    }
+
     /// The element type (`Undefined` for an unknown code).
     pub fn elem_type(&self) -> ElemType {
         ElemType::try_from(self.0.data_type.unwrap_or(0)).unwrap_or(ElemType::Undefined)

@@ -112,6 +112,27 @@ pub struct PluginEntry {
     /// A backend's priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
+    /// A transform's configuration keys, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ConfigEntry>,
+}
+
+/// One configuration key of a plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    /// The key.
+    pub name: String,
+    /// Its Rust type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Whether it must be given.
+    pub required: bool,
+    /// The default, as written in the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// Its documentation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub doc: String,
 }
 
 /// A manifest that could not be read.
@@ -193,11 +214,23 @@ impl PluginEntry {
             kernel: None,
             language: None,
             priority: None,
+            config: Vec::new(),
         };
         match plugin {
             PluginRef::Transform(t) => {
                 entry.stage = Some(t.stage());
                 entry.infers = t.infers().map(|k| k.qualified_name().to_owned());
+                entry.config = t
+                    .config_fields()
+                    .iter()
+                    .map(|f| ConfigEntry {
+                        name: f.name.to_owned(),
+                        ty: f.ty.to_owned(),
+                        required: f.is_required(),
+                        default: f.default.map(str::to_owned),
+                        doc: f.doc.to_owned(),
+                    })
+                    .collect();
             }
             PluginRef::Kernel(k) => {
                 entry.op_types = k.op_types().map(str::to_owned).collect();

@@ -5,6 +5,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::Registry;
+use crate::config::{ConfigError, ConfigField};
 use crate::error::PluginError;
 use crate::ir::Model;
 use crate::plugin::{Backend, Kernel, Language, PluginKind, Stage, StepContext, Transform};
@@ -315,9 +316,30 @@ impl<'r> TransformRef<'r> {
         self.registry.kernel_of_record(self.record.infers?)
     }
 
-    /// Constructs the transform.
+    /// Its configuration keys, in declaration order (empty when it takes none).
+    pub fn config_fields(&self) -> &'static [ConfigField] {
+        self.record.config
+    }
+
+    /// Constructs the transform from `config` (its keys; `${VAR}` in strings expanded).
+    /// An error names the transform and lists every problem: unknown keys (with the
+    /// closest valid one), missing required keys, values of the wrong type.
+    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn Transform>, ConfigError> {
+        (self.record.new)(config).map_err(|problems| ConfigError {
+            plugin: format!("transform '{}'", self.plugin.qualified_name()),
+            problems,
+        })
+    }
+
+    /// Constructs the transform with its default configuration.
+    ///
+    /// # Panics
+    ///
+    /// When the transform has required configuration keys: use
+    /// [`TransformRef::configure`] for those.
     pub fn instantiate(&self) -> Box<dyn Transform> {
-        (self.record.new)()
+        self.configure(&toml::Table::new())
+            .unwrap_or_else(|e| panic!("{e}; construct it with TransformRef::configure"))
     }
 }
 
@@ -447,10 +469,16 @@ mod tests {
                 .collect();
             racers.into_iter().map(|r| r.join().unwrap()).collect()
         });
-        assert!(names.windows(2).all(|w| w[0] == w[1]), "one string: {names:?}");
+        assert!(
+            names.windows(2).all(|w| w[0] == w[1]),
+            "one string: {names:?}"
+        );
         assert_eq!(plugin.qualified_name(), ":Unregistered");
         let copy = plugin.clone();
         assert_eq!(copy.qualified_name(), ":Unregistered");
-        assert_ne!(copy.qualified_name().as_ptr(), plugin.qualified_name().as_ptr());
+        assert_ne!(
+            copy.qualified_name().as_ptr(),
+            plugin.qualified_name().as_ptr()
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Static shape and element-type inference: one pass over the graph in dependency order,
-//! one rule per op type ([`rules`]).
+//! one rule per op type (`rules.rs`).
 //!
 //! A tensor's type is a [`TensorType`]: element type and shape, where each dimension is a
 //! number, a named symbol or unknown. Rules read constant inputs (initializers and

@@ -9,13 +9,26 @@ use brainsmith_core::prelude::*;
 /// `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with
 /// the identity permutation.
 ///
-/// Constants must be exactly 0 or 1 (an epsilon such as LayerNorm's 1e-5 is never taken
-/// for zero), must not be graph inputs a caller could override, and must not broadcast
-/// the input to a larger shape. When the removed node's output is a graph output, the
-/// graph output keeps its name and the producer of the input is renamed instead.
-#[transform(stage = cleanup, tags = ["identity", "simplify"], version = "1.0.0")]
-#[derive(Debug, Default)]
-pub struct RemoveIdentityOps;
+/// Constants must be exactly 0 or 1 by default (an epsilon such as LayerNorm's 1e-5 is
+/// never taken for zero), must not be graph inputs a caller could override, and must not
+/// broadcast the input to a larger shape. When the removed node's output is a graph
+/// output, the graph output keeps its name and the producer of the input is renamed
+/// instead.
+#[transform(stage = cleanup, tags = ["identity", "simplify"], version = "1.0.0", config)]
+#[derive(Debug, Config)]
+pub struct RemoveIdentityOps {
+    /// Largest distance of a constant from 0 (for `+`, `-`) or 1 (for `*`, `/`) still taken
+    /// for it. 0 removes exact identities only; qonnx 1.0 uses 1e-5, which also deletes a
+    /// LayerNorm's `+ epsilon` and changes the model's outputs.
+    #[config(default = 0.0)]
+    pub tolerance: f64,
+}
+
+impl Default for RemoveIdentityOps {
+    fn default() -> RemoveIdentityOps {
+        RemoveIdentityOps { tolerance: 0.0 }
+    }
+}
 
 impl Transform for RemoveIdentityOps {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
@@ -31,7 +44,7 @@ impl Transform for RemoveIdentityOps {
         let mut removed = vec![false; graph.nodes.len()];
         let index = Index::new(graph);
         for (i, node) in graph.nodes.iter().enumerate() {
-            let Some(input) = pass_through(&index, node) else {
+            let Some(input) = pass_through(&index, node, self.tolerance) else {
                 continue;
             };
             let [output] = node.outputs.as_slice() else {
@@ -145,7 +158,9 @@ fn dedup_metadata(graph: &mut Graph) {
 }
 
 /// The input `node` passes through unchanged, if it is an exact identity.
-fn pass_through<'n>(graph: &Index<'_>, node: &'n Node) -> Option<&'n str> {
+fn pass_through<'n>(graph: &Index<'_>, node: &'n Node, tolerance: f64) -> Option<&'n str> {
+    let is_constant =
+        |graph: &Index<'_>, name: &str, value: f64| is_constant(graph, name, value, tolerance);
     if !node.is_onnx() || node.outputs.len() != 1 {
         return None;
     }
@@ -183,11 +198,13 @@ fn pass_through<'n>(graph: &Index<'_>, node: &'n Node) -> Option<&'n str> {
 }
 
 /// Whether `name` is a constant whose every element is exactly `value`.
-fn is_constant(graph: &Index<'_>, name: &str, value: f64) -> bool {
+fn is_constant(graph: &Index<'_>, name: &str, value: f64, tolerance: f64) -> bool {
     graph
         .constant(name)
         .and_then(|t| t.to_f64().ok())
-        .is_some_and(|values| !values.is_empty() && values.iter().all(|&v| v == value))
+        .is_some_and(|values| {
+            !values.is_empty() && values.iter().all(|&v| (v - value).abs() <= tolerance)
+        })
 }
 
 fn shape_of(graph: &Index<'_>, name: &str) -> Option<Vec<Dim>> {

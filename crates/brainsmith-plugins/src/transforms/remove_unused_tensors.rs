@@ -6,8 +6,9 @@ use brainsmith_core::ir::{AttributeValue, Graph};
 use brainsmith_core::prelude::*;
 
 /// Drops what no node uses: initializers no node reads (and, in old-style files, their
-/// entries among the graph inputs), `value_info` of tensors that no longer exist, and
-/// datatype annotations of tensors that no longer exist. Subgraphs that read an outer
+/// entries among the graph inputs), `Constant` nodes whose value no node reads,
+/// `value_info` of tensors that no longer exist, and datatype annotations of tensors
+/// that no longer exist. Subgraphs that read an outer
 /// tensor count as users. Real graph inputs and all graph outputs are kept.
 #[transform(stage = cleanup, tags = ["simplify"], version = "1.0.0")]
 #[derive(Debug, Default)]
@@ -34,6 +35,7 @@ impl Transform for RemoveUnusedTensors {
         used.extend(graph.outputs.iter().map(|v| v.name.clone()));
 
         let before = (
+            graph.nodes.len(),
             graph.initializers.len(),
             graph.inputs.len(),
             graph.value_info.len(),
@@ -46,6 +48,9 @@ impl Transform for RemoveUnusedTensors {
             .map(|t| t.name().to_owned())
             .collect();
         graph.initializers.retain(|t| !dropped.contains(t.name()));
+        graph.nodes.retain(|n| {
+            !(n.op_type == "Constant" && n.is_onnx() && n.outputs.iter().all(|o| !used.contains(o)))
+        });
         graph.inputs.retain(|v| !dropped.contains(&v.name));
 
         let mut exists = used;
@@ -58,6 +63,7 @@ impl Transform for RemoveUnusedTensors {
             .retain(|a| a.tensor_name.as_ref().is_some_and(|n| exists.contains(n)));
 
         let after = (
+            graph.nodes.len(),
             graph.initializers.len(),
             graph.inputs.len(),
             graph.value_info.len(),

@@ -51,7 +51,8 @@ fn outer_reads(graph: &Graph, out: &mut Vec<String>) {
     }
 }
 
-fn subgraph_reads(node: &Node, out: &mut Vec<String>) {
+/// Appends the outer-scope tensors the subgraphs of `node` read.
+pub(crate) fn subgraph_reads(node: &Node, out: &mut Vec<String>) {
     for attribute in &node.attributes {
         match &attribute.value {
             AttributeValue::Graph(g) => outer_reads(g, out),

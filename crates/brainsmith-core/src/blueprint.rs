@@ -1,0 +1,689 @@
+//! Blueprints: the model-independent recipe of a build, in TOML.
+//!
+//! ```toml
+//! extends = "base.toml"            # optional; this file's keys replace the base's
+//! steps = ["cleanup", { stage = "topology_opt" }]
+//!
+//! [stages]
+//! topology_opt = [
+//!     "ConvertSubToAdd",
+//!     { transform = "brainsmith:RemoveIdentityOps", config = { tolerance = 1e-5 } },
+//!     { transform = "FoldConstants", repeat = true },
+//! ]
+//! ```
+//!
+//! `steps` is the build, in order: a string (or `{ step = "..." }`) runs a registered step,
+//! `{ stage = "..." }` runs the transforms the blueprint lists for that stage. A transform
+//! is its short or qualified name, or a table with `transform`, its `config` (the keys it
+//! declares) and `repeat = true` to apply it until it changes nothing. With `extends`,
+//! `steps` and each stage's list replace the base's when given.
+//!
+//! [`Blueprint::check_file`] reads a blueprint and resolves every name and reads every
+//! configuration against a registry before anything runs, and reports every problem at
+//! once, each at its `file:line:column`, with the closest valid name.
+//!
+//! ```
+//! use brainsmith_core::blueprint::Blueprint;
+//!
+//! let dir = std::env::temp_dir().join(format!("blueprint-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("build.toml");
+//! std::fs::write(&path, "steps = [{ stage = \"cleanup\" }]\n[stages]\ncleanup = [\"SortGrph\"]\n").unwrap();
+//! let registry = brainsmith_core::Registry::global().unwrap();
+//! let err = Blueprint::check_file(&path, registry).err().unwrap();
+//! assert!(err.to_string().contains("build.toml:3:12: unknown transform 'SortGrph'"));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+use toml::{Spanned, Table, Value};
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::ir::Model;
+use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
+use crate::plugin::{Stage, StepContext};
+use crate::registry::{Registry, StepRef};
+use crate::suggest;
+
+/// Where something is written: `file:line:column` (1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The blueprint file.
+    pub file: PathBuf,
+    /// Line.
+    pub line: usize,
+    /// Column, in characters.
+    pub column: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem of a blueprint, where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where.
+    pub at: Position,
+    /// What, and how to fix it.
+    pub message: String,
+}
+
+/// Every problem of a blueprint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlueprintError {
+    /// In file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for BlueprintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{}: {}", p.at, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BlueprintError {}
+
+/// One entry of `steps`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepEntry {
+    /// A registered step, by name.
+    Step {
+        /// Short or qualified name.
+        name: String,
+        /// Where it is written.
+        at: Position,
+    },
+    /// The blueprint's transforms of a stage.
+    Stage {
+        /// The stage, as written.
+        stage: String,
+        /// Where it is written.
+        at: Position,
+    },
+}
+
+/// One transform of a stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransformEntry {
+    /// Short or qualified name.
+    pub name: String,
+    /// Apply until it changes nothing.
+    pub repeat: bool,
+    /// Its configuration.
+    pub config: Table,
+    /// Where it is written.
+    pub at: Position,
+}
+
+/// A blueprint as read (with its bases merged in), before names are resolved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Blueprint {
+    /// The build, in order.
+    pub steps: Vec<StepEntry>,
+    /// Each stage's transforms (keyed by the stage as written), with where the list is.
+    pub stages: BTreeMap<String, (Position, Vec<TransformEntry>)>,
+}
+
+/// A checked blueprint: every name resolved, every transform configured.
+pub struct Plan<'r> {
+    /// The build, in order.
+    pub items: Vec<PlanItem<'r>>,
+}
+
+/// One item of a plan.
+pub enum PlanItem<'r> {
+    /// Run a registered step.
+    Step(StepRef<'r>),
+    /// Run these transforms, in order.
+    Stage(Stage, Vec<Planned<'r>>),
+}
+
+const TOP_KEYS: &[&str] = &["extends", "steps", "stages"];
+const TRANSFORM_KEYS: &[&str] = &["transform", "config", "repeat"];
+const STEP_KEYS: &[&str] = &["step", "stage"];
+
+/// A file being read: its path, text and spans.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn at(&self, offset: usize) -> Position {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        Position {
+            file: self.path.to_owned(),
+            line,
+            column,
+        }
+    }
+
+    fn problem(&self, offset: usize, message: impl Into<String>) -> Problem {
+        Problem {
+            at: self.at(offset),
+            message: message.into(),
+        }
+    }
+}
+
+impl Blueprint {
+    /// Reads `path` and the files it extends; every problem of their structure (TOML
+    /// syntax, unknown keys, values of the wrong form, a cycle of `extends`) at once.
+    pub fn load(path: &Path) -> Result<Blueprint, BlueprintError> {
+        let mut problems = Vec::new();
+        let mut chain = Vec::new();
+        let blueprint = load_file(path, &mut chain, &mut problems);
+        if problems.is_empty() {
+            Ok(blueprint)
+        } else {
+            Err(BlueprintError { problems })
+        }
+    }
+
+    /// Reads `path` (and what it extends) and checks it against `registry`: every problem
+    /// of either kind at once, in file order.
+    pub fn check_file<'r>(path: &Path, registry: &'r Registry) -> Result<Plan<'r>, BlueprintError> {
+        let mut problems = Vec::new();
+        let blueprint = load_file(path, &mut Vec::new(), &mut problems);
+        match blueprint.check(registry) {
+            Ok(plan) if problems.is_empty() => Ok(plan),
+            Ok(_) => Err(BlueprintError { problems }),
+            Err(e) => {
+                problems.extend(e.problems);
+                sort(&mut problems);
+                Err(BlueprintError { problems })
+            }
+        }
+    }
+
+    /// Resolves every step, stage and transform name in `registry` and reads every
+    /// configuration; every problem at once.
+    pub fn check<'r>(&self, registry: &'r Registry) -> Result<Plan<'r>, BlueprintError> {
+        let mut problems = Vec::new();
+        let mut stages: BTreeMap<String, (Stage, Vec<Planned<'r>>)> = BTreeMap::new();
+        for (written, (at, entries)) in &self.stages {
+            let stage = match written.parse::<Stage>() {
+                Ok(stage) => Some(stage),
+                Err(e) => {
+                    problems.push(Problem {
+                        at: at.clone(),
+                        message: e,
+                    });
+                    None
+                }
+            };
+            let mut planned = Vec::new();
+            for entry in entries {
+                let transform = match registry.transform(&entry.name) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        problems.push(Problem {
+                            at: entry.at.clone(),
+                            message: first_line(&e.to_string()),
+                        });
+                        continue;
+                    }
+                };
+                match transform.configure(&entry.config) {
+                    Ok(instance) => planned.push(Planned {
+                        transform,
+                        instance,
+                        repeat: entry.repeat,
+                    }),
+                    Err(e) => problems.extend(e.problems.iter().map(|p| Problem {
+                        at: entry.at.clone(),
+                        message: format!("{}: {p}", e.plugin),
+                    })),
+                }
+            }
+            if let Some(stage) = stage {
+                stages.insert(written.clone(), (stage, planned));
+            }
+        }
+        let mut items = Vec::new();
+        let mut run: Vec<&str> = Vec::new();
+        for step in &self.steps {
+            match step {
+                StepEntry::Step { name, at } => match registry.step(name) {
+                    Ok(s) => items.push(PlanItem::Step(s)),
+                    Err(e) => problems.push(Problem {
+                        at: at.clone(),
+                        message: first_line(&e.to_string()),
+                    }),
+                },
+                StepEntry::Stage { stage, at } => match stage.parse::<Stage>() {
+                    Ok(parsed) => {
+                        run.push(stage);
+                        let planned = stages
+                            .get_mut(stage.as_str())
+                            .map(|(_, p)| std::mem::take(p))
+                            .unwrap_or_default();
+                        items.push(PlanItem::Stage(parsed, planned));
+                    }
+                    Err(e) => problems.push(Problem {
+                        at: at.clone(),
+                        message: e,
+                    }),
+                },
+            }
+        }
+        for (written, (at, _)) in &self.stages {
+            if !run.contains(&written.as_str()) && written.parse::<Stage>().is_ok() {
+                problems.push(Problem {
+                    at: at.clone(),
+                    message: format!(
+                        "stage '{written}' lists transforms but no step runs it; add \
+                         {{ stage = \"{written}\" }} to `steps`"
+                    ),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(Plan { items })
+        } else {
+            sort(&mut problems);
+            Err(BlueprintError { problems })
+        }
+    }
+}
+
+/// In file order (a stable sort: problems at one place keep their order).
+fn sort(problems: &mut [Problem]) {
+    problems.sort_by(|a, b| {
+        (&a.at.file, a.at.line, a.at.column).cmp(&(&b.at.file, b.at.line, b.at.column))
+    });
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+fn load_file(path: &Path, chain: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) -> Blueprint {
+    let whole = Position {
+        file: path.to_owned(),
+        line: 1,
+        column: 1,
+    };
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    if chain.contains(&canonical) {
+        let cycle: Vec<String> = chain
+            .iter()
+            .chain([&canonical])
+            .map(|p| p.display().to_string())
+            .collect();
+        problems.push(Problem {
+            at: whole,
+            message: format!("`extends` makes a cycle: {}", cycle.join(" -> ")),
+        });
+        return Blueprint::default();
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            problems.push(Problem {
+                at: whole,
+                message: format!("cannot read the blueprint: {e}"),
+            });
+            return Blueprint::default();
+        }
+    };
+    let source = Source { path, text: &text };
+    let (table, values) = match (DeTable::parse(&text), text.parse::<Table>()) {
+        (Ok(table), Ok(values)) => (table, values),
+        (Err(e), _) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            problems.push(source.problem(offset, format!("not valid TOML: {}", e.message())));
+            return Blueprint::default();
+        }
+        (_, Err(e)) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            problems.push(source.problem(offset, format!("not valid TOML: {}", e.message())));
+            return Blueprint::default();
+        }
+    };
+    let table = table.get_ref();
+    for (key, _) in table.iter() {
+        if !TOP_KEYS.contains(&key.get_ref().as_ref()) {
+            problems.push(unknown_key(&source, key, TOP_KEYS, "a blueprint"));
+        }
+    }
+    chain.push(canonical);
+    let mut blueprint = match (table.get("extends"), values.get("extends")) {
+        (Some(spanned), Some(Value::String(base))) => {
+            let base = path.parent().unwrap_or(Path::new(".")).join(base);
+            if base.exists() {
+                load_file(&base, chain, problems)
+            } else {
+                problems.push(source.problem(
+                    spanned.span().start,
+                    format!("`extends` names {}, which does not exist", base.display()),
+                ));
+                Blueprint::default()
+            }
+        }
+        (Some(spanned), Some(_)) => {
+            problems.push(source.problem(
+                spanned.span().start,
+                "`extends` takes the path of a blueprint, relative to this file",
+            ));
+            Blueprint::default()
+        }
+        _ => Blueprint::default(),
+    };
+    chain.pop();
+    if let Some(steps) = table.get("steps") {
+        blueprint.steps = read_steps(&source, steps, problems);
+    }
+    if let Some(stages) = table.get("stages") {
+        match stages.get_ref() {
+            DeValue::Table(stages) => {
+                for (stage, list) in stages.iter() {
+                    let plain = values
+                        .get("stages")
+                        .and_then(|s| s.get(stage.get_ref().as_ref()));
+                    let entries = read_transforms(&source, stage.get_ref(), list, plain, problems);
+                    blueprint.stages.insert(
+                        stage.get_ref().to_string(),
+                        (source.at(stage.span().start), entries),
+                    );
+                }
+            }
+            _ => problems.push(source.problem(
+                stages.span().start,
+                "`stages` is a table: `[stages]` then `cleanup = [\"Transform\", ...]`",
+            )),
+        }
+    }
+    blueprint
+}
+
+fn unknown_key(
+    source: &Source<'_>,
+    key: &Spanned<std::borrow::Cow<'_, str>>,
+    valid: &[&str],
+    what: &str,
+) -> Problem {
+    let name = key.get_ref().as_ref();
+    source.problem(
+        key.span().start,
+        format!(
+            "unknown key '{name}' in {what}{} (keys: {})",
+            suggest::did_you_mean(name, valid.iter().copied()),
+            valid.join(", ")
+        ),
+    )
+}
+
+fn read_steps(
+    source: &Source<'_>,
+    steps: &Spanned<DeValue<'_>>,
+    problems: &mut Vec<Problem>,
+) -> Vec<StepEntry> {
+    let DeValue::Array(items) = steps.get_ref() else {
+        problems.push(source.problem(
+            steps.span().start,
+            "`steps` is a list: [\"cleanup\", { stage = \"topology_opt\" }, ...]",
+        ));
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    for item in items.iter() {
+        let at = source.at(item.span().start);
+        match item.get_ref() {
+            DeValue::String(name) => entries.push(StepEntry::Step {
+                name: name.to_string(),
+                at,
+            }),
+            DeValue::Table(t) => {
+                for (key, _) in t.iter() {
+                    if !STEP_KEYS.contains(&key.get_ref().as_ref()) {
+                        problems.push(unknown_key(source, key, STEP_KEYS, "a step"));
+                    }
+                }
+                match (string(t, "step"), string(t, "stage")) {
+                    (Some(name), None) => entries.push(StepEntry::Step { name, at }),
+                    (None, Some(stage)) => entries.push(StepEntry::Stage { stage, at }),
+                    _ => problems.push(Problem {
+                        at,
+                        message: "a step is `{ step = \"name\" }` or `{ stage = \"name\" }`".into(),
+                    }),
+                }
+            }
+            _ => problems.push(Problem {
+                at,
+                message: "a step is a name or `{ stage = \"name\" }`".into(),
+            }),
+        }
+    }
+    entries
+}
+
+fn string(table: &DeTable<'_>, key: &str) -> Option<String> {
+    match table.get(key)?.get_ref() {
+        DeValue::String(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// The transforms of `stage`: `list` for where things are, `plain` (the same list without
+/// spans) for the configuration values.
+fn read_transforms(
+    source: &Source<'_>,
+    stage: &str,
+    list: &Spanned<DeValue<'_>>,
+    plain: Option<&Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<TransformEntry> {
+    let DeValue::Array(items) = list.get_ref() else {
+        problems.push(source.problem(
+            list.span().start,
+            format!("stage '{stage}' takes a list of transforms: {stage} = [\"Transform\", ...]"),
+        ));
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = source.at(item.span().start);
+        match item.get_ref() {
+            DeValue::String(name) => entries.push(TransformEntry {
+                name: name.to_string(),
+                repeat: false,
+                config: Table::new(),
+                at,
+            }),
+            DeValue::Table(t) => {
+                for (key, _) in t.iter() {
+                    if !TRANSFORM_KEYS.contains(&key.get_ref().as_ref()) {
+                        problems.push(unknown_key(
+                            source,
+                            key,
+                            TRANSFORM_KEYS,
+                            "a transform entry",
+                        ));
+                    }
+                }
+                let Some(name) = string(t, "transform") else {
+                    problems.push(Problem {
+                        at,
+                        message: "a transform entry needs `transform = \"Name\"`".into(),
+                    });
+                    continue;
+                };
+                let repeat = match t.get("repeat").map(Spanned::get_ref) {
+                    None => false,
+                    Some(DeValue::Boolean(b)) => *b,
+                    Some(_) => {
+                        problems.push(Problem {
+                            at: at.clone(),
+                            message: "`repeat` is true or false".into(),
+                        });
+                        false
+                    }
+                };
+                let config = match t.get("config") {
+                    None => Table::new(),
+                    Some(spanned) => match plain.and_then(|p| p.get(i)?.get("config")) {
+                        Some(Value::Table(table)) => table.clone(),
+                        _ => {
+                            problems.push(source.problem(
+                                spanned.span().start,
+                                "`config` is a table: config = { key = value, ... }",
+                            ));
+                            Table::new()
+                        }
+                    },
+                };
+                entries.push(TransformEntry {
+                    name,
+                    repeat,
+                    config,
+                    at,
+                });
+            }
+            _ => problems.push(Problem {
+                at,
+                message: "a transform is a name or `{ transform = \"Name\", config = { ... } }`"
+                    .into(),
+            }),
+        }
+    }
+    entries
+}
+
+/// Told before each item of a plan: its index, the item count and its label.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
+
+/// How to run a plan.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// Write the model after every item of `steps` into this directory, as
+    /// `NN_<name>.onnx`.
+    pub save_intermediate: Option<&'a Path>,
+    /// Told before each item.
+    pub progress: Option<Progress<'a>>,
+}
+
+/// Why a plan stopped.
+#[derive(Debug)]
+pub enum ExecError {
+    /// A transform or step failed; the model is as it was before it.
+    Failure(Failure),
+    /// An intermediate model could not be written.
+    Save(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::Failure(failure) => failure.fmt(f),
+            ExecError::Save(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+impl PlanItem<'_> {
+    /// `step <name>` or `stage <name>`.
+    pub fn label(&self) -> String {
+        match self {
+            PlanItem::Step(s) => format!("step {}", s.qualified_name()),
+            PlanItem::Stage(stage, _) => format!("stage {stage}"),
+        }
+    }
+}
+
+/// Runs `plan` on `model`, every application transactional: on a failure the model is as
+/// it was before the failing transform or step.
+pub fn execute(
+    model: &mut Model,
+    plan: &Plan<'_>,
+    registry: &Registry,
+    mut options: Options<'_>,
+) -> Result<Report, ExecError> {
+    let mut report = Report {
+        nodes_before: model.graph.nodes.len(),
+        nodes_after: model.graph.nodes.len(),
+        steps: Vec::new(),
+    };
+    let count = plan.items.len();
+    for (i, item) in plan.items.iter().enumerate() {
+        let label = item.label();
+        if let Some(progress) = options.progress.as_mut() {
+            progress(i, count, &label);
+        }
+        match item {
+            PlanItem::Stage(_, planned) => {
+                run_planned(model, planned, &mut report).map_err(ExecError::Failure)?;
+            }
+            PlanItem::Step(step) => run_step(model, *step, registry, &mut report)?,
+        }
+        if let Some(dir) = options.save_intermediate {
+            let name: String = label
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let path = dir.join(format!("{:02}_{name}.onnx", i + 1));
+            std::fs::create_dir_all(dir)
+                .and_then(|()| model.save(&path).map_err(std::io::Error::other))
+                .map_err(|e| ExecError::Save(format!("cannot write {}: {e}", path.display())))?;
+        }
+    }
+    Ok(report)
+}
+
+fn run_step(
+    model: &mut Model,
+    step: StepRef<'_>,
+    registry: &Registry,
+    report: &mut Report,
+) -> Result<(), ExecError> {
+    let backup = model.clone();
+    let mut ctx = StepContext::new(registry);
+    let start = Instant::now();
+    let outcome = catch_unwind(AssertUnwindSafe(|| step.run(model, &mut ctx)));
+    let seconds = start.elapsed().as_secs_f64();
+    let (message, panicked) = match outcome {
+        Ok(Ok(())) => {
+            report.nodes_after = model.graph.nodes.len();
+            report.steps.push(Applied {
+                transform: format!("step {}", step.qualified_name()),
+                stage: None,
+                changed: *model != backup,
+                runs: 1,
+                nodes_after: report.nodes_after,
+                seconds,
+                diagnostics: ctx.transform_context().diagnostics().to_vec(),
+            });
+            return Ok(());
+        }
+        Ok(Err(e)) => (e.to_string(), false),
+        Err(payload) => (crate::pipeline::panic_message(payload.as_ref()), true),
+    };
+    *model = backup;
+    Err(ExecError::Failure(Failure {
+        transform: format!("step {}", step.qualified_name()),
+        stage: None,
+        location: step.location().to_string(),
+        message,
+        panicked,
+        report: report.clone(),
+    }))
+}

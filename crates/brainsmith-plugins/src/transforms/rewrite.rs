@@ -1,0 +1,323 @@
+//! What the transforms that replace nodes share: the graph's constants and how often each
+//! tensor is read, fresh names, and writing a changed constant without changing what its
+//! other readers see.
+//!
+//! A [`Rewriter`] indexes the graph once, so a pass over the nodes costs one lookup per
+//! question rather than a scan of the graph. Node indices stay valid until
+//! [`Rewriter::finish`] splices the replacements in.
+
+use std::collections::{HashMap, HashSet};
+
+use brainsmith_core::ir::{AttributeValue, Graph, Node, Tensor, ValueInfo};
+
+use super::sort_graph::subgraph_reads;
+use brainsmith_core::TransformContext;
+
+use crate::eval::Array;
+
+/// Where a constant lives.
+#[derive(Clone, Copy, Debug)]
+enum Home {
+    /// `graph.initializers[i]`.
+    Initializer(usize),
+    /// The `value` of the `Constant` node `graph.nodes[i]`.
+    Node(usize),
+}
+
+/// The graph being rewritten, with what a rewrite needs to know about its tensors.
+pub(crate) struct Rewriter<'g> {
+    graph: &'g mut Graph,
+    constants: HashMap<String, Home>,
+    /// Node inputs, subgraph reads and graph outputs naming each tensor.
+    reads: HashMap<String, usize>,
+    producers: HashMap<String, usize>,
+    /// Every tensor and node name in use.
+    names: HashSet<String>,
+    /// Node index -> what replaces it.
+    replaced: HashMap<usize, Vec<Node>>,
+}
+
+impl<'g> Rewriter<'g> {
+    /// Indexes `graph`.
+    pub(crate) fn new(graph: &'g mut Graph) -> Rewriter<'g> {
+        let inputs: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+        let mut constants = HashMap::new();
+        for (i, t) in graph.initializers.iter().enumerate() {
+            if !inputs.contains(t.name()) {
+                constants.insert(t.name().to_owned(), Home::Initializer(i));
+            }
+        }
+        let mut reads: HashMap<String, usize> = HashMap::new();
+        let mut producers = HashMap::new();
+        let mut names: HashSet<String> = HashSet::new();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if node.op_type == "Constant"
+                && node.is_onnx()
+                && matches!(node.attribute("value"), Some(AttributeValue::Tensor(_)))
+                && let Some(out) = node.outputs.first()
+                && !inputs.contains(out.as_str())
+            {
+                constants.entry(out.clone()).or_insert(Home::Node(i));
+            }
+            let mut read: Vec<String> = node.inputs.clone();
+            subgraph_reads(node, &mut read);
+            for name in read.into_iter().filter(|n| !n.is_empty()) {
+                *reads.entry(name).or_default() += 1;
+            }
+            for out in node.outputs.iter().filter(|o| !o.is_empty()) {
+                producers.insert(out.clone(), i);
+                names.insert(out.clone());
+            }
+            names.insert(node.name.clone());
+        }
+        for v in &graph.outputs {
+            *reads.entry(v.name.clone()).or_default() += 1;
+        }
+        names.extend(reads.keys().cloned());
+        names.extend(graph.initializers.iter().map(|t| t.name().to_owned()));
+        names.extend(
+            graph
+                .inputs
+                .iter()
+                .chain(&graph.value_info)
+                .map(|v| v.name.clone()),
+        );
+        Rewriter {
+            graph,
+            constants,
+            reads,
+            producers,
+            names,
+            replaced: HashMap::new(),
+        }
+    }
+
+    /// The graph (node indices are those before any replacement).
+    pub(crate) fn graph(&self) -> &Graph {
+        self.graph
+    }
+
+    /// The constant value of `name`, as [`Graph::constant`].
+    pub(crate) fn constant(&self, name: &str) -> Option<&Tensor> {
+        match *self.constants.get(name)? {
+            Home::Initializer(i) => Some(&self.graph.initializers[i]),
+            Home::Node(i) => match self.graph.nodes[i].attribute("value") {
+                Some(AttributeValue::Tensor(t)) => Some(t),
+                _ => None,
+            },
+        }
+    }
+
+    /// Why `name` is not a constant, for a diagnostic.
+    pub(crate) fn not_constant(&self, name: &str) -> String {
+        let graph = &self.graph;
+        if graph.inputs.iter().any(|v| v.name == name)
+            && graph.initializers.iter().any(|t| t.name() == name)
+        {
+            format!(
+                "'{name}' is a graph input with a default value, which a caller may override; \
+                 run RemoveStaticGraphInputs first if it is a weight"
+            )
+        } else {
+            format!("'{name}' is not a constant")
+        }
+    }
+
+    /// How many node inputs, subgraphs and graph outputs read `name`.
+    pub(crate) fn reads(&self, name: &str) -> usize {
+        self.reads.get(name).copied().unwrap_or(0)
+    }
+
+    /// The index of the node producing `name`.
+    pub(crate) fn producer(&self, name: &str) -> Option<usize> {
+        self.producers.get(name).copied()
+    }
+
+    /// The recorded type of `name`: a graph input, output or `value_info` entry.
+    fn info(&self, name: &str) -> Option<&ValueInfo> {
+        self.graph
+            .inputs
+            .iter()
+            .chain(&self.graph.outputs)
+            .chain(&self.graph.value_info)
+            .find(|v| v.name == name)
+    }
+
+    /// The static shape of `name`: of its constant, or as recorded.
+    pub(crate) fn shape(&self, name: &str) -> Option<Vec<i64>> {
+        match self.constant(name) {
+            Some(t) => Some(t.dims().to_vec()),
+            None => self.info(name)?.static_shape(),
+        }
+    }
+
+    /// The rank of `name`, when its shape (or at least its rank) is known.
+    pub(crate) fn rank(&self, name: &str) -> Option<usize> {
+        match self.constant(name) {
+            Some(t) => Some(t.dims().len()),
+            None => Some(self.info(name)?.tensor_type()?.shape.as_ref()?.len()),
+        }
+    }
+
+    /// A tensor or node name not used anywhere in the graph, `base` if it is free.
+    pub(crate) fn fresh(&mut self, base: &str) -> String {
+        let mut name = base.to_owned();
+        let mut k = 0;
+        while self.names.contains(&name) {
+            k += 1;
+            name = format!("{base}_{k}");
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// A new initializer holding `value`, named after `base`; returns its name.
+    pub(crate) fn add_constant(&mut self, base: &str, mut value: Tensor) -> String {
+        let name = self.fresh(base);
+        value.set_name(name.clone());
+        self.constants.insert(
+            name.clone(),
+            Home::Initializer(self.graph.initializers.len()),
+        );
+        self.graph.initializers.push(value);
+        name
+    }
+
+    /// Makes input `input` of node `node` read `value` instead of the constant it reads
+    /// now. The constant changes in place when that input is its only reader; otherwise
+    /// the node reads a new initializer and the other readers keep the old value.
+    pub(crate) fn replace_constant(&mut self, node: usize, input: usize, value: Tensor) {
+        let old = self.graph.nodes[node].inputs[input].clone();
+        let only_reader = self.reads(&old) == 1 && !self.graph.is_output(&old);
+        match self.constants.get(&old).copied() {
+            Some(home) if only_reader => {
+                let mut value = value;
+                value.set_name(old.clone());
+                match home {
+                    Home::Initializer(i) => self.graph.initializers[i] = value,
+                    Home::Node(i) => {
+                        self.graph.nodes[i].set_attribute("value", AttributeValue::Tensor(value))
+                    }
+                }
+                // A recorded type of the old value would now be wrong.
+                self.graph.value_info.retain(|v| v.name != old);
+            }
+            _ => {
+                let name = self.add_constant(&old, value);
+                self.read(&name);
+                self.unread(&old);
+                self.graph.nodes[node].inputs[input] = name;
+            }
+        }
+    }
+
+    /// Drops the recorded type of `name`, which a rewrite made wrong.
+    pub(crate) fn forget_type(&mut self, name: &str) {
+        self.graph.value_info.retain(|v| v.name != name);
+    }
+
+    /// Notes one more reader of `name`.
+    pub(crate) fn read(&mut self, name: &str) {
+        *self.reads.entry(name.to_owned()).or_default() += 1;
+    }
+
+    /// Notes one reader fewer of `name`.
+    pub(crate) fn unread(&mut self, name: &str) {
+        if let Some(n) = self.reads.get_mut(name) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Node `node`, to change in place.
+    pub(crate) fn node_mut(&mut self, node: usize) -> &mut Node {
+        &mut self.graph.nodes[node]
+    }
+
+    /// Replaces node `node` by `nodes` (in order, in its place), which must read and write
+    /// the tensors the rest of the graph expects.
+    pub(crate) fn replace_node(&mut self, node: usize, nodes: Vec<Node>) {
+        for n in &nodes {
+            for input in n.inputs.iter().filter(|i| !i.is_empty()) {
+                self.read(input);
+            }
+        }
+        for input in self.graph.nodes[node].inputs.clone() {
+            self.unread(&input);
+        }
+        self.replaced.insert(node, nodes);
+    }
+
+    /// Splices the replacements in; returns whether anything was replaced.
+    pub(crate) fn finish(self) -> bool {
+        if self.replaced.is_empty() {
+            return false;
+        }
+        let mut replaced = self.replaced;
+        let nodes = std::mem::take(&mut self.graph.nodes);
+        for (i, node) in nodes.into_iter().enumerate() {
+            match replaced.remove(&i) {
+                Some(with) => self.graph.nodes.extend(with),
+                None => self.graph.nodes.push(node),
+            }
+        }
+        true
+    }
+}
+
+/// Turns every standard `from` node whose second input is a constant into a `to` node
+/// reading `convert(constant)` instead: `x - c` into `x + (-c)`, `x / c` into `x * (1/c)`.
+/// `convert` returns `None` for a constant it cannot stand for; that node stays.
+pub(crate) fn convert_constant_operand(
+    graph: &mut Graph,
+    from: &str,
+    to: &str,
+    convert: impl Fn(&Array) -> Option<Array>,
+) -> bool {
+    let mut rewriter = Rewriter::new(graph);
+    let mut changed = false;
+    for i in 0..rewriter.graph().nodes.len() {
+        let node = &rewriter.graph().nodes[i];
+        if node.op_type != from || !node.is_onnx() || node.inputs.len() != 2 {
+            continue;
+        }
+        let Some(value) = rewriter
+            .constant(&node.inputs[1])
+            .and_then(|t| Array::from_tensor(t).ok())
+            .and_then(|a| convert(&a))
+            .and_then(|a| a.to_tensor("").ok())
+        else {
+            continue;
+        };
+        rewriter.replace_constant(i, 1, value);
+        rewriter.node_mut(i).op_type = to.to_owned();
+        changed = true;
+    }
+    rewriter.finish();
+    changed
+}
+
+/// Offers every standard node `wanted` accepts to `rewrite`, which replaces it or says
+/// why not; each refusal becomes a diagnostic on the node, `"<op type> left as it is:
+/// <why>"`. Returns whether anything was replaced.
+pub(crate) fn rewrite_each(
+    graph: &mut Graph,
+    ctx: &mut TransformContext,
+    wanted: impl Fn(&Node) -> bool,
+    mut rewrite: impl FnMut(&mut Rewriter<'_>, usize) -> Result<(), String>,
+) -> bool {
+    let mut rewriter = Rewriter::new(graph);
+    for i in 0..rewriter.graph().nodes.len() {
+        let node = &rewriter.graph().nodes[i];
+        if !node.is_onnx() || !wanted(node) {
+            continue;
+        }
+        if let Err(why) = rewrite(&mut rewriter, i) {
+            let node = &rewriter.graph().nodes[i];
+            ctx.warn(
+                node.name.clone(),
+                format!("{} left as it is: {why}", node.op_type),
+            );
+        }
+    }
+    rewriter.finish()
+}

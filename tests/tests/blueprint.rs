@@ -1,0 +1,195 @@
+//! Blueprints: loading with `extends`, checking every name and configuration with
+//! file:line:column, and running one on a real model, in process and through the CLI.
+
+use std::path::{Path, PathBuf};
+
+use brainsmith_core::Registry;
+use brainsmith_core::blueprint::{Blueprint, Options, PlanItem, execute};
+use brainsmith_tests::model;
+
+fn blueprint(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/blueprints")
+        .join(name)
+}
+
+fn registry() -> &'static Registry {
+    Registry::global().unwrap()
+}
+
+/// Problems with the fixture directory cut from the paths.
+fn problems(name: &str) -> String {
+    let dir = blueprint("");
+    let err = Blueprint::check_file(&blueprint(name), registry())
+        .err()
+        .expect("a bad blueprint")
+        .to_string();
+    err.replace(&dir.display().to_string(), "")
+}
+
+#[test]
+fn extends_replaces_steps_and_stage_lists_and_runs() {
+    let plan = Blueprint::check_file(&blueprint("lowering.toml"), registry())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let labels: Vec<String> = plan.items.iter().map(PlanItem::label).collect();
+    assert_eq!(
+        labels,
+        [
+            "stage cleanup",
+            "step brainsmith:cleanup",
+            "stage topology_opt"
+        ]
+    );
+    let PlanItem::Stage(_, topology) = &plan.items[2] else {
+        panic!("a stage")
+    };
+    let names: Vec<&str> = topology.iter().map(|p| p.transform.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "ConvertSubToAdd",
+            "RemoveIdentityOps",
+            "BatchNormToAffine",
+            "InferDataTypes"
+        ],
+        "the child's list replaces the base's"
+    );
+
+    let mut m = model("finn_tfc_w1a1_multithreshold.onnx");
+    let dir = std::env::temp_dir().join(format!("blueprint-run-{}", std::process::id()));
+    let mut seen = Vec::new();
+    let mut progress = |i: usize, n: usize, label: &str| seen.push(format!("{i}/{n} {label}"));
+    let report = execute(
+        &mut m,
+        &plan,
+        registry(),
+        Options {
+            save_intermediate: Some(&dir),
+            progress: Some(&mut progress),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(seen.len(), 3);
+    let fold = report
+        .steps
+        .iter()
+        .find(|s| s.transform == "brainsmith:FoldConstants")
+        .unwrap();
+    assert!(
+        fold.runs >= 1 && (fold.runs == 1) != fold.changed,
+        "{fold:?}"
+    );
+    let ops: Vec<&str> = m.graph.nodes.iter().map(|n| n.op_type.as_str()).collect();
+    assert!(
+        !ops.contains(&"Sub") && !ops.contains(&"BatchNormalization"),
+        "{ops:?}"
+    );
+    let mut saved: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    saved.sort();
+    assert_eq!(
+        saved,
+        [
+            "01_stage_cleanup.onnx",
+            "02_step_brainsmith_cleanup.onnx",
+            "03_stage_topology_opt.onnx"
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_mistake_is_reported_at_once_with_its_place() {
+    insta::assert_snapshot!("mistakes", problems("mistakes.toml"));
+}
+
+#[test]
+fn cycles_missing_bases_and_bad_toml_are_problems_too() {
+    let cycle = problems("cycle_a.toml");
+    assert!(cycle.contains("`extends` makes a cycle: "), "{cycle}");
+    assert!(cycle.contains("cycle_a.toml -> "), "{cycle}");
+    let broken = problems("broken.toml");
+    assert!(broken.starts_with("broken.toml:"), "{broken}");
+    assert!(broken.contains(": not valid TOML: "), "{broken}");
+    let missing = Blueprint::load(Path::new("no/such/blueprint.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.starts_with("no/such/blueprint.toml:1:1: cannot read the blueprint"),
+        "{missing}"
+    );
+}
+
+/// The embedded CLI: (exit code, stdout, stderr).
+fn brainsmith(args: &[&str]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
+    let code = brainsmith_core::cli::run(argv, &mut out, &mut err);
+    let code = if code == std::process::ExitCode::SUCCESS {
+        0
+    } else {
+        1
+    };
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[test]
+fn the_cli_checks_and_runs_blueprints() {
+    let good = blueprint("lowering.toml");
+    let (code, stdout, _) = brainsmith(&["blueprint", "check", good.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+
+    let (code, _, stderr) = brainsmith(&[
+        "blueprint",
+        "check",
+        blueprint("mistakes.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("mistakes.toml:4:10: unknown step 'cleanp'"),
+        "{stderr}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("blueprint-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = brainsmith_tests::models_dir().join("finn_tfc_w1a1_multithreshold.onnx");
+    let output = dir.join("out.onnx");
+    let (code, json, stderr) = brainsmith(&[
+        "transform",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--blueprint",
+        good.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(output.exists());
+    assert!(
+        json.contains("\"transform\": \"step brainsmith:cleanup\""),
+        "{json}"
+    );
+    assert!(json.contains("\"runs\": "), "{json}");
+
+    // A bad blueprint stops before the model is read: nothing is written.
+    let never = dir.join("never.onnx");
+    let (code, _, _) = brainsmith(&[
+        "transform",
+        input.to_str().unwrap(),
+        "-o",
+        never.to_str().unwrap(),
+        "--blueprint",
+        blueprint("mistakes.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(!never.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

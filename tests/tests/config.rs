@@ -1,0 +1,91 @@
+//! `#[derive(Config)]`: every form of field, and every problem reported at once.
+
+use brainsmith_core::__private::toml::Table;
+use brainsmith_core::{Config, ConfigProblem};
+
+#[derive(Config, Debug)]
+struct Settings {
+    /// Where to write.
+    out_dir: String,
+    /// How hard to try.
+    #[config(default = 3)]
+    effort: u32,
+    /// Extra flags.
+    #[config(default)]
+    flags: Vec<String>,
+    /// An optional limit.
+    limit: Option<u64>,
+}
+
+fn table(text: &str) -> Table {
+    text.parse().unwrap()
+}
+
+#[test]
+fn fields_carry_their_type_default_and_docs() {
+    let fields: Vec<(&str, &str, Option<&str>, &str)> = Settings::FIELDS
+        .iter()
+        .map(|f| (f.name, f.ty, f.default, f.doc))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("out_dir", "String", None, "Where to write."),
+            ("effort", "u32", Some("3"), "How hard to try."),
+            (
+                "flags",
+                "Vec<String>",
+                Some("Default::default()"),
+                "Extra flags."
+            ),
+            ("limit", "Option<u64>", Some("none"), "An optional limit."),
+        ]
+    );
+    assert!(Settings::FIELDS[0].is_required());
+}
+
+#[test]
+fn defaults_fill_what_is_not_given_and_variables_expand() {
+    // SAFETY: no other test reads this variable.
+    unsafe { std::env::set_var("BRAINSMITH_CONFIG_TEST_OUT", "/build") };
+    let s = Settings::from_table(&table("out_dir = \"${BRAINSMITH_CONFIG_TEST_OUT}/x\"")).unwrap();
+    assert_eq!(s.out_dir, "/build/x");
+    assert_eq!((s.effort, s.flags.len(), s.limit), (3, 0, None));
+    let s = Settings::from_table(&table(
+        "out_dir = \"a\"\neffort = 9\nflags = [\"-O\"]\nlimit = 7",
+    ))
+    .unwrap();
+    assert_eq!(
+        (s.effort, s.flags, s.limit),
+        (9, vec!["-O".to_owned()], Some(7))
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let problems = Settings::from_table(&table("efort = 1\nflags = 3\nlimit = -1")).unwrap_err();
+    let keys: Vec<&str> = problems.iter().map(ConfigProblem::key).collect();
+    assert_eq!(keys, ["efort", "out_dir", "flags", "limit"]);
+    assert_eq!(
+        problems[0].to_string(),
+        "unknown key 'efort'; did you mean 'effort'? (keys: out_dir, effort, flags, limit)"
+    );
+    assert_eq!(
+        problems[1].to_string(),
+        "missing required key 'out_dir' (String)"
+    );
+    assert!(
+        problems[2]
+            .to_string()
+            .starts_with("key 'flags' must be Vec<String>: invalid type"),
+        "{}",
+        problems[2]
+    );
+    assert!(
+        problems[3]
+            .to_string()
+            .starts_with("key 'limit' must be Option<u64>"),
+        "{}",
+        problems[3]
+    );
+}

@@ -1,0 +1,509 @@
+//! The lowering and parameter transforms on graphs built for one edge case each: what the
+//! graph looks like afterwards, and (where the oracle's venv is set up, as in CI) that it
+//! computes what it computed before, run by onnxruntime on a seeded random input.
+
+use brainsmith_core::ir::proto::OperatorSetIdProto;
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
+use brainsmith_core::{Transform, TransformContext};
+use brainsmith_plugins::{
+    BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
+    GemmToMatMul, GiveUniqueParameterTensors, InferDataTypes, InferShapes, RemoveStaticGraphInputs,
+    RemoveUnusedTensors,
+};
+use brainsmith_tests::oracle::{Oracle, scratch_dir};
+
+/// An opset-17 float model: `inputs` and `outputs` with their shapes, `nodes`, and
+/// float initializers holding 0.5, 1.0, 1.5, ...
+fn model(
+    inputs: &[(&str, &[i64])],
+    outputs: &[(&str, &[i64])],
+    initializers: &[(&str, &[i64])],
+    nodes: Vec<Node>,
+) -> Model {
+    let mut m = Model::default();
+    m.ir_version = 8;
+    m.opset_imports = vec![OperatorSetIdProto {
+        domain: Some(String::new()),
+        version: Some(17),
+    }];
+    let info = |(name, shape): &(&str, &[i64])| ValueInfo::tensor(*name, ElemType::Float, shape);
+    m.graph.inputs = inputs.iter().map(info).collect();
+    m.graph.outputs = outputs.iter().map(info).collect();
+    m.graph.initializers = initializers
+        .iter()
+        .map(|(name, dims)| {
+            let n: i64 = dims.iter().product();
+            let values: Vec<f32> = (1..=n).map(|k| k as f32 * 0.5).collect();
+            Tensor::from_f32(name, dims, &values)
+        })
+        .collect();
+    m.graph.nodes = nodes;
+    m
+}
+
+fn apply(t: &dyn Transform, m: &mut Model) -> (bool, Vec<String>) {
+    let mut ctx = TransformContext::default();
+    let changed = t.apply(m, &mut ctx).expect("the transform runs");
+    let notes = ctx
+        .diagnostics()
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    (changed, notes)
+}
+
+fn ops(m: &Model) -> Vec<&str> {
+    m.graph.nodes.iter().map(|n| n.op_type.as_str()).collect()
+}
+
+fn values(m: &Model, name: &str) -> Vec<f64> {
+    m.graph
+        .initializers
+        .iter()
+        .find(|t| t.name() == name)
+        .unwrap_or_else(|| panic!("no initializer '{name}'"))
+        .to_f64()
+        .unwrap()
+}
+
+/// Checks with onnxruntime (through the oracle's venv) that `after` computes what
+/// `before` does; skipped, saying so, where the venv is missing.
+fn assert_same_outputs(test: &str, before: &Model, after: &Model) {
+    let Some(oracle) = Oracle::find() else {
+        return;
+    };
+    let dir = scratch_dir(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("before.onnx"), dir.join("after.onnx"));
+    before.save(&a).unwrap();
+    after.save(&b).unwrap();
+    let diffs = oracle.compare_outputs(&a, &b).expect("both models run");
+    assert!(!diffs.is_empty(), "{test}: no outputs compared");
+    for d in diffs {
+        let diff = d.max_abs_diff.unwrap_or_else(|e| panic!("{test}: {e}"));
+        assert!(
+            diff <= 1e-5 * d.max_abs.max(1.0),
+            "{test}: {:?} differs by {diff}",
+            d.names
+        );
+    }
+}
+
+#[test]
+fn sub_of_a_shared_constant_copies_it() {
+    let before = model(
+        &[("x", &[1, 4])],
+        &[("y", &[1, 4]), ("z", &[1, 4])],
+        &[("c", &[4])],
+        vec![
+            Node::new("Sub", ["x", "c"], ["y"]),
+            Node::new("Mul", ["x", "c"], ["z"]),
+        ],
+    );
+    let mut m = before.clone();
+    assert!(apply(&ConvertSubToAdd, &mut m).0);
+    assert_eq!(ops(&m), ["Add", "Mul"]);
+    let negated = m.graph.nodes[0].inputs[1].clone();
+    assert_ne!(
+        negated, "c",
+        "the Mul still reads c, so the Add reads a copy"
+    );
+    assert_eq!(values(&m, &negated), [-0.5, -1.0, -1.5, -2.0]);
+    assert_eq!(values(&m, "c"), [0.5, 1.0, 1.5, 2.0]);
+    assert_eq!(m.graph.nodes[1].inputs, ["x", "c"]);
+    assert!(
+        !apply(&ConvertSubToAdd, &mut m).0,
+        "nothing left to convert"
+    );
+    assert_same_outputs("sub_of_a_shared_constant", &before, &m);
+}
+
+#[test]
+fn sub_of_an_integer_constant_wraps_like_sub() {
+    let mut m = Model::default();
+    m.graph.initializers = vec![Tensor::from_i64("c", &[2], &[i64::MIN, 3])];
+    m.graph.nodes = vec![Node::new("Sub", ["x", "c"], ["y"])];
+    assert!(apply(&ConvertSubToAdd, &mut m).0);
+    assert_eq!(m.graph.initializers[0].to_i64().unwrap(), [i64::MIN, -3]);
+}
+
+#[test]
+fn div_by_a_float_constant_becomes_mul_and_integer_div_stays() {
+    let before = model(
+        &[("x", &[2, 4])],
+        &[("y", &[2, 4])],
+        &[("c", &[4])],
+        vec![Node::new("Div", ["x", "c"], ["y"])],
+    );
+    let mut m = before.clone();
+    assert!(apply(&ConvertDivToMul, &mut m).0);
+    assert_eq!(ops(&m), ["Mul"]);
+    assert_eq!(values(&m, "c"), [2.0, 1.0, f64::from(1.0f32 / 1.5), 0.5]);
+    assert_same_outputs("div_by_a_float_constant", &before, &m);
+
+    let mut ints = Model::default();
+    ints.graph.initializers = vec![Tensor::from_i64("two", &[], &[2])];
+    ints.graph.nodes = vec![Node::new("Div", ["n", "two"], ["half"])];
+    assert!(
+        !apply(&ConvertDivToMul, &mut ints).0,
+        "1/2 has no integer form"
+    );
+    assert_eq!(ops(&ints), ["Div"]);
+}
+
+#[test]
+fn gemm_with_a_private_constant_weight_stores_it_transposed() {
+    let before = model(
+        &[("a", &[2, 3])],
+        &[("y", &[2, 4])],
+        &[("w", &[4, 3]), ("bias", &[4])],
+        vec![
+            Node::new("Gemm", ["a", "w", "bias"], ["y"])
+                .with_name("fc")
+                .with_attribute("transB", AttributeValue::Int(1))
+                .with_attribute("alpha", AttributeValue::Float(0.5))
+                .with_attribute("beta", AttributeValue::Float(2.0)),
+        ],
+    );
+    let mut m = before.clone();
+    assert!(apply(&GemmToMatMul, &mut m).0);
+    assert_eq!(
+        ops(&m),
+        ["MatMul", "Mul", "Add"],
+        "no Transpose, beta folded into C"
+    );
+    assert_eq!(m.graph.initializers[0].dims(), [3, 4]);
+    assert_eq!(&values(&m, "w")[..4], [0.5, 2.0, 3.5, 5.0]);
+    assert_eq!(values(&m, "bias"), [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(m.graph.nodes.last().unwrap().outputs, ["y"]);
+    assert_same_outputs("gemm_private_weight", &before, &m);
+}
+
+#[test]
+fn gemm_with_a_shared_weight_and_no_bias_transposes_by_node() {
+    let before = model(
+        &[("a", &[3, 2]), ("b", &[3, 3])],
+        &[("y", &[2, 3]), ("z", &[3, 3])],
+        &[("w", &[3, 3])],
+        vec![
+            Node::new("Gemm", ["a", "w"], ["y"])
+                .with_attribute("transA", AttributeValue::Int(1))
+                .with_attribute("transB", AttributeValue::Int(1)),
+            Node::new("Add", ["b", "w"], ["z"]),
+        ],
+    );
+    let mut m = before.clone();
+    assert!(apply(&GemmToMatMul, &mut m).0);
+    assert_eq!(ops(&m), ["Transpose", "Transpose", "MatMul", "Add"]);
+    assert_eq!(
+        values(&m, "w")[..3],
+        [0.5, 1.0, 1.5],
+        "the Add still reads w as it was"
+    );
+    assert_eq!(
+        m.graph.nodes[2].outputs,
+        ["y"],
+        "no Add: MatMul writes the output"
+    );
+    assert_same_outputs("gemm_shared_weight", &before, &m);
+}
+
+fn batchnorm(x: &str, y: &str) -> Node {
+    Node::new(
+        "BatchNormalization",
+        [x, "scale", "bias", "mean", "var"],
+        [y],
+    )
+    .with_name("bn")
+    .with_attribute("epsilon", AttributeValue::Float(0.001))
+}
+
+const BN_PARAMS: [(&str, &[i64]); 4] = [
+    ("scale", &[3]),
+    ("bias", &[3]),
+    ("mean", &[3]),
+    ("var", &[3]),
+];
+
+#[test]
+fn batchnorm_becomes_a_per_channel_mul_and_add() {
+    let before = model(
+        &[("x", &[2, 3, 4, 4])],
+        &[("y", &[2, 3, 4, 4])],
+        &BN_PARAMS,
+        vec![batchnorm("x", "y")],
+    );
+    let mut m = before.clone();
+    assert!(apply(&BatchNormToAffine, &mut m).0);
+    assert_eq!(ops(&m), ["Mul", "Add"]);
+    let scale = &m.graph.nodes[0].inputs[1];
+    let a = m
+        .graph
+        .initializers
+        .iter()
+        .find(|t| t.name() == scale)
+        .unwrap();
+    assert_eq!(a.dims(), [1, 3, 1, 1]);
+    assert!((a.to_f64().unwrap()[0] - 0.5 / (0.5f64 + 0.001).sqrt()).abs() < 1e-6);
+    assert_same_outputs("batchnorm_4d", &before, &m);
+}
+
+#[test]
+fn batchnorm_between_unsqueeze_and_squeeze_takes_both_along() {
+    let mut before = model(
+        &[("x", &[2, 3])],
+        &[("y", &[2, 3])],
+        &BN_PARAMS,
+        vec![
+            Node::new("Unsqueeze", ["x", "axes"], ["x3"]),
+            batchnorm("x3", "y3"),
+            Node::new("Squeeze", ["y3", "axes"], ["y"]),
+        ],
+    );
+    before
+        .graph
+        .initializers
+        .push(Tensor::from_i64("axes", &[1], &[2]));
+    assert!(apply(&InferShapes, &mut before).0);
+    let mut m = before.clone();
+    assert!(apply(&BatchNormToAffine, &mut m).0);
+    assert_eq!(ops(&m), ["Mul", "Add"]);
+    assert_eq!(m.graph.nodes[0].inputs[0], "x");
+    assert_eq!(m.graph.nodes[1].outputs, ["y"]);
+    assert_same_outputs("batchnorm_1d", &before, &m);
+
+    // The unsqueezed tensor has another reader: the pair must stay.
+    let mut shared = before.clone();
+    shared.graph.value_info.retain(|v| v.name != "x3");
+    shared
+        .graph
+        .outputs
+        .push(ValueInfo::tensor("x3", ElemType::Float, &[2, 3, 1]));
+    let mut m = shared.clone();
+    assert!(apply(&BatchNormToAffine, &mut m).0);
+    assert_eq!(ops(&m), ["Unsqueeze", "Mul", "Add", "Squeeze"]);
+    assert_same_outputs("batchnorm_1d_shared", &shared, &m);
+}
+
+#[test]
+fn batchnorm_with_overridable_parameters_says_what_to_run() {
+    let mut m = model(
+        &[("x", &[2, 3, 4, 4]), ("scale", &[3])],
+        &[("y", &[2, 3, 4, 4])],
+        &BN_PARAMS,
+        vec![batchnorm("x", "y")],
+    );
+    let (changed, notes) = apply(&BatchNormToAffine, &mut m);
+    assert!(!changed);
+    assert!(notes[0].contains("RemoveStaticGraphInputs"), "{notes:?}");
+    assert!(apply(&RemoveStaticGraphInputs, &mut m).0);
+    assert!(apply(&BatchNormToAffine, &mut m).0);
+}
+
+#[test]
+fn conv_bias_moves_into_an_add_and_a_shared_bias_is_copied() {
+    let conv = |x: &str, y: &str| {
+        Node::new("Conv", [x, "w", "b"], [y])
+            .with_attribute("kernel_shape", AttributeValue::Ints(vec![1, 1]))
+    };
+    let before = model(
+        &[("x", &[1, 2, 3, 3])],
+        &[("y", &[1, 2, 3, 3]), ("z", &[1, 2, 3, 3])],
+        &[("w", &[2, 2, 1, 1]), ("b", &[2])],
+        vec![conv("x", "y"), conv("y", "z")],
+    );
+    let mut m = before.clone();
+    assert!(apply(&ExtractBiasFromConv, &mut m).0);
+    assert_eq!(ops(&m), ["Conv", "Add", "Conv", "Add"]);
+    assert!(
+        m.graph
+            .nodes
+            .iter()
+            .all(|n| n.op_type != "Conv" || n.inputs.len() == 2)
+    );
+    for t in m
+        .graph
+        .initializers
+        .iter()
+        .filter(|t| t.name().starts_with('b'))
+    {
+        assert_eq!(t.dims(), [1, 2, 1, 1], "{}", t.name());
+    }
+    assert_same_outputs("conv_bias", &before, &m);
+}
+
+#[test]
+fn layernorm_splits_into_normalization_and_affine_once() {
+    let before = model(
+        &[("x", &[2, 3, 4])],
+        &[("y", &[2, 3, 4])],
+        &[("gamma", &[4]), ("beta", &[4])],
+        vec![
+            Node::new("LayerNormalization", ["x", "gamma", "beta"], ["y"])
+                .with_name("ln")
+                .with_attribute("axis", AttributeValue::Int(-1)),
+        ],
+    );
+    let mut m = before.clone();
+    assert!(apply(&ExpandNorms, &mut m).0);
+    assert_eq!(ops(&m), ["LayerNormalization", "Mul", "Add"]);
+    let ln = &m.graph.nodes[0];
+    assert_eq!(ln.inputs.len(), 2);
+    assert_eq!(values(&m, &ln.inputs[1]), [1.0; 4]);
+    assert_eq!(ln.attr_int("axis"), Some(-1));
+    assert!(
+        !apply(&ExpandNorms, &mut m).0,
+        "a second run changes nothing"
+    );
+    assert_same_outputs("layernorm", &before, &m);
+}
+
+#[test]
+fn every_read_of_a_parameter_gets_its_own_copy() {
+    let mut m = model(
+        &[("x", &[4]), ("shared_input", &[4])],
+        &[("y", &[4]), ("z", &[4]), ("s", &[4])],
+        &[("w", &[4]), ("shared_input", &[4])],
+        vec![
+            Node::new("Mul", ["x", "w"], ["y"]),
+            Node::new("Mul", ["w", "w"], ["z"]),
+            Node::new("Add", ["shared_input", "shared_input"], ["s"]),
+        ],
+    );
+    m.graph
+        .set_datatype("w", "INT4".parse().expect("a QONNX datatype"));
+    let before = m.clone();
+    assert!(apply(&GiveUniqueParameterTensors, &mut m).0);
+    let reads: Vec<&str> = m.graph.nodes[..2]
+        .iter()
+        .flat_map(|n| n.inputs.iter().map(String::as_str))
+        .filter(|i| *i != "x")
+        .collect();
+    assert_eq!(reads, ["w", "w_1", "w_2"]);
+    for copy in ["w_1", "w_2"] {
+        assert_eq!(values(&m, copy), values(&m, "w"));
+        assert_eq!(m.graph.datatype(copy).unwrap().unwrap().to_string(), "INT4");
+    }
+    assert_eq!(
+        m.graph.nodes[2].inputs,
+        ["shared_input", "shared_input"],
+        "an overridable input stays shared"
+    );
+    assert!(!apply(&GiveUniqueParameterTensors, &mut m).0);
+    assert_same_outputs("unique_parameters", &before, &m);
+}
+
+#[test]
+fn unused_constant_nodes_go_with_unused_initializers() {
+    let mut m = model(
+        &[("x", &[4])],
+        &[("y", &[4])],
+        &[],
+        vec![
+            Node::new("Constant", Vec::<String>::new(), ["dead"]).with_attribute(
+                "value",
+                AttributeValue::Tensor(Tensor::from_f32("", &[1], &[1.0])),
+            ),
+            Node::new("Constant", Vec::<String>::new(), ["live"]).with_attribute(
+                "value",
+                AttributeValue::Tensor(Tensor::from_f32("", &[1], &[2.0])),
+            ),
+            Node::new("Mul", ["x", "live"], ["y"]),
+        ],
+    );
+    assert!(apply(&RemoveUnusedTensors, &mut m).0);
+    assert_eq!(ops(&m), ["Constant", "Mul"]);
+    assert_eq!(m.graph.nodes[0].outputs, ["live"]);
+}
+
+#[test]
+fn datatypes_flow_from_quantizers_through_data_movement_into_accumulators() {
+    let q = |x: &str, scale: &str, bits: &str, y: &str| {
+        Node::new("Quant", [x, scale, "zero", bits], [y])
+            .with_domain("qonnx.custom_op.general")
+            .with_attribute("signed", AttributeValue::Int(1))
+            .with_attribute("narrow", AttributeValue::Int(0))
+            .with_attribute("rounding_mode", AttributeValue::String(b"ROUND".to_vec()))
+    };
+    let mut m = model(
+        &[("x", &[1, 4])],
+        &[("acc", &[1, 4]), ("scaled", &[1, 4]), ("act", &[1, 4])],
+        &[("w", &[4, 4])],
+        vec![
+            q("x", "one", "four", "xq"),
+            Node::new("Reshape", ["xq", "shape"], ["xr"]),
+            q("w", "one", "two", "wq"),
+            Node::new("MatMul", ["xr", "wq"], ["mm"]),
+            Node::new("Sub", ["mm", "mm"], ["acc"]),
+            q("x", "half", "four", "scaled"),
+            Node::new("Relu", ["acc"], ["act"]),
+        ],
+    );
+    let scalar = |name: &str, v: f32| Tensor::from_f32(name, &[], &[v]);
+    m.graph.initializers.extend([
+        scalar("one", 1.0),
+        scalar("half", 0.5),
+        scalar("zero", 0.0),
+        scalar("four", 4.0),
+        scalar("two", 2.0),
+        Tensor::from_i64("shape", &[2], &[1, 4]),
+    ]);
+    m.opset_imports.push(OperatorSetIdProto {
+        domain: Some("qonnx.custom_op.general".into()),
+        version: Some(1),
+    });
+    let before = m.clone();
+    let (changed, notes) = apply(&InferDataTypes, &mut m);
+    assert!(changed && notes.is_empty(), "{notes:?}");
+    let datatype = |m: &Model, t: &str| m.graph.datatype(t).unwrap().unwrap().to_string();
+    let found: Vec<String> = ["xq", "xr", "wq", "mm", "acc", "scaled", "act"]
+        .iter()
+        .map(|t| datatype(&m, t))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "INT4", "INT4", "INT2", "INT32", "INT32", "FLOAT32", "FLOAT32"
+        ]
+    );
+    assert!(
+        !apply(&InferDataTypes, &mut m).0,
+        "a second pass changes nothing"
+    );
+
+    // qonnx agrees, where its venv is there.
+    let Some(oracle) = Oracle::find() else {
+        return;
+    };
+    let dir = scratch_dir("datatypes_synthetic");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("quantized.onnx");
+    before.save(&path).unwrap();
+    let theirs = oracle
+        .run(&path, "InferDataTypes", false, &dir)
+        .expect("qonnx runs")
+        .model;
+    for t in ["xq", "xr", "wq", "mm", "acc", "scaled", "act"] {
+        let expected = theirs.graph.datatype(t).map(|d| d.unwrap().to_string());
+        assert_eq!(Some(datatype(&m, t)), expected, "tensor '{t}'");
+    }
+}
+
+#[test]
+fn an_unknown_custom_op_keeps_its_annotation_and_says_so() {
+    let mut m = model(
+        &[("x", &[4])],
+        &[("y", &[4])],
+        &[],
+        vec![
+            Node::new("Mystery", ["x"], ["y"])
+                .with_domain("acme.ops")
+                .with_name("m0"),
+        ],
+    );
+    m.graph.set_datatype("y", "UINT3".parse().unwrap());
+    let (changed, notes) = apply(&InferDataTypes, &mut m);
+    assert!(!changed);
+    assert!(notes[0].contains("acme.ops:Mystery"), "{notes:?}");
+    assert_eq!(m.graph.datatype("y").unwrap().unwrap().to_string(), "UINT3");
+}
