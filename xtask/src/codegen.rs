@@ -16,6 +16,10 @@ pub(crate) fn run(mode: Mode) -> Result<(), String> {
     let out = tempdir()?;
     prost_build::Config::new()
         .out_dir(&out)
+        // Weights as reference-counted bytes: cloning a model (the executor's backup before
+        // every transform) or encoding it shares them instead of copying megabytes, and
+        // decoding from a `Bytes` buffer slices them out of it.
+        .bytes([".onnx.TensorProto.raw_data"])
         .compile_fds(fds)
         .map_err(|e| format!("prost-build failed: {e}"))?;
     let generated = std::fs::read_to_string(out.join("onnx.rs"))

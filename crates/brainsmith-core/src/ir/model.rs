@@ -54,11 +54,18 @@ impl Model {
             path: path.to_owned(),
             source,
         })?;
-        Model::decode(&bytes).map_err(|e| e.with_path(path))
+        Model::decode_shared(bytes.into()).map_err(|e| e.with_path(path))
     }
 
-    /// Decodes an ONNX `ModelProto`.
+    /// Decodes an ONNX `ModelProto`, copying the tensors' raw data out of `bytes`.
     pub fn decode(bytes: &[u8]) -> Result<Model, ModelError> {
+        Model::decode_shared(bytes::Bytes::copy_from_slice(bytes))
+    }
+
+    /// Decodes an ONNX `ModelProto` whose tensors' raw data stay slices of `bytes`: no
+    /// weight is copied, and the buffer lives as long as one of them does.
+    pub fn decode_shared(bytes: bytes::Bytes) -> Result<Model, ModelError> {
+        let len = bytes.len();
         let proto = proto::ModelProto::decode(bytes).map_err(|source| ModelError::Decode {
             path: "<memory>".into(),
             source,
@@ -67,8 +74,7 @@ impl Model {
             return Err(ModelError::Invalid {
                 path: "<memory>".into(),
                 message: format!(
-                    "the message has no graph ({} bytes); an ONNX model always has one",
-                    bytes.len()
+                    "the message has no graph ({len} bytes); an ONNX model always has one"
                 ),
             });
         }

@@ -67,13 +67,18 @@ impl Tensor {
     }
 
     /// A tensor of any element type from its little-endian bytes, as ONNX stores
-    /// `raw_data`.
-    pub fn from_raw(name: &str, elem_type: ElemType, dims: &[i64], raw: Vec<u8>) -> Tensor {
+    /// `raw_data`. A `Vec<u8>` is taken over without a copy; a `bytes::Bytes` is shared.
+    pub fn from_raw(
+        name: &str,
+        elem_type: ElemType,
+        dims: &[i64],
+        raw: impl Into<bytes::Bytes>,
+    ) -> Tensor {
         Tensor::from_proto(proto::TensorProto {
             name: Some(name.to_owned()),
             dims: dims.to_vec(),
             data_type: Some(elem_type as i32),
-            raw_data: Some(raw),
+            raw_data: Some(raw.into()),
             ..Default::default()
         })
     }
@@ -109,6 +114,11 @@ impl Tensor {
         }
         self.0.dims = dims.to_vec();
         Ok(())
+    }
+
+    /// The little-endian bytes of the values when they are stored as `raw_data`.
+    pub fn raw_bytes(&self) -> Option<&[u8]> {
+        self.0.raw_data.as_deref()
     }
 
     /// The element type (`Undefined` for an unknown code).
