@@ -1,6 +1,6 @@
 //! [`Graph`]: nodes, their tensors, and the queries transforms need.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::attribute::AttributeValue;
 use super::datatype::QuantType;
@@ -63,8 +63,8 @@ impl Graph {
     }
 
     /// For every tensor produced by a node, the index of that node.
-    pub fn producers(&self) -> HashMap<&str, usize> {
-        let mut map = HashMap::new();
+    pub fn producers(&self) -> FxHashMap<&str, usize> {
+        let mut map = FxHashMap::default();
         for (i, node) in self.nodes.iter().enumerate() {
             for output in node.outputs.iter().filter(|o| !o.is_empty()) {
                 map.insert(output.as_str(), i);
@@ -74,8 +74,8 @@ impl Graph {
     }
 
     /// For every tensor read by a node, the indices of those nodes (once per node).
-    pub fn consumers(&self) -> HashMap<&str, Vec<usize>> {
-        let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+    pub fn consumers(&self) -> FxHashMap<&str, Vec<usize>> {
+        let mut map: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         for (i, node) in self.nodes.iter().enumerate() {
             for input in node.inputs.iter().filter(|o| !o.is_empty()) {
                 let users = map.entry(input.as_str()).or_default();
@@ -92,14 +92,14 @@ impl Graph {
     /// inputs and outputs, `value_info`, initializers and annotations.
     pub fn rename_tensor(&mut self, from: &str, to: &str) {
         if from != to {
-            self.rename_tensors(&HashMap::from([(from.to_owned(), to.to_owned())]));
+            self.rename_tensors(&FxHashMap::from_iter([(from.to_owned(), to.to_owned())]));
         }
     }
 
     /// Renames many tensors at once, in one pass over the graph (and its subgraphs): every
     /// name that is a key of `map` becomes its value. The renames are simultaneous, so
     /// `{a: b, b: a}` swaps two names.
-    pub fn rename_tensors(&mut self, map: &HashMap<String, String>) {
+    pub fn rename_tensors(&mut self, map: &FxHashMap<String, String>) {
         if map.is_empty() {
             return;
         }
@@ -203,8 +203,8 @@ impl Graph {
 
     /// Every QONNX datatype annotation, by tensor name (annotations that do not parse are
     /// left out).
-    pub fn datatypes(&self) -> HashMap<String, QuantType> {
-        let mut all = HashMap::new();
+    pub fn datatypes(&self) -> FxHashMap<String, QuantType> {
+        let mut all = FxHashMap::default();
         for a in &self.quantization_annotations {
             let Some(tensor) = &a.tensor_name else {
                 continue;
@@ -224,7 +224,7 @@ impl Graph {
     /// Annotates many tensors at once, as [`Graph::set_datatype`] does one, in time linear
     /// in the annotations there are.
     pub fn set_datatypes(&mut self, datatypes: impl IntoIterator<Item = (String, QuantType)>) {
-        let mut at: HashMap<String, usize> = HashMap::new();
+        let mut at: FxHashMap<String, usize> = FxHashMap::default();
         for (i, a) in self.quantization_annotations.iter().enumerate() {
             if let Some(tensor) = &a.tensor_name {
                 at.entry(tensor.clone()).or_insert(i);

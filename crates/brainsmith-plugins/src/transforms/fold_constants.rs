@@ -1,8 +1,8 @@
 //! [`FoldConstants`]
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Node};
+use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor};
 use brainsmith_core::prelude::*;
 
 use crate::eval::{self, Array};
@@ -49,14 +49,16 @@ impl Transform for FoldConstants {
         // dimensions that folding before it made static.
         let order = shapes::topological_order(graph);
         let mut engine = shapes::Engine::new(graph, opset);
-        let initializers: HashMap<&str, usize> = graph
+        let initializers: FxHashMap<&str, usize> = graph
             .initializers
             .iter()
             .enumerate()
             .map(|(i, t)| (t.name(), i))
             .collect();
-        let mut values: HashMap<String, Array> = HashMap::new();
-        let mut unreadable: HashSet<String> = HashSet::new();
+        let mut values: FxHashMap<String, Array> = FxHashMap::default();
+        // Large fills, made as stored tensors directly (see `large_fill`).
+        let mut stored: FxHashMap<String, Tensor> = FxHashMap::default();
+        let mut unreadable: FxHashSet<String> = FxHashSet::default();
         let mut folded = vec![false; graph.nodes.len()];
 
         for &index in &order {
@@ -69,14 +71,17 @@ impl Transform for FoldConstants {
             let is_static_shape = node.op_type == "Shape"
                 && node.is_onnx()
                 && node.inputs.first().is_some_and(|i| {
-                    engine.types.get(i).is_some_and(|t| {
+                    engine.types.get(i.as_str()).is_some_and(|t| {
                         t.shape
                             .as_ref()
                             .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
                     })
                 });
             let all_constant = node.inputs.iter().all(|i| {
-                i.is_empty() || values.contains_key(i) || initializers.contains_key(i.as_str())
+                i.is_empty()
+                    || values.contains_key(i)
+                    || stored.contains_key(i)
+                    || initializers.contains_key(i.as_str())
             });
             if !(all_constant || is_static_shape) {
                 continue;
@@ -100,48 +105,29 @@ impl Transform for FoldConstants {
                 continue;
             }
             let result = if is_static_shape {
-                shape_of(node, &engine.types[&node.inputs[0]])
+                shape_of(node, &engine.types[node.inputs[0].as_str()]).map(Folded::Arrays)
             } else {
-                // Read the initializers this node needs, once each.
-                let mut failed = None;
-                for input in &node.inputs {
-                    if input.is_empty() || values.contains_key(input) || unreadable.contains(input)
-                    {
-                        continue;
-                    }
-                    let tensor = &graph.initializers[initializers[input.as_str()]];
-                    match Array::from_tensor(tensor) {
-                        Ok(a) => {
-                            values.insert(input.clone(), a);
-                        }
-                        Err(e) => {
-                            unreadable.insert(input.clone());
-                            failed = Some(format!("initializer `{input}`: {e}"));
-                        }
-                    }
-                }
-                match failed {
-                    Some(e) => Err(e),
-                    None => {
-                        let inputs: Vec<Option<&Array>> = node
-                            .inputs
-                            .iter()
-                            .map(|i| if i.is_empty() { None } else { values.get(i) })
-                            .collect();
-                        if inputs
-                            .iter()
-                            .zip(&node.inputs)
-                            .any(|(a, n)| a.is_none() && !n.is_empty())
-                        {
-                            Err("an input could not be read".to_owned())
-                        } else {
-                            eval::evaluate(node, &inputs, opset)
-                        }
-                    }
+                match read_inputs(
+                    node,
+                    graph,
+                    &initializers,
+                    &stored,
+                    &mut values,
+                    &mut unreadable,
+                ) {
+                    Err(e) => Err(e),
+                    Ok(inputs) => match large_fill(node, &inputs) {
+                        Some(tensor) => tensor.map(Folded::Tensor),
+                        None => eval::evaluate(node, &inputs, opset).map(Folded::Arrays),
+                    },
                 }
             };
             match result {
-                Ok(outputs) => {
+                Ok(Folded::Tensor(tensor)) => {
+                    stored.insert(node.outputs[0].clone(), tensor);
+                    folded[index] = true;
+                }
+                Ok(Folded::Arrays(outputs)) => {
                     for (name, array) in node.outputs.iter().zip(outputs) {
                         if !name.is_empty() {
                             // Shape rules read shapes, axes and sizes: small tensors. Weights
@@ -180,7 +166,7 @@ impl Transform for FoldConstants {
             }
         }
         graph.nodes = kept;
-        let read: HashSet<&str> = graph
+        let read: FxHashSet<&str> = graph
             .nodes
             .iter()
             .flat_map(|n| n.inputs.iter().map(String::as_str))
@@ -189,6 +175,10 @@ impl Transform for FoldConstants {
         let mut new = Vec::new();
         for name in produced {
             if !read.contains(name.as_str()) {
+                continue;
+            }
+            if let Some(t) = stored.remove(&name) {
+                new.push(t);
                 continue;
             }
             let array = &values[&name];
@@ -209,6 +199,89 @@ impl Transform for FoldConstants {
     }
 }
 
+/// What folding one node made.
+enum Folded {
+    /// Values, one per output.
+    Arrays(Vec<Array>),
+    /// The single output, already stored.
+    Tensor(Tensor),
+}
+
+/// The values of `node`'s inputs (`None` for an omitted optional one), reading each
+/// initializer or stored fill once into `values`.
+fn read_inputs<'v>(
+    node: &Node,
+    graph: &Graph,
+    initializers: &FxHashMap<&str, usize>,
+    stored: &FxHashMap<String, Tensor>,
+    values: &'v mut FxHashMap<String, Array>,
+    unreadable: &mut FxHashSet<String>,
+) -> Result<Vec<Option<&'v Array>>, String> {
+    for input in &node.inputs {
+        if input.is_empty() || values.contains_key(input) {
+            continue;
+        }
+        if unreadable.contains(input) {
+            return Err(format!("initializer `{input}` could not be read"));
+        }
+        let tensor = match stored.get(input) {
+            Some(t) => t,
+            None => &graph.initializers[initializers[input.as_str()]],
+        };
+        match Array::from_tensor(tensor) {
+            Ok(a) => {
+                values.insert(input.clone(), a);
+            }
+            Err(e) => {
+                unreadable.insert(input.clone());
+                return Err(format!("initializer `{input}`: {e}"));
+            }
+        }
+    }
+    let values = &*values;
+    Ok(node
+        .inputs
+        .iter()
+        .map(|i| if i.is_empty() { None } else { values.get(i) })
+        .collect())
+}
+
+/// A `ConstantOfShape` of more than [`LEARN_LIMIT`] elements, made as a stored tensor by
+/// repeating the bytes of its one value: a weight generated in the graph (light_resnet50
+/// makes 100 MB of them) is written once, not computed in the `f64` lane and converted.
+/// `None` for any other node, which `eval` computes.
+fn large_fill(node: &Node, inputs: &[Option<&Array>]) -> Option<Result<Tensor, String>> {
+    if node.op_type != "ConstantOfShape" {
+        return None;
+    }
+    let shape = inputs.first().copied().flatten()?.as_i64().ok()?;
+    let dims: Vec<usize> = shape
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
+    let len = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
+    if len <= LEARN_LIMIT {
+        return None;
+    }
+    let one = eval::evaluate(
+        node,
+        &[Some(&Array::ints(ElemType::Int64, vec![1], vec![1]))],
+        0,
+    )
+    .and_then(|mut v| v.remove(0).to_tensor(""));
+    Some(one.and_then(|one| {
+        let bytes = one
+            .raw_bytes()
+            .ok_or("its value is not stored as raw bytes")?;
+        Ok(Tensor::from_raw(
+            &node.outputs[0],
+            one.elem_type(),
+            &shape,
+            bytes.repeat(len),
+        ))
+    }))
+}
+
 /// The value of a `Shape` node over a static shape (`start` and `end` as in opset 15).
 fn shape_of(node: &Node, t: &brainsmith_core::ir::TensorType) -> Result<Vec<Array>, String> {
     let dims: Vec<i64> = t
@@ -222,4 +295,86 @@ fn shape_of(node: &Node, t: &brainsmith_core::ir::TensorType) -> Result<Vec<Arra
         .collect();
     let part = dims[shapes::shape_window(node, dims.len())].to_vec();
     Ok(vec![Array::ints(ElemType::Int64, vec![part.len()], part)])
+}
+
+#[cfg(test)]
+mod tests {
+    use brainsmith_core::ir::{Model, ValueInfo};
+
+    use super::*;
+
+    /// `ConstantOfShape(shape) -> w`, added to a graph input so the fill is kept.
+    fn fill(shape: &[i64], value: Tensor) -> Model {
+        let mut m = Model::default();
+        m.graph
+            .inputs
+            .push(ValueInfo::tensor("x", value.elem_type(), shape));
+        m.graph
+            .initializers
+            .push(Tensor::from_i64("shape", &[shape.len() as i64], shape));
+        m.graph.nodes.push(
+            Node::new("ConstantOfShape", ["shape"], ["w"])
+                .with_attribute("value", AttributeValue::Tensor(value)),
+        );
+        m.graph.nodes.push(Node::new("Add", ["x", "w"], ["y"]));
+        m
+    }
+
+    fn folded(mut m: Model) -> Tensor {
+        let changed = FoldConstants
+            .apply(&mut m, &mut TransformContext::default())
+            .unwrap();
+        assert!(changed);
+        assert_eq!(m.graph.nodes.len(), 1, "{:?}", m.graph.nodes);
+        m.graph
+            .initializers
+            .into_iter()
+            .find(|t| t.name() == "w")
+            .unwrap()
+    }
+
+    #[test]
+    fn large_fills_hold_the_value_in_every_element() {
+        // 30,000 elements: above the size where the bytes are repeated directly.
+        let w = folded(fill(&[100, 300], Tensor::from_f32("", &[1], &[0.02])));
+        assert_eq!(w.dims(), [100, 300]);
+        assert_eq!(w.elem_type(), ElemType::Float);
+        let values = w.to_f64().unwrap();
+        assert_eq!(values.len(), 30_000);
+        assert!(values.iter().all(|&v| v == f64::from(0.02f32)));
+
+        let w = folded(fill(&[5000], Tensor::from_i64("", &[1], &[-3])));
+        assert_eq!(w.elem_type(), ElemType::Int64);
+        assert!(w.to_i64().unwrap().iter().all(|&v| v == -3));
+    }
+
+    #[test]
+    fn small_and_large_fills_agree() {
+        let small = folded(fill(&[64], Tensor::from_f32("", &[1], &[1.5])));
+        let large = folded(fill(&[64, 100], Tensor::from_f32("", &[1], &[1.5])));
+        assert_eq!(
+            small.raw_bytes().unwrap(),
+            &large.raw_bytes().unwrap()[..64 * 4]
+        );
+    }
+
+    #[test]
+    fn nodes_reading_a_large_fill_fold_too() {
+        let mut m = fill(&[100, 300], Tensor::from_f32("", &[1], &[-0.5]));
+        m.graph.nodes[1] = Node::new("Neg", ["w"], ["y"]);
+        m.graph
+            .outputs
+            .push(ValueInfo::tensor("y", ElemType::Float, &[100, 300]));
+        FoldConstants
+            .apply(&mut m, &mut TransformContext::default())
+            .unwrap();
+        assert!(m.graph.nodes.is_empty());
+        let y = m
+            .graph
+            .initializers
+            .iter()
+            .find(|t| t.name() == "y")
+            .unwrap();
+        assert!(y.to_f64().unwrap().iter().all(|&v| v == 0.5));
+    }
 }

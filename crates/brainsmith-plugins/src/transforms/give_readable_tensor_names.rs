@@ -1,6 +1,6 @@
 //! [`GiveReadableTensorNames`]
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::prelude::*;
 
@@ -19,7 +19,7 @@ pub struct GiveReadableTensorNames;
 impl Transform for GiveReadableTensorNames {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let mut seen_names = HashSet::new();
+        let mut seen_names = FxHashSet::default();
         for node in &graph.nodes {
             if node.name.is_empty() || !seen_names.insert(node.name.as_str()) {
                 return Err(PluginError::new(format!(
@@ -28,8 +28,8 @@ impl Transform for GiveReadableTensorNames {
                 )));
             }
         }
-        let initializers: HashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
-        let mut map: HashMap<String, String> = HashMap::new();
+        let initializers: FxHashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
+        let mut map: FxHashMap<String, String> = FxHashMap::default();
         for node in &graph.nodes {
             for (i, output) in node
                 .outputs
@@ -44,7 +44,7 @@ impl Transform for GiveReadableTensorNames {
                 .iter()
                 .filter(|i| initializers.contains(i.as_str()));
             let mut k = 0;
-            let mut done = HashSet::new();
+            let mut done = FxHashSet::default();
             for input in params {
                 if done.insert(input.as_str()) {
                     map.insert(input.clone(), format!("{}_param{k}", node.name));

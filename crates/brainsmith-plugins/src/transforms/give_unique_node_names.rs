@@ -1,6 +1,6 @@
 //! [`GiveUniqueNodeNames`]
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use brainsmith_core::prelude::*;
 
@@ -16,7 +16,7 @@ pub struct GiveUniqueNodeNames;
 
 impl Transform for GiveUniqueNodeNames {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
-        let mut counts: HashMap<String, usize> = HashMap::new();
+        let mut counts: FxHashMap<String, usize> = FxHashMap::default();
         let mut changed = false;
         for node in &mut model.graph.nodes {
             let count = counts.entry(node.op_type.clone()).or_default();

@@ -1,6 +1,6 @@
 //! [`GiveUniqueParameterTensors`]
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 use brainsmith_core::prelude::*;
 
@@ -20,14 +20,14 @@ pub struct GiveUniqueParameterTensors;
 impl Transform for GiveUniqueParameterTensors {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let initializers: HashSet<String> = graph
+        let initializers: FxHashSet<String> = graph
             .initializers
             .iter()
             .map(|t| t.name().to_owned())
             .collect();
         let mut copies = Vec::new();
         let mut rewriter = Rewriter::new(graph);
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: FxHashSet<String> = FxHashSet::default();
         for i in 0..rewriter.graph().nodes.len() {
             for k in 0..rewriter.graph().nodes[i].inputs.len() {
                 let name = &rewriter.graph().nodes[i].inputs[k];

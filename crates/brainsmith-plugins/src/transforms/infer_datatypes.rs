@@ -1,6 +1,6 @@
 //! [`InferDataTypes`]
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, QuantType, Tensor};
 use brainsmith_core::prelude::*;
@@ -66,15 +66,15 @@ impl Transform for InferDataTypes {
 struct Facts<'g> {
     rewriter: Rewriter<'g>,
     /// Current annotations, updated as the pass goes.
-    annotated: HashMap<String, QuantType>,
+    annotated: FxHashMap<String, QuantType>,
     /// Element types of declared tensors and initializers.
-    elems: HashMap<String, i32>,
+    elems: FxHashMap<String, i32>,
 }
 
 impl<'g> Facts<'g> {
     fn new(graph: &'g mut Graph) -> Facts<'g> {
         let annotated = graph.datatypes();
-        let mut elems: HashMap<String, i32> = HashMap::new();
+        let mut elems: FxHashMap<String, i32> = FxHashMap::default();
         for t in &graph.initializers {
             elems.insert(t.name().to_owned(), t.elem_type() as i32);
         }

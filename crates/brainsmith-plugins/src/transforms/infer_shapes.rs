@@ -1,6 +1,6 @@
 //! [`InferShapes`]
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{Dim, Graph, TensorType, ValueInfo, ValueType};
 use brainsmith_core::prelude::*;
@@ -34,19 +34,49 @@ impl Transform for InferShapes {
 /// undeclared parts of graph outputs. Problems go to `ctx`. Returns whether anything
 /// changed.
 pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformContext) -> bool {
-    let inference = shapes::infer(graph, opset);
-    for problem in &inference.problems {
-        ctx.warn(
-            graph.nodes[problem.node].name.clone(),
-            problem.message.clone(),
-        );
+    // Take what was inferred out of the borrowed inference before the graph changes: the
+    // types of the graph outputs, then those of node outputs in visiting order.
+    let (problems, outputs, computed) = {
+        let inference = shapes::infer(graph, opset);
+        let problems: Vec<(String, String)> = inference
+            .problems
+            .into_iter()
+            .map(|p| (graph.nodes[p.node].name.clone(), p.message))
+            .collect();
+        let mut types = inference.types;
+        let outputs: Vec<Option<TensorType>> = graph
+            .outputs
+            .iter()
+            .map(|o| types.get(o.name.as_str()).cloned())
+            .collect();
+        let skip: FxHashSet<&str> = graph
+            .inputs
+            .iter()
+            .chain(&graph.outputs)
+            .map(|v| v.name.as_str())
+            .chain(graph.initializers.iter().map(|t| t.name()))
+            .collect();
+        let mut computed: Vec<(usize, usize, TensorType)> = Vec::new();
+        for &index in &inference.order {
+            for (k, name) in graph.nodes[index].outputs.iter().enumerate() {
+                if name.is_empty() || skip.contains(name.as_str()) {
+                    continue;
+                }
+                if let Some(t) = types.remove(name.as_str()) {
+                    computed.push((index, k, t));
+                }
+            }
+        }
+        (problems, outputs, computed)
+    };
+    for (node, message) in problems {
+        ctx.warn(node, message);
     }
-    let mut types = inference.types;
     let mut changed = false;
 
-    for output in &mut graph.outputs {
-        if let Some(inferred) = types.get(&output.name) {
-            match merge(output.tensor_type(), inferred) {
+    for (output, inferred) in graph.outputs.iter_mut().zip(outputs) {
+        if let Some(inferred) = inferred {
+            match merge(output.tensor_type(), &inferred) {
                 Ok(Some(merged)) => {
                     output.ty = Some(ValueType::Tensor(merged));
                     changed = true;
@@ -57,48 +87,34 @@ pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformCon
         }
     }
 
-    let skip: HashSet<String> = graph
-        .inputs
-        .iter()
-        .map(|v| v.name.clone())
-        .chain(graph.outputs.iter().map(|v| v.name.clone()))
-        .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
-        .collect();
-    let mut existing: HashMap<String, usize> = HashMap::new();
+    let mut existing: FxHashMap<String, usize> = FxHashMap::default();
     for (i, vi) in graph.value_info.iter().enumerate() {
         existing.insert(vi.name.clone(), i);
     }
-    for &index in &inference.order {
-        for name in &graph.nodes[index].outputs {
-            if name.is_empty() || skip.contains(name) {
-                continue;
-            }
-            let Some(inferred) = types.remove(name) else {
-                continue;
-            };
-            match existing.get(name) {
-                Some(&i) => {
-                    let vi = &mut graph.value_info[i];
-                    match merge(vi.tensor_type(), &inferred) {
-                        Ok(Some(merged)) => {
-                            vi.ty = Some(ValueType::Tensor(merged));
-                            changed = true;
-                        }
-                        Ok(None) => {}
-                        Err(message) => ctx.warn(
-                            graph.nodes[index].name.clone(),
-                            format!("tensor `{name}`: {message}"),
-                        ),
+    for (index, k, inferred) in computed {
+        let name = &graph.nodes[index].outputs[k];
+        match existing.get(name) {
+            Some(&i) => {
+                let vi = &mut graph.value_info[i];
+                match merge(vi.tensor_type(), &inferred) {
+                    Ok(Some(merged)) => {
+                        vi.ty = Some(ValueType::Tensor(merged));
+                        changed = true;
                     }
+                    Ok(None) => {}
+                    Err(message) => ctx.warn(
+                        graph.nodes[index].name.clone(),
+                        format!("tensor `{name}`: {message}"),
+                    ),
                 }
-                None => {
-                    existing.insert(name.clone(), graph.value_info.len());
-                    let mut vi = ValueInfo::default();
-                    vi.name = name.clone();
-                    vi.ty = Some(ValueType::Tensor(inferred));
-                    graph.value_info.push(vi);
-                    changed = true;
-                }
+            }
+            None => {
+                existing.insert(name.clone(), graph.value_info.len());
+                let mut vi = ValueInfo::default();
+                vi.name = name.clone();
+                vi.ty = Some(ValueType::Tensor(inferred));
+                graph.value_info.push(vi);
+                changed = true;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! [`RemoveIdentityOps`]
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{AttributeValue, Dim, Graph, Node, Tensor, ValueInfo};
 use brainsmith_core::prelude::*;
@@ -33,14 +33,14 @@ impl Default for RemoveIdentityOps {
 impl Transform for RemoveIdentityOps {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let outputs: HashSet<String> = graph.outputs.iter().map(|v| v.name.clone()).collect();
-        let fixed: HashSet<String> = graph
+        let outputs: FxHashSet<String> = graph.outputs.iter().map(|v| v.name.clone()).collect();
+        let fixed: FxHashSet<String> = graph
             .inputs
             .iter()
             .map(|v| v.name.clone())
             .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
             .collect();
-        let mut alias: HashMap<String, String> = HashMap::new();
+        let mut alias: FxHashMap<String, String> = FxHashMap::default();
         let mut removed = vec![false; graph.nodes.len()];
         let index = Index::new(graph);
         for (i, node) in graph.nodes.iter().enumerate() {
@@ -74,7 +74,7 @@ impl Transform for RemoveIdentityOps {
             index += 1;
             !removed[index - 1]
         });
-        let map: HashMap<String, String> = alias
+        let map: FxHashMap<String, String> = alias
             .keys()
             .map(|k| (k.clone(), resolve(&alias, k)))
             .collect();
@@ -87,14 +87,14 @@ impl Transform for RemoveIdentityOps {
 /// The graph's constants and recorded types by name, built once: looking them up by
 /// scanning the graph for every node would make the transform quadratic.
 struct Index<'g> {
-    constants: HashMap<&'g str, &'g Tensor>,
-    infos: HashMap<&'g str, &'g ValueInfo>,
+    constants: FxHashMap<&'g str, &'g Tensor>,
+    infos: FxHashMap<&'g str, &'g ValueInfo>,
 }
 
 impl<'g> Index<'g> {
     fn new(graph: &'g Graph) -> Index<'g> {
-        let inputs: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
-        let mut constants: HashMap<&str, &Tensor> = HashMap::new();
+        let inputs: FxHashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+        let mut constants: FxHashMap<&str, &Tensor> = FxHashMap::default();
         for t in &graph.initializers {
             if !inputs.contains(t.name()) {
                 constants.insert(t.name(), t);
@@ -110,7 +110,7 @@ impl<'g> Index<'g> {
                 constants.entry(out.as_str()).or_insert(t);
             }
         }
-        let mut infos: HashMap<&str, &ValueInfo> = HashMap::new();
+        let mut infos: FxHashMap<&str, &ValueInfo> = FxHashMap::default();
         for v in graph
             .inputs
             .iter()
@@ -133,7 +133,7 @@ impl<'g> Index<'g> {
     }
 }
 
-fn resolve(alias: &HashMap<String, String>, name: &str) -> String {
+fn resolve(alias: &FxHashMap<String, String>, name: &str) -> String {
     let mut current = name;
     while let Some(next) = alias.get(current) {
         current = next;
@@ -144,14 +144,14 @@ fn resolve(alias: &HashMap<String, String>, name: &str) -> String {
 /// After merging two tensors, keep one `value_info` and one annotation per name; a
 /// `value_info` of a graph input or output (which carry their own) goes.
 fn dedup_metadata(graph: &mut Graph) {
-    let mut seen: HashSet<String> = graph
+    let mut seen: FxHashSet<String> = graph
         .inputs
         .iter()
         .chain(&graph.outputs)
         .map(|v| v.name.clone())
         .collect();
     graph.value_info.retain(|v| seen.insert(v.name.clone()));
-    let mut seen = HashSet::new();
+    let mut seen = FxHashSet::default();
     graph
         .quantization_annotations
         .retain(|a| seen.insert(a.tensor_name.clone().unwrap_or_default()));

@@ -1,6 +1,6 @@
 //! [`RemoveStaticGraphInputs`]
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 use brainsmith_core::prelude::*;
 
@@ -18,7 +18,7 @@ pub struct RemoveStaticGraphInputs;
 impl Transform for RemoveStaticGraphInputs {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let initializers: HashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
+        let initializers: FxHashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
         let before = graph.inputs.len();
         graph
             .inputs

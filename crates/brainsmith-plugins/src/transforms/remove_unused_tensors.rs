@@ -1,6 +1,6 @@
 //! [`RemoveUnusedTensors`]
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 use brainsmith_core::ir::{AttributeValue, Graph};
 use brainsmith_core::prelude::*;
@@ -14,7 +14,7 @@ use brainsmith_core::prelude::*;
 #[derive(Debug, Default)]
 pub struct RemoveUnusedTensors;
 
-fn reads(graph: &Graph, used: &mut HashSet<String>) {
+fn reads(graph: &Graph, used: &mut FxHashSet<String>) {
     for node in &graph.nodes {
         used.extend(node.inputs.iter().filter(|i| !i.is_empty()).cloned());
         for attribute in &node.attributes {
@@ -30,7 +30,7 @@ fn reads(graph: &Graph, used: &mut HashSet<String>) {
 impl Transform for RemoveUnusedTensors {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let mut used = HashSet::new();
+        let mut used = FxHashSet::default();
         reads(graph, &mut used);
         used.extend(graph.outputs.iter().map(|v| v.name.clone()));
 
@@ -41,7 +41,7 @@ impl Transform for RemoveUnusedTensors {
             graph.value_info.len(),
             graph.quantization_annotations.len(),
         );
-        let dropped: HashSet<String> = graph
+        let dropped: FxHashSet<String> = graph
             .initializers
             .iter()
             .filter(|t| !used.contains(t.name()))

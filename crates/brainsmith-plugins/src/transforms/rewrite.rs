@@ -6,7 +6,7 @@
 //! question rather than a scan of the graph. Node indices stay valid until
 //! [`Rewriter::finish`] splices the replacements in.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{AttributeValue, Graph, Node, Tensor, ValueInfo};
 
@@ -27,29 +27,29 @@ enum Home {
 /// The graph being rewritten, with what a rewrite needs to know about its tensors.
 pub(crate) struct Rewriter<'g> {
     graph: &'g mut Graph,
-    constants: HashMap<String, Home>,
+    constants: FxHashMap<String, Home>,
     /// Node inputs, subgraph reads and graph outputs naming each tensor.
-    reads: HashMap<String, usize>,
-    producers: HashMap<String, usize>,
+    reads: FxHashMap<String, usize>,
+    producers: FxHashMap<String, usize>,
     /// Every tensor and node name in use.
-    names: HashSet<String>,
+    names: FxHashSet<String>,
     /// Node index -> what replaces it.
-    replaced: HashMap<usize, Vec<Node>>,
+    replaced: FxHashMap<usize, Vec<Node>>,
 }
 
 impl<'g> Rewriter<'g> {
     /// Indexes `graph`.
     pub(crate) fn new(graph: &'g mut Graph) -> Rewriter<'g> {
-        let inputs: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
-        let mut constants = HashMap::new();
+        let inputs: FxHashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+        let mut constants = FxHashMap::default();
         for (i, t) in graph.initializers.iter().enumerate() {
             if !inputs.contains(t.name()) {
                 constants.insert(t.name().to_owned(), Home::Initializer(i));
             }
         }
-        let mut reads: HashMap<String, usize> = HashMap::new();
-        let mut producers = HashMap::new();
-        let mut names: HashSet<String> = HashSet::new();
+        let mut reads: FxHashMap<String, usize> = FxHashMap::default();
+        let mut producers = FxHashMap::default();
+        let mut names: FxHashSet<String> = FxHashSet::default();
         for (i, node) in graph.nodes.iter().enumerate() {
             if node.op_type == "Constant"
                 && node.is_onnx()
@@ -88,7 +88,7 @@ impl<'g> Rewriter<'g> {
             reads,
             producers,
             names,
-            replaced: HashMap::new(),
+            replaced: FxHashMap::default(),
         }
     }
 

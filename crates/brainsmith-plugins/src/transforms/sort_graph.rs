@@ -1,7 +1,8 @@
 //! [`SortGraph`]
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 
 use brainsmith_core::ir::{AttributeValue, Graph, Node};
 use brainsmith_core::prelude::*;
@@ -32,7 +33,7 @@ impl Transform for SortGraph {
 
 /// Outer-scope tensors a subgraph reads (names no node of the subgraph produces).
 fn outer_reads(graph: &Graph, out: &mut Vec<String>) {
-    let mut local: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+    let mut local: FxHashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
     local.extend(graph.initializers.iter().map(|t| t.name()));
     local.extend(
         graph
@@ -65,10 +66,10 @@ pub(crate) fn subgraph_reads(node: &Node, out: &mut Vec<String>) {
 /// The node indices in a valid execution order.
 pub(crate) fn topological_order(graph: &Graph) -> Result<Vec<usize>, PluginError> {
     let producers = graph.producers();
-    let mut available: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+    let mut available: FxHashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
     available.extend(graph.initializers.iter().map(|t| t.name()));
     let mut pending = vec![0usize; graph.nodes.len()];
-    let mut users: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut users: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
     for (i, node) in graph.nodes.iter().enumerate() {
         let mut reads: Vec<String> = node
             .inputs
