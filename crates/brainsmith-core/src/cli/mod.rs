@@ -16,6 +16,7 @@
 //! written atomically, with a summary table or `--format json`). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
 //! error, 2 on bad usage.
 
+mod apply;
 mod plugins;
 mod table;
 mod transform;

@@ -1,4 +1,4 @@
-//! `transform MODEL -o OUT --apply A,B,...` or `--blueprint FILE`: runs registered
+//! `transform MODEL -o OUT --apply A,B(key = value),...` or `--blueprint FILE`: runs registered
 //! transforms (or a blueprint's steps) on a model and writes the result atomically, with
 //! a summary of node counts and times. A progress line shows on a terminal only.
 
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::apply;
 use super::table::Table;
 use crate::blueprint::{Blueprint, Options, execute};
 use crate::ir::Model;
@@ -21,10 +22,11 @@ pub(super) struct TransformArgs {
     /// Where to write the result; replaced only when every transform succeeded.
     #[arg(short, long)]
     output: PathBuf,
-    /// Transforms to apply in order, short or qualified names, comma-separated.
+    /// Transforms to apply in order, short or qualified names, comma-separated; a
+    /// configuration in parentheses as TOML, e.g. `RemoveIdentityOps(tolerance = 1e-5)`.
     #[arg(
         long,
-        value_delimiter = ',',
+        value_name = "LIST",
         required_unless_present = "blueprint",
         conflicts_with = "blueprint"
     )]
@@ -56,31 +58,17 @@ pub(super) fn run(
     if let Some(path) = &args.blueprint {
         return run_blueprint(registry, path, &args, out, err);
     }
-    // Every name is checked before the model is even read.
-    let names: Vec<&str> = args
-        .apply
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if names.is_empty() {
-        return Err(
-            "--apply names no transform; list them comma-separated, e.g. \
-                    --apply InferShapes,FoldConstants"
-                .into(),
-        );
-    }
-    let transforms = pipeline::resolve(registry, &names).map_err(|errors| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\nerror: ")
-    })?;
+    // Every name and configuration is checked before the model is even read.
+    let planned = apply::plan(registry, &args.apply)?;
     let load_start = std::time::Instant::now();
     let mut model = Model::load(&args.model).map_err(|e| e.to_string())?;
     let load_seconds = load_start.elapsed().as_secs_f64();
-    let report = pipeline::run(&mut model, &transforms)
+    let mut report = pipeline::Report {
+        nodes_before: model.graph.nodes.len(),
+        nodes_after: model.graph.nodes.len(),
+        steps: Vec::with_capacity(planned.len()),
+    };
+    pipeline::run_planned(&mut model, &planned, &mut report)
         .map_err(|f| format!("{f}; nothing was written to {}", args.output.display()))?;
     finish(&args, &model, &report, load_seconds, out, err)
 }

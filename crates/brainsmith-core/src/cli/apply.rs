@@ -1,0 +1,195 @@
+//! The `--apply` list: `InferShapes,RemoveIdentityOps(tolerance = 1e-5),FoldConstants`.
+//!
+//! Items are separated by commas outside parentheses, brackets and quotes; an item is a
+//! transform name (short or qualified), optionally followed by its configuration in
+//! parentheses, written as the inside of a TOML inline table. Every problem of every item
+//! (an unknown name, unbalanced parentheses, bad TOML, a configuration the transform
+//! rejects) is reported at once, before the model is read.
+
+use crate::pipeline::Planned;
+use crate::registry::Registry;
+
+/// One item of the list, as written.
+#[derive(Debug, PartialEq)]
+struct Item<'a> {
+    name: &'a str,
+    config: Option<&'a str>,
+}
+
+/// Splits `spec` at the commas that separate items.
+fn split(spec: &str) -> Result<Vec<&str>, String> {
+    let mut items = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    let mut chars = spec.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!("`{spec}`: unbalanced `{c}` at column {}", i + 1));
+                }
+            }
+            (None, ',') if depth == 0 => {
+                items.push(&spec[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quote.is_some() {
+        return Err(format!("`{spec}`: a quoted string is not closed"));
+    }
+    if depth > 0 {
+        return Err(format!("`{spec}`: a parenthesis is not closed"));
+    }
+    items.push(&spec[start..]);
+    Ok(items)
+}
+
+/// Reads one item: `Name` or `Name(key = value, ...)`.
+fn item(text: &str) -> Result<Item<'_>, String> {
+    let text = text.trim();
+    let Some(open) = text.find('(') else {
+        return Ok(Item {
+            name: text,
+            config: None,
+        });
+    };
+    let Some(inner) = text[open + 1..].strip_suffix(')') else {
+        return Err(format!(
+            "`{text}`: text after the configuration's closing parenthesis; \
+             write `Name(key = value, ...)`"
+        ));
+    };
+    Ok(Item {
+        name: text[..open].trim(),
+        config: Some(inner),
+    })
+}
+
+/// Parses the inside of an inline table.
+fn config(name: &str, inner: &str) -> Result<toml::Table, String> {
+    let wrapped = format!("c = {{ {inner} }}");
+    let mut table: toml::Table = toml::from_str(&wrapped).map_err(|e| {
+        format!(
+            "the configuration of `{name}` is not a TOML inline table's contents \
+             (`key = value, ...`; strings in quotes): {}",
+            e.message()
+        )
+    })?;
+    match table.remove("c") {
+        Some(toml::Value::Table(t)) => Ok(t),
+        _ => unreachable!("`c = {{ ... }}` parses to a table or fails"),
+    }
+}
+
+/// Resolves and configures every item of the `--apply` values; all problems at once.
+pub(super) fn plan<'r>(
+    registry: &'r Registry,
+    specs: &[String],
+) -> Result<Vec<Planned<'r>>, String> {
+    let mut planned = Vec::new();
+    let mut errors = Vec::new();
+    for spec in specs {
+        let items = match split(spec) {
+            Ok(items) => items,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        for text in items.into_iter().filter(|t| !t.trim().is_empty()) {
+            let it = match item(text) {
+                Ok(it) => it,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let transform = match registry.transform(it.name) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            let table = match it.config.map(|c| config(it.name, c)).transpose() {
+                Ok(t) => t.unwrap_or_default(),
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match transform.configure(&table) {
+                Ok(instance) => planned.push(Planned {
+                    transform,
+                    instance,
+                    repeat: false,
+                }),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\nerror: "));
+    }
+    if planned.is_empty() {
+        return Err(
+            "--apply names no transform; list them comma-separated, e.g. \
+                    --apply InferShapes,FoldConstants"
+                .into(),
+        );
+    }
+    Ok(planned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_inside_configurations_do_not_split() {
+        assert_eq!(
+            split(r#"A,B(x = 1, y = [2, 3]),C(s = "a,)b"),D"#).unwrap(),
+            ["A", "B(x = 1, y = [2, 3])", r#"C(s = "a,)b")"#, "D"]
+        );
+        assert!(split("A(x = 1").unwrap_err().contains("not closed"));
+        assert!(
+            split("A)")
+                .unwrap_err()
+                .contains("unbalanced `)` at column 2")
+        );
+        assert!(split(r#"A(s = "x)"#).unwrap_err().contains("quoted string"));
+    }
+
+    #[test]
+    fn an_item_is_a_name_and_an_optional_configuration() {
+        assert_eq!(
+            item(" RemoveIdentityOps(tolerance = 1e-5) ").unwrap(),
+            Item {
+                name: "RemoveIdentityOps",
+                config: Some("tolerance = 1e-5")
+            }
+        );
+        assert_eq!(item("A").unwrap().config, None);
+        assert!(
+            item("A(x = 1)y")
+                .unwrap_err()
+                .contains("after the configuration")
+        );
+        let t = config("A", r#"x = 1e-5, name = "n", flag = true"#).unwrap();
+        assert_eq!(t["x"].as_float(), Some(1e-5));
+        assert!(
+            config("A", "x = ")
+                .unwrap_err()
+                .contains("configuration of `A`")
+        );
+    }
+}
