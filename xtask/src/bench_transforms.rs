@@ -150,6 +150,31 @@ fn ours(bin: &Path, model: &Path, out: &Path, runs: usize) -> Result<(f64, u64, 
     Ok((best, nodes.0, nodes.1))
 }
 
+/// Instructions executed inside the transforms' `apply` (valgrind callgrind, which
+/// collects only while one runs): a count that does not depend on caches or on other
+/// processes, so it shows how the work itself grows with the graph.
+fn transform_instructions(bin: &Path, model: &Path, out: &Path) -> Result<u64, String> {
+    let result = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--toggle-collect=*as brainsmith_core::plugin::Transform>::apply",
+        ])
+        .arg(bin)
+        .arg("transform")
+        .arg(model)
+        .arg("-o")
+        .arg(out)
+        .args(["--apply", RECIPE])
+        .output()
+        .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
+    let text = String::from_utf8_lossy(&result.stderr);
+    text.lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no instruction count in valgrind's output:\n{text}"))
+}
+
 /// Seconds the oracle spends in the same transforms, and its node count after.
 fn oracle(
     python: &Path,
@@ -240,8 +265,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let path = scratch.join(format!("chain-{n}.onnx"));
         chain(n).save(&path).map_err(|e| e.to_string())?;
         let (t_ours, before, after) = ours(&bin, &path, &scratch.join("ours.onnx"), o.runs)?;
+        let instructions = transform_instructions(&bin, &path, &scratch.join("ours.onnx"))?;
         let theirs = (n <= o.oracle_chain_max).then(|| oracle(&o.python, &script, &path, &scratch));
-        chains.push((n, before, after, t_ours, theirs));
+        chains.push((n, before, after, t_ours, instructions, theirs));
     }
 
     let mut s = generated_header("<!--", "cargo xtask bench-transforms");
@@ -297,14 +323,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let _ = writeln!(
         s,
         "`cargo xtask bench-transforms` writes chains of N nodes (`xtask/src/bench_transforms.rs::chain`): every fourth \
-         node multiplies by one, every fourth adds a `Constant` → `Neg` pair to fold, the rest are `Relu`s.\n"
+         node multiplies by one, every fourth adds a `Constant` → `Neg` pair to fold, the rest are `Relu`s. \
+         Instructions are those executed inside the transforms (valgrind callgrind, collecting only within \
+         `Transform::apply`): they do not depend on caches, so they show how the work grows; time per node also \
+         grows as the working set outgrows the caches.\n"
     );
     let _ = writeln!(
         s,
-        "| nodes | after | ours | per node | qonnx | qonnx / ours |"
+        "| nodes | after | ours | per node | instructions per node | qonnx | qonnx / ours |"
     );
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
-    for (n, _, after, t, theirs) in &chains {
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+    for (n, _, after, t, instructions, theirs) in &chains {
         let (tq, ratio) = match theirs {
             Some(Ok((tq, _))) => (fmt_time(*tq), format!("{:.0}x", tq / t)),
             Some(Err(why)) => (
@@ -315,14 +344,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         };
         let _ = writeln!(
             s,
-            "| {n} | {after} | {} | {:.2} µs | {tq} | {ratio} |",
+            "| {n} | {after} | {} | {:.2} µs | {} | {tq} | {ratio} |",
             fmt_time(*t),
-            t / *n as f64 * 1e6
+            t / *n as f64 * 1e6,
+            instructions / *n as u64
         );
     }
     let _ = writeln!(
         s,
-        "\n## Reproduce\n\n```sh\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {}\n```",
+        "\n## Reproduce\n\n```sh\napt-get install valgrind   # instruction counts\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {}\n```",
         o.runs,
         o.chains
             .iter()
