@@ -153,7 +153,7 @@ fn the_cli_checks_and_runs_blueprints() {
     ]);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("mistakes.toml:4:10: unknown step 'cleanp'"),
+        stderr.contains("mistakes.toml:5:5: unknown step 'cleanp'"),
         "{stderr}"
     );
 
@@ -191,5 +191,55 @@ fn the_cli_checks_and_runs_blueprints() {
     ]);
     assert_eq!(code, 1);
     assert!(!never.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn steps_take_a_checked_configuration() {
+    use brainsmith_core::ir::{ElemType, Model, Node, Tensor, ValueInfo};
+
+    let dir = std::env::temp_dir().join(format!("blueprint-step-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("build.toml");
+    std::fs::write(
+        &path,
+        "steps = [{ step = \"cleanup\", config = { identity_tolerance = 1e-5 } }]\n",
+    )
+    .unwrap();
+    let plan = Blueprint::check_file(&path, registry()).unwrap_or_else(|e| panic!("{e}"));
+    let PlanItem::Step(step, config) = &plan.items[0] else {
+        panic!("a step")
+    };
+    assert_eq!(step.name(), "cleanup");
+    assert_eq!(config["identity_tolerance"].as_float(), Some(1e-5));
+    let fields: Vec<&str> = step.config_fields().iter().map(|f| f.name).collect();
+    assert_eq!(fields, ["identity_tolerance"]);
+
+    // x * 1.000001: an identity within the configured tolerance only.
+    let mut m = Model::default();
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, &[2]));
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor("y", ElemType::Float, &[2]));
+    m.graph
+        .initializers
+        .push(Tensor::from_f32("c", &[], &[1.000_001]));
+    m.graph.nodes.push(Node::new("Mul", ["x", "c"], ["t"]));
+    m.graph.nodes.push(Node::new("Relu", ["t"], ["y"]));
+    let mut exact = m.clone();
+    execute(&mut m, &plan, registry(), Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m.graph.nodes.len(), 1, "{:?}", m.graph.nodes);
+
+    // The default configuration keeps it; a step run in code takes the defaults too.
+    let mut ctx = brainsmith_core::StepContext::new(registry());
+    step.run(&mut exact, &mut ctx).unwrap();
+    assert_eq!(exact.graph.nodes.len(), 2);
+    let wrong = toml::Table::from_iter([("identity_tolerance".to_owned(), "x".into())]);
+    let err = step
+        .run_configured(&mut exact, &mut ctx, &wrong)
+        .unwrap_err();
+    assert!(err.to_string().contains("identity_tolerance"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -29,11 +29,11 @@ impl Backend for Nop {
     }
 }
 type Made = Result<Box<dyn Transform>, Vec<brainsmith_core::ConfigProblem>>;
-fn new_t(_: &brainsmith_core::__private::toml::Table) -> Made {
+fn new_t(_: &toml::Table) -> Made {
     Ok(Box::new(Nop))
 }
 static CONSTRUCTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-fn new_counted(_: &brainsmith_core::__private::toml::Table) -> Made {
+fn new_counted(_: &toml::Table) -> Made {
     CONSTRUCTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     Ok(Box::new(Nop))
 }
@@ -43,7 +43,7 @@ fn new_k() -> Box<dyn Kernel> {
 fn new_b() -> Box<dyn Backend> {
     Box::new(Nop)
 }
-fn run(_: &mut Model, _: &mut StepContext<'_>) -> Result<(), PluginError> {
+fn run(_: &mut Model, _: &mut StepContext<'_>, _: &toml::Table) -> Result<(), PluginError> {
     Ok(())
 }
 
@@ -157,7 +157,11 @@ static STEP: PluginRecord = record!(
     "crate-b",
     "b/src/step.rs",
     3,
-    Details::Step(StepRecord { run })
+    Details::Step(StepRecord {
+        run,
+        check: |_| Ok(()),
+        config: &[]
+    })
 );
 static COUNTED: PluginRecord = record!(
     "Counted",

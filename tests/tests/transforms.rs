@@ -340,7 +340,7 @@ fn a_configured_transform_reads_its_keys_and_names_every_bad_one() {
     assert_eq!(keys, ["tolerance"]);
     assert_eq!(remove.config_fields()[0].default, Some("0.0"));
 
-    let table = |text: &str| -> brainsmith_core::__private::toml::Table { text.parse().unwrap() };
+    let table = |text: &str| -> toml::Table { text.parse().unwrap() };
     let err = |text: &str| {
         remove
             .configure(&table(text))

@@ -285,7 +285,9 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
             i % 10
         ),
         Kind::Step => {
-            format!("Details::Step(StepRecord {{ run: |m, c| step_result({name}(m, c)) }})")
+            format!(
+                "Details::Step(StepRecord {{ run: |m, c, t| {{ check_no_step_config(t).map_err(config_problems_error)?; step_result({name}(m, c)) }}, check: check_no_step_config, config: &[] }})"
+            )
         }
     };
     let attr = match variant {

@@ -12,7 +12,8 @@
 //! ]
 //! ```
 //!
-//! `steps` is the build, in order: a string (or `{ step = "..." }`) runs a registered step,
+//! `steps` is the build, in order: a string (or `{ step = "...", config = { ... } }`) runs a
+//! registered step with its configuration,
 //! `{ stage = "..." }` runs the transforms the blueprint lists for that stage. A transform
 //! is its short or qualified name, or a table with `transform`, its `config` (the keys it
 //! declares) and `repeat = true` to apply it until it changes nothing. With `extends`,
@@ -105,6 +106,8 @@ pub enum StepEntry {
     Step {
         /// Short or qualified name.
         name: String,
+        /// Its configuration.
+        config: Table,
         /// Where it is written.
         at: Position,
     },
@@ -147,15 +150,15 @@ pub struct Plan<'r> {
 
 /// One item of a plan.
 pub enum PlanItem<'r> {
-    /// Run a registered step.
-    Step(StepRef<'r>),
+    /// Run a registered step with its configuration (already checked).
+    Step(StepRef<'r>, Table),
     /// Run these transforms, in order.
     Stage(Stage, Vec<Planned<'r>>),
 }
 
 const TOP_KEYS: &[&str] = &["extends", "steps", "stages"];
 const TRANSFORM_KEYS: &[&str] = &["transform", "config", "repeat"];
-const STEP_KEYS: &[&str] = &["step", "stage"];
+const STEP_KEYS: &[&str] = &["step", "config", "stage"];
 
 /// A file being read: its path, text and spans.
 struct Source<'a> {
@@ -261,8 +264,14 @@ impl Blueprint {
         let mut run: Vec<&str> = Vec::new();
         for step in &self.steps {
             match step {
-                StepEntry::Step { name, at } => match registry.step(name) {
-                    Ok(s) => items.push(PlanItem::Step(s)),
+                StepEntry::Step { name, config, at } => match registry.step(name) {
+                    Ok(s) => match s.check_config(config) {
+                        Ok(()) => items.push(PlanItem::Step(s, config.clone())),
+                        Err(e) => problems.extend(e.problems.iter().map(|p| Problem {
+                            at: at.clone(),
+                            message: format!("{}: {p}", e.plugin),
+                        })),
+                    },
                     Err(e) => problems.push(Problem {
                         at: at.clone(),
                         message: first_line(&e.to_string()),
@@ -389,7 +398,7 @@ fn load_file(path: &Path, chain: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
     };
     chain.pop();
     if let Some(steps) = table.get("steps") {
-        blueprint.steps = read_steps(&source, steps, problems);
+        blueprint.steps = read_steps(&source, steps, values.get("steps"), problems);
     }
     if let Some(stages) = table.get("stages") {
         match stages.get_ref() {
@@ -431,9 +440,12 @@ fn unknown_key(
     )
 }
 
+/// The entries of `steps`: `steps` for where things are, `plain` (the same list without
+/// spans) for the configuration values.
 fn read_steps(
     source: &Source<'_>,
     steps: &Spanned<DeValue<'_>>,
+    plain: Option<&Value>,
     problems: &mut Vec<Problem>,
 ) -> Vec<StepEntry> {
     let DeValue::Array(items) = steps.get_ref() else {
@@ -444,11 +456,12 @@ fn read_steps(
         return Vec::new();
     };
     let mut entries = Vec::new();
-    for item in items.iter() {
+    for (i, item) in items.iter().enumerate() {
         let at = source.at(item.span().start);
         match item.get_ref() {
             DeValue::String(name) => entries.push(StepEntry::Step {
                 name: name.to_string(),
+                config: Table::new(),
                 at,
             }),
             DeValue::Table(t) => {
@@ -457,12 +470,35 @@ fn read_steps(
                         problems.push(unknown_key(source, key, STEP_KEYS, "a step"));
                     }
                 }
+                let config = match t.get("config") {
+                    None => Table::new(),
+                    Some(spanned) => match plain.and_then(|p| p.get(i)?.get("config")) {
+                        Some(Value::Table(table)) if t.contains_key("step") => table.clone(),
+                        Some(Value::Table(_)) => {
+                            problems.push(source.problem(
+                                spanned.span().start,
+                                "`config` belongs to a step; a stage's transforms take theirs \
+                                 in `[stages]`",
+                            ));
+                            Table::new()
+                        }
+                        _ => {
+                            problems.push(source.problem(
+                                spanned.span().start,
+                                "`config` is a table: config = { key = value, ... }",
+                            ));
+                            Table::new()
+                        }
+                    },
+                };
                 match (string(t, "step"), string(t, "stage")) {
-                    (Some(name), None) => entries.push(StepEntry::Step { name, at }),
+                    (Some(name), None) => entries.push(StepEntry::Step { name, config, at }),
                     (None, Some(stage)) => entries.push(StepEntry::Stage { stage, at }),
                     _ => problems.push(Problem {
                         at,
-                        message: "a step is `{ step = \"name\" }` or `{ stage = \"name\" }`".into(),
+                        message: "a step is `{ step = \"name\", config = { ... } }` or \
+                                  `{ stage = \"name\" }`"
+                            .into(),
                     }),
                 }
             }
@@ -604,7 +640,7 @@ impl PlanItem<'_> {
     /// `step <name>` or `stage <name>`.
     pub fn label(&self) -> String {
         match self {
-            PlanItem::Step(s) => format!("step {}", s.qualified_name()),
+            PlanItem::Step(s, _) => format!("step {}", s.qualified_name()),
             PlanItem::Stage(stage, _) => format!("stage {stage}"),
         }
     }
@@ -633,7 +669,7 @@ pub fn execute(
             PlanItem::Stage(_, planned) => {
                 run_planned(model, planned, &mut report).map_err(ExecError::Failure)?;
             }
-            PlanItem::Step(step) => run_step(model, *step, registry, &mut report)?,
+            PlanItem::Step(step, config) => run_step(model, *step, config, registry, &mut report)?,
         }
         if let Some(dir) = options.save_intermediate {
             let name: String = label
@@ -652,13 +688,16 @@ pub fn execute(
 fn run_step(
     model: &mut Model,
     step: StepRef<'_>,
+    config: &Table,
     registry: &Registry,
     report: &mut Report,
 ) -> Result<(), ExecError> {
     let backup = model.clone();
     let mut ctx = StepContext::new(registry);
     let start = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| step.run(model, &mut ctx)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        step.run_configured(model, &mut ctx, config)
+    }));
     let seconds = start.elapsed().as_secs_f64();
     let (message, panicked) = match outcome {
         Ok(Ok(())) => {

@@ -9,7 +9,7 @@
 //! | transform: a graph rewrite, run in a stage | [`#[transform]`](transform) | struct | [`Transform`] + `Default` |
 //! | kernel: a hardware operator for ONNX op types | [`#[kernel]`](kernel) | struct | [`Kernel`] + `Default` |
 //! | backend: HLS or RTL code generator of one kernel | [`#[backend]`](backend) | struct | [`Backend`] + `Default` |
-//! | step: a build-pipeline stage | [`#[step]`](step) | fn | `fn(&mut Model, &mut StepContext) -> Result<(), E>` |
+//! | step: a build-pipeline stage | [`#[step]`](step) | fn | `fn(&mut Model, &mut StepContext[, &Config]) -> Result<(), E>` |
 //!
 //! Each attribute checks its input at compile time and emits one static record into a
 //! link-time list. Nothing runs before `main`: the [`Registry`] is indexed on first use
@@ -67,7 +67,46 @@
 //! - `#[backend(kernel = path::to::Kernel, language = hls, priority = 10)]`: the kernel
 //!   is a type path, so a backend of a kernel that does not exist does not compile;
 //!   `language` is `hls` or `rtl`; `priority` (default 0) orders a kernel's backends.
-//! - `#[step]` takes only the common keys.
+//! - `#[step]` takes only the common keys. A step function may take a third argument,
+//!   its configuration by shared reference (`config: &MyConfig`, a struct deriving
+//!   [`Config`](macro@Config)): its keys are listed like a transform's, checked by
+//!   [`StepRef::check_config`](registry::StepRef::check_config) (and by a blueprint's
+//!   `{ step = "...", config = { ... } }` before anything runs) and read on every run.
+//!
+//! ```
+//! use brainsmith_core::prelude::*;
+//!
+//! /// How strict the export check is.
+//! #[derive(Config)]
+//! struct ExportConfig {
+//!     /// Largest node count accepted.
+//!     #[config(default = 10_000)]
+//!     max_nodes: usize,
+//! }
+//!
+//! /// Refuses models larger than the target device takes.
+//! #[step]
+//! fn check_size(
+//!     model: &mut Model,
+//!     _: &mut StepContext<'_>,
+//!     config: &ExportConfig,
+//! ) -> Result<(), PluginError> {
+//!     match model.graph.nodes.len() {
+//!         n if n > config.max_nodes => Err(PluginError::new(format!("{n} nodes"))),
+//!         _ => Ok(()),
+//!     }
+//! }
+//!
+//! let registry = brainsmith_core::Registry::global().unwrap();
+//! let step = registry.step("check_size").unwrap();
+//! let config = toml::Table::from_iter([("max_nodes".to_owned(), toml::Value::Integer(0))]);
+//! let mut model = Model::default();
+//! model.graph.nodes.push(brainsmith_core::ir::Node::new("Relu", ["x"], ["y"]));
+//! let mut ctx = StepContext::new(registry);
+//! assert!(step.run_configured(&mut model, &mut ctx, &config).is_err());
+//! assert!(step.run(&mut model, &mut ctx).is_ok());
+//! assert!(step.check_config(&toml::Table::from_iter([("max_node".to_owned(), 1.into())])).is_err());
+//! ```
 //!
 //! Every mistake is a compile error at the offending token, all of an item's mistakes at
 //! once: unknown keys (with the closest valid key), duplicates, wrong value types,

@@ -154,6 +154,33 @@ impl<'a> StepContext<'a> {
             })
     }
 
+    /// Applies `transform`, an instance of a registered transform configured by the step,
+    /// once; an error names it and where it is defined, as [`StepContext::apply_type`]
+    /// does.
+    pub fn apply_with<T: Registered + Transform>(
+        &mut self,
+        transform: &T,
+        model: &mut Model,
+    ) -> Result<bool, PluginError> {
+        let plugin = self
+            .registry
+            .by_type::<T>()
+            .and_then(PluginRef::as_transform)
+            .ok_or_else(|| {
+                PluginError::new(format!(
+                    "`{}` is not a transform of this registry",
+                    std::any::type_name::<T>()
+                ))
+            })?;
+        transform.apply(model, &mut self.transform).map_err(|e| {
+            e.context(format!(
+                "transform '{}' ({})",
+                plugin.qualified_name(),
+                plugin.location()
+            ))
+        })
+    }
+
     /// Applies the transform registered as `name` (short or qualified) once.
     pub fn apply(&mut self, name: &str, model: &mut Model) -> Result<bool, PluginError> {
         let transform = self.registry.transform(name)?;

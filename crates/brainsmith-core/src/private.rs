@@ -67,6 +67,33 @@ pub fn new_transform<T: Transform + Default>(
     }
 }
 
+/// Reads a step's configuration (a `#[step]` function's third argument).
+pub fn step_config<T: Config>(table: &toml::Table) -> Result<T, PluginError> {
+    T::from_table(table).map_err(config_problems_error)
+}
+
+/// A configuration rejected when a step runs (a blueprint check reports it earlier).
+pub fn config_problems_error(problems: Vec<ConfigProblem>) -> PluginError {
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    PluginError::new(format!("configuration: {}", problems.join("; ")))
+}
+
+/// Checks a step's configuration without running it.
+pub fn check_step_config<T: Config>(table: &toml::Table) -> Result<(), Vec<ConfigProblem>> {
+    T::from_table(table).map(drop)
+}
+
+/// Checks the configuration of a step that takes none: every key is unknown.
+pub fn check_no_step_config(table: &toml::Table) -> Result<(), Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    unknown_keys(table, &[], &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
 /// Constructs a transform from its configuration (`#[transform(config)]`).
 pub fn new_configured_transform<T: Transform + Config>(
     table: &toml::Table,

@@ -268,14 +268,19 @@ pub struct BackendRecord {
     pub new: fn() -> Box<dyn Backend>,
 }
 
-/// Signature of a step as stored in its record.
-pub type StepFn = fn(&mut Model, &mut StepContext<'_>) -> Result<(), PluginError>;
+/// Signature of a step as stored in its record: the model, the context and the step's
+/// configuration (an empty table: the defaults).
+pub type StepFn = fn(&mut Model, &mut StepContext<'_>, &toml::Table) -> Result<(), PluginError>;
 
 /// Step-specific record fields.
 #[derive(Debug)]
 pub struct StepRecord {
-    /// Runs the step.
+    /// Reads the configuration and runs the step.
     pub run: StepFn,
+    /// Reads the configuration only: what a blueprint check does before anything runs.
+    pub check: fn(&toml::Table) -> Result<(), Vec<ConfigProblem>>,
+    /// The configuration keys (empty when it takes none).
+    pub config: &'static [ConfigField],
 }
 
 /// A crate's declaration of the source name its plugins are registered under.
@@ -341,7 +346,11 @@ mod tests {
             crate_hash: name_hash("my-crate"),
             line: 1,
             column: 1,
-            details: Details::Step(StepRecord { run: |_, _| Ok(()) }),
+            details: Details::Step(StepRecord {
+                run: |_, _, _| Ok(()),
+                check: |_| Ok(()),
+                config: &[],
+            }),
         };
         assert_eq!(
             (RECORD.crate_name(), RECORD.name(), RECORD.crate_version()),

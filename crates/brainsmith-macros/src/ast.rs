@@ -15,6 +15,8 @@ pub(crate) struct Input {
     /// Whether the attribute can apply to this kind of item at all; when not, the item
     /// is not validated further (its name and docs would only echo the first error).
     pub(crate) applicable: bool,
+    /// A step's configuration type: `T` of its third argument `config: &T`.
+    pub(crate) step_config: Option<syn::Type>,
 }
 
 /// Parses the item and checks that the attribute can apply to it.
@@ -36,6 +38,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
             ),
         )
     })?;
+    let mut step_config = None;
     let (ident, attrs) = match (&item, kind) {
         (syn::Item::Struct(s), Kind::Transform | Kind::Kernel | Kind::Backend) => {
             if !s.generics.params.is_empty() || s.generics.where_clause.is_some() {
@@ -52,7 +55,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
             (s.ident.clone(), &s.attrs)
         }
         (syn::Item::Fn(f), Kind::Step) => {
-            check_step_signature(cx, &f.sig);
+            step_config = check_step_signature(cx, &f.sig);
             (f.sig.ident.clone(), &f.attrs)
         }
         (other, _) => {
@@ -73,6 +76,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
                 ident,
                 doc_lines: Vec::new(),
                 applicable: false,
+                step_config: None,
             });
         }
     };
@@ -82,12 +86,14 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
         ident,
         doc_lines,
         applicable: true,
+        step_config,
     })
 }
 
 /// A step is a plain function; its argument and return types are checked by rustc
-/// against `brainsmith_core::StepFn`-compatible code the expansion emits.
-fn check_step_signature(cx: &Ctxt, sig: &syn::Signature) {
+/// against `brainsmith_core::StepFn`-compatible code the expansion emits. A third
+/// argument is its configuration, taken by shared reference; its type is returned.
+fn check_step_signature(cx: &Ctxt, sig: &syn::Signature) -> Option<syn::Type> {
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         cx.error_spanned_by(&sig.generics, "#[step] cannot register a generic function");
     }
@@ -108,16 +114,35 @@ fn check_step_signature(cx: &Ctxt, sig: &syn::Signature) {
             receiver,
             "#[step] applies to a free function, not to a method",
         );
-    } else if sig.inputs.len() != 2 {
+        return None;
+    }
+    if !(2..=3).contains(&sig.inputs.len()) {
         cx.error_spanned_by(
             &sig.inputs,
             format!(
-                "#[step] functions take two arguments, found {}: \
-                 `fn {}(model: &mut Model, ctx: &mut StepContext) -> Result<(), E>`",
+                "#[step] functions take two arguments, or three with a configuration, found {}: \
+                 `fn {}(model: &mut Model, ctx: &mut StepContext, config: &MyConfig) -> Result<(), E>`",
                 sig.inputs.len(),
                 sig.ident
             ),
         );
+        return None;
+    }
+    let Some(syn::FnArg::Typed(third)) = sig.inputs.get(2) else {
+        return None;
+    };
+    match &*third.ty {
+        syn::Type::Reference(r) if r.mutability.is_none() && r.lifetime.is_none() => {
+            Some((*r.elem).clone())
+        }
+        other => {
+            cx.error_spanned_by(
+                other,
+                "the third argument of a #[step] function is its configuration, taken by \
+                 shared reference to a `#[derive(Config)]` struct: `config: &MyConfig`",
+            );
+            None
+        }
     }
 }
 

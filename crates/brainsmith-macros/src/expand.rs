@@ -220,10 +220,42 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
             };
             (details, registered(ident, record))
         }
-        Details::Step => {
-            let call = quote_spanned!(span=> #private::step_result(#ident(model, ctx)));
-            let details = quote! {
-                #private::Details::Step(#private::StepRecord { run: |model, ctx| #call })
+        Details::Step { config } => {
+            let details = match config {
+                Some(ty) => {
+                    let ty_span = syn::spanned::Spanned::span(ty);
+                    let read = quote_spanned!(ty_span=> #private::step_config::<#ty>(config)?);
+                    let check = quote_spanned!(ty_span=> #private::check_step_config::<#ty>);
+                    let fields =
+                        quote_spanned!(ty_span=> <#ty as ::brainsmith_core::Config>::FIELDS);
+                    let call =
+                        quote_spanned!(span=> #private::step_result(#ident(model, ctx, &config)));
+                    quote! {
+                        #private::Details::Step(#private::StepRecord {
+                            run: |model, ctx, config| {
+                                let config = #read;
+                                #call
+                            },
+                            check: #check,
+                            config: #fields,
+                        })
+                    }
+                }
+                None => {
+                    let call = quote_spanned!(span=> #private::step_result(#ident(model, ctx)));
+                    quote! {
+                        #private::Details::Step(#private::StepRecord {
+                            run: |model, ctx, config| {
+                                #private::check_no_step_config(config).map_err(
+                                    #private::config_problems_error,
+                                )?;
+                                #call
+                            },
+                            check: #private::check_no_step_config,
+                            config: &[],
+                        })
+                    }
+                }
             };
             (details, TokenStream::new())
         }

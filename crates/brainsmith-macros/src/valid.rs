@@ -37,7 +37,10 @@ pub(crate) enum Details {
         language: &'static str,
         priority: i32,
     },
-    Step,
+    Step {
+        /// The configuration type, from the function's third argument.
+        config: Option<syn::Type>,
+    },
 }
 
 /// Checks `attrs` against `input`; every problem goes to `cx`.
@@ -201,7 +204,9 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 priority: attrs.priority.map_or(0, |p| p.value),
             }
         }
-        Kind::Step => Details::Step,
+        Kind::Step => Details::Step {
+            config: input.step_config.clone(),
+        },
     };
 
     Some(Plugin {

@@ -20,7 +20,7 @@
 //! | [`RemoveStaticGraphInputs`](transforms::RemoveStaticGraphInputs) | transform | cleanup | Removes the graph inputs that are also initializers, so that their values are constants |
 //! | [`RemoveUnusedTensors`](transforms::RemoveUnusedTensors) | transform | cleanup | Drops what no node uses: initializers no node reads (and, in old-style files, their entries among the graph inputs), `Constant` nodes whose value no node reads, `value_info` of tensors that no longer exist, and datatype annotations of tensors that no longer exist |
 //! | [`SortGraph`](transforms::SortGraph) | transform | cleanup | Sorts the nodes topologically, keeping the file's order wherever it is already valid (a stable Kahn sort: among ready nodes, the earliest in the file goes first) |
-//! | [`cleanup`](steps::cleanup) | step |  | Normalises a freshly exported model: removes exact identities and unused tensors, sorts the graph, and gives nodes and tensors unique, readable names |
+//! | [`cleanup`](steps::cleanup) | step |  | Normalises a freshly exported model: removes identities and unused tensors, sorts the graph, and gives nodes and tensors unique, readable names |
 //! <!-- end of the generated table -->
 //!
 //! Link the crate into a compiler to get them (`use brainsmith_plugins as _;`):

@@ -112,7 +112,7 @@ pub struct PluginEntry {
     /// A backend's priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
-    /// A transform's configuration keys, in declaration order.
+    /// A transform's or step's configuration keys, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigEntry>,
 }
@@ -220,17 +220,7 @@ impl PluginEntry {
             PluginRef::Transform(t) => {
                 entry.stage = Some(t.stage());
                 entry.infers = t.infers().map(|k| k.qualified_name().to_owned());
-                entry.config = t
-                    .config_fields()
-                    .iter()
-                    .map(|f| ConfigEntry {
-                        name: f.name.to_owned(),
-                        ty: f.ty.to_owned(),
-                        required: f.is_required(),
-                        default: f.default.map(str::to_owned),
-                        doc: f.doc.to_owned(),
-                    })
-                    .collect();
+                entry.config = config_entries(t.config_fields());
             }
             PluginRef::Kernel(k) => {
                 entry.op_types = k.op_types().map(str::to_owned).collect();
@@ -249,10 +239,24 @@ impl PluginEntry {
                 entry.language = Some(b.language());
                 entry.priority = Some(b.priority());
             }
-            PluginRef::Step(_) => {}
+            PluginRef::Step(s) => entry.config = config_entries(s.config_fields()),
         }
         entry
     }
+}
+
+/// The manifest's view of declared configuration keys.
+fn config_entries(fields: &[crate::config::ConfigField]) -> Vec<ConfigEntry> {
+    fields
+        .iter()
+        .map(|f| ConfigEntry {
+            name: f.name.to_owned(),
+            ty: f.ty.to_owned(),
+            required: f.is_required(),
+            default: f.default.map(str::to_owned),
+            doc: f.doc.to_owned(),
+        })
+        .collect()
 }
 
 impl Manifest {

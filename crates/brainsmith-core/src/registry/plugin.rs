@@ -410,9 +410,35 @@ impl<'r> BackendRef<'r> {
 }
 
 impl StepRef<'_> {
-    /// Runs the step on `model`.
+    /// Runs the step on `model` with its default configuration (an error, not a panic,
+    /// when it has required keys: use [`StepRef::run_configured`]).
     pub fn run(&self, model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
-        (self.record.run)(model, ctx)
+        (self.record.run)(model, ctx, &toml::Table::new())
+    }
+
+    /// Runs the step on `model` with `config` (its keys; `${VAR}` in strings expanded).
+    pub fn run_configured(
+        &self,
+        model: &mut Model,
+        ctx: &mut StepContext<'_>,
+        config: &toml::Table,
+    ) -> Result<(), PluginError> {
+        (self.record.run)(model, ctx, config)
+    }
+
+    /// Reads `config` without running the step. An error names the step and lists every
+    /// problem: unknown keys (with the closest valid one), missing required keys, values
+    /// of the wrong type.
+    pub fn check_config(&self, config: &toml::Table) -> Result<(), ConfigError> {
+        (self.record.check)(config).map_err(|problems| ConfigError {
+            plugin: format!("step '{}'", self.plugin.qualified_name()),
+            problems,
+        })
+    }
+
+    /// The configuration keys it declares (empty when it takes none).
+    pub fn config_fields(&self) -> &'static [ConfigField] {
+        self.record.config
     }
 }
 

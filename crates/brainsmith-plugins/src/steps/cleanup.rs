@@ -6,14 +6,30 @@ use crate::transforms::{
     GiveReadableTensorNames, GiveUniqueNodeNames, RemoveIdentityOps, RemoveUnusedTensors, SortGraph,
 };
 
-/// Normalises a freshly exported model: removes exact identities and unused tensors,
-/// sorts the graph, and gives nodes and tensors unique, readable names.
+/// The configuration of the [`cleanup`] step.
+#[derive(Debug, Config)]
+pub struct CleanupConfig {
+    /// `RemoveIdentityOps`' tolerance: the largest distance of a constant from 0 or 1 still
+    /// taken for it. 0 removes exact identities only.
+    #[config(default = 0.0)]
+    pub identity_tolerance: f64,
+}
+
+/// Normalises a freshly exported model: removes identities and unused tensors, sorts the
+/// graph, and gives nodes and tensors unique, readable names.
 ///
-/// Applies, in this order: `RemoveIdentityOps`, `RemoveUnusedTensors`, `SortGraph`,
-/// `GiveUniqueNodeNames`, `GiveReadableTensorNames`.
-#[step(tags = ["cleanup"], version = "1.0.0")]
-pub fn cleanup(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
-    ctx.apply_type::<RemoveIdentityOps>(model)?;
+/// Applies, in this order: `RemoveIdentityOps` (with `identity_tolerance`),
+/// `RemoveUnusedTensors`, `SortGraph`, `GiveUniqueNodeNames`, `GiveReadableTensorNames`.
+#[step(tags = ["cleanup"], version = "1.1.0")]
+pub fn cleanup(
+    model: &mut Model,
+    ctx: &mut StepContext<'_>,
+    config: &CleanupConfig,
+) -> Result<(), PluginError> {
+    let remove = RemoveIdentityOps {
+        tolerance: config.identity_tolerance,
+    };
+    ctx.apply_with(&remove, model)?;
     ctx.apply_type::<RemoveUnusedTensors>(model)?;
     ctx.apply_type::<SortGraph>(model)?;
     ctx.apply_type::<GiveUniqueNodeNames>(model)?;

@@ -2,4 +2,4 @@
 
 mod cleanup;
 
-pub use cleanup::cleanup;
+pub use cleanup::{CleanupConfig, cleanup};
