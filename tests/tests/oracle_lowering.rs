@@ -1,6 +1,6 @@
 //! The lowering transforms against the qonnx oracle on every real model: ConvertSubToAdd,
-//! ConvertDivToMul, BatchNormToAffine, GemmToMatMul, ExtractBiasFromConv and
-//! GiveUniqueParameterTensors; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
+//! ConvertDivToMul, BatchNormToAffine, GemmToMatMul, ExtractBiasFromConv,
+//! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast and RemoveUnusedNodes; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
 //! each (after InferShapes where it needs shapes) followed by its own cleanup; we run the
 //! same, with RemoveStaticGraphInputs first (qonnx reads initializers listed as graph
 //! inputs as constants) and RemoveUnusedTensors and SortGraph for its cleanup. Op
@@ -12,7 +12,7 @@ use brainsmith_core::ir::Model;
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
     GemmToMatMul, GiveUniqueParameterTensors, InferShapes, RemoveStaticGraphInputs,
-    RemoveUnusedTensors, SortGraph,
+    RemoveUnusedNodes, RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };
 use brainsmith_tests::oracle::{Known, Oracle, Recipe, apply_all, check_recipe, scratch_dir};
 use brainsmith_tests::{all_models, histogram, models_dir};
@@ -61,6 +61,28 @@ fn batchnorm_to_affine_matches_the_oracle() {
         name: "batchnorm_to_affine",
         oracle: "InferShapes,BatchNormToAffine",
         ours: |m| around(m, &[&InferShapes, &BatchNormToAffine]),
+        known: &[],
+        structural: true,
+    });
+}
+
+#[test]
+fn sort_commutative_inputs_matches_the_oracle() {
+    check_recipe(&Recipe {
+        name: "sort_commutative_inputs",
+        oracle: "SortCommutativeInputsInitializerLast",
+        ours: |m| around(m, &[&SortCommutativeInputsInitializerLast]),
+        known: &[],
+        structural: true,
+    });
+}
+
+#[test]
+fn remove_unused_nodes_matches_the_oracle() {
+    check_recipe(&Recipe {
+        name: "remove_unused_nodes",
+        oracle: "RemoveUnusedNodes",
+        ours: |m| around(m, &[&RemoveUnusedNodes]),
         known: &[],
         structural: true,
     });
@@ -158,4 +180,75 @@ fn expand_norms_keeps_the_outputs_of_every_real_model() {
         expanded += 1;
     }
     assert!(expanded >= 1, "no real model has a LayerNormalization");
+}
+
+/// No real model has an initializer before a computed operand or a dead node, so both
+/// transforms also run on a graph made to have them, where qonnx (without its cleanup,
+/// which would rename) must leave exactly the same nodes with the same operand order.
+#[test]
+fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx() {
+    use brainsmith_core::ir::{ElemType, Node, Tensor, ValueInfo};
+
+    let Some(oracle) = Oracle::find() else {
+        return;
+    };
+    let mut m = Model::default();
+    m.ir_version = 8;
+    m.opset_imports
+        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        });
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, &[4]));
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor("d", ElemType::Float, &[4]));
+    for (name, v) in [("c1", 2.0), ("c2", 3.0)] {
+        m.graph
+            .initializers
+            .push(Tensor::from_f32(name, &[4], &[v; 4]));
+    }
+    m.graph.nodes = vec![
+        Node::new("Mul", ["c1", "x"], ["a"]).with_name("mul"),
+        Node::new("Sum", ["c2", "x", "c1", "a"], ["b"]).with_name("sum"),
+        Node::new("Sub", ["c1", "b"], ["c"]).with_name("sub"),
+        Node::new("Neg", ["c"], ["dead1"]).with_name("dead1"),
+        Node::new("Abs", ["dead1"], ["dead2"]).with_name("dead2"),
+        Node::new("Add", ["c2", "c"], ["d"]).with_name("add"),
+    ];
+    let scratch = scratch_dir("sort_and_remove_synthetic");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let path = scratch.join("synthetic.onnx");
+    m.save(&path).unwrap();
+    let theirs = oracle
+        .run(
+            &path,
+            "SortCommutativeInputsInitializerLast,RemoveUnusedNodes",
+            false,
+            &scratch,
+        )
+        .unwrap_or_else(|e| panic!("the oracle failed: {e}"));
+    let diagnostics = apply_all(
+        &mut m,
+        &[&SortCommutativeInputsInitializerLast, &RemoveUnusedNodes],
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let nodes = |m: &Model| -> Vec<(String, Vec<String>)> {
+        m.graph
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.inputs.clone()))
+            .collect()
+    };
+    assert_eq!(nodes(&m), nodes(&theirs.model));
+    assert_eq!(
+        nodes(&m)
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["mul", "sum", "sub", "add"]
+    );
+    assert_eq!(m.graph.nodes[1].inputs, ["x", "a", "c2", "c1"]);
 }

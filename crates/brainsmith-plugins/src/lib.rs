@@ -18,7 +18,9 @@
 //! | [`InferShapes`](transforms::InferShapes) | transform | cleanup | Infers the element type and shape of every intermediate tensor and records them in `value_info`; fills in graph outputs whose type or dimensions were not declared |
 //! | [`RemoveIdentityOps`](transforms::RemoveIdentityOps) | transform | cleanup | Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with the identity permutation |
 //! | [`RemoveStaticGraphInputs`](transforms::RemoveStaticGraphInputs) | transform | cleanup | Removes the graph inputs that are also initializers, so that their values are constants |
+//! | [`RemoveUnusedNodes`](transforms::RemoveUnusedNodes) | transform | cleanup | Removes nodes that contribute to no graph output, directly or through other nodes: dead code left behind by rewrites or by an exporter |
 //! | [`RemoveUnusedTensors`](transforms::RemoveUnusedTensors) | transform | cleanup | Drops what no node uses: initializers no node reads (and, in old-style files, their entries among the graph inputs), `Constant` nodes whose value no node reads, `value_info` of tensors that no longer exist, and datatype annotations of tensors that no longer exist |
+//! | [`SortCommutativeInputsInitializerLast`](transforms::SortCommutativeInputsInitializerLast) | transform | cleanup | Puts the initializer operands of commutative ops (`Add`, `Mul`, `And`, `Or`, `Xor`, `Sum`) after the computed ones, keeping the order within each group: the rewrites that follow look for a constant in the last place only |
 //! | [`SortGraph`](transforms::SortGraph) | transform | cleanup | Sorts the nodes topologically, keeping the file's order wherever it is already valid (a stable Kahn sort: among ready nodes, the earliest in the file goes first) |
 //! | [`cleanup`](steps::cleanup) | step |  | Normalises a freshly exported model: removes identities and unused tensors, sorts the graph, and gives nodes and tensors unique, readable names |
 //! <!-- end of the generated table -->
@@ -48,5 +50,6 @@ pub use transforms::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
     FoldConstants, GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames,
     GiveUniqueParameterTensors, InferDataTypes, InferShapes, RemoveIdentityOps,
-    RemoveStaticGraphInputs, RemoveUnusedTensors, SortGraph,
+    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
+    SortCommutativeInputsInitializerLast, SortGraph,
 };

@@ -14,8 +14,10 @@ mod infer_datatypes;
 pub(crate) mod infer_shapes;
 mod remove_identity_ops;
 mod remove_static_graph_inputs;
+mod remove_unused_nodes;
 mod remove_unused_tensors;
 mod rewrite;
+mod sort_commutative_inputs;
 mod sort_graph;
 
 pub use batchnorm_to_affine::BatchNormToAffine;
@@ -32,5 +34,7 @@ pub use infer_datatypes::InferDataTypes;
 pub use infer_shapes::InferShapes;
 pub use remove_identity_ops::RemoveIdentityOps;
 pub use remove_static_graph_inputs::RemoveStaticGraphInputs;
+pub use remove_unused_nodes::RemoveUnusedNodes;
 pub use remove_unused_tensors::RemoveUnusedTensors;
+pub use sort_commutative_inputs::SortCommutativeInputsInitializerLast;
 pub use sort_graph::SortGraph;
