@@ -291,10 +291,22 @@ fn interleaved_in(
 /// Instructions executed by a run that returns from `main` at once: what runs before
 /// `main`, plus a constant for process exit.
 fn premain_instructions(bin: &Path) -> Result<u64, String> {
-    let out = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
-        .arg(bin)
-        .env("BENCH_EXIT_AT_MAIN", "1")
+    let mut cmd = callgrind(&[]);
+    cmd.arg(bin).env("BENCH_EXIT_AT_MAIN", "1");
+    collected(&mut cmd)
+}
+
+/// `valgrind --tool=callgrind` with `options`, writing no profile; add the program.
+pub(crate) fn callgrind(options: &[&str]) -> Command {
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .args(options);
+    cmd
+}
+
+/// Runs a [`callgrind`] command; the instructions it collected.
+pub(crate) fn collected(cmd: &mut Command) -> Result<u64, String> {
+    let out = cmd
         .output()
         .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
     let text = String::from_utf8_lossy(&out.stderr);
@@ -539,4 +551,23 @@ fn report(
         options.runs
     );
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_reads_callgrinds_count_and_says_when_there_is_none() {
+        let mut counted = Command::new("sh");
+        counted.args(["-c", "echo '==7== Collected : 1234567' >&2"]);
+        assert_eq!(collected(&mut counted), Ok(1_234_567));
+        let mut silent = Command::new("sh");
+        silent.args(["-c", "echo 'valgrind: no such tool' >&2"]);
+        let err = collected(&mut silent).unwrap_err();
+        assert!(
+            err.contains("no instruction count") && err.contains("no such tool"),
+            "{err}"
+        );
+    }
 }

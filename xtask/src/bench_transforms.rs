@@ -154,25 +154,16 @@ fn ours(bin: &Path, model: &Path, out: &Path, runs: usize) -> Result<(f64, u64, 
 /// collects only while one runs): a count that does not depend on caches or on other
 /// processes, so it shows how the work itself grows with the graph.
 fn transform_instructions(bin: &Path, model: &Path, out: &Path) -> Result<u64, String> {
-    let result = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--toggle-collect=*as brainsmith_core::plugin::Transform>::apply",
-        ])
-        .arg(bin)
+    let mut cmd = crate::bench::callgrind(&[
+        "--toggle-collect=*as brainsmith_core::plugin::Transform>::apply",
+    ]);
+    cmd.arg(bin)
         .arg("transform")
         .arg(model)
         .arg("-o")
         .arg(out)
-        .args(["--apply", RECIPE])
-        .output()
-        .map_err(|e| format!("cannot run valgrind (apt-get install valgrind): {e}"))?;
-    let text = String::from_utf8_lossy(&result.stderr);
-    text.lines()
-        .find_map(|l| l.split("Collected :").nth(1))
-        .and_then(|n| n.trim().parse().ok())
-        .ok_or_else(|| format!("no instruction count in valgrind's output:\n{text}"))
+        .args(["--apply", RECIPE]);
+    crate::bench::collected(&mut cmd)
 }
 
 /// Seconds the oracle spends in the same transforms, and its node count after.

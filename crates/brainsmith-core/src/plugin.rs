@@ -145,13 +145,7 @@ impl<'a> StepContext<'a> {
         transform
             .instantiate()
             .apply(model, &mut self.transform)
-            .map_err(|e| {
-                e.context(format!(
-                    "transform '{}' ({})",
-                    transform.qualified_name(),
-                    transform.location()
-                ))
-            })
+            .map_err(|e| in_transform(e, transform))
     }
 
     /// Applies `transform`, an instance of a registered transform configured by the step,
@@ -162,23 +156,10 @@ impl<'a> StepContext<'a> {
         transform: &T,
         model: &mut Model,
     ) -> Result<bool, PluginError> {
-        let plugin = self
-            .registry
-            .by_type::<T>()
-            .and_then(PluginRef::as_transform)
-            .ok_or_else(|| {
-                PluginError::new(format!(
-                    "`{}` is not a transform of this registry",
-                    std::any::type_name::<T>()
-                ))
-            })?;
-        transform.apply(model, &mut self.transform).map_err(|e| {
-            e.context(format!(
-                "transform '{}' ({})",
-                plugin.qualified_name(),
-                plugin.location()
-            ))
-        })
+        let plugin = self.registered::<T>()?;
+        transform
+            .apply(model, &mut self.transform)
+            .map_err(|e| in_transform(e, plugin))
     }
 
     /// Applies the transform registered as `name` (short or qualified) once.
@@ -190,8 +171,13 @@ impl<'a> StepContext<'a> {
     /// Applies the transform whose Rust type is `T` once, as registered: a step names its
     /// transforms by type rather than by string.
     pub fn apply_type<T: Registered>(&mut self, model: &mut Model) -> Result<bool, PluginError> {
-        let transform = self
-            .registry
+        let transform = self.registered::<T>()?;
+        self.apply_transform(transform, model)
+    }
+
+    /// The registry's transform whose Rust type is `T`.
+    fn registered<T: Registered>(&self) -> Result<TransformRef<'a>, PluginError> {
+        self.registry
             .by_type::<T>()
             .and_then(PluginRef::as_transform)
             .ok_or_else(|| {
@@ -199,9 +185,17 @@ impl<'a> StepContext<'a> {
                     "`{}` is not a transform of this registry",
                     std::any::type_name::<T>()
                 ))
-            })?;
-        self.apply_transform(transform, model)
+            })
     }
+}
+
+/// `error`, said to come from `transform` and where it is defined.
+fn in_transform(error: PluginError, transform: TransformRef<'_>) -> PluginError {
+    error.context(format!(
+        "transform '{}' ({})",
+        transform.qualified_name(),
+        transform.location()
+    ))
 }
 
 macro_rules! closed_set {

@@ -78,12 +78,8 @@ mod tests {
 
     use super::*;
 
-    fn names(m: &Model) -> Vec<&str> {
-        m.graph.nodes.iter().map(|n| n.name.as_str()).collect()
-    }
-
-    #[test]
-    fn removes_dead_chains_and_keeps_what_reaches_an_output() {
+    /// `nodes` between graph inputs `x`, `c` and graph output `y`.
+    fn graph(nodes: Vec<Node>) -> Model {
         let mut m = Model::default();
         for input in ["x", "c"] {
             m.graph
@@ -93,14 +89,24 @@ mod tests {
         m.graph
             .outputs
             .push(ValueInfo::tensor("y", ElemType::Float, &[1]));
-        m.graph.nodes = vec![
+        m.graph.nodes = nodes;
+        m
+    }
+
+    fn names(m: &Model) -> Vec<&str> {
+        m.graph.nodes.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    #[test]
+    fn removes_dead_chains_and_keeps_what_reaches_an_output() {
+        let mut m = graph(vec![
             Node::new("Relu", ["x"], ["a"]).with_name("live"),
             Node::new("Neg", ["a"], ["d1"]).with_name("dead1"),
             Node::new("Abs", ["d1"], ["d2"]).with_name("dead2"),
             // Two outputs, one read: alive.
             Node::new("Split", ["a"], ["s0", "s1"]).with_name("split"),
             Node::new("Add", ["s0", "a"], ["y"]).with_name("out"),
-        ];
+        ]);
         assert!(
             RemoveUnusedNodes
                 .apply(&mut m, &mut TransformContext::default())
@@ -118,16 +124,7 @@ mod tests {
     fn a_tensor_read_inside_a_subgraph_keeps_its_producer() {
         let mut branch = Graph::default();
         branch.nodes.push(Node::new("Identity", ["outer"], ["b"]));
-        let mut m = Model::default();
-        for input in ["x", "c"] {
-            m.graph
-                .inputs
-                .push(ValueInfo::tensor(input, ElemType::Float, &[1]));
-        }
-        m.graph
-            .outputs
-            .push(ValueInfo::tensor("y", ElemType::Float, &[1]));
-        m.graph.nodes = vec![
+        let mut m = graph(vec![
             Node::new("Relu", ["x"], ["outer"]).with_name("producer"),
             Node::new("If", ["c"], ["y"])
                 .with_name("if")
@@ -136,7 +133,7 @@ mod tests {
                     AttributeValue::Graph(Box::new(branch.clone())),
                 )
                 .with_attribute("else_branch", AttributeValue::Graph(Box::new(branch))),
-        ];
+        ]);
         assert!(
             !RemoveUnusedNodes
                 .apply(&mut m, &mut TransformContext::default())
