@@ -1,6 +1,7 @@
 //! The lowering transforms against the qonnx oracle on every real model: ConvertSubToAdd,
 //! ConvertDivToMul, BatchNormToAffine, GemmToMatMul, ExtractBiasFromConv,
-//! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast and RemoveUnusedNodes; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
+//! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast, RemoveUnusedNodes and
+//! FoldTransposeIntoQuantInit; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
 //! each (after InferShapes where it needs shapes) followed by its own cleanup; we run the
 //! same, with RemoveStaticGraphInputs first (qonnx reads initializers listed as graph
 //! inputs as constants) and RemoveUnusedTensors and SortGraph for its cleanup. Op
@@ -11,8 +12,9 @@ use brainsmith_core::Transform;
 use brainsmith_core::ir::Model;
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    GemmToMatMul, GiveUniqueParameterTensors, InferShapes, RemoveStaticGraphInputs,
-    RemoveUnusedNodes, RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
+    FoldTransposeIntoQuantInit, GemmToMatMul, GiveUniqueParameterTensors, InferShapes,
+    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
+    SortCommutativeInputsInitializerLast, SortGraph,
 };
 use brainsmith_tests::oracle::{Known, Oracle, Recipe, apply_all, check_recipe, scratch_dir};
 use brainsmith_tests::{all_models, histogram, models_dir};
@@ -83,6 +85,17 @@ fn remove_unused_nodes_matches_the_oracle() {
         name: "remove_unused_nodes",
         oracle: "RemoveUnusedNodes",
         ours: |m| around(m, &[&RemoveUnusedNodes]),
+        known: &[],
+        structural: true,
+    });
+}
+
+#[test]
+fn fold_transpose_into_quant_init_matches_the_oracle() {
+    check_recipe(&Recipe {
+        name: "fold_transpose_into_quant_init",
+        oracle: "FoldTransposeIntoQuantInit",
+        ours: |m| around(m, &[&FoldTransposeIntoQuantInit]),
         known: &[],
         structural: true,
     });
@@ -251,4 +264,80 @@ fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx()
         ["mul", "sum", "sub", "add"]
     );
     assert_eq!(m.graph.nodes[1].inputs, ["x", "a", "c2", "c1"]);
+}
+
+/// No real model transposes quantized weights, so a `MatMul` of `Transpose(Quant(w))`
+/// (per-row scale, as Brevitas exports it) is folded by both, without qonnx's renaming
+/// cleanup: the same nodes, and the same initializer values bit for bit.
+#[test]
+fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
+    use brainsmith_core::ir::{AttributeValue, ElemType, Node, Tensor, ValueInfo};
+
+    let Some(oracle) = Oracle::find() else {
+        return;
+    };
+    let mut m = Model::default();
+    m.ir_version = 8;
+    m.opset_imports
+        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        });
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, &[1, 4]));
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor("y", ElemType::Float, &[1, 3]));
+    let w: Vec<f32> = (0..12).map(|v| (v as f32 - 5.5) * 0.25).collect();
+    m.graph.initializers = vec![
+        Tensor::from_f32("w", &[3, 4], &w),
+        Tensor::from_f32("s", &[3, 1], &[0.5, 0.25, 0.125]),
+        Tensor::from_f32("z", &[], &[0.0]),
+        Tensor::from_f32("b", &[], &[4.0]),
+    ];
+    let mut quant = Node::new("Quant", ["w", "s", "z", "b"], ["wq"])
+        .with_name("quant")
+        .with_attribute("signed", AttributeValue::Int(1))
+        .with_attribute("narrow", AttributeValue::Int(0))
+        .with_attribute("rounding_mode", AttributeValue::String("ROUND".into()));
+    quant.domain = "qonnx.custom_op.general".into();
+    m.graph.nodes = vec![
+        quant,
+        Node::new("Transpose", ["wq"], ["wt"])
+            .with_name("transpose")
+            .with_attribute("perm", AttributeValue::Ints(vec![1, 0])),
+        Node::new("MatMul", ["x", "wt"], ["y"]).with_name("matmul"),
+    ];
+    let scratch = scratch_dir("fold_transpose_synthetic");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let path = scratch.join("synthetic.onnx");
+    m.save(&path).unwrap();
+    let theirs = oracle
+        .run(&path, "FoldTransposeIntoQuantInit", false, &scratch)
+        .unwrap_or_else(|e| panic!("the oracle failed: {e}"))
+        .model;
+    let diagnostics = apply_all(&mut m, &[&FoldTransposeIntoQuantInit]);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let nodes = |m: &Model| -> Vec<(String, Vec<String>, Vec<String>)> {
+        m.graph
+            .nodes
+            .iter()
+            .map(|n| (n.op_type.clone(), n.inputs.clone(), n.outputs.clone()))
+            .collect()
+    };
+    assert_eq!(nodes(&m), nodes(&theirs));
+    assert_eq!(m.graph.nodes.len(), 2);
+    for name in ["w", "s"] {
+        let value = |m: &Model| {
+            let t = m
+                .graph
+                .initializers
+                .iter()
+                .find(|t| t.name() == name)
+                .unwrap();
+            (t.dims().to_vec(), t.to_f64().unwrap())
+        };
+        assert_eq!(value(&m), value(&theirs), "initializer {name}");
+    }
 }
