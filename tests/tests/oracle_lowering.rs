@@ -9,7 +9,7 @@
 //! and our result must compute the original model's outputs.
 
 use brainsmith_core::Transform;
-use brainsmith_core::ir::Model;
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
     FoldTransposeIntoQuantInit, GemmToMatMul, GiveUniqueParameterTensors, InferShapes,
@@ -195,16 +195,9 @@ fn expand_norms_keeps_the_outputs_of_every_real_model() {
     assert!(expanded >= 1, "no real model has a LayerNormalization");
 }
 
-/// No real model has an initializer before a computed operand or a dead node, so both
-/// transforms also run on a graph made to have them, where qonnx (without its cleanup,
-/// which would rename) must leave exactly the same nodes with the same operand order.
-#[test]
-fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx() {
-    use brainsmith_core::ir::{ElemType, Node, Tensor, ValueInfo};
-
-    let Some(oracle) = Oracle::find() else {
-        return;
-    };
+/// A float model of opset 13: graph input `x` and output `y` of the given shapes, these
+/// initializers and nodes.
+fn synthetic(x: &[i64], y: &[i64], initializers: Vec<Tensor>, nodes: Vec<Node>) -> Model {
     let mut m = Model::default();
     m.ir_version = 8;
     m.opset_imports
@@ -214,56 +207,84 @@ fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx()
         });
     m.graph
         .inputs
-        .push(ValueInfo::tensor("x", ElemType::Float, &[4]));
+        .push(ValueInfo::tensor("x", ElemType::Float, x));
     m.graph
         .outputs
-        .push(ValueInfo::tensor("d", ElemType::Float, &[4]));
-    for (name, v) in [("c1", 2.0), ("c2", 3.0)] {
-        m.graph
-            .initializers
-            .push(Tensor::from_f32(name, &[4], &[v; 4]));
-    }
-    m.graph.nodes = vec![
-        Node::new("Mul", ["c1", "x"], ["a"]).with_name("mul"),
-        Node::new("Sum", ["c2", "x", "c1", "a"], ["b"]).with_name("sum"),
-        Node::new("Sub", ["c1", "b"], ["c"]).with_name("sub"),
-        Node::new("Neg", ["c"], ["dead1"]).with_name("dead1"),
-        Node::new("Abs", ["dead1"], ["dead2"]).with_name("dead2"),
-        Node::new("Add", ["c2", "c"], ["d"]).with_name("add"),
-    ];
-    let scratch = scratch_dir("sort_and_remove_synthetic");
+        .push(ValueInfo::tensor("y", ElemType::Float, y));
+    m.graph.initializers = initializers;
+    m.graph.nodes = nodes;
+    m
+}
+
+/// `model` after the oracle's `transforms` (without its renaming cleanup) and after ours,
+/// which must report nothing; `None` when the oracle is unavailable.
+fn both(
+    name: &str,
+    mut model: Model,
+    transforms: &str,
+    ours: &[&dyn Transform],
+) -> Option<(Model, Model)> {
+    let oracle = Oracle::find()?;
+    let scratch = scratch_dir(name);
     std::fs::create_dir_all(&scratch).unwrap();
     let path = scratch.join("synthetic.onnx");
-    m.save(&path).unwrap();
+    model.save(&path).unwrap();
     let theirs = oracle
-        .run(
-            &path,
-            "SortCommutativeInputsInitializerLast,RemoveUnusedNodes",
-            false,
-            &scratch,
-        )
-        .unwrap_or_else(|e| panic!("the oracle failed: {e}"));
-    let diagnostics = apply_all(
-        &mut m,
-        &[&SortCommutativeInputsInitializerLast, &RemoveUnusedNodes],
-    );
+        .run(&path, transforms, false, &scratch)
+        .unwrap_or_else(|e| panic!("the oracle failed: {e}"))
+        .model;
+    let diagnostics = apply_all(&mut model, ours);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    let nodes = |m: &Model| -> Vec<(String, Vec<String>)> {
-        m.graph
-            .nodes
-            .iter()
-            .map(|n| (n.name.clone(), n.inputs.clone()))
-            .collect()
-    };
-    assert_eq!(nodes(&m), nodes(&theirs.model));
-    assert_eq!(
-        nodes(&m)
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>(),
-        ["mul", "sum", "sub", "add"]
+    Some((model, theirs))
+}
+
+/// Each node's op type, inputs and outputs.
+fn nodes(m: &Model) -> Vec<(String, Vec<String>, Vec<String>)> {
+    m.graph
+        .nodes
+        .iter()
+        .map(|n| (n.op_type.clone(), n.inputs.clone(), n.outputs.clone()))
+        .collect()
+}
+
+/// No real model has an initializer before a computed operand or a dead node, so both
+/// transforms also run on a graph made to have them, where qonnx (without its cleanup,
+/// which would rename) must leave exactly the same nodes with the same operand order.
+#[test]
+fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx() {
+    let model = synthetic(
+        &[4],
+        &[4],
+        vec![
+            Tensor::from_f32("c1", &[4], &[2.0; 4]),
+            Tensor::from_f32("c2", &[4], &[3.0; 4]),
+        ],
+        vec![
+            Node::new("Mul", ["c1", "x"], ["a"]),
+            Node::new("Sum", ["c2", "x", "c1", "a"], ["b"]),
+            Node::new("Sub", ["c1", "b"], ["c"]),
+            Node::new("Neg", ["c"], ["dead1"]),
+            Node::new("Abs", ["dead1"], ["dead2"]),
+            Node::new("Add", ["c2", "c"], ["y"]),
+        ],
     );
-    assert_eq!(m.graph.nodes[1].inputs, ["x", "a", "c2", "c1"]);
+    let Some((ours, theirs)) = both(
+        "sort_and_remove_synthetic",
+        model,
+        "SortCommutativeInputsInitializerLast,RemoveUnusedNodes",
+        &[&SortCommutativeInputsInitializerLast, &RemoveUnusedNodes],
+    ) else {
+        return;
+    };
+    assert_eq!(nodes(&ours), nodes(&theirs));
+    let ops: Vec<&str> = ours
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect();
+    assert_eq!(ops, ["Mul", "Sum", "Sub", "Add"]);
+    assert_eq!(ours.graph.nodes[1].inputs, ["x", "a", "c2", "c1"]);
 }
 
 /// No real model transposes quantized weights, so a `MatMul` of `Transpose(Quant(w))`
@@ -271,63 +292,38 @@ fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx()
 /// cleanup: the same nodes, and the same initializer values bit for bit.
 #[test]
 fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
-    use brainsmith_core::ir::{AttributeValue, ElemType, Node, Tensor, ValueInfo};
-
-    let Some(oracle) = Oracle::find() else {
-        return;
-    };
-    let mut m = Model::default();
-    m.ir_version = 8;
-    m.opset_imports
-        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        });
-    m.graph
-        .inputs
-        .push(ValueInfo::tensor("x", ElemType::Float, &[1, 4]));
-    m.graph
-        .outputs
-        .push(ValueInfo::tensor("y", ElemType::Float, &[1, 3]));
     let w: Vec<f32> = (0..12).map(|v| (v as f32 - 5.5) * 0.25).collect();
-    m.graph.initializers = vec![
-        Tensor::from_f32("w", &[3, 4], &w),
-        Tensor::from_f32("s", &[3, 1], &[0.5, 0.25, 0.125]),
-        Tensor::from_f32("z", &[], &[0.0]),
-        Tensor::from_f32("b", &[], &[4.0]),
-    ];
     let mut quant = Node::new("Quant", ["w", "s", "z", "b"], ["wq"])
-        .with_name("quant")
         .with_attribute("signed", AttributeValue::Int(1))
         .with_attribute("narrow", AttributeValue::Int(0))
         .with_attribute("rounding_mode", AttributeValue::String("ROUND".into()));
     quant.domain = "qonnx.custom_op.general".into();
-    m.graph.nodes = vec![
-        quant,
-        Node::new("Transpose", ["wq"], ["wt"])
-            .with_name("transpose")
-            .with_attribute("perm", AttributeValue::Ints(vec![1, 0])),
-        Node::new("MatMul", ["x", "wt"], ["y"]).with_name("matmul"),
-    ];
-    let scratch = scratch_dir("fold_transpose_synthetic");
-    std::fs::create_dir_all(&scratch).unwrap();
-    let path = scratch.join("synthetic.onnx");
-    m.save(&path).unwrap();
-    let theirs = oracle
-        .run(&path, "FoldTransposeIntoQuantInit", false, &scratch)
-        .unwrap_or_else(|e| panic!("the oracle failed: {e}"))
-        .model;
-    let diagnostics = apply_all(&mut m, &[&FoldTransposeIntoQuantInit]);
-    assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    let nodes = |m: &Model| -> Vec<(String, Vec<String>, Vec<String>)> {
-        m.graph
-            .nodes
-            .iter()
-            .map(|n| (n.op_type.clone(), n.inputs.clone(), n.outputs.clone()))
-            .collect()
+    let model = synthetic(
+        &[1, 4],
+        &[1, 3],
+        vec![
+            Tensor::from_f32("w", &[3, 4], &w),
+            Tensor::from_f32("s", &[3, 1], &[0.5, 0.25, 0.125]),
+            Tensor::from_f32("z", &[], &[0.0]),
+            Tensor::from_f32("b", &[], &[4.0]),
+        ],
+        vec![
+            quant,
+            Node::new("Transpose", ["wq"], ["wt"])
+                .with_attribute("perm", AttributeValue::Ints(vec![1, 0])),
+            Node::new("MatMul", ["x", "wt"], ["y"]),
+        ],
+    );
+    let Some((ours, theirs)) = both(
+        "fold_transpose_synthetic",
+        model,
+        "FoldTransposeIntoQuantInit",
+        &[&FoldTransposeIntoQuantInit],
+    ) else {
+        return;
     };
-    assert_eq!(nodes(&m), nodes(&theirs));
-    assert_eq!(m.graph.nodes.len(), 2);
+    assert_eq!(nodes(&ours), nodes(&theirs));
+    assert_eq!(ours.graph.nodes.len(), 2);
     for name in ["w", "s"] {
         let value = |m: &Model| {
             let t = m
@@ -338,6 +334,6 @@ fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
                 .unwrap();
             (t.dims().to_vec(), t.to_f64().unwrap())
         };
-        assert_eq!(value(&m), value(&theirs), "initializer {name}");
+        assert_eq!(value(&ours), value(&theirs), "initializer {name}");
     }
 }
