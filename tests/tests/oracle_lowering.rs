@@ -1,7 +1,7 @@
 //! The lowering transforms against the qonnx oracle on every real model: ConvertSubToAdd,
 //! ConvertDivToMul, BatchNormToAffine, GemmToMatMul, ExtractBiasFromConv,
-//! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast, RemoveUnusedNodes and
-//! FoldTransposeIntoQuantInit; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
+//! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast, RemoveUnusedNodes,
+//! FoldTransposeIntoQuantInit and ExtractQuantScaleZeroPt; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
 //! each (after InferShapes where it needs shapes) followed by its own cleanup; we run the
 //! same, with RemoveStaticGraphInputs first (qonnx reads initializers listed as graph
 //! inputs as constants) and RemoveUnusedTensors and SortGraph for its cleanup. Op
@@ -12,9 +12,9 @@ use brainsmith_core::Transform;
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    FoldTransposeIntoQuantInit, GemmToMatMul, GiveUniqueParameterTensors, InferShapes,
-    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
-    SortCommutativeInputsInitializerLast, SortGraph,
+    ExtractQuantScaleZeroPt, FoldTransposeIntoQuantInit, GemmToMatMul, GiveUniqueParameterTensors,
+    InferShapes, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
+    RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };
 use brainsmith_tests::oracle::{Known, Oracle, Recipe, apply_all, check_recipe, scratch_dir};
 use brainsmith_tests::{all_models, histogram, models_dir};
@@ -96,6 +96,29 @@ fn fold_transpose_into_quant_init_matches_the_oracle() {
         name: "fold_transpose_into_quant_init",
         oracle: "FoldTransposeIntoQuantInit",
         ours: |m| around(m, &[&FoldTransposeIntoQuantInit]),
+        known: &[],
+        structural: true,
+    });
+}
+
+#[test]
+fn extract_quant_scale_zero_pt_matches_the_oracle() {
+    check_recipe(&Recipe {
+        name: "extract_quant_scale_zero_pt",
+        oracle: "ExtractQuantScaleZeroPt",
+        // qonnx runs its RemoveIdentityOps (which takes |c| < 1e-5 for zero) and
+        // GiveUniqueParameterTensors itself after an extraction; so do we, for the
+        // comparison.
+        ours: |m| {
+            let mut diagnostics = Vec::new();
+            let mut ctx = brainsmith_core::TransformContext::default();
+            diagnostics.extend(around(m, &[]));
+            if ExtractQuantScaleZeroPt.apply(m, &mut ctx).unwrap() {
+                let qonnx_identities = RemoveIdentityOps { tolerance: 1e-5 };
+                diagnostics.extend(around(m, &[&qonnx_identities, &GiveUniqueParameterTensors]));
+            }
+            diagnostics
+        },
         known: &[],
         structural: true,
     });

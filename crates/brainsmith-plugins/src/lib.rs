@@ -9,6 +9,7 @@
 //! | [`ConvertSubToAdd`](transforms::ConvertSubToAdd) | transform | topology_opt | Turns `x - c` with a constant `c` into `x + (-c)`, the form kernel mapping and the streamlining transforms look for |
 //! | [`ExpandNorms`](transforms::ExpandNorms) | transform | topology_opt | Splits every `LayerNormalization` into its normalization (a `LayerNormalization` with unit scale and no bias) followed by an affine `Mul` by the scale and `Add` of the bias, so that the normalization and the elementwise affine map to separate kernels |
 //! | [`ExtractBiasFromConv`](transforms::ExtractBiasFromConv) | transform | topology_opt | Moves the bias of every `Conv` and `ConvTranspose` into an `Add` after it, reshaped to `[1, C, 1, ...]`, so that the convolution maps to a kernel without bias |
+//! | [`ExtractQuantScaleZeroPt`](transforms::ExtractQuantScaleZeroPt) | transform | topology_opt | Moves a `Quant` node's scale and zero point out of it: `Quant(x, s, z, b)` becomes `Mul(Sub(Quant(Add(Div(x, s), z), 1, 0, b), z), s)`, which computes the same, so that the quantizer left is a plain integer quantizer (`MultiThreshold` in FINN) and the affine parts can move through the graph as ordinary arithmetic |
 //! | [`FoldConstants`](transforms::FoldConstants) | transform | cleanup | Replaces every node whose inputs are all constant by initializers holding its outputs, in one pass in dependency order, so a chain of constant nodes folds at once; then records the tensor types folding made known, as `InferShapes` does |
 //! | [`FoldTransposeIntoQuantInit`](transforms::FoldTransposeIntoQuantInit) | transform | topology_opt | Folds a `Transpose` of quantized weights into the weights: when a `Quant` or `BipolarQuant` reads only constants and a `Transpose` is the only reader of its output, the constants are transposed once, the quantizer writes the transposed tensor and the `Transpose` goes |
 //! | [`GemmToMatMul`](transforms::GemmToMatMul) | transform | topology_opt | Replaces every `Gemm` (`alpha * A' * B' + beta * C`) by a `MatMul`, with a `Transpose` where `transA` or `transB` is set, a `Mul` where `alpha` or `beta` is not 1, and an `Add` of `C` when there is one |
@@ -49,8 +50,8 @@ pub mod transforms;
 
 pub use transforms::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    FoldConstants, FoldTransposeIntoQuantInit, GemmToMatMul, GiveReadableTensorNames,
-    GiveUniqueNodeNames, GiveUniqueParameterTensors, InferDataTypes, InferShapes,
-    RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
-    SortCommutativeInputsInitializerLast, SortGraph,
+    ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit, GemmToMatMul,
+    GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors, InferDataTypes,
+    InferShapes, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
+    RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };
