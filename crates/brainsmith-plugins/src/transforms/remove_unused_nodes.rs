@@ -2,9 +2,10 @@
 
 use rustc_hash::FxHashSet;
 
-use brainsmith_core::ir::{AttributeValue, Graph, Node};
+use brainsmith_core::ir::Node;
 use brainsmith_core::prelude::*;
 
+use super::sort_graph::subgraph_reads;
 use crate::shapes;
 
 /// Removes nodes that contribute to no graph output, directly or through other nodes:
@@ -19,23 +20,13 @@ use crate::shapes;
 #[derive(Debug, Default)]
 pub struct RemoveUnusedNodes;
 
-/// Every tensor name `graph` and its subgraphs read.
-fn subgraph_reads<'g>(graph: &'g Graph, reads: &mut FxHashSet<&'g str>) {
-    for node in &graph.nodes {
-        reads.extend(node.inputs.iter().map(String::as_str));
-        nested_reads(node, reads);
-    }
-}
-
-/// The tensor names the subgraphs of `node` read.
-fn nested_reads<'g>(node: &'g Node, reads: &mut FxHashSet<&'g str>) {
-    for attribute in &node.attributes {
-        match &attribute.value {
-            AttributeValue::Graph(g) => subgraph_reads(g, reads),
-            AttributeValue::Graphs(gs) => gs.iter().for_each(|g| subgraph_reads(g, reads)),
-            _ => {}
-        }
-    }
+/// Marks what a live `node` reads as live: its inputs, and the outer tensors its
+/// subgraphs read.
+fn keep<'g>(node: &'g Node, live: &mut FxHashSet<&'g str>, read_inside: &mut FxHashSet<String>) {
+    live.extend(node.inputs.iter().map(String::as_str));
+    let mut outer = Vec::new();
+    subgraph_reads(node, &mut outer);
+    read_inside.extend(outer);
 }
 
 impl Transform for RemoveUnusedNodes {
@@ -48,19 +39,23 @@ impl Transform for RemoveUnusedNodes {
         let mut ordered = vec![false; graph.nodes.len()];
         order.iter().for_each(|&i| ordered[i] = true);
         let mut live: FxHashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
+        // Outer tensors that the subgraphs of live nodes read.
+        let mut read_inside: FxHashSet<String> = FxHashSet::default();
         for (i, node) in graph.nodes.iter().enumerate() {
             if !ordered[i] {
                 alive[i] = true;
-                live.extend(node.inputs.iter().map(String::as_str));
-                nested_reads(node, &mut live);
+                keep(node, &mut live, &mut read_inside);
             }
         }
         for &i in order.iter().rev() {
             let node = &graph.nodes[i];
-            if node.outputs.iter().any(|o| live.contains(o.as_str())) {
+            if node
+                .outputs
+                .iter()
+                .any(|o| live.contains(o.as_str()) || read_inside.contains(o))
+            {
                 alive[i] = true;
-                live.extend(node.inputs.iter().map(String::as_str));
-                nested_reads(node, &mut live);
+                keep(node, &mut live, &mut read_inside);
             }
         }
         if alive.iter().all(|&a| a) {
