@@ -654,11 +654,7 @@ pub fn execute(
     registry: &Registry,
     mut options: Options<'_>,
 ) -> Result<Report, ExecError> {
-    let mut report = Report {
-        nodes_before: model.graph.nodes.len(),
-        nodes_after: model.graph.nodes.len(),
-        steps: Vec::new(),
-    };
+    let mut report = Report::starting(model);
     let count = plan.items.len();
     for (i, item) in plan.items.iter().enumerate() {
         let label = item.label();

@@ -55,6 +55,17 @@ pub struct Report {
     pub steps: Vec<Applied>,
 }
 
+impl Report {
+    /// An empty report of a run about to start on `model`.
+    pub fn starting(model: &Model) -> Report {
+        Report {
+            nodes_before: model.graph.nodes.len(),
+            nodes_after: model.graph.nodes.len(),
+            steps: Vec::new(),
+        }
+    }
+}
+
 /// A transform (or step) that failed; the model is as it was before it.
 #[derive(Debug)]
 pub struct Failure {
@@ -140,11 +151,7 @@ pub struct Planned<'r> {
 /// Applies `transforms` in order, each once with its default configuration,
 /// transactionally. Stops at the first failure.
 pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report, Failure> {
-    let mut report = Report {
-        nodes_before: model.graph.nodes.len(),
-        nodes_after: model.graph.nodes.len(),
-        steps: Vec::with_capacity(transforms.len()),
-    };
+    let mut report = Report::starting(model);
     for t in transforms {
         let planned = catch_unwind(AssertUnwindSafe(|| t.instantiate()))
             .map_err(|payload| failure(t, panic_message(payload.as_ref()), true, report.clone()))?;

@@ -63,11 +63,7 @@ pub(super) fn run(
     let load_start = std::time::Instant::now();
     let mut model = Model::load(&args.model).map_err(|e| e.to_string())?;
     let load_seconds = load_start.elapsed().as_secs_f64();
-    let mut report = pipeline::Report {
-        nodes_before: model.graph.nodes.len(),
-        nodes_after: model.graph.nodes.len(),
-        steps: Vec::with_capacity(planned.len()),
-    };
+    let mut report = pipeline::Report::starting(&model);
     pipeline::run_planned(&mut model, &planned, &mut report)
         .map_err(|f| format!("{f}; nothing was written to {}", args.output.display()))?;
     finish(&args, &model, &report, load_seconds, out, err)
