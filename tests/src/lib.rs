@@ -39,6 +39,42 @@ pub fn all_models() -> Vec<(String, Model)> {
     names.into_iter().map(|n| (n.clone(), model(&n))).collect()
 }
 
+/// Runs the embedded command line (`brainsmith ARGS...`); returns (exit code, stdout,
+/// stderr).
+pub fn cli(args: &[&str]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
+    let code = brainsmith_core::cli::run(argv, &mut out, &mut err);
+    let code = (0..=u8::MAX)
+        .find(|&n| std::process::ExitCode::from(n) == code)
+        .expect("an exit code is a byte");
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// `y = Relu(x * 1.000001)`: the `Mul` is an identity only within a tolerance, so it
+/// shows whether a configured `RemoveIdentityOps` got its configuration.
+pub fn nearly_identity() -> Model {
+    use brainsmith_core::ir::{ElemType, Node, Tensor, ValueInfo};
+
+    let mut m = Model::default();
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, &[2]));
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor("y", ElemType::Float, &[2]));
+    m.graph
+        .initializers
+        .push(Tensor::from_f32("c", &[], &[1.000_001]));
+    m.graph.nodes.push(Node::new("Mul", ["x", "c"], ["t"]));
+    m.graph.nodes.push(Node::new("Relu", ["t"], ["y"]));
+    m
+}
+
 /// Op type histogram of a graph, sorted.
 pub fn histogram(model: &Model) -> Vec<(String, usize)> {
     let mut counts = std::collections::BTreeMap::new();

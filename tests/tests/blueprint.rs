@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use brainsmith_core::Registry;
 use brainsmith_core::blueprint::{Blueprint, Options, PlanItem, execute};
-use brainsmith_tests::model;
+use brainsmith_tests::{cli as brainsmith, model, nearly_identity};
 
 fn blueprint(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -122,23 +122,6 @@ fn cycles_missing_bases_and_bad_toml_are_problems_too() {
     );
 }
 
-/// The embedded CLI: (exit code, stdout, stderr).
-fn brainsmith(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
-    let code = brainsmith_core::cli::run(argv, &mut out, &mut err);
-    let code = if code == std::process::ExitCode::SUCCESS {
-        0
-    } else {
-        1
-    };
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
-
 #[test]
 fn the_cli_checks_and_runs_blueprints() {
     let good = blueprint("lowering.toml");
@@ -196,8 +179,6 @@ fn the_cli_checks_and_runs_blueprints() {
 
 #[test]
 fn steps_take_a_checked_configuration() {
-    use brainsmith_core::ir::{ElemType, Model, Node, Tensor, ValueInfo};
-
     let dir = std::env::temp_dir().join(format!("blueprint-step-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("build.toml");
@@ -216,18 +197,7 @@ fn steps_take_a_checked_configuration() {
     assert_eq!(fields, ["identity_tolerance"]);
 
     // x * 1.000001: an identity within the configured tolerance only.
-    let mut m = Model::default();
-    m.graph
-        .inputs
-        .push(ValueInfo::tensor("x", ElemType::Float, &[2]));
-    m.graph
-        .outputs
-        .push(ValueInfo::tensor("y", ElemType::Float, &[2]));
-    m.graph
-        .initializers
-        .push(Tensor::from_f32("c", &[], &[1.000_001]));
-    m.graph.nodes.push(Node::new("Mul", ["x", "c"], ["t"]));
-    m.graph.nodes.push(Node::new("Relu", ["t"], ["y"]));
+    let mut m = nearly_identity();
     let mut exact = m.clone();
     execute(&mut m, &plan, registry(), Options::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(m.graph.nodes.len(), 1, "{:?}", m.graph.nodes);

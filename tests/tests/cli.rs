@@ -1,25 +1,6 @@
 //! The embedded command line over the standard and acme plugins, snapshot-tested.
 
-use brainsmith_tests as _;
-
-/// Runs the CLI; returns (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (u8, String, String) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
-    let code = brainsmith_core::cli::run(argv, &mut out, &mut err);
-    let code = format!("{code:?}");
-    let code: u8 = code
-        .trim_start_matches("ExitCode(unix_exit_status(")
-        .trim_end_matches("))")
-        .parse()
-        .unwrap_or(255);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
+use brainsmith_tests::cli as run;
 
 /// Snapshot settings: source lines and columns are redacted, since they move with every
 /// edit of the plugin crates (`registry.rs` checks them exactly).
@@ -181,5 +162,28 @@ fn verify_reports_missing_and_unexpected_plugins() {
         err.contains("invalid plugin manifest") && err.contains("nmae"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn apply_passes_a_configuration_in_parentheses() {
+    let dir = std::env::temp_dir().join(format!("cli-apply-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("nearly.onnx");
+    brainsmith_tests::nearly_identity().save(&model).unwrap();
+    let output = dir.join("out.onnx");
+    let nodes_after = |apply: &str| {
+        let (model, output) = (model.to_str().unwrap(), output.to_str().unwrap());
+        let (code, _, stderr) = run(&["transform", model, "-o", output, "--apply", apply]);
+        assert_eq!(code, 0, "{stderr}");
+        brainsmith_core::ir::Model::load(output)
+            .unwrap()
+            .graph
+            .nodes
+    };
+    assert_eq!(nodes_after("RemoveIdentityOps,SortGraph").len(), 2);
+    let nodes = nodes_after("RemoveIdentityOps(tolerance = 1e-5),SortGraph");
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].op_type, "Relu");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -157,49 +157,6 @@ fn a_failing_transform_leaves_no_output_and_names_itself() {
     assert_eq!(std::fs::read(&output).unwrap(), b"previous result");
 }
 
-/// `x * (1 + 1e-6)`: an identity only within a tolerance.
-fn nearly_identity(dir: &Path) -> PathBuf {
-    let mut m = Model::default();
-    m.graph
-        .inputs
-        .push(ValueInfo::tensor("x", ElemType::Float, &[2]));
-    m.graph
-        .outputs
-        .push(ValueInfo::tensor("y", ElemType::Float, &[2]));
-    m.graph
-        .initializers
-        .push(brainsmith_core::ir::Tensor::from_f32(
-            "c",
-            &[],
-            &[1.000_001],
-        ));
-    m.graph.nodes.push(Node::new("Mul", ["x", "c"], ["t"]));
-    m.graph.nodes.push(Node::new("Relu", ["t"], ["y"]));
-    let path = dir.join("nearly.onnx");
-    m.save(&path).unwrap();
-    path
-}
-
-#[test]
-fn apply_passes_a_configuration_in_parentheses() {
-    let dir = scratch("apply-config");
-    let model = nearly_identity(&dir);
-    let output = dir.join("out.onnx");
-    let (out, _, stderr) = transform(&model, &output, "RemoveIdentityOps,SortGraph", &[]);
-    assert!(out.status.success(), "{stderr}");
-    assert_eq!(Model::load(&output).unwrap().graph.nodes.len(), 2);
-    let (out, _, stderr) = transform(
-        &model,
-        &output,
-        "RemoveIdentityOps(tolerance = 1e-5),SortGraph",
-        &[],
-    );
-    assert!(out.status.success(), "{stderr}");
-    let nodes = Model::load(&output).unwrap().graph.nodes;
-    assert_eq!(nodes.len(), 1);
-    assert_eq!(nodes[0].op_type, "Relu");
-}
-
 #[test]
 fn apply_reports_every_bad_configuration_before_reading_the_model() {
     let dir = scratch("apply-bad-config");
