@@ -65,6 +65,7 @@ fn extends_replaces_steps_and_stage_lists_and_runs() {
         registry(),
         Options {
             save_intermediate: Some(&dir),
+            output_dir: None,
             progress: Some(&mut progress),
         },
     )

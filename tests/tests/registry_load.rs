@@ -37,11 +37,11 @@ fn new_counted(_: &toml::Table) -> Made {
     CONSTRUCTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     Ok(Box::new(Nop))
 }
-fn new_k() -> Box<dyn Kernel> {
-    Box::new(Nop)
+fn new_k(_: &toml::Table) -> Result<Box<dyn Kernel>, Vec<brainsmith_core::ConfigProblem>> {
+    Ok(Box::new(Nop))
 }
-fn new_b() -> Box<dyn Backend> {
-    Box::new(Nop)
+fn new_b(_: &toml::Table) -> Result<Box<dyn Backend>, Vec<brainsmith_core::ConfigProblem>> {
+    Ok(Box::new(Nop))
 }
 fn run(_: &mut Model, _: &mut StepContext<'_>, _: &toml::Table) -> Result<(), PluginError> {
     Ok(())
@@ -126,7 +126,10 @@ static KERNEL: PluginRecord = record!(
     "crate-a",
     "a/src/k.rs",
     1,
-    Details::Kernel(KernelRecord { new: new_k })
+    Details::Kernel(KernelRecord {
+        new: new_k,
+        config: &[]
+    })
 );
 static HLS_1: PluginRecord = record!(
     "ReluHls",
@@ -137,7 +140,8 @@ static HLS_1: PluginRecord = record!(
         kernel: &KERNEL,
         language: Language::Hls,
         priority: 1,
-        new: new_b
+        new: new_b,
+        config: &[]
     })
 );
 static RTL_1: PluginRecord = record!(
@@ -149,7 +153,8 @@ static RTL_1: PluginRecord = record!(
         kernel: &KERNEL,
         language: Language::Rtl,
         priority: 1,
-        new: new_b
+        new: new_b,
+        config: &[]
     })
 );
 static STEP: PluginRecord = record!(

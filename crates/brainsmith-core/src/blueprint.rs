@@ -12,12 +12,30 @@
 //! ]
 //! ```
 //!
+//! [`Blueprint`] lists the `kernels` the build may map nodes to, in order of preference,
+//! each by name or as a table with its `config` and `backends` (names or
+//! `{ backend = "...", config = { ... } }`, in order of preference; default: every backend
+//! of the kernel by priority):
+//!
+//! ```toml
+//! kernels = [
+//!     "MVAU",
+//!     { kernel = "Thresholding", config = { max_steps = 15 }, backends = [
+//!         { backend = "ThresholdingHls", config = { ii = 2 } },
+//!         "ThresholdingRtl",
+//!     ] },
+//! ]
+//! ```
+//!
+//! Without `kernels`, steps use every registered kernel with its defaults; steps see the
+//! choice through [`StepContext::kernel_for`].
+//!
 //! `steps` is the build, in order: a string (or `{ step = "...", config = { ... } }`) runs a
 //! registered step with its configuration,
 //! `{ stage = "..." }` runs the transforms the blueprint lists for that stage. A transform
 //! is its short or qualified name, or a table with `transform`, its `config` (the keys it
 //! declares) and `repeat = true` to apply it until it changes nothing. With `extends`,
-//! `steps` and each stage's list replace the base's when given.
+//! `steps`, `kernels` and each stage's list replace the base's when given.
 //!
 //! [`Blueprint::check_file`] reads a blueprint and resolves every name and reads every
 //! configuration against a registry before anything runs, and reports every problem at
@@ -46,6 +64,7 @@ use toml::{Spanned, Table, Value};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
+use crate::hardware::{BackendChoice, KernelChoice};
 use crate::ir::Model;
 use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
 use crate::plugin::{Stage, StepContext};
@@ -133,6 +152,30 @@ pub struct TransformEntry {
     pub at: Position,
 }
 
+/// One kernel of `kernels`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelEntry {
+    /// Short or qualified name.
+    pub name: String,
+    /// Its configuration.
+    pub config: Table,
+    /// Its backends in order of preference; `None`: every backend by priority.
+    pub backends: Option<Vec<BackendEntry>>,
+    /// Where it is written.
+    pub at: Position,
+}
+
+/// One backend of a kernel entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendEntry {
+    /// Short or qualified name.
+    pub name: String,
+    /// Its configuration.
+    pub config: Table,
+    /// Where it is written.
+    pub at: Position,
+}
+
 /// A blueprint as read (with its bases merged in), before names are resolved.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Blueprint {
@@ -140,12 +183,17 @@ pub struct Blueprint {
     pub steps: Vec<StepEntry>,
     /// Each stage's transforms (keyed by the stage as written), with where the list is.
     pub stages: BTreeMap<String, (Position, Vec<TransformEntry>)>,
+    /// The kernels the build may use, in order of preference; `None`: every registered one.
+    pub kernels: Option<Vec<KernelEntry>>,
 }
 
-/// A checked blueprint: every name resolved, every transform configured.
+/// A checked blueprint: every name resolved, every plugin configured.
 pub struct Plan<'r> {
     /// The build, in order.
     pub items: Vec<PlanItem<'r>>,
+    /// The kernels the build may use, configured, in order of preference; `None`: every
+    /// registered one with its defaults.
+    pub kernels: Option<Vec<KernelChoice<'r>>>,
 }
 
 /// One item of a plan.
@@ -156,7 +204,9 @@ pub enum PlanItem<'r> {
     Stage(Stage, Vec<Planned<'r>>),
 }
 
-const TOP_KEYS: &[&str] = &["extends", "steps", "stages"];
+const TOP_KEYS: &[&str] = &["extends", "steps", "stages", "kernels"];
+const KERNEL_KEYS: &[&str] = &["kernel", "config", "backends"];
+const BACKEND_KEYS: &[&str] = &["backend", "config"];
 const TRANSFORM_KEYS: &[&str] = &["transform", "config", "repeat"];
 const STEP_KEYS: &[&str] = &["step", "config", "stage"];
 
@@ -304,13 +354,153 @@ impl Blueprint {
                 });
             }
         }
+        let kernels = self
+            .kernels
+            .as_ref()
+            .map(|entries| check_kernels(entries, registry, &mut problems));
         if problems.is_empty() {
-            Ok(Plan { items })
+            Ok(Plan { items, kernels })
         } else {
             sort(&mut problems);
             Err(BlueprintError { problems })
         }
     }
+}
+
+/// Resolves and configures `kernels` and their backends; problems go to `problems`.
+fn check_kernels<'r>(
+    entries: &[KernelEntry],
+    registry: &'r Registry,
+    problems: &mut Vec<Problem>,
+) -> Vec<KernelChoice<'r>> {
+    let config_problems = |at: &Position, e: crate::ConfigError| {
+        e.problems
+            .iter()
+            .map(|p| Problem {
+                at: at.clone(),
+                message: format!("{}: {p}", e.plugin),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut chosen: Vec<KernelChoice<'r>> = Vec::new();
+    let mut seen: Vec<(&str, &Position)> = Vec::new();
+    for entry in entries {
+        let kernel = match registry.kernel(&entry.name) {
+            Ok(k) => k,
+            Err(e) => {
+                problems.push(Problem {
+                    at: entry.at.clone(),
+                    message: first_line(&e.to_string()),
+                });
+                continue;
+            }
+        };
+        if let Some((_, first)) = seen.iter().find(|(q, _)| *q == kernel.qualified_name()) {
+            problems.push(Problem {
+                at: entry.at.clone(),
+                message: format!(
+                    "kernel '{}' is listed twice (first at {first}); keep one entry",
+                    kernel.qualified_name()
+                ),
+            });
+            continue;
+        }
+        seen.push((kernel.plugin().qualified_name(), &entry.at));
+        let instance = match kernel.configure(&entry.config) {
+            Ok(instance) => Some(instance),
+            Err(e) => {
+                problems.extend(config_problems(&entry.at, e));
+                None
+            }
+        };
+        let mut backends = Vec::new();
+        match &entry.backends {
+            None => {
+                for backend in kernel.backends() {
+                    match backend.configure(&Table::new()) {
+                        Ok(instance) => backends.push(BackendChoice {
+                            backend,
+                            instance: instance.into(),
+                        }),
+                        Err(e) => problems.push(Problem {
+                            at: entry.at.clone(),
+                            message: format!(
+                                "{e}; list the kernel's backends with their configuration: \
+                                 backends = [{{ backend = \"{}\", config = {{ ... }} }}]",
+                                backend.qualified_name()
+                            ),
+                        }),
+                    }
+                }
+            }
+            Some(listed) => {
+                for b in listed {
+                    let backend = match registry.backend(&b.name) {
+                        Ok(backend) => backend,
+                        Err(e) => {
+                            problems.push(Problem {
+                                at: b.at.clone(),
+                                message: first_line(&e.to_string()),
+                            });
+                            continue;
+                        }
+                    };
+                    let of = backend.kernel();
+                    if of.qualified_name() != kernel.qualified_name() {
+                        let own: Vec<&str> = kernel
+                            .backends()
+                            .map(|b| b.plugin().qualified_name())
+                            .collect();
+                        problems.push(Problem {
+                            at: b.at.clone(),
+                            message: format!(
+                                "backend '{}' generates code for kernel '{}', not '{}'; \
+                                 the backends of '{}': {}",
+                                backend.qualified_name(),
+                                of.qualified_name(),
+                                kernel.qualified_name(),
+                                kernel.qualified_name(),
+                                if own.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    own.join(", ")
+                                }
+                            ),
+                        });
+                        continue;
+                    }
+                    if backends.iter().any(|c: &BackendChoice<'_>| {
+                        c.backend.qualified_name() == backend.qualified_name()
+                    }) {
+                        problems.push(Problem {
+                            at: b.at.clone(),
+                            message: format!(
+                                "backend '{}' is listed twice for kernel '{}'; keep one entry",
+                                backend.qualified_name(),
+                                kernel.qualified_name()
+                            ),
+                        });
+                        continue;
+                    }
+                    match backend.configure(&b.config) {
+                        Ok(instance) => backends.push(BackendChoice {
+                            backend,
+                            instance: instance.into(),
+                        }),
+                        Err(e) => problems.extend(config_problems(&b.at, e)),
+                    }
+                }
+            }
+        }
+        if let Some(instance) = instance {
+            chosen.push(KernelChoice {
+                kernel,
+                instance: instance.into(),
+                backends,
+            });
+        }
+    }
+    chosen
 }
 
 /// In file order (a stable sort: problems at one place keep their order).
@@ -399,6 +589,14 @@ fn load_file(path: &Path, chain: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
     chain.pop();
     if let Some(steps) = table.get("steps") {
         blueprint.steps = read_steps(&source, steps, values.get("steps"), problems);
+    }
+    if let Some(kernels) = table.get("kernels") {
+        blueprint.kernels = Some(read_kernels(
+            &source,
+            kernels,
+            values.get("kernels"),
+            problems,
+        ));
     }
     if let Some(stages) = table.get("stages") {
         match stages.get_ref() {
@@ -511,6 +709,139 @@ fn read_steps(
     entries
 }
 
+/// The entries of `kernels`: `list` for where things are, `plain` (the same list without
+/// spans) for the configuration values.
+fn read_kernels(
+    source: &Source<'_>,
+    list: &Spanned<DeValue<'_>>,
+    plain: Option<&Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<KernelEntry> {
+    let DeValue::Array(items) = list.get_ref() else {
+        problems.push(source.problem(
+            list.span().start,
+            "`kernels` is a list: [\"Kernel\", { kernel = \"Name\", config = { ... } }, ...]",
+        ));
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = source.at(item.span().start);
+        let plain = plain.and_then(|p| p.get(i));
+        match item.get_ref() {
+            DeValue::String(name) => entries.push(KernelEntry {
+                name: name.to_string(),
+                config: Table::new(),
+                backends: None,
+                at,
+            }),
+            DeValue::Table(t) => {
+                for (key, _) in t.iter() {
+                    if !KERNEL_KEYS.contains(&key.get_ref().as_ref()) {
+                        problems.push(unknown_key(source, key, KERNEL_KEYS, "a kernel entry"));
+                    }
+                }
+                let config = read_config(source, t, plain, problems);
+                let backends = t.get("backends").map(|list| {
+                    read_backends(
+                        source,
+                        list,
+                        plain.and_then(|p| p.get("backends")),
+                        problems,
+                    )
+                });
+                let Some(name) = string(t, "kernel") else {
+                    problems.push(Problem {
+                        at,
+                        message: "a kernel entry needs `kernel = \"Name\"`".into(),
+                    });
+                    continue;
+                };
+                entries.push(KernelEntry {
+                    name,
+                    config,
+                    backends,
+                    at,
+                });
+            }
+            _ => problems.push(Problem {
+                at,
+                message: "a kernel is a name or `{ kernel = \"Name\", config = { ... } }`".into(),
+            }),
+        }
+    }
+    entries
+}
+
+/// The `backends` of a kernel entry.
+fn read_backends(
+    source: &Source<'_>,
+    list: &Spanned<DeValue<'_>>,
+    plain: Option<&Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<BackendEntry> {
+    let DeValue::Array(items) = list.get_ref() else {
+        problems.push(source.problem(
+            list.span().start,
+            "`backends` is a list: [\"Backend\", { backend = \"Name\", config = { ... } }]",
+        ));
+        return Vec::new();
+    };
+    let mut entries = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = source.at(item.span().start);
+        match item.get_ref() {
+            DeValue::String(name) => entries.push(BackendEntry {
+                name: name.to_string(),
+                config: Table::new(),
+                at,
+            }),
+            DeValue::Table(t) => {
+                for (key, _) in t.iter() {
+                    if !BACKEND_KEYS.contains(&key.get_ref().as_ref()) {
+                        problems.push(unknown_key(source, key, BACKEND_KEYS, "a backend entry"));
+                    }
+                }
+                let config = read_config(source, t, plain.and_then(|p| p.get(i)), problems);
+                match string(t, "backend") {
+                    Some(name) => entries.push(BackendEntry { name, config, at }),
+                    None => problems.push(Problem {
+                        at,
+                        message: "a backend entry needs `backend = \"Name\"`".into(),
+                    }),
+                }
+            }
+            _ => problems.push(Problem {
+                at,
+                message: "a backend is a name or `{ backend = \"Name\", config = { ... } }`".into(),
+            }),
+        }
+    }
+    entries
+}
+
+/// The `config` table of an entry (`plain` is the entry without spans); empty when absent.
+fn read_config(
+    source: &Source<'_>,
+    entry: &DeTable<'_>,
+    plain: Option<&Value>,
+    problems: &mut Vec<Problem>,
+) -> Table {
+    let Some(spanned) = entry.get("config") else {
+        return Table::new();
+    };
+    match plain.and_then(|p| p.get("config")) {
+        Some(Value::Table(table)) => table.clone(),
+        _ => {
+            problems.push(source.problem(
+                spanned.span().start,
+                "`config` is a table: config = { key = value, ... }",
+            ));
+            Table::new()
+        }
+    }
+}
+
 fn string(table: &DeTable<'_>, key: &str) -> Option<String> {
     match table.get(key)?.get_ref() {
         DeValue::String(s) => Some(s.to_string()),
@@ -573,19 +904,7 @@ fn read_transforms(
                         false
                     }
                 };
-                let config = match t.get("config") {
-                    None => Table::new(),
-                    Some(spanned) => match plain.and_then(|p| p.get(i)?.get("config")) {
-                        Some(Value::Table(table)) => table.clone(),
-                        _ => {
-                            problems.push(source.problem(
-                                spanned.span().start,
-                                "`config` is a table: config = { key = value, ... }",
-                            ));
-                            Table::new()
-                        }
-                    },
-                };
+                let config = read_config(source, t, plain.and_then(|p| p.get(i)), problems);
                 entries.push(TransformEntry {
                     name,
                     repeat,
@@ -612,6 +931,8 @@ pub struct Options<'a> {
     /// Write the model after every item of `steps` into this directory, as
     /// `NN_<name>.onnx`.
     pub save_intermediate: Option<&'a Path>,
+    /// The build's output directory, handed to steps ([`StepContext::output_dir`]).
+    pub output_dir: Option<&'a Path>,
     /// Told before each item.
     pub progress: Option<Progress<'a>>,
 }
@@ -665,7 +986,16 @@ pub fn execute(
             PlanItem::Stage(_, planned) => {
                 run_planned(model, planned, &mut report).map_err(ExecError::Failure)?;
             }
-            PlanItem::Step(step, config) => run_step(model, *step, config, registry, &mut report)?,
+            PlanItem::Step(step, config) => {
+                let mut ctx = StepContext::new(registry);
+                if let Some(dir) = options.output_dir {
+                    ctx = ctx.with_output_dir(dir);
+                }
+                if let Some(kernels) = &plan.kernels {
+                    ctx = ctx.with_kernels(kernels);
+                }
+                run_step(model, *step, config, ctx, &mut report)?;
+            }
         }
         if let Some(dir) = options.save_intermediate {
             let name: String = label
@@ -685,11 +1015,10 @@ fn run_step(
     model: &mut Model,
     step: StepRef<'_>,
     config: &Table,
-    registry: &Registry,
+    mut ctx: StepContext<'_>,
     report: &mut Report,
 ) -> Result<(), ExecError> {
     let backup = model.clone();
-    let mut ctx = StepContext::new(registry);
     let start = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         step.run_configured(model, &mut ctx, config)

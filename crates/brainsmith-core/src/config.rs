@@ -71,7 +71,7 @@ impl ConfigField {
 /// A type whose fields are configuration keys: `#[derive(Config)]`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not derive `Config`",
-    label = "used here as a plugin configuration (`#[transform(config)]` or a step's third argument)",
+    label = "used here as a plugin configuration (the `config` flag of a transform, kernel or backend, or a step's third argument)",
     note = "add `#[derive(Config)]` to the struct: its fields are the configuration keys"
 )]
 pub trait Config: Sized {

@@ -6,9 +6,9 @@
 //!
 //! | kind | attribute | on | implements |
 //! |---|---|---|---|
-//! | transform: a graph rewrite, run in a stage | [`#[transform]`](transform) | struct | [`Transform`] + `Default` |
-//! | kernel: a hardware operator for ONNX op types | [`#[kernel]`](kernel) | struct | [`Kernel`] + `Default` |
-//! | backend: HLS or RTL code generator of one kernel | [`#[backend]`](backend) | struct | [`Backend`] + `Default` |
+//! | transform: a graph rewrite, run in a stage | [`#[transform]`](transform) | struct | [`Transform`] + `Default` or `Config` |
+//! | kernel: a hardware operator for ONNX op types | [`#[kernel]`](kernel) | struct | [`Kernel`] + `Default` or `Config` |
+//! | backend: HLS or RTL code generator of one kernel | [`#[backend]`](backend) | struct | [`Backend`] + `Default` or `Config` |
 //! | step: a build-pipeline stage | [`#[step]`](step) | fn | `fn(&mut Model, &mut StepContext[, &Config]) -> Result<(), E>` |
 //!
 //! Each attribute checks its input at compile time and emits one static record into a
@@ -67,6 +67,9 @@
 //! - `#[backend(kernel = path::to::Kernel, language = hls, priority = 10)]`: the kernel
 //!   is a type path, so a backend of a kernel that does not exist does not compile;
 //!   `language` is `hls` or `rtl`; `priority` (default 0) orders a kernel's backends.
+//! - Kernels and backends take the `config` flag as transforms do; a blueprint's
+//!   `kernels` list configures them (see [`blueprint`]), and a step gets them,
+//!   configured, from [`StepContext::kernel_for`].
 //! - `#[step]` takes only the common keys. A step function may take a third argument,
 //!   its configuration by shared reference (`config: &MyConfig`, a struct deriving
 //!   [`Config`](macro@Config)): its keys are listed like a transform's, checked by
@@ -152,6 +155,7 @@ pub mod cli;
 pub mod config;
 mod error;
 mod fsutil;
+pub mod hardware;
 pub mod ir;
 pub mod manifest;
 mod namespace;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::PluginError;
+use crate::hardware::KernelChoice;
 use crate::ir::{Graph, Model, Node};
 use crate::record::PluginRecord;
 use crate::registry::{PluginRef, Registry, TransformRef};
@@ -96,12 +97,13 @@ impl TransformContext {
     }
 }
 
-/// What a step receives besides the model: the registry it was found in and where the
-/// build writes its files.
+/// What a step receives besides the model: the registry it was found in, the kernels the
+/// build uses and where the build writes its files.
 pub struct StepContext<'a> {
     registry: &'a Registry,
     output_dir: Option<PathBuf>,
     transform: TransformContext,
+    kernels: Option<&'a [KernelChoice<'a>]>,
 }
 
 impl<'a> StepContext<'a> {
@@ -111,7 +113,51 @@ impl<'a> StepContext<'a> {
             registry,
             output_dir: None,
             transform: TransformContext::default(),
+            kernels: None,
         }
+    }
+
+    /// Restricts the build to `kernels`, in order of preference, each configured (a
+    /// blueprint's `kernels` list); without it every registered kernel is used with its
+    /// defaults.
+    pub fn with_kernels(mut self, kernels: &'a [KernelChoice<'a>]) -> Self {
+        self.kernels = Some(kernels);
+        self
+    }
+
+    /// The kernel the build uses for `node`, configured, with its backends in order of
+    /// preference; `None` when the build uses no kernel for its op type.
+    ///
+    /// With a blueprint's `kernels`, the first listed kernel implementing the node's op
+    /// type and domain; otherwise the first registered one (by source and name) with its
+    /// default configuration and every backend by priority. An error names a kernel or
+    /// backend that needs configuration keys and was not given them.
+    pub fn kernel_for(&self, node: &Node) -> Result<Option<KernelChoice<'a>>, PluginError> {
+        if let Some(kernels) = self.kernels {
+            return Ok(kernels
+                .iter()
+                .find(|k| k.implements(&node.domain, &node.op_type))
+                .cloned());
+        }
+        let domain = if node.domain == "ai.onnx" {
+            ""
+        } else {
+            &node.domain
+        };
+        let Some(kernel) = self
+            .registry
+            .kernels_for_op(&node.op_type)
+            .find(|k| k.domain() == domain)
+        else {
+            return Ok(None);
+        };
+        KernelChoice::defaults(kernel).map(Some).map_err(|e| {
+            PluginError::new(format!(
+                "{e}\nconfigure it in the blueprint's `kernels` list: \
+                 {{ kernel = \"{}\", config = {{ ... }} }}",
+                kernel.qualified_name()
+            ))
+        })
     }
 
     /// Sets the build's output directory.

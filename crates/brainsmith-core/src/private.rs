@@ -10,8 +10,8 @@ pub use crate::config::{field as config_field, unknown_keys};
 
 pub use crate::record::{
     BackendRecord, Details, FIELDS, KernelRecord, LIST_SEPARATOR, NAMESPACES, NamespaceRecord,
-    NewTransform, PLUGINS, PluginRecord, StepFn, StepRecord, TransformRecord, field, field_ends,
-    name_hash,
+    NewBackend, NewKernel, NewTransform, PLUGINS, PluginRecord, StepFn, StepRecord,
+    TransformRecord, field, field_ends, name_hash,
 };
 
 use crate::config::{Config, ConfigProblem};
@@ -58,13 +58,8 @@ fn unregistered(_: &toml::Table) -> Result<Box<dyn Transform>, Vec<ConfigProblem
 pub fn new_transform<T: Transform + Default>(
     table: &toml::Table,
 ) -> Result<Box<dyn Transform>, Vec<ConfigProblem>> {
-    let mut problems = Vec::new();
-    unknown_keys(table, &[], &mut problems);
-    if problems.is_empty() {
-        Ok(Box::new(T::default()))
-    } else {
-        Err(problems)
-    }
+    check_no_config(table)?;
+    Ok(Box::new(T::default()))
 }
 
 /// Reads a step's configuration (a `#[step]` function's third argument).
@@ -83,8 +78,8 @@ pub fn check_step_config<T: Config>(table: &toml::Table) -> Result<(), Vec<Confi
     T::from_table(table).map(drop)
 }
 
-/// Checks the configuration of a step that takes none: every key is unknown.
-pub fn check_no_step_config(table: &toml::Table) -> Result<(), Vec<ConfigProblem>> {
+/// Checks the configuration of a plugin that takes none: every key is unknown.
+pub fn check_no_config(table: &toml::Table) -> Result<(), Vec<ConfigProblem>> {
     let mut problems = Vec::new();
     unknown_keys(table, &[], &mut problems);
     if problems.is_empty() {
@@ -101,14 +96,36 @@ pub fn new_configured_transform<T: Transform + Config>(
     Ok(Box::new(T::from_table(table)?))
 }
 
-/// Constructs a kernel; the bounds are where a missing impl is reported.
-pub fn new_kernel<T: Kernel + Default>() -> Box<dyn Kernel> {
-    Box::new(T::default())
+/// Constructs a kernel that takes no configuration; the bounds are where a missing impl
+/// is reported.
+pub fn new_kernel<T: Kernel + Default>(
+    table: &toml::Table,
+) -> Result<Box<dyn Kernel>, Vec<ConfigProblem>> {
+    check_no_config(table)?;
+    Ok(Box::new(T::default()))
 }
 
-/// Constructs a backend; the bounds are where a missing impl is reported.
-pub fn new_backend<T: Backend + Default>() -> Box<dyn Backend> {
-    Box::new(T::default())
+/// Constructs a kernel from its configuration (`#[kernel(config)]`).
+pub fn new_configured_kernel<T: Kernel + Config>(
+    table: &toml::Table,
+) -> Result<Box<dyn Kernel>, Vec<ConfigProblem>> {
+    Ok(Box::new(T::from_table(table)?))
+}
+
+/// Constructs a backend that takes no configuration; the bounds are where a missing impl
+/// is reported.
+pub fn new_backend<T: Backend + Default>(
+    table: &toml::Table,
+) -> Result<Box<dyn Backend>, Vec<ConfigProblem>> {
+    check_no_config(table)?;
+    Ok(Box::new(T::default()))
+}
+
+/// Constructs a backend from its configuration (`#[backend(config)]`).
+pub fn new_configured_backend<T: Backend + Config>(
+    table: &toml::Table,
+) -> Result<Box<dyn Backend>, Vec<ConfigProblem>> {
+    Ok(Box::new(T::from_table(table)?))
 }
 
 /// Converts a step's own error type.

@@ -251,9 +251,17 @@ pub type NewTransform = fn(&toml::Table) -> Result<Box<dyn Transform>, Vec<Confi
 /// Kernel-specific record fields (its op types and domain are among the strings).
 #[derive(Debug)]
 pub struct KernelRecord {
-    /// Constructs the kernel.
-    pub new: fn() -> Box<dyn Kernel>,
+    /// Constructs the kernel from its configuration (an empty table: the defaults).
+    pub new: NewKernel,
+    /// The configuration keys (empty when it takes none).
+    pub config: &'static [ConfigField],
 }
+
+/// Constructs a kernel from its configuration.
+pub type NewKernel = fn(&toml::Table) -> Result<Box<dyn Kernel>, Vec<ConfigProblem>>;
+
+/// Constructs a backend from its configuration.
+pub type NewBackend = fn(&toml::Table) -> Result<Box<dyn Backend>, Vec<ConfigProblem>>;
 
 /// Backend-specific record fields.
 #[derive(Debug)]
@@ -264,8 +272,10 @@ pub struct BackendRecord {
     pub language: Language,
     /// Higher wins when several backends of one kernel fit.
     pub priority: i32,
-    /// Constructs the backend.
-    pub new: fn() -> Box<dyn Backend>,
+    /// Constructs the backend from its configuration (an empty table: the defaults).
+    pub new: NewBackend,
+    /// The configuration keys (empty when it takes none).
+    pub config: &'static [ConfigField],
 }
 
 /// Signature of a step as stored in its record: the model, the context and the step's

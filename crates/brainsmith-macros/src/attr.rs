@@ -38,8 +38,8 @@ impl Kind {
     pub(crate) fn keys(self) -> Vec<&'static str> {
         let own: &[&str] = match self {
             Kind::Transform => &[STAGE, INFERS, CONFIG],
-            Kind::Kernel => &[OP_TYPES, DOMAIN],
-            Kind::Backend => &[KERNEL, LANGUAGE, PRIORITY],
+            Kind::Kernel => &[OP_TYPES, DOMAIN, CONFIG],
+            Kind::Backend => &[KERNEL, LANGUAGE, PRIORITY, CONFIG],
             Kind::Step => &[],
         };
         COMMON_KEYS.iter().chain(own).copied().collect()

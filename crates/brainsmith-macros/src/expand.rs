@@ -5,7 +5,7 @@
 //! `Option`) can capture the generated code.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::ast;
 use crate::attr::{self, Kind};
@@ -80,7 +80,9 @@ const LIST_SEPARATOR: &str = "\u{1e}";
 /// are `concat!`ed in, and their lengths computed, at compile time.
 fn strings(plugin: &Plugin) -> (TokenStream, TokenStream) {
     let (op_types, domain) = match &plugin.details {
-        Details::Kernel { op_types, domain } => (op_types.join(LIST_SEPARATOR), domain.clone()),
+        Details::Kernel {
+            op_types, domain, ..
+        } => (op_types.join(LIST_SEPARATOR), domain.clone()),
         _ => (String::new(), String::new()),
     };
     let name = &plugin.name;
@@ -116,7 +118,7 @@ fn strings(plugin: &Plugin) -> (TokenStream, TokenStream) {
 /// struct and a function of one name (two namespaces) get two names.
 fn record_ident(kind: Kind, ident: &syn::Ident) -> syn::Ident {
     let ident = syn::ext::IdentExt::unraw(ident);
-    quote::format_ident!("__BRAINSMITH_{}_{}", kind.attr().to_uppercase(), ident)
+    format_ident!("__BRAINSMITH_{}_{}", kind.attr().to_uppercase(), ident)
 }
 
 fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
@@ -171,18 +173,7 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                 }
                 None => quote!(::core::option::Option::None),
             };
-            // A configured transform is built from its configuration; any other from
-            // `Default`, and rejects every key.
-            let (new, fields) = match config {
-                Some(flag) => (
-                    quote_spanned!(*flag=> #private::new_configured_transform::<#ident>),
-                    quote_spanned!(*flag=> <#ident as ::brainsmith_core::Config>::FIELDS),
-                ),
-                None => (
-                    quote_spanned!(span=> #private::new_transform::<#ident>),
-                    quote!(&[]),
-                ),
-            };
+            let (new, fields) = constructor(ident, *config, Kind::Transform);
             let details = quote! {
                 #private::Details::Transform(#private::TransformRecord {
                     stage: ::brainsmith_core::Stage::#stage,
@@ -193,10 +184,13 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
             };
             (details, registered(ident, record))
         }
-        Details::Kernel { .. } => {
-            let new = quote_spanned!(span=> #private::new_kernel::<#ident>);
+        Details::Kernel { config, .. } => {
+            let (new, fields) = constructor(ident, *config, Kind::Kernel);
             let details = quote! {
-                #private::Details::Kernel(#private::KernelRecord { new: #new })
+                #private::Details::Kernel(#private::KernelRecord {
+                    new: #new,
+                    config: #fields,
+                })
             };
             let mut extra = registered(ident, record);
             extra.extend(quote!(impl #private::RegisteredKernel for #ident {}));
@@ -206,16 +200,18 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
             kernel,
             language,
             priority,
+            config,
         } => {
             let language = syn::Ident::new(language, Span::call_site());
             let kernel = kernel_record(kernel);
-            let new = quote_spanned!(span=> #private::new_backend::<#ident>);
+            let (new, fields) = constructor(ident, *config, Kind::Backend);
             let details = quote! {
                 #private::Details::Backend(#private::BackendRecord {
                     kernel: #kernel,
                     language: ::brainsmith_core::Language::#language,
                     priority: #priority,
                     new: #new,
+                    config: #fields,
                 })
             };
             (details, registered(ident, record))
@@ -246,18 +242,42 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                     quote! {
                         #private::Details::Step(#private::StepRecord {
                             run: |model, ctx, config| {
-                                #private::check_no_step_config(config).map_err(
+                                #private::check_no_config(config).map_err(
                                     #private::config_problems_error,
                                 )?;
                                 #call
                             },
-                            check: #private::check_no_step_config,
+                            check: #private::check_no_config,
                             config: &[],
                         })
                     }
                 }
             };
             (details, TokenStream::new())
+        }
+    }
+}
+
+/// The constructor of a struct plugin of `kind` and its configuration keys: a configured
+/// one (`config` flag) is built from its configuration, any other from `Default`, and
+/// rejects every key. The bounds are spanned so a missing impl is reported on the type or
+/// the flag.
+fn constructor(ident: &syn::Ident, config: Option<Span>, kind: Kind) -> (TokenStream, TokenStream) {
+    let private = quote!(::brainsmith_core::__private);
+    match config {
+        Some(flag) => {
+            let new = format_ident!("new_configured_{}", kind.attr(), span = flag);
+            (
+                quote_spanned!(flag=> #private::#new::<#ident>),
+                quote_spanned!(flag=> <#ident as ::brainsmith_core::Config>::FIELDS),
+            )
+        }
+        None => {
+            let new = format_ident!("new_{}", kind.attr(), span = ident.span());
+            (
+                quote_spanned!(ident.span()=> #private::#new::<#ident>),
+                quote!(&[]),
+            )
         }
     }
 }

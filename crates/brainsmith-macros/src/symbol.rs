@@ -10,7 +10,8 @@ pub(crate) const TAGS: &str = "tags";
 /// Transform keys.
 pub(crate) const STAGE: &str = "stage";
 pub(crate) const INFERS: &str = "infers";
-/// A flag: the struct derives `Config` and its fields are the transform's configuration.
+/// A flag (transforms, kernels, backends): the struct derives `Config` and its fields are
+/// the plugin's configuration.
 pub(crate) const CONFIG: &str = "config";
 
 /// Kernel keys.

@@ -31,11 +31,15 @@ pub(crate) enum Details {
     Kernel {
         op_types: Vec<String>,
         domain: String,
+        /// The span of the `config` flag.
+        config: Option<Span>,
     },
     Backend {
         kernel: syn::Path,
         language: &'static str,
         priority: i32,
+        /// The span of the `config` flag.
+        config: Option<Span>,
     },
     Step {
         /// The configuration type, from the function's third argument.
@@ -176,6 +180,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 Some(op_types) => Details::Kernel {
                     op_types: check_op_types(cx, &op_types),
                     domain: domain.unwrap_or_default(),
+                    config: attrs.config,
                 },
                 None if wrote(OP_TYPES) => return None,
                 None => {
@@ -202,6 +207,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 kernel: attrs.kernel?,
                 language: attrs.language?.value,
                 priority: attrs.priority.map_or(0, |p| p.value),
+                config: attrs.config,
             }
         }
         Kind::Step => Details::Step {

@@ -34,12 +34,21 @@ fn hls_type(dt: QuantType) -> String {
 
 /// Generates an HLS C++ header: the threshold table and a streaming function that counts,
 /// per element, the thresholds reached and applies the output scale and bias.
-#[backend(kernel = Thresholding, language = hls, priority = 10, version = "0.3.0")]
-#[derive(Debug, Default)]
-pub struct ThresholdingHls;
+#[backend(kernel = Thresholding, language = hls, priority = 10, version = "0.3.0", config)]
+#[derive(Debug, Config)]
+pub struct ThresholdingHls {
+    /// The initiation interval of the streaming loop: cycles between two inputs.
+    #[config(default = 1)]
+    pub ii: u32,
+}
 
 impl Backend for ThresholdingHls {
     fn generate(&self, node: &Node, graph: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
+        if self.ii == 0 {
+            return Err(PluginError::new(
+                "backend configuration `ii` is 0; the initiation interval is at least 1 cycle",
+            ));
+        }
         let p = ThresholdingParams::read(node, graph)?;
         let name = ident(node);
         let in_t = hls_type(p.input);
@@ -70,7 +79,7 @@ impl Backend for ThresholdingHls {
             "void {name}(hls::stream<{in_t}> &in, hls::stream<{out_t}> &out, unsigned n) {{"
         );
         let _ = writeln!(s, "    for (unsigned i = 0; i < n; i++) {{");
-        let _ = writeln!(s, "#pragma HLS pipeline II=1");
+        let _ = writeln!(s, "#pragma HLS pipeline II={}", self.ii);
         let _ = writeln!(s, "        const {in_t} x = in.read();");
         let row = if p.thresholds.len() == 1 {
             "0".to_owned()
@@ -177,29 +186,25 @@ impl Backend for ThresholdingRtl {
     }
 }
 
-/// Generates code for every node that a registered kernel implements, with the kernel's
-/// highest-priority backend, into `<output_dir>/<node>/` (checked, not written, when the
-/// build has no output directory).
+/// Generates code for every node that a kernel of the build implements (the blueprint's
+/// `kernels`, or every registered one), with the kernel's first backend, into
+/// `<output_dir>/<node>/` (checked, not written, when the build has no output directory).
 #[step(tags = ["codegen"], version = "0.3.0")]
 pub fn generate_hardware(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
-    let registry = ctx.registry();
     for node in &model.graph.nodes {
-        let Some(kernel) = registry
-            .kernels_for_node_type(&node.domain, &node.op_type)
-            .next()
-        else {
+        let Some(choice) = ctx.kernel_for(node)? else {
             continue;
         };
-        let prefix = format!("node '{}' ({})", node.name, kernel.qualified_name());
-        kernel
-            .instantiate()
+        let prefix = format!("node '{}' ({})", node.name, choice.kernel.qualified_name());
+        choice
+            .instance
             .check(node, &model.graph)
             .map_err(|e| e.context(&prefix))?;
-        let backend = kernel
-            .best_backend(None)
-            .ok_or_else(|| PluginError::new(format!("{prefix}: kernel has no backend")))?;
+        let backend = choice.backend(None).ok_or_else(|| {
+            PluginError::new(format!("{prefix}: the build has no backend for the kernel"))
+        })?;
         let files = backend
-            .instantiate()
+            .instance
             .generate(node, &model.graph)
             .map_err(|e| e.context(&prefix))?;
         if let Some(dir) = ctx.output_dir() {

@@ -15,9 +15,14 @@ pub const DOMAIN: &str = "acme.fpgadataflow";
 /// Node attributes: `NumChannels`, `numSteps`, `inputDataType`, `outputDataType`,
 /// `out_scale`, `out_bias`; the second input is the constant threshold matrix
 /// (`NumChannels` or 1 rows, `numSteps` columns, ascending).
-#[kernel(op_types = ["Thresholding"], domain = "acme.fpgadataflow", tags = ["activation", "quantization"], version = "0.3.0", author = "ACME FPGA team")]
-#[derive(Debug, Default)]
-pub struct Thresholding;
+#[kernel(op_types = ["Thresholding"], domain = "acme.fpgadataflow", tags = ["activation", "quantization"], version = "0.3.0", author = "ACME FPGA team", config)]
+#[derive(Debug, Config)]
+pub struct Thresholding {
+    /// The most thresholds per channel the unit is built for; a node with more is refused
+    /// (the comparators grow with the count).
+    #[config(default = 255)]
+    pub max_steps: usize,
+}
 
 /// The parameters of one thresholding node, read and checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +113,14 @@ impl ThresholdingParams {
 
 impl Kernel for Thresholding {
     fn check(&self, node: &Node, graph: &Graph) -> Result<(), PluginError> {
-        ThresholdingParams::read(node, graph).map(drop)
+        let params = ThresholdingParams::read(node, graph)?;
+        if params.steps > self.max_steps {
+            return Err(PluginError::new(format!(
+                "node '{}' has {} thresholds per channel; this build's Thresholding unit takes \
+                 at most {} (kernel configuration `max_steps`)",
+                node.name, params.steps, self.max_steps
+            )));
+        }
+        Ok(())
     }
 }

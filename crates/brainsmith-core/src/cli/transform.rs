@@ -37,6 +37,10 @@ pub(super) struct TransformArgs {
     /// Write the model after every blueprint step into this directory.
     #[arg(long, requires = "blueprint")]
     save_intermediate: Option<PathBuf>,
+    /// The build's output directory, where steps write what they generate (hardware
+    /// sources, reports).
+    #[arg(long, requires = "blueprint", value_name = "DIR")]
+    output_dir: Option<PathBuf>,
     /// Summary format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     format: SummaryFormat,
@@ -88,6 +92,7 @@ fn run_blueprint(
     };
     let options = Options {
         save_intermediate: args.save_intermediate.as_deref(),
+        output_dir: args.output_dir.as_deref(),
         progress: Some(&mut progress),
     };
     let result = execute(&mut model, &plan, registry, options);

@@ -112,7 +112,7 @@ pub struct PluginEntry {
     /// A backend's priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i32>,
-    /// A transform's or step's configuration keys, in declaration order.
+    /// The plugin's configuration keys, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigEntry>,
 }
@@ -225,6 +225,7 @@ impl PluginEntry {
             PluginRef::Kernel(k) => {
                 entry.op_types = k.op_types().map(str::to_owned).collect();
                 entry.domain = Some(k.domain().to_owned());
+                entry.config = config_entries(k.config_fields());
                 entry.backends = k
                     .backends()
                     .map(|b| b.qualified_name().to_owned())
@@ -238,6 +239,7 @@ impl PluginEntry {
                 entry.kernel = Some(b.kernel().qualified_name().to_owned());
                 entry.language = Some(b.language());
                 entry.priority = Some(b.priority());
+                entry.config = config_entries(b.config_fields());
             }
             PluginRef::Step(s) => entry.config = config_entries(s.config_fields()),
         }

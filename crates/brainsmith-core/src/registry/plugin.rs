@@ -379,9 +379,29 @@ impl<'r> KernelRef<'r> {
         })
     }
 
-    /// Constructs the kernel.
+    /// Its configuration keys, in declaration order (empty when it takes none).
+    pub fn config_fields(&self) -> &'static [ConfigField] {
+        self.record.config
+    }
+
+    /// Constructs the kernel from `config` (its keys; `${VAR}` in strings expanded). An
+    /// error names the kernel and lists every problem, as [`TransformRef::configure`]
+    /// does.
+    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn Kernel>, ConfigError> {
+        (self.record.new)(config).map_err(|problems| ConfigError {
+            plugin: format!("kernel '{}'", self.plugin.qualified_name()),
+            problems,
+        })
+    }
+
+    /// Constructs the kernel with its default configuration.
+    ///
+    /// # Panics
+    ///
+    /// When the kernel has required configuration keys: use [`KernelRef::configure`].
     pub fn instantiate(&self) -> Box<dyn Kernel> {
-        (self.record.new)()
+        self.configure(&toml::Table::new())
+            .unwrap_or_else(|e| panic!("{e}; construct it with KernelRef::configure"))
     }
 }
 
@@ -403,9 +423,29 @@ impl<'r> BackendRef<'r> {
         self.record.priority
     }
 
-    /// Constructs the backend.
+    /// Its configuration keys, in declaration order (empty when it takes none).
+    pub fn config_fields(&self) -> &'static [ConfigField] {
+        self.record.config
+    }
+
+    /// Constructs the backend from `config` (its keys; `${VAR}` in strings expanded). An
+    /// error names the backend and lists every problem, as [`TransformRef::configure`]
+    /// does.
+    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn Backend>, ConfigError> {
+        (self.record.new)(config).map_err(|problems| ConfigError {
+            plugin: format!("backend '{}'", self.plugin.qualified_name()),
+            problems,
+        })
+    }
+
+    /// Constructs the backend with its default configuration.
+    ///
+    /// # Panics
+    ///
+    /// When the backend has required configuration keys: use [`BackendRef::configure`].
     pub fn instantiate(&self) -> Box<dyn Backend> {
-        (self.record.new)()
+        self.configure(&toml::Table::new())
+            .unwrap_or_else(|e| panic!("{e}; construct it with BackendRef::configure"))
     }
 }
 

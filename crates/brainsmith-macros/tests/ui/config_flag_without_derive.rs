@@ -24,4 +24,30 @@ impl Transform for WithValue {
     }
 }
 
+/// A kernel that says it is configured, but derives no Config.
+#[kernel(op_types = ["Relu"], config)]
+#[derive(Default)]
+struct ConfiguredKernel {
+    width: u32,
+}
+
+impl Kernel for ConfiguredKernel {
+    fn check(&self, _: &Node, _: &Graph) -> Result<(), PluginError> {
+        Ok(()).map(|()| drop(self.width))
+    }
+}
+
+/// A backend that says it is configured, but derives no Config.
+#[backend(kernel = ConfiguredKernel, language = hls, config)]
+#[derive(Default)]
+struct ConfiguredBackend {
+    ii: u32,
+}
+
+impl Backend for ConfiguredBackend {
+    fn generate(&self, _: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
+        Ok(Vec::new()).map(|v| { drop(self.ii); v })
+    }
+}
+
 fn main() {}
