@@ -7,8 +7,8 @@ use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueIn
 use brainsmith_core::{Transform, TransformContext};
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    GemmToMatMul, GiveUniqueParameterTensors, InferDataTypes, InferShapes, RemoveStaticGraphInputs,
-    RemoveUnusedTensors,
+    GemmToMatMul, GiveUniqueParameterTensors, InferDataTypes, InferShapes, LowerConvsToMatMul,
+    RemoveStaticGraphInputs, RemoveUnusedTensors,
 };
 use brainsmith_tests::oracle::{Oracle, scratch_dir};
 
@@ -506,4 +506,118 @@ fn an_unknown_custom_op_keeps_its_annotation_and_says_so() {
     assert!(!changed);
     assert!(notes[0].contains("acme.ops:Mystery"), "{notes:?}");
     assert_eq!(m.graph.datatype("y").unwrap().unwrap().to_string(), "UINT3");
+}
+
+/// A 2×2 convolution of two channels into three, with a bias and default attributes
+/// (which qonnx cannot read): the bias moves out, the weights become the `[8, 3]` matrix
+/// whose row `(ky·2 + kx)·2 + c` holds `w[o][c][ky][kx]`, and `Im2Col` carries the
+/// geometry.
+#[test]
+fn conv_lowers_to_im2col_and_matmul_with_its_weights_rearranged() {
+    let before = model(
+        &[("x", &[1, 2, 4, 4])],
+        &[("y", &[1, 3, 3, 3])],
+        &[("w", &[3, 2, 2, 2]), ("b", &[3])],
+        vec![Node::new("Conv", ["x", "w", "b"], ["y"])],
+    );
+    let mut after = before.clone();
+    apply(&InferShapes, &mut after);
+    let (changed, notes) = apply(&LowerConvsToMatMul, &mut after);
+    assert!(changed && notes.is_empty(), "{notes:?}");
+    assert_eq!(
+        ops(&after),
+        ["Transpose", "Im2Col", "MatMul", "Transpose", "Add"]
+    );
+    let im2col = &after.graph.nodes[1];
+    assert_eq!(im2col.domain, "qonnx.custom_op.general");
+    assert_eq!(im2col.attr_ints("kernel_size"), Some(&[2, 2][..]));
+    assert_eq!(im2col.attr_ints("pad_amount"), Some(&[0, 0, 0, 0][..]));
+    assert_eq!(im2col.attr_str("input_shape"), Some("(1,4,4,2)"));
+    assert_eq!(
+        after.graph.datatype(&im2col.inputs[0]).unwrap().unwrap(),
+        "FLOAT32".parse().unwrap()
+    );
+    let w: Vec<f64> = (1..=24).map(|k| k as f64 * 0.5).collect();
+    let at = |o: usize, c: usize, ky: usize, kx: usize| w[((o * 2 + c) * 2 + ky) * 2 + kx];
+    let mut expected = Vec::new();
+    for ky in 0..2 {
+        for kx in 0..2 {
+            for c in 0..2 {
+                for o in 0..3 {
+                    expected.push(at(o, c, ky, kx));
+                }
+            }
+        }
+    }
+    assert_eq!(values(&after, "w"), expected);
+    // InferShapes knows Im2Col: it finds the types the lowering recorded.
+    let recorded = after.graph.value_info.clone();
+    after.graph.value_info.clear();
+    let (_, notes) = apply(&InferShapes, &mut after);
+    assert!(notes.is_empty(), "{notes:?}");
+    for info in &recorded {
+        let inferred = after.graph.value_info.iter().find(|v| v.name == info.name);
+        assert_eq!(inferred, Some(info), "{}", info.name);
+    }
+    assert_same_outputs("conv_lowers", &before, &after);
+}
+
+/// A 1×1 convolution with stride 1 and no padding is a plain `MatMul` over the channels.
+#[test]
+fn pointwise_conv_needs_no_im2col() {
+    let before = model(
+        &[("x", &[1, 3, 5, 5])],
+        &[("y", &[1, 4, 5, 5])],
+        &[("w", &[4, 3, 1, 1])],
+        vec![Node::new("Conv", ["x", "w"], ["y"])],
+    );
+    let mut after = before.clone();
+    apply(&InferShapes, &mut after);
+    let (changed, notes) = apply(&LowerConvsToMatMul, &mut after);
+    assert!(changed && notes.is_empty(), "{notes:?}");
+    assert_eq!(ops(&after), ["Transpose", "MatMul", "Transpose"]);
+    assert_same_outputs("pointwise_conv", &before, &after);
+}
+
+/// What cannot be lowered stays, each with a diagnostic saying why: a grouped convolution
+/// that is not depthwise, a 1-D convolution, weights computed at run time, an input of
+/// unknown shape.
+#[test]
+fn convs_that_cannot_be_lowered_stay_with_a_diagnostic() {
+    let mut m = model(
+        &[
+            ("x", &[1, 4, 6, 6]),
+            ("x1", &[1, 2, 9]),
+            ("wx", &[2, 4, 1, 1]),
+            ("u", &[]),
+        ],
+        &[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])],
+        &[
+            ("wg", &[2, 2, 3, 3]),
+            ("w1", &[2, 2, 3]),
+            ("wu", &[2, 4, 1, 1]),
+        ],
+        vec![
+            Node::new("Conv", ["x", "wg"], ["a"]).with_attribute("group", AttributeValue::Int(2)),
+            Node::new("Conv", ["x1", "w1"], ["b"]),
+            Node::new("Conv", ["x", "wx"], ["c"]),
+            Node::new("Conv", ["u", "wu"], ["d"]),
+        ],
+    );
+    m.graph.inputs[3] = ValueInfo::tensor("u", ElemType::Float, &[]);
+    m.graph.inputs[3].ty = None;
+    let before = ops(&m).join(",");
+    let (changed, notes) = apply(&LowerConvsToMatMul, &mut m);
+    assert!(!changed);
+    assert_eq!(ops(&m).join(","), before);
+    let expected = [
+        "grouped convolution (group 2, 4 input and 2 output channels)",
+        "only 2-D convolutions",
+        "weights 'wx' is not a constant",
+        "the shape of its input 'u' is unknown; run InferShapes first",
+    ];
+    assert_eq!(notes.len(), expected.len(), "{notes:?}");
+    for (note, wanted) in notes.iter().zip(expected) {
+        assert!(note.contains(wanted), "{note:?} does not say {wanted:?}");
+    }
 }

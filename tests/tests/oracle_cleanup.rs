@@ -56,5 +56,6 @@ fn the_cleanup_recipe_matches_the_oracle_on_every_model() {
         ours,
         known: KNOWN,
         structural: true,
+        tolerances: &[],
     });
 }

@@ -46,6 +46,7 @@ fn fold_constants_matches_the_oracle_on_every_model() {
         ours,
         known: KNOWN,
         structural: true,
+        tolerances: &[],
     });
 }
 

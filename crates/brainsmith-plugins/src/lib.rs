@@ -18,6 +18,7 @@
 //! | [`GiveUniqueParameterTensors`](transforms::GiveUniqueParameterTensors) | transform | cleanup | Gives every read of an initializer its own copy: the first reader keeps the original, each later one (another node, or another input of the same node) reads a copy named `<name>_<k>`, with the same datatype annotation |
 //! | [`InferDataTypes`](transforms::InferDataTypes) | transform | cleanup | Annotates every node output with its QONNX datatype (`finn_datatype`), in one pass in dependency order: what the quantizers produce (`Quant`, `IntQuant`, `BipolarQuant`, `FloatQuant`, `MultiThreshold`, ...), carried through the ops that only move data, and widened through the multiply-accumulate ops |
 //! | [`InferShapes`](transforms::InferShapes) | transform | cleanup | Infers the element type and shape of every intermediate tensor and records them in `value_info`; fills in graph outputs whose type or dimensions were not declared |
+//! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
 //! | [`RemoveIdentityOps`](transforms::RemoveIdentityOps) | transform | cleanup | Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with the identity permutation |
 //! | [`RemoveStaticGraphInputs`](transforms::RemoveStaticGraphInputs) | transform | cleanup | Removes the graph inputs that are also initializers, so that their values are constants |
 //! | [`RemoveUnusedNodes`](transforms::RemoveUnusedNodes) | transform | cleanup | Removes nodes that contribute to no graph output, directly or through other nodes: dead code left behind by rewrites or by an exporter |
@@ -52,6 +53,6 @@ pub use transforms::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
     ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit, GemmToMatMul,
     GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors, InferDataTypes,
-    InferShapes, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
+    InferShapes, LowerConvsToMatMul, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
     RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };

@@ -122,6 +122,7 @@ fn rule(node: &brainsmith_core::ir::Node) -> Option<Rule> {
         return match op {
             _ if QUANT_LIKE.contains(&op) => Some(quant_like),
             "MVAU_hls" | "MVAU_rtl" | "MVAU" | "MatrixVectorActivation" => Some(mvau),
+            "Im2Col" => Some(im2col),
             _ => None,
         };
     }
@@ -282,6 +283,83 @@ fn quant_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         elem_type: FLOAT,
         shape: x.shape.clone(),
     }])
+}
+
+/// QONNX's `Im2Col`: an NHWC input `[N, H, W, C]` becomes `[N, OH, OW, kh·kw·C]`, one row
+/// per output pixel holding its window. The input's own shape counts (qonnx reads the
+/// `input_shape` attribute and so always says batch 1); the attribute stands in for
+/// dimensions the input does not know.
+fn im2col(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let declared: Option<Vec<i64>> = cx.node.attr_str("input_shape").and_then(|s| {
+        s.trim_matches(|c| c == '(' || c == ')' || c == '[' || c == ']')
+            .split(',')
+            .map(|d| d.trim().parse().ok())
+            .collect()
+    });
+    let x: Vec<Dim> = match (cx.shape(0), &declared) {
+        (Ok(dims), _) if dims.len() == 4 => dims
+            .iter()
+            .zip(
+                declared
+                    .iter()
+                    .flatten()
+                    .map(|&d| Dim::Value(d))
+                    .chain(std::iter::repeat(Dim::Unknown)),
+            )
+            .map(|(d, fallback)| {
+                if dim_value(d).is_some() {
+                    d.clone()
+                } else {
+                    fallback
+                }
+            })
+            .collect(),
+        (Ok(dims), _) => return Err(format!("its input {} is not NHWC", show(dims))),
+        (Err(_), Some(d)) if d.len() == 4 => d.iter().map(|&v| Dim::Value(v)).collect(),
+        (Err(e), _) => return Err(e),
+    };
+    let two = |name: &str, default: [i64; 2]| -> Result<[i64; 2], String> {
+        match attr_ints(cx, name) {
+            None => Ok(default),
+            Some(&[a, b]) => Ok([a, b]),
+            Some(other) => Err(format!("`{name}` {other:?} is not two values")),
+        }
+    };
+    let kernel = two("kernel_size", [0, 0])?;
+    if kernel.contains(&0) {
+        return Err("it has no `kernel_size`".into());
+    }
+    let stride = two("stride", [1, 1])?;
+    let dilation = two("dilations", [1, 1])?;
+    let pads = match attr_ints(cx, "pad_amount") {
+        None => [0; 4],
+        Some(&[t, l, b, r]) => [t, l, b, r],
+        Some(other) => return Err(format!("`pad_amount` {other:?} is not four values")),
+    };
+    let mut out = vec![x[0].clone()];
+    for i in 0..2 {
+        out.push(match dim_value(&x[i + 1]) {
+            Some(size) => {
+                let v = (size + pads[i] + pads[i + 2] - dilation[i] * (kernel[i] - 1) - 1)
+                    / stride[i]
+                    + 1;
+                if v < 1 {
+                    return Err(format!(
+                        "the window does not fit: spatial size {size}, kernel {}",
+                        kernel[i]
+                    ));
+                }
+                Dim::Value(v)
+            }
+            None => Dim::Unknown,
+        });
+    }
+    out.push(match dim_value(&x[3]) {
+        Some(c) => Dim::Value(kernel[0] * kernel[1] * c),
+        None => Dim::Unknown,
+    });
+    let elem = cx.input(0).map_or(FLOAT, |t| t.elem_type);
+    Ok(vec![typed(elem, out)])
 }
 
 /// FINN's matrix-vector unit: the last dimension becomes `MH`.

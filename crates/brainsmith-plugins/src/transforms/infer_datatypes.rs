@@ -318,6 +318,8 @@ fn custom(facts: &Facts<'_>, node: &Node) -> Option<QuantType> {
             }
         }
         "Trunc" => QuantType::Float32,
+        // Rearranges its input's values, padding with zeros.
+        "Im2Col" => facts.datatype(node.inputs.first()?),
         "MultiThreshold" => {
             let fractional = |name: &str| node.attr_float(name).is_some_and(|v| v.fract() != 0.0);
             if fractional("out_scale") || fractional("out_bias") {

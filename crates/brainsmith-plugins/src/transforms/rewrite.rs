@@ -8,7 +8,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, Graph, Node, Tensor, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, Graph, Node, QuantType, Tensor, ValueInfo};
 
 use super::sort_graph::subgraph_reads;
 use brainsmith_core::TransformContext;
@@ -226,6 +226,28 @@ impl<'g> Rewriter<'g> {
         if let Some(n) = self.reads.get_mut(name) {
             *n = n.saturating_sub(1);
         }
+    }
+
+    /// The graph, for changes that leave its nodes, constants and names alone
+    /// (annotations).
+    pub(crate) fn graph_mut(&mut self) -> &mut Graph {
+        self.graph
+    }
+
+    /// Records the type of `info.name`, replacing what was recorded.
+    pub(crate) fn record_type(&mut self, info: ValueInfo) {
+        self.forget_type(&info.name);
+        self.graph.value_info.push(info);
+    }
+
+    /// The QONNX datatype annotated on `tensor`, if it has one that parses.
+    pub(crate) fn datatype(&self, tensor: &str) -> Option<QuantType> {
+        self.graph.datatype(tensor).and_then(Result::ok)
+    }
+
+    /// Annotates `tensor` with a QONNX datatype.
+    pub(crate) fn annotate(&mut self, tensor: &str, datatype: QuantType) {
+        self.graph.set_datatype(tensor, datatype);
     }
 
     /// Node `node`, to change in place.
