@@ -7,8 +7,8 @@ use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueIn
 use brainsmith_core::{Transform, TransformContext};
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    GemmToMatMul, GiveUniqueParameterTensors, InferDataTypes, InferShapes, LowerConvsToMatMul,
-    RemoveStaticGraphInputs, RemoveUnusedTensors,
+    GemmToMatMul, GiveUniqueParameterTensors, InferDataLayouts, InferDataTypes, InferShapes,
+    LowerConvsToMatMul, RemoveStaticGraphInputs, RemoveUnusedTensors,
 };
 use brainsmith_tests::oracle::{Oracle, scratch_dir};
 
@@ -620,4 +620,51 @@ fn convs_that_cannot_be_lowered_stay_with_a_diagnostic() {
     for (note, wanted) in notes.iter().zip(expected) {
         assert!(note.contains(wanted), "{note:?} does not say {wanted:?}");
     }
+}
+
+/// Layouts follow the data: the first input is taken for NCHW, a `Transpose` permutes,
+/// `Unsqueeze` adds an `x` axis, a rank-2 output is NC, a `MultiThreshold` says its own,
+/// and a first input of a rank no layout fits is a diagnostic, not a failure.
+#[test]
+fn data_layouts_follow_transposes_and_reshapes() {
+    let mut threshold = Node::new("MultiThreshold", ["t", "th"], ["m"])
+        .with_attribute("data_layout", AttributeValue::String("NHWC".into()));
+    threshold.domain = "qonnx.custom_op.general".into();
+    let mut m = model(
+        &[("x", &[1, 3, 4, 4])],
+        &[
+            ("m", &[1, 4, 4, 3]),
+            ("u", &[1, 4, 4, 3, 1]),
+            ("f", &[1, 48]),
+        ],
+        &[("th", &[3, 2]), ("axes", &[1]), ("shape", &[2])],
+        vec![
+            Node::new("Transpose", ["x"], ["t"])
+                .with_attribute("perm", AttributeValue::Ints(vec![0, 2, 3, 1])),
+            threshold,
+            Node::new("Unsqueeze", ["t", "axes"], ["u"]),
+            Node::new("Flatten", ["x"], ["f"]),
+        ],
+    );
+    apply(&InferShapes, &mut m);
+    let (changed, notes) = apply(&InferDataLayouts, &mut m);
+    assert!(changed && notes.is_empty(), "{notes:?}");
+    let layout = |t: &str| m.graph.annotation(t, "tensor_layout").map(str::to_owned);
+    assert_eq!(layout("x").as_deref(), Some("['N', 'C', 'H', 'W']"));
+    assert_eq!(layout("t").as_deref(), Some("['N', 'H', 'W', 'C']"));
+    assert_eq!(layout("m").as_deref(), Some("['N', 'H', 'W', 'C']"));
+    assert_eq!(layout("u").as_deref(), Some("['N', 'H', 'W', 'C', 'x']"));
+    assert_eq!(layout("f").as_deref(), Some("['N', 'C']"));
+    let (changed, _) = apply(&InferDataLayouts, &mut m);
+    assert!(!changed, "a second run finds nothing to change");
+
+    let mut odd = model(
+        &[("v", &[2, 3, 4, 5, 6])],
+        &[("w", &[2, 3, 4, 5, 6])],
+        &[],
+        vec![Node::new("Relu", ["v"], ["w"])],
+    );
+    let (_, notes) = apply(&InferDataLayouts, &mut odd);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("graph input 'v' has rank 5"), "{notes:?}");
 }

@@ -16,6 +16,7 @@
 //! | [`GiveReadableTensorNames`](transforms::GiveReadableTensorNames) | transform | cleanup | Names every tensor after the node that produces or owns it: outputs become `<node>_out<i>`, constant inputs `<node>_param<i>`, graph inputs `global_in`, `global_in_1`, ... and graph outputs `global_out`, `global_out_1`, .... |
 //! | [`GiveUniqueNodeNames`](transforms::GiveUniqueNodeNames) | transform | cleanup | Names every node `<OpType>_<n>`, counting from 0 per op type in graph order |
 //! | [`GiveUniqueParameterTensors`](transforms::GiveUniqueParameterTensors) | transform | cleanup | Gives every read of an initializer its own copy: the first reader keeps the original, each later one (another node, or another input of the same node) reads a copy named `<name>_<k>`, with the same datatype annotation |
+//! | [`InferDataLayouts`](transforms::InferDataLayouts) | transform | cleanup | Annotates every node output with its data layout (`tensor_layout`: `['N', 'C', 'H', 'W']`, `['N', 'H', 'W', 'C']`, `['N', 'C']`, ...), in one pass in dependency order, as FINN's streamlining and channels-last conversion read them |
 //! | [`InferDataTypes`](transforms::InferDataTypes) | transform | cleanup | Annotates every node output with its QONNX datatype (`finn_datatype`), in one pass in dependency order: what the quantizers produce (`Quant`, `IntQuant`, `BipolarQuant`, `FloatQuant`, `MultiThreshold`, ...), carried through the ops that only move data, and widened through the multiply-accumulate ops |
 //! | [`InferShapes`](transforms::InferShapes) | transform | cleanup | Infers the element type and shape of every intermediate tensor and records them in `value_info`; fills in graph outputs whose type or dimensions were not declared |
 //! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
@@ -52,7 +53,7 @@ pub mod transforms;
 pub use transforms::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
     ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit, GemmToMatMul,
-    GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors, InferDataTypes,
-    InferShapes, LowerConvsToMatMul, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
-    RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
+    GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors, InferDataLayouts,
+    InferDataTypes, InferShapes, LowerConvsToMatMul, RemoveIdentityOps, RemoveStaticGraphInputs,
+    RemoveUnusedNodes, RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };

@@ -224,25 +224,60 @@ impl Graph {
     /// Annotates many tensors at once, as [`Graph::set_datatype`] does one, in time linear
     /// in the annotations there are.
     pub fn set_datatypes(&mut self, datatypes: impl IntoIterator<Item = (String, QuantType)>) {
+        self.set_annotations(
+            FINN_DATATYPE,
+            datatypes.into_iter().map(|(t, d)| (t, d.to_string())),
+        );
+    }
+
+    /// The value of quantization annotation `key` on `tensor` (`"tensor_layout"`,
+    /// `"tensor_sparsity"`, ...), if it has one.
+    pub fn annotation(&self, tensor: &str, key: &str) -> Option<&str> {
+        self.quantization_annotations
+            .iter()
+            .filter(|a| a.tensor_name.as_deref() == Some(tensor))
+            .flat_map(|a| &a.quant_parameter_tensor_names)
+            .find(|e| e.key.as_deref() == Some(key))?
+            .value
+            .as_deref()
+    }
+
+    /// Sets quantization annotation `key` of many tensors, replacing earlier values of
+    /// that key and keeping the tensors' other keys, in time linear in the annotations
+    /// there are.
+    ///
+    /// ```
+    /// use brainsmith_core::ir::{Graph, QuantType};
+    ///
+    /// let mut graph = Graph::default();
+    /// graph.set_datatypes([("x".to_owned(), QuantType::Int(8))]);
+    /// graph.set_annotations("tensor_layout", [("x".to_owned(), "['N', 'C']".to_owned())]);
+    /// graph.set_annotations("tensor_layout", [("x".to_owned(), "['C', 'N']".to_owned())]);
+    /// assert_eq!(graph.annotation("x", "tensor_layout"), Some("['C', 'N']"));
+    /// assert_eq!(graph.annotation("x", "finn_datatype"), Some("INT8"));
+    /// assert_eq!(graph.quantization_annotations.len(), 1);
+    /// ```
+    pub fn set_annotations(
+        &mut self,
+        key: &str,
+        values: impl IntoIterator<Item = (String, String)>,
+    ) {
         let mut at: FxHashMap<String, usize> = FxHashMap::default();
         for (i, a) in self.quantization_annotations.iter().enumerate() {
             if let Some(tensor) = &a.tensor_name {
                 at.entry(tensor.clone()).or_insert(i);
             }
         }
-        for (tensor, datatype) in datatypes {
+        for (tensor, value) in values {
             let entry = proto::StringStringEntryProto {
-                key: Some(FINN_DATATYPE.to_owned()),
-                value: Some(datatype.to_string()),
+                key: Some(key.to_owned()),
+                value: Some(value),
             };
             match at.get(&tensor) {
                 Some(&i) => {
                     let entries =
                         &mut self.quantization_annotations[i].quant_parameter_tensor_names;
-                    match entries
-                        .iter_mut()
-                        .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))
-                    {
+                    match entries.iter_mut().find(|e| e.key.as_deref() == Some(key)) {
                         Some(existing) => *existing = entry,
                         None => entries.push(entry),
                     }

@@ -1,6 +1,6 @@
 //! [`LowerConvsToMatMul`]
 
-use brainsmith_core::ir::{AttributeValue, Node, QuantType, Tensor, ValueInfo, proto};
+use brainsmith_core::ir::{AttributeValue, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::prelude::*;
 
 use super::ExtractBiasFromConv;
@@ -332,7 +332,9 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     if conv.depthwise() {
         let sparsity = format!("{{'dw': {{'kernel_shape': [{kh}, {kw}]}}}}");
         let weights = rewriter.graph().nodes[source.at.0].inputs[source.at.1].clone();
-        annotate(rewriter, &weights, "tensor_sparsity", &sparsity);
+        rewriter
+            .graph_mut()
+            .set_annotations("tensor_sparsity", [(weights, sparsity)]);
     }
 
     let label = if node.name.is_empty() {
@@ -390,27 +392,4 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     nodes.push(named(rewriter, to_nchw, "to_nchw"));
     rewriter.replace_node(i, nodes);
     Ok(())
-}
-
-/// Adds `key = value` to the quantization annotation of `tensor`.
-fn annotate(rewriter: &mut Rewriter<'_>, tensor: &str, key: &str, value: &str) {
-    let entry = proto::StringStringEntryProto {
-        key: Some(key.to_owned()),
-        value: Some(value.to_owned()),
-    };
-    let annotations = &mut rewriter.graph_mut().quantization_annotations;
-    match annotations
-        .iter_mut()
-        .find(|a| a.tensor_name.as_deref() == Some(tensor))
-    {
-        Some(a) => {
-            a.quant_parameter_tensor_names
-                .retain(|e| e.key.as_deref() != Some(key));
-            a.quant_parameter_tensor_names.push(entry);
-        }
-        None => annotations.push(proto::TensorAnnotation {
-            tensor_name: Some(tensor.to_owned()),
-            quant_parameter_tensor_names: vec![entry],
-        }),
-    }
 }

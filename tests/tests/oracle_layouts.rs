@@ -1,0 +1,127 @@
+//! InferDataLayouts against the qonnx oracle on every real model: qonnx runs InferShapes
+//! and InferDataLayouts (to its fixed point); we run RemoveStaticGraphInputs (qonnx reads
+//! initializers listed as inputs as constants), InferShapes and InferDataLayouts once.
+//! Every graph input and node output must end with the same `tensor_layout` annotation,
+//! except where [`KNOWN`] says why ours is right.
+
+use std::collections::BTreeMap;
+
+use brainsmith_core::ir::Model;
+use brainsmith_plugins::{InferDataLayouts, InferShapes, RemoveStaticGraphInputs};
+use brainsmith_tests::oracle::{Oracle, apply_all, scratch_dir};
+use brainsmith_tests::{all_models, models_dir};
+
+/// Where qonnx's layouts are wrong: (model, tensors, why). Each follows from a rank that
+/// qonnx's shape inference leaves unknown and ours infers.
+const KNOWN: &[(&str, &[&str], &str)] = &[
+    (
+        "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        &["reshape2_0.tmp_0", "p2o.MatMul.1", "p2o.Add.87"],
+        "the Reshape's target shape is computed by a Shape subgraph: qonnx leaves its output \
+         without a shape, reads that as rank 0 and copies the NCHW of the 4-D input; we infer \
+         rank 2, so NC, and the MatMul and Add after it stay NC",
+    ),
+    (
+        "light_squeezenet.onnx",
+        &["r61", "r62", "r63", "r64", "r65", "softmaxout_1"],
+        "qonnx has no shape for the Dropout's mask output, so its rule fails and both Dropout \
+         outputs become [], and the Conv after it guesses NHWC; we know both shapes, so the \
+         Dropout keeps NCHW and so does everything after it (a Conv output is NCHW)",
+    ),
+];
+
+/// The layout annotation of every graph input and node output, as written.
+fn layouts(model: &Model) -> BTreeMap<String, Option<String>> {
+    let graph = &model.graph;
+    graph
+        .inputs
+        .iter()
+        .map(|v| &v.name)
+        .chain(graph.nodes.iter().flat_map(|n| &n.outputs))
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let layout = graph
+                .annotation(t, "tensor_layout")
+                .map(|l| l.replace('"', "'"));
+            (t.clone(), layout)
+        })
+        .collect()
+}
+
+#[test]
+fn infer_data_layouts_matches_the_oracle_on_every_model() {
+    let Some(oracle) = Oracle::find() else {
+        return;
+    };
+    let scratch = scratch_dir("infer_data_layouts");
+    let names: Vec<String> = all_models().into_iter().map(|(name, _)| name).collect();
+    let queue = std::sync::Mutex::new(names);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while let Some(name) = queue.lock().unwrap().pop() {
+                    let path = models_dir().join(&name);
+                    let theirs = oracle.run(&path, "InferShapes,InferDataLayouts", true, &scratch);
+                    let mut ours = Model::load(&path).unwrap();
+                    let notes = apply_all(
+                        &mut ours,
+                        &[&RemoveStaticGraphInputs, &InferShapes, &InferDataLayouts],
+                    );
+                    results.lock().unwrap().push((name, theirs, ours, notes));
+                }
+            });
+        }
+    });
+    let (mut compared, mut tensors, mut mismatches) = (0, 0, Vec::new());
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (name, theirs, ours, notes) in results.into_inner().unwrap() {
+        notes
+            .iter()
+            .for_each(|n| eprintln!("{name}: diagnostic: {n}"));
+        let theirs = match theirs {
+            Ok(run) => run.model,
+            Err(why) => {
+                eprintln!("{name}: the oracle cannot run InferDataLayouts ({why}); not compared");
+                continue;
+            }
+        };
+        compared += 1;
+        let theirs = layouts(&theirs);
+        for (tensor, layout) in layouts(&ours) {
+            let Some(expected) = theirs.get(&tensor) else {
+                continue;
+            };
+            tensors += 1;
+            *seen.entry(format!("{layout:?}")).or_default() += 1;
+            let documented = KNOWN
+                .iter()
+                .any(|(model, tensors, _)| *model == name && tensors.contains(&tensor.as_str()));
+            if (&layout != expected) != documented {
+                mismatches.push(format!(
+                    "{name}: '{tensor}' is {layout:?} here, {expected:?} in qonnx{}",
+                    if documented {
+                        ", but KNOWN says they differ"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+    }
+    mismatches.sort();
+    assert!(
+        mismatches.is_empty(),
+        "{} differences:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(compared >= 15, "only {compared} models compared");
+    assert!(
+        seen.len() >= 4,
+        "too few distinct layouts to mean much: {seen:?}"
+    );
+    eprintln!(
+        "InferDataLayouts: {tensors} tensors of {compared} models agree with qonnx: {seen:?}"
+    );
+}
