@@ -6,9 +6,9 @@ use brainsmith_core::ir::proto::OperatorSetIdProto;
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
 use brainsmith_plugins::{
-    BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    GemmToMatMul, GiveUniqueParameterTensors, InferDataLayouts, InferDataTypes, InferShapes,
-    LowerConvsToMatMul, RemoveStaticGraphInputs, RemoveUnusedTensors,
+    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertSubToAdd, ExpandNorms,
+    ExtractBiasFromConv, GemmToMatMul, GiveUniqueParameterTensors, InferDataLayouts,
+    InferDataTypes, InferShapes, LowerConvsToMatMul, RemoveStaticGraphInputs, RemoveUnusedTensors,
 };
 use brainsmith_tests::oracle::{Oracle, scratch_dir};
 
@@ -667,4 +667,53 @@ fn data_layouts_follow_transposes_and_reshapes() {
     let (_, notes) = apply(&InferDataLayouts, &mut odd);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].contains("graph input 'v' has rank 5"), "{notes:?}");
+}
+
+/// The batch changes on the first input, on the inputs `inputs` lists, on outputs of the
+/// old batch and on `Reshape` targets starting with it; a target that starts with `-1`
+/// or another size stays. A batch of 0 and an unknown input name are errors that say so.
+#[test]
+fn change_batch_size_changes_the_batch_and_nothing_else() {
+    let mut m = model(
+        &[("x", &[2, 6]), ("k", &[2, 6]), ("w", &[2, 3])],
+        &[("y", &[2, 6]), ("z", &[6, 2])],
+        &[],
+        vec![
+            Node::new("Add", ["x", "k"], ["s"]),
+            Node::new("Reshape", ["s", "batch_first"], ["y"]),
+            Node::new("Reshape", ["s", "flat"], ["f"]),
+            Node::new("Reshape", ["w", "other"], ["z"]),
+        ],
+    );
+    m.graph.outputs[1] = ValueInfo::tensor("z", ElemType::Float, &[3, 2]);
+    m.graph.initializers = vec![
+        Tensor::from_i64("batch_first", &[2], &[2, 6]),
+        Tensor::from_i64("flat", &[1], &[-1]),
+        Tensor::from_i64("other", &[2], &[3, 2]),
+    ];
+    let change = |batch_size, inputs: &[&str]| ChangeBatchSize {
+        batch_size,
+        inputs: Some(inputs.iter().map(|s| s.to_string()).collect()),
+    };
+    let mut ctx = TransformContext::default();
+    let err = change(0, &[]).apply(&mut m.clone(), &mut ctx).unwrap_err();
+    assert!(err.to_string().contains("`batch_size` is 0"), "{err}");
+    let err = change(5, &["q"])
+        .apply(&mut m.clone(), &mut ctx)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("names 'q', which is not a graph input; the inputs are x, k, w"),
+        "{err}"
+    );
+    let (changed, notes) = apply(&change(5, &["k"]), &mut m);
+    assert!(changed && notes.is_empty(), "{notes:?}");
+    let first = |v: &ValueInfo| v.static_shape().unwrap()[0];
+    let dims: Vec<i64> = m.graph.inputs.iter().map(first).collect();
+    assert_eq!(dims, [5, 5, 2], "w is not batched");
+    let dims: Vec<i64> = m.graph.outputs.iter().map(first).collect();
+    assert_eq!(dims, [5, 3]);
+    assert_eq!(values(&m, "batch_first"), [5.0, 6.0]);
+    assert_eq!(values(&m, "flat"), [-1.0]);
+    assert_eq!(values(&m, "other"), [3.0, 2.0]);
 }

@@ -5,6 +5,7 @@
 //! | plugin | kind | stage | what it does |
 //! |---|---|---|---|
 //! | [`BatchNormToAffine`](transforms::BatchNormToAffine) | transform | topology_opt | Replaces every inference-mode `BatchNormalization` with constant parameters by `x * a + b`: a `Mul` and an `Add` with per-channel constants of shape `[1, C, 1, ...]`, where `a = scale / sqrt(var + epsilon)` and `b = bias - a * mean` |
+//! | [`ChangeBatchSize`](transforms::ChangeBatchSize) | transform | topology_opt | Sets the batch size of the whole model, and infers the shapes again |
 //! | [`ConvertDivToMul`](transforms::ConvertDivToMul) | transform | topology_opt | Turns `x / c` with a floating-point constant `c` into `x * (1/c)`, the form kernel mapping and the streamlining transforms look for |
 //! | [`ConvertSubToAdd`](transforms::ConvertSubToAdd) | transform | topology_opt | Turns `x - c` with a constant `c` into `x + (-c)`, the form kernel mapping and the streamlining transforms look for |
 //! | [`ExpandNorms`](transforms::ExpandNorms) | transform | topology_opt | Splits every `LayerNormalization` into its normalization (a `LayerNormalization` with unit scale and no bias) followed by an affine `Mul` by the scale and `Add` of the bias, so that the normalization and the elementwise affine map to separate kernels |
@@ -51,9 +52,10 @@ pub mod steps;
 pub mod transforms;
 
 pub use transforms::{
-    BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit, GemmToMatMul,
-    GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors, InferDataLayouts,
-    InferDataTypes, InferShapes, LowerConvsToMatMul, RemoveIdentityOps, RemoveStaticGraphInputs,
-    RemoveUnusedNodes, RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
+    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertSubToAdd, ExpandNorms,
+    ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit,
+    GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors,
+    InferDataLayouts, InferDataTypes, InferShapes, LowerConvsToMatMul, RemoveIdentityOps,
+    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
+    SortCommutativeInputsInitializerLast, SortGraph,
 };

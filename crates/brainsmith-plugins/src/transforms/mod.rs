@@ -1,6 +1,7 @@
 //! Graph transforms, one per file, and what the rewriting ones share (`rewrite`).
 
 mod batchnorm_to_affine;
+mod change_batch_size;
 mod convert_div_to_mul;
 mod convert_sub_to_add;
 mod expand_norms;
@@ -25,6 +26,7 @@ mod sort_commutative_inputs;
 mod sort_graph;
 
 pub use batchnorm_to_affine::BatchNormToAffine;
+pub use change_batch_size::ChangeBatchSize;
 pub use convert_div_to_mul::ConvertDivToMul;
 pub use convert_sub_to_add::ConvertSubToAdd;
 pub use expand_norms::ExpandNorms;
