@@ -6,9 +6,10 @@ use brainsmith_core::ir::proto::OperatorSetIdProto;
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
 use brainsmith_plugins::{
-    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertSubToAdd, ExpandNorms,
-    ExtractBiasFromConv, GemmToMatMul, GiveUniqueParameterTensors, InferDataLayouts,
-    InferDataTypes, InferShapes, LowerConvsToMatMul, RemoveStaticGraphInputs, RemoveUnusedTensors,
+    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertSubToAdd, DoubleToSingleFloat,
+    ExpandNorms, ExtractBiasFromConv, GemmToMatMul, GiveUniqueParameterTensors, InferDataLayouts,
+    InferDataTypes, InferShapes, LowerConvsToMatMul, MovePadAttributeToTensor,
+    RemoveStaticGraphInputs, RemoveUnusedTensors,
 };
 use brainsmith_tests::oracle::{Oracle, scratch_dir};
 
@@ -716,4 +717,46 @@ fn change_batch_size_changes_the_batch_and_nothing_else() {
     assert_eq!(values(&m, "batch_first"), [5.0, 6.0]);
     assert_eq!(values(&m, "flat"), [-1.0]);
     assert_eq!(values(&m, "other"), [3.0, 2.0]);
+}
+
+/// `Pad`'s attributes become inputs (zero pads when only `value` is given, since
+/// `constant_value` is the third input); a `value` of unknown element type is a
+/// diagnostic. Double tensors, types and casts all become float.
+#[test]
+fn pad_attributes_move_and_doubles_become_floats() {
+    let mut m = model(
+        &[("x", &[1, 2])],
+        &[("y", &[1, 2]), ("z", &[])],
+        &[],
+        vec![
+            Node::new("Pad", ["x"], ["y"]).with_attribute("value", AttributeValue::Float(2.0)),
+            Node::new("Pad", ["u"], ["z"]).with_attribute("value", AttributeValue::Float(2.0)),
+            Node::new("Cast", ["x"], ["xd"]).with_attribute("to", AttributeValue::Int(11)),
+        ],
+    );
+    let (changed, notes) = apply(&MovePadAttributeToTensor, &mut m);
+    assert!(changed);
+    assert_eq!(m.graph.nodes[0].inputs.len(), 3);
+    assert_eq!(values(&m, &m.graph.nodes[0].inputs[1].clone()), [0.0; 4]);
+    assert_eq!(values(&m, &m.graph.nodes[0].inputs[2].clone()), [2.0]);
+    assert!(m.graph.nodes[0].attributes.is_empty());
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("element type of its input 'u' is unknown"),
+        "{notes:?}"
+    );
+
+    m.graph
+        .value_info
+        .push(ValueInfo::tensor("xd", ElemType::Double, &[1, 2]));
+    let (changed, _) = apply(&DoubleToSingleFloat, &mut m);
+    assert!(changed);
+    assert_eq!(
+        m.graph.nodes[2].attr_int("to"),
+        Some(ElemType::Float as i64)
+    );
+    let xd = m.graph.value_info.iter().find(|v| v.name == "xd").unwrap();
+    assert_eq!(xd.tensor_type().unwrap().elem_type, ElemType::Float as i32);
+    let (changed, _) = apply(&DoubleToSingleFloat, &mut m);
+    assert!(!changed, "nothing double is left");
 }

@@ -1,7 +1,8 @@
 //! The lowering transforms against the qonnx oracle on every real model: ConvertSubToAdd,
 //! ConvertDivToMul, BatchNormToAffine, GemmToMatMul, ExtractBiasFromConv,
 //! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast, RemoveUnusedNodes,
-//! FoldTransposeIntoQuantInit, ExtractQuantScaleZeroPt and LowerConvsToMatMul; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
+//! FoldTransposeIntoQuantInit, ExtractQuantScaleZeroPt, LowerConvsToMatMul,
+//! DoubleToSingleFloat and MovePadAttributeToTensor; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
 //! each (after InferShapes where it needs shapes) followed by its own cleanup; we run the
 //! same, with RemoveStaticGraphInputs first (qonnx reads initializers listed as graph
 //! inputs as constants) and RemoveUnusedTensors and SortGraph for its cleanup. Op
@@ -11,11 +12,11 @@
 use brainsmith_core::Transform;
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_plugins::{
-    BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, ExpandNorms, ExtractBiasFromConv,
-    ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit, GemmToMatMul,
-    GiveUniqueParameterTensors, InferShapes, LowerConvsToMatMul, RemoveIdentityOps,
-    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
-    SortCommutativeInputsInitializerLast, SortGraph,
+    BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, DoubleToSingleFloat, ExpandNorms,
+    ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit,
+    GemmToMatMul, GiveUniqueParameterTensors, InferShapes, LowerConvsToMatMul,
+    MovePadAttributeToTensor, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
+    RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };
 use brainsmith_tests::oracle::{
     Known, Oracle, Recipe, Tolerance, apply_all, check_recipe, scratch_dir,
@@ -617,5 +618,152 @@ fn lower_convs_to_matmul_keeps_the_outputs_of_every_real_model() {
             lowered.contains(&(model.to_owned(), all)),
             "{model}: not every Conv lowered: {lowered:?}"
         );
+    }
+}
+
+/// No real model has a double tensor or a `Pad` of opset 2: on all of them, both leave
+/// the graph as it is.
+#[test]
+fn double_to_single_float_and_move_pad_attribute_match_the_oracle() {
+    check_recipe(&Recipe {
+        name: "double_to_single_float_and_move_pad",
+        oracle: "DoubleToSingleFloat,MovePadAttributeToTensor",
+        ours: |m| around(m, &[&DoubleToSingleFloat, &MovePadAttributeToTensor]),
+        known: &[],
+        structural: true,
+        tolerances: &[],
+    });
+}
+
+/// No real model has a `Pad` of opset 2, so one is made, with both attributes: qonnx and
+/// we move them into the same constant inputs; at opset 11 the result computes the
+/// original's output.
+#[test]
+fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
+    let mut model = synthetic(
+        &[1, 2, 3, 3],
+        &[1, 2, 5, 5],
+        vec![],
+        vec![
+            Node::new("Pad", ["x"], ["y"])
+                .with_attribute("pads", AttributeValue::Ints(vec![0, 0, 1, 1, 0, 0, 1, 1]))
+                .with_attribute("value", AttributeValue::Float(0.5))
+                .with_attribute("mode", AttributeValue::String("constant".into())),
+        ],
+    );
+    model.opset_imports[0].version = Some(9);
+    let original = model.clone();
+    let Some((mut ours, theirs)) = both(
+        "move_pad_synthetic",
+        model,
+        "MovePadAttributeToTensor",
+        &[&MovePadAttributeToTensor],
+    ) else {
+        return;
+    };
+    let operands = |m: &Model| -> Vec<(Vec<i64>, Vec<f64>)> {
+        m.graph.nodes[0].inputs[1..]
+            .iter()
+            .map(|name| {
+                let t = m
+                    .graph
+                    .initializers
+                    .iter()
+                    .find(|t| t.name() == name)
+                    .unwrap();
+                (t.dims().to_vec(), t.to_f64().unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(operands(&ours), operands(&theirs));
+    assert_eq!(
+        operands(&ours),
+        [
+            (vec![8], vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]),
+            (vec![], vec![0.5])
+        ]
+    );
+    let attributes = |m: &Model| -> Vec<String> {
+        m.graph.nodes[0]
+            .attributes
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    };
+    assert_eq!(attributes(&ours), ["mode"]);
+    assert_eq!(attributes(&ours), attributes(&theirs));
+    let oracle = Oracle::find().unwrap();
+    let scratch = scratch_dir("move_pad_outputs");
+    std::fs::create_dir_all(&scratch).unwrap();
+    ours.opset_imports[0].version = Some(11);
+    let (a, b) = (scratch.join("original.onnx"), scratch.join("ours.onnx"));
+    original.save(&a).unwrap();
+    ours.save(&b).unwrap();
+    for d in oracle.compare_outputs(&a, &b).unwrap() {
+        assert_eq!(d.max_abs_diff, Ok(0.0), "{:?}", d.names);
+    }
+}
+
+/// Double initializers become float in both; where the graph also computes in double
+/// (a `Cast` to double), qonnx converts only the initializer and its model no longer
+/// runs, while ours computes the original's output in float.
+#[test]
+fn double_to_single_float_converts_the_whole_model_where_qonnx_breaks_it() {
+    let double = |name: &str, values: &[f64]| {
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Tensor::from_raw(name, ElemType::Double, &[values.len() as i64], raw)
+    };
+    let cast = |from: &str, to: &str, elem: ElemType| {
+        Node::new("Cast", [from], [to]).with_attribute("to", AttributeValue::Int(elem as i64))
+    };
+    let k = [0.1, 1.0 / 3.0, 2.5, -7.25];
+    let cases = [
+        (
+            "double_initializer_only",
+            vec![
+                cast("d", "c", ElemType::Float),
+                Node::new("Add", ["x", "c"], ["y"]),
+            ],
+            true,
+        ),
+        (
+            "double_arithmetic",
+            vec![
+                cast("x", "xd", ElemType::Double),
+                Node::new("Mul", ["xd", "d"], ["p"]),
+                cast("p", "y", ElemType::Float),
+            ],
+            false,
+        ),
+    ];
+    for (name, nodes, qonnx_runs) in cases {
+        let model = synthetic(&[4], &[4], vec![double("d", &k)], nodes);
+        let original = model.clone();
+        let Some((ours, _theirs)) =
+            both(name, model, "DoubleToSingleFloat", &[&DoubleToSingleFloat])
+        else {
+            return;
+        };
+        assert_eq!(ours.graph.initializers[0].elem_type(), ElemType::Float);
+        let oracle = Oracle::find().unwrap();
+        let scratch = scratch_dir(&format!("{name}_outputs"));
+        std::fs::create_dir_all(&scratch).unwrap();
+        let (a, b) = (scratch.join("original.onnx"), scratch.join("ours.onnx"));
+        original.save(&a).unwrap();
+        ours.save(&b).unwrap();
+        for d in oracle.compare_outputs(&a, &b).unwrap() {
+            let diff = d.max_abs_diff.unwrap();
+            assert!(
+                diff <= 1e-6 * d.max_abs.max(1.0),
+                "{name}: differs by {diff}"
+            );
+        }
+        // Where `both` left qonnx's model (`scratch_dir` would empty it).
+        let theirs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/oracle-scratch")
+            .join(name)
+            .join("synthetic.oracle.onnx");
+        let theirs_runs = oracle.compare_outputs(&theirs, &theirs).is_ok();
+        assert_eq!(theirs_runs, qonnx_runs, "{name}: does qonnx's model run?");
     }
 }

@@ -8,6 +8,7 @@
 //! | [`ChangeBatchSize`](transforms::ChangeBatchSize) | transform | topology_opt | Sets the batch size of the whole model, and infers the shapes again |
 //! | [`ConvertDivToMul`](transforms::ConvertDivToMul) | transform | topology_opt | Turns `x / c` with a floating-point constant `c` into `x * (1/c)`, the form kernel mapping and the streamlining transforms look for |
 //! | [`ConvertSubToAdd`](transforms::ConvertSubToAdd) | transform | topology_opt | Turns `x - c` with a constant `c` into `x + (-c)`, the form kernel mapping and the streamlining transforms look for |
+//! | [`DoubleToSingleFloat`](transforms::DoubleToSingleFloat) | transform | cleanup | Makes a model that computes in `DOUBLE` compute in `FLOAT`: every double initializer and `Constant` value becomes float, and so does every recorded double type (graph inputs, outputs, `value_info`), every `Cast` or `ConstantOfShape` to double, and every `RandomNormal`/`RandomUniform` style `dtype` of double |
 //! | [`ExpandNorms`](transforms::ExpandNorms) | transform | topology_opt | Splits every `LayerNormalization` into its normalization (a `LayerNormalization` with unit scale and no bias) followed by an affine `Mul` by the scale and `Add` of the bias, so that the normalization and the elementwise affine map to separate kernels |
 //! | [`ExtractBiasFromConv`](transforms::ExtractBiasFromConv) | transform | topology_opt | Moves the bias of every `Conv` and `ConvTranspose` into an `Add` after it, reshaped to `[1, C, 1, ...]`, so that the convolution maps to a kernel without bias |
 //! | [`ExtractQuantScaleZeroPt`](transforms::ExtractQuantScaleZeroPt) | transform | topology_opt | Moves a `Quant` node's scale and zero point out of it: `Quant(x, s, z, b)` becomes `Mul(Sub(Quant(Add(Div(x, s), z), 1, 0, b), z), s)`, which computes the same, so that the quantizer left is a plain integer quantizer (`MultiThreshold` in FINN) and the affine parts can move through the graph as ordinary arithmetic |
@@ -21,6 +22,7 @@
 //! | [`InferDataTypes`](transforms::InferDataTypes) | transform | cleanup | Annotates every node output with its QONNX datatype (`finn_datatype`), in one pass in dependency order: what the quantizers produce (`Quant`, `IntQuant`, `BipolarQuant`, `FloatQuant`, `MultiThreshold`, ...), carried through the ops that only move data, and widened through the multiply-accumulate ops |
 //! | [`InferShapes`](transforms::InferShapes) | transform | cleanup | Infers the element type and shape of every intermediate tensor and records them in `value_info`; fills in graph outputs whose type or dimensions were not declared |
 //! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
+//! | [`MovePadAttributeToTensor`](transforms::MovePadAttributeToTensor) | transform | topology_opt | Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an `INT64` tensor, `value` a scalar of the padded tensor's element type |
 //! | [`RemoveIdentityOps`](transforms::RemoveIdentityOps) | transform | cleanup | Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with the identity permutation |
 //! | [`RemoveStaticGraphInputs`](transforms::RemoveStaticGraphInputs) | transform | cleanup | Removes the graph inputs that are also initializers, so that their values are constants |
 //! | [`RemoveUnusedNodes`](transforms::RemoveUnusedNodes) | transform | cleanup | Removes nodes that contribute to no graph output, directly or through other nodes: dead code left behind by rewrites or by an exporter |
@@ -52,10 +54,10 @@ pub mod steps;
 pub mod transforms;
 
 pub use transforms::{
-    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertSubToAdd, ExpandNorms,
-    ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit,
-    GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors,
-    InferDataLayouts, InferDataTypes, InferShapes, LowerConvsToMatMul, RemoveIdentityOps,
-    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
-    SortCommutativeInputsInitializerLast, SortGraph,
+    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertSubToAdd, DoubleToSingleFloat,
+    ExpandNorms, ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants,
+    FoldTransposeIntoQuantInit, GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames,
+    GiveUniqueParameterTensors, InferDataLayouts, InferDataTypes, InferShapes, LowerConvsToMatMul,
+    MovePadAttributeToTensor, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
+    RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };

@@ -8,7 +8,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, Graph, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, QuantType, Tensor, ValueInfo};
 
 use super::sort_graph::subgraph_reads;
 use brainsmith_core::TransformContext;
@@ -141,6 +141,14 @@ impl<'g> Rewriter<'g> {
             .chain(&self.graph.outputs)
             .chain(&self.graph.value_info)
             .find(|v| v.name == name)
+    }
+
+    /// The element type of `name`: of its constant, or as recorded.
+    pub(crate) fn elem_type(&self, name: &str) -> Option<ElemType> {
+        match self.constant(name) {
+            Some(t) => Some(t.elem_type()),
+            None => ElemType::try_from(self.info(name)?.tensor_type()?.elem_type).ok(),
+        }
     }
 
     /// The static shape of `name`: of its constant, or as recorded.

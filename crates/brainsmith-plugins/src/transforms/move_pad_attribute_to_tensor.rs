@@ -1,0 +1,103 @@
+//! [`MovePadAttributeToTensor`]
+
+use brainsmith_core::ir::{ElemType, Tensor};
+use brainsmith_core::prelude::*;
+
+use super::rewrite::{Rewriter, rewrite_each};
+use crate::eval::Array;
+
+/// Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into
+/// constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an
+/// `INT64` tensor, `value` a scalar of the padded tensor's element type.
+///
+/// The model's opset import does not change (other ops' meaning would), so a model
+/// below opset 11 holds `Pad` nodes of the newer form afterwards, as with qonnx 1.0; raise
+/// its opset before running it with onnxruntime. A `value` whose element type is unknown
+/// (run `InferShapes` first) leaves the node as it is, with a diagnostic.
+#[transform(stage = topology_opt, tags = ["pad", "canonicalize", "finn"], version = "1.0.0")]
+#[derive(Debug, Default)]
+pub struct MovePadAttributeToTensor;
+
+impl Transform for MovePadAttributeToTensor {
+    fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
+        let with_attributes = |n: &Node| {
+            n.op_type == "Pad" && (n.attribute("pads").is_some() || n.attribute("value").is_some())
+        };
+        Ok(rewrite_each(
+            &mut model.graph,
+            ctx,
+            with_attributes,
+            move_attributes,
+        ))
+    }
+}
+
+fn move_attributes(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
+    let mut node = rewriter.graph().nodes[i].clone();
+    let x = node.inputs.first().cloned().ok_or("it has no input")?;
+    if node.inputs.len() != 1 {
+        return Err(format!(
+            "it has both attributes and {} inputs; which padding holds is unclear",
+            node.inputs.len()
+        ));
+    }
+    let pads = match node.attribute("pads") {
+        Some(_) => Some(
+            node.attr_ints("pads")
+                .ok_or("its `pads` attribute is not a list of integers")?
+                .to_vec(),
+        ),
+        None => None,
+    };
+    let value = match node.attribute("value") {
+        Some(_) => {
+            let v = node
+                .attr_float("value")
+                .ok_or("its `value` attribute is not a float")?;
+            let elem = rewriter.elem_type(&x).ok_or_else(|| {
+                format!("the element type of its input '{x}' is unknown; run InferShapes first")
+            })?;
+            Some(scalar(elem, f64::from(v))?)
+        }
+        None => None,
+    };
+    let label = if node.name.is_empty() {
+        node.outputs.first().cloned().unwrap_or_default()
+    } else {
+        node.name.clone()
+    };
+    // Without `pads` the padding is none: opset 11 needs the input anyway to reach
+    // `constant_value`.
+    let rank_pads = match pads {
+        Some(p) => p,
+        None => {
+            let rank = rewriter.rank(&x).ok_or_else(|| {
+                format!("the rank of its input '{x}' is unknown; run InferShapes first")
+            })?;
+            vec![0; 2 * rank]
+        }
+    };
+    let pads = Tensor::from_i64("", &[rank_pads.len() as i64], &rank_pads);
+    let pads = rewriter.add_constant(&format!("{label}_pads"), pads);
+    node.inputs.push(pads);
+    if let Some(value) = value {
+        let value = rewriter.add_constant(&format!("{label}_value"), value);
+        node.inputs.push(value);
+    }
+    node.attributes
+        .retain(|a| a.name != "pads" && a.name != "value");
+    rewriter.replace_node(i, vec![node]);
+    Ok(())
+}
+
+fn scalar(elem: ElemType, value: f64) -> Result<Tensor, String> {
+    let a = if matches!(
+        elem,
+        ElemType::Float | ElemType::Double | ElemType::Float16 | ElemType::Bfloat16
+    ) {
+        Array::floats(elem, Vec::new(), vec![value])
+    } else {
+        Array::ints(elem, Vec::new(), vec![value as i64])
+    };
+    a.to_tensor("").map_err(|e| format!("its `value`: {e}"))
+}
