@@ -215,12 +215,38 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
     );
 }
 
+/// Every plugin constructs with its defaults, except one with required configuration
+/// keys, which refuses an empty configuration naming each of them.
 #[test]
 fn every_record_constructs_its_plugin_on_demand() {
     let r = registry();
+    let mut required_seen = 0;
     for t in r.transforms() {
-        let _ = t.instantiate();
+        let required: Vec<&str> = t
+            .config_fields()
+            .iter()
+            .filter(|f| f.is_required())
+            .map(|f| f.name)
+            .collect();
+        if required.is_empty() {
+            let _ = t.instantiate();
+            continue;
+        }
+        required_seen += 1;
+        let err = t
+            .configure(&toml::Table::new())
+            .err()
+            .unwrap_or_else(|| panic!("{} built without its required keys", t.name()))
+            .to_string();
+        for key in required {
+            assert!(
+                err.contains(key),
+                "{}: {err:?} does not name {key}",
+                t.name()
+            );
+        }
     }
+    assert!(required_seen >= 1, "ChangeBatchSize has a required key");
     for k in r.kernels() {
         let _ = k.instantiate();
     }
