@@ -2,12 +2,13 @@
 //! ConvertDivToMul, BatchNormToAffine, GemmToMatMul, ExtractBiasFromConv,
 //! GiveUniqueParameterTensors, SortCommutativeInputsInitializerLast, RemoveUnusedNodes,
 //! FoldTransposeIntoQuantInit, ExtractQuantScaleZeroPt, LowerConvsToMatMul,
-//! DoubleToSingleFloat and MovePadAttributeToTensor; ExpandNorms, which qonnx lacks, against the original outputs. qonnx runs
-//! each (after InferShapes where it needs shapes) followed by its own cleanup; we run the
-//! same, with RemoveStaticGraphInputs first (qonnx reads initializers listed as graph
-//! inputs as constants) and RemoveUnusedTensors and SortGraph for its cleanup. Op
-//! histograms must agree except where documented, graphs must be the same up to naming,
-//! and our result must compute the original model's outputs.
+//! DoubleToSingleFloat and MovePadAttributeToTensor; ExpandNorms, which qonnx lacks,
+//! against the original outputs. qonnx runs each (after InferShapes where it needs shapes)
+//! followed by its own cleanup; we run the same, with RemoveStaticGraphInputs first (qonnx
+//! reads initializers listed as graph inputs as constants) and RemoveUnusedTensors and
+//! SortGraph for its cleanup. Op histograms must agree except where documented, graphs
+//! must be the same up to naming, and our result must compute the original model's
+//! outputs.
 
 use brainsmith_core::Transform;
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};

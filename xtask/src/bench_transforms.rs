@@ -1,10 +1,14 @@
 //! `cargo xtask bench-transforms`: the cleanup recipe, ours against the qonnx oracle, on
 //! every real model and on synthetic chains, written to `BENCHMARKS-transforms.md`.
 //!
-//! Ours runs through the release `brainsmith transform --format json` binary and is timed
-//! by its own report (transforms only, best of `--runs`); the oracle runs through
-//! `../shared/oracle/run_qonnx.py` and is timed by its summary (the same transforms, each
-//! with qonnx's own cleanup, as qonnx applies them). Both in the same run, on this machine.
+//! Each side is measured twice. Cold: ours through the release `brainsmith transform
+//! --format json` binary, a fresh process per run, timed by its own report (transforms
+//! only, best of `--runs`); the oracle's first application in its process. Warm: the
+//! recipe applied again and again in one process, on fresh copies of the model, the
+//! fastest application counting: ours through the `recipe` bench target
+//! (`crates/brainsmith-plugins/benches/recipe.rs`), the oracle's through `oracle_recipe.py`
+//! (the transforms as `../shared/oracle/run_qonnx.py` applies them, each with qonnx's own
+//! cleanup). Both in the same run, on this machine.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -166,21 +170,26 @@ fn transform_instructions(bin: &Path, model: &Path, out: &Path) -> Result<u64, S
     crate::bench::collected(&mut cmd)
 }
 
-/// Seconds the oracle spends in the same transforms, and its node count after.
-fn oracle(
-    python: &Path,
-    script: &Path,
-    model: &Path,
-    scratch: &Path,
-) -> Result<(f64, u64), String> {
-    let out = scratch.join("oracle.onnx");
-    let summary = scratch.join("oracle.json");
+/// The oracle's side, as `oracle_recipe.py` measures it.
+struct Theirs {
+    /// The first application in the process.
+    first: f64,
+    /// The fastest application.
+    best: f64,
+    nodes: u64,
+}
+
+/// The oracle's times for the recipe on `model`: its first application and its fastest
+/// of up to `max_runs` within about `budget` seconds, and its node count after.
+fn oracle(python: &Path, harness: &Path, model: &Path, budget: f64) -> Result<Theirs, String> {
+    let oracle_dir = workspace_root().join("../shared/oracle");
     let result = Command::new(python)
-        .arg(script)
+        .arg(harness)
+        .arg(oracle_dir)
         .arg(model)
-        .arg(&out)
-        .args(["--transforms", RECIPE, "--summary"])
-        .arg(&summary)
+        .arg(RECIPE)
+        .arg(budget.to_string())
+        .arg("50")
         .output()
         .map_err(|e| format!("cannot run the oracle: {e}"))?;
     if !result.status.success() {
@@ -188,12 +197,48 @@ fn oracle(
         return Err(stderr.lines().last().unwrap_or("").trim().to_owned());
     }
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    let steps = json["steps"].as_array().cloned().unwrap_or_default();
-    let seconds = steps.iter().filter_map(|s| s["seconds"].as_f64()).sum();
-    let nodes = steps.last().and_then(|s| s["nodes"].as_u64()).unwrap_or(0);
-    Ok((seconds, nodes))
+        serde_json::from_slice(&result.stdout).map_err(|e| e.to_string())?;
+    Ok(Theirs {
+        first: json["first"].as_f64().unwrap_or(f64::NAN),
+        best: json["best"].as_f64().unwrap_or(f64::NAN),
+        nodes: json["nodes"].as_u64().unwrap_or(0),
+    })
+}
+
+/// Our warm times (the fastest application of the recipe in one process) for each model,
+/// from the `recipe` bench target.
+fn ours_warm(root: &Path, models: &[PathBuf]) -> Result<Vec<f64>, String> {
+    let result = Command::new(env!("CARGO"))
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "brainsmith-plugins",
+            "--bench",
+            "recipe",
+            "--",
+            "--transforms",
+            RECIPE,
+        ])
+        .args(models)
+        .current_dir(root)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !result.status.success() {
+        return Err(format!(
+            "the recipe bench failed: {}",
+            String::from_utf8_lossy(&result.stderr)
+        ));
+    }
+    String::from_utf8_lossy(&result.stdout)
+        .lines()
+        .map(|line| {
+            let json: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+            json["best"]
+                .as_f64()
+                .ok_or_else(|| format!("no time in {line}"))
+        })
+        .collect()
 }
 
 fn fmt_time(s: f64) -> String {
@@ -238,8 +283,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
         .collect();
     models.sort();
+    let harness = scratch.join("oracle_recipe.py");
+    std::fs::write(&harness, include_str!("oracle_recipe.py")).map_err(|e| e.to_string())?;
+    eprintln!("our warm times...");
+    let warm = ours_warm(&root, &models)?;
     let mut rows = Vec::new();
-    for model in &models {
+    for (model, warm) in models.iter().zip(warm) {
         let name = model
             .file_name()
             .unwrap_or_default()
@@ -247,18 +296,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .into_owned();
         eprintln!("{name}...");
         let (t_ours, before, after) = ours(&bin, model, &scratch.join("ours.onnx"), o.runs)?;
-        let theirs = oracle(&o.python, &script, model, &scratch);
-        rows.push((name, before, after, t_ours, theirs));
+        let theirs = oracle(&o.python, &harness, model, 3.0);
+        rows.push((name, before, after, t_ours, warm, theirs));
     }
     let mut chains = Vec::new();
-    for &n in &o.chains {
+    let chain_paths: Vec<PathBuf> = o
+        .chains
+        .iter()
+        .map(|n| scratch.join(format!("chain-{n}.onnx")))
+        .collect();
+    for (&n, path) in o.chains.iter().zip(&chain_paths) {
+        chain(n).save(path).map_err(|e| e.to_string())?;
+    }
+    eprintln!("our warm times on the chains...");
+    let chain_warm = ours_warm(&root, &chain_paths)?;
+    for ((&n, path), warm) in o.chains.iter().zip(&chain_paths).zip(chain_warm) {
         eprintln!("chain of {n} nodes...");
-        let path = scratch.join(format!("chain-{n}.onnx"));
-        chain(n).save(&path).map_err(|e| e.to_string())?;
-        let (t_ours, before, after) = ours(&bin, &path, &scratch.join("ours.onnx"), o.runs)?;
-        let instructions = transform_instructions(&bin, &path, &scratch.join("ours.onnx"))?;
-        let theirs = (n <= o.oracle_chain_max).then(|| oracle(&o.python, &script, &path, &scratch));
-        chains.push((n, before, after, t_ours, instructions, theirs));
+        let (t_ours, before, after) = ours(&bin, path, &scratch.join("ours.onnx"), o.runs)?;
+        let instructions = transform_instructions(&bin, path, &scratch.join("ours.onnx"))?;
+        let theirs = (n <= o.oracle_chain_max).then(|| oracle(&o.python, &harness, path, 3.0));
+        chains.push((n, before, after, t_ours, warm, instructions, theirs));
     }
 
     let mut s = generated_header("<!--", "cargo xtask bench-transforms");
@@ -272,36 +329,47 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let _ = writeln!(
         s,
-        "Ours: `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release), the time of the transforms \
-         as it reports them, best of {} runs. The oracle: `run_qonnx.py MODEL OUT --transforms <recipe>` with qonnx's \
-         own cleanup after each transform, as qonnx runs them, the sum of its per-transform times, one run. Loading \
-         and saving the model are excluded on both sides.\n",
+        "Loading and saving the model are excluded on both sides; qonnx's time includes the copy of the model it \
+         makes for every transform and the cleanup it runs after each, as it applies them.\n\n\
+         - **Cold**: ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release), a fresh \
+         process per run, the time of the transforms as it reports them (each application including the copy of \
+         the model that makes it transactional), best of {} runs; qonnx's is its first \
+         application in its process, as `run_qonnx.py` times it. This is what one command costs.\n\
+         - **Warm**: the recipe applied again and again in one process to fresh copies of the model, the fastest \
+         application counting (up to 200 runs or 2 s for ours, `crates/brainsmith-plugins/benches/recipe.rs`; \
+         up to 50 runs or 3 s for qonnx, `xtask/src/oracle_recipe.py`). This is the transforms' own work, without \
+         the costs of a cold process (page faults, first allocations).\n",
         o.runs
     );
     let _ = writeln!(s, "## Real models\n");
     let _ = writeln!(
         s,
-        "| model | nodes | after (ours) | after (qonnx) | ours | qonnx | qonnx / ours |"
+        "| model | nodes | after (ours) | after (qonnx) | ours, cold | qonnx, cold | ratio | ours, warm | qonnx, warm | ratio |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
-    for (name, before, after, t, theirs) in &rows {
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, before, after, t, warm, theirs) in &rows {
         match theirs {
-            Ok((tq, nq)) => {
+            Ok(q) => {
                 let _ = writeln!(
                     s,
-                    "| {name} | {before} | {after} | {nq} | {} | {} | {:.0}x |",
+                    "| {name} | {before} | {after} | {} | {} | {} | {:.0}x | {} | {} | {:.0}x |",
+                    q.nodes,
                     fmt_time(*t),
-                    fmt_time(*tq),
-                    tq / t
+                    fmt_time(q.first),
+                    q.first / t,
+                    fmt_time(*warm),
+                    fmt_time(q.best),
+                    q.best / warm
                 );
             }
             Err(why) => {
                 let why: String = why.chars().take(80).collect();
                 let _ = writeln!(
                     s,
-                    "| {name} | {before} | {after} | – | {} | fails: {} | – |",
+                    "| {name} | {before} | {after} | – | {} | fails: {} | – | {} | – | – |",
                     fmt_time(*t),
-                    why.replace('|', "/")
+                    why.replace('|', "/"),
+                    fmt_time(*warm)
                 );
             }
         }
@@ -321,23 +389,34 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let _ = writeln!(
         s,
-        "| nodes | after | ours | per node | instructions per node | qonnx | qonnx / ours |"
+        "| nodes | after | ours, cold | per node | ours, warm | per node | instructions per node | qonnx, cold | ratio | qonnx, warm | ratio |"
     );
-    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
-    for (n, _, after, t, instructions, theirs) in &chains {
-        let (tq, ratio) = match theirs {
-            Some(Ok((tq, _))) => (fmt_time(*tq), format!("{:.0}x", tq / t)),
-            Some(Err(why)) => (
-                format!("fails: {}", why.chars().take(60).collect::<String>()),
-                "–".into(),
+    let _ = writeln!(
+        s,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (n, _, after, t, warm, instructions, theirs) in &chains {
+        let oracle = match theirs {
+            Some(Ok(q)) => format!(
+                "{} | {:.0}x | {} | {:.0}x",
+                fmt_time(q.first),
+                q.first / t,
+                fmt_time(q.best),
+                q.best / warm
             ),
-            None => ("not run".into(), "–".into()),
+            Some(Err(why)) => format!(
+                "fails: {} | – | – | –",
+                why.chars().take(60).collect::<String>()
+            ),
+            None => "not run | – | – | –".into(),
         };
         let _ = writeln!(
             s,
-            "| {n} | {after} | {} | {:.2} µs | {} | {tq} | {ratio} |",
+            "| {n} | {after} | {} | {:.2} µs | {} | {:.2} µs | {} | {oracle} |",
             fmt_time(*t),
             t / *n as f64 * 1e6,
+            fmt_time(*warm),
+            warm / *n as f64 * 1e6,
             instructions / *n as u64
         );
     }

@@ -38,7 +38,8 @@ pub struct Applied {
     pub runs: usize,
     /// Node count after it.
     pub nodes_after: usize,
-    /// Wall time of the application, in seconds.
+    /// Wall time of the application, in seconds, including the copy of the model that makes
+    /// it transactional.
     pub seconds: f64,
     /// What it reported about nodes it could not handle fully.
     pub diagnostics: Vec<Diagnostic>,
@@ -193,9 +194,10 @@ fn failure(t: &TransformRef<'_>, message: String, panicked: bool, report: Report
 
 fn apply(model: &mut Model, planned: &Planned<'_>, report: &mut Report) -> Result<(), Failure> {
     let t = &planned.transform;
+    // The time of an application includes what makes it transactional.
+    let start = Instant::now();
     let backup = model.clone();
     let mut ctx = TransformContext::default();
-    let start = Instant::now();
     let mut changed_any = false;
     let mut runs = 0;
     loop {
