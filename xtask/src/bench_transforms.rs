@@ -329,16 +329,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let _ = writeln!(
         s,
-        "Loading and saving the model are excluded on both sides; qonnx's time includes the copy of the model it \
-         makes for every transform and the cleanup it runs after each, as it applies them.\n\n\
-         - **Cold**: ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release), a fresh \
-         process per run, the time of the transforms as it reports them (each application including the copy of \
-         the model that makes it transactional), best of {} runs; qonnx's is its first \
-         application in its process, as `run_qonnx.py` times it. This is what one command costs.\n\
-         - **Warm**: the recipe applied again and again in one process to fresh copies of the model, the fastest \
-         application counting (up to 200 runs or 2 s for ours, `crates/brainsmith-plugins/benches/recipe.rs`; \
-         up to 50 runs or 3 s for qonnx, `xtask/src/oracle_recipe.py`). This is the transforms' own work, without \
-         the costs of a cold process (page faults, first allocations).\n",
+        "Loading and saving the model are excluded on both sides; qonnx's time includes the copy of the model \
+         it makes for every transform and the cleanup it runs after each, as it applies them.\n\n- **Cold**: \
+         ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release, with its \
+         mimalloc allocator), a fresh process per run, the time of the transforms as it reports them (each \
+         application including the copy of the model that makes it transactional), best of {} runs; qonnx's \
+         is its first application in its process, as `run_qonnx.py` times it. This is what one command \
+         costs.\n- **Warm**: the recipe applied again and again in one process to fresh copies of the model, \
+         the fastest application counting (up to 200 runs or 2 s for ours, \
+         `crates/brainsmith-plugins/benches/recipe.rs`, with the binary's allocator; up to 50 runs or 3 s for \
+         qonnx, `xtask/src/oracle_recipe.py`). This is the transforms' own work, without the costs of a cold \
+         process (page faults, first allocations).\n",
         o.runs
     );
     let _ = writeln!(s, "## Real models\n");

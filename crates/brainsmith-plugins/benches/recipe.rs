@@ -19,6 +19,11 @@ use brainsmith_core::ir::Model;
 use brainsmith_core::{Registry, pipeline};
 use brainsmith_plugins as _;
 
+// The allocator of the `brainsmith` binary, whose work this measures.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     transforms: Vec<String>,
     runs: usize,

@@ -41,6 +41,11 @@
 //! let sort = registry.transform("brainsmith:SortGraph").unwrap();
 //! assert_eq!(sort.stage(), brainsmith_core::Stage::Cleanup);
 //! ```
+//!
+//! The crate's default feature `mimalloc` gives the reference `brainsmith` binary the
+//! mimalloc allocator (a graph is many small strings and vectors, which glibc's allocator
+//! handles slowly); the library itself does not set an allocator, so a crate that only
+//! links the plugins can turn the feature off with `default-features = false`.
 
 // The generated table links every plugin by its module path, uniformly, whether or not
 // it is also re-exported here.

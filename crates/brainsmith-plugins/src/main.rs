@@ -2,6 +2,10 @@
 
 use brainsmith_plugins as _;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     brainsmith_core::cli::main()
 }
