@@ -6,7 +6,7 @@ pub mod structure;
 
 use std::path::PathBuf;
 
-use brainsmith_core::ir::Model;
+use brainsmith_core::ir::{ElemType, Model, Node, Tensor, ValueInfo};
 
 // Link the plugin crates, so the global registry of every test binary holds them.
 use acme_plugins as _;
@@ -27,8 +27,8 @@ pub fn model(name: &str) -> Model {
     Model::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Every real test model, sorted by file name.
-pub fn all_models() -> Vec<(String, Model)> {
+/// The file names of the real test models, sorted.
+pub fn model_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(models_dir())
         .expect("testdata/models exists")
         .filter_map(|e| e.ok())
@@ -36,7 +36,15 @@ pub fn all_models() -> Vec<(String, Model)> {
         .filter(|n| n.ends_with(".onnx"))
         .collect();
     names.sort();
-    names.into_iter().map(|n| (n.clone(), model(&n))).collect()
+    names
+}
+
+/// Every real test model, sorted by file name.
+pub fn all_models() -> Vec<(String, Model)> {
+    model_names()
+        .into_iter()
+        .map(|n| (n.clone(), model(&n)))
+        .collect()
 }
 
 /// Runs the embedded command line (`brainsmith ARGS...`); returns (exit code, stdout,
@@ -82,4 +90,36 @@ pub fn histogram(model: &Model) -> Vec<(String, usize)> {
         *counts.entry(node.op_type.clone()).or_insert(0) += 1;
     }
     counts.into_iter().collect()
+}
+
+/// A float model of opset 13: graph input `x` and output `y` of the given shapes, these
+/// initializers and nodes.
+pub fn float_model(x: &[i64], y: &[i64], initializers: Vec<Tensor>, nodes: Vec<Node>) -> Model {
+    let mut m = Model::default();
+    m.ir_version = 8;
+    m.opset_imports
+        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        });
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Float, x));
+    m.graph
+        .outputs
+        .push(ValueInfo::tensor("y", ElemType::Float, y));
+    m.graph.initializers = initializers;
+    m.graph.nodes = nodes;
+    m
+}
+
+/// The dimensions and values of initializer `name`; panics naming it when there is none.
+pub fn initializer(m: &Model, name: &str) -> (Vec<i64>, Vec<f64>) {
+    let t = m
+        .graph
+        .initializers
+        .iter()
+        .find(|t| t.name() == name)
+        .unwrap_or_else(|| panic!("no initializer '{name}'"));
+    (t.dims().to_vec(), t.to_f64().unwrap())
 }

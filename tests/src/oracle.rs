@@ -159,6 +159,29 @@ fn last_line(stderr: &[u8]) -> String {
     last.trim().to_owned()
 }
 
+/// `f` of every real model's file name, two models at a time (each oracle run is a slow
+/// Python process), sorted by name.
+pub fn on_every_model<R: Send>(f: impl Fn(&str) -> R + Sync) -> Vec<(String, R)> {
+    let queue = std::sync::Mutex::new(crate::model_names());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let Some(name) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let r = f(&name);
+                    results.lock().unwrap().push((name, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results
+}
+
 /// A scratch directory for one test, under the target directory.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -349,30 +372,7 @@ pub fn check_recipe(recipe: &Recipe) {
     };
     let scratch = scratch_dir(recipe.name);
     std::fs::create_dir_all(&scratch).expect("scratch directory");
-    let mut names: Vec<String> = std::fs::read_dir(crate::models_dir())
-        .expect("testdata/models")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".onnx"))
-        .collect();
-    names.sort();
-    let queue = std::sync::Mutex::new(names);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                loop {
-                    let Some(name) = queue.lock().unwrap().pop() else {
-                        break;
-                    };
-                    let r = check_model(&oracle, recipe, &name, &scratch);
-                    results.lock().unwrap().push((name, r));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap();
-    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let results = on_every_model(|name| check_model(&oracle, recipe, name, &scratch));
     let (mut mismatches, mut compared, mut outputs) = (Vec::new(), 0, 0);
     for (name, report) in results {
         match &report.oracle_failed {

@@ -176,16 +176,19 @@ fn a_kernel_configuration_reaches_its_check() {
     let input = brainsmith_tests::models_dir().join("finn_tfc_w1a1_multithreshold.onnx");
     let output = dir.join("out.onnx");
     let generated = dir.join("hw");
-    let (code, _, stderr) = brainsmith(&[
-        "transform",
-        input.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--blueprint",
-        path.to_str().unwrap(),
-        "--output-dir",
-        generated.to_str().unwrap(),
-    ]);
+    let build = || {
+        brainsmith(&[
+            "transform",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "--blueprint",
+            path.to_str().unwrap(),
+            "--output-dir",
+            generated.to_str().unwrap(),
+        ])
+    };
+    let (code, _, stderr) = build();
     assert_eq!(code, 1);
     assert!(
         stderr.contains("node 'MultiThreshold_0' (acme:Thresholding): node 'MultiThreshold_0' has 1 thresholds per channel")
@@ -202,16 +205,7 @@ fn a_kernel_configuration_reaches_its_check() {
             .replace("max_steps = 0", "max_steps = 1"),
     )
     .unwrap();
-    let (code, _, stderr) = brainsmith(&[
-        "transform",
-        input.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-        "--blueprint",
-        path.to_str().unwrap(),
-        "--output-dir",
-        generated.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = build();
     assert_eq!(code, 0, "{stderr}");
     assert!(
         generated

@@ -4,12 +4,12 @@
 //! wherever the original does, and where qonnx's runs too, the two must compute the same
 //! outputs on the same batch-4 input. The models qonnx breaks are listed, with why.
 
-use brainsmith_core::ir::{Dim, ElemType, Model, Node, Tensor, ValueInfo};
+use brainsmith_core::ir::{Dim, Model, Node, Tensor, ValueInfo};
 use brainsmith_plugins::{
     ChangeBatchSize, RemoveStaticGraphInputs, RemoveUnusedTensors, SortGraph,
 };
 use brainsmith_tests::oracle::{Oracle, apply_all, scratch_dir};
-use brainsmith_tests::{all_models, histogram, models_dir};
+use brainsmith_tests::{all_models, float_model, histogram, models_dir};
 
 fn batch(v: &ValueInfo) -> Option<Dim> {
     v.tensor_type()?.shape.as_ref()?.first().cloned()
@@ -147,25 +147,12 @@ fn change_batch_size_keeps_a_reshape_to_minus_one_where_qonnx_breaks_it() {
     let Some(oracle) = Oracle::find() else {
         return;
     };
-    let mut m = Model::default();
-    m.ir_version = 8;
-    m.opset_imports
-        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        });
-    m.graph
-        .inputs
-        .push(ValueInfo::tensor("x", ElemType::Float, &[1, 2, 3]));
-    m.graph
-        .outputs
-        .push(ValueInfo::tensor("y", ElemType::Float, &[6]));
-    m.graph
-        .initializers
-        .push(Tensor::from_i64("flat", &[1], &[-1]));
-    m.graph
-        .nodes
-        .push(Node::new("Reshape", ["x", "flat"], ["y"]));
+    let mut m = float_model(
+        &[1, 2, 3],
+        &[6],
+        vec![Tensor::from_i64("flat", &[1], &[-1])],
+        vec![Node::new("Reshape", ["x", "flat"], ["y"])],
+    );
     let scratch = scratch_dir("change_batch_size_flatten");
     std::fs::create_dir_all(&scratch).unwrap();
     let path = scratch.join("flatten.onnx");

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use brainsmith_core::ir::{ElemType, Model, QuantType};
 use brainsmith_plugins::{InferDataTypes, InferShapes, RemoveStaticGraphInputs};
-use brainsmith_tests::oracle::{Oracle, apply_all, scratch_dir};
-use brainsmith_tests::{all_models, models_dir};
+use brainsmith_tests::models_dir;
+use brainsmith_tests::oracle::{Oracle, apply_all, on_every_model, scratch_dir};
 
 /// Every node output's datatype as qonnx reads it.
 fn datatypes(model: &Model) -> HashMap<String, QuantType> {
@@ -44,28 +44,19 @@ fn infer_datatypes_matches_the_oracle_on_every_model() {
         return;
     };
     let scratch = scratch_dir("infer_datatypes");
-    let names: Vec<String> = all_models().into_iter().map(|(name, _)| name).collect();
-    let queue = std::sync::Mutex::new(names);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                while let Some(name) = queue.lock().unwrap().pop() {
-                    let path = models_dir().join(&name);
-                    let theirs = oracle.run(&path, "InferShapes,InferDataTypes", true, &scratch);
-                    let mut ours = Model::load(&path).unwrap();
-                    let notes = apply_all(
-                        &mut ours,
-                        &[&RemoveStaticGraphInputs, &InferShapes, &InferDataTypes],
-                    );
-                    results.lock().unwrap().push((name, theirs, ours, notes));
-                }
-            });
-        }
+    let results = on_every_model(|name| {
+        let path = models_dir().join(name);
+        let theirs = oracle.run(&path, "InferShapes,InferDataTypes", true, &scratch);
+        let mut ours = Model::load(&path).unwrap();
+        let notes = apply_all(
+            &mut ours,
+            &[&RemoveStaticGraphInputs, &InferShapes, &InferDataTypes],
+        );
+        (theirs, ours, notes)
     });
     let (mut compared, mut tensors, mut mismatches) = (0, 0, Vec::new());
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-    for (name, theirs, ours, notes) in results.into_inner().unwrap() {
+    for (name, (theirs, ours, notes)) in results {
         notes
             .iter()
             .for_each(|n| eprintln!("{name}: diagnostic: {n}"));

@@ -11,7 +11,7 @@
 //! outputs.
 
 use brainsmith_core::Transform;
-use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor};
 use brainsmith_plugins::{
     BatchNormToAffine, ConvertDivToMul, ConvertSubToAdd, DoubleToSingleFloat, ExpandNorms,
     ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldTransposeIntoQuantInit,
@@ -22,7 +22,9 @@ use brainsmith_plugins::{
 use brainsmith_tests::oracle::{
     Known, Oracle, Recipe, Tolerance, apply_all, check_recipe, scratch_dir,
 };
-use brainsmith_tests::{all_models, histogram, model as tests_model, models_dir};
+use brainsmith_tests::{
+    all_models, float_model, histogram, initializer, model as tests_model, models_dir,
+};
 
 /// `transforms` between our stand-ins for what qonnx does around every transform.
 fn around(model: &mut Model, transforms: &[&dyn Transform]) -> Vec<String> {
@@ -35,6 +37,13 @@ fn around(model: &mut Model, transforms: &[&dyn Transform]) -> Vec<String> {
 /// qonnx's lowering transforms read initializers only; ours read `Constant` nodes too.
 const CONSTANT_NODES: &str = "the operand is the output of a Constant node, which qonnx 1.0 \
                               does not take for a constant (it reads initializers only)";
+
+/// ch_ppocr's convolution biases come from `Constant` nodes: we move them into an `Add`.
+const PPOCR_CONV_BIAS: Known = Known {
+    model: "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    delta: &[("Add", 18)],
+    reason: CONSTANT_NODES,
+};
 
 #[test]
 fn convert_sub_to_add_matches_the_oracle() {
@@ -154,11 +163,7 @@ fn extract_bias_from_conv_matches_the_oracle() {
         name: "extract_bias_from_conv",
         oracle: "InferShapes,ExtractBiasFromConv",
         ours: |m| around(m, &[&InferShapes, &ExtractBiasFromConv]),
-        known: &[Known {
-            model: "ch_ppocr_mobile_v2.0_cls_infer.onnx",
-            delta: &[("Add", 18)],
-            reason: CONSTANT_NODES,
-        }],
+        known: &[PPOCR_CONV_BIAS],
         structural: true,
         tolerances: &[],
     });
@@ -192,12 +197,6 @@ fn give_unique_parameter_tensors_matches_the_oracle() {
     });
 }
 
-/// qonnx 1.0 fails on a `Conv` without explicit `group` and `strides` (it reads the
-/// attributes without their defaults), so it cannot lower light_resnet50,
-/// light_squeezenet, qonnx_residual_block or the ONNX conv test; there only our outputs
-/// are checked, against the original model's. It does not lower ch_ppocr's convolutions
-/// (their bias comes from `Constant` nodes); we do not either (its batch is symbolic), but
-/// we move their bias out.
 /// One step of an 8-bit quantizer of scale 1/255, and float rounding.
 const ONE_STEP_OF_1_255: f64 = 1.0 / 255.0 + 1e-6;
 
@@ -207,17 +206,19 @@ const REQUANTIZED: &str = "the output is quantized with scale 1/255 and MatMul a
                            boundary may land on the neighbouring step; qonnx's own lowering \
                            moves the same output by the same step";
 
+/// qonnx 1.0 fails on a `Conv` without explicit `group` and `strides` (it reads the
+/// attributes without their defaults), so it cannot lower light_resnet50,
+/// light_squeezenet, qonnx_residual_block or the ONNX conv test; there only our outputs
+/// are checked, against the original model's. It does not lower ch_ppocr's convolutions
+/// (their bias comes from `Constant` nodes); we do not either (its batch is symbolic), but
+/// we move their bias out.
 #[test]
 fn lower_convs_to_matmul_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "lower_convs_to_matmul",
         oracle: "InferShapes,LowerConvsToMatMul",
         ours: |m| around(m, &[&InferShapes, &LowerConvsToMatMul]),
-        known: &[Known {
-            model: "ch_ppocr_mobile_v2.0_cls_infer.onnx",
-            delta: &[("Add", 18)],
-            reason: CONSTANT_NODES,
-        }],
+        known: &[PPOCR_CONV_BIAS],
         structural: true,
         tolerances: &[
             Tolerance {
@@ -275,27 +276,6 @@ fn expand_norms_keeps_the_outputs_of_every_real_model() {
     assert!(expanded >= 1, "no real model has a LayerNormalization");
 }
 
-/// A float model of opset 13: graph input `x` and output `y` of the given shapes, these
-/// initializers and nodes.
-fn synthetic(x: &[i64], y: &[i64], initializers: Vec<Tensor>, nodes: Vec<Node>) -> Model {
-    let mut m = Model::default();
-    m.ir_version = 8;
-    m.opset_imports
-        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        });
-    m.graph
-        .inputs
-        .push(ValueInfo::tensor("x", ElemType::Float, x));
-    m.graph
-        .outputs
-        .push(ValueInfo::tensor("y", ElemType::Float, y));
-    m.graph.initializers = initializers;
-    m.graph.nodes = nodes;
-    m
-}
-
 /// `model` after the oracle's `transforms` (without its renaming cleanup) and after ours,
 /// which must report nothing; `None` when the oracle is unavailable.
 fn both(
@@ -332,7 +312,7 @@ fn nodes(m: &Model) -> Vec<(String, Vec<String>, Vec<String>)> {
 /// which would rename) must leave exactly the same nodes with the same operand order.
 #[test]
 fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx() {
-    let model = synthetic(
+    let model = float_model(
         &[4],
         &[4],
         vec![
@@ -378,7 +358,7 @@ fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
         .with_attribute("narrow", AttributeValue::Int(0))
         .with_attribute("rounding_mode", AttributeValue::String("ROUND".into()));
     quant.domain = "qonnx.custom_op.general".into();
-    let model = synthetic(
+    let model = float_model(
         &[1, 4],
         &[1, 3],
         vec![
@@ -405,16 +385,11 @@ fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
     assert_eq!(nodes(&ours), nodes(&theirs));
     assert_eq!(ours.graph.nodes.len(), 2);
     for name in ["w", "s"] {
-        let value = |m: &Model| {
-            let t = m
-                .graph
-                .initializers
-                .iter()
-                .find(|t| t.name() == name)
-                .unwrap();
-            (t.dims().to_vec(), t.to_f64().unwrap())
-        };
-        assert_eq!(value(&ours), value(&theirs), "initializer {name}");
+        assert_eq!(
+            initializer(&ours, name),
+            initializer(&theirs, name),
+            "initializer {name}"
+        );
     }
 }
 
@@ -444,7 +419,7 @@ fn lower_convs_to_matmul_lowers_every_kind_of_conv_as_qonnx() {
         .with_attribute("narrow", AttributeValue::Int(0))
         .with_attribute("rounding_mode", AttributeValue::String("ROUND".into()));
     quant.domain = "qonnx.custom_op.general".into();
-    let model = synthetic(
+    let model = float_model(
         &[1, 4, 6, 6],
         &[1, 2, 2, 3],
         vec![
@@ -530,16 +505,11 @@ fn lower_convs_to_matmul_lowers_every_kind_of_conv_as_qonnx() {
         Vec::<String>::new()
     );
     for name in ["w1", "w2", "s2", "w3"] {
-        let value = |m: &Model| {
-            let t = m
-                .graph
-                .initializers
-                .iter()
-                .find(|t| t.name() == name)
-                .unwrap();
-            (t.dims().to_vec(), t.to_f64().unwrap())
-        };
-        assert_eq!(value(&ours), value(&theirs), "initializer {name}");
+        assert_eq!(
+            initializer(&ours, name),
+            initializer(&theirs, name),
+            "initializer {name}"
+        );
     }
     let path = scratch.join("ours.onnx");
     ours.save(&path).unwrap();
@@ -641,7 +611,7 @@ fn double_to_single_float_and_move_pad_attribute_match_the_oracle() {
 /// original's output.
 #[test]
 fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
-    let mut model = synthetic(
+    let mut model = float_model(
         &[1, 2, 3, 3],
         &[1, 2, 5, 5],
         vec![],
@@ -738,7 +708,7 @@ fn double_to_single_float_converts_the_whole_model_where_qonnx_breaks_it() {
         ),
     ];
     for (name, nodes, qonnx_runs) in cases {
-        let model = synthetic(&[4], &[4], vec![double("d", &k)], nodes);
+        let model = float_model(&[4], &[4], vec![double("d", &k)], nodes);
         let original = model.clone();
         let Some((ours, _theirs)) =
             both(name, model, "DoubleToSingleFloat", &[&DoubleToSingleFloat])

@@ -73,31 +73,19 @@ fn expand(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     norm.inputs = vec![x, ones];
     // `Mean` and `InvStdDev`, if used, depend on `X` only: the normalization keeps them.
     norm.outputs[0].clone_from(&normalized);
-    let named = |rewriter: &mut Rewriter<'_>, n: Node, suffix: &str| {
-        if node.name.is_empty() {
-            n
-        } else {
-            let name = rewriter.fresh(&format!("{}_{suffix}", node.name));
-            n.with_name(name)
-        }
-    };
     let scaled = if bias.is_some() {
         rewriter.fresh(&format!("{y}_scaled"))
     } else {
         y.clone()
     };
     let mut nodes = vec![norm];
-    nodes.push(named(
-        rewriter,
-        Node::new("Mul", [normalized, scale], [scaled.clone()]),
+    nodes.push(rewriter.named_after(
+        &node,
         "scale",
+        Node::new("Mul", [normalized, scale], [scaled.clone()]),
     ));
     if let Some(bias) = bias {
-        nodes.push(named(
-            rewriter,
-            Node::new("Add", [scaled, bias], [y]),
-            "bias",
-        ));
+        nodes.push(rewriter.named_after(&node, "bias", Node::new("Add", [scaled, bias], [y])));
     }
     rewriter.replace_node(i, nodes);
     Ok(())

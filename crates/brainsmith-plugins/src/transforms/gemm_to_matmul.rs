@@ -82,19 +82,11 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     } else {
         node.name.clone()
     };
-    let named = |rewriter: &mut Rewriter<'_>, n: Node, suffix: &str| {
-        if node.name.is_empty() {
-            n
-        } else {
-            let name = rewriter.fresh(&format!("{label}_{suffix}"));
-            n.with_name(name)
-        }
-    };
     let transpose = |rewriter: &mut Rewriter<'_>, x: &str, suffix: &str| {
         let out = rewriter.fresh(&format!("{x}_transposed"));
         // No `perm`: the default reverses the two axes.
         let n = Node::new("Transpose", [x.to_owned()], [out.clone()]);
-        (named(rewriter, n, suffix), out)
+        (rewriter.named_after(&node, suffix, n), out)
     };
     let elem = rewriter
         .constant(&b)
@@ -136,10 +128,10 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     } else {
         y.clone()
     };
-    nodes.push(named(
-        rewriter,
-        Node::new("MatMul", [a_in, b_in], [product.clone()]),
+    nodes.push(rewriter.named_after(
+        &node,
         "matmul",
+        Node::new("MatMul", [a_in, b_in], [product.clone()]),
     ));
     let mut result = product;
     if let Some(k) = alpha_k {
@@ -149,10 +141,10 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
         } else {
             y.clone()
         };
-        nodes.push(named(
-            rewriter,
-            Node::new("Mul", [result, k], [out.clone()]),
+        nodes.push(rewriter.named_after(
+            &node,
             "alpha",
+            Node::new("Mul", [result, k], [out.clone()]),
         ));
         result = out;
     }
@@ -161,17 +153,17 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
         if let Some(k) = beta_k {
             let k = rewriter.add_constant(&format!("{label}_beta"), k);
             let out = rewriter.fresh(&format!("{c}_scaled"));
-            nodes.push(named(
-                rewriter,
-                Node::new("Mul", [c.clone(), k], [out.clone()]),
+            nodes.push(rewriter.named_after(
+                &node,
                 "beta",
+                Node::new("Mul", [c.clone(), k], [out.clone()]),
             ));
             c_in = out;
         }
-        nodes.push(named(
-            rewriter,
-            Node::new("Add", [result, c_in], [y.clone()]),
+        nodes.push(rewriter.named_after(
+            &node,
             "add",
+            Node::new("Add", [result, c_in], [y.clone()]),
         ));
     }
     // Only this node reads them: they change in place, under their own names.

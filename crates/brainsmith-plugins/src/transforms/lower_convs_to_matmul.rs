@@ -337,26 +337,13 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
             .set_annotations("tensor_sparsity", [(weights, sparsity)]);
     }
 
-    let label = if node.name.is_empty() {
-        y.clone()
-    } else {
-        node.name.clone()
-    };
-    let named = |rewriter: &mut Rewriter<'_>, n: Node, suffix: &str| {
-        if node.name.is_empty() {
-            n
-        } else {
-            let name = rewriter.fresh(&format!("{label}_{suffix}"));
-            n.with_name(name)
-        }
-    };
     let mut nodes = Vec::new();
     let nhwc = rewriter.fresh(&format!("{x}_nhwc"));
     rewriter.record_type(ValueInfo::tensor(&nhwc, elem, &[n, h, w, c]));
     rewriter.annotate(&nhwc, in_dt);
     let to_nhwc = Node::new("Transpose", [x.clone()], [nhwc.clone()])
         .with_attribute("perm", AttributeValue::Ints(vec![0, 2, 3, 1]));
-    nodes.push(named(rewriter, to_nhwc, "to_nhwc"));
+    nodes.push(rewriter.named_after(&node, "to_nhwc", to_nhwc));
 
     let needs_im2col = conv.kernel != [1, 1] || conv.strides != [1, 1] || conv.pads != [0; 4];
     let mut rows = nhwc.clone();
@@ -375,7 +362,7 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
             .with_attribute("depthwise", AttributeValue::Int(conv.depthwise().into()))
             .with_attribute("dilations", AttributeValue::Ints(conv.dilations.to_vec()));
         im2col.domain = "qonnx.custom_op.general".into();
-        nodes.push(named(rewriter, im2col, "im2col"));
+        nodes.push(rewriter.named_after(&node, "im2col", im2col));
     }
 
     let product = rewriter.fresh(&format!("{y}_nhwc"));
@@ -386,10 +373,10 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     ));
     rewriter.annotate(&product, out_dt);
     let matmul = Node::new("MatMul", [rows, weights_in], [product.clone()]);
-    nodes.push(named(rewriter, matmul, "matmul"));
+    nodes.push(rewriter.named_after(&node, "matmul", matmul));
     let to_nchw = Node::new("Transpose", [product], [y])
         .with_attribute("perm", AttributeValue::Ints(vec![0, 3, 1, 2]));
-    nodes.push(named(rewriter, to_nchw, "to_nchw"));
+    nodes.push(rewriter.named_after(&node, "to_nchw", to_nchw));
     rewriter.replace_node(i, nodes);
     Ok(())
 }

@@ -258,6 +258,17 @@ impl<'g> Rewriter<'g> {
         self.graph.set_datatype(tensor, datatype);
     }
 
+    /// `n`, named `<name>_<suffix>` (made unique) after the node `original` it stands in
+    /// for, when that one has a name; unnamed, like `original`, otherwise.
+    pub(crate) fn named_after(&mut self, original: &Node, suffix: &str, n: Node) -> Node {
+        if original.name.is_empty() {
+            n
+        } else {
+            let name = self.fresh(&format!("{}_{suffix}", original.name));
+            n.with_name(name)
+        }
+    }
+
     /// Node `node`, to change in place.
     pub(crate) fn node_mut(&mut self, node: usize) -> &mut Node {
         &mut self.graph.nodes[node]
