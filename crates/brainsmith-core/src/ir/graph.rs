@@ -205,20 +205,26 @@ impl Graph {
     /// left out).
     pub fn datatypes(&self) -> FxHashMap<String, QuantType> {
         let mut all = FxHashMap::default();
-        for a in &self.quantization_annotations {
-            let Some(tensor) = &a.tensor_name else {
-                continue;
-            };
-            let value = a
-                .quant_parameter_tensor_names
-                .iter()
-                .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))
-                .and_then(|e| e.value.as_deref());
-            if let Some(Ok(datatype)) = value.map(str::parse::<QuantType>) {
-                all.entry(tensor.clone()).or_insert(datatype);
+        for (tensor, value) in self.annotations(FINN_DATATYPE) {
+            if let Ok(datatype) = value.parse::<QuantType>() {
+                all.entry(tensor.to_owned()).or_insert(datatype);
             }
         }
         all
+    }
+
+    /// Every tensor's value of quantization annotation `key`, in the order annotated (a
+    /// tensor annotated twice comes twice; the first counts, as in [`Graph::annotation`]).
+    pub fn annotations<'g>(&'g self, key: &'g str) -> impl Iterator<Item = (&'g str, &'g str)> {
+        self.quantization_annotations.iter().filter_map(move |a| {
+            let value = a
+                .quant_parameter_tensor_names
+                .iter()
+                .find(|e| e.key.as_deref() == Some(key))?
+                .value
+                .as_deref()?;
+            Some((a.tensor_name.as_deref()?, value))
+        })
     }
 
     /// Annotates many tensors at once, as [`Graph::set_datatype`] does one, in time linear

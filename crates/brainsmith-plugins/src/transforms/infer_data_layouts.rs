@@ -102,18 +102,9 @@ impl Facts {
             ranks.insert(v.name.clone(), rank);
         }
         let mut layouts = FxHashMap::default();
-        for a in &graph.quantization_annotations {
-            let Some(tensor) = &a.tensor_name else {
-                continue;
-            };
-            let value = a
-                .quant_parameter_tensor_names
-                .iter()
-                .find(|e| e.key.as_deref() == Some(KEY))
-                .and_then(|e| e.value.as_deref())
-                .and_then(parsed);
-            if let Some(layout) = value {
-                layouts.entry(tensor.clone()).or_insert(layout);
+        for (tensor, value) in graph.annotations(KEY) {
+            if let Some(layout) = parsed(value) {
+                layouts.entry(tensor.to_owned()).or_insert(layout);
             }
         }
         Facts { ranks, layouts }
