@@ -182,6 +182,67 @@ pub fn on_every_model<R: Send>(f: impl Fn(&str) -> R + Sync) -> Vec<(String, R)>
     results
 }
 
+/// One tensor's value of a per-tensor fact (its datatype, its layout), ours and qonnx's.
+pub struct TensorPair<V> {
+    /// The model's file name.
+    pub model: String,
+    /// The tensor.
+    pub tensor: String,
+    /// Our value.
+    pub ours: V,
+    /// qonnx's value.
+    pub theirs: V,
+}
+
+/// Runs `oracle_transforms` (qonnx, with its cleanup) and `ours` on every real model and
+/// pairs `read` of every tensor both results have, printing our diagnostics and the models
+/// the oracle cannot run. Returns the pairs and how many models were compared; `None`
+/// without the oracle.
+pub fn tensor_pairs<V: Send>(
+    test: &str,
+    oracle_transforms: &str,
+    ours: fn(&mut Model) -> Vec<String>,
+    read: fn(&Model) -> std::collections::HashMap<String, V>,
+) -> Option<(Vec<TensorPair<V>>, usize)> {
+    let oracle = Oracle::find()?;
+    let scratch = scratch_dir(test);
+    let results = on_every_model(|name| {
+        let path = crate::models_dir().join(name);
+        let theirs = oracle.run(&path, oracle_transforms, true, &scratch);
+        let mut model = Model::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let notes = ours(&mut model);
+        (theirs.map(|run| read(&run.model)), read(&model), notes)
+    });
+    let (mut pairs, mut compared) = (Vec::new(), 0);
+    for (name, (theirs, ours, notes)) in results {
+        notes
+            .iter()
+            .for_each(|n| eprintln!("{name}: diagnostic: {n}"));
+        let mut theirs = match theirs {
+            Ok(theirs) => theirs,
+            Err(why) => {
+                eprintln!(
+                    "{name}: the oracle cannot run `{oracle_transforms}` ({why}); not compared"
+                );
+                continue;
+            }
+        };
+        compared += 1;
+        for (tensor, value) in ours {
+            if let Some(expected) = theirs.remove(&tensor) {
+                pairs.push(TensorPair {
+                    model: name.clone(),
+                    tensor,
+                    ours: value,
+                    theirs: expected,
+                });
+            }
+        }
+    }
+    pairs.sort_by(|a, b| (&a.model, &a.tensor).cmp(&(&b.model, &b.tensor)));
+    Some((pairs, compared))
+}
+
 /// A scratch directory for one test, under the target directory.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 
 use brainsmith_core::ir::{ElemType, Model, QuantType};
 use brainsmith_plugins::{InferDataTypes, InferShapes, RemoveStaticGraphInputs};
-use brainsmith_tests::models_dir;
-use brainsmith_tests::oracle::{Oracle, apply_all, on_every_model, scratch_dir};
+use brainsmith_tests::oracle::{apply_all, tensor_pairs};
 
 /// Every node output's datatype as qonnx reads it.
 fn datatypes(model: &Model) -> HashMap<String, QuantType> {
@@ -40,49 +39,30 @@ fn datatypes(model: &Model) -> HashMap<String, QuantType> {
 
 #[test]
 fn infer_datatypes_matches_the_oracle_on_every_model() {
-    let Some(oracle) = Oracle::find() else {
+    let Some((pairs, compared)) = tensor_pairs(
+        "infer_datatypes",
+        "InferShapes,InferDataTypes",
+        |m| {
+            apply_all(
+                m,
+                &[&RemoveStaticGraphInputs, &InferShapes, &InferDataTypes],
+            )
+        },
+        datatypes,
+    ) else {
         return;
     };
-    let scratch = scratch_dir("infer_datatypes");
-    let results = on_every_model(|name| {
-        let path = models_dir().join(name);
-        let theirs = oracle.run(&path, "InferShapes,InferDataTypes", true, &scratch);
-        let mut ours = Model::load(&path).unwrap();
-        let notes = apply_all(
-            &mut ours,
-            &[&RemoveStaticGraphInputs, &InferShapes, &InferDataTypes],
-        );
-        (theirs, ours, notes)
-    });
-    let (mut compared, mut tensors, mut mismatches) = (0, 0, Vec::new());
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
-    for (name, (theirs, ours, notes)) in results {
-        notes
-            .iter()
-            .for_each(|n| eprintln!("{name}: diagnostic: {n}"));
-        let theirs = match theirs {
-            Ok(run) => run.model,
-            Err(why) => {
-                eprintln!("{name}: the oracle cannot run InferDataTypes ({why}); not compared");
-                continue;
-            }
-        };
-        compared += 1;
-        let (ours, theirs) = (datatypes(&ours), datatypes(&theirs));
-        for (tensor, datatype) in &ours {
-            let Some(expected) = theirs.get(tensor) else {
-                continue;
-            };
-            tensors += 1;
-            *seen.entry(datatype.to_string()).or_default() += 1;
-            if datatype != expected {
-                mismatches.push(format!(
-                    "{name}: '{tensor}' is {datatype} here, {expected} in qonnx"
-                ));
-            }
+    let mut mismatches = Vec::new();
+    for p in &pairs {
+        *seen.entry(p.ours.to_string()).or_default() += 1;
+        if p.ours != p.theirs {
+            mismatches.push(format!(
+                "{}: '{}' is {} here, {} in qonnx",
+                p.model, p.tensor, p.ours, p.theirs
+            ));
         }
     }
-    mismatches.sort();
     assert!(
         mismatches.is_empty(),
         "{} differences:\n{}",
@@ -96,5 +76,8 @@ fn infer_datatypes_matches_the_oracle_on_every_model() {
         seen.len() >= 4,
         "too few distinct datatypes to mean much: {seen:?}"
     );
-    eprintln!("InferDataTypes: {tensors} tensors of {compared} models agree with qonnx: {seen:?}");
+    eprintln!(
+        "InferDataTypes: {} tensors of {compared} models agree with qonnx: {seen:?}",
+        pairs.len()
+    );
 }
