@@ -58,6 +58,44 @@ fn a_failing_or_panicking_transform_leaves_the_model_as_it_was() {
     }
 }
 
+/// The backup is one copy refreshed before every transform; a failure after transforms
+/// that renamed, removed and reordered restores the model they left, on every model.
+#[test]
+fn a_failure_after_changes_restores_the_model_the_changes_left() {
+    let registry = Registry::global().unwrap();
+    let before = [
+        "InferShapes",
+        "GiveUniqueNodeNames",
+        "GiveReadableTensorNames",
+        "RemoveIdentityOps",
+        "FoldConstants",
+        "SortGraph",
+    ];
+    let mut with_failure = before.to_vec();
+    with_failure.push("HalfThenFail");
+    let good = pipeline::resolve(registry, &before).unwrap();
+    let failing = pipeline::resolve(registry, &with_failure).unwrap();
+    let mut changed = 0;
+    for (name, original) in brainsmith_tests::all_models() {
+        let mut expected = original.clone();
+        pipeline::run(&mut expected, &good).unwrap_or_else(|e| panic!("{name}: {e}"));
+        changed += usize::from(expected != original);
+        let mut m = original.clone();
+        let failure = pipeline::run(&mut m, &failing).unwrap_err();
+        assert_eq!(failure.report.steps.len(), before.len(), "{name}");
+        // `assert_eq!` would print two whole models.
+        assert!(m == expected, "{name}: not the model the recipe left");
+        assert!(
+            m.encode() == expected.encode(),
+            "{name}: encodes differently"
+        );
+    }
+    assert!(
+        changed >= 15,
+        "only {changed} models changed: nothing much was restored"
+    );
+}
+
 #[test]
 fn unknown_names_are_reported_together() {
     let registry = Registry::global().unwrap();

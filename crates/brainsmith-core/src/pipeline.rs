@@ -153,6 +153,7 @@ pub struct Planned<'r> {
 /// transactionally. Stops at the first failure.
 pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report, Failure> {
     let mut report = Report::starting(model);
+    let mut backup = Backup::default();
     for t in transforms {
         let planned = catch_unwind(AssertUnwindSafe(|| t.instantiate()))
             .map_err(|payload| failure(t, panic_message(payload.as_ref()), true, report.clone()))?;
@@ -161,7 +162,7 @@ pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report,
             instance: planned,
             repeat: false,
         };
-        apply(model, &planned, &mut report)?;
+        apply(model, &planned, &mut report, &mut backup)?;
     }
     Ok(report)
 }
@@ -174,10 +175,34 @@ pub fn run_planned(
     transforms: &[Planned<'_>],
     report: &mut Report,
 ) -> Result<(), Failure> {
+    let mut backup = Backup::default();
     for planned in transforms {
-        apply(model, planned, report)?;
+        apply(model, planned, report, &mut backup)?;
     }
     Ok(())
+}
+
+/// The copy of the model that undoes a failed application. One copy serves a whole run:
+/// it is refreshed in place before each transform (`clone_from`, which reuses its
+/// buffers; see `ir::clone`), so only the first costs a full allocation.
+#[derive(Default)]
+struct Backup(Option<Model>);
+
+impl Backup {
+    /// Makes the copy equal to `model`.
+    fn save(&mut self, model: &Model) {
+        match &mut self.0 {
+            Some(copy) => copy.clone_from(model),
+            None => self.0 = Some(model.clone()),
+        }
+    }
+
+    /// Puts the saved model back; the copy is stale until the next [`Backup::save`].
+    fn restore(&mut self, model: &mut Model) {
+        if let Some(copy) = &mut self.0 {
+            std::mem::swap(model, copy);
+        }
+    }
 }
 
 fn failure(t: &TransformRef<'_>, message: String, panicked: bool, report: Report) -> Failure {
@@ -192,11 +217,16 @@ fn failure(t: &TransformRef<'_>, message: String, panicked: bool, report: Report
     }
 }
 
-fn apply(model: &mut Model, planned: &Planned<'_>, report: &mut Report) -> Result<(), Failure> {
+fn apply(
+    model: &mut Model,
+    planned: &Planned<'_>,
+    report: &mut Report,
+    backup: &mut Backup,
+) -> Result<(), Failure> {
     let t = &planned.transform;
     // The time of an application includes what makes it transactional.
     let start = Instant::now();
-    let backup = model.clone();
+    backup.save(model);
     let mut ctx = TransformContext::default();
     let mut changed_any = false;
     let mut runs = 0;
@@ -220,7 +250,7 @@ fn apply(model: &mut Model, planned: &Planned<'_>, report: &mut Report) -> Resul
             Ok(Err(e)) => (e.to_string(), false),
             Err(payload) => (panic_message(payload.as_ref()), true),
         };
-        *model = backup;
+        backup.restore(model);
         return Err(failure(t, message, panicked, report.clone()));
     }
     report.nodes_after = model.graph.nodes.len();

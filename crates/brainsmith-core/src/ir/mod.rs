@@ -32,6 +32,7 @@
 pub mod proto;
 
 mod attribute;
+mod clone;
 mod datatype;
 mod graph;
 mod io;

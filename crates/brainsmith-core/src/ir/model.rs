@@ -4,6 +4,7 @@ use std::path::Path;
 
 use prost::Message;
 
+use super::clone::clone_fields;
 use super::graph::Graph;
 use super::io::ModelError;
 use super::presence::Presence;
@@ -17,7 +18,7 @@ const MODEL_VERSION: u16 = 4;
 const DOC_STRING: u16 = 5;
 
 /// An ONNX model: metadata, opset imports and the main graph.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Model {
     /// The ONNX IR version the file follows.
     pub ir_version: i64,
@@ -45,6 +46,22 @@ pub struct Model {
     pub configuration: Vec<proto::DeviceConfigurationProto>,
     presence: Presence,
 }
+
+clone_fields!(Model {
+    ir_version,
+    opset_imports,
+    producer_name,
+    producer_version,
+    domain,
+    model_version,
+    doc_string,
+    graph,
+    metadata_props,
+    training_info,
+    functions,
+    configuration,
+    presence,
+});
 
 impl Model {
     /// Reads and decodes an `.onnx` file.

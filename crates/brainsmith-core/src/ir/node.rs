@@ -1,6 +1,7 @@
 //! [`Node`]: one operator application.
 
 use super::attribute::{Attribute, AttributeValue};
+use super::clone::clone_fields;
 use super::presence::Presence;
 use super::proto;
 
@@ -10,7 +11,7 @@ const DOMAIN: u16 = 2;
 const DOC_STRING: u16 = 3;
 
 /// A node of a graph: an op type applied to named input tensors, producing named outputs.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Node {
     /// The node's name (unique in a well-formed graph; may be empty).
     pub name: String,
@@ -32,6 +33,20 @@ pub struct Node {
     device_configurations: Vec<proto::NodeDeviceConfigurationProto>,
     presence: Presence,
 }
+
+clone_fields!(Node {
+    name,
+    op_type,
+    domain,
+    inputs,
+    outputs,
+    attributes,
+    doc_string,
+    metadata_props,
+    overload,
+    device_configurations,
+    presence,
+});
 
 impl Node {
     /// A node of the default domain.

@@ -1,6 +1,7 @@
 //! [`Tensor`]: a constant tensor (initializer or attribute), stored as read.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::proto;
 
@@ -8,8 +9,13 @@ pub use super::proto::tensor_proto::DataType as ElemType;
 
 /// A constant tensor. The protobuf storage (raw bytes or typed fields) is kept as read, so
 /// weights are not copied until a transform asks for their values.
+///
+/// A clone shares the storage (copy on write): copying a model, as the pipeline does before
+/// every transform, costs one reference count per tensor. Renaming or reshaping a shared
+/// tensor copies that one tensor's description; raw bytes stay shared (values kept in the
+/// typed fields, as small files sometimes store them, are copied with it).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Tensor(Box<proto::TensorProto>);
+pub struct Tensor(Arc<proto::TensorProto>);
 
 /// Why a tensor's values could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,12 +37,12 @@ impl std::error::Error for TensorError {}
 impl Tensor {
     /// Wraps a protobuf tensor.
     pub fn from_proto(p: proto::TensorProto) -> Tensor {
-        Tensor(Box::new(p))
+        Tensor(Arc::new(p))
     }
 
     /// The protobuf tensor.
     pub fn into_proto(self) -> proto::TensorProto {
-        *self.0
+        Arc::unwrap_or_clone(self.0)
     }
 
     /// The protobuf tensor, borrowed.
@@ -90,7 +96,7 @@ impl Tensor {
 
     /// Renames the tensor.
     pub fn set_name(&mut self, name: impl Into<String>) {
-        self.0.name = Some(name.into());
+        Arc::make_mut(&mut self.0).name = Some(name.into());
     }
 
     /// The dimensions.
@@ -112,7 +118,7 @@ impl Tensor {
                 ),
             });
         }
-        self.0.dims = dims.to_vec();
+        Arc::make_mut(&mut self.0).dims = dims.to_vec();
         Ok(())
     }
 
