@@ -46,9 +46,13 @@ impl Transform for FoldConstants {
         let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
         let graph = &mut model.graph;
         // Types are inferred node by node as folding goes, so that a Shape node sees the
-        // dimensions that folding before it made static.
+        // dimensions that folding before it made static. Only a Shape node reads them.
         let order = shapes::topological_order(graph);
-        let mut engine = shapes::Engine::new(graph, opset);
+        let mut engine = graph
+            .nodes
+            .iter()
+            .any(|n| n.op_type == "Shape" && n.is_onnx())
+            .then(|| shapes::Engine::new(graph, opset));
         let initializers: FxHashMap<&str, usize> = graph
             .initializers
             .iter()
@@ -64,19 +68,23 @@ impl Transform for FoldConstants {
         for &index in &order {
             let node = &graph.nodes[index];
             // A node that cannot be inferred is InferShapes' to report.
-            let _ = engine.infer_node(index);
+            if let Some(engine) = &mut engine {
+                let _ = engine.infer_node(index);
+            }
             if KEEP.contains(&node.op_type.as_str()) || has_subgraph(node) {
                 continue;
             }
-            let is_static_shape = node.op_type == "Shape"
-                && node.is_onnx()
-                && node.inputs.first().is_some_and(|i| {
-                    engine.types.get(i.as_str()).is_some_and(|t| {
+            let static_shape = match (&engine, node.inputs.first()) {
+                (Some(engine), Some(input)) if node.op_type == "Shape" && node.is_onnx() => {
+                    engine.types.get(input.as_str()).filter(|t| {
                         t.shape
                             .as_ref()
                             .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
                     })
-                });
+                }
+                _ => None,
+            };
+            let is_static_shape = static_shape.is_some();
             let all_constant = node.inputs.iter().all(|i| {
                 i.is_empty()
                     || values.contains_key(i)
@@ -104,8 +112,8 @@ impl Transform for FoldConstants {
                 }
                 continue;
             }
-            let result = if is_static_shape {
-                shape_of(node, &engine.types[node.inputs[0].as_str()]).map(Folded::Arrays)
+            let result = if let Some(t) = static_shape {
+                shape_of(node, t).map(Folded::Arrays)
             } else {
                 match read_inputs(
                     node,
@@ -132,7 +140,8 @@ impl Transform for FoldConstants {
                         if !name.is_empty() {
                             // Shape rules read shapes, axes and sizes: small tensors. Weights
                             // are converted once, at the end, and only if still read.
-                            if array.len() <= LEARN_LIMIT
+                            if let Some(engine) = &mut engine
+                                && array.len() <= LEARN_LIMIT
                                 && let Ok(t) = array.to_tensor(name)
                             {
                                 engine.learn(name, t);

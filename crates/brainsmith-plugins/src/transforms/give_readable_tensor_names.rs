@@ -4,6 +4,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::prelude::*;
 
+use super::numbered::numbered;
+
 /// Names every tensor after the node that produces or owns it: outputs become
 /// `<node>_out<i>`, constant inputs `<node>_param<i>`, graph inputs `global_in`,
 /// `global_in_1`, ... and graph outputs `global_out`, `global_out_1`, ....
@@ -37,7 +39,7 @@ impl Transform for GiveReadableTensorNames {
                 .enumerate()
                 .filter(|(_, o)| !o.is_empty())
             {
-                map.insert(output.clone(), format!("{}_out{i}", node.name));
+                map.insert(output.clone(), numbered(&node.name, "_out", i));
             }
             let params = node
                 .inputs
@@ -47,7 +49,7 @@ impl Transform for GiveReadableTensorNames {
             let mut done = FxHashSet::default();
             for input in params {
                 if done.insert(input.as_str()) {
-                    map.insert(input.clone(), format!("{}_param{k}", node.name));
+                    map.insert(input.clone(), numbered(&node.name, "_param", k));
                     k += 1;
                 }
             }
@@ -60,7 +62,7 @@ impl Transform for GiveReadableTensorNames {
             let name = if i == 0 {
                 "global_in".to_owned()
             } else {
-                format!("global_in_{i}")
+                numbered("global_in", "_", i)
             };
             map.insert(input.name.clone(), name);
         }
@@ -68,7 +70,7 @@ impl Transform for GiveReadableTensorNames {
             let name = if i == 0 {
                 "global_out".to_owned()
             } else {
-                format!("global_out_{i}")
+                numbered("global_out", "_", i)
             };
             map.insert(output.name.clone(), name);
         }

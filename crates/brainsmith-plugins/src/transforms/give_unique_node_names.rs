@@ -4,6 +4,8 @@ use rustc_hash::FxHashMap;
 
 use brainsmith_core::prelude::*;
 
+use super::numbered::write_numbered;
+
 /// Names every node `<OpType>_<n>`, counting from 0 per op type in graph order.
 ///
 /// The names are unique and stable for a given graph order; run [`SortGraph`] first for
@@ -16,14 +18,24 @@ pub struct GiveUniqueNodeNames;
 
 impl Transform for GiveUniqueNodeNames {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
-        let mut counts: FxHashMap<String, usize> = FxHashMap::default();
+        let nodes = &mut model.graph.nodes;
+        let numbers: Vec<usize> = {
+            let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
+            nodes
+                .iter()
+                .map(|node| {
+                    let count = counts.entry(node.op_type.as_str()).or_default();
+                    *count += 1;
+                    *count - 1
+                })
+                .collect()
+        };
         let mut changed = false;
-        for node in &mut model.graph.nodes {
-            let count = counts.entry(node.op_type.clone()).or_default();
-            let name = format!("{}_{count}", node.op_type);
-            *count += 1;
+        let mut name = String::new();
+        for (node, n) in nodes.iter_mut().zip(numbers) {
+            write_numbered(&mut name, &node.op_type, "_", n);
             if node.name != name {
-                node.name = name;
+                node.name.clone_from(&name);
                 changed = true;
             }
         }

@@ -19,6 +19,7 @@ mod infer_datatypes;
 pub(crate) mod infer_shapes;
 mod lower_convs_to_matmul;
 mod move_pad_attribute_to_tensor;
+mod numbered;
 mod remove_identity_ops;
 mod remove_static_graph_inputs;
 mod remove_unused_nodes;

@@ -33,12 +33,12 @@ impl Default for RemoveIdentityOps {
 impl Transform for RemoveIdentityOps {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let outputs: FxHashSet<String> = graph.outputs.iter().map(|v| v.name.clone()).collect();
-        let fixed: FxHashSet<String> = graph
+        let outputs: FxHashSet<&str> = graph.outputs.iter().map(|v| v.name.as_str()).collect();
+        let fixed: FxHashSet<&str> = graph
             .inputs
             .iter()
-            .map(|v| v.name.clone())
-            .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
+            .map(|v| v.name.as_str())
+            .chain(graph.initializers.iter().map(|t| t.name()))
             .collect();
         let mut alias: FxHashMap<String, String> = FxHashMap::default();
         let mut removed = vec![false; graph.nodes.len()];
@@ -51,10 +51,10 @@ impl Transform for RemoveIdentityOps {
                 continue;
             };
             let source = resolve(&alias, input);
-            if outputs.contains(output) {
+            if outputs.contains(output.as_str()) {
                 // The graph output keeps its name: the source tensor takes it, which is
                 // only possible when the source is produced by a node.
-                if fixed.contains(&source) || outputs.contains(&source) {
+                if fixed.contains(source.as_str()) || outputs.contains(source.as_str()) {
                     continue;
                 }
                 for target in alias.values_mut().filter(|t| **t == source) {
@@ -144,17 +144,31 @@ fn resolve(alias: &FxHashMap<String, String>, name: &str) -> String {
 /// After merging two tensors, keep one `value_info` and one annotation per name; a
 /// `value_info` of a graph input or output (which carry their own) goes.
 fn dedup_metadata(graph: &mut Graph) {
-    let mut seen: FxHashSet<String> = graph
+    let mut seen: FxHashSet<&str> = graph
         .inputs
         .iter()
         .chain(&graph.outputs)
-        .map(|v| v.name.clone())
+        .map(|v| v.name.as_str())
         .collect();
-    graph.value_info.retain(|v| seen.insert(v.name.clone()));
+    let keep: Vec<bool> = graph
+        .value_info
+        .iter()
+        .map(|v| seen.insert(v.name.as_str()))
+        .collect();
+    retain_marked(&mut graph.value_info, &keep);
     let mut seen = FxHashSet::default();
-    graph
+    let keep: Vec<bool> = graph
         .quantization_annotations
-        .retain(|a| seen.insert(a.tensor_name.clone().unwrap_or_default()));
+        .iter()
+        .map(|a| seen.insert(a.tensor_name.as_deref().unwrap_or_default()))
+        .collect();
+    retain_marked(&mut graph.quantization_annotations, &keep);
+}
+
+/// Keeps the items whose mark is set (the marks were computed while borrowing them).
+fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut marks = keep.iter();
+    items.retain(|_| marks.next().copied().unwrap_or(true));
 }
 
 /// The input `node` passes through unchanged, if it is an exact identity.

@@ -18,6 +18,9 @@ pub struct SortGraph;
 
 impl Transform for SortGraph {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+        if in_order(&model.graph) {
+            return Ok(false);
+        }
         let order = topological_order(&model.graph)?;
         if order.iter().enumerate().all(|(i, &j)| i == j) {
             return Ok(false);
@@ -29,6 +32,36 @@ impl Transform for SortGraph {
         model.graph.nodes = order.into_iter().filter_map(|i| slots[i].take()).collect();
         Ok(true)
     }
+}
+
+/// Whether every node reads only what the graph inputs, the initializers and the nodes
+/// before it provide, each tensor written once: then the stable sort would keep the order,
+/// and one pass over the graph (no allocation per node) says so.
+fn in_order(graph: &Graph) -> bool {
+    let mut available: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
+        graph.inputs.len() + graph.initializers.len() + graph.nodes.len(),
+        Default::default(),
+    );
+    available.extend(graph.inputs.iter().map(|v| v.name.as_str()));
+    available.extend(graph.initializers.iter().map(|t| t.name()));
+    let mut outer = Vec::new();
+    for node in &graph.nodes {
+        let reads_ready = node
+            .inputs
+            .iter()
+            .all(|i| i.is_empty() || available.contains(i.as_str()));
+        outer.clear();
+        subgraph_reads(node, &mut outer);
+        if !reads_ready || !outer.iter().all(|i| available.contains(i.as_str())) {
+            return false;
+        }
+        for output in node.outputs.iter().filter(|o| !o.is_empty()) {
+            if !available.insert(output.as_str()) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Outer-scope tensors a subgraph reads (names no node of the subgraph produces).
