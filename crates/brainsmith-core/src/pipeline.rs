@@ -21,7 +21,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
-use crate::ir::Model;
+use crate::ir::{Model, Snapshot};
 use crate::plugin::{Diagnostic, Stage, Transform, TransformContext};
 use crate::registry::{LookupError, Registry, TransformRef};
 
@@ -182,26 +182,20 @@ pub fn run_planned(
     Ok(())
 }
 
-/// The copy of the model that undoes a failed application. One copy serves a whole run:
-/// it is refreshed in place before each transform (`clone_from`, which reuses its
-/// buffers; see `ir::clone`), so only the first costs a full allocation.
+/// What undoes a failed application: the model saved before it. One [`Snapshot`] serves
+/// a whole run, its buffers reused from one save to the next (see `ir::snapshot`).
 #[derive(Default)]
-struct Backup(Option<Model>);
+struct Backup(Snapshot);
 
 impl Backup {
-    /// Makes the copy equal to `model`.
+    /// Saves `model`.
     fn save(&mut self, model: &Model) {
-        match &mut self.0 {
-            Some(copy) => copy.clone_from(model),
-            None => self.0 = Some(model.clone()),
-        }
+        self.0.save(model);
     }
 
-    /// Puts the saved model back; the copy is stale until the next [`Backup::save`].
+    /// Puts the saved model back.
     fn restore(&mut self, model: &mut Model) {
-        if let Some(copy) = &mut self.0 {
-            std::mem::swap(model, copy);
-        }
+        *model = self.0.restore();
     }
 }
 

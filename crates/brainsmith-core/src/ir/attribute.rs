@@ -1,6 +1,5 @@
 //! [`Attribute`]: a node's named, typed parameter.
 
-use super::clone::clone_fields;
 use super::graph::Graph;
 use super::presence::Presence;
 use super::proto;
@@ -16,7 +15,7 @@ const VALUE: u16 = 3;
 const FROM_FILE: u16 = 4;
 
 /// A named attribute of a node.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Attribute {
     /// The attribute's name.
     pub name: String,
@@ -24,20 +23,12 @@ pub struct Attribute {
     pub value: AttributeValue,
     /// Human-readable documentation.
     pub doc_string: String,
-    ref_attr_name: Option<String>,
-    presence: Presence,
+    pub(super) ref_attr_name: Option<String>,
+    pub(super) presence: Presence,
 }
 
-clone_fields!(Attribute {
-    name,
-    value,
-    doc_string,
-    ref_attr_name,
-    presence,
-});
-
 /// Every kind of ONNX attribute value.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum AttributeValue {
     /// `FLOAT`
     Float(f32),
@@ -69,43 +60,6 @@ pub enum AttributeValue {
     Types(Vec<proto::TypeProto>),
     /// No value: a reference to a function attribute (`ref_attr_name`) or an undefined type.
     Undefined,
-}
-
-impl Clone for AttributeValue {
-    fn clone(&self) -> Self {
-        use AttributeValue as V;
-        match self {
-            V::Float(v) => V::Float(*v),
-            V::Int(v) => V::Int(*v),
-            V::String(v) => V::String(v.clone()),
-            V::Tensor(v) => V::Tensor(v.clone()),
-            V::Graph(v) => V::Graph(v.clone()),
-            V::SparseTensor(v) => V::SparseTensor(v.clone()),
-            V::Type(v) => V::Type(v.clone()),
-            V::Floats(v) => V::Floats(v.clone()),
-            V::Ints(v) => V::Ints(v.clone()),
-            V::Strings(v) => V::Strings(v.clone()),
-            V::Tensors(v) => V::Tensors(v.clone()),
-            V::Graphs(v) => V::Graphs(v.clone()),
-            V::SparseTensors(v) => V::SparseTensors(v.clone()),
-            V::Types(v) => V::Types(v.clone()),
-            V::Undefined => V::Undefined,
-        }
-    }
-
-    /// Reuses the buffer of a list or string of the same kind (see `ir::clone`).
-    fn clone_from(&mut self, source: &Self) {
-        use AttributeValue as V;
-        match (self, source) {
-            (V::String(d), V::String(s)) => d.clone_from(s),
-            (V::Floats(d), V::Floats(s)) => d.clone_from(s),
-            (V::Ints(d), V::Ints(s)) => d.clone_from(s),
-            (V::Strings(d), V::Strings(s)) => d.clone_from(s),
-            (V::Tensors(d), V::Tensors(s)) => d.clone_from(s),
-            (V::Graphs(d), V::Graphs(s)) => d.clone_from(s),
-            (d, s) => *d = s.clone(),
-        }
-    }
 }
 
 impl AttributeValue {

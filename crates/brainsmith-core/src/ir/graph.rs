@@ -3,7 +3,6 @@
 use rustc_hash::FxHashMap;
 
 use super::attribute::AttributeValue;
-use super::clone::{clone_vec_with, refresh_annotation, refresh_entry};
 use super::datatype::QuantType;
 use super::node::Node;
 use super::presence::Presence;
@@ -18,7 +17,7 @@ const DOC_STRING: u16 = 1;
 pub(crate) const FINN_DATATYPE: &str = "finn_datatype";
 
 /// A computation graph.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph {
     /// The graph's name.
     pub name: String,
@@ -40,70 +39,7 @@ pub struct Graph {
     pub quantization_annotations: Vec<proto::TensorAnnotation>,
     /// Named metadata entries.
     pub metadata_props: Vec<proto::StringStringEntryProto>,
-    presence: Presence,
-}
-
-impl Clone for Graph {
-    fn clone(&self) -> Self {
-        let Graph {
-            name,
-            nodes,
-            initializers,
-            sparse_initializers,
-            doc_string,
-            inputs,
-            outputs,
-            value_info,
-            quantization_annotations,
-            metadata_props,
-            presence,
-        } = self;
-        Graph {
-            name: name.clone(),
-            nodes: nodes.clone(),
-            initializers: initializers.clone(),
-            sparse_initializers: sparse_initializers.clone(),
-            doc_string: doc_string.clone(),
-            inputs: inputs.clone(),
-            outputs: outputs.clone(),
-            value_info: value_info.clone(),
-            quantization_annotations: quantization_annotations.clone(),
-            metadata_props: metadata_props.clone(),
-            presence: *presence,
-        }
-    }
-
-    /// Copies into the buffers `self` already owns (see `ir::clone`).
-    fn clone_from(&mut self, source: &Self) {
-        let Graph {
-            name,
-            nodes,
-            initializers,
-            sparse_initializers,
-            doc_string,
-            inputs,
-            outputs,
-            value_info,
-            quantization_annotations,
-            metadata_props,
-            presence,
-        } = self;
-        name.clone_from(&source.name);
-        nodes.clone_from(&source.nodes);
-        initializers.clone_from(&source.initializers);
-        sparse_initializers.clone_from(&source.sparse_initializers);
-        doc_string.clone_from(&source.doc_string);
-        inputs.clone_from(&source.inputs);
-        outputs.clone_from(&source.outputs);
-        value_info.clone_from(&source.value_info);
-        clone_vec_with(
-            quantization_annotations,
-            &source.quantization_annotations,
-            refresh_annotation,
-        );
-        clone_vec_with(metadata_props, &source.metadata_props, refresh_entry);
-        *presence = source.presence;
-    }
+    pub(super) presence: Presence,
 }
 
 impl Graph {

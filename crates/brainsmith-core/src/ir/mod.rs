@@ -32,13 +32,13 @@
 pub mod proto;
 
 mod attribute;
-mod clone;
 mod datatype;
 mod graph;
 mod io;
 mod model;
 mod node;
 mod presence;
+mod snapshot;
 mod tensor;
 mod value;
 
@@ -50,3 +50,5 @@ pub use model::Model;
 pub use node::Node;
 pub use tensor::{ElemType, Tensor, TensorError};
 pub use value::{Dim, TensorType, ValueInfo, ValueType};
+
+pub(crate) use snapshot::Snapshot;

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use prost::Message;
 
-use super::clone::clone_fields;
 use super::graph::Graph;
 use super::io::ModelError;
 use super::presence::Presence;
@@ -18,7 +17,7 @@ const MODEL_VERSION: u16 = 4;
 const DOC_STRING: u16 = 5;
 
 /// An ONNX model: metadata, opset imports and the main graph.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Model {
     /// The ONNX IR version the file follows.
     pub ir_version: i64,
@@ -44,24 +43,8 @@ pub struct Model {
     pub functions: Vec<proto::FunctionProto>,
     /// Device configurations, kept as read.
     pub configuration: Vec<proto::DeviceConfigurationProto>,
-    presence: Presence,
+    pub(super) presence: Presence,
 }
-
-clone_fields!(Model {
-    ir_version,
-    opset_imports,
-    producer_name,
-    producer_version,
-    domain,
-    model_version,
-    doc_string,
-    graph,
-    metadata_props,
-    training_info,
-    functions,
-    configuration,
-    presence,
-});
 
 impl Model {
     /// Reads and decodes an `.onnx` file.

@@ -1,7 +1,6 @@
 //! [`Node`]: one operator application.
 
 use super::attribute::{Attribute, AttributeValue};
-use super::clone::clone_fields;
 use super::presence::Presence;
 use super::proto;
 
@@ -11,7 +10,7 @@ const DOMAIN: u16 = 2;
 const DOC_STRING: u16 = 3;
 
 /// A node of a graph: an op type applied to named input tensors, producing named outputs.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Node {
     /// The node's name (unique in a well-formed graph; may be empty).
     pub name: String,
@@ -29,24 +28,10 @@ pub struct Node {
     pub doc_string: String,
     /// Named metadata entries.
     pub metadata_props: Vec<proto::StringStringEntryProto>,
-    overload: Option<String>,
-    device_configurations: Vec<proto::NodeDeviceConfigurationProto>,
-    presence: Presence,
+    pub(super) overload: Option<String>,
+    pub(super) device_configurations: Vec<proto::NodeDeviceConfigurationProto>,
+    pub(super) presence: Presence,
 }
-
-clone_fields!(Node {
-    name,
-    op_type,
-    domain,
-    inputs,
-    outputs,
-    attributes,
-    doc_string,
-    metadata_props,
-    overload,
-    device_configurations,
-    presence,
-});
 
 impl Node {
     /// A node of the default domain.

@@ -12,6 +12,16 @@ impl Presence {
         }
     }
 
+    /// The bits, to store elsewhere (see `ir::snapshot`).
+    pub(crate) fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// Presence from stored bits.
+    pub(crate) fn from_bits(bits: u16) -> Presence {
+        Presence(bits)
+    }
+
     pub(crate) fn has(self, bit: u16) -> bool {
         self.0 & (1 << bit) != 0
     }

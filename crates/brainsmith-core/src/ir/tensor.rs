@@ -10,12 +10,18 @@ pub use super::proto::tensor_proto::DataType as ElemType;
 /// A constant tensor. The protobuf storage (raw bytes or typed fields) is kept as read, so
 /// weights are not copied until a transform asks for their values.
 ///
-/// A clone shares the storage (copy on write): copying a model, as the pipeline does before
-/// every transform, costs one reference count per tensor. Renaming or reshaping a shared
-/// tensor copies that one tensor's description; raw bytes stay shared (values kept in the
-/// typed fields, as small files sometimes store them, are copied with it).
+/// The name and dimensions are kept apart from the rest, which a clone shares: copying a
+/// model, as the pipeline does before every transform, copies no values, and renaming or
+/// reshaping a copy leaves the values shared.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Tensor(Arc<proto::TensorProto>);
+pub struct Tensor {
+    /// The proto's `name`, as read (`None` when absent).
+    pub(super) name: Option<String>,
+    /// The proto's `dims`.
+    pub(super) dims: Vec<i64>,
+    /// Everything else (its `name` and `dims` are always empty).
+    pub(super) data: Arc<proto::TensorProto>,
+}
 
 /// Why a tensor's values could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,18 +42,25 @@ impl std::error::Error for TensorError {}
 
 impl Tensor {
     /// Wraps a protobuf tensor.
-    pub fn from_proto(p: proto::TensorProto) -> Tensor {
-        Tensor(Arc::new(p))
+    pub fn from_proto(mut p: proto::TensorProto) -> Tensor {
+        Tensor {
+            name: p.name.take(),
+            dims: std::mem::take(&mut p.dims),
+            data: Arc::new(p),
+        }
     }
 
     /// The protobuf tensor.
     pub fn into_proto(self) -> proto::TensorProto {
-        Arc::unwrap_or_clone(self.0)
+        let mut p = Arc::unwrap_or_clone(self.data);
+        p.name = self.name;
+        p.dims = self.dims;
+        p
     }
 
-    /// The protobuf tensor, borrowed.
-    pub fn as_proto(&self) -> &proto::TensorProto {
-        &self.0
+    /// The protobuf tensor, copied (values in `raw_data` are shared, not copied).
+    pub fn to_proto(&self) -> proto::TensorProto {
+        self.clone().into_proto()
     }
 
     /// A float32 tensor (values stored as raw little-endian bytes).
@@ -91,17 +104,17 @@ impl Tensor {
 
     /// The tensor's name.
     pub fn name(&self) -> &str {
-        self.0.name.as_deref().unwrap_or("")
+        self.name.as_deref().unwrap_or("")
     }
 
     /// Renames the tensor.
     pub fn set_name(&mut self, name: impl Into<String>) {
-        Arc::make_mut(&mut self.0).name = Some(name.into());
+        self.name = Some(name.into());
     }
 
     /// The dimensions.
     pub fn dims(&self) -> &[i64] {
-        &self.0.dims
+        &self.dims
     }
 
     /// Gives the tensor new dimensions with the same number of elements (row-major data
@@ -118,23 +131,23 @@ impl Tensor {
                 ),
             });
         }
-        Arc::make_mut(&mut self.0).dims = dims.to_vec();
+        self.dims = dims.to_vec();
         Ok(())
     }
 
     /// The little-endian bytes of the values when they are stored as `raw_data`.
     pub fn raw_bytes(&self) -> Option<&[u8]> {
-        self.0.raw_data.as_deref()
+        self.data.raw_data.as_deref()
     }
 
     /// The element type (`Undefined` for an unknown code).
     pub fn elem_type(&self) -> ElemType {
-        ElemType::try_from(self.0.data_type.unwrap_or(0)).unwrap_or(ElemType::Undefined)
+        ElemType::try_from(self.data.data_type.unwrap_or(0)).unwrap_or(ElemType::Undefined)
     }
 
     /// The number of elements the dimensions describe.
     pub fn len(&self) -> usize {
-        self.0.dims.iter().map(|&d| d.max(0) as usize).product()
+        self.dims.iter().map(|&d| d.max(0) as usize).product()
     }
 
     /// Whether the tensor has no elements.
@@ -148,7 +161,7 @@ impl Tensor {
             tensor: self.name().to_owned(),
             message,
         };
-        let p = &self.0;
+        let p = &self.data;
         if p.data_location == Some(proto::tensor_proto::DataLocation::External as i32) {
             return Err(err(
                 "its data is stored in an external file, which is not loaded".into(),
@@ -209,7 +222,7 @@ impl Tensor {
     /// The values as `i64`, exactly, for the integer and boolean element types (shapes,
     /// axes, indices); `None` names nothing, so an error says what is wrong.
     pub fn to_i64(&self) -> Result<Vec<i64>, TensorError> {
-        let p = &self.0;
+        let p = &self.data;
         let ty = self.elem_type();
         let exact = match (ty, &p.raw_data) {
             (ElemType::Int64, Some(raw)) if raw.len().is_multiple_of(8) => Some(
@@ -302,6 +315,18 @@ fn half_to_f32(h: u16) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tensors share their storage until one side changes.
+    #[test]
+    fn a_renamed_copy_leaves_the_original_alone() {
+        let t = Tensor::from_f32("w", &[2], &[1.0, 2.0]);
+        let mut u = t.clone();
+        u.set_name("v");
+        u.reshape(&[1, 2]).unwrap();
+        assert_eq!((t.name(), t.dims()), ("w", &[2][..]));
+        assert_eq!((u.name(), u.dims()), ("v", &[1, 2][..]));
+        assert_eq!(t.raw_bytes(), u.raw_bytes());
+    }
 
     #[test]
     fn reads_raw_and_typed_storage() {

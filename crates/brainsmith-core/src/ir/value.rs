@@ -1,6 +1,5 @@
 //! [`ValueInfo`]: the declared type and shape of a named tensor.
 
-use super::clone::clone_fields;
 use super::presence::Presence;
 use super::proto;
 use super::proto::tensor_shape_proto::{Dimension, dimension};
@@ -11,7 +10,7 @@ const NAME: u16 = 0;
 const DOC_STRING: u16 = 1;
 
 /// The type and shape of a graph input, output or intermediate tensor.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ValueInfo {
     /// The tensor's name.
     pub name: String,
@@ -21,19 +20,11 @@ pub struct ValueInfo {
     pub doc_string: String,
     /// Named metadata entries.
     pub metadata_props: Vec<proto::StringStringEntryProto>,
-    presence: Presence,
+    pub(super) presence: Presence,
 }
 
-clone_fields!(ValueInfo {
-    name,
-    ty,
-    doc_string,
-    metadata_props,
-    presence,
-});
-
 /// A value's type.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ValueType {
     /// A dense tensor, the common case.
     Tensor(TensorType),
@@ -43,31 +34,12 @@ pub enum ValueType {
 }
 
 /// A dense tensor type.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorType {
     /// The element type (an [`ElemType`] value).
     pub elem_type: i32,
     /// The shape, when known (even a rank-0 shape is `Some(vec![])`).
     pub shape: Option<Vec<Dim>>,
-}
-
-clone_fields!(TensorType { elem_type, shape });
-
-impl Clone for ValueType {
-    fn clone(&self) -> Self {
-        match self {
-            ValueType::Tensor(t) => ValueType::Tensor(t.clone()),
-            ValueType::Other(t) => ValueType::Other(t.clone()),
-        }
-    }
-
-    /// Reuses a tensor type's shape buffer (see `ir::clone`).
-    fn clone_from(&mut self, source: &Self) {
-        match (self, source) {
-            (ValueType::Tensor(d), ValueType::Tensor(s)) => d.clone_from(s),
-            (d, s) => *d = s.clone(),
-        }
-    }
 }
 
 /// One dimension of a shape.
