@@ -307,16 +307,21 @@ pub(crate) fn op_label(node: &Node) -> String {
 /// Nodes in dependency order (Kahn's algorithm, ties in graph order). Nodes on a cycle, or
 /// reading a tensor that no node, input or initializer provides, are left out.
 pub(crate) fn topological_order(graph: &Graph) -> Vec<usize> {
-    let mut available: FxHashSet<&str> = graph
-        .inputs
-        .iter()
-        .map(|v| v.name.as_str())
-        .chain(graph.initializers.iter().map(Tensor::name))
-        .collect();
+    let sources = || {
+        graph
+            .inputs
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(graph.initializers.iter().map(Tensor::name))
+    };
+    let mut available: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
+        graph.inputs.len() + graph.initializers.len() + graph.nodes.len(),
+        Default::default(),
+    );
+    available.extend(sources());
     // ONNX requires nodes in dependency order, so the graph's own order is almost always
     // the answer: Kahn's algorithm with ties in graph order returns it whenever it is
     // valid, and checking that takes one set lookup per input.
-    let base = available.clone();
     if graph.nodes.iter().all(|node| {
         let ready = node
             .inputs
@@ -327,7 +332,8 @@ pub(crate) fn topological_order(graph: &Graph) -> Vec<usize> {
     }) {
         return (0..graph.nodes.len()).collect();
     }
-    available = base;
+    available.clear();
+    available.extend(sources());
     let producers = graph.producers();
     let mut waiting = vec![0usize; graph.nodes.len()];
     let mut consumers: FxHashMap<&str, Vec<usize>> = FxHashMap::default();

@@ -21,7 +21,8 @@ pub struct GiveReadableTensorNames;
 impl Transform for GiveReadableTensorNames {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let mut seen_names = FxHashSet::default();
+        let mut seen_names =
+            FxHashSet::with_capacity_and_hasher(graph.nodes.len(), Default::default());
         for node in &graph.nodes {
             if node.name.is_empty() || !seen_names.insert(node.name.as_str()) {
                 return Err(PluginError::new(format!(
@@ -31,7 +32,10 @@ impl Transform for GiveReadableTensorNames {
             }
         }
         let initializers: FxHashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
-        let mut map: FxHashMap<String, String> = FxHashMap::default();
+        let mut map: FxHashMap<String, String> = FxHashMap::with_capacity_and_hasher(
+            2 * graph.nodes.len() + graph.inputs.len() + graph.outputs.len(),
+            Default::default(),
+        );
         for node in &graph.nodes {
             for (i, output) in node
                 .outputs

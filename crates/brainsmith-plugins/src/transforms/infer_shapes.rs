@@ -87,38 +87,70 @@ pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformCon
         }
     }
 
-    let mut existing: FxHashMap<String, usize> = FxHashMap::default();
-    for (i, vi) in graph.value_info.iter().enumerate() {
-        existing.insert(vi.name.clone(), i);
-    }
-    for (index, k, inferred) in computed {
-        let name = &graph.nodes[index].outputs[k];
-        match existing.get(name) {
-            Some(&i) => {
-                let vi = &mut graph.value_info[i];
-                match merge(vi.tensor_type(), &inferred) {
-                    Ok(Some(merged)) => {
-                        vi.ty = Some(ValueType::Tensor(merged));
-                        changed = true;
-                    }
-                    Ok(None) => {}
-                    Err(message) => ctx.warn(
-                        graph.nodes[index].name.clone(),
-                        format!("tensor `{name}`: {message}"),
-                    ),
+    // Where each inferred type goes, decided while the graph is only read: an update of
+    // the value_info entry at an index, or a new entry.
+    let placed: Vec<Placed> = {
+        let mut existing: FxHashMap<&str, usize> =
+            FxHashMap::with_capacity_and_hasher(graph.value_info.len(), Default::default());
+        for (i, vi) in graph.value_info.iter().enumerate() {
+            existing.insert(vi.name.as_str(), i);
+        }
+        computed
+            .into_iter()
+            .map(|(index, k, inferred)| {
+                let name = graph.nodes[index].outputs[k].as_str();
+                let (merged, at) = match existing.get(name) {
+                    Some(&i) => (merge(graph.value_info[i].tensor_type(), &inferred), Some(i)),
+                    None => (Ok(Some(inferred)), None),
+                };
+                Placed {
+                    node: index,
+                    output: k,
+                    merged,
+                    at,
                 }
+            })
+            .collect()
+    };
+    for Placed {
+        node: index,
+        output: k,
+        merged,
+        at,
+    } in placed
+    {
+        match (merged, at) {
+            (Ok(Some(t)), Some(i)) => {
+                graph.value_info[i].ty = Some(ValueType::Tensor(t));
+                changed = true;
             }
-            None => {
-                existing.insert(name.clone(), graph.value_info.len());
+            (Ok(Some(t)), None) => {
                 let mut vi = ValueInfo::default();
-                vi.name = name.clone();
-                vi.ty = Some(ValueType::Tensor(inferred));
+                vi.name.clone_from(&graph.nodes[index].outputs[k]);
+                vi.ty = Some(ValueType::Tensor(t));
                 graph.value_info.push(vi);
                 changed = true;
+            }
+            (Ok(None), _) => {}
+            (Err(message), _) => {
+                let node = &graph.nodes[index];
+                ctx.warn(
+                    node.name.clone(),
+                    format!("tensor `{}`: {message}", node.outputs[k]),
+                );
             }
         }
     }
     changed
+}
+
+/// Where the type inferred for output `output` of node `node` goes: into the `value_info`
+/// entry at `at`, or a new one; `merged` as [`merge`] returns it.
+struct Placed {
+    node: usize,
+    output: usize,
+    merged: Result<Option<TensorType>, String>,
+    at: Option<usize>,
 }
 
 /// The declared type completed by the inferred one: `Ok(None)` when nothing changes, an
@@ -130,6 +162,9 @@ fn merge(
     let Some(declared) = declared else {
         return Ok(Some(inferred.clone()));
     };
+    if declared == inferred {
+        return Ok(None);
+    }
     let mut merged = declared.clone();
     if merged.elem_type == 0 {
         merged.elem_type = inferred.elem_type;

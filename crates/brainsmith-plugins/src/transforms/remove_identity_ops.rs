@@ -94,7 +94,8 @@ struct Index<'g> {
 impl<'g> Index<'g> {
     fn new(graph: &'g Graph) -> Index<'g> {
         let inputs: FxHashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
-        let mut constants: FxHashMap<&str, &Tensor> = FxHashMap::default();
+        let mut constants: FxHashMap<&str, &Tensor> =
+            FxHashMap::with_capacity_and_hasher(graph.initializers.len(), Default::default());
         for t in &graph.initializers {
             if !inputs.contains(t.name()) {
                 constants.insert(t.name(), t);
@@ -110,7 +111,10 @@ impl<'g> Index<'g> {
                 constants.entry(out.as_str()).or_insert(t);
             }
         }
-        let mut infos: FxHashMap<&str, &ValueInfo> = FxHashMap::default();
+        let mut infos: FxHashMap<&str, &ValueInfo> = FxHashMap::with_capacity_and_hasher(
+            graph.inputs.len() + graph.outputs.len() + graph.value_info.len(),
+            Default::default(),
+        );
         for v in graph
             .inputs
             .iter()
@@ -150,13 +154,17 @@ fn dedup_metadata(graph: &mut Graph) {
         .chain(&graph.outputs)
         .map(|v| v.name.as_str())
         .collect();
+    seen.reserve(graph.value_info.len());
     let keep: Vec<bool> = graph
         .value_info
         .iter()
         .map(|v| seen.insert(v.name.as_str()))
         .collect();
     retain_marked(&mut graph.value_info, &keep);
-    let mut seen = FxHashSet::default();
+    let mut seen: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
+        graph.quantization_annotations.len(),
+        Default::default(),
+    );
     let keep: Vec<bool> = graph
         .quantization_annotations
         .iter()
