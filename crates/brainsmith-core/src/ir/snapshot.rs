@@ -178,12 +178,9 @@ impl Snapshot {
                             | AttributeValue::Undefined
                     )
             });
-        if !plain {
-            self.word(1);
-            self.nodes.push(n.clone());
+        if kept_whole(&mut self.words, &mut self.nodes, n, !plain) {
             return;
         }
-        self.word(0);
         self.str(name);
         self.str(op_type);
         self.str(domain);
@@ -263,25 +260,14 @@ impl Snapshot {
             metadata_props,
             presence,
         } = v;
-        let tensor = match ty {
-            None => None,
-            Some(ValueType::Tensor(t)) => Some(t),
-            Some(ValueType::Other(_)) => {
-                self.word(1);
-                self.values.push(v.clone());
-                return;
-            }
-        };
-        if !metadata_props.is_empty() {
-            self.word(1);
-            self.values.push(v.clone());
+        let rare = matches!(ty, Some(ValueType::Other(_))) || !metadata_props.is_empty();
+        if kept_whole(&mut self.words, &mut self.values, v, rare) {
             return;
         }
-        self.word(0);
         self.str(name);
         self.str(doc_string);
         self.word(u64::from(presence.bits()));
-        let Some(t) = tensor else {
+        let Some(ValueType::Tensor(t)) = ty else {
             self.word(0);
             return;
         };
@@ -306,6 +292,16 @@ impl Snapshot {
             }
         }
     }
+}
+
+/// Writes whether `item` is `rare`, and if so keeps it whole in `store` (the reader takes
+/// it back from there); returns `rare`.
+fn kept_whole<T: Clone>(words: &mut Vec<u64>, store: &mut Vec<T>, item: &T, rare: bool) -> bool {
+    words.push(u64::from(rare));
+    if rare {
+        store.push(item.clone());
+    }
+    rare
 }
 
 /// Makes `header` the model without the lists the snapshot writes itself.
