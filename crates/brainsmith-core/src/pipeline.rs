@@ -153,7 +153,8 @@ pub struct Planned<'r> {
 /// transactionally. Stops at the first failure.
 pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report, Failure> {
     let mut report = Report::starting(model);
-    let mut backup = Backup::default();
+    // One snapshot serves the run: its buffers are reused from one save to the next.
+    let mut backup = Snapshot::default();
     for t in transforms {
         let planned = catch_unwind(AssertUnwindSafe(|| t.instantiate()))
             .map_err(|payload| failure(t, panic_message(payload.as_ref()), true, report.clone()))?;
@@ -175,28 +176,12 @@ pub fn run_planned(
     transforms: &[Planned<'_>],
     report: &mut Report,
 ) -> Result<(), Failure> {
-    let mut backup = Backup::default();
+    // One snapshot serves the run: its buffers are reused from one save to the next.
+    let mut backup = Snapshot::default();
     for planned in transforms {
         apply(model, planned, report, &mut backup)?;
     }
     Ok(())
-}
-
-/// What undoes a failed application: the model saved before it. One [`Snapshot`] serves
-/// a whole run, its buffers reused from one save to the next (see `ir::snapshot`).
-#[derive(Default)]
-struct Backup(Snapshot);
-
-impl Backup {
-    /// Saves `model`.
-    fn save(&mut self, model: &Model) {
-        self.0.save(model);
-    }
-
-    /// Puts the saved model back.
-    fn restore(&mut self, model: &mut Model) {
-        *model = self.0.restore();
-    }
 }
 
 fn failure(t: &TransformRef<'_>, message: String, panicked: bool, report: Report) -> Failure {
@@ -215,7 +200,7 @@ fn apply(
     model: &mut Model,
     planned: &Planned<'_>,
     report: &mut Report,
-    backup: &mut Backup,
+    backup: &mut Snapshot,
 ) -> Result<(), Failure> {
     let t = &planned.transform;
     // The time of an application includes what makes it transactional.
@@ -244,7 +229,7 @@ fn apply(
             Ok(Err(e)) => (e.to_string(), false),
             Err(payload) => (panic_message(payload.as_ref()), true),
         };
-        backup.restore(model);
+        *model = backup.restore();
         return Err(failure(t, message, panicked, report.clone()));
     }
     report.nodes_after = model.graph.nodes.len();
