@@ -105,7 +105,13 @@ impl Graph {
         }
         let rename = |s: &mut String| {
             if let Some(new) = map.get(s.as_str()) {
-                s.clone_from(new);
+                // Copy into the old buffer when it has room; a fresh one otherwise, which
+                // spares the reallocation copying the old name.
+                if s.capacity() >= new.len() {
+                    s.clone_from(new);
+                } else {
+                    *s = new.clone();
+                }
             }
         };
         for node in &mut self.nodes {

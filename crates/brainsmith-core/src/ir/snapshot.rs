@@ -52,6 +52,17 @@ impl Snapshot {
         self.values.clear();
         save_header(&mut self.header, model);
         let g = &model.graph;
+        if self.words.capacity() == 0 {
+            // A first save: room for a typical model, so the buffers rarely grow.
+            let items = g.nodes.len()
+                + g.initializers.len()
+                + g.inputs.len()
+                + g.outputs.len()
+                + g.value_info.len()
+                + g.quantization_annotations.len();
+            self.words.reserve(16 * items + 16);
+            self.bytes.reserve(64 * items);
+        }
         self.word(g.initializers.len() as u64);
         for t in &g.initializers {
             self.tensor(t);

@@ -40,7 +40,10 @@ pub struct Inference<'g> {
 pub(crate) struct Ctx<'a> {
     pub(crate) node: &'a Node,
     pub(crate) inputs: Vec<Option<&'a TensorType>>,
-    consts: Vec<Option<&'a Tensor>>,
+    /// Values learned while folding, then the graph's constants: looked up only by the
+    /// rules that read a value (most read types alone).
+    learned: &'a FxHashMap<String, Tensor>,
+    consts: &'a FxHashMap<&'a str, &'a Tensor>,
     pub(crate) opset: i64,
 }
 
@@ -73,9 +76,17 @@ impl<'a> Ctx<'a> {
         self.node.inputs.get(i).is_some_and(|n| !n.is_empty())
     }
 
+    /// Input `i`, when it is a constant.
+    fn constant(&self, i: usize) -> Option<&'a Tensor> {
+        let name = self.node.inputs.get(i).filter(|n| !n.is_empty())?;
+        self.learned
+            .get(name.as_str())
+            .or_else(|| self.consts.get(name.as_str()).copied())
+    }
+
     /// The values of input `i` as integers, when it is a constant.
     pub(crate) fn const_ints(&self, i: usize) -> Result<Option<Vec<i64>>, String> {
-        match self.consts.get(i).copied().flatten() {
+        match self.constant(i) {
             Some(t) => t.to_i64().map(Some).map_err(|e| e.to_string()),
             None => Ok(None),
         }
@@ -83,7 +94,7 @@ impl<'a> Ctx<'a> {
 
     /// The values of input `i` as floats, when it is a constant.
     pub(crate) fn const_floats(&self, i: usize) -> Result<Option<Vec<f64>>, String> {
-        match self.consts.get(i).copied().flatten() {
+        match self.constant(i) {
             Some(t) => t.to_f64().map(Some).map_err(|e| e.to_string()),
             None => Ok(None),
         }
@@ -229,15 +240,8 @@ impl<'g> Engine<'g> {
                         }
                     })
                     .collect(),
-                consts: node
-                    .inputs
-                    .iter()
-                    .map(|n| {
-                        self.learned
-                            .get(n)
-                            .or_else(|| self.consts.get(n.as_str()).copied())
-                    })
-                    .collect(),
+                learned: &self.learned,
+                consts: &self.consts,
                 opset: self.opset,
             };
             rules::infer(&cx).map_err(|message| {

@@ -45,14 +45,11 @@ impl Transform for GiveReadableTensorNames {
             {
                 map.insert(output.clone(), numbered(&node.name, "_out", i));
             }
-            let params = node
-                .inputs
-                .iter()
-                .filter(|i| initializers.contains(i.as_str()));
+            // Each parameter once, numbered in order of first use; a node has a handful of
+            // inputs, so an earlier use is found by a scan.
             let mut k = 0;
-            let mut done = FxHashSet::default();
-            for input in params {
-                if done.insert(input.as_str()) {
+            for (j, input) in node.inputs.iter().enumerate() {
+                if initializers.contains(input.as_str()) && !node.inputs[..j].contains(input) {
                     map.insert(input.clone(), numbered(&node.name, "_param", k));
                     k += 1;
                 }
