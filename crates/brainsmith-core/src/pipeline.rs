@@ -1,9 +1,10 @@
 //! Runs registered transforms on a model, one transactional application at a time.
 //!
-//! Every application works on the model in place after taking a copy; when the transform
-//! returns an error or panics, the copy is put back, so the model is exactly as it was
-//! before that transform, and the error names the transform, its stage and where it is
-//! defined. Time, node counts and diagnostics are recorded per application.
+//! Every application works on the model in place after saving a snapshot of it (one per
+//! run, its buffers reused; see `ir::snapshot`); when the transform returns an error or
+//! panics, the snapshot is restored, so the model is exactly as it was before that
+//! transform, and the error names the transform, its stage and where it is defined. Time,
+//! node counts and diagnostics are recorded per application.
 //!
 //! ```
 //! use brainsmith_core::ir::{Model, Node};
@@ -38,8 +39,8 @@ pub struct Applied {
     pub runs: usize,
     /// Node count after it.
     pub nodes_after: usize,
-    /// Wall time of the application, in seconds, including the copy of the model that makes
-    /// it transactional.
+    /// Wall time of the application, in seconds, including the snapshot of the model that
+    /// makes it transactional.
     pub seconds: f64,
     /// What it reported about nodes it could not handle fully.
     pub diagnostics: Vec<Diagnostic>,
