@@ -97,11 +97,7 @@ pub fn histogram(model: &Model) -> Vec<(String, usize)> {
 pub fn float_model(x: &[i64], y: &[i64], initializers: Vec<Tensor>, nodes: Vec<Node>) -> Model {
     let mut m = Model::default();
     m.ir_version = 8;
-    m.opset_imports
-        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        });
+    m.set_opset_version("", 13);
     m.graph
         .inputs
         .push(ValueInfo::tensor("x", ElemType::Float, x));

@@ -2,7 +2,6 @@
 //! graph looks like afterwards, and (where the oracle's venv is set up, as in CI) that it
 //! computes what it computed before, run by onnxruntime on a seeded random input.
 
-use brainsmith_core::ir::proto::OperatorSetIdProto;
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
 use brainsmith_plugins::{
@@ -23,10 +22,7 @@ fn model(
 ) -> Model {
     let mut m = Model::default();
     m.ir_version = 8;
-    m.opset_imports = vec![OperatorSetIdProto {
-        domain: Some(String::new()),
-        version: Some(17),
-    }];
+    m.set_opset_version("", 17);
     let info = |(name, shape): &(&str, &[i64])| ValueInfo::tensor(*name, ElemType::Float, shape);
     m.graph.inputs = inputs.iter().map(info).collect();
     m.graph.outputs = outputs.iter().map(info).collect();
@@ -449,10 +445,7 @@ fn datatypes_flow_from_quantizers_through_data_movement_into_accumulators() {
         scalar("two", 2.0),
         Tensor::from_i64("shape", &[2], &[1, 4]),
     ]);
-    m.opset_imports.push(OperatorSetIdProto {
-        domain: Some("qonnx.custom_op.general".into()),
-        version: Some(1),
-    });
+    m.set_opset_version("qonnx.custom_op.general", 1);
     let before = m.clone();
     let (changed, notes) = apply(&InferDataTypes, &mut m);
     assert!(changed && notes.is_empty(), "{notes:?}");

@@ -622,7 +622,7 @@ fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
                 .with_attribute("mode", AttributeValue::String("constant".into())),
         ],
     );
-    model.opset_imports[0].version = Some(9);
+    model.set_opset_version("", 9);
     let original = model.clone();
     let Some((mut ours, theirs)) = both(
         "move_pad_synthetic",
@@ -666,7 +666,7 @@ fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
     let oracle = Oracle::find().unwrap();
     let scratch = scratch_dir("move_pad_outputs");
     std::fs::create_dir_all(&scratch).unwrap();
-    ours.opset_imports[0].version = Some(11);
+    ours.set_opset_version("", 11);
     let (a, b) = (scratch.join("original.onnx"), scratch.join("ours.onnx"));
     original.save(&a).unwrap();
     ours.save(&b).unwrap();

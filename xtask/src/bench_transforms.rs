@@ -71,11 +71,7 @@ fn options(args: &[String]) -> Result<Options, String> {
 pub(crate) fn chain(n: usize) -> Model {
     let mut m = Model::default();
     m.ir_version = 8;
-    m.opset_imports
-        .push(brainsmith_core::ir::proto::OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        });
+    m.set_opset_version("", 17);
     m.graph.name = format!("chain{n}");
     m.graph
         .inputs

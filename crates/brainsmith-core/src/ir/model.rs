@@ -107,6 +107,34 @@ impl Model {
         })
     }
 
+    /// Makes the graph use version `version` of operator set `domain` (`""` or
+    /// `"ai.onnx"` for the default domain): the import of that domain changes, or one is
+    /// added.
+    ///
+    /// ```
+    /// use brainsmith_core::ir::Model;
+    ///
+    /// let mut m = Model::default();
+    /// m.set_opset_version("", 13);
+    /// m.set_opset_version("ai.onnx", 17);
+    /// assert_eq!(m.opset_version(""), Some(17));
+    /// assert_eq!(m.opset_imports.len(), 1);
+    /// ```
+    pub fn set_opset_version(&mut self, domain: &str, version: i64) {
+        let wanted = if domain == "ai.onnx" { "" } else { domain };
+        let existing = self.opset_imports.iter_mut().find(|o| {
+            let d = o.domain.as_deref().unwrap_or("");
+            (if d == "ai.onnx" { "" } else { d }) == wanted
+        });
+        match existing {
+            Some(o) => o.version = Some(version),
+            None => self.opset_imports.push(proto::OperatorSetIdProto {
+                domain: Some(domain.to_owned()),
+                version: Some(version),
+            }),
+        }
+    }
+
     /// Converts from the protobuf message.
     pub fn from_proto(p: proto::ModelProto) -> Model {
         let mut presence = Presence::default();
