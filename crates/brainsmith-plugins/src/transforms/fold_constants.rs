@@ -7,7 +7,7 @@ use brainsmith_core::prelude::*;
 
 use crate::eval::{self, Array};
 use crate::shapes;
-use crate::transforms::infer_shapes::record_types;
+use crate::transforms::infer_shapes::{record_types, types_settled};
 
 /// Replaces every node whose inputs are all constant by initializers holding its
 /// outputs, in one pass in dependency order, so a chain of constant nodes folds at once;
@@ -202,8 +202,11 @@ impl Transform for FoldConstants {
         }
         graph.initializers.extend(new);
         // What folding made known (a dimension computed from a folded shape) goes into the
-        // recorded types, as after InferShapes; problems are InferShapes' to report.
-        record_types(graph, opset, &mut TransformContext::default());
+        // recorded types, as after InferShapes; problems are InferShapes' to report, so
+        // where every type is already settled there is nothing to record.
+        if !types_settled(graph) {
+            record_types(graph, opset, &mut TransformContext::default());
+        }
         Ok(true)
     }
 }

@@ -144,6 +144,47 @@ pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformCon
     changed
 }
 
+/// Whether every type [`record_types`] could write is already settled, so that running it
+/// would change nothing: each graph output and each node output (but initializers) has a
+/// declared tensor type with a known element type and a fully static shape.
+///
+/// [`merge`] completes a declared type and never overwrites it: against a settled one it
+/// returns "no change" or a contradiction, which is a diagnostic only. A caller that drops
+/// the diagnostics (`FoldConstants`, after `InferShapes` has run) can skip the inference.
+pub(crate) fn types_settled(graph: &Graph) -> bool {
+    let settled = |t: Option<&TensorType>| {
+        t.is_some_and(|t| {
+            t.elem_type != 0
+                && t.shape
+                    .as_ref()
+                    .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
+        })
+    };
+    if !graph.outputs.iter().all(|o| settled(o.tensor_type())) {
+        return false;
+    }
+    // As `record_types` places types: the last `value_info` entry of a name counts.
+    let mut declared: FxHashMap<&str, bool> =
+        FxHashMap::with_capacity_and_hasher(graph.value_info.len(), Default::default());
+    for vi in &graph.value_info {
+        declared.insert(vi.name.as_str(), settled(vi.tensor_type()));
+    }
+    let decided: FxHashSet<&str> = graph
+        .outputs
+        .iter()
+        .map(|o| o.name.as_str())
+        .chain(graph.inputs.iter().map(|i| i.name.as_str()))
+        .chain(graph.initializers.iter().map(|t| t.name()))
+        .collect();
+    graph.nodes.iter().all(|node| {
+        node.outputs.iter().all(|name| {
+            name.is_empty()
+                || declared.get(name.as_str()) == Some(&true)
+                || decided.contains(name.as_str())
+        })
+    })
+}
+
 /// Where the type inferred for output `output` of node `node` goes: into the `value_info`
 /// entry at `at`, or a new one; `merged` as [`merge`] returns it.
 struct Placed {
@@ -203,4 +244,70 @@ fn merge(
         _ => {}
     }
     Ok((merged != *declared).then_some(merged))
+}
+
+#[cfg(test)]
+mod tests {
+    use brainsmith_core::ir::{Dim, ElemType, Graph, Node, Tensor, ValueInfo, ValueType};
+    use brainsmith_core::prelude::TransformContext;
+
+    use super::{record_types, types_settled};
+
+    fn graph() -> Graph {
+        let mut g = Graph::default();
+        g.inputs
+            .push(ValueInfo::tensor("x", ElemType::Float, &[1, 4]));
+        g.outputs
+            .push(ValueInfo::tensor("y", ElemType::Float, &[1, 4]));
+        g.nodes = vec![
+            Node::new("Relu", ["x"], ["r"]),
+            Node::new("Add", ["r", "b"], ["y"]),
+        ];
+        g.initializers = vec![Tensor::from_f32("b", &[4], &[1.0; 4])];
+        g
+    }
+
+    fn set_shape(vi: &mut ValueInfo, shape: Vec<Dim>) {
+        if let Some(ValueType::Tensor(t)) = &mut vi.ty {
+            t.shape = Some(shape);
+        }
+    }
+
+    #[test]
+    fn types_are_settled_once_every_output_has_a_static_type() {
+        let mut g = graph();
+        assert!(!types_settled(&g), "`r` has no type yet");
+        assert!(record_types(&mut g, 13, &mut TransformContext::default()));
+        assert!(types_settled(&g));
+
+        // A symbolic dimension, anywhere, is not settled.
+        let mut symbolic = g.clone();
+        set_shape(
+            &mut symbolic.value_info[0],
+            vec![Dim::Param("n".into()), Dim::Value(4)],
+        );
+        assert!(!types_settled(&symbolic));
+        let mut open_output = g.clone();
+        set_shape(
+            &mut open_output.outputs[0],
+            vec![Dim::Unknown, Dim::Value(4)],
+        );
+        assert!(!types_settled(&open_output));
+    }
+
+    #[test]
+    fn recording_over_settled_types_changes_nothing_even_when_they_contradict() {
+        // What makes skipping sound: a settled declaration is completed by nothing, and a
+        // contradiction is reported, never written.
+        let mut g = graph();
+        record_types(&mut g, 13, &mut TransformContext::default());
+        set_shape(&mut g.value_info[0], vec![Dim::Value(2), Dim::Value(2)]);
+        set_shape(&mut g.outputs[0], vec![Dim::Value(9)]);
+        assert!(types_settled(&g));
+        let before = g.clone();
+        let mut ctx = TransformContext::default();
+        assert!(!record_types(&mut g, 13, &mut ctx));
+        assert_eq!(g, before);
+        assert_eq!(ctx.diagnostics().len(), 2, "{:?}", ctx.diagnostics());
+    }
 }
