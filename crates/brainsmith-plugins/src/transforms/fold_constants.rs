@@ -45,6 +45,23 @@ impl Transform for FoldConstants {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
         let graph = &mut model.graph;
+        let initializers: FxHashMap<&str, usize> = graph
+            .initializers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name(), i))
+            .collect();
+        // A node folds only if its inputs are initializers or folded outputs, or it is a
+        // Shape; without a first such node (a Constant has no inputs), none ever folds.
+        let starts = |n: &Node| {
+            n.op_type == "Shape" && n.is_onnx()
+                || n.inputs
+                    .iter()
+                    .all(|i| i.is_empty() || initializers.contains_key(i.as_str()))
+        };
+        if !graph.nodes.iter().any(starts) {
+            return Ok(false);
+        }
         // Types are inferred node by node as folding goes, so that a Shape node sees the
         // dimensions that folding before it made static. Only a Shape node reads them.
         let order = shapes::topological_order(graph);
@@ -53,12 +70,6 @@ impl Transform for FoldConstants {
             .iter()
             .any(|n| n.op_type == "Shape" && n.is_onnx())
             .then(|| shapes::Engine::new(graph, opset));
-        let initializers: FxHashMap<&str, usize> = graph
-            .initializers
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name(), i))
-            .collect();
         let mut values: FxHashMap<String, Array> = FxHashMap::default();
         // Large fills, made as stored tensors directly (see `large_fill`).
         let mut stored: FxHashMap<String, Tensor> = FxHashMap::default();
@@ -343,6 +354,42 @@ mod tests {
             .into_iter()
             .find(|t| t.name() == "w")
             .unwrap()
+    }
+
+    #[test]
+    fn only_a_node_on_constants_or_a_shape_starts_folding() {
+        // Nothing reads only constants: unchanged, and nothing to report.
+        let mut m = fill(&[2], Tensor::from_f32("v", &[1], &[1.0]));
+        m.graph.nodes.remove(0);
+        m.graph.nodes[0].inputs[1] = "x".into();
+        let before = m.clone();
+        let mut ctx = TransformContext::default();
+        assert!(!FoldConstants.apply(&mut m, &mut ctx).unwrap());
+        assert_eq!(m, before);
+        assert!(ctx.diagnostics().is_empty());
+
+        // A custom op on constants starts the pass too: it is reported, not folded.
+        let mut custom = before.clone();
+        custom
+            .graph
+            .nodes
+            .insert(0, Node::new("Frob", ["shape"], ["f"]).with_domain("acme"));
+        let mut builtin = custom.clone();
+        builtin.graph.nodes[0] = Node::new("Frob", ["shape"], ["f"]).with_name("frob");
+        let mut ctx = TransformContext::default();
+        assert!(!FoldConstants.apply(&mut custom, &mut ctx).unwrap());
+        assert!(
+            ctx.diagnostics().is_empty(),
+            "custom ops are not ours to report"
+        );
+        assert!(!FoldConstants.apply(&mut builtin, &mut ctx).unwrap());
+        assert!(
+            ctx.diagnostics()[0]
+                .message
+                .contains("cannot fold node `frob` (Frob)"),
+            "{:?}",
+            ctx.diagnostics()
+        );
     }
 
     #[test]

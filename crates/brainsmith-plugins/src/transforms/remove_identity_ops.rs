@@ -33,6 +33,10 @@ impl Default for RemoveIdentityOps {
 impl Transform for RemoveIdentityOps {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
+        // Most graphs have no node of an identity's form; then there is nothing to index.
+        if !graph.nodes.iter().any(identity_form) {
+            return Ok(false);
+        }
         let outputs: FxHashSet<&str> = graph.outputs.iter().map(|v| v.name.as_str()).collect();
         let fixed: FxHashSet<&str> = graph
             .inputs
@@ -179,11 +183,22 @@ fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
     items.retain(|_| marks.next().copied().unwrap_or(true));
 }
 
+/// Whether `node` has the op type and arity of one of the identities [`pass_through`]
+/// recognises, before looking at its constants and shapes.
+fn identity_form(node: &Node) -> bool {
+    node.is_onnx()
+        && node.outputs.len() == 1
+        && matches!(
+            (node.op_type.as_str(), node.inputs.len()),
+            ("Identity" | "Transpose", 1) | ("Add" | "Sub" | "Mul" | "Div" | "Reshape", 2)
+        )
+}
+
 /// The input `node` passes through unchanged, if it is an exact identity.
 fn pass_through<'n>(graph: &Index<'_>, node: &'n Node, tolerance: f64) -> Option<&'n str> {
     let is_constant =
         |graph: &Index<'_>, name: &str, value: f64| is_constant(graph, name, value, tolerance);
-    if !node.is_onnx() || node.outputs.len() != 1 {
+    if !identity_form(node) {
         return None;
     }
     let inputs: Vec<&str> = node.inputs.iter().map(String::as_str).collect();
