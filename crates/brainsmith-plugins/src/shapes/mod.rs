@@ -140,6 +140,13 @@ pub(crate) fn shape_window(node: &Node, rank: usize) -> std::ops::Range<usize> {
     start..end.max(start)
 }
 
+/// Whether the shape of `t` is known and every dimension a number.
+pub(crate) fn static_shape(t: &TensorType) -> bool {
+    t.shape
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
+}
+
 /// Element type of a tensor type, as the enum.
 pub(crate) fn elem(t: &TensorType) -> i32 {
     t.elem_type

@@ -86,13 +86,10 @@ impl Transform for FoldConstants {
                 continue;
             }
             let static_shape = match (&engine, node.inputs.first()) {
-                (Some(engine), Some(input)) if node.op_type == "Shape" && node.is_onnx() => {
-                    engine.types.get(input.as_str()).filter(|t| {
-                        t.shape
-                            .as_ref()
-                            .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
-                    })
-                }
+                (Some(engine), Some(input)) if node.op_type == "Shape" && node.is_onnx() => engine
+                    .types
+                    .get(input.as_str())
+                    .filter(|t| shapes::static_shape(t)),
                 _ => None,
             };
             let is_static_shape = static_shape.is_some();

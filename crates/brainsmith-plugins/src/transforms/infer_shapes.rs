@@ -152,14 +152,8 @@ pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformCon
 /// returns "no change" or a contradiction, which is a diagnostic only. A caller that drops
 /// the diagnostics (`FoldConstants`, after `InferShapes` has run) can skip the inference.
 pub(crate) fn types_settled(graph: &Graph) -> bool {
-    let settled = |t: Option<&TensorType>| {
-        t.is_some_and(|t| {
-            t.elem_type != 0
-                && t.shape
-                    .as_ref()
-                    .is_some_and(|s| s.iter().all(|d| matches!(d, Dim::Value(_))))
-        })
-    };
+    let settled =
+        |t: Option<&TensorType>| t.is_some_and(|t| t.elem_type != 0 && shapes::static_shape(t));
     if !graph.outputs.iter().all(|o| settled(o.tensor_type())) {
         return false;
     }
