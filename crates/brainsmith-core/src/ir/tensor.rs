@@ -155,6 +155,51 @@ impl Tensor {
         self.len() == 0
     }
 
+    /// How many values the tensor stores, counted without reading them: raw bytes over
+    /// the element width, or the length of the typed field its element type uses. An
+    /// error where they cannot be counted: data in an external file, raw bytes that are
+    /// not a whole number of elements, an element type without a numeric reading.
+    pub fn stored_len(&self) -> Result<usize, TensorError> {
+        let err = |message: String| TensorError {
+            tensor: self.name().to_owned(),
+            message,
+        };
+        let p = &self.data;
+        if p.data_location == Some(proto::tensor_proto::DataLocation::External as i32) {
+            return Err(err(
+                "its data is stored in an external file, which is not loaded".into(),
+            ));
+        }
+        let ty = self.elem_type();
+        let width = match ty {
+            ElemType::Double | ElemType::Int64 | ElemType::Uint64 => 8,
+            ElemType::Float | ElemType::Int32 | ElemType::Uint32 => 4,
+            ElemType::Int16 | ElemType::Uint16 | ElemType::Float16 | ElemType::Bfloat16 => 2,
+            ElemType::Int8 | ElemType::Uint8 | ElemType::Bool => 1,
+            other => {
+                return Err(err(format!(
+                    "element type {other:?} has no numeric reading"
+                )));
+            }
+        };
+        Ok(match &p.raw_data {
+            Some(raw) if raw.len().is_multiple_of(width) => raw.len() / width,
+            Some(raw) => {
+                return Err(err(format!(
+                    "raw data of {} bytes does not hold {ty:?} values",
+                    raw.len()
+                )));
+            }
+            None => match ty {
+                ElemType::Float => p.float_data.len(),
+                ElemType::Double => p.double_data.len(),
+                ElemType::Int64 => p.int64_data.len(),
+                ElemType::Uint32 | ElemType::Uint64 => p.uint64_data.len(),
+                _ => p.int32_data.len(),
+            },
+        })
+    }
+
     /// The values as `f64`, for every numeric element type stored in the file.
     pub fn to_f64(&self) -> Result<Vec<f64>, TensorError> {
         let err = |message: String| TensorError {
@@ -348,6 +393,13 @@ mod tests {
             ..typed.clone().into_proto()
         });
         assert!(short.to_f64().unwrap_err().to_string().contains("need 4"));
+        // Counting agrees with reading, and says where they cannot be counted.
+        assert_eq!(t.stored_len().unwrap(), 2);
+        assert_eq!(typed.stored_len().unwrap(), 3);
+        assert_eq!(short.stored_len().unwrap(), 3);
+        let ragged = Tensor::from_raw("r", ElemType::Float, &[1], vec![0; 6]);
+        let e = ragged.stored_len().unwrap_err().to_string();
+        assert!(e.contains("6 bytes") && e.contains("'r'"), "{e}");
         assert_eq!(half_to_f32(0x3c00), 1.0);
         assert_eq!(half_to_f32(0xc000), -2.0);
         assert_eq!(half_to_f32(0x0001), 2f32.powi(-24));

@@ -10,7 +10,7 @@ mod ops;
 
 use brainsmith_core::ir::{ElemType, Tensor};
 
-pub use ops::{evaluate, supports};
+pub use ops::{evaluate, is_view, supports, view_dims};
 
 /// A tensor's values.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,7 +13,6 @@ fn kernel(node: &Node) -> Option<Kernel> {
         return None;
     }
     Some(match node.op_type.as_str() {
-        "Identity" => |_, x, _| Ok(vec![x[0].clone()]),
         "Constant" => constant,
         "ConstantOfShape" => constant_of_shape,
         "Cast" => cast,
@@ -24,10 +23,7 @@ fn kernel(node: &Node) -> Option<Kernel> {
         | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => binary,
         "Where" => where_op,
         "Clip" => clip,
-        "Reshape" => reshape,
-        "Flatten" => flatten,
-        "Squeeze" => squeeze,
-        "Unsqueeze" => unsqueeze,
+        "Identity" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => run_view,
         "Expand" => expand,
         "Transpose" => transpose,
         "Concat" => concat,
@@ -360,9 +356,61 @@ fn with_dims(a: &Array, dims: Vec<usize>) -> Result<Array, String> {
     })
 }
 
-fn reshape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+/// The function giving a view op's output dimensions from its data input's dimensions
+/// and its other inputs.
+type ViewDims = fn(&Node, &[usize], &[&Array], i64) -> Result<Vec<usize>, String>;
+
+/// The ops whose output holds their first input's values unchanged, in the same order,
+/// under other dimensions.
+fn view(node: &Node) -> Option<ViewDims> {
+    if !node.is_onnx() {
+        return None;
+    }
+    Some(match node.op_type.as_str() {
+        "Identity" => |_, dims, _, _| Ok(dims.to_vec()),
+        "Reshape" => reshape_dims,
+        "Flatten" => flatten_dims,
+        "Squeeze" => squeeze_dims,
+        "Unsqueeze" => unsqueeze_dims,
+        _ => return None,
+    })
+}
+
+/// Whether `node` only gives its first input other dimensions (`Identity`, `Reshape`,
+/// `Flatten`, `Squeeze`, `Unsqueeze`): its output holds the same values in the same
+/// order.
+pub fn is_view(node: &Node) -> bool {
+    view(node).is_some()
+}
+
+/// For an op that only gives its first input other dimensions (`Identity`, `Reshape`,
+/// `Flatten`, `Squeeze`, `Unsqueeze`), the output's dimensions, from the data input's
+/// dimensions and the values of the other inputs (`None` for an omitted one); `None` for
+/// any other op. A caller can then reuse the stored data instead of evaluating it.
+pub fn view_dims(
+    node: &Node,
+    dims: &[usize],
+    rest: &[Option<&Array>],
+    opset: i64,
+) -> Option<Result<Vec<usize>, String>> {
+    let view = view(node)?;
+    let given: Option<Vec<&Array>> = rest.iter().copied().collect();
+    Some(match given {
+        Some(given) => view(node, dims, &given, opset),
+        None => Err("an optional input is omitted".into()),
+    })
+}
+
+/// Runs a view op on values: its output has the same values under new dimensions.
+fn run_view(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+    let view = view(node).ok_or("not a view op")?;
     let a = x[0];
-    let target = match x.get(1) {
+    Ok(vec![with_dims(a, view(node, &a.dims, &x[1..], opset)?)?])
+}
+
+fn reshape_dims(node: &Node, dims: &[usize], x: &[&Array], _: i64) -> Result<Vec<usize>, String> {
+    let len: usize = dims.iter().product();
+    let target = match x.first() {
         Some(s) => s.as_i64()?,
         None => node
             .attr_ints("shape")
@@ -370,12 +418,11 @@ fn reshape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
             .to_vec(),
     };
     let allowzero = node.attr_int("allowzero").unwrap_or(0) != 0;
-    let mut dims = Vec::with_capacity(target.len());
+    let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &t) in target.iter().enumerate() {
-        dims.push(match t {
-            0 if !allowzero => *a
-                .dims
+        out.push(match t {
+            0 if !allowzero => *dims
                 .get(i)
                 .ok_or("a 0 in the target shape has no input dimension to copy")?,
             -1 => {
@@ -386,74 +433,81 @@ fn reshape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
         });
     }
     if let Some(i) = infer {
-        let rest: usize = dims.iter().product();
-        if rest == 0 || !a.len().is_multiple_of(rest) {
+        let rest: usize = out.iter().product();
+        if rest == 0 || !len.is_multiple_of(rest) {
             return Err(format!(
-                "{} elements cannot take target shape {target:?}",
-                a.len()
+                "{len} elements cannot take target shape {target:?}"
             ));
         }
-        dims[i] = a.len() / rest;
+        out[i] = len / rest;
     }
-    Ok(vec![with_dims(a, dims)?])
+    Ok(out)
 }
 
-fn flatten(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
-    let a = x[0];
-    let r = a.dims.len() as i64;
+fn flatten_dims(node: &Node, dims: &[usize], _: &[&Array], _: i64) -> Result<Vec<usize>, String> {
+    let r = dims.len() as i64;
     let ax = node.attr_int("axis").unwrap_or(1);
     let ax = if ax < 0 { ax + r } else { ax };
     if !(0..=r).contains(&ax) {
         return Err(format!("axis {ax} is out of range"));
     }
-    let outer: usize = a.dims[..ax as usize].iter().product();
-    Ok(vec![with_dims(a, vec![outer, a.len() / outer.max(1)])?])
+    let len: usize = dims.iter().product();
+    let outer: usize = dims[..ax as usize].iter().product();
+    Ok(vec![outer, len / outer.max(1)])
 }
 
+/// The `axes` of an op: its second input from opset `since` on (`rest` is the inputs
+/// after the data), its attribute before.
 fn axes_input(
     node: &Node,
-    x: &[&Array],
+    rest: &[&Array],
     opset: i64,
     since: i64,
 ) -> Result<Option<Vec<i64>>, String> {
     if opset >= since {
-        x.get(1).map(|a| a.as_i64()).transpose()
+        rest.first().map(|a| a.as_i64()).transpose()
     } else {
         Ok(node.attr_ints("axes").map(<[i64]>::to_vec))
     }
 }
 
-fn squeeze(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
-    let a = x[0];
-    let dims = match axes_input(node, x, opset, 13)? {
+fn squeeze_dims(
+    node: &Node,
+    dims: &[usize],
+    x: &[&Array],
+    opset: i64,
+) -> Result<Vec<usize>, String> {
+    Ok(match axes_input(node, x, opset, 13)? {
         Some(axes) => {
             let axes: Vec<usize> = axes
                 .iter()
-                .map(|&v| axis(v, a.dims.len()))
+                .map(|&v| axis(v, dims.len()))
                 .collect::<Result<_, _>>()?;
-            a.dims
-                .iter()
+            dims.iter()
                 .enumerate()
                 .filter(|(i, _)| !axes.contains(i))
                 .map(|(_, &d)| d)
                 .collect()
         }
-        None => a.dims.iter().copied().filter(|&d| d != 1).collect(),
-    };
-    Ok(vec![with_dims(a, dims)?])
+        None => dims.iter().copied().filter(|&d| d != 1).collect(),
+    })
 }
 
-fn unsqueeze(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
-    let a = x[0];
+fn unsqueeze_dims(
+    node: &Node,
+    dims: &[usize],
+    x: &[&Array],
+    opset: i64,
+) -> Result<Vec<usize>, String> {
     let axes = axes_input(node, x, opset, 13)?.ok_or("it has no axes")?;
-    let rank = a.dims.len() + axes.len();
+    let rank = dims.len() + axes.len();
     let mut axes: Vec<usize> = axes
         .iter()
         .map(|&v| axis(v, rank))
         .collect::<Result<_, _>>()?;
     axes.sort_unstable();
-    let mut rest = a.dims.iter();
-    let dims = (0..rank)
+    let mut rest = dims.iter();
+    Ok((0..rank)
         .map(|i| {
             if axes.binary_search(&i).is_ok() {
                 1
@@ -461,8 +515,7 @@ fn unsqueeze(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String
                 rest.next().copied().unwrap_or(1)
             }
         })
-        .collect();
-    Ok(vec![with_dims(a, dims)?])
+        .collect())
 }
 
 /// Gathers `a`'s elements at the flat `indices` into an array of shape `dims`.
@@ -743,7 +796,7 @@ fn reduce(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
     let op = node.op_type.as_str();
     let since = if op == "ReduceSum" { 13 } else { 18 };
     let keep = node.attr_int("keepdims").unwrap_or(1) != 0;
-    let axes: Vec<usize> = match axes_input(node, x, opset, since)? {
+    let axes: Vec<usize> = match axes_input(node, &x[1..], opset, since)? {
         Some(ax) if !ax.is_empty() => ax
             .iter()
             .map(|&v| axis(v, a.dims.len()))

@@ -120,11 +120,26 @@ impl Transform for FoldConstants {
                 }
                 continue;
             }
+            let view = if static_shape.is_none() && eval::is_view(node) {
+                view_of(
+                    node,
+                    graph,
+                    &initializers,
+                    &stored,
+                    &mut values,
+                    &mut unreadable,
+                    opset,
+                )
+            } else {
+                None
+            };
             let result = if let Some(t) = static_shape {
                 shape_of(node, t).map(Folded::Arrays)
+            } else if let Some(tensor) = view {
+                tensor.map(Folded::Tensor)
             } else {
                 match read_inputs(
-                    node,
+                    &node.inputs,
                     graph,
                     &initializers,
                     &stored,
@@ -140,6 +155,11 @@ impl Transform for FoldConstants {
             };
             match result {
                 Ok(Folded::Tensor(tensor)) => {
+                    if let Some(engine) = &mut engine
+                        && tensor.len() <= LEARN_LIMIT
+                    {
+                        engine.learn(&node.outputs[0], tensor.clone());
+                    }
                     stored.insert(node.outputs[0].clone(), tensor);
                     folded[index] = true;
                 }
@@ -227,17 +247,17 @@ enum Folded {
     Tensor(Tensor),
 }
 
-/// The values of `node`'s inputs (`None` for an omitted optional one), reading each
-/// initializer or stored fill once into `values`.
+/// The values of the inputs called `names` (`None` for an omitted optional one), reading
+/// each initializer or stored tensor once into `values`.
 fn read_inputs<'v>(
-    node: &Node,
+    names: &[String],
     graph: &Graph,
     initializers: &FxHashMap<&str, usize>,
     stored: &FxHashMap<String, Tensor>,
     values: &'v mut FxHashMap<String, Array>,
     unreadable: &mut FxHashSet<String>,
 ) -> Result<Vec<Option<&'v Array>>, String> {
-    for input in &node.inputs {
+    for input in names {
         if input.is_empty() || values.contains_key(input) {
             continue;
         }
@@ -259,11 +279,54 @@ fn read_inputs<'v>(
         }
     }
     let values = &*values;
-    Ok(node
-        .inputs
+    Ok(names
         .iter()
         .map(|i| if i.is_empty() { None } else { values.get(i) })
         .collect())
+}
+
+/// For a view op ([`eval::is_view`]) of a stored
+/// tensor (an initializer or a tensor folded to storage), its output as a tensor sharing
+/// the stored values under the new dimensions: a reshaped weight is neither read nor
+/// copied. `None` where the values must be evaluated: another op, data computed in this
+/// pass, or storage that does not hold as many values as its dimensions describe (reading
+/// it reports why).
+fn view_of(
+    node: &Node,
+    graph: &Graph,
+    initializers: &FxHashMap<&str, usize>,
+    stored: &FxHashMap<String, Tensor>,
+    values: &mut FxHashMap<String, Array>,
+    unreadable: &mut FxHashSet<String>,
+    opset: i64,
+) -> Option<Result<Tensor, String>> {
+    let (data, rest) = node.inputs.split_first()?;
+    let [output] = &node.outputs[..] else {
+        return None;
+    };
+    let tensor = match stored.get(data) {
+        Some(t) => t,
+        None => &graph.initializers[*initializers.get(data.as_str())?],
+    };
+    if tensor.stored_len().ok()? != tensor.len() {
+        return None;
+    }
+    let dims: Vec<usize> = tensor
+        .dims()
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
+    let rest = match read_inputs(rest, graph, initializers, stored, values, unreadable) {
+        Ok(rest) => rest,
+        Err(e) => return Some(Err(e)),
+    };
+    Some(eval::view_dims(node, &dims, &rest, opset)?.and_then(|out| {
+        let out: Vec<i64> = out.iter().map(|&d| d as i64).collect();
+        let mut view = tensor.clone();
+        view.set_name(output.as_str());
+        view.reshape(&out).map_err(|e| e.to_string())?;
+        Ok(view)
+    }))
 }
 
 /// A `ConstantOfShape` of more than [`LEARN_LIMIT`] elements, made as a stored tensor by
@@ -432,5 +495,119 @@ mod tests {
             .find(|t| t.name() == "y")
             .unwrap();
         assert!(y.to_f64().unwrap().iter().all(|&v| v == 0.5));
+    }
+
+    /// `w` viewed by `node` (reading `w` and `aux`), then added to input `x` so it stays.
+    fn view(w: Tensor, aux: Option<Tensor>, node: Node) -> Model {
+        let mut m = Model::default();
+        m.graph
+            .inputs
+            .push(ValueInfo::tensor("x", w.elem_type(), &[1]));
+        m.graph.initializers.push(w);
+        m.graph.initializers.extend(aux);
+        m.graph.nodes.push(node);
+        m.graph.nodes.push(Node::new("Add", ["x", "v"], ["y"]));
+        m
+    }
+
+    fn viewed(m: Model) -> (Tensor, Model) {
+        let mut m = m;
+        assert!(
+            FoldConstants
+                .apply(&mut m, &mut TransformContext::default())
+                .unwrap()
+        );
+        assert_eq!(m.graph.nodes.len(), 1, "{:?}", m.graph.nodes);
+        let v = m.graph.initializer("v").unwrap().clone();
+        (v, m)
+    }
+
+    #[test]
+    fn a_view_of_a_stored_weight_shares_its_values() {
+        let values: Vec<f32> = (0..24).map(|i| i as f32 * 0.5).collect();
+        let w = Tensor::from_f32("w", &[2, 3, 4], &values);
+        let shape = Tensor::from_i64("s", &[2], &[-1, 4]);
+        let (v, m) = viewed(view(
+            w.clone(),
+            Some(shape),
+            Node::new("Reshape", ["w", "s"], ["v"]),
+        ));
+        assert_eq!(v.dims(), [6, 4]);
+        assert_eq!(v.elem_type(), ElemType::Float);
+        // The very bytes of `w`, not a copy.
+        let stored = m.graph.initializer("w").unwrap().raw_bytes().unwrap();
+        assert_eq!(v.raw_bytes().unwrap().as_ptr(), stored.as_ptr());
+        assert_eq!(v.to_f64().unwrap(), w.to_f64().unwrap());
+
+        // Each view op gives the dimensions evaluating it gives.
+        let opset13 = |m: Model| {
+            let mut m = m;
+            m.opset_imports
+                .push(brainsmith_core::ir::proto::OperatorSetIdProto {
+                    domain: Some(String::new()),
+                    version: Some(13),
+                });
+            m
+        };
+        let axes = |a: &[i64]| Some(Tensor::from_i64("a", &[a.len() as i64], a));
+        for (node, aux, dims) in [
+            (Node::new("Identity", ["w"], ["v"]), None, vec![2, 3, 4]),
+            (
+                Node::new("Flatten", ["w"], ["v"]).with_attribute("axis", AttributeValue::Int(2)),
+                None,
+                vec![6, 4],
+            ),
+            (
+                Node::new("Unsqueeze", ["w", "a"], ["v"]),
+                axes(&[0, -1]),
+                vec![1, 2, 3, 4, 1],
+            ),
+        ] {
+            let (v, _) = viewed(opset13(view(w.clone(), aux, node.clone())));
+            assert_eq!(v.dims(), dims, "{}", node.op_type);
+            assert_eq!(v.to_f64().unwrap(), w.to_f64().unwrap());
+        }
+        let one = Tensor::from_f32("w", &[1, 3, 1], &[1.0, 2.0, 3.0]);
+        let (v, _) = viewed(opset13(view(
+            one,
+            axes(&[2]),
+            Node::new("Squeeze", ["w", "a"], ["v"]),
+        )));
+        assert_eq!(v.dims(), [1, 3]);
+    }
+
+    #[test]
+    fn a_view_of_bad_storage_is_reported_not_folded() {
+        // Six bytes are not a whole number of float32 values.
+        let ragged = Tensor::from_raw("w", ElemType::Float, &[2], vec![0u8; 6]);
+        let mut m = view(
+            ragged,
+            None,
+            Node::new("Identity", ["w"], ["v"]).with_name("id"),
+        );
+        let mut ctx = TransformContext::default();
+        assert!(!FoldConstants.apply(&mut m, &mut ctx).unwrap());
+        assert_eq!(m.graph.nodes.len(), 2);
+        let message = &ctx.diagnostics()[0].message;
+        assert!(
+            message.contains("cannot fold node `id` (Identity)") && message.contains("6 bytes"),
+            "{message}"
+        );
+
+        // A target shape the values cannot take is reported with both.
+        let w = Tensor::from_f32("w", &[2, 3], &[0.0; 6]);
+        let shape = Tensor::from_i64("s", &[1], &[4]);
+        let mut m = view(
+            w,
+            Some(shape),
+            Node::new("Reshape", ["w", "s"], ["v"]).with_name("r"),
+        );
+        let mut ctx = TransformContext::default();
+        assert!(!FoldConstants.apply(&mut m, &mut ctx).unwrap());
+        let message = &ctx.diagnostics()[0].message;
+        assert!(
+            message.contains("cannot fold node `r` (Reshape)"),
+            "{message}"
+        );
     }
 }
