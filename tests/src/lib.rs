@@ -104,8 +104,8 @@ pub fn float_model(x: &[i64], y: &[i64], initializers: Vec<Tensor>, nodes: Vec<N
     m.graph
         .outputs
         .push(ValueInfo::tensor("y", ElemType::Float, y));
-    m.graph.initializers = initializers;
-    m.graph.nodes = nodes;
+    *m.graph.initializers = initializers;
+    *m.graph.nodes = nodes;
     m
 }
 

@@ -76,11 +76,11 @@ fn the_generate_step_writes_hls_for_every_node() {
 /// A thresholding node over an INT8 input with 3 shared thresholds.
 fn int8_node() -> Model {
     let mut m = Model::default();
-    m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[1, 16])];
-    m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &[1, 16])];
-    m.graph.initializers = vec![Tensor::from_f32("t", &[1, 3], &[-4.0, 0.5, 7.0])];
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[1, 16])];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &[1, 16])];
+    *m.graph.initializers = vec![Tensor::from_f32("t", &[1, 3], &[-4.0, 0.5, 7.0])];
     m.graph.set_datatype("x", QuantType::Int(8));
-    m.graph.nodes = vec![
+    *m.graph.nodes = vec![
         Node::new("MultiThreshold", ["x", "t"], ["y"])
             .with_name("act")
             .with_domain("qonnx.custom_op.general")
@@ -120,7 +120,7 @@ fn backend_and_kernel_errors_name_the_node() {
     );
 
     let mut m = int8_node();
-    m.graph.initializers = vec![Tensor::from_f32("t", &[1, 3], &[7.0, 0.5, -4.0])];
+    *m.graph.initializers = vec![Tensor::from_f32("t", &[1, 3], &[7.0, 0.5, -4.0])];
     infer(&mut m);
     let kernel = registry().kernel("Thresholding").unwrap();
     let err = kernel

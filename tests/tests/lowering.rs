@@ -34,7 +34,7 @@ fn model(
             Tensor::from_f32(name, dims, &values)
         })
         .collect();
-    m.graph.nodes = nodes;
+    *m.graph.nodes = nodes;
     m
 }
 
@@ -118,8 +118,8 @@ fn sub_of_a_shared_constant_copies_it() {
 #[test]
 fn sub_of_an_integer_constant_wraps_like_sub() {
     let mut m = Model::default();
-    m.graph.initializers = vec![Tensor::from_i64("c", &[2], &[i64::MIN, 3])];
-    m.graph.nodes = vec![Node::new("Sub", ["x", "c"], ["y"])];
+    *m.graph.initializers = vec![Tensor::from_i64("c", &[2], &[i64::MIN, 3])];
+    *m.graph.nodes = vec![Node::new("Sub", ["x", "c"], ["y"])];
     assert!(apply(&ConvertSubToAdd, &mut m).0);
     assert_eq!(m.graph.initializers[0].to_i64().unwrap(), [i64::MIN, -3]);
 }
@@ -139,8 +139,8 @@ fn div_by_a_float_constant_becomes_mul_and_integer_div_stays() {
     assert_same_outputs("div_by_a_float_constant", &before, &m);
 
     let mut ints = Model::default();
-    ints.graph.initializers = vec![Tensor::from_i64("two", &[], &[2])];
-    ints.graph.nodes = vec![Node::new("Div", ["n", "two"], ["half"])];
+    *ints.graph.initializers = vec![Tensor::from_i64("two", &[], &[2])];
+    *ints.graph.nodes = vec![Node::new("Div", ["n", "two"], ["half"])];
     assert!(
         !apply(&ConvertDivToMul, &mut ints).0,
         "1/2 has no integer form"
@@ -680,7 +680,7 @@ fn change_batch_size_changes_the_batch_and_nothing_else() {
         ],
     );
     m.graph.outputs[1] = ValueInfo::tensor("z", ElemType::Float, &[3, 2]);
-    m.graph.initializers = vec![
+    *m.graph.initializers = vec![
         Tensor::from_i64("batch_first", &[2], &[2, 6]),
         Tensor::from_i64("flat", &[1], &[-1]),
         Tensor::from_i64("other", &[2], &[3, 2]),

@@ -5,15 +5,31 @@ use brainsmith_core::prelude::*;
 use brainsmith_core::{Registry, pipeline};
 use brainsmith_tests::model;
 
-/// Deletes half the nodes, then fails (a test double).
+/// Deletes half of every list of the graph, then fails (a test double). Lists the
+/// transforms before it left alone were saved before those ran, so the restore reads them
+/// from older saves.
 #[transform(stage = cleanup, tags = ["test"], version = "1.0.0")]
 #[derive(Default)]
 pub struct HalfThenFail;
 
 impl Transform for HalfThenFail {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
-        let n = model.graph.nodes.len() / 2;
-        model.graph.nodes.truncate(n);
+        let g = &mut model.graph;
+        let half = [
+            g.nodes.len(),
+            g.initializers.len(),
+            g.inputs.len(),
+            g.outputs.len(),
+            g.value_info.len(),
+            g.quantization_annotations.len(),
+        ]
+        .map(|n| n / 2);
+        g.nodes.truncate(half[0]);
+        g.initializers.truncate(half[1]);
+        g.inputs.truncate(half[2]);
+        g.outputs.truncate(half[3]);
+        g.value_info.truncate(half[4]);
+        g.quantization_annotations.truncate(half[5]);
         Err(PluginError::new("gave up halfway"))
     }
 }

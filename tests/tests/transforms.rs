@@ -28,7 +28,7 @@ fn graph(inputs: &[&str], outputs: &[&str], nodes: Vec<Node>) -> Model {
         .iter()
         .map(|n| ValueInfo::tensor(*n, ElemType::Float, &[1, 4]))
         .collect();
-    m.graph.nodes = nodes;
+    *m.graph.nodes = nodes;
     m
 }
 
@@ -181,7 +181,7 @@ fn exact_identities_are_removed_and_uses_rewired() {
             Node::new("Identity", ["h"], ["y"]),
         ],
     );
-    m.graph.initializers = vec![zero, one, shape];
+    *m.graph.initializers = vec![zero, one, shape];
     m.graph.value_info = ["a", "b", "c", "d", "e", "f", "g", "h"]
         .iter()
         .map(|n| ValueInfo::tensor(*n, ElemType::Float, &[1, 4]))
@@ -217,7 +217,7 @@ fn keeps_what_is_not_an_exact_identity() {
             Node::new("Identity", ["z"], ["u"]),
         ],
     );
-    m.graph.initializers = vec![big_zero, eps];
+    *m.graph.initializers = vec![big_zero, eps];
     assert_eq!(apply("RemoveIdentityOps", &mut m), Ok(false));
     assert_eq!(m.graph.nodes.len(), 4);
 }
@@ -229,7 +229,7 @@ fn a_constant_that_is_also_a_graph_input_is_not_constant() {
         &["y"],
         vec![Node::new("Add", ["x", "zero"], ["y"])],
     );
-    m.graph.initializers = vec![Tensor::from_f32("zero", &[], &[0.0])];
+    *m.graph.initializers = vec![Tensor::from_f32("zero", &[], &[0.0])];
     assert_eq!(apply("RemoveIdentityOps", &mut m), Ok(false));
 }
 

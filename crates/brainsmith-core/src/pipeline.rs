@@ -1,7 +1,8 @@
 //! Runs registered transforms on a model, one transactional application at a time.
 //!
 //! Every application works on the model in place after saving a snapshot of it (one per
-//! run, its buffers reused; see `ir::snapshot`); when the transform returns an error or
+//! run, its buffers reused, only the lists of the graph touched since the last save
+//! written again; see `ir::snapshot`); when the transform returns an error or
 //! panics, the snapshot is restored, so the model is exactly as it was before that
 //! transform, and the error names the transform, its stage and where it is defined. Time,
 //! node counts and diagnostics are recorded per application.
@@ -154,8 +155,9 @@ pub struct Planned<'r> {
 /// transactionally. Stops at the first failure.
 pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report, Failure> {
     let mut report = Report::starting(model);
-    // One snapshot serves the run: its buffers are reused from one save to the next.
-    let mut backup = Snapshot::default();
+    // One snapshot serves the run: its buffers are reused from one save to the next, and
+    // by the next run on this thread.
+    let mut backup = Snapshot::reused();
     for t in transforms {
         let planned = catch_unwind(AssertUnwindSafe(|| t.instantiate()))
             .map_err(|payload| failure(t, panic_message(payload.as_ref()), true, report.clone()))?;
@@ -166,6 +168,7 @@ pub fn run(model: &mut Model, transforms: &[TransformRef<'_>]) -> Result<Report,
         };
         apply(model, &planned, &mut report, &mut backup)?;
     }
+    backup.recycle();
     Ok(report)
 }
 
@@ -177,11 +180,13 @@ pub fn run_planned(
     transforms: &[Planned<'_>],
     report: &mut Report,
 ) -> Result<(), Failure> {
-    // One snapshot serves the run: its buffers are reused from one save to the next.
-    let mut backup = Snapshot::default();
+    // One snapshot serves the run: its buffers are reused from one save to the next, and
+    // by the next run on this thread.
+    let mut backup = Snapshot::reused();
     for planned in transforms {
         apply(model, planned, report, &mut backup)?;
     }
+    backup.recycle();
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use super::node::Node;
 use super::presence::Presence;
 use super::proto;
 use super::tensor::Tensor;
+use super::tracked::TrackedVec;
 use super::value::ValueInfo;
 
 const NAME: u16 = 0;
@@ -17,26 +18,29 @@ const DOC_STRING: u16 = 1;
 pub(crate) const FINN_DATATYPE: &str = "finn_datatype";
 
 /// A computation graph.
+///
+/// Its lists of nodes, tensors and values are [`TrackedVec`]s: used as `Vec`s, they let the
+/// pipeline's transactional save skip what a transform did not touch.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph {
     /// The graph's name.
     pub name: String,
     /// Nodes (topologically sorted in a well-formed graph).
-    pub nodes: Vec<Node>,
+    pub nodes: TrackedVec<Node>,
     /// Constant tensors.
-    pub initializers: Vec<Tensor>,
+    pub initializers: TrackedVec<Tensor>,
     /// Sparse constant tensors, kept as read.
     pub sparse_initializers: Vec<proto::SparseTensorProto>,
     /// Human-readable documentation.
     pub doc_string: String,
     /// Graph inputs (in old IR versions, initializers are listed here too).
-    pub inputs: Vec<ValueInfo>,
+    pub inputs: TrackedVec<ValueInfo>,
     /// Graph outputs.
-    pub outputs: Vec<ValueInfo>,
+    pub outputs: TrackedVec<ValueInfo>,
     /// Types and shapes of intermediate tensors.
-    pub value_info: Vec<ValueInfo>,
+    pub value_info: TrackedVec<ValueInfo>,
     /// Per-tensor annotations; QONNX keeps datatypes here (see [`Graph::datatype`]).
-    pub quantization_annotations: Vec<proto::TensorAnnotation>,
+    pub quantization_annotations: TrackedVec<proto::TensorAnnotation>,
     /// Named metadata entries.
     pub metadata_props: Vec<proto::StringStringEntryProto>,
     pub(super) presence: Presence,
@@ -103,15 +107,18 @@ impl Graph {
         if map.is_empty() {
             return;
         }
+        // Copy into the old buffer when it has room; a fresh one otherwise, which spares
+        // the reallocation copying the old name.
+        let put = |s: &mut String, new: &String| {
+            if s.capacity() >= new.len() {
+                s.clone_from(new);
+            } else {
+                *s = new.clone();
+            }
+        };
         let rename = |s: &mut String| {
             if let Some(new) = map.get(s.as_str()) {
-                // Copy into the old buffer when it has room; a fresh one otherwise, which
-                // spares the reallocation copying the old name.
-                if s.capacity() >= new.len() {
-                    s.clone_from(new);
-                } else {
-                    *s = new.clone();
-                }
+                put(s, new);
             }
         };
         for node in &mut self.nodes {
@@ -125,17 +132,18 @@ impl Graph {
                 }
             }
         }
-        for value in self
-            .inputs
-            .iter_mut()
-            .chain(&mut self.outputs)
-            .chain(&mut self.value_info)
-        {
-            rename(&mut value.name);
+        // By index, so that a list is written (and must be saved again) only where a name
+        // in it changes.
+        for list in [&mut self.inputs, &mut self.outputs, &mut self.value_info] {
+            for i in 0..list.len() {
+                if let Some(new) = map.get(list[i].name.as_str()) {
+                    put(&mut list[i].name, new);
+                }
+            }
         }
-        for tensor in &mut self.initializers {
-            if let Some(new) = map.get(tensor.name()) {
-                tensor.set_name(new.clone());
+        for i in 0..self.initializers.len() {
+            if let Some(new) = map.get(self.initializers[i].name()) {
+                self.initializers[i].set_name(new.clone());
             }
         }
         for annotation in &mut self.quantization_annotations {
@@ -321,7 +329,7 @@ impl Graph {
                 .into_iter()
                 .map(ValueInfo::from_proto)
                 .collect(),
-            quantization_annotations: p.quantization_annotation,
+            quantization_annotations: p.quantization_annotation.into(),
             metadata_props: p.metadata_props,
             presence,
         }
@@ -351,7 +359,7 @@ impl Graph {
                 .into_iter()
                 .map(ValueInfo::into_proto)
                 .collect(),
-            quantization_annotation: self.quantization_annotations,
+            quantization_annotation: self.quantization_annotations.into_vec(),
             metadata_props: self.metadata_props,
         }
     }

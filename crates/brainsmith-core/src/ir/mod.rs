@@ -4,7 +4,9 @@
 //! public fields; tensors keep their protobuf storage ([`Tensor`]) so that weights are
 //! never copied or re-encoded unless a transform asks for their values. Rarely touched
 //! parts of the format (functions, training info, sparse tensors, non-tensor types) are
-//! kept as their [`proto`] types.
+//! kept as their [`proto`] types. A graph's lists are [`TrackedVec`]s, used as the `Vec`s
+//! they dereference to (assign a new one with `*graph.nodes = vec` or `.into()`): they
+//! let the pipeline's transactional save skip the lists a transform did not touch.
 //!
 //! Architecture invariant: `Model::decode(bytes)?.encode() == bytes` for every model that
 //! protobuf's reference encoder wrote (fields in tag order). Presence of optional fields
@@ -40,6 +42,7 @@ mod node;
 mod presence;
 mod snapshot;
 mod tensor;
+mod tracked;
 mod value;
 
 pub use attribute::{Attribute, AttributeValue};
@@ -49,6 +52,7 @@ pub use io::ModelError;
 pub use model::Model;
 pub use node::Node;
 pub use tensor::{ElemType, Tensor, TensorError};
+pub use tracked::TrackedVec;
 pub use value::{Dim, TensorType, ValueInfo, ValueType};
 
 pub(crate) use snapshot::Snapshot;

@@ -3,13 +3,19 @@
 //!
 //! The pipeline saves the model before every transform so that a failed one can be
 //! undone, and restores it almost never. A clone writes every name into a heap block of
-//! its own, scattered over memory; a snapshot appends the names to one byte buffer and the
-//! lengths, counts and numbers to one word buffer, in order, so that a save is two
-//! sequential writes into buffers that already have room. A tensor's values are shared,
-//! its name and dimensions written like the rest. What is rare (subgraphs and other unusual attribute values, metadata
-//! entries or device configurations on a node, metadata or non-tensor types on a value) is
-//! kept as a clone beside the buffers, and what the model and graph hold besides their
-//! lists is cloned into a kept header. Restoring reads everything back in the same order.
+//! its own, scattered over memory; a snapshot keeps one segment per list of the graph
+//! (initializers, nodes, inputs, outputs, value_info, annotations) and appends the names
+//! to its byte buffer and the lengths, counts and numbers to its word buffer, in order, so
+//! that a save is sequential writes into buffers that already have room. A tensor's
+//! values are shared, its name and dimensions written like the rest. What is rare
+//! (subgraphs and other unusual attribute values, metadata entries or device
+//! configurations on a node, metadata or non-tensor types on a value) is kept as a clone
+//! beside the buffers, and what the model and graph hold besides their lists is cloned
+//! into a kept header. Restoring reads everything back in the same order.
+//!
+//! The lists are [`TrackedVec`]s: a segment remembers the stamp it gave its list, and a
+//! save skips every list still carrying it, untouched since (most transforms touch one or
+//! two lists). Restoring reads every segment; each holds its list as last saved.
 //!
 //! The writer destructures every IR struct it reads without `..`, so a new field cannot
 //! be forgotten: it fails to compile until the snapshot saves it.
@@ -21,6 +27,7 @@ use super::node::Node;
 use super::presence::Presence;
 use super::proto;
 use super::tensor::Tensor;
+use super::tracked::{STAMP_BLOCK, TrackedVec, fresh_stamps};
 use super::value::{Dim, TensorType, ValueInfo, ValueType};
 use std::sync::Arc;
 
@@ -30,6 +37,19 @@ const ABSENT: u64 = u64::MAX;
 /// A saved model (see the module docs).
 #[derive(Default)]
 pub(crate) struct Snapshot {
+    initializers: Segment,
+    nodes: Segment,
+    inputs: Segment,
+    outputs: Segment,
+    value_info: Segment,
+    quantization_annotations: Segment,
+    /// The model and its graph without the graph's tracked lists.
+    header: Model,
+}
+
+/// One tracked list of the graph, saved flat.
+#[derive(Default)]
+struct Segment {
     words: Vec<u64>,
     bytes: Vec<u8>,
     /// The shared part of every tensor (initializers, then tensor attributes), in order.
@@ -38,67 +58,90 @@ pub(crate) struct Snapshot {
     nodes: Vec<Node>,
     /// Values with something rare, whole, in order.
     values: Vec<ValueInfo>,
-    /// The model and its graph without the graph's nodes, values and annotations.
-    header: Model,
+    /// How many items the list had.
+    len: usize,
+    /// The stamp the list was given when this was written (0: never written).
+    stamp: u64,
+}
+
+/// A segment's buffers larger than this many bytes are freed, not kept for the next run.
+const KEEP_LIMIT: usize = 1 << 20;
+
+thread_local! {
+    /// The buffers the last run on this thread gave back (see [`Snapshot::recycle`]).
+    static SPARE: std::cell::Cell<Option<Box<Snapshot>>> = const { std::cell::Cell::new(None) };
 }
 
 impl Snapshot {
-    /// Replaces what was saved by `model`.
-    pub(crate) fn save(&mut self, model: &Model) {
-        self.words.clear();
-        self.bytes.clear();
-        self.tensors.clear();
-        self.nodes.clear();
-        self.values.clear();
+    /// An empty snapshot, with the buffers the last run on this thread gave back when
+    /// there are some: a run of a few transforms on a small model would otherwise spend
+    /// much of its time allocating them.
+    pub(crate) fn reused() -> Snapshot {
+        SPARE
+            .try_with(std::cell::Cell::take)
+            .ok()
+            .flatten()
+            .map_or_else(Snapshot::default, |b| *b)
+    }
+
+    /// Gives the buffers back for the next run on this thread: emptied (nothing of the
+    /// model is kept, not even a shared tensor), and only those of moderate size.
+    pub(crate) fn recycle(mut self) {
+        for s in [
+            &mut self.initializers,
+            &mut self.nodes,
+            &mut self.inputs,
+            &mut self.outputs,
+            &mut self.value_info,
+            &mut self.quantization_annotations,
+        ] {
+            let big = s.words.capacity() * 8 > KEEP_LIMIT || s.bytes.capacity() > KEEP_LIMIT;
+            *s = Segment {
+                words: if big {
+                    Vec::new()
+                } else {
+                    std::mem::take(&mut s.words)
+                },
+                bytes: if big {
+                    Vec::new()
+                } else {
+                    std::mem::take(&mut s.bytes)
+                },
+                ..Segment::default()
+            };
+            s.words.clear();
+            s.bytes.clear();
+        }
+        self.header = Model::default();
+        let _ = SPARE.try_with(|spare| spare.set(Some(Box::new(self))));
+    }
+
+    /// Replaces what was saved by `model`, skipping each list of its graph that was not
+    /// touched since this snapshot saved it (which it stamps; see `tracked.rs`).
+    pub(crate) fn save(&mut self, model: &mut Model) {
         save_header(&mut self.header, model);
-        let g = &model.graph;
-        if self.words.capacity() == 0 {
-            // A first save: room for a typical model, so the buffers rarely grow.
-            let items = g.nodes.len()
-                + g.initializers.len()
-                + g.inputs.len()
-                + g.outputs.len()
-                + g.value_info.len()
-                + g.quantization_annotations.len();
-            self.words.reserve(16 * items + 16);
-            self.bytes.reserve(64 * items);
-        }
-        self.word(g.initializers.len() as u64);
-        for t in &g.initializers {
-            self.tensor(t);
-        }
-        self.word(g.nodes.len() as u64);
-        for node in &g.nodes {
-            self.node(node);
-        }
-        for list in [&g.inputs, &g.outputs, &g.value_info] {
-            self.word(list.len() as u64);
-            for value in list {
-                self.value(value);
-            }
-        }
-        self.word(g.quantization_annotations.len() as u64);
-        for a in &g.quantization_annotations {
-            self.opt_str(a.tensor_name.as_deref());
-            self.word(a.quant_parameter_tensor_names.len() as u64);
-            for e in &a.quant_parameter_tensor_names {
-                self.opt_str(e.key.as_deref());
-                self.opt_str(e.value.as_deref());
-            }
-        }
+        let g = &mut model.graph;
+        // Each list written takes its own stamp of the block.
+        const _: () = assert!(STAMP_BLOCK >= 6);
+        let stamps = fresh_stamps();
+        self.initializers
+            .save(&mut g.initializers, stamps, |s, t| s.tensor(t));
+        self.nodes.save(&mut g.nodes, stamps + 1, Segment::node);
+        self.inputs.save(&mut g.inputs, stamps + 2, Segment::value);
+        self.outputs
+            .save(&mut g.outputs, stamps + 3, Segment::value);
+        self.value_info
+            .save(&mut g.value_info, stamps + 4, Segment::value);
+        self.quantization_annotations.save(
+            &mut g.quantization_annotations,
+            stamps + 5,
+            Segment::annotation,
+        );
     }
 
     /// The model as it was saved.
     pub(crate) fn restore(&self) -> Model {
         let mut model = self.header.clone();
-        let mut r = Reader {
-            words: self.words.iter(),
-            bytes: &self.bytes,
-            at: 0,
-            tensors: self.tensors.iter(),
-            nodes: self.nodes.iter(),
-            values: self.values.iter(),
-        };
         let Graph {
             name: _,
             nodes,
@@ -112,23 +155,53 @@ impl Snapshot {
             metadata_props: _,
             presence: _,
         } = &mut model.graph;
-        *initializers = (0..r.word()).map(|_| r.tensor()).collect();
-        *nodes = (0..r.word()).map(|_| r.node()).collect();
-        for list in [inputs, outputs, value_info] {
-            *list = (0..r.word()).map(|_| r.value()).collect();
-        }
-        *quantization_annotations = (0..r.word())
-            .map(|_| proto::TensorAnnotation {
-                tensor_name: r.opt_string(),
-                quant_parameter_tensor_names: (0..r.word())
-                    .map(|_| proto::StringStringEntryProto {
-                        key: r.opt_string(),
-                        value: r.opt_string(),
-                    })
-                    .collect(),
-            })
-            .collect();
+        *initializers = self.initializers.restore(Reader::tensor);
+        *nodes = self.nodes.restore(Reader::node);
+        *inputs = self.inputs.restore(Reader::value);
+        *outputs = self.outputs.restore(Reader::value);
+        *value_info = self.value_info.restore(Reader::value);
+        *quantization_annotations = self.quantization_annotations.restore(Reader::annotation);
         model
+    }
+}
+
+impl Segment {
+    /// Writes `list` with `write` and stamps it `stamp`, unless it is the list this
+    /// segment holds, untouched.
+    fn save<T>(&mut self, list: &mut TrackedVec<T>, stamp: u64, write: impl Fn(&mut Segment, &T)) {
+        if list.saved_as(self.stamp) {
+            return;
+        }
+        self.words.clear();
+        self.bytes.clear();
+        self.tensors.clear();
+        self.nodes.clear();
+        self.values.clear();
+        if self.words.capacity() == 0 {
+            // A first save: room for a typical list, so the buffers rarely grow (and none
+            // for an empty one).
+            self.words.reserve(16 * list.len());
+            self.bytes.reserve(64 * list.len());
+        }
+        self.len = list.len();
+        for item in list.iter() {
+            write(self, item);
+        }
+        list.stamp_saved(stamp);
+        self.stamp = stamp;
+    }
+
+    /// The list as it was saved, read with `read`.
+    fn restore<'s, T>(&'s self, read: impl Fn(&mut Reader<'s>) -> T) -> TrackedVec<T> {
+        let mut r = Reader {
+            words: self.words.iter(),
+            bytes: &self.bytes,
+            at: 0,
+            tensors: self.tensors.iter(),
+            nodes: self.nodes.iter(),
+            values: self.values.iter(),
+        };
+        (0..self.len).map(|_| read(&mut r)).collect()
     }
 
     fn word(&mut self, w: u64) {
@@ -261,6 +334,20 @@ impl Snapshot {
         self.word(dims.len() as u64);
         self.words.extend(dims.iter().map(|&d| d as u64));
         self.tensors.push(Arc::clone(data));
+    }
+
+    fn annotation(&mut self, a: &proto::TensorAnnotation) {
+        let proto::TensorAnnotation {
+            tensor_name,
+            quant_parameter_tensor_names,
+        } = a;
+        self.opt_str(tensor_name.as_deref());
+        self.word(quant_parameter_tensor_names.len() as u64);
+        for e in quant_parameter_tensor_names {
+            let proto::StringStringEntryProto { key, value } = e;
+            self.opt_str(key.as_deref());
+            self.opt_str(value.as_deref());
+        }
     }
 
     fn value(&mut self, v: &ValueInfo) {
@@ -474,6 +561,18 @@ impl Reader<'_> {
         }
     }
 
+    fn annotation(&mut self) -> proto::TensorAnnotation {
+        proto::TensorAnnotation {
+            tensor_name: self.opt_string(),
+            quant_parameter_tensor_names: (0..self.word())
+                .map(|_| proto::StringStringEntryProto {
+                    key: self.opt_string(),
+                    value: self.opt_string(),
+                })
+                .collect(),
+        }
+    }
+
     fn value(&mut self) -> ValueInfo {
         if self.word() == 1 {
             return self.values.next().cloned().unwrap_or_default();
@@ -535,7 +634,7 @@ mod tests {
                 5 => V::Strings(vec![b"a".to_vec(), Vec::new()]),
                 6 => V::Graph(Box::new(Graph {
                     name: "body".into(),
-                    nodes: vec![Node::new("Identity", ["x"], ["y"])],
+                    nodes: vec![Node::new("Identity", ["x"], ["y"])].into(),
                     ..Graph::default()
                 })),
                 _ => V::Undefined,
@@ -592,31 +691,110 @@ mod tests {
     /// exactly the model last saved, and restores it as often as asked.
     #[test]
     fn restore_gives_back_exactly_the_model_last_saved() {
-        let models: Vec<Model> = [(0, 0), (1, 1), (9, 2), (5, 3), (17, 4), (2, 5)]
+        let mut models: Vec<Model> = [(0, 0), (1, 1), (9, 2), (5, 3), (17, 4), (2, 5)]
             .into_iter()
             .map(|(n, seed)| model(n, seed))
             .collect();
         let mut snapshot = Snapshot::default();
-        for a in &models {
-            for b in &models {
-                snapshot.save(a);
-                snapshot.save(b);
+        for a in 0..models.len() {
+            for b in 0..models.len() {
+                snapshot.save(&mut models[a]);
+                // Saved again untouched when `a == b`: nothing is rewritten.
+                snapshot.save(&mut models[b]);
                 for _ in 0..2 {
                     let back = snapshot.restore();
-                    assert!(back == *b);
-                    assert_eq!(back.encode(), b.encode());
+                    assert!(back == models[b]);
+                    assert_eq!(back.encode(), models[b].encode());
                 }
             }
         }
+    }
+
+    /// A save rewrites the lists touched since the last one, and only those; whatever was
+    /// done to the model in between, the restore is the model last saved.
+    #[test]
+    fn a_save_rewrites_exactly_the_touched_lists() {
+        let stamps = |s: &Snapshot| {
+            [
+                &s.initializers,
+                &s.nodes,
+                &s.inputs,
+                &s.outputs,
+                &s.value_info,
+                &s.quantization_annotations,
+            ]
+            .map(|g| g.stamp)
+        };
+        let edits: [fn(&mut Model, &mut Model); 7] = [
+            |m, _| m.graph.nodes[0].name.push('!'),
+            |m, _| m.graph.value_info.truncate(1),
+            |m, _| {
+                m.graph
+                    .initializers
+                    .iter_mut()
+                    .for_each(|t| t.set_name("w2"))
+            },
+            |m, _| *m.graph.inputs = Vec::new(),
+            |m, _| m.graph.set_datatype("y0", QuantType::Bipolar),
+            // Lists moved in from another model, itself saved by this snapshot.
+            |m, other| std::mem::swap(&mut m.graph.outputs, &mut other.graph.outputs),
+            |m, other| std::mem::swap(&mut m.graph, &mut other.graph),
+        ];
+        for (i, edit) in edits.into_iter().enumerate() {
+            let mut m = model(5, 1);
+            let mut other = model(3, 2);
+            let mut snapshot = Snapshot::default();
+            snapshot.save(&mut other);
+            snapshot.save(&mut m);
+            let before = stamps(&snapshot);
+            snapshot.save(&mut m);
+            assert_eq!(
+                stamps(&snapshot),
+                before,
+                "an untouched model is not rewritten"
+            );
+            edit(&mut m, &mut other);
+            snapshot.save(&mut m);
+            let after = stamps(&snapshot);
+            let rewritten = (0..6).filter(|&k| after[k] != before[k]).count();
+            assert_eq!(rewritten, if i == 6 { 6 } else { 1 }, "edit {i}");
+            assert!(snapshot.restore() == m, "edit {i}");
+            assert_eq!(snapshot.restore().encode(), m.encode(), "edit {i}");
+        }
+    }
+
+    /// A snapshot given back holds nothing of the model: the next run on the thread gets
+    /// its buffers, saves the same untouched model again in full, and restores it.
+    #[test]
+    fn a_recycled_snapshot_keeps_buffers_and_nothing_else() {
+        let mut m = model(9, 3);
+        let mut snapshot = Snapshot::reused();
+        snapshot.save(&mut m);
+        let tensor = std::sync::Arc::clone(&m.graph.initializers[0].data);
+        let shared = std::sync::Arc::strong_count(&tensor);
+        snapshot.recycle();
+        assert!(
+            std::sync::Arc::strong_count(&tensor) < shared,
+            "a recycled snapshot still holds a weight"
+        );
+        let mut again = Snapshot::reused();
+        assert!(
+            again.nodes.words.capacity() > 0,
+            "the buffers were not reused"
+        );
+        assert!(again.nodes.words.is_empty() && again.nodes.stamp == 0);
+        again.save(&mut m);
+        assert!(again.restore() == m);
+        assert_eq!(again.restore().encode(), m.encode());
     }
 
     /// Models read from files keep the presence of their optional fields through a
     /// snapshot.
     #[test]
     fn a_decoded_model_survives_with_its_presence_bits() {
-        let m = Model::decode(&model(9, 1).encode()).unwrap();
+        let mut m = Model::decode(&model(9, 1).encode()).unwrap();
         let mut snapshot = Snapshot::default();
-        snapshot.save(&m);
+        snapshot.save(&mut m);
         assert!(snapshot.restore() == m);
         assert_eq!(snapshot.restore().encode(), m.encode());
     }

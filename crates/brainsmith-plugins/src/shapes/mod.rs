@@ -408,8 +408,8 @@ mod tests {
         let mut g = Graph::default();
         g.inputs
             .push(ValueInfo::tensor("x", ElemType::Float, &[1, 3, 32, 32]));
-        g.nodes = nodes;
-        g.initializers = inits;
+        *g.nodes = nodes;
+        *g.initializers = inits;
         g
     }
 

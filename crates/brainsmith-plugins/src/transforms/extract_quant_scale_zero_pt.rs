@@ -126,7 +126,7 @@ mod tests {
         m.graph
             .outputs
             .push(ValueInfo::tensor("y", ElemType::Float, &[1, 2]));
-        m.graph.initializers = vec![
+        *m.graph.initializers = vec![
             Tensor::from_f32("s", &[scale.len() as i64], scale),
             Tensor::from_f32("z", &[], &[zero]),
             Tensor::from_f32("b", &[], &[4.0]),
@@ -135,7 +135,7 @@ mod tests {
             .with_name("q")
             .with_attribute("signed", AttributeValue::Int(1));
         quant.domain = "qonnx.custom_op.general".into();
-        m.graph.nodes = vec![quant];
+        *m.graph.nodes = vec![quant];
         m
     }
 

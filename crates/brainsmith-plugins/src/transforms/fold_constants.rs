@@ -202,7 +202,7 @@ impl Transform for FoldConstants {
                 kept.push(node);
             }
         }
-        graph.nodes = kept;
+        *graph.nodes = kept;
         let read: FxHashSet<&str> = graph
             .nodes
             .iter()

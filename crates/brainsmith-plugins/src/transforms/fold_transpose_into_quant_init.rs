@@ -124,7 +124,7 @@ mod tests {
             .outputs
             .push(ValueInfo::tensor("y", ElemType::Float, &[1, 3]));
         let w: Vec<f32> = (0..12).map(|v| v as f32 - 6.0).collect();
-        m.graph.initializers = vec![
+        *m.graph.initializers = vec![
             Tensor::from_f32("w", &[3, 4], &w),
             Tensor::from_f32("s", scale_dims, scale),
             Tensor::from_f32("z", &[], &[0.0]),
@@ -132,7 +132,7 @@ mod tests {
         ];
         let mut quant = Node::new("Quant", ["w", "s", "z", "b"], ["wq"]);
         quant.domain = "qonnx.custom_op.general".into();
-        m.graph.nodes = vec![
+        *m.graph.nodes = vec![
             quant,
             Node::new("Transpose", ["wq"], ["wt"])
                 .with_attribute("perm", AttributeValue::Ints(vec![1, 0])),

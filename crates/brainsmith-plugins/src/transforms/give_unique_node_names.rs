@@ -32,10 +32,12 @@ impl Transform for GiveUniqueNodeNames {
         };
         let mut changed = false;
         let mut name = String::new();
-        for (node, n) in nodes.iter_mut().zip(numbers) {
-            write_numbered(&mut name, &node.op_type, "_", n);
-            if node.name != name {
-                node.name.clone_from(&name);
+        // By index, so that the nodes are written (and must be saved again) only where a
+        // name changes.
+        for (i, n) in numbers.into_iter().enumerate() {
+            write_numbered(&mut name, &nodes[i].op_type, "_", n);
+            if nodes[i].name != name {
+                nodes[i].name.clone_from(&name);
                 changed = true;
             }
         }

@@ -74,16 +74,18 @@ pub(crate) fn record_types(graph: &mut Graph, opset: i64, ctx: &mut TransformCon
     }
     let mut changed = false;
 
-    for (output, inferred) in graph.outputs.iter_mut().zip(outputs) {
-        if let Some(inferred) = inferred {
-            match merge(output.tensor_type(), &inferred) {
-                Ok(Some(merged)) => {
-                    output.ty = Some(ValueType::Tensor(merged));
-                    changed = true;
-                }
-                Ok(None) => {}
-                Err(message) => ctx.warn("", format!("graph output `{}`: {message}", output.name)),
+    // By index, so that the outputs are written (and must be saved again) only where a
+    // type changes.
+    for (i, inferred) in outputs.into_iter().enumerate() {
+        let Some(inferred) = inferred else { continue };
+        let output = &graph.outputs[i];
+        match merge(output.tensor_type(), &inferred) {
+            Ok(Some(merged)) => {
+                graph.outputs[i].ty = Some(ValueType::Tensor(merged));
+                changed = true;
             }
+            Ok(None) => {}
+            Err(message) => ctx.warn("", format!("graph output `{}`: {message}", output.name)),
         }
     }
 
@@ -253,11 +255,11 @@ mod tests {
             .push(ValueInfo::tensor("x", ElemType::Float, &[1, 4]));
         g.outputs
             .push(ValueInfo::tensor("y", ElemType::Float, &[1, 4]));
-        g.nodes = vec![
+        *g.nodes = vec![
             Node::new("Relu", ["x"], ["r"]),
             Node::new("Add", ["r", "b"], ["y"]),
         ];
-        g.initializers = vec![Tensor::from_f32("b", &[4], &[1.0; 4])];
+        *g.initializers = vec![Tensor::from_f32("b", &[4], &[1.0; 4])];
         g
     }
 

@@ -2,7 +2,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, Dim, Graph, Node, Tensor, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, Dim, Graph, Node, Tensor, TrackedVec, ValueInfo};
 use brainsmith_core::prelude::*;
 
 /// Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`,
@@ -177,8 +177,12 @@ fn dedup_metadata(graph: &mut Graph) {
     retain_marked(&mut graph.quantization_annotations, &keep);
 }
 
-/// Keeps the items whose mark is set (the marks were computed while borrowing them).
-fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
+/// Keeps the items whose mark is set (the marks were computed while borrowing them);
+/// leaves the list untouched when every mark is.
+fn retain_marked<T>(items: &mut TrackedVec<T>, keep: &[bool]) {
+    if !keep.contains(&false) {
+        return;
+    }
     let mut marks = keep.iter();
     items.retain(|_| marks.next().copied().unwrap_or(true));
 }

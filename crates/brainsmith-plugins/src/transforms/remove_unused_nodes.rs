@@ -84,7 +84,7 @@ mod tests {
         m.graph
             .outputs
             .push(ValueInfo::tensor("y", ElemType::Float, &[1]));
-        m.graph.nodes = nodes;
+        *m.graph.nodes = nodes;
         m
     }
 

@@ -57,7 +57,7 @@ mod tests {
                 .initializers
                 .push(Tensor::from_f32(name, &[], &[2.0]));
         }
-        m.graph.nodes = vec![
+        *m.graph.nodes = vec![
             Node::new("Mul", ["c1", "x"], ["a"]),
             Node::new("Sum", ["c2", "x", "c1", "a"], ["b"]),
             Node::new("Sub", ["c1", "b"], ["c"]),
