@@ -122,14 +122,11 @@ impl Tensor {
     pub fn reshape(&mut self, dims: &[i64]) -> Result<(), TensorError> {
         let len: i64 = dims.iter().product();
         if dims.iter().any(|&d| d < 0) || len as usize != self.len() {
-            return Err(TensorError {
-                tensor: self.name().to_owned(),
-                message: format!(
-                    "cannot reshape {} elements of shape {:?} to {dims:?}",
-                    self.len(),
-                    self.dims()
-                ),
-            });
+            return Err(self.error(format!(
+                "cannot reshape {} elements of shape {:?} to {dims:?}",
+                self.len(),
+                self.dims()
+            )));
         }
         self.dims = dims.to_vec();
         Ok(())
@@ -155,21 +152,44 @@ impl Tensor {
         self.len() == 0
     }
 
+    /// An error about this tensor.
+    fn error(&self, message: String) -> TensorError {
+        TensorError {
+            tensor: self.name().to_owned(),
+            message,
+        }
+    }
+
+    /// An error unless `n` values are as many as the dimensions describe.
+    fn counted(&self, n: usize) -> Result<(), TensorError> {
+        if n == self.len() {
+            return Ok(());
+        }
+        Err(self.error(format!(
+            "holds {n} values but its dimensions {:?} need {}",
+            self.dims(),
+            self.len()
+        )))
+    }
+
+    /// The stored data; an error when it is in an external file, which is not loaded.
+    fn loaded(&self) -> Result<&proto::TensorProto, TensorError> {
+        let p = &*self.data;
+        if p.data_location == Some(proto::tensor_proto::DataLocation::External as i32) {
+            return Err(
+                self.error("its data is stored in an external file, which is not loaded".into())
+            );
+        }
+        Ok(p)
+    }
+
     /// How many values the tensor stores, counted without reading them: raw bytes over
     /// the element width, or the length of the typed field its element type uses. An
     /// error where they cannot be counted: data in an external file, raw bytes that are
     /// not a whole number of elements, an element type without a numeric reading.
     pub fn stored_len(&self) -> Result<usize, TensorError> {
-        let err = |message: String| TensorError {
-            tensor: self.name().to_owned(),
-            message,
-        };
-        let p = &self.data;
-        if p.data_location == Some(proto::tensor_proto::DataLocation::External as i32) {
-            return Err(err(
-                "its data is stored in an external file, which is not loaded".into(),
-            ));
-        }
+        let err = |message: String| self.error(message);
+        let p = self.loaded()?;
         let ty = self.elem_type();
         let width = match ty {
             ElemType::Double | ElemType::Int64 | ElemType::Uint64 => 8,
@@ -202,16 +222,8 @@ impl Tensor {
 
     /// The values as `f64`, for every numeric element type stored in the file.
     pub fn to_f64(&self) -> Result<Vec<f64>, TensorError> {
-        let err = |message: String| TensorError {
-            tensor: self.name().to_owned(),
-            message,
-        };
-        let p = &self.data;
-        if p.data_location == Some(proto::tensor_proto::DataLocation::External as i32) {
-            return Err(err(
-                "its data is stored in an external file, which is not loaded".into(),
-            ));
-        }
+        let err = |message: String| self.error(message);
+        let p = self.loaded()?;
         let ty = self.elem_type();
         let values: Vec<f64> = match &p.raw_data {
             Some(raw) => decode_raw(ty, raw).ok_or_else(|| {
@@ -251,14 +263,7 @@ impl Tensor {
                 }
             },
         };
-        if values.len() != self.len() {
-            return Err(err(format!(
-                "holds {} values but its dimensions {:?} need {}",
-                values.len(),
-                self.dims(),
-                self.len()
-            )));
-        }
+        self.counted(values.len())?;
         Ok(values)
     }
 }
@@ -286,25 +291,14 @@ impl Tensor {
                     ty,
                     ElemType::Float | ElemType::Double | ElemType::Float16 | ElemType::Bfloat16
                 ) {
-                    return Err(TensorError {
-                        tensor: self.name().to_owned(),
-                        message: format!("holds {ty:?} values where integers are expected"),
-                    });
+                    return Err(
+                        self.error(format!("holds {ty:?} values where integers are expected"))
+                    );
                 }
                 self.to_f64()?.into_iter().map(|v| v as i64).collect()
             }
         };
-        if values.len() != self.len() {
-            return Err(TensorError {
-                tensor: self.name().to_owned(),
-                message: format!(
-                    "holds {} values but its dimensions {:?} need {}",
-                    values.len(),
-                    self.dims(),
-                    self.len()
-                ),
-            });
-        }
+        self.counted(values.len())?;
         Ok(values)
     }
 }
