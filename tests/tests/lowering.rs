@@ -585,17 +585,21 @@ fn convs_that_cannot_be_lowered_stay_with_a_diagnostic() {
             ("wx", &[2, 4, 1, 1]),
             ("u", &[]),
         ],
-        &[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[])],
+        &[("a", &[]), ("b", &[]), ("c", &[]), ("d", &[]), ("e", &[])],
         &[
             ("wg", &[2, 2, 3, 3]),
             ("w1", &[2, 2, 3]),
             ("wu", &[2, 4, 1, 1]),
+            ("ws", &[2, 4, 3, 3]),
         ],
         vec![
             Node::new("Conv", ["x", "wg"], ["a"]).with_attribute("group", AttributeValue::Int(2)),
             Node::new("Conv", ["x1", "w1"], ["b"]),
             Node::new("Conv", ["x", "wx"], ["c"]),
             Node::new("Conv", ["u", "wu"], ["d"]),
+            // A zero stride would divide by zero.
+            Node::new("Conv", ["x", "ws"], ["e"])
+                .with_attribute("strides", AttributeValue::Ints(vec![0, 1])),
         ],
     );
     m.graph.inputs[3] = ValueInfo::tensor("u", ElemType::Float, &[]);
@@ -609,6 +613,7 @@ fn convs_that_cannot_be_lowered_stay_with_a_diagnostic() {
         "only 2-D convolutions",
         "weights 'wx' is not a constant",
         "the shape of its input 'u' is unknown; run InferShapes first",
+        "`strides` must be positive, not 0",
     ];
     assert_eq!(notes.len(), expected.len(), "{notes:?}");
     for (note, wanted) in notes.iter().zip(expected) {

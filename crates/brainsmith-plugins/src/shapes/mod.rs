@@ -452,6 +452,62 @@ mod tests {
         assert_eq!(inference.types["sl"].elem_type, FLOAT);
     }
 
+    /// Window attributes of the wrong length or with a zero step are problems naming the
+    /// node, never a panic (an index out of bounds, a division by zero).
+    #[test]
+    fn malformed_window_attributes_are_reported() {
+        let conv = |attribute: &str, values: Vec<i64>| {
+            Node::new("Conv", ["x", "w"], ["c"])
+                .with_name("conv")
+                .with_attribute(attribute, AttributeValue::Ints(values))
+        };
+        for (node, expected) in [
+            (
+                conv("strides", vec![2]),
+                "`strides` has 1 values for 2 spatial dimensions",
+            ),
+            (conv("dilations", vec![1, 1, 1]), "`dilations` has 3 values"),
+            (
+                conv("pads", vec![1, 1]),
+                "`pads` has 2 values for 2 spatial dimensions",
+            ),
+            (
+                conv("strides", vec![1, 0]),
+                "`strides` must be positive, not 0",
+            ),
+            (
+                conv("dilations", vec![-1, 1]),
+                "`dilations` must be positive, not -1",
+            ),
+            (
+                Node::new("MaxPool", ["x"], ["c"])
+                    .with_name("conv")
+                    .with_attribute("kernel_shape", AttributeValue::Ints(vec![2, 2]))
+                    .with_attribute("strides", AttributeValue::Ints(vec![0, 0])),
+                "`strides` must be positive, not 0",
+            ),
+            (
+                Node::new("Im2Col", ["x"], ["c"])
+                    .with_name("conv")
+                    .with_domain("qonnx.custom_op.general")
+                    .with_attribute("kernel_size", AttributeValue::Ints(vec![2, 2]))
+                    .with_attribute("stride", AttributeValue::Ints(vec![0, 1])),
+                "`stride` must be positive, not 0",
+            ),
+        ] {
+            let g = graph(
+                vec![node],
+                vec![Tensor::from_f32("w", &[8, 3, 3, 3], &[0.0; 216])],
+            );
+            let inference = infer(&g, 13);
+            let message = &inference.problems[0].message;
+            assert!(
+                message.contains("node `conv`") && message.contains(expected),
+                "{message}"
+            );
+        }
+    }
+
     #[test]
     fn depth_and_space_trade_places() {
         let g = graph(

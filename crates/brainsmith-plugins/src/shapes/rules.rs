@@ -356,6 +356,9 @@ fn im2col(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         return Err("it has no `kernel_size`".into());
     }
     let stride = two("stride", [1, 1])?;
+    if let Some(bad) = stride.iter().find(|&&s| s < 1) {
+        return Err(format!("`stride` must be positive, not {bad}"));
+    }
     let dilation = two("dilations", [1, 1])?;
     let pads = match attr_ints(cx, "pad_amount") {
         None => [0; 4],
@@ -861,9 +864,27 @@ fn windows(
             "kernel {kernel:?} does not match {n} spatial dimensions"
         ));
     }
-    let strides = attr_ints(cx, "strides").map_or(vec![1; n], <[i64]>::to_vec);
-    let dilations = attr_ints(cx, "dilations").map_or(vec![1; n], <[i64]>::to_vec);
-    let pads = attr_ints(cx, "pads").map_or(vec![0; 2 * n], <[i64]>::to_vec);
+    // Read in place (no copies), after checking lengths and signs, so that indexing
+    // cannot fail and no step divides by zero.
+    let list = |name: &str, len: usize, positive: bool| -> Result<Option<&[i64]>, String> {
+        let Some(values) = attr_ints(cx, name) else {
+            return Ok(None);
+        };
+        if values.len() != len {
+            return Err(format!(
+                "`{name}` has {} values for {n} spatial dimensions",
+                values.len()
+            ));
+        }
+        if let Some(bad) = values.iter().find(|&&v| positive && v < 1) {
+            return Err(format!("`{name}` must be positive, not {bad}"));
+        }
+        Ok(Some(values))
+    };
+    let strides = list("strides", n, true)?;
+    let dilations = list("dilations", n, true)?;
+    let pads = list("pads", 2 * n, false)?;
+    let at = |values: Option<&[i64]>, i: usize, default: i64| values.map_or(default, |v| v[i]);
     let auto_pad = cx.node.attr_str("auto_pad").unwrap_or("NOTSET");
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -871,17 +892,18 @@ fn windows(
             out.push(Dim::Unknown);
             continue;
         };
-        let (s, d) = (strides[i], dilations[i]);
+        let (s, d) = (at(strides, i, 1), at(dilations, i, 1));
         let effective = (kernel[i] - 1) * d + 1;
         let v = match auto_pad {
             "SAME_UPPER" | "SAME_LOWER" => (size + s - 1) / s,
             "VALID" => (size - effective) / s + 1,
             _ => {
-                let total = size + pads[i] + pads[i + n] - effective;
+                let (begin, end) = (at(pads, i, 0), at(pads, i + n, 0));
+                let total = size + begin + end - effective;
                 if ceil_mode {
                     let v = (total + s - 1) / s + 1;
                     // The last window must start inside the input or its left padding.
-                    if (v - 1) * s >= size + pads[i] {
+                    if (v - 1) * s >= size + begin {
                         v - 1
                     } else {
                         v
@@ -912,12 +934,16 @@ fn conv(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
             show(w)
         ));
     }
-    let kernel = match attr_ints(cx, "kernel_shape") {
-        Some(k) => k.to_vec(),
-        None => static_dims(&w[2..]).ok_or("the kernel size is not static")?,
+    let spatial = match attr_ints(cx, "kernel_shape") {
+        Some(k) => windows(cx, &x[2..], k, false)?,
+        None => {
+            let k = static_dims(&w[2..]).ok_or("the kernel size is not static")?;
+            windows(cx, &x[2..], &k, false)?
+        }
     };
-    let mut out = vec![x[0].clone(), w[0].clone()];
-    out.extend(windows(cx, &x[2..], &kernel, false)?);
+    let mut out = Vec::with_capacity(x.len());
+    out.extend([x[0].clone(), w[0].clone()]);
+    out.extend(spatial);
     Ok(vec![typed(elem(cx.input(0)?), out)])
 }
 

@@ -91,6 +91,9 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
     };
     let kernel = pair(node, "kernel_shape", [kh, kw])?;
     let strides = pair(node, "strides", [1, 1])?;
+    if let Some(bad) = strides.iter().find(|&&s| s < 1) {
+        return Err(format!("`strides` must be positive, not {bad}"));
+    }
     let dilations = pair(node, "dilations", [1, 1])?;
     let explicit = match node.attr_ints("pads") {
         None => [0; 4],
