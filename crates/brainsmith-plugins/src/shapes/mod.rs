@@ -508,6 +508,33 @@ mod tests {
         }
     }
 
+    /// Counts that would divide by zero are problems too.
+    #[test]
+    fn zero_counts_are_reported() {
+        let mut q = Graph::default();
+        for name in ["q", "k", "v"] {
+            q.inputs
+                .push(ValueInfo::tensor(name, ElemType::Float, &[1, 4, 8]));
+        }
+        q.nodes.push(
+            Node::new("Attention", ["q", "k", "v"], ["y"])
+                .with_name("attention")
+                .with_attribute("q_num_heads", AttributeValue::Int(2))
+                .with_attribute("kv_num_heads", AttributeValue::Int(0)),
+        );
+        q.nodes
+            .push(Node::new("Split", ["q"], [] as [&str; 0]).with_name("split"));
+        let inference = infer(&q, 23);
+        let messages: Vec<&str> = inference
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("head counts must be positive, not 2 and 0"));
+        assert!(messages[1].contains("node `split` (Split): it has no outputs"));
+    }
+
     #[test]
     fn depth_and_space_trade_places() {
         let g = graph(

@@ -1108,6 +1108,9 @@ fn split(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let dims = cx.shape(0)?;
     let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
     let outputs = cx.node.outputs.len() as i64;
+    if outputs == 0 {
+        return Err("it has no outputs".into());
+    }
     let parts = if cx.opset >= 13 && cx.has_input(1) {
         cx.required_ints(1, "split")?
     } else if let Some(s) = attr_ints(cx, "split") {
@@ -1200,6 +1203,11 @@ fn attention(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
                 .node
                 .attr_int("kv_num_heads")
                 .ok_or("3-D inputs need `kv_num_heads`")?;
+            if q_heads < 1 || kv_heads < 1 {
+                return Err(format!(
+                    "head counts must be positive, not {q_heads} and {kv_heads}"
+                ));
+            }
             let hidden =
                 dim_value(&v[2]).map_or(Dim::Unknown, |h| Dim::Value(h / kv_heads * q_heads));
             vec![q[0].clone(), q[1].clone(), hidden]
