@@ -433,6 +433,8 @@ mod tests {
                     .with_attribute("ceil_mode", AttributeValue::Int(1)),
                 Node::new("Reshape", ["p", "s"], ["r"]),
                 Node::new("Slice", ["r", "st", "en", "ax", "stp"], ["sl"]),
+                Node::new("MaxPool", ["c"], ["p2", "idx"])
+                    .with_attribute("kernel_shape", AttributeValue::Ints(vec![2, 2])),
             ],
             vec![
                 Tensor::from_f32("w", &[8, 3, 3, 3], &[0.0; 216]),
@@ -450,6 +452,11 @@ mod tests {
         assert_eq!(shape_of(&inference, "r"), "[1, 128, 4]");
         assert_eq!(shape_of(&inference, "sl"), "[1, 43, 4]");
         assert_eq!(inference.types["sl"].elem_type, FLOAT);
+        // A MaxPool's indices have its output's shape, as integers.
+        assert_eq!(shape_of(&inference, "p2"), "[1, 8, 15, 15]");
+        assert_eq!(shape_of(&inference, "idx"), "[1, 8, 15, 15]");
+        assert_eq!(inference.types["p2"].elem_type, FLOAT);
+        assert_eq!(inference.types["idx"].elem_type, ElemType::Int64 as i32);
     }
 
     /// Window attributes of the wrong length or with a zero step are problems naming the

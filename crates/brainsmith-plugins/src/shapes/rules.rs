@@ -956,11 +956,13 @@ fn pool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let ceil = attr_int(cx, "ceil_mode", 0) != 0;
     let mut out = vec![x[0].clone(), x[1].clone()];
     out.extend(windows(cx, &x[2..], kernel, ceil)?);
-    let mut outs = vec![typed(elem(cx.input(0)?), out.clone())];
-    if cx.node.op_type == "MaxPool" && cx.node.outputs.len() > 1 {
-        outs.push(typed(INT64, out));
-    }
-    Ok(outs)
+    // The indices output of a MaxPool has the same shape, as integers.
+    let indices = cx.node.op_type == "MaxPool" && cx.node.outputs.len() > 1;
+    let indices = indices.then(|| typed(INT64, out.clone()));
+    Ok([typed(elem(cx.input(0)?), out)]
+        .into_iter()
+        .chain(indices)
+        .collect())
 }
 
 fn global_pool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
