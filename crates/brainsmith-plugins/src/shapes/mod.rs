@@ -413,6 +413,14 @@ mod tests {
         g
     }
 
+    fn messages<'i>(inference: &'i super::Inference<'_>) -> Vec<&'i str> {
+        inference
+            .problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect()
+    }
+
     fn shape_of(inference: &super::Inference, name: &str) -> String {
         inference.types[name]
             .shape
@@ -532,11 +540,7 @@ mod tests {
         q.nodes
             .push(Node::new("Split", ["q"], [] as [&str; 0]).with_name("split"));
         let inference = infer(&q, 23);
-        let messages: Vec<&str> = inference
-            .problems
-            .iter()
-            .map(|p| p.message.as_str())
-            .collect();
+        let messages = messages(&inference);
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].contains("head counts must be positive, not 2 and 0"));
         assert!(messages[1].contains("node `split` (Split): it has no outputs"));
@@ -569,11 +573,7 @@ mod tests {
             vec![],
         );
         let inference = infer(&g, 13);
-        let messages: Vec<&str> = inference
-            .problems
-            .iter()
-            .map(|p| p.message.as_str())
-            .collect();
+        let messages = messages(&inference);
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(
             messages[0].contains("node `frob` (Frobnicate): no shape rule"),
