@@ -546,6 +546,192 @@ mod tests {
         assert!(messages[1].contains("node `split` (Split): it has no outputs"));
     }
 
+    /// The input shapes [`malformed`] picks from.
+    const SHAPES: [&[i64]; 4] = [&[], &[3], &[1, 2, 3, 4], &[0, 5]];
+
+    /// A graph of one `op` node with `arity` inputs (constant, typed or untyped, by
+    /// `variant`) of shape `SHAPES[shape]`, or assorted shapes for `None`, and every
+    /// attribute name a rule reads, the `k`-th set to `value(k)`.
+    fn malformed(
+        op: &str,
+        onnx: bool,
+        arity: usize,
+        variant: usize,
+        shape: Option<usize>,
+        value: impl Fn(usize) -> AttributeValue,
+    ) -> Graph {
+        let mut g = Graph::default();
+        let mut inputs = Vec::new();
+        for i in 0..arity {
+            let name = format!("i{i}");
+            let shape = SHAPES[shape.unwrap_or(i + variant) % SHAPES.len()];
+            match (i + variant) % 3 {
+                // A constant: shapes, axes, sizes are read from it.
+                0 => {
+                    let n: i64 = shape.iter().product();
+                    let values: Vec<i64> =
+                        (0..n.max(0)).map(|k| [0, -1, 2][k as usize % 3]).collect();
+                    g.initializers.push(Tensor::from_i64(&name, shape, &values));
+                }
+                1 => g
+                    .inputs
+                    .push(ValueInfo::tensor(&name, ElemType::Float, shape)),
+                _ => {
+                    let mut untyped = ValueInfo::default();
+                    untyped.name.clone_from(&name);
+                    g.inputs.push(untyped);
+                }
+            }
+            inputs.push(name);
+        }
+        let mut node =
+            Node::new(op, inputs.iter().map(String::as_str), ["o0", "o1"]).with_name("n");
+        if !onnx {
+            node = node.with_domain("qonnx.custom_op.general");
+        }
+        for (k, name) in ATTRIBUTE_NAMES.iter().enumerate() {
+            node = node.with_attribute(name, value(k));
+        }
+        g.nodes.push(node);
+        g
+    }
+
+    /// Every attribute name a rule reads.
+    const ATTRIBUTE_NAMES: &[&str] = &[
+        "axis",
+        "axes",
+        "perm",
+        "kernel_shape",
+        "kernel_size",
+        "strides",
+        "stride",
+        "pads",
+        "pad_amount",
+        "dilations",
+        "blocksize",
+        "group",
+        "shape",
+        "split",
+        "num_outputs",
+        "q_num_heads",
+        "kv_num_heads",
+        "keepdims",
+        "to",
+        "ceil_mode",
+        "allowzero",
+        "start",
+        "end",
+        "batch_dims",
+        "repeats",
+        "sizes",
+        "scales",
+        "MW",
+        "MH",
+        "SIMD",
+        "PE",
+        "out_dtype",
+        "IFMDim",
+        "OFMDim",
+        "mode",
+        "noop_with_empty_axes",
+        "value",
+        "largest",
+        "k",
+        "depth",
+        "dtype",
+        "seed",
+        "auto_pad",
+    ];
+
+    /// No rule panics, whatever a node holds: every op type with a rule, given inputs of
+    /// several ranks (typed, untyped, constant) and attributes that are empty, zero,
+    /// negative or far out of range, gives types or a problem.
+    #[test]
+    fn no_rule_panics_on_malformed_nodes() {
+        // Large, but not so large that products of a few overflow `i64`: arithmetic
+        // overflow on absurd sizes is not covered here.
+        let scalars = [0, -1, 3, -100, 1 << 20];
+        let lists: [&[i64]; 7] = [
+            &[],
+            &[0],
+            &[0, 0],
+            &[-1, -1],
+            &[0, 0, 0, 0],
+            &[1 << 20, 2],
+            &[5; 9],
+        ];
+        let mut cases = 0;
+        let values: Vec<AttributeValue> = scalars
+            .iter()
+            .map(|&v| AttributeValue::Int(v))
+            .chain(lists.iter().map(|l| AttributeValue::Ints(l.to_vec())))
+            .chain([
+                AttributeValue::string("NOTSET"),
+                AttributeValue::Floats(vec![]),
+            ])
+            .collect();
+        for (op, onnx) in super::rules::op_types() {
+            for arity in 0..=5 {
+                // Attribute `k` takes value `variant + k * spread`: spread 0 gives every
+                // attribute the same value, the others mix them.
+                for (spread, variant, shape) in (0..3).flat_map(|spread| {
+                    (0..values.len()).flat_map(move |variant| {
+                        [None, Some(0), Some(1), Some(2), Some(3)]
+                            .map(|shape| (spread, variant, shape))
+                    })
+                }) {
+                    {
+                        let g = malformed(op, onnx, arity, variant, shape, |k| {
+                            values[(variant + k * spread) % values.len()].clone()
+                        });
+                        for opset in [11, 13, 18] {
+                            cases += 1;
+                            let outcome =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    infer(&g, opset).problems.len()
+                                }));
+                            assert!(
+                                outcome.is_ok(),
+                                "{op} with {arity} inputs, variant {variant}, spread {spread}, \
+                                 shape {shape:?}, opset {opset} panicked: {:?}",
+                                g.nodes[0].attributes
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // One attribute at a time, the others absent, on inputs of one shape: so that a
+        // single bad value meets a node that is otherwise well formed.
+        for (op, onnx) in super::rules::op_types() {
+            for arity in 2..=3 {
+                for (shape, dims) in SHAPES.iter().enumerate() {
+                    for name in ATTRIBUTE_NAMES {
+                        for value in &values {
+                            let mut g = malformed(op, onnx, arity, 0, Some(shape), |_| {
+                                AttributeValue::Undefined
+                            });
+                            let node = &mut g.nodes[0];
+                            node.attributes.clear();
+                            *node = std::mem::take(node).with_attribute(name, value.clone());
+                            cases += 1;
+                            let outcome =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    infer(&g, 13).problems.len()
+                                }));
+                            assert!(
+                                outcome.is_ok(),
+                                "{op} with {arity} inputs of shape {dims:?} and `{name}` = \
+                                 {value:?} panicked"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(cases > 100_000, "only {cases} cases");
+    }
+
     #[test]
     fn depth_and_space_trade_places() {
         let g = graph(

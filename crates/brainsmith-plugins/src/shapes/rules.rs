@@ -192,6 +192,22 @@ const NAMED: &[(&str, Rule)] = &[
     ("Where", where_op),
 ];
 
+/// Every op type with a rule: the default domain's, then the custom ones (any domain).
+#[cfg(test)]
+pub(super) fn op_types() -> impl Iterator<Item = (&'static str, bool)> {
+    const CUSTOM: &[&str] = &[
+        "MVAU_hls",
+        "MVAU_rtl",
+        "MVAU",
+        "MatrixVectorActivation",
+        "Im2Col",
+    ];
+    onnx_rules()
+        .keys()
+        .map(|&op| (op, true))
+        .chain(QUANT_LIKE.iter().chain(CUSTOM).map(|&op| (op, false)))
+}
+
 /// Whether some rule covers `node`.
 pub fn supports(node: &brainsmith_core::ir::Node) -> bool {
     rule(node).is_some()
