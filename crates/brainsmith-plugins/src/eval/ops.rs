@@ -53,8 +53,13 @@ pub fn supports(node: &Node) -> bool {
 /// opset of the default domain.
 pub fn evaluate(node: &Node, inputs: &[Option<&Array>], opset: i64) -> Result<Vec<Array>, String> {
     let kernel = kernel(node).ok_or("no constant-folding kernel for this op type")?;
-    // Kernels index their required inputs directly; optional ones they check by length,
-    // so a trailing omitted input is dropped and an omitted one in between is an error.
+    kernel(node, &given(inputs)?, opset)
+}
+
+/// The inputs a kernel reads: kernels index their required inputs directly and check
+/// optional ones by length, so a trailing omitted input is dropped and an omitted one in
+/// between is an error.
+fn given<'a>(inputs: &[Option<&'a Array>]) -> Result<Vec<&'a Array>, String> {
     let mut given: Vec<&Array> = Vec::with_capacity(inputs.len());
     let mut gap = false;
     for input in inputs {
@@ -66,7 +71,7 @@ pub fn evaluate(node: &Node, inputs: &[Option<&Array>], opset: i64) -> Result<Ve
             None => gap = true,
         }
     }
-    kernel(node, &given, opset)
+    Ok(given)
 }
 
 fn axis(a: i64, rank: usize) -> Result<usize, String> {
@@ -394,11 +399,7 @@ pub fn view_dims(
     opset: i64,
 ) -> Option<Result<Vec<usize>, String>> {
     let view = view(node)?;
-    let given: Option<Vec<&Array>> = rest.iter().copied().collect();
-    Some(match given {
-        Some(given) => view(node, dims, &given, opset),
-        None => Err("an optional input is omitted".into()),
-    })
+    Some(given(rest).and_then(|rest| view(node, dims, &rest, opset)))
 }
 
 /// Runs a view op on values: its output has the same values under new dimensions.

@@ -510,8 +510,7 @@ mod tests {
         m
     }
 
-    fn viewed(m: Model) -> (Tensor, Model) {
-        let mut m = m;
+    fn viewed(mut m: Model) -> (Tensor, Model) {
         assert!(
             FoldConstants
                 .apply(&mut m, &mut TransformContext::default())
@@ -567,7 +566,14 @@ mod tests {
             assert_eq!(v.dims(), dims, "{}", node.op_type);
             assert_eq!(v.to_f64().unwrap(), w.to_f64().unwrap());
         }
+        // Omitted trailing axes: every dimension of 1 goes, as when evaluating.
         let one = Tensor::from_f32("w", &[1, 3, 1], &[1.0, 2.0, 3.0]);
+        let (v, _) = viewed(opset13(view(
+            one.clone(),
+            None,
+            Node::new("Squeeze", ["w", ""], ["v"]),
+        )));
+        assert_eq!(v.dims(), [3]);
         let (v, _) = viewed(opset13(view(
             one,
             axes(&[2]),
