@@ -96,21 +96,12 @@ impl Snapshot {
             &mut self.quantization_annotations,
         ] {
             let big = s.words.capacity() * 8 > KEEP_LIMIT || s.bytes.capacity() > KEEP_LIMIT;
-            *s = Segment {
-                words: if big {
-                    Vec::new()
-                } else {
-                    std::mem::take(&mut s.words)
-                },
-                bytes: if big {
-                    Vec::new()
-                } else {
-                    std::mem::take(&mut s.bytes)
-                },
-                ..Segment::default()
-            };
-            s.words.clear();
-            s.bytes.clear();
+            let old = std::mem::take(s);
+            if !big {
+                (s.words, s.bytes) = (old.words, old.bytes);
+                s.words.clear();
+                s.bytes.clear();
+            }
         }
         self.header = Model::default();
         let _ = SPARE.try_with(|spare| spare.set(Some(Box::new(self))));

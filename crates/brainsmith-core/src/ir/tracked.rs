@@ -2,7 +2,7 @@
 //!
 //! The pipeline saves the model before every transform (see `snapshot.rs`), and most
 //! transforms leave most of a graph's lists alone: shape inference never touches the
-//! nodes, renaming never touches the graph inputs. A tracked list carries a stamp that only
+//! nodes, naming the nodes touches nothing else. A tracked list carries a stamp that only
 //! a snapshot sets, and that every mutable access clears, so a save can skip a list whose
 //! stamp is still the one it wrote.
 //!
