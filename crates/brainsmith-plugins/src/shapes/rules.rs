@@ -237,10 +237,25 @@ fn static_dims(dims: &[Dim]) -> Option<Vec<i64>> {
     dims.iter().map(dim_value).collect()
 }
 
-fn product(dims: &[Dim]) -> Option<i64> {
-    dims.iter()
-        .map(dim_value)
-        .try_fold(1i64, |acc, d| Some(acc * d?))
+/// The number of elements of a shape: `None` when a dimension is not static, an error
+/// when the count leaves `i64` (absurd sizes must not wrap into a wrong dimension).
+fn product(dims: &[Dim]) -> Result<Option<i64>, String> {
+    let mut total = 1i64;
+    for d in dims {
+        let Some(v) = dim_value(d) else {
+            return Ok(None);
+        };
+        total = total
+            .checked_mul(v)
+            .ok_or_else(|| format!("shape {} has more elements than 64 bits count", show(dims)))?;
+    }
+    Ok(Some(total))
+}
+
+/// A dimension computed in `i128` from `i64` operands (which cannot overflow there),
+/// or an error when it does not fit back into `i64`.
+fn fit(v: i128) -> Result<i64, String> {
+    i64::try_from(v).map_err(|_| format!("a dimension would be {v}, beyond 64 bits"))
 }
 
 /// Multidirectional (numpy) broadcasting of two shapes.
@@ -385,9 +400,12 @@ fn im2col(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     for i in 0..2 {
         out.push(match dim_value(&x[i + 1]) {
             Some(size) => {
-                let v = (size + pads[i] + pads[i + 2] - dilation[i] * (kernel[i] - 1) - 1)
-                    / stride[i]
-                    + 1;
+                let w = |v: i64| i128::from(v);
+                let v = fit((w(size) + w(pads[i]) + w(pads[i + 2])
+                    - w(dilation[i]) * (w(kernel[i]) - 1)
+                    - 1)
+                    / w(stride[i])
+                    + 1)?;
                 if v < 1 {
                     return Err(format!(
                         "the window does not fit: spatial size {size}, kernel {}",
@@ -400,7 +418,9 @@ fn im2col(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         });
     }
     out.push(match dim_value(&x[3]) {
-        Some(c) => Dim::Value(kernel[0] * kernel[1] * c),
+        Some(c) => Dim::Value(fit(i128::from(kernel[0])
+            * i128::from(kernel[1])
+            * i128::from(c))?),
         None => Dim::Unknown,
     });
     let elem = cx.input(0).map_or(FLOAT, |t| t.elem_type);
@@ -536,12 +556,9 @@ fn reshape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         });
     }
     if let Some(i) = infer_at {
-        let known_out: Option<i64> = out
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| *j != i)
-            .try_fold(1i64, |acc, (_, d)| Some(acc * dim_value(d)?));
-        if let (Some(total), Some(rest)) = (product(dims), known_out) {
+        let mut others = out.clone();
+        others.remove(i);
+        if let (Some(total), Some(rest)) = (product(dims)?, product(&others)?) {
             if rest == 0 || total % rest != 0 {
                 return Err(format!(
                     "input of shape {} ({total} elements) cannot take target shape {target:?}",
@@ -550,7 +567,7 @@ fn reshape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
             }
             out[i] = Dim::Value(total / rest);
         }
-    } else if let (Some(total), Some(new)) = (product(dims), product(&out))
+    } else if let (Some(total), Some(new)) = (product(dims)?, product(&out)?)
         && total != new
     {
         return Err(format!(
@@ -574,7 +591,7 @@ fn flatten(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let d = |p: Option<i64>| p.map_or(Dim::Unknown, Dim::Value);
     Ok(vec![typed(
         elem(x),
-        vec![d(product(outer)), d(product(inner))],
+        vec![d(product(outer)?), d(product(inner)?)],
     )])
 }
 
@@ -686,7 +703,7 @@ fn concat(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
             ));
         }
         out[a] = match (&out[a], &dims[a]) {
-            (Dim::Value(p), Dim::Value(q)) => Dim::Value(p + q),
+            (Dim::Value(p), Dim::Value(q)) => Dim::Value(fit(i128::from(*p) + i128::from(*q))?),
             _ => Dim::Unknown,
         };
         for (j, d) in dims.iter().enumerate() {
@@ -745,20 +762,22 @@ fn slice(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
             let v = if v < 0 { v.saturating_add(n) } else { v };
             v.clamp(lo, hi)
         };
-        let len = if step > 0 {
-            let s = clamp(starts[k], 0, n);
-            let e = clamp(ends[k], 0, n);
-            if e > s { (e - s + step - 1) / step } else { 0 }
+        // `n` is not negative (see `Ctx::shape`), so the clamps are well formed; the
+        // count is taken in `i128`, where an extreme step cannot overflow.
+        let forward = step > 0;
+        let (lo, hi) = if forward { (0, n) } else { (-1, n - 1) };
+        let (s, e) = (clamp(starts[k], lo, hi), clamp(ends[k], lo, hi));
+        let (span, stride) = if forward {
+            (i128::from(e) - i128::from(s), i128::from(step))
         } else {
-            let s = clamp(starts[k], -1, n - 1);
-            let e = clamp(ends[k], -1, n - 1);
-            if s > e {
-                (s - e + (-step) - 1) / (-step)
-            } else {
-                0
-            }
+            (i128::from(s) - i128::from(e), -i128::from(step))
         };
-        out[a] = Dim::Value(len);
+        let len = if span > 0 {
+            (span + stride - 1) / stride
+        } else {
+            0
+        };
+        out[a] = Dim::Value(fit(len)?);
     }
     Ok(vec![typed(elem(x), out)])
 }
@@ -800,8 +819,11 @@ fn tile(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let out = dims
         .iter()
         .zip(&repeats)
-        .map(|(d, r)| dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(v * r)))
-        .collect();
+        .map(|(d, &r)| match dim_value(d) {
+            Some(v) => fit(i128::from(v) * i128::from(r)).map(Dim::Value),
+            None => Ok(Dim::Unknown),
+        })
+        .collect::<Result<_, _>>()?;
     Ok(vec![typed(elem(x), out)])
 }
 
@@ -908,13 +930,15 @@ fn windows(
             out.push(Dim::Unknown);
             continue;
         };
-        let (s, d) = (at(strides, i, 1), at(dilations, i, 1));
-        let effective = (kernel[i] - 1) * d + 1;
+        // In `i128`, where sums and products of a few `i64` cannot overflow.
+        let w = |v: i64| i128::from(v);
+        let (size, s, d) = (w(size), w(at(strides, i, 1)), w(at(dilations, i, 1)));
+        let effective = (w(kernel[i]) - 1) * d + 1;
         let v = match auto_pad {
             "SAME_UPPER" | "SAME_LOWER" => (size + s - 1) / s,
             "VALID" => (size - effective) / s + 1,
             _ => {
-                let (begin, end) = (at(pads, i, 0), at(pads, i + n, 0));
+                let (begin, end) = (w(at(pads, i, 0)), w(at(pads, i + n, 0)));
                 let total = size + begin + end - effective;
                 if ceil_mode {
                     let v = (total + s - 1) / s + 1;
@@ -935,7 +959,7 @@ fn windows(
                 kernel[i]
             ));
         }
-        out.push(Dim::Value(v));
+        out.push(Dim::Value(fit(v)?));
     }
     Ok(out)
 }
@@ -1067,15 +1091,19 @@ fn depth_to_space(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         return Err(format!("input {} is not 4-D", show(dims)));
     };
     let to_space = cx.node.op_type == "DepthToSpace";
-    let scale = |d: &Dim, up: bool| {
-        dim_value(d).map_or(Dim::Unknown, |v| Dim::Value(if up { v * b } else { v / b }))
+    let scale = |d: &Dim, up: bool| -> Result<Dim, String> {
+        Ok(match dim_value(d) {
+            Some(v) if up => Dim::Value(fit(i128::from(v) * i128::from(b))?),
+            Some(v) => Dim::Value(v / b),
+            None => Dim::Unknown,
+        })
     };
-    let channels = |d: &Dim| scale(&scale(d, !to_space), !to_space);
+    let channels = |d: &Dim| scale(&scale(d, !to_space)?, !to_space);
     let out = vec![
         n.clone(),
-        channels(c),
-        scale(h, to_space),
-        scale(w, to_space),
+        channels(c)?,
+        scale(h, to_space)?,
+        scale(w, to_space)?,
     ];
     Ok(vec![typed(elem(cx.input(0)?), out)])
 }
@@ -1146,9 +1174,10 @@ fn split(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
                 },
             );
         };
-        let chunk = (n + outputs - 1) / outputs;
+        // `n` is not negative (see `Ctx::shape`) and `outputs` is positive.
+        let chunk = n / outputs + i64::from(n % outputs != 0);
         (0..outputs)
-            .map(|i| chunk.min(n - i * chunk).max(0))
+            .map(|i| chunk.min(n.saturating_sub(i.saturating_mul(chunk))).max(0))
             .collect()
     };
     Ok(parts
@@ -1183,8 +1212,17 @@ fn pad(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     }
     let mut out = dims.to_vec();
     for (j, &a) in axes.iter().enumerate() {
-        out[a] =
-            dim_value(&dims[a]).map_or(Dim::Unknown, |v| Dim::Value(v + pads[j] + pads[j + k]));
+        let Some(v) = dim_value(&dims[a]) else {
+            out[a] = Dim::Unknown;
+            continue;
+        };
+        let padded = fit(i128::from(v) + i128::from(pads[j]) + i128::from(pads[j + k]))?;
+        if padded < 0 {
+            return Err(format!(
+                "pads {pads:?} remove more than the {v} elements of axis {a}"
+            ));
+        }
+        out[a] = Dim::Value(padded);
     }
     Ok(vec![typed(elem(x), out)])
 }
@@ -1226,8 +1264,10 @@ fn attention(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
                     "head counts must be positive, not {q_heads} and {kv_heads}"
                 ));
             }
-            let hidden =
-                dim_value(&v[2]).map_or(Dim::Unknown, |h| Dim::Value(h / kv_heads * q_heads));
+            let hidden = match dim_value(&v[2]) {
+                Some(h) => Dim::Value(fit(i128::from(h / kv_heads) * i128::from(q_heads))?),
+                None => Dim::Unknown,
+            };
             vec![q[0].clone(), q[1].clone(), hidden]
         }
         _ => {
