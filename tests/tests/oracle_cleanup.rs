@@ -38,7 +38,7 @@ fn ours(model: &mut Model) -> Vec<String> {
         model,
         &[
             &InferShapes,
-            &FoldConstants,
+            &FoldConstants::default(),
             &RemoveIdentityOps::default(),
             &RemoveUnusedTensors,
             &SortGraph,

@@ -31,7 +31,7 @@ fn ours(model: &mut Model) -> Vec<String> {
         model,
         &[
             &InferShapes,
-            &FoldConstants,
+            &FoldConstants::default(),
             &RemoveUnusedTensors,
             &SortGraph,
         ],

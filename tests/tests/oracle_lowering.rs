@@ -551,7 +551,7 @@ fn lower_convs_to_matmul_keeps_the_outputs_of_every_real_model() {
             &[
                 &RemoveStaticGraphInputs,
                 &InferShapes,
-                &FoldConstants,
+                &FoldConstants::default(),
                 &LowerConvsToMatMul,
             ],
         );

@@ -166,13 +166,13 @@ fn apply_reports_every_bad_configuration_before_reading_the_model() {
     let (out, _, stderr) = transform(
         &model,
         &output,
-        "RemoveIdentityOps(tolerence = 1e-5),FoldConstants(x = 1),RemoveIdentityOps(tolerance = \"a\"),SortGraph(k = )",
+        "RemoveIdentityOps(tolerence = 1e-5),SortGraph(x = 1),RemoveIdentityOps(tolerance = \"a\"),SortGraph(k = )",
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
     for expected in [
         "configuration of transform 'brainsmith:RemoveIdentityOps': unknown key 'tolerence'; did you mean 'tolerance'?",
-        "configuration of transform 'brainsmith:FoldConstants': unknown key 'x' (it takes no configuration)",
+        "configuration of transform 'brainsmith:SortGraph': unknown key 'x' (it takes no configuration)",
         "key 'tolerance' must be f64",
         "the configuration of `SortGraph` is not a TOML inline table's contents",
     ] {

@@ -12,6 +12,37 @@ use brainsmith_core::ir::{ElemType, Tensor};
 
 pub use ops::{evaluate, is_view, supports, view_dims};
 
+/// How an evaluation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The opset of the default domain the node follows.
+    pub opset: i64,
+    /// The most elements one output may hold: a kernel whose output would be larger (a
+    /// `ConstantOfShape`, `Expand`, `Tile` or `Range` of absurd size, or a broadcast of two
+    /// large constants) reports it before allocating anything.
+    pub max_elements: usize,
+}
+
+/// The number of elements of an output of dimensions `dims`, or an error when it is more
+/// than `run` allows (or than `usize` counts).
+pub(crate) fn count(dims: &[usize], run: &Run) -> Result<usize, String> {
+    match dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= run.max_elements => Ok(n),
+        n => Err(too_many(dims, n, run)),
+    }
+}
+
+/// The error of an output of dimensions `dims` and `n` elements (`None`: more than `usize`
+/// counts) that `run` does not allow.
+pub(crate) fn too_many(dims: &[usize], n: Option<usize>, run: &Run) -> String {
+    format!(
+        "its output of shape {dims:?} would hold {} values, more than `max_elements` ({}) \
+         allows; raise that setting of FoldConstants to fold it",
+        n.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string()),
+        run.max_elements
+    )
+}
+
 /// A tensor's values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {

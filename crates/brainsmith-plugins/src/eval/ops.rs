@@ -4,42 +4,49 @@
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Node};
 
-use super::{Array, Values, broadcast_dims, broadcast_index, is_float, strides};
+use super::{Array, Run, Values, broadcast_dims, broadcast_index, count, is_float, strides};
 
-type Kernel = fn(&Node, &[&Array], i64) -> Result<Vec<Array>, String>;
+type Kernel = fn(&Node, &[&Array], &Run) -> Result<Vec<Array>, String>;
 
-fn kernel(node: &Node) -> Option<Kernel> {
+/// The kernel of `node`'s op type and the number of inputs it needs at least (it indexes
+/// those directly; `evaluate` checks the count first).
+fn kernel(node: &Node) -> Option<(Kernel, usize)> {
     if !node.is_onnx() {
         return None;
     }
     Some(match node.op_type.as_str() {
-        "Constant" => constant,
-        "ConstantOfShape" => constant_of_shape,
-        "Cast" => cast,
-        "CastLike" => |_, x, _| Ok(vec![x[0].cast(x[1].elem)?]),
+        "Constant" => (constant, 0),
+        "ConstantOfShape" => (constant_of_shape, 1),
+        "Cast" => (cast, 1),
+        "CastLike" => (|_, x, _| Ok(vec![x[0].cast(x[1].elem)?]), 2),
         "Neg" | "Abs" | "Sqrt" | "Reciprocal" | "Exp" | "Log" | "Relu" | "Sigmoid" | "Tanh"
-        | "Floor" | "Ceil" | "Round" | "Sign" | "Not" | "Sin" | "Cos" => unary,
+        | "Floor" | "Ceil" | "Round" | "Sign" | "Not" | "Sin" | "Cos" => (unary, 1),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "Max" | "Min" | "Sum" | "Equal"
-        | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => binary,
-        "Where" => where_op,
-        "Clip" => clip,
-        "Identity" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => run_view,
-        "Expand" => expand,
-        "Transpose" => transpose,
-        "Concat" => concat,
-        "Slice" => slice,
-        "Gather" => gather,
-        "MatMul" => matmul,
-        "Range" => range,
-        "Tile" => tile,
-        "Size" => |_, x, _| {
-            Ok(vec![Array::ints(
-                ElemType::Int64,
-                vec![],
-                vec![x[0].len() as i64],
-            )])
-        },
-        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" => reduce,
+        | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
+            (binary, 1)
+        }
+        "Where" => (where_op, 3),
+        "Clip" => (clip, 1),
+        "Identity" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" => (run_view, 1),
+        "Expand" => (expand, 2),
+        "Transpose" => (transpose, 1),
+        "Concat" => (concat, 1),
+        "Slice" => (slice, 1),
+        "Gather" => (gather, 2),
+        "MatMul" => (matmul, 2),
+        "Range" => (range, 3),
+        "Tile" => (tile, 2),
+        "Size" => (
+            |_, x, _| {
+                Ok(vec![Array::ints(
+                    ElemType::Int64,
+                    vec![],
+                    vec![x[0].len() as i64],
+                )])
+            },
+            1,
+        ),
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" => (reduce, 1),
         _ => return None,
     })
 }
@@ -49,11 +56,20 @@ pub fn supports(node: &Node) -> bool {
     kernel(node).is_some()
 }
 
-/// Evaluates `node` on `inputs` (`None` for an omitted optional input), for the given
-/// opset of the default domain.
-pub fn evaluate(node: &Node, inputs: &[Option<&Array>], opset: i64) -> Result<Vec<Array>, String> {
-    let kernel = kernel(node).ok_or("no constant-folding kernel for this op type")?;
-    kernel(node, &given(inputs)?, opset)
+/// Evaluates `node` on `inputs` (`None` for an omitted optional input), as `run` says:
+/// for its opset of the default domain, and making no output of more than its
+/// `max_elements`.
+pub fn evaluate(node: &Node, inputs: &[Option<&Array>], run: &Run) -> Result<Vec<Array>, String> {
+    let (kernel, needs) = kernel(node).ok_or("no constant-folding kernel for this op type")?;
+    let given = given(inputs)?;
+    if given.len() < needs {
+        return Err(format!(
+            "it has {} inputs, and {} needs at least {needs}",
+            given.len(),
+            node.op_type
+        ));
+    }
+    kernel(node, &given, run)
 }
 
 /// The inputs a kernel reads: kernels index their required inputs directly and check
@@ -89,7 +105,7 @@ fn elem_of(code: i64) -> Result<ElemType, String> {
     ElemType::try_from(code as i32).map_err(|_| format!("unknown element type {code}"))
 }
 
-fn constant(node: &Node, _: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn constant(node: &Node, _: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     let a = node.attributes.first().ok_or("it has no value attribute")?;
     let array = match (&a.name[..], &a.value) {
         (_, AttributeValue::Tensor(t)) => Array::from_tensor(t)?,
@@ -110,9 +126,9 @@ fn constant(node: &Node, _: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     Ok(vec![array])
 }
 
-fn constant_of_shape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn constant_of_shape(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let dims = dims_from(&x[0].as_i64()?)?;
-    let n: usize = dims.iter().product();
+    let n = count(&dims, run)?;
     let value = match node.attribute("value") {
         Some(AttributeValue::Tensor(t)) => Array::from_tensor(t)?,
         _ => Array::floats(ElemType::Float, vec![1], vec![0.0]),
@@ -125,12 +141,12 @@ fn constant_of_shape(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, St
     }])
 }
 
-fn cast(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn cast(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     let to = node.attr_int("to").ok_or("it has no `to` attribute")?;
     Ok(vec![x[0].cast(elem_of(to)?)?])
 }
 
-fn unary(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn unary(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
     let op = node.op_type.as_str();
     Ok(vec![match &a.values {
@@ -189,13 +205,14 @@ fn zip_broadcast<T: Copy, U>(
     Ok((out, values))
 }
 
-fn binary(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn binary(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let op = node.op_type.as_str();
     if x.is_empty() {
         return Err("it has no inputs".into());
     }
     let mut acc = x[0].clone();
     for b in &x[1..] {
+        count(&broadcast_dims(&acc.dims, &b.dims)?, run)?;
         acc = binary2(node, op, &acc, b)?;
     }
     Ok(vec![acc])
@@ -288,12 +305,13 @@ fn binary2(node: &Node, op: &str, a: &Array, b: &Array) -> Result<Array, String>
     Ok(Array::ints(elem, dims, v))
 }
 
-fn where_op(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn where_op(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     if x.len() != 3 {
         return Err("Where needs three inputs".into());
     }
     let (c, a, b) = (x[0], x[1], x[2]);
     let out = broadcast_dims(&broadcast_dims(&c.dims, &a.dims)?, &b.dims)?;
+    count(&out, run)?;
     let (ic, ia, ib) = (
         broadcast_index(&c.dims, &out),
         broadcast_index(&a.dims, &out),
@@ -327,9 +345,9 @@ fn where_op(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     Ok(vec![take(&both, out, &picks)])
 }
 
-fn clip(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+fn clip(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
-    let (lo, hi) = if opset < 11 {
+    let (lo, hi) = if run.opset < 11 {
         (
             node.attr_float("min").map_or(f64::NEG_INFINITY, f64::from),
             node.attr_float("max").map_or(f64::INFINITY, f64::from),
@@ -403,10 +421,13 @@ pub fn view_dims(
 }
 
 /// Runs a view op on values: its output has the same values under new dimensions.
-fn run_view(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+fn run_view(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let view = view(node).ok_or("not a view op")?;
     let a = x[0];
-    Ok(vec![with_dims(a, view(node, &a.dims, &x[1..], opset)?)?])
+    Ok(vec![with_dims(
+        a,
+        view(node, &a.dims, &x[1..], run.opset)?,
+    )?])
 }
 
 fn reshape_dims(node: &Node, dims: &[usize], x: &[&Array], _: i64) -> Result<Vec<usize>, String> {
@@ -535,22 +556,28 @@ fn take(a: &Array, dims: Vec<usize>, indices: &[usize]) -> Array {
     }
 }
 
-fn expand(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn expand(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
     let target = dims_from(&x[1].as_i64()?)?;
     let out = broadcast_dims(&a.dims, &target)?;
+    count(&out, run)?;
     let idx = broadcast_index(&a.dims, &out);
     Ok(vec![take(a, out, &idx)])
 }
 
-fn tile(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn tile(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
     let reps = dims_from(&x[1].as_i64()?)?;
     if reps.len() != a.dims.len() {
         return Err("repeats and the input rank differ".into());
     }
-    let out: Vec<usize> = a.dims.iter().zip(&reps).map(|(d, r)| d * r).collect();
-    let (s_in, total) = (strides(&a.dims), out.iter().product::<usize>());
+    let out: Vec<usize> = a
+        .dims
+        .iter()
+        .zip(&reps)
+        .map(|(&d, &r)| d.saturating_mul(r))
+        .collect();
+    let (s_in, total) = (strides(&a.dims), count(&out, run)?);
     let s_out = strides(&out);
     let idx: Vec<usize> = (0..total)
         .map(|flat| {
@@ -562,7 +589,7 @@ fn tile(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     Ok(vec![take(a, out, &idx)])
 }
 
-fn transpose(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn transpose(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
     let r = a.dims.len();
     let perm: Vec<usize> = match node.attr_ints("perm") {
@@ -585,7 +612,7 @@ fn transpose(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     Ok(vec![take(a, out, &idx)])
 }
 
-fn concat(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn concat(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     let first = x.first().ok_or("it has no inputs")?;
     let ax = axis(
         node.attr_int("axis").ok_or("it has no `axis`")?,
@@ -620,10 +647,10 @@ fn concat(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     }])
 }
 
-fn slice(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+fn slice(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
     let r = a.dims.len();
-    let (starts, ends, axes, steps) = if opset < 10 {
+    let (starts, ends, axes, steps) = if run.opset < 10 {
         (
             node.attr_ints("starts")
                 .ok_or("it has no `starts`")?
@@ -641,6 +668,12 @@ fn slice(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
         )
     };
     let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    if ends.len() != starts.len()
+        || axes.len() != starts.len()
+        || steps.as_ref().is_some_and(|s| s.len() != starts.len())
+    {
+        return Err("starts, ends, axes and steps differ in length".into());
+    }
     // Per axis: first index, step, count.
     let mut plan: Vec<(i64, i64, usize)> = a.dims.iter().map(|&d| (0, 1, d)).collect();
     for (k, &ax) in axes.iter().enumerate() {
@@ -659,14 +692,14 @@ fn slice(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
                 norm(ends[k]).clamp(-1, n - 1),
             )
         };
-        let count = if step > 0 {
-            if end > start {
-                (end - start + step - 1) / step
-            } else {
-                0
-            }
-        } else if start > end {
-            (start - end + (-step) - 1) / (-step)
+        // In `i128`, where an extreme step cannot overflow; the count is at most `n`.
+        let (span, stride) = if step > 0 {
+            (i128::from(end) - i128::from(start), i128::from(step))
+        } else {
+            (i128::from(start) - i128::from(end), -i128::from(step))
+        };
+        let count = if span > 0 {
+            (span + stride - 1) / stride
         } else {
             0
         };
@@ -689,7 +722,7 @@ fn slice(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
     Ok(vec![take(a, out, &idx)])
 }
 
-fn gather(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn gather(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let (a, indices) = (x[0], x[1]);
     let ax = axis(node.attr_int("axis").unwrap_or(0), a.dims.len())?;
     let n = a.dims[ax] as i64;
@@ -705,9 +738,16 @@ fn gather(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
             }
         })
         .collect::<Result<_, _>>()?;
+    let dims: Vec<usize> = a.dims[..ax]
+        .iter()
+        .chain(&indices.dims)
+        .chain(&a.dims[ax + 1..])
+        .copied()
+        .collect();
+    let total = count(&dims, run)?;
     let outer: usize = a.dims[..ax].iter().product();
     let inner: usize = a.dims[ax + 1..].iter().product();
-    let mut idx = Vec::with_capacity(outer * ind.len() * inner);
+    let mut idx = Vec::with_capacity(total);
     for o in 0..outer {
         for &i in &ind {
             for k in 0..inner {
@@ -715,16 +755,10 @@ fn gather(node: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
             }
         }
     }
-    let dims = a.dims[..ax]
-        .iter()
-        .chain(&indices.dims)
-        .chain(&a.dims[ax + 1..])
-        .copied()
-        .collect();
     Ok(vec![take(a, dims, &idx)])
 }
 
-fn matmul(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn matmul(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let (a, b) = (x[0], x[1]);
     let (mut ad, mut bd) = (a.dims.clone(), b.dims.clone());
     if ad.is_empty() || bd.is_empty() {
@@ -746,6 +780,7 @@ fn matmul(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
         ));
     }
     let batch = broadcast_dims(&ad[..ad.len() - 2], &bd[..bd.len() - 2])?;
+    count(&[count(&batch, run)?, m, n], run)?;
     let ia = broadcast_index(&ad[..ad.len() - 2], &batch);
     let ib = broadcast_index(&bd[..bd.len() - 2], &batch);
     let (fa, fb) = (a.as_f64(), b.as_f64());
@@ -774,7 +809,7 @@ fn matmul(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     ])
 }
 
-fn range(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
+fn range(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let scalar = |a: &Array| {
         a.as_f64()
             .first()
@@ -785,19 +820,20 @@ fn range(_: &Node, x: &[&Array], _: i64) -> Result<Vec<Array>, String> {
     if delta == 0.0 {
         return Err("delta is 0".into());
     }
-    let n = (((limit - start) / delta).ceil().max(0.0)) as usize;
+    // Saturates: an absurd count (or NaN, read as 0) meets the limit below.
+    let n = count(&[(((limit - start) / delta).ceil().max(0.0)) as usize], run)?;
     let v: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
     Ok(vec![
         Array::floats(ElemType::Double, vec![n], v).cast(x[0].elem)?,
     ])
 }
 
-fn reduce(node: &Node, x: &[&Array], opset: i64) -> Result<Vec<Array>, String> {
+fn reduce(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let a = x[0];
     let op = node.op_type.as_str();
     let since = if op == "ReduceSum" { 13 } else { 18 };
     let keep = node.attr_int("keepdims").unwrap_or(1) != 0;
-    let axes: Vec<usize> = match axes_input(node, &x[1..], opset, since)? {
+    let axes: Vec<usize> = match axes_input(node, &x[1..], run.opset, since)? {
         Some(ax) if !ax.is_empty() => ax
             .iter()
             .map(|&v| axis(v, a.dims.len()))
@@ -873,7 +909,11 @@ mod tests {
 
     fn run(node: Node, inputs: &[&Array]) -> Array {
         let inputs: Vec<Option<&Array>> = inputs.iter().map(|a| Some(*a)).collect();
-        evaluate(&node, &inputs, 18).unwrap().remove(0)
+        let run = Run {
+            opset: 18,
+            max_elements: usize::MAX,
+        };
+        evaluate(&node, &inputs, &run).unwrap().remove(0)
     }
 
     #[test]
@@ -977,8 +1017,188 @@ mod tests {
         let err = evaluate(
             &Node::new("Div", ["a", "b"], ["y"]),
             &[Some(&ints(&[1], &[1])), Some(&ints(&[1], &[0]))],
-            17,
+            &Run {
+                opset: 17,
+                max_elements: 16,
+            },
         );
         assert_eq!(err.unwrap_err(), "integer division by zero");
+    }
+
+    /// Outputs larger than the limit are refused before anything is allocated: each of
+    /// these would need far more memory than any machine has.
+    #[test]
+    fn absurd_outputs_are_refused() {
+        let small = Run {
+            opset: 18,
+            max_elements: 1000,
+        };
+        let huge = ints(&[2], &[1 << 40, 1 << 40]);
+        let wide = ints(&[3], &[1 << 20, 1 << 20, 1 << 10]);
+        let column = floats(&[40, 1], &[0.5; 40]);
+        let row = floats(&[1, 40], &[0.5; 40]);
+        let point = floats(&[1], &[0.5]);
+        let reps = ints(&[2], &[1, 1 << 40]);
+        let (zero, far, one) = (ints(&[], &[0]), ints(&[], &[1 << 62]), ints(&[], &[1]));
+        let indices = ints(&[40, 40], &[0; 1600]);
+        let cases: Vec<(Node, Vec<&Array>, &str)> = vec![
+            (
+                Node::new("ConstantOfShape", ["s"], ["y"]),
+                vec![&huge],
+                "[1099511627776, 1099511627776] would hold more than 2^64 values",
+            ),
+            (
+                Node::new("Expand", ["x", "s"], ["y"]),
+                vec![&point, &wide],
+                "[1048576, 1048576, 1024] would hold 1125899906842624 values",
+            ),
+            (
+                Node::new("Tile", ["x", "r"], ["y"]),
+                vec![&row, &reps],
+                "[1, 43980465111040] would hold 43980465111040 values",
+            ),
+            (
+                Node::new("Range", ["a", "b", "c"], ["y"]),
+                vec![&zero, &far, &one],
+                "[4611686018427387904] would hold 4611686018427387904 values",
+            ),
+            (
+                Node::new("Add", ["a", "b"], ["y"]),
+                vec![&column, &row],
+                "[40, 40] would hold 1600 values",
+            ),
+            (
+                Node::new("MatMul", ["a", "b"], ["y"]),
+                vec![&column, &row],
+                "[1, 40, 40] would hold 1600 values",
+            ),
+            (
+                Node::new("Gather", ["a", "i"], ["y"]),
+                vec![&column, &indices],
+                "[40, 40, 1] would hold 1600 values",
+            ),
+        ];
+        for (node, inputs, expected) in cases {
+            let inputs: Vec<Option<&Array>> = inputs.into_iter().map(Some).collect();
+            let err = evaluate(&node, &inputs, &small).unwrap_err();
+            assert!(
+                err.contains(expected) && err.contains("more than `max_elements` (1000)"),
+                "{}: {err}",
+                node.op_type
+            );
+        }
+        // At the limit, the same kind of node evaluates.
+        let fill = evaluate(
+            &Node::new("ConstantOfShape", ["s"], ["y"]),
+            &[Some(&ints(&[1], &[1000]))],
+            &small,
+        )
+        .unwrap();
+        assert_eq!(fill[0].len(), 1000);
+    }
+
+    /// No kernel panics, whatever its node holds: every op type with a kernel, given 0 to
+    /// 5 inputs from a pool of odd arrays (empty, scalar, extreme and negative values,
+    /// mismatched shapes) and attributes of empty, zero, negative and extreme values,
+    /// returns values or an error, and never more values than the limit.
+    #[test]
+    fn no_kernel_panics_on_malformed_nodes() {
+        let pool = [
+            ints(&[], &[i64::MAX]),
+            ints(&[], &[-1]),
+            ints(&[4], &[1 << 40, i64::MIN, 0, 3]),
+            ints(&[2], &[2, 3]),
+            ints(&[1], &[-7]),
+            ints(&[0, 5], &[]),
+            floats(&[2, 3], &[1.0, -2.0, f64::NAN, 4.0, f64::INFINITY, 0.0]),
+            floats(&[], &[f64::NAN]),
+            floats(&[1, 2, 1, 2], &[1.0, 2.0, 3.0, 4.0]),
+            Array::ints(ElemType::Bool, vec![2, 1], vec![1, 0]),
+        ];
+        let values = [
+            AttributeValue::Int(0),
+            AttributeValue::Int(-1),
+            AttributeValue::Int(3),
+            AttributeValue::Int(i64::MAX),
+            AttributeValue::Int(i64::MIN),
+            AttributeValue::Ints(vec![]),
+            AttributeValue::Ints(vec![0, 0]),
+            AttributeValue::Ints(vec![-1, i64::MAX]),
+            AttributeValue::Ints(vec![1, 0, 2, 5]),
+            AttributeValue::Float(f32::NAN),
+            AttributeValue::Floats(vec![]),
+            AttributeValue::Tensor(brainsmith_core::ir::Tensor::from_i64("v", &[2], &[1, 2])),
+            AttributeValue::string("x"),
+        ];
+        const NAMES: &[&str] = &[
+            "value",
+            "value_int",
+            "value_ints",
+            "value_float",
+            "value_floats",
+            "to",
+            "axis",
+            "axes",
+            "perm",
+            "keepdims",
+            "starts",
+            "ends",
+            "shape",
+            "min",
+            "max",
+            "allowzero",
+            "noop_with_empty_axes",
+        ];
+        let limit = Run {
+            opset: 18,
+            max_elements: 1 << 12,
+        };
+        let mut failures = Vec::new();
+        let mut cases = 0;
+        let ops: Vec<&str> = crate::shapes::op_types()
+            .filter(|&(op, onnx)| onnx && supports(&Node::new(op, [""; 0], ["y"])))
+            .map(|(op, _)| op)
+            .collect();
+        assert!(ops.len() > 40, "only {} op types have kernels", ops.len());
+        for &op in &ops {
+            for arity in 0..=5 {
+                for variant in 0..2 * pool.len() * values.len() {
+                    let inputs: Vec<Option<&Array>> = (0..arity)
+                        .map(|i| {
+                            Some(&pool[(variant + i * (1 + variant / pool.len())) % pool.len()])
+                        })
+                        .collect();
+                    let mut node = Node::new(op, vec![""; arity], ["y"]);
+                    for (k, name) in NAMES.iter().enumerate() {
+                        // Half the variants leave attribute `k` out; the rest mix values.
+                        if (variant / values.len() + k).is_multiple_of(2) {
+                            node.set_attribute(name, values[(variant + k) % values.len()].clone());
+                        }
+                    }
+                    for opset in [9, 13, 18] {
+                        cases += 1;
+                        let run = Run { opset, ..limit };
+                        let outcome = std::panic::catch_unwind(|| evaluate(&node, &inputs, &run));
+                        match outcome {
+                            Err(_) => failures.push(format!(
+                                "{op}, opset {opset}, inputs {inputs:?}, attributes {:?}",
+                                node.attributes
+                            )),
+                            Ok(Ok(outputs)) => assert!(
+                                outputs.iter().all(|o| o.len() <= limit.max_elements),
+                                "{op} made an output over the limit"
+                            ),
+                            Ok(Err(_)) => {}
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {cases} cases panicked, among them:\n{}",
+            failures.len(),
+            failures[..failures.len().min(10)].join("\n")
+        );
     }
 }

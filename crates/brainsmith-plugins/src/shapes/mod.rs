@@ -14,6 +14,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor, TensorType};
 
+#[cfg(test)]
+pub(crate) use rules::op_types;
 pub use rules::{show, supports};
 
 /// Why a node's outputs could not be inferred.

@@ -194,7 +194,7 @@ const NAMED: &[(&str, Rule)] = &[
 
 /// Every op type with a rule: the default domain's, then the custom ones (any domain).
 #[cfg(test)]
-pub(super) fn op_types() -> impl Iterator<Item = (&'static str, bool)> {
+pub(crate) fn op_types() -> impl Iterator<Item = (&'static str, bool)> {
     const CUSTOM: &[&str] = &[
         "MVAU_hls",
         "MVAU_rtl",

@@ -18,10 +18,25 @@ use crate::transforms::infer_shapes::{record_types, types_settled};
 /// `BipolarQuant`, `FloatQuant`, `Trunc`) are kept even on constant weights: their
 /// formats are what hardware mapping reads. A node with constant
 /// inputs that cannot be evaluated (an op type without a kernel, or an evaluation error)
-/// gets a diagnostic naming it, and stays.
-#[transform(stage = cleanup, tags = ["simplify", "constants"], version = "1.0.0")]
-#[derive(Debug, Default)]
-pub struct FoldConstants;
+/// gets a diagnostic naming it, and stays; so does a node whose output would hold more
+/// than `max_elements` values (a `ConstantOfShape`, `Expand`, `Tile` or `Range` of absurd
+/// size would otherwise exhaust memory).
+#[transform(stage = cleanup, tags = ["simplify", "constants"], version = "1.0.0", config)]
+#[derive(Debug, Config)]
+pub struct FoldConstants {
+    /// The most values one folded output may hold (2^27 by default, 1 GiB of `f64` while
+    /// it is computed); a larger one is left to run time, with a diagnostic.
+    #[config(default = 134217728)]
+    pub max_elements: i64,
+}
+
+impl Default for FoldConstants {
+    fn default() -> FoldConstants {
+        FoldConstants {
+            max_elements: 1 << 27,
+        }
+    }
+}
 
 /// Op types that are never folded, whatever their inputs.
 const KEEP: &[&str] = &["Quant", "BipolarQuant", "FloatQuant", "Trunc"];
@@ -44,6 +59,16 @@ fn has_subgraph(node: &Node) -> bool {
 impl Transform for FoldConstants {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
+        let run = eval::Run {
+            opset,
+            max_elements: usize::try_from(self.max_elements).map_err(|_| {
+                PluginError::new(format!(
+                    "configuration `max_elements` is {}; it counts values, so it cannot be \
+                     negative",
+                    self.max_elements
+                ))
+            })?,
+        };
         let graph = &mut model.graph;
         let initializers: FxHashMap<&str, usize> = graph
             .initializers
@@ -147,9 +172,9 @@ impl Transform for FoldConstants {
                     &mut unreadable,
                 ) {
                     Err(e) => Err(e),
-                    Ok(inputs) => match large_fill(node, &inputs) {
+                    Ok(inputs) => match large_fill(node, &inputs, &run) {
                         Some(tensor) => tensor.map(Folded::Tensor),
-                        None => eval::evaluate(node, &inputs, opset).map(Folded::Arrays),
+                        None => eval::evaluate(node, &inputs, &run).map(Folded::Arrays),
                     },
                 }
             };
@@ -333,7 +358,11 @@ fn view_of(
 /// repeating the bytes of its one value: a weight generated in the graph (light_resnet50
 /// makes 100 MB of them) is written once, not computed in the `f64` lane and converted.
 /// `None` for any other node, which `eval` computes.
-fn large_fill(node: &Node, inputs: &[Option<&Array>]) -> Option<Result<Tensor, String>> {
+fn large_fill(
+    node: &Node,
+    inputs: &[Option<&Array>],
+    run: &eval::Run,
+) -> Option<Result<Tensor, String>> {
     if node.op_type != "ConstantOfShape" {
         return None;
     }
@@ -342,14 +371,15 @@ fn large_fill(node: &Node, inputs: &[Option<&Array>]) -> Option<Result<Tensor, S
         .iter()
         .map(|&d| usize::try_from(d).ok())
         .collect::<Option<_>>()?;
-    let len = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
-    if len <= LEARN_LIMIT {
-        return None;
-    }
+    let len = match dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
+        Some(len) if len <= LEARN_LIMIT => return None,
+        Some(len) if len <= run.max_elements => len,
+        len => return Some(Err(eval::too_many(&dims, len, run))),
+    };
     let one = eval::evaluate(
         node,
         &[Some(&Array::ints(ElemType::Int64, vec![1], vec![1]))],
-        0,
+        run,
     )
     .and_then(|mut v| v.remove(0).to_tensor(""));
     Some(one.and_then(|one| {
@@ -404,7 +434,7 @@ mod tests {
     }
 
     fn folded(mut m: Model) -> Tensor {
-        let changed = FoldConstants
+        let changed = FoldConstants::default()
             .apply(&mut m, &mut TransformContext::default())
             .unwrap();
         assert!(changed);
@@ -424,7 +454,7 @@ mod tests {
         m.graph.nodes[0].inputs[1] = "x".into();
         let before = m.clone();
         let mut ctx = TransformContext::default();
-        assert!(!FoldConstants.apply(&mut m, &mut ctx).unwrap());
+        assert!(!FoldConstants::default().apply(&mut m, &mut ctx).unwrap());
         assert_eq!(m, before);
         assert!(ctx.diagnostics().is_empty());
 
@@ -437,12 +467,20 @@ mod tests {
         let mut builtin = custom.clone();
         builtin.graph.nodes[0] = Node::new("Frob", ["shape"], ["f"]).with_name("frob");
         let mut ctx = TransformContext::default();
-        assert!(!FoldConstants.apply(&mut custom, &mut ctx).unwrap());
+        assert!(
+            !FoldConstants::default()
+                .apply(&mut custom, &mut ctx)
+                .unwrap()
+        );
         assert!(
             ctx.diagnostics().is_empty(),
             "custom ops are not ours to report"
         );
-        assert!(!FoldConstants.apply(&mut builtin, &mut ctx).unwrap());
+        assert!(
+            !FoldConstants::default()
+                .apply(&mut builtin, &mut ctx)
+                .unwrap()
+        );
         assert!(
             ctx.diagnostics()[0]
                 .message
@@ -450,6 +488,45 @@ mod tests {
             "{:?}",
             ctx.diagnostics()
         );
+    }
+
+    /// A fill larger than `max_elements` stays, reported with its size and the setting to
+    /// raise, whether it would take the direct path (large) or evaluation (small limit),
+    /// and whether its count fits in 64 bits or not; a negative limit is refused.
+    #[test]
+    fn fills_beyond_the_limit_stay_with_a_diagnostic() {
+        let one = || Tensor::from_f32("", &[1], &[0.5]);
+        for (shape, limit, size) in [
+            (vec![1_i64 << 40, 1 << 40], 1 << 27, "more than 2^64 values"),
+            (vec![1 << 20, 1 << 10], 1 << 27, "hold 1073741824 values"),
+            (vec![100, 300], 1 << 27, ""),
+            (vec![100, 300], 29_999, "hold 30000 values"),
+            (vec![10, 10], 99, "hold 100 values"),
+        ] {
+            let mut m = fill(&shape, one());
+            let mut ctx = TransformContext::default();
+            let fold = FoldConstants {
+                max_elements: limit,
+            };
+            let changed = fold.apply(&mut m, &mut ctx).unwrap();
+            if size.is_empty() {
+                assert!(changed && ctx.diagnostics().is_empty(), "{shape:?}");
+                continue;
+            }
+            assert!(!changed, "{shape:?} folded");
+            assert_eq!(m.graph.nodes.len(), 2);
+            let message = &ctx.diagnostics()[0].message;
+            assert!(
+                message.contains("cannot fold node `` (ConstantOfShape)")
+                    && message.contains(size)
+                    && message.contains(&format!("more than `max_elements` ({limit}) allows")),
+                "{message}"
+            );
+        }
+        let err = FoldConstants { max_elements: -1 }
+            .apply(&mut fill(&[2], one()), &mut TransformContext::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("`max_elements` is -1"), "{err}");
     }
 
     #[test]
@@ -484,7 +561,7 @@ mod tests {
         m.graph
             .outputs
             .push(ValueInfo::tensor("y", ElemType::Float, &[100, 300]));
-        FoldConstants
+        FoldConstants::default()
             .apply(&mut m, &mut TransformContext::default())
             .unwrap();
         assert!(m.graph.nodes.is_empty());
@@ -512,7 +589,7 @@ mod tests {
 
     fn viewed(mut m: Model) -> (Tensor, Model) {
         assert!(
-            FoldConstants
+            FoldConstants::default()
                 .apply(&mut m, &mut TransformContext::default())
                 .unwrap()
         );
@@ -592,7 +669,7 @@ mod tests {
             Node::new("Identity", ["w"], ["v"]).with_name("id"),
         );
         let mut ctx = TransformContext::default();
-        assert!(!FoldConstants.apply(&mut m, &mut ctx).unwrap());
+        assert!(!FoldConstants::default().apply(&mut m, &mut ctx).unwrap());
         assert_eq!(m.graph.nodes.len(), 2);
         let message = &ctx.diagnostics()[0].message;
         assert!(
@@ -609,7 +686,7 @@ mod tests {
             Node::new("Reshape", ["w", "s"], ["v"]).with_name("r"),
         );
         let mut ctx = TransformContext::default();
-        assert!(!FoldConstants.apply(&mut m, &mut ctx).unwrap());
+        assert!(!FoldConstants::default().apply(&mut m, &mut ctx).unwrap());
         let message = &ctx.diagnostics()[0].message;
         assert!(
             message.contains("cannot fold node `r` (Reshape)"),

@@ -104,7 +104,12 @@ fn transposed(mut array: Array, perm: &[i64], rank: usize, opset: i64) -> Result
     array.dims = dims;
     let node = Node::new("Transpose", ["x"], ["y"])
         .with_attribute("perm", AttributeValue::Ints(perm.to_vec()));
-    let mut out = eval::evaluate(&node, &[Some(&array)], opset)?;
+    // A transpose makes as many elements as it reads: no limit to apply.
+    let run = eval::Run {
+        opset,
+        max_elements: usize::MAX,
+    };
+    let mut out = eval::evaluate(&node, &[Some(&array)], &run)?;
     Ok(out.remove(0))
 }
 
