@@ -355,6 +355,29 @@ fn layernorm_splits_into_normalization_and_affine_once() {
     assert_same_outputs("layernorm", &before, &m);
 }
 
+/// A scale declared with an absurd shape (a graph input, so nothing stores it) cannot be
+/// matched by a tensor of ones: the norm stays, with a diagnostic, and no memory is asked
+/// for.
+#[test]
+fn a_norm_with_an_absurdly_large_scale_stays() {
+    let huge: &[i64] = &[1 << 20, 1 << 20];
+    let mut m = model(
+        &[("x", huge), ("gamma", huge)],
+        &[("y", huge)],
+        &[],
+        vec![Node::new("LayerNormalization", ["x", "gamma"], ["y"]).with_name("ln")],
+    );
+    let before = m.clone();
+    let (changed, notes) = apply(&ExpandNorms, &mut m);
+    assert!(!changed);
+    assert_eq!(m, before);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("the scale 'gamma' has shape [1048576, 1048576], too large"),
+        "{notes:?}"
+    );
+}
+
 #[test]
 fn every_read_of_a_parameter_gets_its_own_copy() {
     let mut m = model(

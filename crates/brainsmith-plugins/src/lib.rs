@@ -54,6 +54,8 @@
 brainsmith_core::namespace!("brainsmith");
 
 pub mod eval;
+#[cfg(test)]
+mod malformed;
 pub mod shapes;
 pub mod steps;
 pub mod transforms;

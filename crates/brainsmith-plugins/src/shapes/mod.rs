@@ -601,145 +601,17 @@ mod tests {
         }
     }
 
-    /// The input shapes [`malformed`] picks from; a constant of the last, absurdly large
-    /// one holds its dimensions instead (with the extremes of `i64`), as a shape input
-    /// would.
-    const SHAPES: [&[i64]; 5] = [&[], &[3], &[1, 2, 3, 4], &[0, 5], HUGE];
-
-    /// Dimensions whose products overflow `i64`.
-    const HUGE: &[i64] = &[1 << 40, 1 << 40, 3, 1 << 62];
-
-    /// A graph of one `op` node with `arity` inputs (constant, typed or untyped, mixed by
-    /// `variant`, or `all_typed`) of shape `SHAPES[shape]`, or assorted shapes for `None`, and every
-    /// attribute name a rule reads, the `k`-th set to `value(k)`.
-    fn malformed(
-        op: &str,
-        onnx: bool,
-        arity: usize,
-        variant: usize,
-        shape: Option<usize>,
-        all_typed: bool,
-        value: impl Fn(usize) -> AttributeValue,
-    ) -> Graph {
-        let mut g = Graph::default();
-        let mut inputs = Vec::new();
-        for i in 0..arity {
-            let name = format!("i{i}");
-            let shape = SHAPES[shape.unwrap_or(i + variant) % SHAPES.len()];
-            let kind = if all_typed { 1 } else { (i + variant) % 3 };
-            match kind {
-                // A constant: shapes, axes, sizes are read from it.
-                0 if shape == HUGE => {
-                    let values = [1 << 40, i64::MAX, i64::MIN, -(1 << 40)];
-                    g.initializers.push(Tensor::from_i64(&name, &[4], &values));
-                }
-                0 => {
-                    let n: i64 = shape.iter().product();
-                    let values: Vec<i64> =
-                        (0..n.max(0)).map(|k| [0, -1, 2][k as usize % 3]).collect();
-                    g.initializers.push(Tensor::from_i64(&name, shape, &values));
-                }
-                1 => g
-                    .inputs
-                    .push(ValueInfo::tensor(&name, ElemType::Float, shape)),
-                _ => {
-                    let mut untyped = ValueInfo::default();
-                    untyped.name.clone_from(&name);
-                    g.inputs.push(untyped);
-                }
-            }
-            inputs.push(name);
-        }
-        let mut node =
-            Node::new(op, inputs.iter().map(String::as_str), ["o0", "o1"]).with_name("n");
-        if !onnx {
-            node = node.with_domain("qonnx.custom_op.general");
-        }
-        for (k, name) in ATTRIBUTE_NAMES.iter().enumerate() {
-            node = node.with_attribute(name, value(k));
-        }
-        g.nodes.push(node);
-        g
-    }
-
-    /// Every attribute name a rule reads.
-    const ATTRIBUTE_NAMES: &[&str] = &[
-        "axis",
-        "axes",
-        "perm",
-        "kernel_shape",
-        "kernel_size",
-        "strides",
-        "stride",
-        "pads",
-        "pad_amount",
-        "dilations",
-        "blocksize",
-        "group",
-        "shape",
-        "split",
-        "num_outputs",
-        "q_num_heads",
-        "kv_num_heads",
-        "keepdims",
-        "to",
-        "ceil_mode",
-        "allowzero",
-        "start",
-        "end",
-        "batch_dims",
-        "repeats",
-        "sizes",
-        "scales",
-        "MW",
-        "MH",
-        "SIMD",
-        "PE",
-        "out_dtype",
-        "IFMDim",
-        "OFMDim",
-        "mode",
-        "noop_with_empty_axes",
-        "value",
-        "largest",
-        "k",
-        "depth",
-        "dtype",
-        "seed",
-        "auto_pad",
-    ];
-
     /// No rule panics, whatever a node holds: every op type with a rule, given inputs of
-    /// several ranks (typed, untyped, constant) and attributes that are empty, zero,
-    /// negative or far out of range, gives types or a problem.
+    /// several ranks (typed, untyped, constant, some with sizes whose products overflow
+    /// `i64`) and attributes that are empty, zero, negative or far out of range (up to
+    /// `i64`'s extremes), gives types or a problem.
     #[test]
     fn no_rule_panics_on_malformed_nodes() {
-        // Large, but not so large that products of a few overflow `i64`: arithmetic
-        // overflow on absurd sizes is not covered here.
-        let scalars = [0, -1, 3, -100, 1 << 20, i64::MAX, i64::MIN, 1 << 40];
-        let lists: [&[i64]; 10] = [
-            &[],
-            &[0],
-            &[0, 0],
-            &[-1, -1],
-            &[0, 0, 0, 0],
-            &[1 << 20, 2],
-            &[5; 9],
-            &[i64::MAX, 2],
-            &[1 << 40, 1 << 40],
-            &[i64::MIN, i64::MIN],
-        ];
+        use crate::malformed::{ATTRIBUTE_NAMES, SHAPES, attribute_values, malformed};
+
         let mut cases = 0;
         let mut failures = Vec::new();
-        let values: Vec<AttributeValue> = scalars
-            .iter()
-            .map(|&v| AttributeValue::Int(v))
-            .chain(lists.iter().map(|l| AttributeValue::Ints(l.to_vec())))
-            .chain([
-                AttributeValue::string("NOTSET"),
-                AttributeValue::Floats(vec![]),
-            ])
-            .collect();
+        let values = attribute_values();
         for (op, onnx) in super::rules::op_types() {
             for arity in 0..=5 {
                 // Attribute `k` takes value `variant + k * spread`: spread 0 gives every

@@ -13,7 +13,8 @@ use crate::eval::Array;
 /// A norm whose scale is already all ones and that has no bias (or an all-zero one) is
 /// left as it is, so running the transform twice changes nothing the second time. The
 /// `Mean` and `InvStdDev` outputs, which do not depend on scale or bias, stay on the
-/// normalization. A norm whose scale has an unknown shape stays, with a diagnostic.
+/// normalization. A norm whose scale has an unknown shape (or one of more than 2^27
+/// values) stays, with a diagnostic.
 #[transform(stage = topology_opt, tags = ["layernorm", "normalization", "lowering"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct ExpandNorms;
@@ -28,6 +29,10 @@ impl Transform for ExpandNorms {
         ))
     }
 }
+
+/// The most values the unit scale written for one norm may hold: far beyond any real
+/// norm's, and far below what would exhaust memory for a declared shape of absurd size.
+const MAX_ONES: usize = 1 << 27;
 
 /// Whether `name` is a constant whose every element is `value`.
 fn all(rewriter: &Rewriter<'_>, name: &str, value: f64) -> bool {
@@ -61,7 +66,16 @@ fn expand(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
             ElemType::try_from(info.tensor_type()?.elem_type).ok()
         })
         .unwrap_or(ElemType::Float);
-    let count = dims.iter().product();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ONES)
+        .ok_or_else(|| {
+            format!(
+                "the scale '{scale}' has shape {dims:?}, too large for a tensor of ones to \
+                 match it (at most {MAX_ONES} values)"
+            )
+        })?;
     let ones = Array::floats(elem, dims, vec![1.0; count])
         .to_tensor("")
         .map_err(|e| format!("scale: {e}"))?;

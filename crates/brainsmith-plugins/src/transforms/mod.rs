@@ -53,3 +53,87 @@ pub use remove_unused_nodes::RemoveUnusedNodes;
 pub use remove_unused_tensors::RemoveUnusedTensors;
 pub use sort_commutative_inputs::SortCommutativeInputsInitializerLast;
 pub use sort_graph::SortGraph;
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use brainsmith_core::ir::{Model, ValueInfo};
+    use brainsmith_core::{Registry, Transform, TransformContext};
+
+    use crate::malformed::{attribute_values, malformed};
+
+    /// Configurations for the transforms that have required keys.
+    const CONFIGS: &[(&str, &str)] = &[("ChangeBatchSize", "batch_size = 2")];
+
+    /// No transform panics on a malformed node: every registered transform, applied to a
+    /// graph of one node of each op type shape inference knows, with odd inputs (some of
+    /// sizes whose products overflow `i64`) and odd attributes, changes the model or
+    /// returns an error. (The pipeline would catch a panic and restore the model, but a
+    /// panic on user input is a bug.)
+    #[test]
+    fn no_transform_panics_on_malformed_nodes() {
+        let registry = Registry::global().expect("linked plugins are consistent");
+        let transforms: Vec<(&str, Box<dyn Transform>)> = registry
+            .transforms()
+            .map(|t| {
+                let name = t.plugin().name();
+                let config = CONFIGS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or("", |(_, c)| c);
+                let table: toml::Table = config.parse().expect("a valid table");
+                let transform = t
+                    .configure(&table)
+                    .unwrap_or_else(|e| panic!("{e}: give {name} a configuration in CONFIGS"));
+                (name, transform)
+            })
+            .collect();
+        assert!(
+            transforms.len() > 20,
+            "only {} transforms",
+            transforms.len()
+        );
+        let values = attribute_values();
+        let (mut cases, mut failures) = (0, Vec::new());
+        for (op, onnx) in crate::shapes::op_types() {
+            for arity in 0..=3 {
+                for variant in [0, 5, 9, 13] {
+                    for shape in [None, Some(2), Some(4)] {
+                        for all_typed in [false, true] {
+                            let mut graph =
+                                malformed(op, onnx, arity, variant, shape, all_typed, |k| {
+                                    values[(variant + k) % values.len()].clone()
+                                });
+                            let mut output = ValueInfo::default();
+                            output.name = "o0".into();
+                            graph.outputs.push(output);
+                            let mut model = Model::default();
+                            model.graph = graph;
+                            model.set_opset_version("", 13);
+                            for (name, transform) in &transforms {
+                                cases += 1;
+                                let mut m = model.clone();
+                                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                                    transform.apply(&mut m, &mut TransformContext::default())
+                                }));
+                                if outcome.is_err() {
+                                    failures.push(format!(
+                                        "{name} on {op} with {arity} inputs, variant {variant}, \
+                                         shape {shape:?}, all typed {all_typed}"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {cases} applications panicked, among them:\n{}",
+            failures.len(),
+            failures[..failures.len().min(20)].join("\n")
+        );
+    }
+}

@@ -294,7 +294,10 @@ fn reshape_is_identity(graph: &Index<'_>, node: &Node, x: &str, shape: &str) -> 
         return false;
     };
     let allow_zero = node.attr_int("allowzero").unwrap_or(0) != 0;
-    let known: i64 = input.iter().product();
+    // Absurd declared sizes whose count overflows are no identity to prove.
+    let Some(known) = input.iter().try_fold(1i64, |n, &d| n.checked_mul(d)) else {
+        return false;
+    };
     let mut resolved: Vec<i64> = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &t) in target.iter().enumerate() {
@@ -313,7 +316,9 @@ fn reshape_is_identity(graph: &Index<'_>, node: &Node, x: &str, shape: &str) -> 
         }
     }
     if let Some(i) = infer {
-        let rest: i64 = resolved.iter().product();
+        let Some(rest) = resolved.iter().try_fold(1i64, |n, &d| n.checked_mul(d)) else {
+            return false;
+        };
         if rest == 0 || known % rest != 0 {
             return false;
         }

@@ -1,0 +1,139 @@
+//! Malformed graphs for the no-panic sweeps of shape inference and of the transforms: one
+//! node of any op type with odd inputs (constant, typed, untyped; empty, scalar, large,
+//! and sizes whose products overflow `i64`) and every attribute a rule reads set to odd
+//! values.
+
+use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, Tensor, ValueInfo};
+
+/// The input shapes [`malformed`] picks from; a constant of the last, absurdly large
+/// one holds its dimensions instead (with the extremes of `i64`), as a shape input
+/// would.
+pub(crate) const SHAPES: [&[i64]; 5] = [&[], &[3], &[1, 2, 3, 4], &[0, 5], HUGE];
+
+/// Dimensions whose products overflow `i64`.
+pub(crate) const HUGE: &[i64] = &[1 << 40, 1 << 40, 3, 1 << 62];
+
+/// A graph of one `op` node with `arity` inputs (constant, typed or untyped, mixed by
+/// `variant`, or `all_typed`) of shape `SHAPES[shape]`, or assorted shapes for `None`, and every
+/// attribute name a rule reads, the `k`-th set to `value(k)`.
+pub(crate) fn malformed(
+    op: &str,
+    onnx: bool,
+    arity: usize,
+    variant: usize,
+    shape: Option<usize>,
+    all_typed: bool,
+    value: impl Fn(usize) -> AttributeValue,
+) -> Graph {
+    let mut g = Graph::default();
+    let mut inputs = Vec::new();
+    for i in 0..arity {
+        let name = format!("i{i}");
+        let shape = SHAPES[shape.unwrap_or(i + variant) % SHAPES.len()];
+        let kind = if all_typed { 1 } else { (i + variant) % 3 };
+        match kind {
+            // A constant: shapes, axes, sizes are read from it.
+            0 if shape == HUGE => {
+                let values = [1 << 40, i64::MAX, i64::MIN, -(1 << 40)];
+                g.initializers.push(Tensor::from_i64(&name, &[4], &values));
+            }
+            0 => {
+                let n: i64 = shape.iter().product();
+                let values: Vec<i64> = (0..n.max(0)).map(|k| [0, -1, 2][k as usize % 3]).collect();
+                g.initializers.push(Tensor::from_i64(&name, shape, &values));
+            }
+            1 => g
+                .inputs
+                .push(ValueInfo::tensor(&name, ElemType::Float, shape)),
+            _ => {
+                let mut untyped = ValueInfo::default();
+                untyped.name.clone_from(&name);
+                g.inputs.push(untyped);
+            }
+        }
+        inputs.push(name);
+    }
+    let mut node = Node::new(op, inputs.iter().map(String::as_str), ["o0", "o1"]).with_name("n");
+    if !onnx {
+        node = node.with_domain("qonnx.custom_op.general");
+    }
+    for (k, name) in ATTRIBUTE_NAMES.iter().enumerate() {
+        node = node.with_attribute(name, value(k));
+    }
+    g.nodes.push(node);
+    g
+}
+
+/// Every attribute name a rule reads.
+pub(crate) const ATTRIBUTE_NAMES: &[&str] = &[
+    "axis",
+    "axes",
+    "perm",
+    "kernel_shape",
+    "kernel_size",
+    "strides",
+    "stride",
+    "pads",
+    "pad_amount",
+    "dilations",
+    "blocksize",
+    "group",
+    "shape",
+    "split",
+    "num_outputs",
+    "q_num_heads",
+    "kv_num_heads",
+    "keepdims",
+    "to",
+    "ceil_mode",
+    "allowzero",
+    "start",
+    "end",
+    "batch_dims",
+    "repeats",
+    "sizes",
+    "scales",
+    "MW",
+    "MH",
+    "SIMD",
+    "PE",
+    "out_dtype",
+    "IFMDim",
+    "OFMDim",
+    "mode",
+    "noop_with_empty_axes",
+    "value",
+    "largest",
+    "k",
+    "depth",
+    "dtype",
+    "seed",
+    "auto_pad",
+];
+
+/// The attribute values the sweeps set: zero, negative, large and `i64`'s extremes, as
+/// integers and lists (empty, short, long), a string and an empty float list.
+pub(crate) fn attribute_values() -> Vec<AttributeValue> {
+    let scalars = [0, -1, 3, -100, 1 << 20, i64::MAX, i64::MIN, 1 << 40];
+    let lists: [&[i64]; 10] = [
+        &[],
+        &[0],
+        &[0, 0],
+        &[-1, -1],
+        &[0, 0, 0, 0],
+        &[1 << 20, 2],
+        &[5; 9],
+        &[i64::MAX, 2],
+        &[1 << 40, 1 << 40],
+        &[i64::MIN, i64::MIN],
+    ];
+    scalars
+        .iter()
+        .map(|&v| AttributeValue::Int(v))
+        .chain(lists.iter().map(|l| AttributeValue::Ints(l.to_vec())))
+        .chain([
+            AttributeValue::string("NOTSET"),
+            AttributeValue::Floats(vec![]),
+        ])
+        .collect()
+}
