@@ -30,11 +30,10 @@ pub struct FoldConstants {
     pub max_elements: i64,
 }
 
+/// The configuration's defaults (declared once, on the fields).
 impl Default for FoldConstants {
     fn default() -> FoldConstants {
-        FoldConstants {
-            max_elements: 1 << 27,
-        }
+        FoldConstants::from_table(&Default::default()).expect("every key has a default")
     }
 }
 
@@ -495,6 +494,7 @@ mod tests {
     /// and whether its count fits in 64 bits or not; a negative limit is refused.
     #[test]
     fn fills_beyond_the_limit_stay_with_a_diagnostic() {
+        assert_eq!(FoldConstants::default().max_elements, 1 << 27);
         let one = || Tensor::from_f32("", &[1], &[0.5]);
         for (shape, limit, size) in [
             (vec![1_i64 << 40, 1 << 40], 1 << 27, "more than 2^64 values"),

@@ -24,9 +24,10 @@ pub struct RemoveIdentityOps {
     pub tolerance: f64,
 }
 
+/// The configuration's defaults (declared once, on the fields).
 impl Default for RemoveIdentityOps {
     fn default() -> RemoveIdentityOps {
-        RemoveIdentityOps { tolerance: 0.0 }
+        RemoveIdentityOps::from_table(&Default::default()).expect("every key has a default")
     }
 }
 
