@@ -27,7 +27,7 @@ pub struct FoldConstants {
     /// The most values one folded output may hold (2^27 by default, 1 GiB of `f64` while
     /// it is computed); a larger one is left to run time, with a diagnostic.
     #[config(default = 134217728)]
-    pub max_elements: i64,
+    pub max_elements: u64,
 }
 
 /// The configuration's defaults (declared once, on the fields).
@@ -60,13 +60,8 @@ impl Transform for FoldConstants {
         let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
         let run = eval::Run {
             opset,
-            max_elements: usize::try_from(self.max_elements).map_err(|_| {
-                PluginError::new(format!(
-                    "configuration `max_elements` is {}; it counts values, so it cannot be \
-                     negative",
-                    self.max_elements
-                ))
-            })?,
+            // Beyond what `usize` counts, no output is too large.
+            max_elements: usize::try_from(self.max_elements).unwrap_or(usize::MAX),
         };
         let graph = &mut model.graph;
         let initializers: FxHashMap<&str, usize> = graph
@@ -491,7 +486,8 @@ mod tests {
 
     /// A fill larger than `max_elements` stays, reported with its size and the setting to
     /// raise, whether it would take the direct path (large) or evaluation (small limit),
-    /// and whether its count fits in 64 bits or not; a negative limit is refused.
+    /// and whether its count fits in 64 bits or not; a negative limit is refused as a
+    /// configuration.
     #[test]
     fn fills_beyond_the_limit_stay_with_a_diagnostic() {
         assert_eq!(FoldConstants::default().max_elements, 1 << 27);
@@ -523,10 +519,14 @@ mod tests {
                 "{message}"
             );
         }
-        let err = FoldConstants { max_elements: -1 }
-            .apply(&mut fill(&[2], one()), &mut TransformContext::default())
-            .unwrap_err();
-        assert!(err.to_string().contains("`max_elements` is -1"), "{err}");
+        // A negative limit is a configuration error, found before anything runs.
+        let table: toml::Table = "max_elements = -1".parse().unwrap();
+        let problems = FoldConstants::from_table(&table).unwrap_err();
+        assert!(
+            problems[0].to_string().contains("max_elements")
+                && problems[0].to_string().contains("u64"),
+            "{problems:?}"
+        );
     }
 
     #[test]
