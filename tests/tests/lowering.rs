@@ -719,7 +719,11 @@ fn change_batch_size_changes_the_batch_and_nothing_else() {
     };
     let mut ctx = TransformContext::default();
     let err = change(0, &[]).apply(&mut m.clone(), &mut ctx).unwrap_err();
-    assert!(err.to_string().contains("`batch_size` is 0"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`batch_size`: a batch holds at least 1 sample, not 0"),
+        "{err}"
+    );
     let err = change(5, &["q"])
         .apply(&mut m.clone(), &mut ctx)
         .unwrap_err();

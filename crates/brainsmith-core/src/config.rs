@@ -5,6 +5,9 @@
 //! `#[config(default = expr)]` its default (an `Option` field defaults to `None`; any
 //! other field without a default is required). Values come from TOML (a blueprint, the
 //! command line) and are read with `serde`, so a field may be of any `Deserialize` type.
+//! `#[config(check = f)]` names a `fn(&T) -> Result<(), String>` that a value of the right
+//! type must also pass (a range, a pattern): its refusal is a problem like any other, so
+//! `brainsmith blueprint check` reports it before anything runs.
 //!
 //! ```
 //! use brainsmith_core::prelude::*;
@@ -18,6 +21,13 @@
 //!     pub tolerance: f64,
 //!     /// Op types to leave alone.
 //!     pub keep: Option<Vec<String>>,
+//!     /// How many passes to make, at least one.
+//!     #[config(default = 1, check = at_least_one)]
+//!     pub passes: u32,
+//! }
+//!
+//! fn at_least_one(n: &u32) -> Result<(), String> {
+//!     if *n >= 1 { Ok(()) } else { Err(format!("{n} passes do nothing; give at least 1")) }
 //! }
 //!
 //! impl Transform for RemoveNearIdentities {
@@ -27,15 +37,18 @@
 //! }
 //!
 //! let keys: Vec<&str> = RemoveNearIdentities::FIELDS.iter().map(|f| f.name).collect();
-//! assert_eq!(keys, ["tolerance", "keep"]);
+//! assert_eq!(keys, ["tolerance", "keep", "passes"]);
 //! let table: toml::Table = toml::from_str("tolerance = 1e-6").unwrap();
 //! assert_eq!(RemoveNearIdentities::from_table(&table).unwrap().tolerance, 1e-6);
 //! let typo: toml::Table = toml::from_str("tolerence = 1e-6").unwrap();
 //! let problems = RemoveNearIdentities::from_table(&typo).err().unwrap();
 //! assert_eq!(
 //!     problems[0].to_string(),
-//!     "unknown key 'tolerence'; did you mean 'tolerance'? (keys: tolerance, keep)"
+//!     "unknown key 'tolerence'; did you mean 'tolerance'? (keys: tolerance, keep, passes)"
 //! );
+//! let none: toml::Table = toml::from_str("passes = 0").unwrap();
+//! let problems = RemoveNearIdentities::from_table(&none).err().unwrap();
+//! assert_eq!(problems[0].to_string(), "key 'passes': 0 passes do nothing; give at least 1");
 //! ```
 //!
 //! A string value may name environment variables as `${NAME}`; they are expanded before
@@ -110,6 +123,13 @@ pub enum ConfigProblem {
         /// What serde said.
         message: String,
     },
+    /// A value of the right type that the key's check refuses (`#[config(check = f)]`).
+    Invalid {
+        /// The key.
+        key: String,
+        /// What the check said.
+        message: String,
+    },
     /// `${NAME}` in a value, with `NAME` unset.
     UnsetVariable {
         /// The key.
@@ -125,6 +145,7 @@ impl ConfigProblem {
         match self {
             ConfigProblem::Unknown { key, .. }
             | ConfigProblem::WrongType { key, .. }
+            | ConfigProblem::Invalid { key, .. }
             | ConfigProblem::UnsetVariable { key, .. } => key,
             ConfigProblem::Missing { key, .. } => key,
         }
@@ -155,6 +176,7 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::WrongType { key, ty, message } => {
                 write!(f, "key '{key}' must be {ty}: {message}")
             }
+            ConfigProblem::Invalid { key, message } => write!(f, "key '{key}': {message}"),
             ConfigProblem::UnsetVariable { key, variable } => write!(
                 f,
                 "key '{key}' names environment variable '{variable}', which is not set"
@@ -243,6 +265,23 @@ pub fn field<T: DeserializeOwned>(
             });
             None
         }
+    }
+}
+
+/// Runs a field's `check` on the value read for it, if one was: a refusal is a problem
+/// naming the key.
+#[doc(hidden)]
+pub fn check<T>(
+    value: &Option<T>,
+    field: &ConfigField,
+    check: fn(&T) -> Result<(), String>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    if let Some(Err(message)) = value.as_ref().map(check) {
+        problems.push(ConfigProblem::Invalid {
+            key: field.name.to_owned(),
+            message,
+        });
     }
 }
 

@@ -6,7 +6,7 @@ pub use linkme;
 pub use std::vec::Vec;
 pub use toml;
 
-pub use crate::config::{field as config_field, unknown_keys};
+pub use crate::config::{check as config_check, field as config_field, unknown_keys};
 
 pub use crate::record::{
     BackendRecord, Details, FIELDS, KernelRecord, LIST_SEPARATOR, NAMESPACES, NamespaceRecord,

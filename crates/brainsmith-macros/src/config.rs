@@ -1,8 +1,9 @@
 //! `#[derive(Config)]`: a struct's named fields become configuration keys.
 //!
-//! Parse (the fields and their `#[config(...)]` attributes), validate (named fields, no
-//! generics, known keys; every error collected) and expand (`impl Config`: the key table
-//! and `from_table`, which reads every field with `serde` and reports every problem).
+//! Parse (the fields and their `#[config(...)]` attributes: `default`, `check`), validate
+//! (named fields, no generics, known keys; every error collected) and expand (`impl
+//! Config`: the key table and `from_table`, which reads every field with `serde`, runs the
+//! checks and reports every problem).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -16,6 +17,8 @@ struct Field {
     ty: syn::Type,
     doc: String,
     default: Fallback,
+    /// `#[config(check = f)]`: a `fn(&T) -> Result<(), String>` the value must pass.
+    check: Option<syn::Expr>,
 }
 
 /// Where a field's value comes from when its key is absent.
@@ -72,11 +75,12 @@ fn parse(cx: &Ctxt, item: &syn::DeriveInput) -> Vec<Field> {
         .iter()
         .filter_map(|f| {
             let ident = f.ident.clone()?;
-            let default = field_default(cx, f);
+            let (default, check) = field_attrs(cx, f);
             Some(Field {
                 doc: doc(&f.attrs),
                 ty: f.ty.clone(),
                 default,
+                check,
                 ident,
             })
         })
@@ -88,12 +92,14 @@ fn is_option(ty: &syn::Type) -> bool {
         && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 
-fn field_default(cx: &Ctxt, field: &syn::Field) -> Fallback {
+/// The field's default and check, from its `#[config(...)]` attributes.
+fn field_attrs(cx: &Ctxt, field: &syn::Field) -> (Fallback, Option<syn::Expr>) {
     let mut default = if is_option(&field.ty) {
         Fallback::Optional
     } else {
         Fallback::None
     };
+    let mut check = None;
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("config")) {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("default") {
@@ -103,10 +109,14 @@ fn field_default(cx: &Ctxt, field: &syn::Field) -> Fallback {
                     Fallback::TypeDefault
                 };
                 Ok(())
+            } else if meta.path.is_ident("check") {
+                check = Some(meta.value()?.parse()?);
+                Ok(())
             } else {
                 Err(meta.error(
-                    "unknown key in #[config(...)]; the only key is `default` \
-                     (`default = value`, or `default` for the type's Default)",
+                    "unknown key in #[config(...)]; the keys are `default` (`default = value`, \
+                     or `default` for the type's Default) and `check` (`check = f`, a \
+                     `fn(&T) -> Result<(), String>`)",
                 ))
             }
         });
@@ -114,7 +124,7 @@ fn field_default(cx: &Ctxt, field: &syn::Field) -> Fallback {
             cx.syn_error(e);
         }
     }
-    default
+    (default, check)
 }
 
 /// The doc comment, one space of indentation removed from each line.
@@ -181,6 +191,13 @@ fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
             let #ident = #private::config_field::<#ty>(table, &Self::FIELDS[#i], #default, &mut problems);
         }
     });
+    // Spanned at the check, so that a function of the wrong signature is reported there.
+    let checks = fields.iter().enumerate().filter_map(|(i, f)| {
+        let (ident, ty, check) = (&f.ident, &f.ty, f.check.as_ref()?);
+        Some(quote_spanned! {check.span()=>
+            #private::config_check::<#ty>(&#ident, &Self::FIELDS[#i], #check, &mut problems);
+        })
+    });
     let idents: Vec<&syn::Ident> = fields.iter().map(|f| &f.ident).collect();
     quote! {
         impl ::brainsmith_core::Config for #ident {
@@ -192,6 +209,7 @@ fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
                 let mut problems = #private::Vec::new();
                 #private::unknown_keys(table, Self::FIELDS, &mut problems);
                 #(#reads)*
+                #(#checks)*
                 match (#(#idents,)*) {
                     (#(::core::option::Option::Some(#idents),)*) if problems.is_empty() => {
                         ::core::result::Result::Ok(Self { #(#idents),* })

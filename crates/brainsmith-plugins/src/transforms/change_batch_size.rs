@@ -27,20 +27,27 @@ use super::rewrite::Rewriter;
 #[derive(Debug, Config)]
 pub struct ChangeBatchSize {
     /// The new batch size (at least 1).
+    #[config(check = at_least_one)]
     pub batch_size: i64,
     /// Other graph inputs whose first dimension is the batch (the first input's always is;
     /// inputs sharing its symbolic batch name are found without being listed).
     pub inputs: Option<Vec<String>>,
 }
 
+/// A batch holds at least one sample: checked with the configuration (so a blueprint
+/// check reports it) and again when applied (a struct built in Rust skips the former).
+fn at_least_one(batch: &i64) -> Result<(), String> {
+    if *batch >= 1 {
+        Ok(())
+    } else {
+        Err(format!("a batch holds at least 1 sample, not {batch}"))
+    }
+}
+
 impl Transform for ChangeBatchSize {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let new = self.batch_size;
-        if new < 1 {
-            return Err(PluginError::new(format!(
-                "configuration `batch_size` is {new}; a batch holds at least 1 sample"
-            )));
-        }
+        at_least_one(&new).map_err(|e| PluginError::new(format!("`batch_size`: {e}")))?;
         let graph = &mut model.graph;
         let initializers: FxHashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
         let data: Vec<usize> = (0..graph.inputs.len())
