@@ -34,7 +34,7 @@ pub(crate) fn count(dims: &[usize], run: &Run) -> Result<usize, String> {
 
 /// The error of an output of dimensions `dims` and `n` elements (`None`: more than `usize`
 /// counts) that `run` does not allow.
-pub(crate) fn too_many(dims: &[usize], n: Option<usize>, run: &Run) -> String {
+fn too_many(dims: &[usize], n: Option<usize>, run: &Run) -> String {
     format!(
         "its output of shape {dims:?} would hold {} values, more than `max_elements` ({}) \
          allows; raise that setting of FoldConstants to fold it",

@@ -365,10 +365,10 @@ fn large_fill(
         .iter()
         .map(|&d| usize::try_from(d).ok())
         .collect::<Option<_>>()?;
-    let len = match dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
-        Some(len) if len <= LEARN_LIMIT => return None,
-        Some(len) if len <= run.max_elements => len,
-        len => return Some(Err(eval::too_many(&dims, len, run))),
+    let len = match eval::count(&dims, run) {
+        Ok(len) if len <= LEARN_LIMIT => return None,
+        Ok(len) => len,
+        Err(e) => return Some(Err(e)),
     };
     let one = eval::evaluate(
         node,
