@@ -2,7 +2,7 @@
 //! by its backends through the registry.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
-use brainsmith_core::{Language, Registry, StepContext, TransformContext};
+use brainsmith_core::{BuildContext, Language, NodeAttrs, Registry, StepContext, TransformContext};
 use brainsmith_tests::model;
 
 fn registry() -> &'static Registry {
@@ -35,7 +35,7 @@ fn infers_thresholding_on_the_finn_mlp() {
         .unwrap();
     for node in &mapped {
         kernel.instantiate().check(node, &m.graph).unwrap();
-        let p = acme_plugins::ThresholdingParams::read(node, &m.graph).unwrap();
+        let p = acme_plugins::ThresholdingAttrs::read(node).unwrap();
         assert_eq!(
             (p.steps, p.output, p.scale, p.bias),
             (1, QuantType::Bipolar, 2.0, -1.0)
@@ -95,13 +95,27 @@ fn rtl_backend_generates_systemverilog_for_integer_inputs() {
     infer(&mut m);
     let kernel = registry().kernel("Thresholding").unwrap();
     let rtl = kernel.best_backend(Some(Language::Rtl)).unwrap();
-    let files = rtl
+    let generated = rtl
         .instantiate()
-        .generate(&m.graph.nodes[0], &m.graph)
+        .generate(
+            kernel.instantiate().as_ref(),
+            &m.graph.nodes[0],
+            &m.graph,
+            &BuildContext::default(),
+        )
         .unwrap();
-    assert_eq!(files.len(), 1);
-    assert_eq!(files[0].path, "act.sv");
-    insta::assert_snapshot!("rtl_int8", files[0].contents);
+    assert_eq!(generated.sources.len(), 1);
+    assert!(generated.params.is_empty());
+    assert_eq!(generated.sources[0].path, "act.sv");
+    assert_eq!(generated.interface.top, "act");
+    let ports: Vec<(&str, u64)> = generated
+        .interface
+        .ports
+        .iter()
+        .map(|p| (p.name.as_str(), p.width))
+        .collect();
+    assert_eq!(ports, [("x", 8), ("count", 2)]);
+    insta::assert_snapshot!("rtl_int8", generated.sources[0].contents);
 }
 
 #[test]
@@ -109,9 +123,10 @@ fn backend_and_kernel_errors_name_the_node() {
     let mut m = model("finn_tfc_w1a1_multithreshold.onnx");
     infer(&mut m);
     let rtl = registry().backend("ThresholdingRtl").unwrap();
+    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
     let err = rtl
         .instantiate()
-        .generate(&m.graph.nodes[4], &m.graph)
+        .supports(kernel.as_ref(), &m.graph.nodes[4], &m.graph)
         .unwrap_err()
         .to_string();
     assert!(
@@ -128,7 +143,10 @@ fn backend_and_kernel_errors_name_the_node() {
         .check(&m.graph.nodes[0], &m.graph)
         .unwrap_err()
         .to_string();
-    assert_eq!(err, "node 'act': thresholds 't' are not ascending");
+    assert_eq!(
+        err,
+        "node 'act' (Thresholding): thresholds 't' are not ascending"
+    );
 }
 
 #[test]
@@ -143,4 +161,264 @@ fn multithreshold_with_runtime_thresholds_is_left_with_a_diagnostic() {
     assert!(!t.instantiate().apply(&mut m, &mut ctx).unwrap());
     assert_eq!(ctx.diagnostics()[0].node, "act");
     assert!(ctx.diagnostics()[0].message.contains("not constant"));
+}
+
+#[test]
+fn the_kernel_answers_every_hook_from_typed_attributes() {
+    let mut m = int8_node();
+    infer(&mut m);
+    let node = &m.graph.nodes[0];
+    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    let info = kernel.infer(node, &m.graph).unwrap();
+    assert_eq!(
+        (info[0].shape.as_slice(), info[0].datatype),
+        (&[1i64, 16][..], QuantType::UInt(2))
+    );
+    let streams = kernel.streams(node, &m.graph).unwrap();
+    assert_eq!(streams.len(), 2);
+    assert_eq!(streams[0].folded_shape, [1, 16, 1]);
+    assert_eq!((streams[0].width(), streams[1].width()), (8, 2));
+    assert_eq!(
+        kernel.folding(node, &m.graph).unwrap()[0].legal,
+        [1, 2, 4, 8, 16]
+    );
+    assert_eq!(kernel.cycles(node, &m.graph).unwrap(), Some(16));
+
+    // Folding by 4: a quarter of the cycles, four lanes per transfer.
+    let mut folded = node.clone();
+    folded.set_attribute("PE", AttributeValue::Int(4));
+    assert_eq!(kernel.cycles(&folded, &m.graph).unwrap(), Some(4));
+    let streams = kernel.streams(&folded, &m.graph).unwrap();
+    assert_eq!(
+        (streams[0].folded_shape.as_slice(), streams[0].width()),
+        (&[1i64, 4, 4][..], 32)
+    );
+    let resources = kernel
+        .resources(&folded, &m.graph, &Default::default())
+        .unwrap()
+        .unwrap();
+    assert!(resources.lut > 0 && resources.dsp == 0, "{resources:?}");
+
+    // The reference: count of thresholds (-4, 0.5, 7) reached.
+    let x = Tensor::from_f32("x", &[1, 4], &[-5.0, 0.0, 0.5, 100.0]);
+    let t = m.graph.constant("t").unwrap().clone();
+    let mut four = node.clone();
+    four.set_attribute("NumChannels", AttributeValue::Int(4));
+    let y = kernel.execute(&four, &m.graph, &[x, t]).unwrap();
+    assert_eq!(y[0].to_f64().unwrap(), [0.0, 1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn every_attribute_problem_of_a_node_is_reported_at_once() {
+    let mut m = int8_node();
+    infer(&mut m);
+    let node = &mut m.graph.nodes[0];
+    node.set_attribute("PE", AttributeValue::Int(3));
+    node.set_attribute("inputDataType", AttributeValue::string("INT99"));
+    node.attributes.retain(|a| a.name != "numSteps");
+    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    let err = kernel
+        .infer(&m.graph.nodes[0], &m.graph)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "node 'act' (Thresholding) has 2 attribute problems:\n  \
+         attribute 'numSteps': missing; this int attribute is required (Thresholds per channel)\n  \
+         attribute 'inputDataType': unknown QONNX datatype 'INT99'; expected FLOAT32, FLOAT16, \
+         BINARY, BIPOLAR, TERNARY, INT<n>, UINT<n>, FIXED<w,i>, SCALEDINT<n> or FLOAT<e,m,b>"
+    );
+    // With the fields readable, the cross-attribute rule speaks.
+    let node = &mut m.graph.nodes[0];
+    node.set_attribute("numSteps", AttributeValue::Int(3));
+    node.set_attribute("inputDataType", AttributeValue::string("INT8"));
+    let err = kernel
+        .check(&m.graph.nodes[0], &m.graph)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "node 'act' (Thresholding): attribute 'PE': PE (3) does not divide NumChannels (16); \
+         choose a divisor of 16"
+    );
+}
+
+#[test]
+fn the_standard_inference_asks_registered_kernels() {
+    let mut m = int8_node();
+    infer(&mut m);
+    m.graph.value_info.clear();
+    let mut ctx = TransformContext::default();
+    for name in ["InferShapes", "InferDataTypes"] {
+        registry()
+            .transform(name)
+            .unwrap()
+            .instantiate()
+            .apply(&mut m, &mut ctx)
+            .unwrap();
+    }
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    let y = m.graph.value_info_of("y").unwrap();
+    assert_eq!(y.static_shape(), Some(vec![1, 16]));
+    assert_eq!(m.graph.datatype("y"), Some(Ok(QuantType::UInt(2))));
+
+    // A node the kernel refuses is a diagnostic naming the node and the attribute.
+    m.graph.nodes[0].set_attribute("NumChannels", AttributeValue::Int(15));
+    m.graph.nodes[0].set_attribute("PE", AttributeValue::Int(2));
+    let mut ctx = TransformContext::default();
+    registry()
+        .transform("InferDataTypes")
+        .unwrap()
+        .instantiate()
+        .apply(&mut m, &mut ctx)
+        .unwrap();
+    let message = &ctx.diagnostics()[0].message;
+    assert!(
+        message
+            .starts_with("kernel 'acme:Thresholding': node 'act' (Thresholding): attribute 'PE'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_chosen_backend_is_recorded_finn_style_and_reads_back() {
+    use brainsmith_core::hardware::{resolve, specialize};
+
+    let mut m = int8_node();
+    infer(&mut m);
+    let rtl = registry().backend("ThresholdingRtl").unwrap();
+    let hls = registry().backend("ThresholdingHls").unwrap();
+    let node = &mut m.graph.nodes[0];
+    specialize(node, rtl);
+    assert_eq!(
+        (node.op_type.as_str(), node.domain.as_str()),
+        ("Thresholding_rtl", "acme.fpgadataflow.rtl")
+    );
+    assert!(
+        node.attribute("backend").is_none(),
+        "the only rtl backend needs no name"
+    );
+    let found = resolve(registry(), node).unwrap().unwrap();
+    assert_eq!(found.kernel.name(), "Thresholding");
+    assert_eq!(found.backend.unwrap().name(), "ThresholdingRtl");
+    specialize(node, hls);
+    assert_eq!(
+        (node.op_type.as_str(), node.domain.as_str()),
+        ("Thresholding_hls", "acme.fpgadataflow.hls")
+    );
+    assert_eq!(
+        resolve(registry(), node)
+            .unwrap()
+            .unwrap()
+            .backend
+            .unwrap()
+            .name(),
+        "ThresholdingHls"
+    );
+
+    // A named backend that does not fit the node's language is an error naming both.
+    node.set_attribute("backend", AttributeValue::string("acme:ThresholdingRtl"));
+    let err = resolve(registry(), node).unwrap_err();
+    assert!(
+        err.contains("a rtl backend") && err.contains("hls node"),
+        "{err}"
+    );
+
+    // The hooks still answer on the specialised node.
+    node.attributes.retain(|a| a.name != "backend");
+    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    assert_eq!(
+        kernel.cycles(&m.graph.nodes[0], &m.graph).unwrap(),
+        Some(16)
+    );
+}
+
+#[test]
+fn the_generate_step_falls_back_with_the_reason_and_specialises() {
+    let mut m = int8_node();
+    infer(&mut m);
+    // Prefer RTL; the node's scaled output is beyond it, so HLS implements it.
+    m.graph.nodes[0].set_attribute("out_scale", AttributeValue::Float(2.0));
+    let dir = std::env::temp_dir().join(format!("acme-fallback-{}", std::process::id()));
+    let plan_path = dir.join("b.toml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &plan_path,
+        "steps = [\"generate_hardware\"]\n\
+         kernels = [{ kernel = \"Thresholding\", backends = [\"ThresholdingRtl\", \"ThresholdingHls\"] }]\n",
+    )
+    .unwrap();
+    let plan = brainsmith_core::blueprint::Blueprint::check_file(&plan_path, registry())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = brainsmith_core::blueprint::execute(
+        &mut m,
+        &plan,
+        registry(),
+        brainsmith_core::blueprint::Options {
+            output_dir: Some(&dir),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let warnings: Vec<String> = report
+        .steps
+        .iter()
+        .flat_map(|a| {
+            a.diagnostics
+                .iter()
+                .map(|d| format!("{}: {}", d.node, d.message))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("act: acme:ThresholdingRtl refused it: node 'act' (Thresholding): the RTL backend outputs the threshold count")
+            && warnings[0].ends_with("fell back to acme:ThresholdingHls"),
+        "{warnings:?}"
+    );
+    assert_eq!(m.graph.nodes[0].op_type, "Thresholding_hls");
+    assert!(dir.join("act/act.hpp").exists() && dir.join("act/act_params.hpp").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plugins_lists_the_kernel_under_the_op_type_it_is_mapped_from() {
+    let (code, out, err) =
+        brainsmith_tests::cli(&["plugins", "--op-type", "MultiThreshold", "--verbose"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("acme:Thresholding") && out.contains("acme:InferThresholding"),
+        "{out}"
+    );
+    let (code, out, _) = brainsmith_tests::cli(&["plugins", "show", "acme:Thresholding"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("show_thresholding", out);
+}
+
+#[test]
+fn inspect_lists_kernel_nodes_with_their_estimates() {
+    let mut m = int8_node();
+    infer(&mut m);
+    let dir = std::env::temp_dir().join(format!("acme-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.onnx");
+    m.save(&path).unwrap();
+    let (code, out, err) = brainsmith_tests::cli(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("inspect_int8", out);
+    let (code, json, _) =
+        brainsmith_tests::cli(&["inspect", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["nodes"][0]["kernel"], "acme:Thresholding");
+    assert_eq!(v["nodes"][0]["cycles"], 16);
+
+    // A broken node: every problem listed, exit code 1, nothing panics.
+    m.graph.nodes[0].set_attribute("PE", AttributeValue::Int(5));
+    m.graph.nodes[0].set_attribute("outputDataType", AttributeValue::Int(2));
+    m.save(&path).unwrap();
+    let (code, out, err) = brainsmith_tests::cli(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("problem: attribute 'outputDataType': expected a STRING naming a QONNX datatype, found INT 2"), "{out}");
+    assert!(err.contains("1 node(s) have problems"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,10 +1,11 @@
 //! Generated code compiles warning-free even when the user's scope shadows the prelude.
 #![deny(warnings)]
 
-use brainsmith_core::ir::{Graph, Model, Node};
+use brainsmith_core::ir::{Model, Node};
 use brainsmith_core::{
-    Backend, GeneratedFile, Kernel, PluginError, StepContext, Transform, TransformContext, backend,
-    kernel, step, transform,
+    AttrCheck, AttrEnum, Backend, BackendNode, BuildContext, Generated, Interface, Kernel,
+    KernelNode, NodeAttrs, PluginError, StepContext, TensorInfo, Transform, TransformContext,
+    backend, kernel, step, transform,
 };
 
 #[allow(dead_code, reason = "shadows the prelude name on purpose")]
@@ -25,9 +26,55 @@ brainsmith_core::namespace!("hygiene");
 #[derive(Default)]
 struct HostileKernel;
 
-impl Kernel for HostileKernel {
-    fn check(&self, _: &Node, _: &Graph) -> core::result::Result<(), PluginError> {
+/// A closed set in a hostile scope.
+#[derive(AttrEnum, Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// One.
+    #[attr(name = "one")]
+    One,
+    /// Two.
+    Two,
+}
+
+/// Node attributes in a hostile scope: required, defaulted, optional, checked.
+#[derive(NodeAttrs)]
+#[node_attrs(check = cross)]
+struct HostileAttrs {
+    /// Required.
+    #[attr(name = "W", check = nonzero)]
+    w: u32,
+    /// Defaulted.
+    #[attr(default = Mode::Two)]
+    mode: Mode,
+    /// Optional.
+    r#type: core::option::Option<Vec<i64>>,
+}
+
+fn nonzero(w: &u32) -> core::result::Result<(), String> {
+    if *w == 0 {
+        Err("zero".into())
+    } else {
         core::result::Result::Ok(())
+    }
+}
+
+fn cross(a: &HostileAttrs, c: &mut AttrCheck) {
+    c.at_least("W", a.w, 1);
+}
+
+/// Attributes of a kernel that has none.
+#[derive(NodeAttrs)]
+struct NoAttrs;
+
+impl Kernel for HostileKernel {
+    type Attrs = HostileAttrs;
+
+    fn infer(
+        &self,
+        node: &KernelNode<'_, HostileAttrs>,
+    ) -> core::result::Result<Vec<TensorInfo>, PluginError> {
+        let _ = (node.attrs.mode, &node.attrs.r#type);
+        core::result::Result::Ok(Vec::new())
     }
 }
 
@@ -37,12 +84,24 @@ impl Kernel for HostileKernel {
 struct HostileBackend;
 
 impl Backend for HostileBackend {
+    type Kernel = HostileKernel;
+    type Attrs = NoAttrs;
+
     fn generate(
         &self,
-        _: &Node,
-        _: &Graph,
-    ) -> core::result::Result<Vec<GeneratedFile>, PluginError> {
-        core::result::Result::Ok(Vec::new())
+        node: &BackendNode<'_, Self>,
+        _: &BuildContext,
+    ) -> core::result::Result<Generated, PluginError> {
+        core::result::Result::Ok(Generated {
+            sources: Vec::new(),
+            params: Vec::new(),
+            interface: Interface {
+                top: node.name().into(),
+                ports: Vec::new(),
+                clock: None,
+                reset: None,
+            },
+        })
     }
 }
 
@@ -65,6 +124,21 @@ impl Transform for HostileTransform {
 #[step(name = "hostile_step")]
 fn r#hostile(_: &mut Model, _: &mut StepContext<'_>) -> core::result::Result<(), std::io::Error> {
     core::result::Result::Ok(())
+}
+
+#[test]
+fn hostile_scope_node_attrs_read_and_write() {
+    let mut node = Node::new("Relu", ["x"], ["y"]);
+    let err = HostileAttrs::read(&node).err().unwrap();
+    assert_eq!(err.problems[0].attr, "W");
+    node.set_attribute("W", brainsmith_core::ir::AttributeValue::Int(3));
+    let attrs = HostileAttrs::read(&node).unwrap_or_else(|_| unreachable!());
+    assert_eq!((attrs.w, attrs.mode, &attrs.r#type), (3, Mode::Two, &None));
+    let mut out = Node::new("Relu", ["x"], ["y"]);
+    attrs.write(&mut out);
+    assert_eq!(out.attr_str("mode"), core::option::Option::Some("Two"));
+    assert!(out.attribute("type").is_none());
+    assert!(NoAttrs::SCHEMA.is_empty());
 }
 
 #[test]

@@ -19,15 +19,30 @@ struct Clamp {
     width: u32,
 }
 
+/// The node attributes of a clamp.
+#[derive(NodeAttrs)]
+struct ClampAttrs {
+    /// Bits the node needs, when it says.
+    bits: Option<u32>,
+}
+
 impl Kernel for Clamp {
-    fn check(&self, node: &Node, _: &Graph) -> Result<(), PluginError> {
-        match node.attr_int("bits") {
-            Some(bits) if bits > i64::from(self.width) => Err(PluginError::new(format!(
-                "node '{}' needs {bits} bits; the unit has {}",
-                node.name, self.width
-            ))),
+    type Attrs = ClampAttrs;
+
+    fn check(&self, node: &KernelNode<'_, ClampAttrs>) -> Result<(), PluginError> {
+        match node.attrs.bits {
+            Some(bits) if bits > self.width => {
+                Err(node.error(format!("needs {bits} bits; the unit has {}", self.width)))
+            }
             _ => Ok(()),
         }
+    }
+
+    fn infer(&self, node: &KernelNode<'_, ClampAttrs>) -> Result<Vec<TensorInfo>, PluginError> {
+        Ok(vec![TensorInfo {
+            shape: node.input_shape(0)?,
+            datatype: QuantType::Int(self.width),
+        }])
     }
 }
 
@@ -37,8 +52,24 @@ impl Kernel for Clamp {
 struct ClampRtl;
 
 impl Backend for ClampRtl {
-    fn generate(&self, _: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
-        Ok(Vec::new())
+    type Kernel = Clamp;
+    type Attrs = ();
+
+    fn generate(
+        &self,
+        node: &BackendNode<'_, Self>,
+        _: &BuildContext,
+    ) -> Result<Generated, PluginError> {
+        Ok(Generated {
+            sources: Vec::new(),
+            params: Vec::new(),
+            interface: Interface {
+                top: node.name().to_owned(),
+                ports: Vec::new(),
+                clock: None,
+                reset: None,
+            },
+        })
     }
 }
 
@@ -191,7 +222,7 @@ fn a_kernel_configuration_reaches_its_check() {
     let (code, _, stderr) = build();
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("node 'MultiThreshold_0' (acme:Thresholding): node 'MultiThreshold_0' has 1 thresholds per channel")
+        stderr.contains("kernel 'acme:Thresholding': node 'MultiThreshold_0' (Thresholding): 1 thresholds per channel")
             && stderr.contains("`max_steps`"),
         "{stderr}"
     );
@@ -263,7 +294,21 @@ fn steps_see_the_blueprints_kernels_or_every_registered_one() {
     assert_eq!(chosen.kernel.name(), "Clamp");
     let wide = clip.clone().with_attribute("bits", AttributeValue::Int(12));
     let err = chosen.instance.check(&wide, &Graph::default()).unwrap_err();
-    assert_eq!(err.to_string(), "node 'clip' needs 12 bits; the unit has 8");
+    assert_eq!(
+        err.to_string(),
+        "node 'clip' (Clip): needs 12 bits; the unit has 8"
+    );
+    let wrong = clip
+        .clone()
+        .with_attribute("bits", AttributeValue::Float(1.5));
+    let err = chosen
+        .instance
+        .check(&wrong, &Graph::default())
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node 'clip' (Clip): attribute 'bits': expected INT, found FLOAT 1.5"
+    );
     assert_eq!(chosen.backend(None).unwrap().backend.name(), "ClampRtl");
     assert!(ctx.kernel_for(&threshold).unwrap().is_none());
 }

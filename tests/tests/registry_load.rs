@@ -5,11 +5,13 @@ use brainsmith_core::__private::{
     BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
     TransformRecord, field_ends, name_hash,
 };
-use brainsmith_core::ir::{Graph, Model, Node};
+use brainsmith_core::backend::DynBackend;
+use brainsmith_core::ir::Model;
+use brainsmith_core::kernel::DynKernel;
 use brainsmith_core::registry::{LoadProblem, LookupError};
 use brainsmith_core::{
-    Backend, GeneratedFile, Kernel, Language, PluginError, PluginKind, Registry, Stage,
-    StepContext, Transform, TransformContext,
+    Backend, BackendNode, BuildContext, Generated, Kernel, KernelNode, Language, PluginError,
+    PluginKind, Registry, Stage, StepContext, TensorInfo, Transform, TransformContext,
 };
 
 struct Nop;
@@ -19,13 +21,20 @@ impl Transform for Nop {
     }
 }
 impl Kernel for Nop {
-    fn check(&self, _: &Node, _: &Graph) -> Result<(), PluginError> {
-        Ok(())
+    type Attrs = ();
+    fn infer(&self, _: &KernelNode<'_, ()>) -> Result<Vec<TensorInfo>, PluginError> {
+        Ok(Vec::new())
     }
 }
 impl Backend for Nop {
-    fn generate(&self, _: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
-        Ok(Vec::new())
+    type Kernel = Nop;
+    type Attrs = ();
+    fn generate(
+        &self,
+        n: &BackendNode<'_, Self>,
+        _: &BuildContext,
+    ) -> Result<Generated, PluginError> {
+        Err(n.error("nothing to generate"))
     }
 }
 type Made = Result<Box<dyn Transform>, Vec<brainsmith_core::ConfigProblem>>;
@@ -37,10 +46,10 @@ fn new_counted(_: &toml::Table) -> Made {
     CONSTRUCTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     Ok(Box::new(Nop))
 }
-fn new_k(_: &toml::Table) -> Result<Box<dyn Kernel>, Vec<brainsmith_core::ConfigProblem>> {
+fn new_k(_: &toml::Table) -> Result<Box<dyn DynKernel>, Vec<brainsmith_core::ConfigProblem>> {
     Ok(Box::new(Nop))
 }
-fn new_b(_: &toml::Table) -> Result<Box<dyn Backend>, Vec<brainsmith_core::ConfigProblem>> {
+fn new_b(_: &toml::Table) -> Result<Box<dyn DynBackend>, Vec<brainsmith_core::ConfigProblem>> {
     Ok(Box::new(Nop))
 }
 fn run(_: &mut Model, _: &mut StepContext<'_>, _: &toml::Table) -> Result<(), PluginError> {
@@ -128,7 +137,8 @@ static KERNEL: PluginRecord = record!(
     1,
     Details::Kernel(KernelRecord {
         new: new_k,
-        config: &[]
+        config: &[],
+        attrs: &[]
     })
 );
 static HLS_1: PluginRecord = record!(
@@ -141,7 +151,8 @@ static HLS_1: PluginRecord = record!(
         language: Language::Hls,
         priority: 1,
         new: new_b,
-        config: &[]
+        config: &[],
+        attrs: &[]
     })
 );
 static RTL_1: PluginRecord = record!(
@@ -154,7 +165,8 @@ static RTL_1: PluginRecord = record!(
         language: Language::Rtl,
         priority: 1,
         new: new_b,
-        config: &[]
+        config: &[],
+        attrs: &[]
     })
 );
 static STEP: PluginRecord = record!(

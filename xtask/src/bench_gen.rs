@@ -257,11 +257,13 @@ fn item(i: usize, name: &str) -> String {
             "#[derive(Default)]\npub struct {name};\n\nimpl Transform for {name} {{\n    fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {{\n        Ok(model.graph.nodes.len() > {i})\n    }}\n}}\n"
         ),
         Kind::Kernel => format!(
-            "#[derive(Default)]\npub struct {name};\n\nimpl Kernel for {name} {{\n    fn check(&self, node: &Node, _: &Graph) -> Result<(), PluginError> {{\n        if node.inputs.len() > {} {{ Err(PluginError::new(\"too many inputs\")) }} else {{ Ok(()) }}\n    }}\n}}\n",
+            "#[derive(Default)]\npub struct {name};\n\nimpl Kernel for {name} {{\n    type Attrs = ();\n    fn check(&self, node: &KernelNode<'_, ()>) -> Result<(), PluginError> {{\n        if node.node().inputs.len() > {} {{ Err(PluginError::new(\"too many inputs\")) }} else {{ Ok(()) }}\n    }}\n    fn infer(&self, _: &KernelNode<'_, ()>) -> Result<Vec<TensorInfo>, PluginError> {{\n        Ok(Vec::new())\n    }}\n}}\n",
             i % 5 + 1
         ),
         Kind::Backend => format!(
-            "#[derive(Default)]\npub struct {name};\n\nimpl Backend for {name} {{\n    fn generate(&self, node: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {{\n        Ok(vec![GeneratedFile {{ path: format!(\"{{}}.{i}\", node.name), contents: String::new() }}])\n    }}\n}}\n"
+            "#[derive(Default)]\npub struct {name};\n\nimpl Backend for {name} {{\n    type Kernel = {}{};\n    type Attrs = ();\n    fn generate(&self, node: &BackendNode<'_, Self>, _: &BuildContext) -> Result<Generated, PluginError> {{\n        Ok(Generated {{ sources: vec![GeneratedFile {{ path: format!(\"{{}}.{i}\", node.name()), contents: String::new() }}], params: Vec::new(), interface: Interface {{ top: node.name().to_owned(), ports: Vec::new(), clock: None, reset: None }} }})\n    }}\n}}\n",
+            what(Kind::Kernel),
+            kernel_of(i)
         ),
         Kind::Step => format!(
             "pub fn {name}(model: &mut Model, _: &mut StepContext<'_>) -> Result<(), PluginError> {{\n    model.doc_string.push_str(\"{i}\");\n    Ok(())\n}}\n"
@@ -278,10 +280,12 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
             STAGE_VARIANTS[(i / 10 + i) % 6]
         ),
         Kind::Kernel => {
-            format!("Details::Kernel(KernelRecord {{ new: new_kernel::<{name}>, config: &[] }})")
+            format!(
+                "Details::Kernel(KernelRecord {{ new: new_kernel::<{name}>, config: &[], attrs: &[] }})"
+            )
         }
         Kind::Backend => format!(
-            "Details::Backend(BackendRecord {{ kernel: &R{}, language: Language::{}, priority: {}, new: new_backend::<{name}>, config: &[] }})",
+            "Details::Backend(BackendRecord {{ kernel: &R{}, language: Language::{}, priority: {}, new: new_backend::<{name}>, config: &[], attrs: &[] }})",
             kernel_of(i),
             if i.is_multiple_of(2) { "Hls" } else { "Rtl" },
             i % 10

@@ -67,8 +67,9 @@ use std::time::Instant;
 use crate::hardware::{BackendChoice, KernelChoice};
 use crate::ir::Model;
 use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
-use crate::plugin::{Stage, StepContext};
+use crate::plugin::Stage;
 use crate::registry::{Registry, StepRef};
+use crate::step::StepContext;
 use crate::suggest;
 
 /// Where something is written: `file:line:column` (1-based).

@@ -6,10 +6,10 @@
 //!
 //! | kind | attribute | on | implements |
 //! |---|---|---|---|
-//! | transform: a graph rewrite, run in a stage | [`#[transform]`](transform) | struct | [`Transform`] + `Default` or `Config` |
-//! | kernel: a hardware operator for ONNX op types | [`#[kernel]`](kernel) | struct | [`Kernel`] + `Default` or `Config` |
-//! | backend: HLS or RTL code generator of one kernel | [`#[backend]`](backend) | struct | [`Backend`] + `Default` or `Config` |
-//! | step: a build-pipeline stage | [`#[step]`](step) | fn | `fn(&mut Model, &mut StepContext[, &Config]) -> Result<(), E>` |
+//! | transform: a graph rewrite, run in a stage | [`#[transform]`](macro@transform) | struct | [`Transform`] + `Default` or `Config` |
+//! | kernel: a hardware operator for ONNX op types | [`#[kernel]`](macro@kernel) | struct | [`Kernel`] + `Default` or `Config` |
+//! | backend: HLS or RTL code generator of one kernel | [`#[backend]`](macro@backend) | struct | [`Backend`] + `Default` or `Config` |
+//! | step: a build-pipeline stage | [`#[step]`](macro@step) | fn | `fn(&mut Model, &mut StepContext[, &Config]) -> Result<(), E>` |
 //!
 //! Each attribute checks its input at compile time and emits one static record into a
 //! link-time list. Nothing runs before `main`: the [`Registry`] is indexed on first use
@@ -50,6 +50,161 @@
 //! assert_eq!(model.graph.nodes[0].inputs, ["x"]);
 //! ```
 //!
+//! # Writing a kernel and its backend
+//!
+//! A kernel declares its node attributes as a struct deriving
+//! [`NodeAttrs`](macro@NodeAttrs) (see [`attrs`]) and answers the hooks of [`Kernel`]
+//! about each node: output types (required), streams, folding knobs, cycles, resources
+//! and a bit-exact reference execution. A backend names its kernel as a type, may declare
+//! attributes of its own, says whether it can implement a node and generates sources,
+//! parameter files and the interface a stitcher connects (see [`backend`](mod@backend)).
+//!
+//! ```
+//! use brainsmith_core::backend::{Port, PortDirection, Protocol, identifier};
+//! use brainsmith_core::kernel::{Direction, FoldingKnob};
+//! use brainsmith_core::prelude::*;
+//!
+//! /// Adds a constant to every element, `PE` elements per cycle.
+//! #[kernel(op_types = ["AddConst"], domain = "my.fpgadataflow")]
+//! #[derive(Default)]
+//! struct AddConst;
+//!
+//! /// The attributes of an `AddConst` node.
+//! #[derive(NodeAttrs)]
+//! #[node_attrs(check = rules)]
+//! struct AddConstAttrs {
+//!     /// Elements per frame.
+//!     #[attr(name = "NumElems")]
+//!     elems: u32,
+//!     /// Elements per cycle; divides `NumElems`.
+//!     #[attr(name = "PE", default = 1)]
+//!     pe: u32,
+//!     /// What is added.
+//!     #[attr(name = "value")]
+//!     value: i64,
+//!     /// Datatype of the input and the output.
+//!     #[attr(name = "dataType")]
+//!     datatype: QuantType,
+//! }
+//!
+//! fn rules(a: &AddConstAttrs, c: &mut AttrCheck) {
+//!     c.divides("PE", a.pe, "NumElems", a.elems);
+//! }
+//!
+//! impl Kernel for AddConst {
+//!     type Attrs = AddConstAttrs;
+//!
+//!     fn infer(&self, n: &KernelNode<'_, AddConstAttrs>) -> Result<Vec<TensorInfo>, PluginError> {
+//!         Ok(vec![TensorInfo { shape: vec![1, i64::from(n.attrs.elems)], datatype: n.attrs.datatype }])
+//!     }
+//!
+//!     fn streams(&self, n: &KernelNode<'_, AddConstAttrs>) -> Result<Vec<Stream>, PluginError> {
+//!         let a = &n.attrs;
+//!         let folded = vec![1, i64::from(a.elems / a.pe), i64::from(a.pe)];
+//!         Ok([Direction::In, Direction::Out].map(|direction| Stream {
+//!             direction,
+//!             index: 0,
+//!             normal_shape: vec![1, i64::from(a.elems)],
+//!             folded_shape: folded.clone(),
+//!             datatype: a.datatype,
+//!         }).to_vec())
+//!     }
+//!
+//!     fn folding(&self, n: &KernelNode<'_, AddConstAttrs>) -> Vec<FoldingKnob> {
+//!         let e = u64::from(n.attrs.elems);
+//!         vec![FoldingKnob { attr: "PE", legal: (1..=e).filter(|d| e % d == 0).collect() }]
+//!     }
+//!
+//!     fn cycles(&self, n: &KernelNode<'_, AddConstAttrs>) -> Option<u64> {
+//!         Some(u64::from(n.attrs.elems / n.attrs.pe))
+//!     }
+//!
+//!     fn execute(&self, n: &KernelNode<'_, AddConstAttrs>, inputs: &[Tensor]) -> Result<Vec<Tensor>, PluginError> {
+//!         // FINN's convention: integers in float containers.
+//!         let x = inputs[0].to_f64()?;
+//!         let y: Vec<f32> = x.iter().map(|&v| (v as i64 + n.attrs.value) as f32).collect();
+//!         Ok(vec![Tensor::from_f32(&n.node().outputs[0], inputs[0].dims(), &y)])
+//!     }
+//! }
+//!
+//! /// Its HLS C++.
+//! #[backend(kernel = AddConst, language = hls)]
+//! #[derive(Default)]
+//! struct AddConstHls;
+//!
+//! impl Backend for AddConstHls {
+//!     type Kernel = AddConst;
+//!     type Attrs = ();
+//!
+//!     fn supports(&self, n: &BackendNode<'_, Self>) -> Result<(), PluginError> {
+//!         match n.attrs_of_kernel().datatype.is_integer() {
+//!             true => Ok(()),
+//!             false => Err(n.error("the HLS backend adds integers only")),
+//!         }
+//!     }
+//!
+//!     fn generate(&self, n: &BackendNode<'_, Self>, _: &BuildContext) -> Result<Generated, PluginError> {
+//!         let a = n.attrs_of_kernel();
+//!         let top = identifier(n.name());
+//!         let width = u64::from(a.pe * a.datatype.bitwidth());
+//!         let source = format!("void {top}(hls::stream<ap_uint<{width}>> &in0, hls::stream<ap_uint<{width}>> &out0);\n");
+//!         let port = |name: &str, direction| Port { name: name.into(), direction, width, protocol: Protocol::AxiStream };
+//!         Ok(Generated {
+//!             sources: vec![GeneratedFile { path: format!("{top}.hpp"), contents: source }],
+//!             params: Vec::new(),
+//!             interface: Interface {
+//!                 top,
+//!                 ports: vec![port("in0", PortDirection::In), port("out0", PortDirection::Out)],
+//!                 clock: Some("ap_clk".into()),
+//!                 reset: Some("ap_rst_n".into()),
+//!             },
+//!         })
+//!     }
+//! }
+//!
+//! let registry = brainsmith_core::Registry::global().unwrap();
+//! let kernel = registry.kernel("AddConst").unwrap();
+//! let names: Vec<&str> = kernel.attrs().iter().map(|a| a.name).collect();
+//! assert_eq!(names, ["NumElems", "PE", "value", "dataType"]);
+//!
+//! let graph = Graph::default();
+//! let node = Node::new("AddConst", ["x"], ["y"])
+//!     .with_name("add0")
+//!     .with_domain("my.fpgadataflow")
+//!     .with_attribute("NumElems", AttributeValue::Int(64))
+//!     .with_attribute("PE", AttributeValue::Int(4))
+//!     .with_attribute("value", AttributeValue::Int(-3))
+//!     .with_attribute("dataType", AttributeValue::string("INT8"));
+//! let k = kernel.instantiate();
+//! assert_eq!(k.cycles(&node, &graph).unwrap(), Some(16));
+//! assert_eq!(k.streams(&node, &graph).unwrap()[0].width(), 32);
+//! let y = k.execute(&node, &graph, &[Tensor::from_f32("x", &[1, 2], &[5.0, -1.0])]).unwrap();
+//! assert_eq!(y[0].to_f64().unwrap(), [2.0, -4.0]);
+//!
+//! let hls = kernel.best_backend(None).unwrap().instantiate();
+//! let generated = hls.generate(k.as_ref(), &node, &graph, &BuildContext::default()).unwrap();
+//! assert_eq!(generated.interface.ports[0].width, 32);
+//!
+//! // A bad node: every problem at once, by attribute.
+//! let bad = node.clone()
+//!     .with_attribute("PE", AttributeValue::Int(5))
+//!     .with_attribute("dataType", AttributeValue::string("FLOAT32"));
+//! assert_eq!(
+//!     hls.supports(k.as_ref(), &bad, &graph).unwrap_err().to_string(),
+//!     "node 'add0' (AddConst): attribute 'PE': PE (5) does not divide NumElems (64); choose a divisor of 64"
+//! );
+//! let float = node.clone().with_attribute("dataType", AttributeValue::string("FLOAT32"));
+//! assert_eq!(
+//!     hls.supports(k.as_ref(), &float, &graph).unwrap_err().to_string(),
+//!     "node 'add0' (AddConst): the HLS backend adds integers only"
+//! );
+//! ```
+//!
+//! [`hardware::specialize`] records the chosen backend on a node in FINN's convention
+//! (`AddConst_hls` in `my.fpgadataflow.hls`), and [`hardware::resolve`] reads a
+//! specialised node back as kernel plus backend. The standard `InferShapes` and
+//! `InferDataTypes` ask the linked kernels for the outputs of every node they implement.
+//!
 //! # Attribute keys
 //!
 //! Every kind takes `name = "..."` (default: the identifier), `description = "..."`
@@ -62,10 +217,13 @@
 //!   the struct derives [`Config`](macro@Config): its fields are the transform's
 //!   configuration keys (see [`config`]), listed in the manifest and `plugins show`, and
 //!   read by [`TransformRef::configure`](registry::TransformRef::configure).
+//! - `#[transform(..., consumes = ["MatMul"])]`: the op types it rewrites, so `plugins
+//!   --op-type MatMul` finds it, and the kernel it infers.
 //! - `#[kernel(op_types = ["MultiThreshold"], domain = "qonnx.custom_op.general")]`: the
 //!   ONNX op types it implements; `domain` defaults to the default ONNX domain.
 //! - `#[backend(kernel = path::to::Kernel, language = hls, priority = 10)]`: the kernel
-//!   is a type path, so a backend of a kernel that does not exist does not compile;
+//!   is a type path, so a backend of a kernel that does not exist does not compile (nor
+//!   one whose `Backend::Kernel` is another type);
 //!   `language` is `hls` or `rtl`; `priority` (default 0) orders a kernel's backends.
 //! - Kernels and backends take the `config` flag as transforms do; a blueprint's
 //!   `kernels` list configures them (see [`blueprint`]), and a step gets them,
@@ -149,6 +307,8 @@
 //! }
 //! ```
 
+pub mod attrs;
+pub mod backend;
 pub mod blueprint;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -157,33 +317,42 @@ mod error;
 mod fsutil;
 pub mod hardware;
 pub mod ir;
+pub mod kernel;
 pub mod manifest;
 mod namespace;
 pub mod pipeline;
 mod plugin;
 mod record;
 pub mod registry;
+mod step;
 pub mod suggest;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use brainsmith_macros::{Config, backend, kernel, step, transform};
+pub use attrs::{AttrCheck, AttrError, NodeAttrs};
+pub use backend::{Backend, BackendNode, BuildContext, Generated, GeneratedFile, Interface};
+pub use brainsmith_macros::{AttrEnum, Config, NodeAttrs, backend, kernel, step, transform};
 pub use config::{Config, ConfigError, ConfigField, ConfigProblem};
 pub use error::PluginError;
+pub use kernel::{Kernel, KernelNode, Resources, Stream, Target, TensorInfo};
 pub use plugin::{
-    Backend, Diagnostic, GeneratedFile, Kernel, Language, PluginKind, Registered, Stage,
-    StepContext, Transform, TransformContext,
+    Diagnostic, Language, PluginKind, Registered, Stage, Transform, TransformContext,
 };
 pub use registry::Registry;
+pub use step::StepContext;
 
 /// Everything a plugin author needs: `use brainsmith_core::prelude::*;`.
 pub mod prelude {
-    pub use crate::ir::{Attribute, AttributeValue, Graph, Model, Node, Tensor, ValueInfo};
+    pub use crate::ir::{
+        Attribute, AttributeValue, Graph, Model, Node, QuantType, Tensor, ValueInfo,
+    };
     pub use crate::{
-        Backend, Config, GeneratedFile, Kernel, Language, PluginError, Registered, Stage,
-        StepContext, Transform, TransformContext, backend, kernel, step, transform,
+        AttrCheck, AttrEnum, Backend, BackendNode, BuildContext, Config, Generated, GeneratedFile,
+        Interface, Kernel, KernelNode, Language, NodeAttrs, PluginError, Registered, Resources,
+        Stage, StepContext, Stream, Target, TensorInfo, Transform, TransformContext, backend,
+        kernel, step, transform,
     };
 }
 

@@ -3,6 +3,7 @@
 //! API boundary: anything here may change in any release; user code never names it.
 
 pub use linkme;
+pub use std::string::String;
 pub use std::vec::Vec;
 pub use toml;
 
@@ -14,9 +15,14 @@ pub use crate::record::{
     TransformRecord, field, field_ends, name_hash,
 };
 
+use crate::backend::{Backend, DynBackend};
 use crate::config::{Config, ConfigProblem};
 use crate::error::PluginError;
-use crate::plugin::{Backend, Kernel, Registered, Stage, Transform};
+use crate::kernel::{DynKernel, Kernel};
+use crate::plugin::{Registered, Stage, Transform};
+
+pub use crate::attrs::{__derive as attrs, AttrEnum, AttrSpec, AttrType, AttrValue, NodeAttrs};
+pub use crate::ir::{AttributeValue, Node};
 
 /// Implemented by `#[kernel]` for its struct: a backend's `kernel = Path` and a
 /// transform's `infers = Path` must name such a type.
@@ -100,7 +106,7 @@ pub fn new_configured_transform<T: Transform + Config>(
 /// is reported.
 pub fn new_kernel<T: Kernel + Default>(
     table: &toml::Table,
-) -> Result<Box<dyn Kernel>, Vec<ConfigProblem>> {
+) -> Result<Box<dyn DynKernel>, Vec<ConfigProblem>> {
     check_no_config(table)?;
     Ok(Box::new(T::default()))
 }
@@ -108,7 +114,7 @@ pub fn new_kernel<T: Kernel + Default>(
 /// Constructs a kernel from its configuration (`#[kernel(config)]`).
 pub fn new_configured_kernel<T: Kernel + Config>(
     table: &toml::Table,
-) -> Result<Box<dyn Kernel>, Vec<ConfigProblem>> {
+) -> Result<Box<dyn DynKernel>, Vec<ConfigProblem>> {
     Ok(Box::new(T::from_table(table)?))
 }
 
@@ -116,7 +122,7 @@ pub fn new_configured_kernel<T: Kernel + Config>(
 /// is reported.
 pub fn new_backend<T: Backend + Default>(
     table: &toml::Table,
-) -> Result<Box<dyn Backend>, Vec<ConfigProblem>> {
+) -> Result<Box<dyn DynBackend>, Vec<ConfigProblem>> {
     check_no_config(table)?;
     Ok(Box::new(T::default()))
 }
@@ -124,9 +130,24 @@ pub fn new_backend<T: Backend + Default>(
 /// Constructs a backend from its configuration (`#[backend(config)]`).
 pub fn new_configured_backend<T: Backend + Config>(
     table: &toml::Table,
-) -> Result<Box<dyn Backend>, Vec<ConfigProblem>> {
+) -> Result<Box<dyn DynBackend>, Vec<ConfigProblem>> {
     Ok(Box::new(T::from_table(table)?))
 }
+
+/// The node attribute schema of kernel `K`; the bound is where a missing `Kernel` impl
+/// is reported.
+pub const fn kernel_attrs<K: Kernel>() -> &'static [AttrSpec] {
+    <K::Attrs as NodeAttrs>::SCHEMA
+}
+
+/// The node attribute schema of backend `B`'s own attributes.
+pub const fn backend_attrs<B: Backend>() -> &'static [AttrSpec] {
+    <B::Attrs as NodeAttrs>::SCHEMA
+}
+
+/// Checks at compile time that backend `B`'s `Kernel` type is `K`, the kernel its
+/// attribute names: a mismatch is a type error at the attribute's `kernel = ...`.
+pub const fn backend_kernel_is<B: Backend<Kernel = K>, K: Kernel>() {}
 
 /// Converts a step's own error type.
 pub fn step_result<E: Into<PluginError>>(result: Result<(), E>) -> Result<(), PluginError> {

@@ -5,10 +5,14 @@
 //! pointers). Nothing here runs before `main`; building the registry from the slices is
 //! deferred to the first access.
 
+use crate::attrs::AttrSpec;
+use crate::backend::DynBackend;
 use crate::config::{ConfigField, ConfigProblem};
 use crate::error::PluginError;
 use crate::ir::Model;
-use crate::plugin::{Backend, Kernel, Language, Stage, StepContext, Transform};
+use crate::kernel::DynKernel;
+use crate::plugin::{Language, Stage, Transform};
+use crate::step::StepContext;
 
 /// Every plugin the binary links, in link order.
 #[linkme::distributed_slice]
@@ -98,7 +102,8 @@ pub mod field {
     pub const TAGS: usize = 8;
     /// A kernel's ONNX domain.
     pub const DOMAIN: usize = 9;
-    /// A kernel's op types, separated by `LIST_SEPARATOR`.
+    /// A kernel's op types, or the op types a transform consumes, separated by
+    /// `LIST_SEPARATOR`.
     pub const OP_TYPES: usize = 10;
     /// One paragraph.
     pub const SUMMARY: usize = 11;
@@ -203,7 +208,7 @@ impl PluginRecord {
         self.field(field::DOMAIN)
     }
 
-    /// A kernel's ONNX op types.
+    /// A kernel's ONNX op types, or the op types a transform consumes.
     pub fn op_types(&self) -> impl Iterator<Item = &'static str> + Clone + use<> {
         self.list(field::OP_TYPES)
     }
@@ -255,13 +260,15 @@ pub struct KernelRecord {
     pub new: NewKernel,
     /// The configuration keys (empty when it takes none).
     pub config: &'static [ConfigField],
+    /// The node attributes of its instances.
+    pub attrs: &'static [AttrSpec],
 }
 
 /// Constructs a kernel from its configuration.
-pub type NewKernel = fn(&toml::Table) -> Result<Box<dyn Kernel>, Vec<ConfigProblem>>;
+pub type NewKernel = fn(&toml::Table) -> Result<Box<dyn DynKernel>, Vec<ConfigProblem>>;
 
 /// Constructs a backend from its configuration.
-pub type NewBackend = fn(&toml::Table) -> Result<Box<dyn Backend>, Vec<ConfigProblem>>;
+pub type NewBackend = fn(&toml::Table) -> Result<Box<dyn DynBackend>, Vec<ConfigProblem>>;
 
 /// Backend-specific record fields.
 #[derive(Debug)]
@@ -276,6 +283,8 @@ pub struct BackendRecord {
     pub new: NewBackend,
     /// The configuration keys (empty when it takes none).
     pub config: &'static [ConfigField],
+    /// The node attributes only this backend reads.
+    pub attrs: &'static [AttrSpec],
 }
 
 /// Signature of a step as stored in its record: the model, the context and the step's

@@ -27,6 +27,17 @@ pub(crate) fn did_you_mean<'a>(
         .unwrap_or_default()
 }
 
+/// `text` cut to its first `max` chars with the count of the rest, so that a message
+/// quoting a huge name from a model stays readable.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => {
+            std::borrow::Cow::Owned(format!("{}...({} bytes)", &text[..cut], text.len()))
+        }
+    }
+}
+
 /// Levenshtein distance over chars.
 pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -56,5 +67,7 @@ mod tests {
         assert_eq!(closest("layernorm", names), Some("LayerNorm"));
         assert_eq!(closest("Conv", names), None);
         assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcdé", 3), "abc...(6 bytes)");
     }
 }

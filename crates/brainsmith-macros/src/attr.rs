@@ -37,7 +37,7 @@ impl Kind {
     /// Every key the attribute accepts.
     pub(crate) fn keys(self) -> Vec<&'static str> {
         let own: &[&str] = match self {
-            Kind::Transform => &[STAGE, INFERS, CONFIG],
+            Kind::Transform => &[STAGE, INFERS, CONSUMES, CONFIG],
             Kind::Kernel => &[OP_TYPES, DOMAIN, CONFIG],
             Kind::Backend => &[KERNEL, LANGUAGE, PRIORITY, CONFIG],
             Kind::Step => &[],
@@ -64,6 +64,7 @@ pub(crate) struct Attrs {
     /// The variant name of `Stage`.
     pub(crate) stage: Option<Spanned<&'static str>>,
     pub(crate) infers: Option<syn::Path>,
+    pub(crate) consumes: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) op_types: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) domain: Option<Spanned<String>>,
     pub(crate) kernel: Option<syn::Path>,
@@ -160,6 +161,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, args: TokenStream) -> Attrs {
             STAGE => attrs.stage = choice(cx, key, "stage", STAGES, &value),
             INFERS => attrs.infers = type_path(cx, key, &value),
             OP_TYPES => attrs.op_types = string_list(cx, key, &value),
+            CONSUMES => attrs.consumes = string_list(cx, key, &value),
             DOMAIN => attrs.domain = string(cx, key, &value),
             KERNEL => attrs.kernel = type_path(cx, key, &value),
             LANGUAGE => attrs.language = choice(cx, key, "language", LANGUAGES, &value),
@@ -174,7 +176,7 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, args: TokenStream) -> Attrs {
 fn example(key: &str) -> &'static str {
     match key {
         TAGS => "[\"tag\", ...]",
-        OP_TYPES => "[\"OpType\", ...]",
+        OP_TYPES | CONSUMES => "[\"OpType\", ...]",
         STAGE => "cleanup",
         LANGUAGE => "hls",
         INFERS | KERNEL => "path::to::Kernel",

@@ -87,7 +87,7 @@ fn parse(cx: &Ctxt, item: &syn::DeriveInput) -> Vec<Field> {
         .collect()
 }
 
-fn is_option(ty: &syn::Type) -> bool {
+pub(crate) fn is_option(ty: &syn::Type) -> bool {
     matches!(ty, syn::Type::Path(p) if p.qself.is_none()
         && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
@@ -128,7 +128,7 @@ fn field_attrs(cx: &Ctxt, field: &syn::Field) -> (Fallback, Option<syn::Expr>) {
 }
 
 /// The doc comment, one space of indentation removed from each line.
-fn doc(attrs: &[syn::Attribute]) -> String {
+pub(crate) fn doc(attrs: &[syn::Attribute]) -> String {
     let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))

@@ -83,6 +83,7 @@ fn strings(plugin: &Plugin) -> (TokenStream, TokenStream) {
         Details::Kernel {
             op_types, domain, ..
         } => (op_types.join(LIST_SEPARATOR), domain.clone()),
+        Details::Transform { consumes, .. } => (consumes.join(LIST_SEPARATOR), String::new()),
         _ => (String::new(), String::new()),
     };
     let name = &plugin.name;
@@ -164,6 +165,7 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
             stage,
             infers,
             config,
+            ..
         } => {
             let stage = syn::Ident::new(stage, Span::call_site());
             let infers = match infers {
@@ -186,10 +188,12 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
         }
         Details::Kernel { config, .. } => {
             let (new, fields) = constructor(ident, *config, Kind::Kernel);
+            let attrs = quote_spanned!(span=> #private::kernel_attrs::<#ident>());
             let details = quote! {
                 #private::Details::Kernel(#private::KernelRecord {
                     new: #new,
                     config: #fields,
+                    attrs: #attrs,
                 })
             };
             let mut extra = registered(ident, record);
@@ -203,8 +207,13 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
             config,
         } => {
             let language = syn::Ident::new(language, Span::call_site());
+            let kernel_span = syn::spanned::Spanned::span(kernel);
+            let same_kernel = quote_spanned! {kernel_span=>
+                const _: () = #private::backend_kernel_is::<#ident, #kernel>();
+            };
             let kernel = kernel_record(kernel);
             let (new, fields) = constructor(ident, *config, Kind::Backend);
+            let attrs = quote_spanned!(span=> #private::backend_attrs::<#ident>());
             let details = quote! {
                 #private::Details::Backend(#private::BackendRecord {
                     kernel: #kernel,
@@ -212,9 +221,12 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                     priority: #priority,
                     new: #new,
                     config: #fields,
+                    attrs: #attrs,
                 })
             };
-            (details, registered(ident, record))
+            let mut extra = registered(ident, record);
+            extra.extend(same_kernel);
+            (details, extra)
         }
         Details::Step { config } => {
             let details = match config {

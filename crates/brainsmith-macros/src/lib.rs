@@ -11,6 +11,7 @@ mod attr;
 mod config;
 mod ctxt;
 mod expand;
+mod node_attrs;
 mod suggest;
 mod symbol;
 mod valid;
@@ -27,6 +28,20 @@ pub fn transform(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_derive(Config, attributes(config))]
 pub fn derive_config(item: TokenStream) -> TokenStream {
     config::derive(item.into()).into()
+}
+
+/// Makes a struct's named fields a node's typed attributes. See
+/// `brainsmith_core::attrs`.
+#[proc_macro_derive(NodeAttrs, attributes(attr, node_attrs))]
+pub fn derive_node_attrs(item: TokenStream) -> TokenStream {
+    node_attrs::derive(item.into()).into()
+}
+
+/// Makes an enum of unit variants a string node attribute with a closed set of values.
+/// See `brainsmith_core::attrs`.
+#[proc_macro_derive(AttrEnum, attributes(attr))]
+pub fn derive_attr_enum(item: TokenStream) -> TokenStream {
+    node_attrs::derive_enum(item.into()).into()
 }
 
 /// Registers a hardware kernel. See `brainsmith_core::kernel`.

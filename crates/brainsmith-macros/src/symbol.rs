@@ -10,6 +10,7 @@ pub(crate) const TAGS: &str = "tags";
 /// Transform keys.
 pub(crate) const STAGE: &str = "stage";
 pub(crate) const INFERS: &str = "infers";
+pub(crate) const CONSUMES: &str = "consumes";
 /// A flag (transforms, kernels, backends): the struct derives `Config` and its fields are
 /// the plugin's configuration.
 pub(crate) const CONFIG: &str = "config";

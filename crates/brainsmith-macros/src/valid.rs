@@ -25,6 +25,8 @@ pub(crate) enum Details {
     Transform {
         stage: &'static str,
         infers: Option<syn::Path>,
+        /// The op types it consumes (`consumes = [...]`).
+        consumes: Vec<String>,
         /// The span of the `config` flag, when the struct is its own configuration.
         config: Option<Span>,
     },
@@ -138,16 +140,23 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
         .map(|t| check_tags(cx, t))
         .unwrap_or_default();
 
+    let consumes = attrs
+        .consumes
+        .as_ref()
+        .map(|c| check_op_types(cx, c, CONSUMES))
+        .unwrap_or_default();
     let details = match kind {
         Kind::Transform => match (attrs.stage, attrs.infers) {
             (Some(stage), None) => Details::Transform {
                 stage: stage.value,
                 infers: None,
+                consumes,
                 config: attrs.config,
             },
             (None, Some(infers)) => Details::Transform {
                 stage: "KernelMapping",
                 infers: Some(infers),
+                consumes,
                 config: attrs.config,
             },
             (Some(stage), Some(_)) => {
@@ -178,7 +187,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
             });
             match attrs.op_types {
                 Some(op_types) => Details::Kernel {
-                    op_types: check_op_types(cx, &op_types),
+                    op_types: check_op_types(cx, &op_types, OP_TYPES),
                     domain: domain.unwrap_or_default(),
                     config: attrs.config,
                 },
@@ -268,11 +277,11 @@ fn check_tags(cx: &Ctxt, tags: &Spanned<Vec<Spanned<String>>>) -> Vec<String> {
     out
 }
 
-fn check_op_types(cx: &Ctxt, op_types: &Spanned<Vec<Spanned<String>>>) -> Vec<String> {
+fn check_op_types(cx: &Ctxt, op_types: &Spanned<Vec<Spanned<String>>>, key: &str) -> Vec<String> {
     if op_types.value.is_empty() {
         cx.error_at(
             op_types.span,
-            format!("`{OP_TYPES}` is empty: name at least one ONNX op type"),
+            format!("`{key}` is empty: name at least one ONNX op type"),
         );
     }
     let mut out: Vec<String> = Vec::new();

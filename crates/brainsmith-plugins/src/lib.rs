@@ -54,6 +54,7 @@
 brainsmith_core::namespace!("brainsmith");
 
 pub mod eval;
+mod kernels;
 #[cfg(test)]
 mod malformed;
 pub mod shapes;

@@ -2,22 +2,15 @@
 
 use std::fmt::Write as _;
 
-use brainsmith_core::ir::{Graph, Node, QuantType};
+use brainsmith_core::backend::{Port, PortDirection, Protocol, identifier, unique_identifiers};
+use brainsmith_core::hardware::specialize;
 use brainsmith_core::prelude::*;
 
-use crate::kernel::{Thresholding, ThresholdingParams};
+use crate::kernel::Thresholding;
 
 /// Bits of the output count: enough for `steps` (0..=steps).
 fn count_bits(steps: usize) -> u32 {
     usize::BITS - steps.leading_zeros()
-}
-
-/// The C identifier of a node name.
-fn ident(node: &Node) -> String {
-    node.name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
 }
 
 fn hls_type(dt: QuantType) -> String {
@@ -32,27 +25,83 @@ fn hls_type(dt: QuantType) -> String {
     }
 }
 
-/// Generates an HLS C++ header: the threshold table and a streaming function that counts,
-/// per element, the thresholds reached and applies the output scale and bias.
-#[backend(kernel = Thresholding, language = hls, priority = 10, version = "0.3.0", config)]
+/// How the HLS backend stores the threshold table.
+#[derive(AttrEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RamStyle {
+    /// Let the tool choose.
+    #[attr(name = "auto")]
+    Auto,
+    /// LUT RAM.
+    #[attr(name = "distributed")]
+    Distributed,
+    /// Block RAM.
+    #[attr(name = "block")]
+    Block,
+}
+
+/// Node attributes only the HLS backend reads.
+#[derive(Debug, NodeAttrs)]
+pub struct HlsAttrs {
+    /// Where the threshold table lives.
+    #[attr(name = "ram_style", default = RamStyle::Auto)]
+    pub ram_style: RamStyle,
+}
+
+/// Generates an HLS C++ header: the threshold table in a parameter file and a streaming
+/// function that counts, per element, the thresholds reached and applies the output
+/// scale and bias.
+#[backend(kernel = Thresholding, language = hls, priority = 10, version = "0.4.0", config)]
 #[derive(Debug, Config)]
 pub struct ThresholdingHls {
     /// The initiation interval of the streaming loop: cycles between two inputs.
-    #[config(default = 1)]
+    #[config(default = 1, check = at_least_one)]
     pub ii: u32,
 }
 
+fn at_least_one(ii: &u32) -> Result<(), String> {
+    if *ii == 0 {
+        Err("the initiation interval is at least 1 cycle".into())
+    } else {
+        Ok(())
+    }
+}
+
 impl Backend for ThresholdingHls {
-    fn generate(&self, node: &Node, graph: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
-        if self.ii == 0 {
-            return Err(PluginError::new(
-                "backend configuration `ii` is 0; the initiation interval is at least 1 cycle",
-            ));
-        }
-        let p = ThresholdingParams::read(node, graph)?;
-        let name = ident(node);
+    type Kernel = Thresholding;
+    type Attrs = HlsAttrs;
+
+    fn generate(
+        &self,
+        node: &BackendNode<'_, Self>,
+        _: &BuildContext,
+    ) -> Result<Generated, PluginError> {
+        let a = &node.attrs;
+        let p = &node.node.attrs;
+        let rows = node.kernel.thresholds(node)?;
+        let name = identifier(node.name());
         let in_t = hls_type(p.input);
         let out_t = hls_type(p.output);
+
+        let mut params = String::new();
+        let _ = writeln!(
+            params,
+            "// {name}: thresholds, {} row(s) of {}",
+            rows.len(),
+            p.steps
+        );
+        let _ = writeln!(params, "#pragma once\n#include <ap_int.h>\n");
+        let _ = writeln!(
+            params,
+            "static const {in_t} {name}_thresholds[{}][{}] = {{",
+            rows.len(),
+            p.steps
+        );
+        for row in &rows {
+            let values: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+            let _ = writeln!(params, "    {{{}}},", values.join(", "));
+        }
+        let _ = writeln!(params, "}};");
+
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -61,27 +110,27 @@ impl Backend for ThresholdingHls {
         );
         let _ = writeln!(
             s,
-            "#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n"
+            "#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n#include \"{name}_params.hpp\"\n"
         );
         let _ = writeln!(
             s,
-            "static const {in_t} {name}_thresholds[{}][{}] = {{",
-            p.thresholds.len(),
-            p.steps
+            "void {name}(hls::stream<{in_t}> &in0, hls::stream<{out_t}> &out0, unsigned n) {{"
         );
-        for row in &p.thresholds {
-            let values: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
-            let _ = writeln!(s, "    {{{}}},", values.join(", "));
+        if a.ram_style != RamStyle::Auto {
+            let _ = writeln!(
+                s,
+                "#pragma HLS bind_storage variable={name}_thresholds type=rom_2p impl={}",
+                if a.ram_style == RamStyle::Block {
+                    "bram"
+                } else {
+                    "lutram"
+                }
+            );
         }
-        let _ = writeln!(s, "}};\n");
-        let _ = writeln!(
-            s,
-            "void {name}(hls::stream<{in_t}> &in, hls::stream<{out_t}> &out, unsigned n) {{"
-        );
         let _ = writeln!(s, "    for (unsigned i = 0; i < n; i++) {{");
         let _ = writeln!(s, "#pragma HLS pipeline II={}", self.ii);
-        let _ = writeln!(s, "        const {in_t} x = in.read();");
-        let row = if p.thresholds.len() == 1 {
+        let _ = writeln!(s, "        const {in_t} x = in0.read();");
+        let row = if rows.len() == 1 {
             "0".to_owned()
         } else {
             format!("i % {}", p.channels)
@@ -101,46 +150,83 @@ impl Backend for ThresholdingHls {
         };
         let _ = writeln!(
             s,
-            "        out.write(({out_t})({} * count{bias}));",
+            "        out0.write(({out_t})({} * count{bias}));",
             p.scale
         );
         let _ = writeln!(s, "    }}\n}}");
-        Ok(vec![GeneratedFile {
-            path: format!("{name}.hpp"),
-            contents: s,
-        }])
+        let ports = [
+            ("in0", PortDirection::In, p.input),
+            ("out0", PortDirection::Out, p.output),
+        ]
+        .into_iter()
+        .map(|(port, direction, dt)| Port {
+            name: port.into(),
+            direction,
+            width: u64::from(dt.bitwidth()),
+            protocol: Protocol::AxiStream,
+        })
+        .collect();
+        Ok(Generated {
+            sources: vec![GeneratedFile {
+                path: format!("{name}.hpp"),
+                contents: s,
+            }],
+            params: vec![GeneratedFile {
+                path: format!("{name}_params.hpp"),
+                contents: params,
+            }],
+            interface: Interface {
+                top: name,
+                ports,
+                clock: Some("ap_clk".into()),
+                reset: Some("ap_rst_n".into()),
+            },
+        })
     }
 }
 
 /// Generates a SystemVerilog module: a comparator per threshold and an adder tree
 /// counting the thresholds each input reaches. Integer input types, thresholds shared by
 /// all channels, and an unscaled, unbiased output (the count itself) only.
-#[backend(kernel = Thresholding, language = rtl, priority = 5, version = "0.3.0")]
+#[backend(kernel = Thresholding, language = rtl, priority = 5, version = "0.4.0")]
 #[derive(Debug, Default)]
 pub struct ThresholdingRtl;
 
 impl Backend for ThresholdingRtl {
-    fn generate(&self, node: &Node, graph: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
-        let p = ThresholdingParams::read(node, graph)?;
+    type Kernel = Thresholding;
+    type Attrs = ();
+
+    fn supports(&self, node: &BackendNode<'_, Self>) -> Result<(), PluginError> {
+        let p = &node.node.attrs;
         if !p.input.is_integer() {
-            return Err(PluginError::new(format!(
-                "node '{}': the RTL backend needs an integer input type, found {}; use the HLS backend",
-                node.name, p.input
+            return Err(node.error(format!(
+                "the RTL backend needs an integer input type, found {}; use the HLS backend",
+                p.input
             )));
         }
-        if p.thresholds.len() != 1 {
-            return Err(PluginError::new(format!(
-                "node '{}': the RTL backend supports thresholds shared by all channels only",
-                node.name
-            )));
+        if node.kernel.thresholds(node)?.len() != 1 {
+            return Err(
+                node.error("the RTL backend supports thresholds shared by all channels only")
+            );
         }
         if p.scale != 1.0 || p.bias != 0.0 {
-            return Err(PluginError::new(format!(
-                "node '{}': the RTL backend outputs the threshold count, but the node scales it by {} and adds {}; use the HLS backend",
-                node.name, p.scale, p.bias
+            return Err(node.error(format!(
+                "the RTL backend outputs the threshold count, but the node scales it by {} \
+                 and adds {}; use the HLS backend",
+                p.scale, p.bias
             )));
         }
-        let name = ident(node);
+        Ok(())
+    }
+
+    fn generate(
+        &self,
+        node: &BackendNode<'_, Self>,
+        _: &BuildContext,
+    ) -> Result<Generated, PluginError> {
+        let p = &node.node.attrs;
+        let rows = node.kernel.thresholds(node)?;
+        let name = identifier(node.name());
         let width = p.input.bitwidth();
         let signed = if p.input.range().0 < 0.0 {
             "signed "
@@ -162,7 +248,7 @@ impl Backend for ThresholdingRtl {
             bits - 1
         );
         let _ = writeln!(s, ");");
-        for (t, v) in p.thresholds[0].iter().enumerate() {
+        for (t, v) in rows[0].iter().enumerate() {
             let _ = writeln!(
                 s,
                 "    localparam logic {signed}[{}:0] T{t} = {};",
@@ -179,19 +265,50 @@ impl Backend for ThresholdingRtl {
             sum.join(" + ")
         );
         let _ = writeln!(s, "endmodule");
-        Ok(vec![GeneratedFile {
-            path: format!("{name}.sv"),
-            contents: s,
-        }])
+        Ok(Generated {
+            sources: vec![GeneratedFile {
+                path: format!("{name}.sv"),
+                contents: s,
+            }],
+            params: Vec::new(),
+            interface: Interface {
+                top: name,
+                ports: vec![
+                    Port {
+                        name: "x".into(),
+                        direction: PortDirection::In,
+                        width: u64::from(width),
+                        protocol: Protocol::Wire,
+                    },
+                    Port {
+                        name: "count".into(),
+                        direction: PortDirection::Out,
+                        width: u64::from(bits),
+                        protocol: Protocol::Wire,
+                    },
+                ],
+                clock: Some("clk".into()),
+                reset: None,
+            },
+        })
     }
 }
 
 /// Generates code for every node that a kernel of the build implements (the blueprint's
-/// `kernels`, or every registered one), with the kernel's first backend, into
-/// `<output_dir>/<node>/` (checked, not written, when the build has no output directory).
-#[step(tags = ["codegen"], version = "0.3.0")]
+/// `kernels`, or every registered one) into `<output_dir>/<node>/`, with the first
+/// backend in the build's order that supports the node; a backend that refuses is
+/// reported in the run's diagnostics with its reason. The chosen backend is recorded on
+/// the node (op type `Thresholding_hls` or `_rtl`). Without an output directory the code
+/// is generated and checked, not written.
+#[step(tags = ["codegen"], version = "0.4.0")]
 pub fn generate_hardware(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
-    for node in &model.graph.nodes {
+    let build = BuildContext {
+        target: ctx.target().clone(),
+        output_dir: ctx.output_dir().map(ToOwned::to_owned),
+    };
+    let names = unique_identifiers(model.graph.nodes.iter().map(|n| n.name.as_str()));
+    for (i, dir_name) in names.iter().enumerate() {
+        let node = &model.graph.nodes[i];
         let Some(choice) = ctx.kernel_for(node)? else {
             continue;
         };
@@ -199,21 +316,58 @@ pub fn generate_hardware(model: &mut Model, ctx: &mut StepContext<'_>) -> Result
         choice
             .instance
             .check(node, &model.graph)
-            .map_err(|e| e.context(&prefix))?;
-        let backend = choice.backend(None).ok_or_else(|| {
-            PluginError::new(format!("{prefix}: the build has no backend for the kernel"))
-        })?;
-        let files = backend
-            .instance
-            .generate(node, &model.graph)
-            .map_err(|e| e.context(&prefix))?;
-        if let Some(dir) = ctx.output_dir() {
-            let dir = dir.join(ident(node));
-            std::fs::create_dir_all(&dir)?;
-            for file in files {
-                std::fs::write(dir.join(&file.path), file.contents)?;
+            .map_err(|e| e.context(format!("kernel '{}'", choice.kernel.qualified_name())))?;
+        let mut refusals = Vec::new();
+        let mut chosen = None;
+        for backend in &choice.backends {
+            match backend
+                .instance
+                .supports(choice.instance.as_ref(), node, &model.graph)
+            {
+                Ok(()) => {
+                    chosen = Some(backend);
+                    break;
+                }
+                Err(e) => refusals.push((backend.backend.qualified_name().to_owned(), e)),
             }
         }
+        let Some(backend) = chosen else {
+            let reasons: Vec<String> = refusals
+                .iter()
+                .map(|(b, e)| format!("{b}: {}", e.message()))
+                .collect();
+            return Err(PluginError::new(format!(
+                "{prefix}: no backend of the build supports it ({})",
+                if reasons.is_empty() {
+                    "the build has none".into()
+                } else {
+                    reasons.join("; ")
+                }
+            )));
+        };
+        for (refused, e) in &refusals {
+            ctx.warn(
+                node.name.clone(),
+                format!(
+                    "{refused} refused it: {}; fell back to {}",
+                    e.message(),
+                    backend.backend.qualified_name()
+                ),
+            );
+        }
+        let generated = backend
+            .instance
+            .generate(choice.instance.as_ref(), node, &model.graph, &build)
+            .map_err(|e| e.context(&prefix))?;
+        if let Some(dir) = ctx.output_dir() {
+            let dir = dir.join(dir_name);
+            std::fs::create_dir_all(&dir)?;
+            for file in generated.sources.iter().chain(&generated.params) {
+                std::fs::write(dir.join(&file.path), &file.contents)?;
+            }
+        }
+        let backend = backend.backend;
+        specialize(&mut model.graph.nodes[i], backend);
     }
     Ok(())
 }

@@ -1,13 +1,12 @@
 //! [`InferThresholding`]
 
-use brainsmith_core::ir::{AttributeValue, Node, QuantType};
 use brainsmith_core::prelude::*;
 
-use crate::kernel::{DOMAIN, OP_TYPE, Thresholding};
+use crate::kernel::{DOMAIN, OP_TYPE, Thresholding, ThresholdingAttrs};
 
 /// Maps QONNX `MultiThreshold` nodes with constant, ascending thresholds onto the
 /// [`Thresholding`] kernel. Nodes it cannot map are left alone, with a diagnostic.
-#[transform(infers = Thresholding, tags = ["activation"], version = "0.3.0")]
+#[transform(infers = Thresholding, consumes = ["MultiThreshold"], tags = ["activation"], version = "0.4.0")]
 #[derive(Debug, Default)]
 pub struct InferThresholding;
 
@@ -49,19 +48,37 @@ impl Transform for InferThresholding {
                 .and_then(|v| v.static_shape())
                 .and_then(|s| s.last().copied())
                 .unwrap_or(rows);
-            let output = node.attr_str("out_dtype").unwrap_or("FLOAT32").to_owned();
+            let output = match node.attr_str("out_dtype").unwrap_or("FLOAT32").parse() {
+                Ok(dt) => dt,
+                Err(e) => {
+                    ctx.warn(
+                        &node.name,
+                        format!("attribute 'out_dtype': {e}; left as MultiThreshold"),
+                    );
+                    continue;
+                }
+            };
+            let positive = |n: i64| usize::try_from(n).ok().filter(|&n| n > 0);
+            let (Some(channels), Some(steps)) = (positive(channels), positive(steps)) else {
+                ctx.warn(
+                    &node.name,
+                    "empty threshold dimensions; left as MultiThreshold",
+                );
+                continue;
+            };
+            let attrs = ThresholdingAttrs {
+                channels,
+                steps,
+                pe: 1,
+                input,
+                output,
+                scale: node.attr_float("out_scale").unwrap_or(1.0),
+                bias: node.attr_float("out_bias").unwrap_or(0.0),
+            };
             let mut mapped = Node::new(OP_TYPE, node.inputs.clone(), node.outputs.clone())
                 .with_name(node.name.clone())
-                .with_domain(DOMAIN)
-                .with_attribute("NumChannels", AttributeValue::Int(channels))
-                .with_attribute("numSteps", AttributeValue::Int(steps))
-                .with_attribute("inputDataType", AttributeValue::string(&input.to_string()))
-                .with_attribute("outputDataType", AttributeValue::string(&output));
-            for key in ["out_scale", "out_bias"] {
-                if let Some(v) = node.attr_float(key) {
-                    mapped.set_attribute(key, AttributeValue::Float(v));
-                }
-            }
+                .with_domain(DOMAIN);
+            attrs.write(&mut mapped);
             model.graph.nodes[i] = mapped;
             changed = true;
         }

@@ -1,6 +1,7 @@
-//! The [`Thresholding`] kernel and the parameters its nodes carry.
+//! The [`Thresholding`] kernel and the attributes its nodes carry.
 
-use brainsmith_core::ir::{Graph, Node, QuantType};
+use brainsmith_core::attrs::AttrCheck;
+use brainsmith_core::kernel::{Direction, FoldingKnob};
 use brainsmith_core::prelude::*;
 
 /// The op type of thresholding nodes.
@@ -9,13 +10,12 @@ pub const OP_TYPE: &str = "Thresholding";
 pub const DOMAIN: &str = "acme.fpgadataflow";
 
 /// A streaming multi-threshold unit: each input element is compared against the
-/// thresholds of its channel, and the number of thresholds it reaches, scaled and biased,
-/// is the output.
+/// thresholds of its channel (the last axis), and the number of thresholds it reaches,
+/// scaled and biased, is the output. `PE` channels are processed per cycle.
 ///
-/// Node attributes: `NumChannels`, `numSteps`, `inputDataType`, `outputDataType`,
-/// `out_scale`, `out_bias`; the second input is the constant threshold matrix
-/// (`NumChannels` or 1 rows, `numSteps` columns, ascending).
-#[kernel(op_types = ["Thresholding"], domain = "acme.fpgadataflow", tags = ["activation", "quantization"], version = "0.3.0", author = "ACME FPGA team", config)]
+/// The second input is the constant threshold matrix (`NumChannels` or 1 rows,
+/// `numSteps` columns, ascending).
+#[kernel(op_types = ["Thresholding"], domain = "acme.fpgadataflow", tags = ["activation", "quantization"], version = "0.4.0", author = "ACME FPGA team", config)]
 #[derive(Debug, Config)]
 pub struct Thresholding {
     /// The most thresholds per channel the unit is built for; a node with more is refused
@@ -24,103 +24,185 @@ pub struct Thresholding {
     pub max_steps: usize,
 }
 
-/// The parameters of one thresholding node, read and checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ThresholdingParams {
-    /// Channels of the input.
+/// The attributes of a thresholding node (FINN's names).
+#[derive(Clone, Debug, PartialEq, NodeAttrs)]
+#[node_attrs(check = pe_divides_channels)]
+pub struct ThresholdingAttrs {
+    /// Channels of the input (its last axis).
+    #[attr(name = "NumChannels", check = positive)]
     pub channels: usize,
     /// Thresholds per channel.
+    #[attr(name = "numSteps", check = positive)]
     pub steps: usize,
-    /// Input datatype.
+    /// Channels processed per cycle; divides `NumChannels`.
+    #[attr(name = "PE", default = 1)]
+    pub pe: usize,
+    /// Datatype of the input.
+    #[attr(name = "inputDataType")]
     pub input: QuantType,
-    /// Output datatype.
+    /// Datatype of the output.
+    #[attr(name = "outputDataType")]
     pub output: QuantType,
-    /// Output scale.
+    /// Scale applied to the threshold count.
+    #[attr(name = "out_scale", default = 1.0)]
     pub scale: f32,
-    /// Output bias.
+    /// Bias added after scaling.
+    #[attr(name = "out_bias", default = 0.0)]
     pub bias: f32,
-    /// Threshold rows (1 row when all channels share them).
-    pub thresholds: Vec<Vec<f64>>,
 }
 
-fn attr_type(node: &Node, key: &str) -> Result<QuantType, PluginError> {
-    let text = node.attr_str(key).ok_or_else(|| {
-        PluginError::new(format!(
-            "node '{}' has no string attribute '{key}'",
-            node.name
-        ))
-    })?;
-    text.parse()
-        .map_err(|e| PluginError::new(format!("node '{}', attribute '{key}': {e}", node.name)))
+fn positive(n: &usize) -> Result<(), String> {
+    if *n == 0 {
+        Err("must be at least 1".into())
+    } else {
+        Ok(())
+    }
 }
 
-impl ThresholdingParams {
-    /// Reads the parameters of `node`, failing with a message naming the node and the
-    /// attribute at fault.
-    pub fn read(node: &Node, graph: &Graph) -> Result<ThresholdingParams, PluginError> {
-        let int = |key: &str| {
-            node.attr_int(key)
-                .filter(|v| *v > 0)
-                .map(|v| v as usize)
-                .ok_or_else(|| {
-                    PluginError::new(format!(
-                        "node '{}' needs a positive INT attribute '{key}'",
-                        node.name
-                    ))
-                })
-        };
-        let channels = int("NumChannels")?;
-        let steps = int("numSteps")?;
-        let name = node.inputs.get(1).ok_or_else(|| {
-            PluginError::new(format!("node '{}' has no threshold input", node.name))
-        })?;
-        let tensor = graph.constant(name).ok_or_else(|| {
-            PluginError::new(format!(
-                "node '{}': thresholds '{name}' are not a constant",
-                node.name
-            ))
-        })?;
+fn pe_divides_channels(a: &ThresholdingAttrs, c: &mut AttrCheck) {
+    c.divides("PE", a.pe as u64, "NumChannels", a.channels as u64);
+}
+
+impl Thresholding {
+    /// The threshold rows of `node` (one row when all channels share them), read from its
+    /// constant second input and checked: shape, ascending order.
+    pub fn thresholds(
+        &self,
+        node: &KernelNode<'_, ThresholdingAttrs>,
+    ) -> Result<Vec<Vec<f64>>, PluginError> {
+        let a = &node.attrs;
+        let tensor = node.constant_input(1)?;
         let values = tensor.to_f64()?;
-        let rows = values.len() / steps.max(1);
-        if values.len() != rows * steps || (rows != 1 && rows != channels) {
-            return Err(PluginError::new(format!(
-                "node '{}': thresholds '{name}' have shape {:?}; expected [{channels} or 1, {steps}]",
-                node.name,
-                tensor.dims()
+        let rows = values.len() / a.steps;
+        if values.len() != rows * a.steps || (rows != 1 && rows != a.channels) {
+            return Err(node.error(format!(
+                "thresholds '{}' have shape {:?}; expected [{} or 1, {}]",
+                node.node().inputs[1],
+                tensor.dims(),
+                a.channels,
+                a.steps
             )));
         }
-        let thresholds: Vec<Vec<f64>> = values.chunks(steps).map(<[f64]>::to_vec).collect();
-        if thresholds
-            .iter()
-            .any(|row| row.windows(2).any(|w| w[0] > w[1]))
-        {
-            return Err(PluginError::new(format!(
-                "node '{}': thresholds '{name}' are not ascending",
-                node.name
+        let rows: Vec<Vec<f64>> = values.chunks(a.steps).map(<[f64]>::to_vec).collect();
+        if rows.iter().any(|row| row.windows(2).any(|w| w[0] > w[1])) {
+            return Err(node.error(format!(
+                "thresholds '{}' are not ascending",
+                node.node().inputs[1]
             )));
         }
-        Ok(ThresholdingParams {
-            channels,
-            steps,
-            input: attr_type(node, "inputDataType")?,
-            output: attr_type(node, "outputDataType")?,
-            scale: node.attr_float("out_scale").unwrap_or(1.0),
-            bias: node.attr_float("out_bias").unwrap_or(0.0),
-            thresholds,
-        })
+        Ok(rows)
     }
 }
 
 impl Kernel for Thresholding {
-    fn check(&self, node: &Node, graph: &Graph) -> Result<(), PluginError> {
-        let params = ThresholdingParams::read(node, graph)?;
-        if params.steps > self.max_steps {
-            return Err(PluginError::new(format!(
-                "node '{}' has {} thresholds per channel; this build's Thresholding unit takes \
-                 at most {} (kernel configuration `max_steps`)",
-                node.name, params.steps, self.max_steps
+    type Attrs = ThresholdingAttrs;
+
+    fn check(&self, node: &KernelNode<'_, ThresholdingAttrs>) -> Result<(), PluginError> {
+        self.thresholds(node)?;
+        if node.attrs.steps > self.max_steps {
+            return Err(node.error(format!(
+                "{} thresholds per channel; this build's Thresholding unit takes at most {} \
+                 (kernel configuration `max_steps`)",
+                node.attrs.steps, self.max_steps
             )));
         }
         Ok(())
+    }
+
+    fn infer(
+        &self,
+        node: &KernelNode<'_, ThresholdingAttrs>,
+    ) -> Result<Vec<TensorInfo>, PluginError> {
+        let shape = node.input_shape(0)?;
+        if shape.last() != Some(&(node.attrs.channels as i64)) {
+            return Err(node.error(format!(
+                "input shape {shape:?} does not end in NumChannels ({})",
+                node.attrs.channels
+            )));
+        }
+        Ok(vec![TensorInfo {
+            shape,
+            datatype: node.attrs.output,
+        }])
+    }
+
+    fn streams(
+        &self,
+        node: &KernelNode<'_, ThresholdingAttrs>,
+    ) -> Result<Vec<Stream>, PluginError> {
+        let a = &node.attrs;
+        let shape = self.infer(node)?.remove(0).shape;
+        let mut folded = shape[..shape.len() - 1].to_vec();
+        folded.extend([(a.channels / a.pe) as i64, a.pe as i64]);
+        Ok([(Direction::In, a.input), (Direction::Out, a.output)]
+            .into_iter()
+            .map(|(direction, datatype)| Stream {
+                direction,
+                index: 0,
+                normal_shape: shape.clone(),
+                folded_shape: folded.clone(),
+                datatype,
+            })
+            .collect())
+    }
+
+    fn folding(&self, node: &KernelNode<'_, ThresholdingAttrs>) -> Vec<FoldingKnob> {
+        let c = node.attrs.channels as u64;
+        vec![FoldingKnob {
+            attr: "PE",
+            legal: (1..=c).filter(|d| c.is_multiple_of(*d)).collect(),
+        }]
+    }
+
+    /// One cycle per folded transfer: elements / PE.
+    fn cycles(&self, node: &KernelNode<'_, ThresholdingAttrs>) -> Option<u64> {
+        let elements: i64 = node.input_shape(0).ok()?.iter().product();
+        Some(elements as u64 / node.attrs.pe as u64)
+    }
+
+    /// A first-order model: a comparator of the input width per threshold and lane (one
+    /// LUT per two bits), and the thresholds in LUT RAM up to 4 kbit, in BRAM18s beyond.
+    fn resources(&self, node: &KernelNode<'_, ThresholdingAttrs>, _: &Target) -> Option<Resources> {
+        let a = &node.attrs;
+        let width = u64::from(a.input.bitwidth());
+        let rows = self.thresholds(node).ok()?.len() as u64;
+        let bits = rows * a.steps as u64 * width;
+        let lut = a.pe as u64 * a.steps as u64 * width.div_ceil(2);
+        let (lut, bram18) = if bits <= 4096 {
+            (lut + bits.div_ceil(64), 0)
+        } else {
+            (lut, bits.div_ceil(18 * 1024))
+        };
+        Some(Resources {
+            lut,
+            bram18,
+            ..Resources::default()
+        })
+    }
+
+    /// `scale * count(x >= t) + bias` per element, thresholds of the element's channel,
+    /// in f32 as the hardware's output type holds it.
+    fn execute(
+        &self,
+        node: &KernelNode<'_, ThresholdingAttrs>,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>, PluginError> {
+        let a = &node.attrs;
+        let rows = self.thresholds(node)?;
+        let x = inputs[0].to_f64()?;
+        let out: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let row = &rows[if rows.len() == 1 { 0 } else { i % a.channels }];
+                let count = row.iter().filter(|&&t| v >= t).count() as f32;
+                a.scale * count + a.bias
+            })
+            .collect();
+        Ok(vec![Tensor::from_f32(
+            &node.node().outputs[0],
+            inputs[0].dims(),
+            &out,
+        )])
     }
 }

@@ -13,10 +13,12 @@
 //! `--search`, `--verbose`, `--format table|json|toml`), `plugins show NAME`, `manifest`
 //! (this binary's plugin manifest), `verify MANIFEST` (this binary's plugins against an
 //! allowlist) and `transform MODEL -o OUT --apply A,B` (registered transforms on a model,
-//! written atomically, with a summary table or `--format json`). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
+//! written atomically, with a summary table or `--format json`) and `inspect MODEL` (every
+//! node with its kernel, backend, typed attributes, streams, cycles and resources). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
 //! error, 2 on bad usage.
 
 mod apply;
+mod inspect;
 mod plugins;
 mod table;
 mod transform;
@@ -69,6 +71,7 @@ where
     let result = match cli.command {
         Command::Plugins(args) => plugins::run(registry, args, out),
         Command::Transform(args) => transform::run(registry, args, out, err),
+        Command::Inspect(args) => inspect::run(registry, args, out, err),
         Command::Blueprint {
             action: BlueprintAction::Check { file },
         } => Blueprint::check_file(&file, registry)
@@ -137,6 +140,9 @@ enum Command {
     },
     /// Apply registered transforms to a model and write the result atomically.
     Transform(transform::TransformArgs),
+    /// List a model's nodes as the linked kernels see them: kernel, backend, attributes,
+    /// streams, cycles and resource estimates, with every attribute problem.
+    Inspect(inspect::InspectArgs),
     /// Work with blueprints, the model-independent recipes of builds.
     Blueprint {
         #[command(subcommand)]

@@ -118,10 +118,12 @@ fn select<'r>(registry: &'r Registry, args: &PluginsArgs) -> Result<Vec<&'r Plug
             && args
                 .stage
                 .is_none_or(|s| typed.as_transform().is_some_and(|t| t.stage() == s))
-            && args.op_type.as_deref().is_none_or(|op| {
-                typed
-                    .as_kernel()
-                    .is_some_and(|k| k.op_types().any(|o| o == op))
+            && args.op_type.as_deref().is_none_or(|op| match typed {
+                PluginRef::Kernel(k) => {
+                    k.op_types().any(|o| o == op) || k.mapped_from().contains(&op)
+                }
+                PluginRef::Transform(t) => t.consumes().any(|o| o == op),
+                _ => false,
             })
     });
     Ok(plugins)
@@ -277,6 +279,14 @@ fn describe(e: &PluginEntry) -> String {
     field("stage", e.stage.map(|s| s.to_string()).unwrap_or_default());
     field("infers", e.infers.clone().unwrap_or_default());
     field("op types", e.op_types.join(", "));
+    field(
+        if e.kind == PluginKind::Kernel {
+            "mapped from"
+        } else {
+            "consumes"
+        },
+        e.consumes.join(", "),
+    );
     if let Some(domain) = &e.domain {
         field(
             "domain",
@@ -307,6 +317,25 @@ fn describe(e: &PluginEntry) -> String {
             };
             lines.push(format!("    {} ({}, {default})", c.name, c.ty));
             for line in c.doc.lines() {
+                lines.push(format!("        {line}").trim_end().to_owned());
+            }
+        }
+    }
+    if !e.attributes.is_empty() {
+        lines.push("  node attributes:".to_owned());
+        for a in &e.attributes {
+            let default = match &a.default {
+                Some(d) => format!("default {d}"),
+                None if a.required => "required".to_owned(),
+                None => "optional".to_owned(),
+            };
+            let allowed = if a.allowed.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.allowed.join(" | "))
+            };
+            lines.push(format!("    {} ({}{allowed}, {default})", a.name, a.ty));
+            for line in a.doc.lines() {
                 lines.push(format!("        {line}").trim_end().to_owned());
             }
         }

@@ -50,7 +50,7 @@ pub use datatype::QuantType;
 pub use graph::Graph;
 pub use io::ModelError;
 pub use model::Model;
-pub use node::Node;
+pub use node::{Node, canonical_domain};
 pub use tensor::{ElemType, Tensor, TensorError};
 pub use tracked::TrackedVec;
 pub use value::{Dim, TensorType, ValueInfo, ValueType};

@@ -9,6 +9,12 @@ const OP_TYPE: u16 = 1;
 const DOMAIN: u16 = 2;
 const DOC_STRING: u16 = 3;
 
+/// The one spelling of an ONNX domain: `"ai.onnx"` and `""` both name the default domain,
+/// and are `""` here. Every comparison of domains in the crate goes through it.
+pub fn canonical_domain(domain: &str) -> &str {
+    if domain == "ai.onnx" { "" } else { domain }
+}
+
 /// A node of a graph: an op type applied to named input tensors, producing named outputs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Node {
@@ -73,7 +79,7 @@ impl Node {
 
     /// Whether the node belongs to the default ONNX domain.
     pub fn is_onnx(&self) -> bool {
-        self.domain.is_empty() || self.domain == "ai.onnx"
+        canonical_domain(&self.domain).is_empty()
     }
 
     /// The attribute called `name`.

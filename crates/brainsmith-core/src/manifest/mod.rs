@@ -94,6 +94,10 @@ pub struct PluginEntry {
     /// A kernel's ONNX op types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub op_types: Vec<String>,
+    /// The op types a transform consumes; for a kernel, the op types its inference
+    /// transforms map onto it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumes: Vec<String>,
     /// A kernel's ONNX domain (`""` is the default domain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
@@ -115,6 +119,46 @@ pub struct PluginEntry {
     /// The plugin's configuration keys, in declaration order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigEntry>,
+    /// The node attributes of a kernel's instances, or a backend's own.
+    #[serde(rename = "attribute", default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttrEntry>,
+}
+
+/// One node attribute of a kernel or backend.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttrEntry {
+    /// The ONNX attribute name.
+    pub name: String,
+    /// Its form (`int`, `ints`, `float`, `string`, `datatype`, `choice`, ...).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Whether a node must carry it.
+    pub required: bool,
+    /// The value an absent attribute takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The legal values of a choice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
+    /// Its documentation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub doc: String,
+}
+
+/// The manifest's view of declared node attributes.
+pub fn attr_entries(specs: &[crate::attrs::AttrSpec]) -> Vec<AttrEntry> {
+    specs
+        .iter()
+        .map(|a| AttrEntry {
+            name: a.name.to_owned(),
+            ty: a.ty.as_str().to_owned(),
+            required: a.required,
+            default: a.default_text(),
+            allowed: a.allowed.iter().map(|s| (*s).to_owned()).collect(),
+            doc: a.doc.to_owned(),
+        })
+        .collect()
 }
 
 /// One configuration key of a plugin.
@@ -208,6 +252,7 @@ impl PluginEntry {
             stage: None,
             infers: None,
             op_types: Vec::new(),
+            consumes: Vec::new(),
             domain: None,
             backends: Vec::new(),
             inferred_by: Vec::new(),
@@ -215,17 +260,21 @@ impl PluginEntry {
             language: None,
             priority: None,
             config: Vec::new(),
+            attributes: Vec::new(),
         };
         match plugin {
             PluginRef::Transform(t) => {
                 entry.stage = Some(t.stage());
                 entry.infers = t.infers().map(|k| k.qualified_name().to_owned());
+                entry.consumes = t.consumes().map(str::to_owned).collect();
                 entry.config = config_entries(t.config_fields());
             }
             PluginRef::Kernel(k) => {
                 entry.op_types = k.op_types().map(str::to_owned).collect();
                 entry.domain = Some(k.domain().to_owned());
                 entry.config = config_entries(k.config_fields());
+                entry.consumes = k.mapped_from().into_iter().map(str::to_owned).collect();
+                entry.attributes = attr_entries(k.attrs());
                 entry.backends = k
                     .backends()
                     .map(|b| b.qualified_name().to_owned())
@@ -240,6 +289,7 @@ impl PluginEntry {
                 entry.language = Some(b.language());
                 entry.priority = Some(b.priority());
                 entry.config = config_entries(b.config_fields());
+                entry.attributes = attr_entries(b.attrs());
             }
             PluginRef::Step(s) => entry.config = config_entries(s.config_fields()),
         }

@@ -535,7 +535,7 @@ impl Registry {
         domain: &'r str,
         op_type: &str,
     ) -> impl Iterator<Item = KernelRef<'r>> + use<'r> {
-        let domain = if domain == "ai.onnx" { "" } else { domain };
+        let domain = crate::ir::canonical_domain(domain);
         self.kernels_for_op(op_type)
             .filter(move |k| k.domain() == domain)
     }

@@ -5,14 +5,18 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::Registry;
+use crate::attrs::AttrSpec;
+use crate::backend::DynBackend;
 use crate::config::{ConfigError, ConfigField};
 use crate::error::PluginError;
 use crate::ir::Model;
-use crate::plugin::{Backend, Kernel, Language, PluginKind, Stage, StepContext, Transform};
+use crate::kernel::DynKernel;
+use crate::plugin::{Language, PluginKind, Stage, Transform};
 use crate::record::{
     BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
     TransformRecord,
 };
+use crate::step::StepContext;
 
 /// Where a plugin is defined in its crate's sources.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,6 +315,11 @@ impl<'r> TransformRef<'r> {
         self.record.stage
     }
 
+    /// The op types it consumes (`consumes = [...]` in its attribute).
+    pub fn consumes(&self) -> impl Iterator<Item = &'static str> + Clone + use<'r> {
+        self.plugin.record.op_types()
+    }
+
     /// The kernel it maps nodes to, for a kernel-inference transform.
     pub fn infers(&self) -> Option<KernelRef<'r>> {
         self.registry.kernel_of_record(self.record.infers?)
@@ -384,14 +393,37 @@ impl<'r> KernelRef<'r> {
         self.record.config
     }
 
+    /// The node attributes of its instances, in declaration order.
+    pub fn attrs(&self) -> &'static [AttrSpec] {
+        self.record.attrs
+    }
+
+    /// The op types its inference transforms consume (`MatMul` for a kernel that
+    /// `InferMVAU` maps `MatMul` nodes onto), each once, sorted.
+    pub fn mapped_from(&self) -> Vec<&'static str> {
+        let mut ops: Vec<&'static str> = self
+            .inferred_by()
+            .flat_map(|t| t.plugin.record.op_types())
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        ops
+    }
+
     /// Constructs the kernel from `config` (its keys; `${VAR}` in strings expanded). An
     /// error names the kernel and lists every problem, as [`TransformRef::configure`]
     /// does.
-    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn Kernel>, ConfigError> {
+    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn DynKernel>, ConfigError> {
         (self.record.new)(config).map_err(|problems| ConfigError {
             plugin: format!("kernel '{}'", self.plugin.qualified_name()),
             problems,
         })
+    }
+
+    /// Constructs the kernel with its default configuration; an error when it has
+    /// required keys.
+    pub fn with_defaults(&self) -> Result<Box<dyn DynKernel>, ConfigError> {
+        self.configure(&toml::Table::new())
     }
 
     /// Constructs the kernel with its default configuration.
@@ -399,7 +431,7 @@ impl<'r> KernelRef<'r> {
     /// # Panics
     ///
     /// When the kernel has required configuration keys: use [`KernelRef::configure`].
-    pub fn instantiate(&self) -> Box<dyn Kernel> {
+    pub fn instantiate(&self) -> Box<dyn DynKernel> {
         self.configure(&toml::Table::new())
             .unwrap_or_else(|e| panic!("{e}; construct it with KernelRef::configure"))
     }
@@ -428,10 +460,15 @@ impl<'r> BackendRef<'r> {
         self.record.config
     }
 
+    /// The node attributes only this backend reads, in declaration order.
+    pub fn attrs(&self) -> &'static [AttrSpec] {
+        self.record.attrs
+    }
+
     /// Constructs the backend from `config` (its keys; `${VAR}` in strings expanded). An
     /// error names the backend and lists every problem, as [`TransformRef::configure`]
     /// does.
-    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn Backend>, ConfigError> {
+    pub fn configure(&self, config: &toml::Table) -> Result<Box<dyn DynBackend>, ConfigError> {
         (self.record.new)(config).map_err(|problems| ConfigError {
             plugin: format!("backend '{}'", self.plugin.qualified_name()),
             problems,
@@ -443,7 +480,7 @@ impl<'r> BackendRef<'r> {
     /// # Panics
     ///
     /// When the backend has required configuration keys: use [`BackendRef::configure`].
-    pub fn instantiate(&self) -> Box<dyn Backend> {
+    pub fn instantiate(&self) -> Box<dyn DynBackend> {
         self.configure(&toml::Table::new())
             .unwrap_or_else(|e| panic!("{e}; construct it with BackendRef::configure"))
     }

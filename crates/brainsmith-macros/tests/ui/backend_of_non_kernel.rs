@@ -8,8 +8,11 @@ struct NotAKernel;
 struct Hls;
 
 impl Backend for Hls {
-    fn generate(&self, _: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
-        Ok(Vec::new())
+    type Kernel = NotAKernel;
+    type Attrs = ();
+
+    fn generate(&self, _: &BackendNode<'_, Self>, _: &BuildContext) -> Result<Generated, PluginError> {
+        Err(PluginError::new("unreachable"))
     }
 }
 

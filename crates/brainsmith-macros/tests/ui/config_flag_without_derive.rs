@@ -32,8 +32,10 @@ struct ConfiguredKernel {
 }
 
 impl Kernel for ConfiguredKernel {
-    fn check(&self, _: &Node, _: &Graph) -> Result<(), PluginError> {
-        Ok(()).map(|()| drop(self.width))
+    type Attrs = ();
+
+    fn infer(&self, _: &KernelNode<'_, ()>) -> Result<Vec<TensorInfo>, PluginError> {
+        Ok(Vec::new()).map(|v| { drop(self.width); v })
     }
 }
 
@@ -45,8 +47,11 @@ struct ConfiguredBackend {
 }
 
 impl Backend for ConfiguredBackend {
-    fn generate(&self, _: &Node, _: &Graph) -> Result<Vec<GeneratedFile>, PluginError> {
-        Ok(Vec::new()).map(|v| { drop(self.ii); v })
+    type Kernel = ConfiguredKernel;
+    type Attrs = ();
+
+    fn generate(&self, _: &BackendNode<'_, Self>, _: &BuildContext) -> Result<Generated, PluginError> {
+        Err(PluginError::new(self.ii))
     }
 }
 

@@ -6,8 +6,10 @@ use brainsmith_core::prelude::*;
 struct Relu;
 
 impl Kernel for Relu {
-    fn check(&self, _: &Node, _: &Graph) -> Result<(), PluginError> {
-        Ok(())
+    type Attrs = ();
+
+    fn infer(&self, _: &KernelNode<'_, ()>) -> Result<Vec<TensorInfo>, PluginError> {
+        Ok(Vec::new())
     }
 }
 

@@ -12,7 +12,10 @@ mod rules;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor, TensorType};
+use brainsmith_core::ir::{
+    AttributeValue, Dim, ElemType, Graph, Node, QuantType, Tensor, TensorType,
+};
+use brainsmith_core::kernel::Tensors;
 
 #[cfg(test)]
 pub(crate) use rules::op_types;
@@ -244,6 +247,22 @@ impl<'g> Engine<'g> {
     /// an error names the node and says why.
     pub fn infer_node(&mut self, index: usize) -> Result<(), String> {
         let node = &self.graph.nodes[index];
+        if let Some(result) = crate::kernels::infer(node, &KnownTensors(self)) {
+            let outputs = result.map_err(|message| {
+                format!(
+                    "cannot infer the outputs of node `{}` ({}): {message}",
+                    node.name,
+                    op_label(node)
+                )
+            })?;
+            for (name, info) in node.outputs.iter().zip(outputs) {
+                if !name.is_empty() {
+                    self.types
+                        .insert(name.as_str(), known(ElemType::Float as i32, &info.shape));
+                }
+            }
+            return Ok(());
+        }
         let outputs = {
             let cx = Ctx {
                 node,
@@ -276,6 +295,46 @@ impl<'g> Engine<'g> {
             }
         }
         Ok(())
+    }
+}
+
+/// What a kernel's `infer` hook sees during inference: the shapes found so far, the
+/// graph's datatype annotations and its constants.
+struct KnownTensors<'e, 'g>(&'e Engine<'g>);
+
+impl Tensors for KnownTensors<'_, '_> {
+    fn shape(&self, name: &str) -> Option<Vec<i64>> {
+        self.0
+            .types
+            .get(name)?
+            .shape
+            .as_ref()?
+            .iter()
+            .map(|d| match d {
+                Dim::Value(v) => Some(*v),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn datatype(&self, name: &str) -> Option<QuantType> {
+        match self.0.graph.datatype(name) {
+            Some(Ok(dt)) => Some(dt),
+            Some(Err(_)) => None,
+            None => self
+                .0
+                .types
+                .get(name)
+                .filter(|t| t.elem_type == ElemType::Float as i32)
+                .map(|_| QuantType::Float32),
+        }
+    }
+
+    fn constant(&self, name: &str) -> Option<&Tensor> {
+        self.0
+            .learned
+            .get(name)
+            .or_else(|| self.0.consts.get(name).copied())
     }
 }
 

@@ -3,6 +3,7 @@
 use rustc_hash::FxHashMap;
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, QuantType, Tensor};
+use brainsmith_core::kernel::Tensors;
 use brainsmith_core::prelude::*;
 
 use super::rewrite::Rewriter;
@@ -46,6 +47,10 @@ impl Transform for InferDataTypes {
                     }
                 }
                 Rule::Keep => {}
+                Rule::Failed(message) => ctx.warn(
+                    node.name.clone(),
+                    format!("{message}; its outputs keep their annotations"),
+                ),
                 Rule::Unknown => ctx.warn(
                     node.name.clone(),
                     format!(
@@ -125,6 +130,8 @@ enum Rule {
     Keep,
     /// A custom op without a rule.
     Unknown,
+    /// The kernel implementing the node could not answer.
+    Failed(String),
 }
 
 /// Ops whose output holds values of their first input.
@@ -177,9 +184,38 @@ fn written(t: QuantType) -> QuantType {
     }
 }
 
+/// What a kernel's `infer` hook sees: the datatypes found so far, the graph's shapes and
+/// constants.
+impl Tensors for Facts<'_> {
+    fn shape(&self, name: &str) -> Option<Vec<i64>> {
+        Tensors::shape(self.rewriter.graph(), name)
+    }
+
+    fn datatype(&self, name: &str) -> Option<QuantType> {
+        Some(Facts::datatype(self, name))
+    }
+
+    fn constant(&self, name: &str) -> Option<&Tensor> {
+        Facts::constant(self, name)
+    }
+}
+
 fn infer(facts: &Facts<'_>, node: &Node) -> Rule {
     let first_output = || node.outputs.first().cloned().unwrap_or_default();
     let one = |t: QuantType| Rule::Set(vec![(first_output(), written(t))]);
+    if let Some(result) = crate::kernels::infer(node, facts) {
+        return match result {
+            Ok(outputs) => Rule::Set(
+                node.outputs
+                    .iter()
+                    .zip(outputs)
+                    .filter(|(name, _)| !name.is_empty())
+                    .map(|(name, info)| (name.clone(), written(info.datatype)))
+                    .collect(),
+            ),
+            Err(message) => Rule::Failed(message),
+        };
+    }
     if !node.is_onnx() {
         return match custom(facts, node) {
             Some(t) => one(t),

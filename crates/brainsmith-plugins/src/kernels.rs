@@ -1,0 +1,31 @@
+//! How the standard inference transforms ask registered kernels about their nodes: a node
+//! that a linked kernel implements (its own op type, or a specialised `<Op>_hls`/`_rtl`)
+//! gets its output shapes and datatypes from the kernel's `infer` hook, so a plugin crate
+//! teaches `InferShapes` and `InferDataTypes` its ops by registering a kernel.
+
+use brainsmith_core::Registry;
+use brainsmith_core::hardware::resolve;
+use brainsmith_core::ir::Node;
+use brainsmith_core::kernel::{TensorInfo, Tensors};
+
+/// The outputs of `node` as the kernel implementing it infers them; `None` when no linked
+/// kernel implements it. An error names the node and says why the kernel could not answer.
+pub(crate) fn infer(node: &Node, tensors: &dyn Tensors) -> Option<Result<Vec<TensorInfo>, String>> {
+    if node.is_onnx() {
+        return None;
+    }
+    let registry = Registry::global().ok()?;
+    let found = match resolve(registry, node) {
+        Ok(found) => found?,
+        Err(e) => return Some(Err(e)),
+    };
+    let kernel = match found.kernel.with_defaults() {
+        Ok(kernel) => kernel,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    Some(
+        kernel
+            .infer(node, tensors)
+            .map_err(|e| format!("kernel '{}': {e}", found.kernel.qualified_name())),
+    )
+}
