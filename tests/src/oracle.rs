@@ -147,6 +147,51 @@ impl Oracle {
     }
 }
 
+impl Oracle {
+    /// Runs `model` (a file) with qonnx's executor on `inputs` (by position, the graph
+    /// inputs that are not initializers) and returns its outputs, through `.npy` files in
+    /// `dir` (`tests/oracle/execute.py`).
+    pub fn execute(
+        &self,
+        model: &Path,
+        inputs: &[brainsmith_core::ir::Tensor],
+        dir: &Path,
+    ) -> Result<Vec<brainsmith_core::ir::Tensor>, String> {
+        use brainsmith_core::ir::npy;
+        let helper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oracle/execute.py");
+        let mut command = Command::new(&self.python);
+        command.arg(&helper).arg(model);
+        for (i, t) in inputs.iter().enumerate() {
+            let path = dir.join(format!("in{i}.npy"));
+            std::fs::write(&path, npy::write(t)?).map_err(|e| e.to_string())?;
+            command.arg(path);
+        }
+        command.arg("--");
+        let outputs = Model::load(model)
+            .map_err(|e| e.to_string())?
+            .graph
+            .outputs
+            .len();
+        let paths: Vec<PathBuf> = (0..outputs)
+            .map(|i| dir.join(format!("out{i}.npy")))
+            .collect();
+        command.args(&paths);
+        let result = command
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", helper.display()))?;
+        if !result.status.success() {
+            return Err(last_line(&result.stderr));
+        }
+        paths
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+                npy::read("out", &bytes)
+            })
+            .collect()
+    }
+}
+
 /// The last non-empty line a Python script wrote to stderr: the exception, after its
 /// traceback.
 fn last_line(stderr: &[u8]) -> String {

@@ -317,7 +317,10 @@ fn the_chosen_backend_is_recorded_finn_style_and_reads_back() {
     );
 
     // A named backend that does not fit the node's language is an error naming both.
-    node.set_attribute("backend", AttributeValue::string("acme:ThresholdingRtl"));
+    node.set_attribute(
+        "brainsmith_backend",
+        AttributeValue::string("acme:ThresholdingRtl"),
+    );
     let err = resolve(registry(), node).unwrap_err();
     assert!(
         err.contains("a rtl backend") && err.contains("hls node"),
@@ -325,7 +328,7 @@ fn the_chosen_backend_is_recorded_finn_style_and_reads_back() {
     );
 
     // The hooks still answer on the specialised node.
-    node.attributes.retain(|a| a.name != "backend");
+    node.attributes.retain(|a| a.name != "brainsmith_backend");
     let kernel = registry().kernel("Thresholding").unwrap().instantiate();
     assert_eq!(
         kernel.cycles(&m.graph.nodes[0], &m.graph).unwrap(),
@@ -421,4 +424,75 @@ fn inspect_lists_kernel_nodes_with_their_estimates() {
     assert!(out.contains("problem: attribute 'outputDataType': expected a STRING naming a QONNX datatype, found INT 2"), "{out}");
     assert!(err.contains("1 node(s) have problems"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `x -> MatMul(W) -> MultiThreshold(T)`: an INT8 input, a layer of integer weights, 16
+/// channels of 3 ascending thresholds each.
+fn matmul_threshold_model() -> Model {
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[1, 8])];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &[1, 16])];
+    let w: Vec<f32> = (0..8 * 16).map(|i| ((i * 7) % 5) as f32 - 2.0).collect();
+    let t: Vec<f32> = (0..16)
+        .flat_map(|c| [-4.0 + c as f32 / 2.0, c as f32 / 4.0, 6.0 + c as f32])
+        .collect();
+    *m.graph.initializers = vec![
+        Tensor::from_f32("w", &[8, 16], &w),
+        Tensor::from_f32("t", &[16, 3], &t),
+    ];
+    m.graph.set_datatype("x", QuantType::Int(8));
+    *m.graph.nodes = vec![
+        Node::new("MatMul", ["x", "w"], ["h"]).with_name("mm"),
+        Node::new("MultiThreshold", ["h", "t"], ["y"])
+            .with_name("act")
+            .with_domain("qonnx.custom_op.general")
+            .with_attribute("out_dtype", AttributeValue::string("UINT2")),
+    ];
+    m
+}
+
+#[test]
+fn a_mapped_graph_runs_bit_exact_against_the_model_it_came_from() {
+    use brainsmith_plugins::exec::{execute, max_abs_difference};
+
+    let original = matmul_threshold_model();
+    let mut mapped = original.clone();
+    for name in ["InferShapes", "InferDataTypes", "InferThresholding"] {
+        registry()
+            .transform(name)
+            .unwrap()
+            .instantiate()
+            .apply(&mut mapped, &mut TransformContext::default())
+            .unwrap();
+    }
+    assert_eq!(mapped.graph.nodes[1].op_type, "Thresholding");
+    // Seeded INT8 inputs (a linear congruential generator: no dependency).
+    let mut state = 12345u64;
+    for _ in 0..20 {
+        let x: Vec<f32> = (0..8)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) % 256) as f32 - 128.0
+            })
+            .collect();
+        let x = Tensor::from_f32("x", &[1, 8], &x);
+        assert_eq!(
+            max_abs_difference(&original, &mapped, std::slice::from_ref(&x)).unwrap(),
+            0.0
+        );
+        // And not trivially: the outputs use all four levels across the inputs.
+        let y = execute(&mapped, &[x]).unwrap()[0].to_f64().unwrap();
+        assert!(y.iter().all(|v| [0.0, 1.0, 2.0, 3.0].contains(v)), "{y:?}");
+    }
+    // A kernel that refuses to run names the node.
+    mapped.graph.nodes[1].set_attribute("PE", AttributeValue::Int(3));
+    let x = Tensor::from_f32("x", &[1, 8], &[0.0; 8]);
+    let err = execute(&mapped, &[x]).unwrap_err().to_string();
+    assert!(
+        err.starts_with("kernel 'acme:Thresholding': node 'act' (Thresholding): attribute 'PE'"),
+        "{err}"
+    );
 }

@@ -95,7 +95,8 @@ impl fmt::Debug for BackendChoice<'_> {
 
 /// The node attribute naming the backend when a node's language alone does not: set by
 /// [`specialize`] when the chosen backend is not the highest-priority one of its language.
-pub const BACKEND_ATTR: &str = "backend";
+/// (Not `backend`: FINN writes `backend = "fpgadataflow"` on every hardware node.)
+pub const BACKEND_ATTR: &str = "brainsmith_backend";
 
 /// What implements one node: its kernel and, once specialised, its backend.
 #[derive(Clone, Copy, Debug)]

@@ -54,6 +54,7 @@
 brainsmith_core::namespace!("brainsmith");
 
 pub mod eval;
+pub mod exec;
 mod kernels;
 #[cfg(test)]
 mod malformed;

@@ -39,6 +39,7 @@ mod graph;
 mod io;
 mod model;
 mod node;
+pub mod npy;
 mod presence;
 mod snapshot;
 mod tensor;

@@ -10,9 +10,15 @@ const DOMAIN: u16 = 2;
 const DOC_STRING: u16 = 3;
 
 /// The one spelling of an ONNX domain: `"ai.onnx"` and `""` both name the default domain,
-/// and are `""` here. Every comparison of domains in the crate goes through it.
+/// and are `""` here; `"finn.custom_op.general"`, the name older FINN models give QONNX's
+/// general custom ops, is `"qonnx.custom_op.general"` (qonnx reads it so too). Every
+/// comparison of domains goes through it.
 pub fn canonical_domain(domain: &str) -> &str {
-    if domain == "ai.onnx" { "" } else { domain }
+    match domain {
+        "ai.onnx" => "",
+        "finn.custom_op.general" => "qonnx.custom_op.general",
+        _ => domain,
+    }
 }
 
 /// A node of a graph: an op type applied to named input tensors, producing named outputs.

@@ -7,6 +7,7 @@
 //! IEEE operation in `f64` rounded to `f32` equals the same operation in `f32`.
 
 mod ops;
+mod qonnx;
 
 use brainsmith_core::ir::{ElemType, Tensor};
 

@@ -1,8 +1,8 @@
 //! One kernel per op type that constant subgraphs of real models use: creation, casts,
 //! elementwise arithmetic and logic with broadcasting, and the data-movement ops that shape
-//! computations are made of.
+//! computations are made of; the QONNX quantizers and `MultiThreshold` are in `qonnx.rs`.
 
-use brainsmith_core::ir::{AttributeValue, ElemType, Node};
+use brainsmith_core::ir::{AttributeValue, ElemType, Node, canonical_domain};
 
 use super::{Array, Run, Values, broadcast_dims, broadcast_index, count, is_float, strides};
 
@@ -12,7 +12,15 @@ type Kernel = fn(&Node, &[&Array], &Run) -> Result<Vec<Array>, String>;
 /// those directly; `evaluate` checks the count first).
 fn kernel(node: &Node) -> Option<(Kernel, usize)> {
     if !node.is_onnx() {
-        return None;
+        if canonical_domain(&node.domain) != "qonnx.custom_op.general" {
+            return None;
+        }
+        return Some(match node.op_type.as_str() {
+            "Quant" | "IntQuant" => (super::qonnx::quant, 4),
+            "BipolarQuant" => (super::qonnx::bipolar_quant, 2),
+            "MultiThreshold" => (super::qonnx::multithreshold, 2),
+            _ => return None,
+        });
     }
     Some(match node.op_type.as_str() {
         "Constant" => (constant, 0),

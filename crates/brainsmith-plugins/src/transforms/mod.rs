@@ -26,7 +26,7 @@ mod remove_unused_nodes;
 mod remove_unused_tensors;
 mod rewrite;
 mod sort_commutative_inputs;
-mod sort_graph;
+pub(crate) mod sort_graph;
 
 pub use batchnorm_to_affine::BatchNormToAffine;
 pub use change_batch_size::ChangeBatchSize;
