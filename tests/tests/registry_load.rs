@@ -3,7 +3,7 @@
 
 use brainsmith_core::__private::{
     BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
-    TransformRecord, field_ends, name_hash,
+    TransformRecord,
 };
 use brainsmith_core::backend::DynBackend;
 use brainsmith_core::ir::Model;
@@ -56,37 +56,23 @@ fn run(_: &mut Model, _: &mut StepContext<'_>, _: &toml::Table) -> Result<(), Pl
     Ok(())
 }
 
-/// A record as the attributes write it: the strings in `field` order, one string, and
-/// the fields' end offsets.
+/// A record as the attributes write it, through the same layout macro.
 macro_rules! record {
     ($name:literal, $krate:literal, $file:literal, $line:literal, $details:expr) => {
-        PluginRecord {
-            strings: concat!(
-                $krate,
-                $name,
-                "1.0.0",
-                $krate,
-                $file,
-                $name,
-                "ReluA test plugin.A test plugin."
-            ),
-            ends: field_ends([
-                $krate.len(),
-                $name.len(),
-                5,
-                $krate.len(),
-                $file.len(),
-                $name.len(),
-                0,
-                0,
-                0,
-                0,
-                4,
-                14,
-                14,
-            ]),
-            name_hash: name_hash($name),
-            crate_hash: name_hash($krate),
+        brainsmith_core::__private::plugin_record! {
+            crate_name: $krate,
+            name: $name,
+            crate_version: "1.0.0",
+            module_path: $krate,
+            file: $file,
+            type_name: $name,
+            version: "",
+            author: "",
+            tags: [],
+            domain: "",
+            op_types: ["Relu"],
+            summary: "A test plugin.",
+            docs: "A test plugin.",
             line: $line,
             column: 1,
             details: $details,
@@ -324,7 +310,7 @@ fn listing_searching_and_manifests_construct_no_plugin() {
 /// hashes collide would. (Its stored hash is not its own name's, so it is reachable by
 /// listing only; what matters is that it never answers for "Sort".)
 static COLLIDING: PluginRecord = PluginRecord {
-    name_hash: name_hash("Sort"),
+    name_hash: brainsmith_core::__private::name_hash("Sort"),
     ..record!(
         "Collide",
         "crate-b",

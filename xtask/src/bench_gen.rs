@@ -271,7 +271,7 @@ fn item(i: usize, name: &str) -> String {
     }
 }
 
-/// The record the attribute would emit, written by hand.
+/// The record the attribute would emit, through the same layout macro.
 fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> String {
     let k = kind(i);
     let details = match k {
@@ -303,32 +303,20 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
     let (domain, op_types) = match k {
         Kind::Kernel => (
             "bench.ops".to_owned(),
-            format!("Op{i}\u{1e}OpAlt{}", i % 50),
+            format!("\"Op{i}\", \"OpAlt{}\"", i % 50),
         ),
         _ => (String::new(), String::new()),
     };
-    let tag_list = format!("gen\u{1e}t{}", i % 7);
     debug_assert_eq!(tags, format!("[\"gen\", \"t{}\"]", i % 7));
-    let rest = [
-        name.to_owned(),
-        version.to_owned(),
-        "Bench Generator".to_owned(),
-        tag_list,
-        domain,
-        op_types,
+    let mut s = format!(
+        "{attr}pub static R{i}: PluginRecord = plugin_record! {{\n    \
+         crate_name: env!(\"CARGO_PKG_NAME\"), name: {name:?}, crate_version: env!(\"CARGO_PKG_VERSION\"),\n    \
+         module_path: module_path!(), file: file!(), type_name: {name:?}, version: {version:?},\n    \
+         author: \"Bench Generator\", tags: {tags}, domain: {domain:?}, op_types: [{op_types}],\n    \
+         summary: {:?}, docs: {:?},\n    \
+         line: line!(), column: column!(), details: {details},\n}};\n",
         summary(i, what(k)),
         docs_text(i, what(k)),
-    ];
-    let lengths: Vec<String> = rest.iter().map(|r| r.len().to_string()).collect();
-    let mut s = format!(
-        "{attr}pub static R{i}: PluginRecord = PluginRecord {{\n    \
-         strings: concat!(env!(\"CARGO_PKG_NAME\"), {name:?}, env!(\"CARGO_PKG_VERSION\"), module_path!(), file!(), {:?}),\n    \
-         ends: field_ends([env!(\"CARGO_PKG_NAME\").len(), {}, env!(\"CARGO_PKG_VERSION\").len(), module_path!().len(), file!().len(), {}]),\n    \
-         name_hash: name_hash({name:?}),\n    crate_hash: name_hash(env!(\"CARGO_PKG_NAME\")),\n    \
-         line: line!(),\n    column: column!(),\n    details: {details},\n}};\n",
-        rest.concat(),
-        name.len(),
-        lengths.join(", "),
     );
     if variant == Variant::Inventory {
         let _ = writeln!(s, "inventory::submit!(crate::Submitted(&R{i}));");
@@ -508,7 +496,10 @@ mod tests {
             let version = format!("1.{}.0", i % 10);
             assert!(ours.contains(&format!("version = \"{version}\"")));
             assert!(
-                linkme.contains(&format!("{version}Bench Generatorgen\\u{{1e}}t{}", i % 7)),
+                linkme.contains(&format!(
+                    "version: \"{version}\",\n    author: \"Bench Generator\", tags: [\"gen\", \"t{}\"]",
+                    i % 7
+                )),
                 "{linkme}"
             );
         }
@@ -518,7 +509,7 @@ mod tests {
         ));
         assert!(linkme.contains("\\n\\nIt exists to be registered, listed and looked up; its behaviour is trivial.\\nTags"));
         assert!(
-            linkme.contains(r#"ends: field_ends([env!("CARGO_PKG_NAME").len(), 10,"#),
+            linkme.contains("pub static R0: PluginRecord = plugin_record! {"),
             "{linkme}"
         );
     }

@@ -7,6 +7,7 @@ pub use std::string::String;
 pub use std::vec::Vec;
 pub use toml;
 
+pub use crate::__plugin_record as plugin_record;
 pub use crate::config::{check as config_check, field as config_field, unknown_keys};
 
 pub use crate::record::{

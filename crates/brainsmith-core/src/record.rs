@@ -29,20 +29,19 @@ pub const LIST_SEPARATOR: char = '\u{1e}';
 pub const FIELDS: usize = 13;
 
 /// The end offset of every field in [`PluginRecord::strings`], from the fields' lengths:
-/// evaluated at compile time, so reading a field is one slice.
-///
-/// Fails to compile when a plugin's strings exceed 64 KiB.
-pub const fn field_ends(lengths: [usize; FIELDS]) -> [u16; FIELDS] {
-    let mut ends = [0u16; FIELDS];
+/// evaluated at compile time, so reading a field is one slice. Offsets are `u32`: no
+/// doc comment a compiler accepts comes near the limit.
+pub const fn field_ends(lengths: [usize; FIELDS]) -> [u32; FIELDS] {
+    let mut ends = [0u32; FIELDS];
     let mut end = 0usize;
     let mut i = 0;
     while i < FIELDS {
         end += lengths[i];
         assert!(
-            end <= u16::MAX as usize,
-            "a plugin's docs and metadata exceed 64 KiB"
+            end <= u32::MAX as usize,
+            "a plugin's docs and metadata exceed 4 GiB"
         );
-        ends[i] = end as u16;
+        ends[i] = end as u32;
         i += 1;
     }
     ends
@@ -111,6 +110,60 @@ pub mod field {
     pub const DOCS: usize = 12;
 }
 
+/// Builds a [`PluginRecord`] from its fields by name: the one definition of the record's
+/// layout, which the attributes' generated code, the tests and the benchmark generator all
+/// expand. The strings are `concat!`ed in [`field`] order and their end offsets computed
+/// from their lengths at compile time; lists (`tags`, `op_types`) are given as `[...]`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plugin_record {
+    (
+        crate_name: $crate_name:expr,
+        name: $name:expr,
+        crate_version: $crate_version:expr,
+        module_path: $module_path:expr,
+        file: $file:expr,
+        type_name: $type_name:expr,
+        version: $version:expr,
+        author: $author:expr,
+        tags: [$($tag:expr),* $(,)?],
+        domain: $domain:expr,
+        op_types: [$($op:expr),* $(,)?],
+        summary: $summary:expr,
+        docs: $docs:expr,
+        line: $line:expr,
+        column: $column:expr,
+        details: $details:expr $(,)?
+    ) => {
+        $crate::__private::PluginRecord {
+            strings: ::core::concat!(
+                $crate_name, $name, $crate_version, $module_path, $file, $type_name, $version,
+                $author, $($tag, "\u{1e}",)* $domain, $($op, "\u{1e}",)* $summary, $docs
+            ),
+            ends: $crate::__private::field_ends([
+                $crate_name.len(),
+                $name.len(),
+                $crate_version.len(),
+                $module_path.len(),
+                $file.len(),
+                $type_name.len(),
+                $version.len(),
+                $author.len(),
+                0 $(+ $tag.len() + 1)*,
+                $domain.len(),
+                0 $(+ $op.len() + 1)*,
+                $summary.len(),
+                $docs.len(),
+            ]),
+            name_hash: $crate::__private::name_hash($name),
+            crate_hash: $crate::__private::name_hash($crate_name),
+            line: $line,
+            column: $column,
+            details: $details,
+        }
+    };
+}
+
 /// What one `#[transform]`, `#[kernel]`, `#[backend]` or `#[step]` registers.
 ///
 /// Architecture invariant: a record holds as few pointers as possible. Every pointer in
@@ -122,7 +175,7 @@ pub struct PluginRecord {
     /// Every string of the plugin, in [`field`] order, concatenated.
     pub strings: &'static str,
     /// The end offset of each field in `strings` ([`field_ends`]).
-    pub ends: [u16; FIELDS],
+    pub ends: [u32; FIELDS],
     /// [`name_hash`] of the registered name.
     pub name_hash: u64,
     /// [`name_hash`] of the defining crate's name.
@@ -344,25 +397,20 @@ mod tests {
 
     #[test]
     fn fields_are_slices_of_the_one_string() {
-        static RECORD: PluginRecord = PluginRecord {
-            strings: concat!(
-                "my-crate",
-                "Relu",
-                "1.0.0",
-                "my_crate::k",
-                "src/k.rs",
-                "Relu",
-                "",
-                "",
-                "act\u{1e}fast",
-                "",
-                "Relu\u{1e}Clip",
-                "Sum.",
-                "Sum.\n\nMore."
-            ),
-            ends: field_ends([8, 4, 5, 11, 8, 4, 0, 0, 8, 0, 9, 4, 11]),
-            name_hash: name_hash("Relu"),
-            crate_hash: name_hash("my-crate"),
+        static RECORD: PluginRecord = crate::__plugin_record! {
+            crate_name: "my-crate",
+            name: "Relu",
+            crate_version: "1.0.0",
+            module_path: "my_crate::k",
+            file: "src/k.rs",
+            type_name: "Relu",
+            version: "",
+            author: "",
+            tags: ["act", "fast"],
+            domain: "",
+            op_types: ["Relu", "Clip"],
+            summary: "Sum.",
+            docs: "Sum.\n\nMore.",
             line: 1,
             column: 1,
             details: Details::Step(StepRecord {

@@ -72,47 +72,38 @@ fn fallback(kind: Kind, input: &ast::Input) -> Option<TokenStream> {
     })
 }
 
-/// Separates list items (`brainsmith_core::__private::LIST_SEPARATOR`).
-const LIST_SEPARATOR: &str = "\u{1e}";
-
-/// The record's one string, every field in `brainsmith_core::__private::field` order,
-/// and the fields' end offsets. The parts only the compiler knows (crate, module, file)
-/// are `concat!`ed in, and their lengths computed, at compile time.
-fn strings(plugin: &Plugin) -> (TokenStream, TokenStream) {
-    let (op_types, domain) = match &plugin.details {
+/// The record's strings as the fields of `__private::plugin_record!`, which lays them
+/// out (one `concat!`ed string, end offsets computed at compile time). The parts only the
+/// compiler knows (crate, module, file) are its own macros.
+fn string_fields(plugin: &Plugin) -> TokenStream {
+    let (op_types, domain): (&[String], &str) = match &plugin.details {
         Details::Kernel {
             op_types, domain, ..
-        } => (op_types.join(LIST_SEPARATOR), domain.clone()),
-        Details::Transform { consumes, .. } => (consumes.join(LIST_SEPARATOR), String::new()),
-        _ => (String::new(), String::new()),
+        } => (op_types, domain),
+        Details::Transform { consumes, .. } => (consumes, ""),
+        _ => (&[], ""),
     };
     let name = &plugin.name;
-    let rest = [
-        plugin.ident.to_string(),
-        plugin.version.clone().unwrap_or_default(),
-        plugin.author.clone().unwrap_or_default(),
-        plugin.tags.join(LIST_SEPARATOR),
-        domain,
-        op_types,
-        plugin.summary.clone(),
-        plugin.docs.clone(),
-    ];
-    let joined = rest.concat();
-    let lengths = rest.iter().map(String::len);
-    let name_len = name.len();
-    let strings = quote! {
-        ::core::concat!(
-            ::core::env!("CARGO_PKG_NAME"), #name, ::core::env!("CARGO_PKG_VERSION"),
-            ::core::module_path!(), ::core::file!(), #joined
-        )
-    };
-    let ends = quote! {
-        ::brainsmith_core::__private::field_ends([
-            ::core::env!("CARGO_PKG_NAME").len(), #name_len, ::core::env!("CARGO_PKG_VERSION").len(),
-            ::core::module_path!().len(), ::core::file!().len(), #(#lengths),*
-        ])
-    };
-    (strings, ends)
+    let type_name = plugin.ident.to_string();
+    let version = plugin.version.clone().unwrap_or_default();
+    let author = plugin.author.clone().unwrap_or_default();
+    let tags = &plugin.tags;
+    let (summary, docs) = (&plugin.summary, &plugin.docs);
+    quote! {
+        crate_name: ::core::env!("CARGO_PKG_NAME"),
+        name: #name,
+        crate_version: ::core::env!("CARGO_PKG_VERSION"),
+        module_path: ::core::module_path!(),
+        file: ::core::file!(),
+        type_name: #type_name,
+        version: #version,
+        author: #author,
+        tags: [#(#tags),*],
+        domain: #domain,
+        op_types: [#(#op_types),*],
+        summary: #summary,
+        docs: #docs,
+    }
 }
 
 /// The hidden static holding the record: named after the kind and the identifier, so a
@@ -125,8 +116,7 @@ fn record_ident(kind: Kind, ident: &syn::Ident) -> syn::Ident {
 fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
     let private = quote!(::brainsmith_core::__private);
     let span = plugin.ident.span();
-    let (strings, ends) = strings(plugin);
-    let name = &plugin.name;
+    let strings = string_fields(plugin);
     let line = quote_spanned!(span=> ::core::line!());
     let column = quote_spanned!(span=> ::core::column!());
     let record = record_ident(kind, &plugin.ident);
@@ -142,11 +132,8 @@ fn record(plugin: &Plugin, kind: Kind) -> TokenStream {
         #![linkme_macro = #private::PLUGINS]
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        static #record: #private::PluginRecord = #private::PluginRecord {
-            strings: #strings,
-            ends: #ends,
-            name_hash: #private::name_hash(#name),
-            crate_hash: #private::name_hash(::core::env!("CARGO_PKG_NAME")),
+        static #record: #private::PluginRecord = #private::plugin_record! {
+            #strings
             line: #line,
             column: #column,
             details: #details,

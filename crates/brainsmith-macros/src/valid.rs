@@ -94,25 +94,6 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
         None => (first_paragraph(&docs), docs),
     };
 
-    for (text, span) in [
-        attrs
-            .description
-            .as_ref()
-            .map(|d| (d.value.as_str(), d.span)),
-        attrs.author.as_ref().map(|a| (a.value.as_str(), a.span)),
-        Some((docs.as_str(), ident_span)),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if text.contains(['\u{1e}', '\u{1f}']) {
-            cx.error_at(
-                span,
-                "plugin texts may not contain the control characters U+001E or U+001F",
-            );
-        }
-    }
-
     let version = attrs.version.as_ref().map(|v| {
         if let Err(e) = semver::Version::parse(&v.value) {
             cx.error_at(
