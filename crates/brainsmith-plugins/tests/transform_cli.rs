@@ -184,3 +184,60 @@ fn apply_reports_every_bad_configuration_before_reading_the_model() {
     assert!(!stderr.contains("missing.onnx"), "{stderr}");
     assert!(!output.exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_fifo_is_refused_before_the_model_is_read() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("fifo-output");
+    let output = dir.join("out.onnx");
+    let status = Command::new("mkfifo").arg(&output).status().unwrap();
+    assert!(status.success());
+    // The model does not exist: the output is checked first.
+    let model = dir.join("missing.onnx");
+    let (out, _, stderr) = transform(&model, &output, "SortGraph", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("out.onnx is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("missing.onnx"), "{stderr}");
+    let kind = std::fs::symlink_metadata(&output).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced");
+
+    // A directory too, with a blueprint as well as with --apply.
+    let blueprint = dir.join("missing.toml");
+    let (out, _, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+        "--blueprint",
+        blueprint.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("is a directory, not a regular file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("missing"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_symlink_replaces_its_target() {
+    let dir = scratch("symlink-output");
+    std::fs::write(dir.join("target.onnx"), b"previous result").unwrap();
+    let link = dir.join("link.onnx");
+    std::os::unix::fs::symlink("target.onnx", &link).unwrap();
+    let model = models().join("qonnx_residual_block.onnx");
+    let (out, _, stderr) = transform(&model, &link, "SortGraph", &[]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    Model::load(dir.join("target.onnx")).unwrap();
+}

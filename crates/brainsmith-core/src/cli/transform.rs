@@ -19,7 +19,8 @@ use crate::registry::Registry;
 pub(super) struct TransformArgs {
     /// The ONNX model to read.
     model: PathBuf,
-    /// Where to write the result; replaced only when every transform succeeded.
+    /// Where to write the result; replaced only when every transform succeeded. A symlink
+    /// is followed and its target replaced; a FIFO, device or directory is refused.
     #[arg(short, long)]
     output: PathBuf,
     /// Transforms to apply in order, short or qualified names, comma-separated; a
@@ -59,6 +60,9 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), String> {
+    // A FIFO, a device or a directory as the output is refused before any work is done.
+    crate::fsutil::output_target(&args.output)
+        .map_err(|e| format!("cannot write the output there: {e}"))?;
     if let Some(path) = &args.blueprint {
         return run_blueprint(registry, path, &args, out, err);
     }

@@ -88,6 +88,11 @@ impl Model {
 
     /// Writes the model to `path` atomically: the bytes go to a temporary file in the same
     /// directory, which then replaces `path`. On error `path` is left as it was.
+    ///
+    /// When `path` is a symlink, the file it finally points to is replaced and the link
+    /// stays. A `path` that exists and is not a regular file (a directory, a FIFO, a device,
+    /// a socket) is refused, as is another user's symlink in a sticky, world-writable
+    /// directory such as `/tmp` (which the kernel would not follow either).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         crate::fsutil::write_atomic(path.as_ref(), &self.encode()).map_err(|source| {
             ModelError::Io {
