@@ -241,3 +241,24 @@ fn an_output_that_is_a_symlink_replaces_its_target() {
     );
     Model::load(dir.join("target.onnx")).unwrap();
 }
+
+#[test]
+fn a_configuration_that_closes_its_table_early_is_refused() {
+    let dir = scratch("apply-early-close");
+    let output = dir.join("out.onnx");
+    let model = models().join("qonnx_residual_block.onnx");
+    // `}` ended the table; the misspelled, negative setting after it was never read.
+    let (out, _, stderr) = transform(
+        &model,
+        &output,
+        "FoldConstants(}\nx = { max_elemnts = -1)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("the configuration of `FoldConstants` is not a TOML inline table's contents"),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+}
