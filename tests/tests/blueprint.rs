@@ -247,3 +247,28 @@ fn a_blueprint_of_forty_thousand_lines_is_checked() {
     assert_eq!(plan.items.len(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A blueprint that extends an endless device is a problem at the device, not a read
+/// until memory runs out.
+#[cfg(unix)]
+#[test]
+fn extending_an_endless_device_is_a_problem() {
+    let dir = std::env::temp_dir().join(format!("blueprint-endless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("build.toml");
+    std::fs::write(&path, "extends = \"/dev/zero\"\nsteps = []\n").unwrap();
+    let err = Blueprint::check_file(&path, registry()).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "/dev/zero:1:1: cannot read the blueprint: it is a character device; a blueprint is \
+         read from a regular file or a pipe"
+    );
+    std::fs::write(&path, b"steps = [\"\xff\"]\n").unwrap();
+    let err = Blueprint::check_file(&path, registry()).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("cannot read the blueprint: it is not UTF-8 text (byte 11 is not)"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -603,7 +603,19 @@ fn load_file(path: &Path, chain: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
         });
         return Blueprint::default();
     }
-    let text = match std::fs::read_to_string(path) {
+    let read = crate::fsutil::read_input(path, crate::fsutil::BLUEPRINT_LIMIT, "a blueprint")
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "it is not UTF-8 text (byte {} is not), as TOML must be",
+                        e.utf8_error().valid_up_to() + 1
+                    ),
+                )
+            })
+        });
+    let text = match read {
         Ok(text) => text,
         Err(e) => {
             problems.push(Problem {

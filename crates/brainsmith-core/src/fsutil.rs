@@ -1,5 +1,6 @@
 //! Writing files so that a reader never sees half of one, and nothing but a regular file
-//! is ever replaced.
+//! is ever replaced; reading inputs so that an endless one (`/dev/zero`, a pipe that never
+//! ends) is refused instead of filling memory.
 //!
 //! The temporary file is created exclusively (`O_EXCL`) under an unpredictable name by the
 //! `tempfile` crate, so nothing planted in the directory beforehand (a symlink, a FIFO) is
@@ -9,8 +10,79 @@
 //! device, a socket) is refused before anything is written.
 
 use std::ffi::OsStr;
-use std::io::{Error, ErrorKind, Write};
+use std::io::{Error, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
+
+/// The most a model file may hold: 2 GiB, the most a protobuf message (an ONNX model whose
+/// weights are inside it) can be.
+pub(crate) const MODEL_LIMIT: u64 = 2 << 30;
+
+/// The most a blueprint file may hold: 64 MiB of TOML, far more than any build needs.
+pub(crate) const BLUEPRINT_LIMIT: u64 = 64 << 20;
+
+/// Reads the whole of `path`, a `what` (a model, a blueprint), of at most `limit` bytes.
+///
+/// A regular file or a pipe (a FIFO, `/dev/stdin` when it is one, a shell's `<(...)`) is
+/// read; anything else (a device such as `/dev/zero`, a directory, a socket) is refused
+/// before it is opened, with what it is. A regular file larger than `limit` is refused
+/// from its size, before any of it is read; a pipe, once it has given more than `limit`
+/// bytes.
+pub(crate) fn read_input(path: &Path, limit: u64, what: &str) -> std::io::Result<Vec<u8>> {
+    // Checked before opening too: opening a device can do something (a tape rewinds).
+    readable(&std::fs::metadata(path)?.file_type(), what)?;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    // Again on what was opened, in case the path changed in between.
+    readable(&meta.file_type(), what)?;
+    let too_large = || {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "it holds more than {}, the most {what} may be; is it the right file?",
+                size(limit)
+            ),
+        )
+    };
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    if meta.is_file() {
+        bytes.reserve_exact(usize::try_from(meta.len()).unwrap_or(0));
+    }
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// A regular file or a FIFO; anything else is an error saying what it is.
+fn readable(kind: &std::fs::FileType, what: &str) -> std::io::Result<()> {
+    #[cfg(unix)]
+    let fifo = std::os::unix::fs::FileTypeExt::is_fifo(kind);
+    #[cfg(not(unix))]
+    let fifo = false;
+    if kind.is_file() || fifo {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!(
+            "it is {}; {what} is read from a regular file or a pipe",
+            describe(kind)
+        ),
+    ))
+}
+
+/// `limit` for a message: "2 GiB", "64 MiB", or bytes.
+fn size(limit: u64) -> String {
+    match limit {
+        l if l >= 1 << 30 && l % (1 << 30) == 0 => format!("{} GiB", l >> 30),
+        l if l >= 1 << 20 && l % (1 << 20) == 0 => format!("{} MiB", l >> 20),
+        l => format!("{l} bytes"),
+    }
+}
 
 /// How many symlinks in a row are followed before giving up (Linux's own limit).
 const MAX_SYMLINKS: usize = 40;
@@ -172,4 +244,72 @@ fn prefix(file_name: &OsStr) -> String {
     let name = file_name.to_string_lossy();
     let short: String = name.chars().take(100).collect();
     format!(".{short}.")
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("fsutil-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Writes `bytes` into the FIFO `path` from another thread, ignoring a reader that
+    /// stops early.
+    fn feed(path: &Path, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            let _ = f.write_all(&bytes);
+        })
+    }
+
+    #[test]
+    fn files_and_pipes_are_read_up_to_the_limit() {
+        let dir = scratch("limit");
+        let file = dir.join("file");
+        std::fs::write(&file, b"0123456789").unwrap();
+        assert_eq!(read_input(&file, 10, "a test").unwrap(), b"0123456789");
+        let err = read_input(&file, 9, "a test").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "it holds more than 9 bytes, the most a test may be; is it the right file?"
+        );
+
+        let fifo = dir.join("fifo");
+        mkfifo(&fifo);
+        let writer = feed(&fifo, b"0123456789".to_vec());
+        assert_eq!(read_input(&fifo, 10, "a test").unwrap(), b"0123456789");
+        writer.join().unwrap();
+        // An endless pipe is cut at the limit.
+        let writer = feed(&fifo, vec![0; 1 << 20]);
+        let err = read_input(&fifo, 1000, "a test").unwrap_err().to_string();
+        assert!(err.contains("more than 1000 bytes"), "{err}");
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn devices_and_directories_are_refused_unread() {
+        let err = read_input(Path::new("/dev/zero"), 10, "a test").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is a character device; a test is read from a regular file or a pipe"
+        );
+        let err = read_input(&std::env::temp_dir(), 10, "a test").unwrap_err();
+        assert!(err.to_string().starts_with("it is a directory;"), "{err}");
+        assert_eq!(size(MODEL_LIMIT), "2 GiB");
+        assert_eq!(size(BLUEPRINT_LIMIT), "64 MiB");
+    }
 }

@@ -262,3 +262,63 @@ fn a_configuration_that_closes_its_table_early_is_refused() {
     );
     assert!(!output.exists());
 }
+
+/// Inputs from pipes still work: a model and a blueprint on standard input.
+#[cfg(unix)]
+#[test]
+fn a_model_or_a_blueprint_can_come_from_a_pipe() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = scratch("pipe-input");
+    let output = dir.join("out.onnx");
+    let run = |args: &[&str], input: Vec<u8>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brainsmith"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    };
+    let model = std::fs::read(models().join("qonnx_residual_block.onnx")).unwrap();
+    let out = run(
+        &[
+            "transform",
+            "/dev/stdin",
+            "-o",
+            output.to_str().unwrap(),
+            "--apply",
+            "SortGraph",
+        ],
+        model,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Model::load(&output).unwrap();
+
+    let blueprint = b"steps = [{ stage = \"cleanup\" }]\n[stages]\ncleanup = [\"SortGraph\"]\n";
+    let out = run(&["blueprint", "check", "/dev/stdin"], blueprint.to_vec());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A device is refused, naming it.
+    let (out, _, stderr) = transform(Path::new("/dev/zero"), &output, "SortGraph", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("'/dev/zero': it is a character device"),
+        "{stderr}"
+    );
+}
