@@ -322,3 +322,34 @@ fn a_model_or_a_blueprint_can_come_from_a_pipe() {
         "{stderr}"
     );
 }
+
+/// A build of no steps takes no time, not `-0.000 ms` (`f64`'s sum of nothing is `-0.0`).
+#[test]
+fn an_empty_plan_takes_zero_time_not_minus_zero() {
+    let dir = scratch("empty-plan");
+    let blueprint = dir.join("empty.toml");
+    std::fs::write(&blueprint, "steps = []\n").unwrap();
+    let model = models().join("qonnx_residual_block.onnx");
+    let output = dir.join("out.onnx");
+    for format in ["table", "json"] {
+        let (out, stdout, stderr) = brainsmith(&[
+            "transform",
+            model.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "--blueprint",
+            blueprint.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert!(out.status.success(), "{stderr}");
+        if format == "json" {
+            let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            let seconds = json["transform_seconds"].as_f64().unwrap();
+            assert!(seconds == 0.0 && seconds.is_sign_positive(), "{stdout}");
+        } else {
+            let total = stdout.lines().find(|l| l.starts_with("total")).unwrap();
+            assert!(total.ends_with(" 0.000 ms"), "{stdout}");
+        }
+    }
+}

@@ -155,7 +155,7 @@ fn table(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) 
         report.nodes_after.to_string(),
         millis(save),
     ]);
-    let total: f64 = report.steps.iter().map(|s| s.seconds).sum();
+    let total = transform_seconds(report);
     t.row(vec![
         "total (transforms)".to_owned(),
         String::new(),
@@ -165,8 +165,16 @@ fn table(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) 
     t.render()
 }
 
+/// A duration in milliseconds; never `-0.000 ms` (a sum of no steps is `-0.0` in Rust).
 fn millis(seconds: f64) -> String {
-    format!("{:.3} ms", seconds * 1e3)
+    let ms = if seconds > 0.0 { seconds * 1e3 } else { 0.0 };
+    format!("{ms:.3} ms")
+}
+
+/// The transforms' time together: `f64`'s `sum` of nothing is `-0.0`, so it is folded
+/// from `0.0`.
+fn transform_seconds(report: &pipeline::Report) -> f64 {
+    report.steps.iter().fold(0.0, |total, s| total + s.seconds)
 }
 
 fn json(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -> String {
@@ -195,7 +203,7 @@ fn json(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -
         "nodes_after": report.nodes_after,
         "load_seconds": load,
         "save_seconds": save,
-        "transform_seconds": report.steps.iter().map(|s| s.seconds).sum::<f64>(),
+        "transform_seconds": transform_seconds(report),
         "steps": steps,
     });
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
