@@ -69,7 +69,7 @@ use crate::ir::Model;
 use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
 use crate::plugin::{Stage, StepContext};
 use crate::registry::{Registry, StepRef};
-use crate::suggest;
+use crate::suggest::{self, shorten, shorten_in};
 
 /// Where something is written: `file:line:column` (1-based).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -347,7 +347,7 @@ impl Blueprint {
                 Err(e) => {
                     problems.push(Problem {
                         at: at.clone(),
-                        message: e,
+                        message: shorten_in(e, written),
                     });
                     None
                 }
@@ -359,7 +359,7 @@ impl Blueprint {
                     Err(e) => {
                         problems.push(Problem {
                             at: entry.at.clone(),
-                            message: first_line(&e.to_string()),
+                            message: first_line(&shorten_in(e.to_string(), &entry.name)),
                         });
                         continue;
                     }
@@ -394,7 +394,7 @@ impl Blueprint {
                     },
                     Err(e) => problems.push(Problem {
                         at: at.clone(),
-                        message: first_line(&e.to_string()),
+                        message: first_line(&shorten_in(e.to_string(), name)),
                     }),
                 },
                 StepEntry::Stage { stage, at } => match stage.parse::<Stage>() {
@@ -408,7 +408,7 @@ impl Blueprint {
                     }
                     Err(e) => problems.push(Problem {
                         at: at.clone(),
-                        message: e,
+                        message: shorten_in(e, stage),
                     }),
                 },
             }
@@ -418,8 +418,9 @@ impl Blueprint {
                 problems.push(Problem {
                     at: at.clone(),
                     message: format!(
-                        "stage '{written}' lists transforms but no step runs it; add \
-                         {{ stage = \"{written}\" }} to `steps`"
+                        "stage '{0}' lists transforms but no step runs it; add \
+                         {{ stage = \"{0}\" }} to `steps`",
+                        shorten(written)
                     ),
                 });
             }
@@ -460,7 +461,7 @@ fn check_kernels<'r>(
             Err(e) => {
                 problems.push(Problem {
                     at: entry.at.clone(),
-                    message: first_line(&e.to_string()),
+                    message: first_line(&shorten_in(e.to_string(), &entry.name)),
                 });
                 continue;
             }
@@ -510,7 +511,7 @@ fn check_kernels<'r>(
                         Err(e) => {
                             problems.push(Problem {
                                 at: b.at.clone(),
-                                message: first_line(&e.to_string()),
+                                message: first_line(&shorten_in(e.to_string(), &b.name)),
                             });
                             continue;
                         }
@@ -713,7 +714,8 @@ fn unknown_key(
     source.problem(
         key.span().start,
         format!(
-            "unknown key '{name}' in {what}{} (keys: {})",
+            "unknown key '{}' in {what}{} (keys: {})",
+            shorten(name),
             suggest::did_you_mean(name, valid.iter().copied()),
             valid.join(", ")
         ),
@@ -943,7 +945,10 @@ fn read_transforms(
     let DeValue::Array(items) = list.get_ref() else {
         problems.push(source.problem(
             list.span().start,
-            format!("stage '{stage}' takes a list of transforms: {stage} = [\"Transform\", ...]"),
+            format!(
+                "stage '{0}' takes a list of transforms: {0} = [\"Transform\", ...]",
+                shorten(stage)
+            ),
         ));
         return Vec::new();
     };

@@ -9,6 +9,7 @@
 
 use crate::pipeline::Planned;
 use crate::registry::Registry;
+use crate::suggest::{shorten, shorten_in};
 
 /// One item of the list, as written.
 #[derive(Debug, PartialEq)]
@@ -34,7 +35,11 @@ fn split(spec: &str) -> Result<Vec<&str>, String> {
             (None, ')' | ']' | '}') => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(format!("`{spec}`: unbalanced `{c}` at column {}", i + 1));
+                    return Err(format!(
+                        "`{}`: unbalanced `{c}` at column {}",
+                        shorten(spec),
+                        i + 1
+                    ));
                 }
             }
             (None, ',') if depth == 0 => {
@@ -45,10 +50,13 @@ fn split(spec: &str) -> Result<Vec<&str>, String> {
         }
     }
     if quote.is_some() {
-        return Err(format!("`{spec}`: a quoted string is not closed"));
+        return Err(format!(
+            "`{}`: a quoted string is not closed",
+            shorten(spec)
+        ));
     }
     if depth > 0 {
-        return Err(format!("`{spec}`: a parenthesis is not closed"));
+        return Err(format!("`{}`: a parenthesis is not closed", shorten(spec)));
     }
     items.push(&spec[start..]);
     Ok(items)
@@ -65,8 +73,9 @@ fn item(text: &str) -> Result<Item<'_>, String> {
     };
     let Some(inner) = text[open + 1..].strip_suffix(')') else {
         return Err(format!(
-            "`{text}`: text after the configuration's closing parenthesis; \
-             write `Name(key = value, ...)`"
+            "`{}`: text after the configuration's closing parenthesis; \
+             write `Name(key = value, ...)`",
+            shorten(text)
         ));
     };
     Ok(Item {
@@ -82,8 +91,9 @@ fn config(name: &str, inner: &str) -> Result<toml::Table, String> {
     let braced = format!("{{{inner}}}");
     let problem = |what: String| {
         format!(
-            "the configuration of `{name}` is not a TOML inline table's contents \
-             (`key = value, ...`; strings in quotes): {what}"
+            "the configuration of `{}` is not a TOML inline table's contents \
+             (`key = value, ...`; strings in quotes): {what}",
+            shorten(name)
         )
     };
     match braced.parse::<toml::Value>() {
@@ -146,7 +156,7 @@ pub(super) fn plan<'r>(
             let transform = match registry.transform(it.name) {
                 Ok(t) => t,
                 Err(e) => {
-                    errors.push(e.to_string());
+                    errors.push(shorten_in(e.to_string(), it.name));
                     continue;
                 }
             };
