@@ -785,3 +785,61 @@ fn pad_attributes_move_and_doubles_become_floats() {
     let (changed, _) = apply(&DoubleToSingleFloat, &mut m);
     assert!(!changed, "nothing double is left");
 }
+
+/// `ExtractBiasFromConv` on a Conv whose weights have rank 1 (and on one whose every
+/// tensor does) says so instead of panicking.
+#[test]
+fn a_conv_with_weights_of_rank_one_keeps_its_bias_with_a_diagnostic() {
+    let mut m = model(
+        &[("x", &[1, 2, 3, 3])],
+        &[("y", &[1, 2, 3, 3])],
+        &[("w", &[2]), ("b", &[2])],
+        vec![Node::new("Conv", ["x", "w", "b"], ["y"]).with_name("flat")],
+    );
+    let before = m.clone();
+    let (changed, notes) = apply(&ExtractBiasFromConv, &mut m);
+    assert!(!changed);
+    assert_eq!(m, before);
+    assert_eq!(
+        notes,
+        [
+            "Conv `flat` left as it is: its weights or data have rank 1; a convolution's have at \
+          least 3 dimensions (batch or filters, channels, and a spatial one)"
+        ]
+    );
+}
+
+/// `FoldConstants` where two foldable nodes write one tensor (malformed: a tensor has one
+/// producer): neither is folded, each says why, and nothing panics.
+#[test]
+fn two_folded_nodes_writing_one_tensor_stay_with_a_diagnostic() {
+    use brainsmith_plugins::FoldConstants;
+    let mut m = model(
+        &[],
+        &[("y", &[2, 2])],
+        &[("c", &[4]), ("s", &[2])],
+        vec![
+            Node::new("Reshape", ["c", "s"], ["y"]).with_name("first"),
+            Node::new("Reshape", ["c", "s"], ["y"]).with_name("second"),
+        ],
+    );
+    // The shape [2, 2], as int64.
+    m.graph.initializers[1] = Tensor::from_i64("s", &[2], &[2, 2]);
+    let before = m.clone();
+    let mut ctx = TransformContext::default();
+    let changed = FoldConstants::default().apply(&mut m, &mut ctx).unwrap();
+    assert!(!changed);
+    assert_eq!(m, before);
+    let notes: Vec<&str> = ctx
+        .diagnostics()
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with(
+            "cannot fold node `first` (Reshape): its output `y` is written more than once"
+        ),
+        "{notes:?}"
+    );
+}
