@@ -786,6 +786,37 @@ fn pad_attributes_move_and_doubles_become_floats() {
     assert!(!changed, "nothing double is left");
 }
 
+/// The declared input shape must agree with the weights, which are real data: a channel
+/// count they do not have would index past them (4 declared, weights for 1) or size an
+/// absurd matrix (2^40 declared). Refused, naming the node, with nothing allocated.
+#[test]
+fn a_declared_channel_count_the_weights_disagree_with_is_refused() {
+    let mut m = model(
+        &[("x", &[1, 4, 5, 5]), ("h", &[1, 1 << 40, 5, 5])],
+        &[("a", &[1, 1, 5, 5]), ("b", &[1, 2, 3, 3])],
+        &[("w", &[1, 1, 1, 1]), ("w2", &[2, 1, 3, 3])],
+        vec![
+            Node::new("Conv", ["x", "w"], ["a"]).with_name("four"),
+            Node::new("Conv", ["h", "w2"], ["b"]).with_name("huge"),
+        ],
+    );
+    let before = ops(&m).join(",");
+    let (changed, notes) = apply(&LowerConvsToMatMul, &mut m);
+    assert!(!changed);
+    assert_eq!(ops(&m).join(","), before);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("Conv `four` left as it is: its input 'x' declares 4 channels, but its weights [1, 1, 1, 1] with group 1 take 1"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with(
+            "Conv `huge` left as it is: its input 'h' declares 1099511627776 channels"
+        ),
+        "{notes:?}"
+    );
+}
+
 /// `ExtractBiasFromConv` on a Conv whose weights have rank 1 (and on one whose every
 /// tensor does) says so instead of panicking.
 #[test]
