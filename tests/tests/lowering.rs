@@ -874,3 +874,28 @@ fn two_folded_nodes_writing_one_tensor_stay_with_a_diagnostic() {
         "{notes:?}"
     );
 }
+
+/// A node name of 10,000 bytes is quoted shortened in `FoldConstants`' diagnostics.
+#[test]
+fn fold_constants_quotes_a_huge_node_name_shortened() {
+    use brainsmith_plugins::FoldConstants;
+    let long = "n".repeat(10_000);
+    let mut m = model(
+        &[],
+        &[("y", &[4])],
+        &[("c", &[4])],
+        vec![
+            Node::new("Identity", ["c"], ["y"]).with_name(&long),
+            Node::new("Identity", ["c"], ["y"]).with_name("other"),
+        ],
+    );
+    let mut ctx = TransformContext::default();
+    FoldConstants::default().apply(&mut m, &mut ctx).unwrap();
+    let message = &ctx.diagnostics()[0].message;
+    assert!(
+        message.starts_with(&format!("cannot fold node `{}…(10000 bytes)`", &long[..60])),
+        "{}",
+        &message[..message.len().min(300)]
+    );
+    assert!(message.len() < 400, "{} bytes", message.len());
+}

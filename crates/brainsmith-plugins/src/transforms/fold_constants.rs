@@ -167,7 +167,8 @@ impl Transform for FoldConstants {
                         format!(
                             "cannot fold node `{}` ({}): its inputs are constant but there is no \
                              kernel for this op type",
-                            node.name, node.op_type
+                            shorten(&node.name),
+                            node.op_type
                         ),
                     );
                 }
@@ -234,7 +235,11 @@ impl Transform for FoldConstants {
                 }
                 Err(e) => ctx.warn(
                     node.name.clone(),
-                    format!("cannot fold node `{}` ({}): {e}", node.name, node.op_type),
+                    format!(
+                        "cannot fold node `{}` ({}): {e}",
+                        shorten(&node.name),
+                        node.op_type
+                    ),
                 ),
             }
         }
