@@ -192,7 +192,7 @@ fn apply_passes_a_configuration_in_parentheses() {
 #[test]
 fn a_huge_name_is_quoted_shortened() {
     let name = "RemoveIdentityOps".repeat(1 << 16);
-    let shown = format!("{}…({} bytes)", &name[..60], name.len());
+    let shown = format!("{}...({} bytes)", &name[..60], name.len());
     let (code, err) = fails(&["transform", "m.onnx", "-o", "o.onnx", "--apply", &name]);
     assert_eq!(code, 1);
     assert!(err.contains(&shown), "{}", &err[..err.len().min(500)]);

@@ -893,7 +893,10 @@ fn fold_constants_quotes_a_huge_node_name_shortened() {
     FoldConstants::default().apply(&mut m, &mut ctx).unwrap();
     let message = &ctx.diagnostics()[0].message;
     assert!(
-        message.starts_with(&format!("cannot fold node `{}…(10000 bytes)`", &long[..60])),
+        message.starts_with(&format!(
+            "cannot fold node `{}...(10000 bytes)`",
+            &long[..60]
+        )),
         "{}",
         &message[..message.len().min(300)]
     );

@@ -69,7 +69,7 @@ use crate::ir::Model;
 use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
 use crate::plugin::{Stage, StepContext};
 use crate::registry::{Registry, StepRef};
-use crate::suggest::{self, shorten, shorten_in};
+use crate::suggest::{self, QUOTED, shorten, shorten_in};
 
 /// Where something is written: `file:line:column` (1-based).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -420,7 +420,7 @@ impl Blueprint {
                     message: format!(
                         "stage '{0}' lists transforms but no step runs it; add \
                          {{ stage = \"{0}\" }} to `steps`",
-                        shorten(written)
+                        shorten(written, QUOTED)
                     ),
                 });
             }
@@ -715,7 +715,7 @@ fn unknown_key(
         key.span().start,
         format!(
             "unknown key '{}' in {what}{} (keys: {})",
-            shorten(name),
+            shorten(name, QUOTED),
             suggest::did_you_mean(name, valid.iter().copied()),
             valid.join(", ")
         ),
@@ -947,7 +947,7 @@ fn read_transforms(
             list.span().start,
             format!(
                 "stage '{0}' takes a list of transforms: {0} = [\"Transform\", ...]",
-                shorten(stage)
+                shorten(stage, QUOTED)
             ),
         ));
         return Vec::new();

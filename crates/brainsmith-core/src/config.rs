@@ -160,7 +160,11 @@ impl fmt::Display for ConfigProblem {
                 suggestion,
                 valid,
             } => {
-                write!(f, "unknown key '{}'", suggest::shorten(key))?;
+                write!(
+                    f,
+                    "unknown key '{}'",
+                    suggest::shorten(key, suggest::QUOTED)
+                )?;
                 if let Some(s) = suggestion {
                     write!(f, "; did you mean '{s}'?")?;
                 }
@@ -180,7 +184,7 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::UnsetVariable { key, variable } => write!(
                 f,
                 "key '{key}' names environment variable '{}', which is not set",
-                suggest::shorten(variable)
+                suggest::shorten(variable, suggest::QUOTED)
             ),
         }
     }

@@ -1,38 +1,7 @@
 //! Names in messages: "did you mean", the closest known name to a misspelt one, and
-//! [`shorten`], a name from user input cut to a readable length for quoting.
-
-use std::borrow::Cow;
-
-/// How many characters of a quoted name a message shows.
-const SHOWN: usize = 60;
-
-/// `name` as a message quotes it: as it is up to 60 characters; a longer one is its first
-/// 60 characters then `…(N bytes)`, so that a message stays readable whatever the input
-/// holds (a 10 MB node name, say). Every message that quotes a name from user input (a
-/// model, a blueprint, the command line) quotes it through this.
-///
-/// ```
-/// use brainsmith_core::suggest::shorten;
-///
-/// assert_eq!(shorten("Conv_0"), "Conv_0");
-/// let long = "n".repeat(100);
-/// assert_eq!(shorten(&long), format!("{}…(100 bytes)", "n".repeat(60)));
-/// ```
-pub fn shorten(name: &str) -> Cow<'_, str> {
-    match name.char_indices().nth(SHOWN) {
-        None => Cow::Borrowed(name),
-        Some((cut, _)) => Cow::Owned(format!("{}…({} bytes)", &name[..cut], name.len())),
-    }
-}
-
-/// `message` with every occurrence of `name` shortened, for a message made elsewhere that
-/// quotes `name` whole.
-pub(crate) fn shorten_in(message: String, name: &str) -> String {
-    match shorten(name) {
-        Cow::Owned(short) if !name.is_empty() => message.replace(name, &short),
-        _ => message,
-    }
-}
+//! [`shorten`], a name from user input cut to a readable length for quoting (every
+//! message that quotes a name from a model, a blueprint or the command line quotes it
+//! through it, to [`QUOTED`] characters).
 
 /// The candidate closest to `input`, if it is close enough to be a likely typo.
 ///
@@ -68,6 +37,17 @@ pub(crate) fn did_you_mean<'a>(
         .unwrap_or_default()
 }
 
+/// `text` cut to its first `max` chars with the count of the rest, so that a message
+/// quoting a huge name from a model stays readable.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => {
+            std::borrow::Cow::Owned(format!("{}...({} bytes)", &text[..cut], text.len()))
+        }
+    }
+}
+
 /// Levenshtein distance over chars.
 pub(crate) fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -86,18 +66,22 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// How many characters of a name from user input a message quotes: `shorten(name,
+/// QUOTED)`.
+pub const QUOTED: usize = 60;
+
+/// `message` with every occurrence of `name` shortened to [`QUOTED`] characters, for a
+/// message made elsewhere that quotes `name` whole.
+pub(crate) fn shorten_in(message: String, name: &str) -> String {
+    match shorten(name, QUOTED) {
+        std::borrow::Cow::Owned(short) if !name.is_empty() => message.replace(name, &short),
+        _ => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_typos_only() {
-        let names = ["LayerNorm", "Softmax", "MVAU"];
-        assert_eq!(closest("LayerNrom", names), Some("LayerNorm"));
-        assert_eq!(closest("layernorm", names), Some("LayerNorm"));
-        assert_eq!(closest("Conv", names), None);
-        assert_eq!(distance("kitten", "sitting"), 3);
-    }
 
     #[test]
     fn a_name_far_longer_than_every_candidate_has_no_suggestion() {
@@ -110,17 +94,29 @@ mod tests {
 
     #[test]
     fn long_names_are_shortened_at_a_character_boundary() {
-        assert_eq!(shorten(&"x".repeat(60)), "x".repeat(60));
+        assert_eq!(shorten(&"x".repeat(60), QUOTED), "x".repeat(60));
         let wide = "é".repeat(61);
-        assert_eq!(shorten(&wide), format!("{}…(122 bytes)", "é".repeat(60)));
+        assert_eq!(
+            shorten(&wide, QUOTED),
+            format!("{}...(122 bytes)", "é".repeat(60))
+        );
         let long = "n".repeat(1000);
         assert_eq!(
             shorten_in(format!("unknown node '{long}' in '{long}'"), &long),
             format!(
-                "unknown node '{0}…(1000 bytes)' in '{0}…(1000 bytes)'",
+                "unknown node '{0}...(1000 bytes)' in '{0}...(1000 bytes)'",
                 "n".repeat(60)
             )
         );
         assert_eq!(shorten_in("short 'a'".into(), "a"), "short 'a'");
+    }
+
+    #[test]
+    fn suggests_typos_only() {
+        let names = ["LayerNorm", "Softmax", "MVAU"];
+        assert_eq!(closest("LayerNrom", names), Some("LayerNorm"));
+        assert_eq!(closest("layernorm", names), Some("LayerNorm"));
+        assert_eq!(closest("Conv", names), None);
+        assert_eq!(distance("kitten", "sitting"), 3);
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::pipeline::Planned;
 use crate::registry::Registry;
-use crate::suggest::{shorten, shorten_in};
+use crate::suggest::{QUOTED, shorten, shorten_in};
 
 /// One item of the list, as written.
 #[derive(Debug, PartialEq)]
@@ -37,7 +37,7 @@ fn split(spec: &str) -> Result<Vec<&str>, String> {
                 if depth < 0 {
                     return Err(format!(
                         "`{}`: unbalanced `{c}` at column {}",
-                        shorten(spec),
+                        shorten(spec, QUOTED),
                         i + 1
                     ));
                 }
@@ -52,11 +52,14 @@ fn split(spec: &str) -> Result<Vec<&str>, String> {
     if quote.is_some() {
         return Err(format!(
             "`{}`: a quoted string is not closed",
-            shorten(spec)
+            shorten(spec, QUOTED)
         ));
     }
     if depth > 0 {
-        return Err(format!("`{}`: a parenthesis is not closed", shorten(spec)));
+        return Err(format!(
+            "`{}`: a parenthesis is not closed",
+            shorten(spec, QUOTED)
+        ));
     }
     items.push(&spec[start..]);
     Ok(items)
@@ -75,7 +78,7 @@ fn item(text: &str) -> Result<Item<'_>, String> {
         return Err(format!(
             "`{}`: text after the configuration's closing parenthesis; \
              write `Name(key = value, ...)`",
-            shorten(text)
+            shorten(text, QUOTED)
         ));
     };
     Ok(Item {
@@ -93,7 +96,7 @@ fn config(name: &str, inner: &str) -> Result<toml::Table, String> {
         format!(
             "the configuration of `{}` is not a TOML inline table's contents \
              (`key = value, ...`; strings in quotes): {what}",
-            shorten(name)
+            shorten(name, QUOTED)
         )
     };
     match braced.parse::<toml::Value>() {

@@ -4,7 +4,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor};
 use brainsmith_core::prelude::*;
-use brainsmith_core::suggest::shorten;
+use brainsmith_core::suggest::{QUOTED, shorten};
 
 use crate::eval::{self, Array};
 use crate::shapes;
@@ -148,9 +148,9 @@ impl Transform for FoldConstants {
                         "cannot fold node `{}` ({}): its output `{}` is written more than once \
                          (by another node or an initializer, or twice by this one); in ONNX \
                          every tensor has one producer: rename one",
-                        shorten(&node.name),
+                        shorten(&node.name, QUOTED),
                         node.op_type,
-                        shorten(shared)
+                        shorten(shared, QUOTED)
                     ),
                 );
                 continue;
@@ -167,7 +167,7 @@ impl Transform for FoldConstants {
                         format!(
                             "cannot fold node `{}` ({}): its inputs are constant but there is no \
                              kernel for this op type",
-                            shorten(&node.name),
+                            shorten(&node.name, QUOTED),
                             node.op_type
                         ),
                     );
@@ -237,7 +237,7 @@ impl Transform for FoldConstants {
                     node.name.clone(),
                     format!(
                         "cannot fold node `{}` ({}): {e}",
-                        shorten(&node.name),
+                        shorten(&node.name, QUOTED),
                         node.op_type
                     ),
                 ),

@@ -2,7 +2,7 @@
 
 use brainsmith_core::ir::{AttributeValue, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::prelude::*;
-use brainsmith_core::suggest::shorten;
+use brainsmith_core::suggest::{QUOTED, shorten};
 
 use super::ExtractBiasFromConv;
 use super::rewrite::{Rewriter, rewrite_each};
@@ -103,7 +103,7 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
     if shape.iter().any(|&d| d < 1) {
         return Err(format!(
             "its input '{}' has shape {shape:?}; every dimension must be positive",
-            shorten(x)
+            shorten(x, QUOTED)
         ));
     }
     // The declared input shape must agree with the weights, which are real data: the
@@ -119,7 +119,7 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
              group {group} take {} (and {filters} filters must divide into {group} groups): \
              the declared shape and the weights disagree; fix the model or run InferShapes \
              to recompute the shape",
-            shorten(x),
+            shorten(x, QUOTED),
             per_group.saturating_mul(group)
         ));
     }

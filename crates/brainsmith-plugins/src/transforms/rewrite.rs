@@ -358,7 +358,10 @@ pub(crate) fn rewrite_each(
             let named = if node.name.is_empty() {
                 String::new()
             } else {
-                format!(" `{}`", brainsmith_core::suggest::shorten(&node.name))
+                format!(
+                    " `{}`",
+                    brainsmith_core::suggest::shorten(&node.name, brainsmith_core::suggest::QUOTED)
+                )
             };
             ctx.warn(
                 node.name.clone(),
