@@ -214,3 +214,61 @@ fn steps_take_a_checked_configuration() {
     assert!(err.to_string().contains("identity_tolerance"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Checking locates every entry; it used to count lines from the start of the text for
+/// each, so 40,000 lines took half a minute. Not timed: it completes, and the places are
+/// right at the far end.
+#[test]
+fn a_blueprint_of_forty_thousand_lines_is_checked() {
+    let dir = std::env::temp_dir().join(format!("blueprint-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("large.toml");
+    let mut text = String::from("steps = [{ stage = \"cleanup\" }]\n[stages]\ncleanup = [\n");
+    for i in 0..40_000 {
+        // Every thousandth entry is misspelled: its place is reported.
+        text.push_str(if i % 1000 == 999 {
+            "  \"SortGrph\",\n"
+        } else {
+            "  \"SortGraph\",\n"
+        });
+    }
+    text.push_str("]\n");
+    std::fs::write(&path, &text).unwrap();
+    let err = Blueprint::check_file(&path, registry()).err().unwrap();
+    assert_eq!(err.problems.len(), 40);
+    let last = err.problems.last().unwrap();
+    assert_eq!((last.at.line, last.at.column), (40_003, 3), "{last:?}");
+    assert!(
+        last.message.contains("unknown transform 'SortGrph'"),
+        "{last:?}"
+    );
+    std::fs::write(&path, text.replace("SortGrph", "SortGraph")).unwrap();
+    let plan = Blueprint::check_file(&path, registry()).unwrap();
+    assert_eq!(plan.items.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A blueprint that extends an endless device is a problem at the device, not a read
+/// until memory runs out.
+#[cfg(unix)]
+#[test]
+fn extending_an_endless_device_is_a_problem() {
+    let dir = std::env::temp_dir().join(format!("blueprint-endless-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("build.toml");
+    std::fs::write(&path, "extends = \"/dev/zero\"\nsteps = []\n").unwrap();
+    let err = Blueprint::check_file(&path, registry()).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "/dev/zero:1:1: cannot read the blueprint: it is a character device; a blueprint is \
+         read from a regular file or a pipe"
+    );
+    std::fs::write(&path, b"steps = [\"\xff\"]\n").unwrap();
+    let err = Blueprint::check_file(&path, registry()).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("cannot read the blueprint: it is not UTF-8 text (byte 11 is not)"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -187,3 +187,43 @@ fn apply_passes_a_configuration_in_parentheses() {
     assert_eq!(nodes[0].op_type, "Relu");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A name of a megabyte is quoted shortened, and costs no did-you-mean search.
+#[test]
+fn a_huge_name_is_quoted_shortened() {
+    let name = "RemoveIdentityOps".repeat(1 << 16);
+    let shown = format!("{}...({} bytes)", &name[..60], name.len());
+    let (code, err) = fails(&["transform", "m.onnx", "-o", "o.onnx", "--apply", &name]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&shown), "{}", &err[..err.len().min(500)]);
+    assert!(err.len() < 1000, "{} bytes of message", err.len());
+
+    let config = format!("SortGraph({name} = 1)");
+    let (_, err) = fails(&["transform", "m.onnx", "-o", "o.onnx", "--apply", &config]);
+    assert!(
+        err.contains(&format!("unknown key '{shown}'")),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.len() < 1000, "{} bytes of message", err.len());
+
+    let dir = std::env::temp_dir().join(format!("cli-huge-name-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blueprint = dir.join("huge.toml");
+    std::fs::write(
+        &blueprint,
+        format!(
+            "steps = [{{ stage = \"cleanup\" }}, \"{name}\"]\n[stages]\ncleanup = [\"{name}\"]\n"
+        ),
+    )
+    .unwrap();
+    let (_, err) = fails(&["blueprint", "check", blueprint.to_str().unwrap()]);
+    assert_eq!(
+        err.matches(&shown).count(),
+        2,
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.len() < 1000, "{} bytes of message", err.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -785,3 +785,120 @@ fn pad_attributes_move_and_doubles_become_floats() {
     let (changed, _) = apply(&DoubleToSingleFloat, &mut m);
     assert!(!changed, "nothing double is left");
 }
+
+/// The declared input shape must agree with the weights, which are real data: a channel
+/// count they do not have would index past them (4 declared, weights for 1) or size an
+/// absurd matrix (2^40 declared). Refused, naming the node, with nothing allocated.
+#[test]
+fn a_declared_channel_count_the_weights_disagree_with_is_refused() {
+    let mut m = model(
+        &[("x", &[1, 4, 5, 5]), ("h", &[1, 1 << 40, 5, 5])],
+        &[("a", &[1, 1, 5, 5]), ("b", &[1, 2, 3, 3])],
+        &[("w", &[1, 1, 1, 1]), ("w2", &[2, 1, 3, 3])],
+        vec![
+            Node::new("Conv", ["x", "w"], ["a"]).with_name("four"),
+            Node::new("Conv", ["h", "w2"], ["b"]).with_name("huge"),
+        ],
+    );
+    let before = ops(&m).join(",");
+    let (changed, notes) = apply(&LowerConvsToMatMul, &mut m);
+    assert!(!changed);
+    assert_eq!(ops(&m).join(","), before);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("Conv `four` left as it is: its input 'x' declares 4 channels, but its weights [1, 1, 1, 1] with group 1 take 1"),
+        "{notes:?}"
+    );
+    assert!(
+        notes[1].starts_with(
+            "Conv `huge` left as it is: its input 'h' declares 1099511627776 channels"
+        ),
+        "{notes:?}"
+    );
+}
+
+/// `ExtractBiasFromConv` on a Conv whose weights have rank 1 (and on one whose every
+/// tensor does) says so instead of panicking.
+#[test]
+fn a_conv_with_weights_of_rank_one_keeps_its_bias_with_a_diagnostic() {
+    let mut m = model(
+        &[("x", &[1, 2, 3, 3])],
+        &[("y", &[1, 2, 3, 3])],
+        &[("w", &[2]), ("b", &[2])],
+        vec![Node::new("Conv", ["x", "w", "b"], ["y"]).with_name("flat")],
+    );
+    let before = m.clone();
+    let (changed, notes) = apply(&ExtractBiasFromConv, &mut m);
+    assert!(!changed);
+    assert_eq!(m, before);
+    assert_eq!(
+        notes,
+        [
+            "Conv `flat` left as it is: its weights or data have rank 1; a convolution's have at \
+          least 3 dimensions (batch or filters, channels, and a spatial one)"
+        ]
+    );
+}
+
+/// `FoldConstants` where two foldable nodes write one tensor (malformed: a tensor has one
+/// producer): neither is folded, each says why, and nothing panics.
+#[test]
+fn two_folded_nodes_writing_one_tensor_stay_with_a_diagnostic() {
+    use brainsmith_plugins::FoldConstants;
+    let mut m = model(
+        &[],
+        &[("y", &[2, 2])],
+        &[("c", &[4]), ("s", &[2])],
+        vec![
+            Node::new("Reshape", ["c", "s"], ["y"]).with_name("first"),
+            Node::new("Reshape", ["c", "s"], ["y"]).with_name("second"),
+        ],
+    );
+    // The shape [2, 2], as int64.
+    m.graph.initializers[1] = Tensor::from_i64("s", &[2], &[2, 2]);
+    let before = m.clone();
+    let mut ctx = TransformContext::default();
+    let changed = FoldConstants::default().apply(&mut m, &mut ctx).unwrap();
+    assert!(!changed);
+    assert_eq!(m, before);
+    let notes: Vec<&str> = ctx
+        .diagnostics()
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with(
+            "cannot fold node `first` (Reshape): its output `y` is written more than once"
+        ),
+        "{notes:?}"
+    );
+}
+
+/// A node name of 10,000 bytes is quoted shortened in `FoldConstants`' diagnostics.
+#[test]
+fn fold_constants_quotes_a_huge_node_name_shortened() {
+    use brainsmith_plugins::FoldConstants;
+    let long = "n".repeat(10_000);
+    let mut m = model(
+        &[],
+        &[("y", &[4])],
+        &[("c", &[4])],
+        vec![
+            Node::new("Identity", ["c"], ["y"]).with_name(&long),
+            Node::new("Identity", ["c"], ["y"]).with_name("other"),
+        ],
+    );
+    let mut ctx = TransformContext::default();
+    FoldConstants::default().apply(&mut m, &mut ctx).unwrap();
+    let message = &ctx.diagnostics()[0].message;
+    assert!(
+        message.starts_with(&format!(
+            "cannot fold node `{}...(10000 bytes)`",
+            &long[..60]
+        )),
+        "{}",
+        &message[..message.len().min(300)]
+    );
+    assert!(message.len() < 400, "{} bytes", message.len());
+}

@@ -70,7 +70,7 @@ use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
 use crate::plugin::Stage;
 use crate::registry::{Registry, StepRef};
 use crate::step::StepContext;
-use crate::suggest;
+use crate::suggest::{self, QUOTED, shorten, shorten_in};
 
 /// Where something is written: `file:line:column` (1-based).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,13 +215,20 @@ const STEP_KEYS: &[&str] = &["step", "config", "stage"];
 struct Source<'a> {
     path: &'a Path,
     text: &'a str,
+    lines: LineIndex,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Self {
+        Source {
+            path,
+            text,
+            lines: LineIndex::new(text),
+        }
+    }
+
     fn at(&self, offset: usize) -> Position {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let (line, column) = self.lines.locate(self.text, offset);
         Position {
             file: self.path.to_owned(),
             line,
@@ -235,6 +242,69 @@ impl Source<'_> {
             message: message.into(),
         }
     }
+}
+
+/// Where each line of a text starts and how many characters precede every block of it,
+/// computed once per text: locating an offset is then a binary search and a count within
+/// one block, whatever the text's size (counting from the start for every entry made
+/// checking quadratic in the blueprint's size).
+struct LineIndex {
+    /// The byte offset of each line's first byte: 0, then one past every `\n`.
+    starts: Vec<usize>,
+    /// `chars[i]`: how many characters the text has before byte `i * CHAR_BLOCK`.
+    chars: Vec<usize>,
+}
+
+/// Bytes per entry of `LineIndex::chars`.
+const CHAR_BLOCK: usize = 1024;
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let starts = std::iter::once(0)
+            .chain(
+                bytes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &b)| b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
+        let mut chars = Vec::with_capacity(bytes.len() / CHAR_BLOCK + 1);
+        let mut count = 0;
+        for block in bytes.chunks(CHAR_BLOCK) {
+            chars.push(count);
+            count += char_starts(block);
+        }
+        chars.push(count);
+        LineIndex { starts, chars }
+    }
+
+    /// The 1-based line and column of byte `offset` (clamped to the text). A line ends at
+    /// `\n`, so a `\r` before it is the line's last character; columns count characters
+    /// (Unicode scalar values), not bytes; the offset just after the last newline is
+    /// column 1 of the line after it.
+    fn locate(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = offset.min(text.len());
+        // The last line starting at or before `offset`; `starts[0] == 0` so one always does.
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        (
+            line,
+            self.chars_before(text, offset) - self.chars_before(text, start) + 1,
+        )
+    }
+
+    /// How many characters precede byte `offset`.
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        let block = offset / CHAR_BLOCK;
+        self.chars[block] + char_starts(&text.as_bytes()[block * CHAR_BLOCK..offset])
+    }
+}
+
+/// How many characters start in `bytes`: every byte but UTF-8's continuation bytes.
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 impl Blueprint {
@@ -278,7 +348,7 @@ impl Blueprint {
                 Err(e) => {
                     problems.push(Problem {
                         at: at.clone(),
-                        message: e,
+                        message: shorten_in(e, written),
                     });
                     None
                 }
@@ -290,7 +360,7 @@ impl Blueprint {
                     Err(e) => {
                         problems.push(Problem {
                             at: entry.at.clone(),
-                            message: first_line(&e.to_string()),
+                            message: first_line(&shorten_in(e.to_string(), &entry.name)),
                         });
                         continue;
                     }
@@ -325,7 +395,7 @@ impl Blueprint {
                     },
                     Err(e) => problems.push(Problem {
                         at: at.clone(),
-                        message: first_line(&e.to_string()),
+                        message: first_line(&shorten_in(e.to_string(), name)),
                     }),
                 },
                 StepEntry::Stage { stage, at } => match stage.parse::<Stage>() {
@@ -339,7 +409,7 @@ impl Blueprint {
                     }
                     Err(e) => problems.push(Problem {
                         at: at.clone(),
-                        message: e,
+                        message: shorten_in(e, stage),
                     }),
                 },
             }
@@ -349,8 +419,9 @@ impl Blueprint {
                 problems.push(Problem {
                     at: at.clone(),
                     message: format!(
-                        "stage '{written}' lists transforms but no step runs it; add \
-                         {{ stage = \"{written}\" }} to `steps`"
+                        "stage '{0}' lists transforms but no step runs it; add \
+                         {{ stage = \"{0}\" }} to `steps`",
+                        shorten(written, QUOTED)
                     ),
                 });
             }
@@ -391,7 +462,7 @@ fn check_kernels<'r>(
             Err(e) => {
                 problems.push(Problem {
                     at: entry.at.clone(),
-                    message: first_line(&e.to_string()),
+                    message: first_line(&shorten_in(e.to_string(), &entry.name)),
                 });
                 continue;
             }
@@ -441,7 +512,7 @@ fn check_kernels<'r>(
                         Err(e) => {
                             problems.push(Problem {
                                 at: b.at.clone(),
-                                message: first_line(&e.to_string()),
+                                message: first_line(&shorten_in(e.to_string(), &b.name)),
                             });
                             continue;
                         }
@@ -534,7 +605,19 @@ fn load_file(path: &Path, chain: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
         });
         return Blueprint::default();
     }
-    let text = match std::fs::read_to_string(path) {
+    let read = crate::fsutil::read_input(path, crate::fsutil::BLUEPRINT_LIMIT, "a blueprint")
+        .and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "it is not UTF-8 text (byte {} is not), as TOML must be",
+                        e.utf8_error().valid_up_to() + 1
+                    ),
+                )
+            })
+        });
+    let text = match read {
         Ok(text) => text,
         Err(e) => {
             problems.push(Problem {
@@ -544,7 +627,7 @@ fn load_file(path: &Path, chain: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
             return Blueprint::default();
         }
     };
-    let source = Source { path, text: &text };
+    let source = Source::new(path, &text);
     let (table, values) = match (DeTable::parse(&text), text.parse::<Table>()) {
         (Ok(table), Ok(values)) => (table, values),
         (Err(e), _) => {
@@ -632,7 +715,8 @@ fn unknown_key(
     source.problem(
         key.span().start,
         format!(
-            "unknown key '{name}' in {what}{} (keys: {})",
+            "unknown key '{}' in {what}{} (keys: {})",
+            shorten(name, QUOTED),
             suggest::did_you_mean(name, valid.iter().copied()),
             valid.join(", ")
         ),
@@ -862,7 +946,10 @@ fn read_transforms(
     let DeValue::Array(items) = list.get_ref() else {
         problems.push(source.problem(
             list.span().start,
-            format!("stage '{stage}' takes a list of transforms: {stage} = [\"Transform\", ...]"),
+            format!(
+                "stage '{0}' takes a list of transforms: {0} = [\"Transform\", ...]",
+                shorten(stage, QUOTED)
+            ),
         ));
         return Vec::new();
     };
@@ -1051,4 +1138,63 @@ fn run_step(
         panicked,
         report: report.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the index replaced: count from the start of the text.
+    fn by_counting(text: &str, offset: usize) -> (usize, usize) {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        (line, column)
+    }
+
+    #[test]
+    fn offsets_map_to_lines_and_columns_in_characters() {
+        let text = "ab\r\nçé = \"日本\"\n\nlast";
+        let index = LineIndex::new(text);
+        let at = |offset| index.locate(text, offset);
+        assert_eq!(at(0), (1, 1), "the first character");
+        assert_eq!(at(2), (1, 3), "a CR is the line's last character");
+        assert_eq!(at(4), (2, 1), "after CRLF, the next line");
+        // `é` is 2 bytes and `日` 3, but one column each.
+        let e = text.find('é').unwrap();
+        assert_eq!(at(e), (2, 2));
+        assert_eq!(at(text.find('本').unwrap()), (2, 8));
+        assert_eq!(at(text.find("\n\n").unwrap() + 1), (3, 1), "an empty line");
+        assert_eq!(at(text.find("last").unwrap()), (4, 1));
+        assert_eq!(at(text.len()), (4, 5), "the end of the text");
+        assert_eq!(at(text.len() + 10), (4, 5), "past the end: clamped");
+        let ends_with_newline = "a\n";
+        let index = LineIndex::new(ends_with_newline);
+        assert_eq!(
+            index.locate(ends_with_newline, 2),
+            (2, 1),
+            "after the last newline"
+        );
+        assert_eq!(LineIndex::new("").locate("", 0), (1, 1), "an empty text");
+    }
+
+    #[test]
+    fn the_index_agrees_with_counting_everywhere_across_blocks() {
+        // Lines of every length around the block size, multi-byte characters straddling
+        // block boundaries, CRLF and LF.
+        let mut text = String::new();
+        for i in 0..40 {
+            text.push_str(&"x".repeat(i * 97 % 2500));
+            text.push_str(if i % 3 == 0 { "é日\r\n" } else { "\n" });
+        }
+        text.push_str("tail ü");
+        let index = LineIndex::new(&text);
+        for (offset, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            assert_eq!(
+                index.locate(&text, offset),
+                by_counting(&text, offset),
+                "offset {offset}"
+            );
+        }
+    }
 }

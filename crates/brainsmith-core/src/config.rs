@@ -160,7 +160,11 @@ impl fmt::Display for ConfigProblem {
                 suggestion,
                 valid,
             } => {
-                write!(f, "unknown key '{key}'")?;
+                write!(
+                    f,
+                    "unknown key '{}'",
+                    suggest::shorten(key, suggest::QUOTED)
+                )?;
                 if let Some(s) = suggestion {
                     write!(f, "; did you mean '{s}'?")?;
                 }
@@ -179,7 +183,8 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::Invalid { key, message } => write!(f, "key '{key}': {message}"),
             ConfigProblem::UnsetVariable { key, variable } => write!(
                 f,
-                "key '{key}' names environment variable '{variable}', which is not set"
+                "key '{key}' names environment variable '{}', which is not set",
+                suggest::shorten(variable, suggest::QUOTED)
             ),
         }
     }

@@ -102,3 +102,15 @@ fn save_is_atomic_and_leaves_no_temporary_file() {
     assert!(model.save(dir.join("no/such/dir/out.onnx")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An endless input is refused unread, naming the file; it was read until memory ran out.
+#[cfg(unix)]
+#[test]
+fn an_endless_device_is_not_a_model() {
+    let err = Model::load("/dev/zero").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cannot access '/dev/zero': it is a character device; a model is read from a \
+         regular file or a pipe"
+    );
+}

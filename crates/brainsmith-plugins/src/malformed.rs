@@ -1,7 +1,9 @@
 //! Malformed graphs for the no-panic sweeps of shape inference and of the transforms: one
 //! node of any op type with odd inputs (constant, typed, untyped; empty, scalar, large,
 //! and sizes whose products overflow `i64`) and every attribute a rule reads set to odd
-//! values.
+//! values; one node whose inputs are all constants of chosen ranks (weights of the wrong
+//! rank); and any of these with every node written twice (several nodes writing one
+//! tensor).
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, Tensor, ValueInfo};
 
@@ -62,6 +64,67 @@ pub(crate) fn malformed(
     }
     g.nodes.push(node);
     g
+}
+
+/// A graph of one `op` node whose inputs are all constants (so that folding and the
+/// rewrites that need constant weights reach it), input `i` of rank `ranks[i]` with every
+/// dimension 2, one output (as the view and fill paths of folding want), and every
+/// attribute name a rule reads, the `k`-th set to `value(k)`.
+pub(crate) fn constants_of_rank(
+    op: &str,
+    onnx: bool,
+    ranks: &[usize],
+    value: impl Fn(usize) -> AttributeValue,
+) -> Graph {
+    let mut g = Graph::default();
+    let mut inputs = Vec::new();
+    for (i, &rank) in ranks.iter().enumerate() {
+        let name = format!("i{i}");
+        let dims = vec![2i64; rank];
+        let values: Vec<i64> = (0..1usize << rank).map(|k| [1, -1, 2][k % 3]).collect();
+        g.initializers.push(Tensor::from_i64(&name, &dims, &values));
+        inputs.push(name);
+    }
+    let mut node = Node::new(op, inputs.iter().map(String::as_str), ["o0"]).with_name("n");
+    if !onnx {
+        node = node.with_domain("qonnx.custom_op.general");
+    }
+    for (k, name) in ATTRIBUTE_NAMES.iter().enumerate() {
+        node = node.with_attribute(name, value(k));
+    }
+    g.nodes.push(node);
+    g
+}
+
+/// The rank patterns [`constants_of_rank`] is swept with for `arity` inputs: every input
+/// of one rank from 0 to 4, and each input alone of each such rank among 4-D ones.
+pub(crate) fn rank_patterns(arity: usize) -> Vec<Vec<usize>> {
+    let mut patterns: Vec<Vec<usize>> = (0..=4).map(|r| vec![r; arity]).collect();
+    for i in 0..arity {
+        for r in 0..4 {
+            let mut p = vec![4; arity];
+            p[i] = r;
+            patterns.push(p);
+        }
+    }
+    patterns.dedup();
+    patterns
+}
+
+/// `graph` with a second copy of each node, under another name: every tensor a node
+/// writes is written by two nodes (malformed: a tensor has one producer in ONNX).
+pub(crate) fn written_twice(mut graph: Graph) -> Graph {
+    let copies: Vec<Node> = graph
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut copy = n.clone();
+            copy.name = format!("{}_again", n.name);
+            copy
+        })
+        .collect();
+    graph.nodes.extend(copies);
+    graph
 }
 
 /// Every attribute name a rule reads.

@@ -38,3 +38,65 @@ fn plugins_lists_the_standard_library() {
     assert!(t >= 6, "{t} transforms");
     assert!(text.contains(&row), "no `{row}` in:\n{text}");
 }
+
+/// Help and usage errors carry no ANSI escapes into a pipe: clap colours only where its
+/// `ColorChoice::Auto` would.
+#[test]
+fn help_and_usage_errors_are_plain_in_a_pipe() {
+    for (args, stdout) in [
+        (&["--help"][..], true),
+        (&["transform", "--help"][..], true),
+        (&["transform"][..], false),
+        (&["plugins", "--no-such-flag"][..], false),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_brainsmith"))
+            .args(args)
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(if stdout { out.stdout } else { out.stderr }).unwrap();
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+        assert!(
+            !text.contains("\x1b["),
+            "{args:?} printed escapes: {text:?}"
+        );
+    }
+}
+
+/// On a terminal, colour unless `NO_COLOR` is set. Runs under `script`, which gives the
+/// binary a pseudo-terminal; skipped where it is missing.
+#[test]
+fn a_terminal_gets_colour_unless_no_color_is_set() {
+    let on_terminal = |no_color: bool| {
+        let mut command = Command::new("script");
+        command
+            .args(["-qec"])
+            .arg(format!("{} transform", env!("CARGO_BIN_EXE_brainsmith")))
+            .arg("/dev/null")
+            .env_remove("CLICOLOR_FORCE")
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        command.output().ok()
+    };
+    let Some(coloured) = on_terminal(false).filter(|o| !o.stdout.is_empty()) else {
+        eprintln!("skipped: `script` cannot give the binary a terminal here");
+        return;
+    };
+    let coloured = String::from_utf8_lossy(&coloured.stdout).into_owned();
+    assert!(coloured.contains("Usage"), "{coloured}");
+    assert!(
+        coloured.contains("\x1b["),
+        "no colour on a terminal: {coloured:?}"
+    );
+    let plain = on_terminal(true).unwrap();
+    let plain = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(plain.contains("Usage"), "{plain}");
+    assert!(
+        !plain.contains("\x1b["),
+        "colour despite NO_COLOR: {plain:?}"
+    );
+}

@@ -184,3 +184,172 @@ fn apply_reports_every_bad_configuration_before_reading_the_model() {
     assert!(!stderr.contains("missing.onnx"), "{stderr}");
     assert!(!output.exists());
 }
+
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_fifo_is_refused_before_the_model_is_read() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = scratch("fifo-output");
+    let output = dir.join("out.onnx");
+    let status = Command::new("mkfifo").arg(&output).status().unwrap();
+    assert!(status.success());
+    // The model does not exist: the output is checked first.
+    let model = dir.join("missing.onnx");
+    let (out, _, stderr) = transform(&model, &output, "SortGraph", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("out.onnx is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("missing.onnx"), "{stderr}");
+    let kind = std::fs::symlink_metadata(&output).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO was replaced");
+
+    // A directory too, with a blueprint as well as with --apply.
+    let blueprint = dir.join("missing.toml");
+    let (out, _, stderr) = brainsmith(&[
+        "transform",
+        model.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+        "--blueprint",
+        blueprint.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("is a directory, not a regular file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("missing"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_a_symlink_replaces_its_target() {
+    let dir = scratch("symlink-output");
+    std::fs::write(dir.join("target.onnx"), b"previous result").unwrap();
+    let link = dir.join("link.onnx");
+    std::os::unix::fs::symlink("target.onnx", &link).unwrap();
+    let model = models().join("qonnx_residual_block.onnx");
+    let (out, _, stderr) = transform(&model, &link, "SortGraph", &[]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    Model::load(dir.join("target.onnx")).unwrap();
+}
+
+#[test]
+fn a_configuration_that_closes_its_table_early_is_refused() {
+    let dir = scratch("apply-early-close");
+    let output = dir.join("out.onnx");
+    let model = models().join("qonnx_residual_block.onnx");
+    // `}` ended the table; the misspelled, negative setting after it was never read.
+    let (out, _, stderr) = transform(
+        &model,
+        &output,
+        "FoldConstants(}\nx = { max_elemnts = -1)",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("the configuration of `FoldConstants` is not a TOML inline table's contents"),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+}
+
+/// Inputs from pipes still work: a model and a blueprint on standard input.
+#[cfg(unix)]
+#[test]
+fn a_model_or_a_blueprint_can_come_from_a_pipe() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = scratch("pipe-input");
+    let output = dir.join("out.onnx");
+    let run = |args: &[&str], input: Vec<u8>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brainsmith"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out
+    };
+    let model = std::fs::read(models().join("qonnx_residual_block.onnx")).unwrap();
+    let out = run(
+        &[
+            "transform",
+            "/dev/stdin",
+            "-o",
+            output.to_str().unwrap(),
+            "--apply",
+            "SortGraph",
+        ],
+        model,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Model::load(&output).unwrap();
+
+    let blueprint = b"steps = [{ stage = \"cleanup\" }]\n[stages]\ncleanup = [\"SortGraph\"]\n";
+    let out = run(&["blueprint", "check", "/dev/stdin"], blueprint.to_vec());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A device is refused, naming it.
+    let (out, _, stderr) = transform(Path::new("/dev/zero"), &output, "SortGraph", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("'/dev/zero': it is a character device"),
+        "{stderr}"
+    );
+}
+
+/// A build of no steps takes no time, not `-0.000 ms` (`f64`'s sum of nothing is `-0.0`).
+#[test]
+fn an_empty_plan_takes_zero_time_not_minus_zero() {
+    let dir = scratch("empty-plan");
+    let blueprint = dir.join("empty.toml");
+    std::fs::write(&blueprint, "steps = []\n").unwrap();
+    let model = models().join("qonnx_residual_block.onnx");
+    let output = dir.join("out.onnx");
+    for format in ["table", "json"] {
+        let (out, stdout, stderr) = brainsmith(&[
+            "transform",
+            model.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+            "--blueprint",
+            blueprint.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert!(out.status.success(), "{stderr}");
+        if format == "json" {
+            let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            let seconds = json["transform_seconds"].as_f64().unwrap();
+            assert!(seconds == 0.0 && seconds.is_sign_positive(), "{stdout}");
+        } else {
+            let total = stdout.lines().find(|l| l.starts_with("total")).unwrap();
+            assert!(total.ends_with(" 0.000 ms"), "{stdout}");
+        }
+    }
+}

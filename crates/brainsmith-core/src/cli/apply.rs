@@ -2,12 +2,14 @@
 //!
 //! Items are separated by commas outside parentheses, brackets and quotes; an item is a
 //! transform name (short or qualified), optionally followed by its configuration in
-//! parentheses, written as the inside of a TOML inline table. Every problem of every item
+//! parentheses, written as the inside of a TOML inline table (exactly one: a `}` cannot end
+//! it early and leave text unchecked). Every problem of every item
 //! (an unknown name, unbalanced parentheses, bad TOML, a configuration the transform
 //! rejects) is reported at once, before the model is read.
 
 use crate::pipeline::Planned;
 use crate::registry::Registry;
+use crate::suggest::{QUOTED, shorten, shorten_in};
 
 /// One item of the list, as written.
 #[derive(Debug, PartialEq)]
@@ -33,7 +35,11 @@ fn split(spec: &str) -> Result<Vec<&str>, String> {
             (None, ')' | ']' | '}') => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(format!("`{spec}`: unbalanced `{c}` at column {}", i + 1));
+                    return Err(format!(
+                        "`{}`: unbalanced `{c}` at column {}",
+                        shorten(spec, QUOTED),
+                        i + 1
+                    ));
                 }
             }
             (None, ',') if depth == 0 => {
@@ -44,10 +50,16 @@ fn split(spec: &str) -> Result<Vec<&str>, String> {
         }
     }
     if quote.is_some() {
-        return Err(format!("`{spec}`: a quoted string is not closed"));
+        return Err(format!(
+            "`{}`: a quoted string is not closed",
+            shorten(spec, QUOTED)
+        ));
     }
     if depth > 0 {
-        return Err(format!("`{spec}`: a parenthesis is not closed"));
+        return Err(format!(
+            "`{}`: a parenthesis is not closed",
+            shorten(spec, QUOTED)
+        ));
     }
     items.push(&spec[start..]);
     Ok(items)
@@ -64,8 +76,9 @@ fn item(text: &str) -> Result<Item<'_>, String> {
     };
     let Some(inner) = text[open + 1..].strip_suffix(')') else {
         return Err(format!(
-            "`{text}`: text after the configuration's closing parenthesis; \
-             write `Name(key = value, ...)`"
+            "`{}`: text after the configuration's closing parenthesis; \
+             write `Name(key = value, ...)`",
+            shorten(text, QUOTED)
         ));
     };
     Ok(Item {
@@ -74,19 +87,49 @@ fn item(text: &str) -> Result<Item<'_>, String> {
     })
 }
 
-/// Parses the inside of an inline table.
+/// Parses the inside of an inline table: `{` + `inner` + `}` must be exactly one TOML
+/// inline table and nothing else, so a `}` inside `inner` cannot close the table early and
+/// leave text after it unchecked.
 fn config(name: &str, inner: &str) -> Result<toml::Table, String> {
-    let wrapped = format!("c = {{ {inner} }}");
-    let mut table: toml::Table = toml::from_str(&wrapped).map_err(|e| {
+    let braced = format!("{{{inner}}}");
+    let problem = |what: String| {
         format!(
-            "the configuration of `{name}` is not a TOML inline table's contents \
-             (`key = value, ...`; strings in quotes): {}",
-            e.message()
+            "the configuration of `{}` is not a TOML inline table's contents \
+             (`key = value, ...`; strings in quotes): {what}",
+            shorten(name, QUOTED)
         )
-    })?;
-    match table.remove("c") {
-        Some(toml::Value::Table(t)) => Ok(t),
-        _ => unreachable!("`c = {{ ... }}` parses to a table or fails"),
+    };
+    match braced.parse::<toml::Value>() {
+        Ok(toml::Value::Table(table)) => Ok(table),
+        Ok(other) => Err(problem(format!("it reads as a {}", other.type_str()))),
+        Err(e) => {
+            // Where in `inner` (the span is in `braced`, one byte further on).
+            let at = e
+                .span()
+                .map_or(0, |s| s.start.saturating_sub(1))
+                .min(inner.len());
+            let at = (0..=at)
+                .rev()
+                .find(|&i| inner.is_char_boundary(i))
+                .unwrap_or(0);
+            let rest = &inner[at..];
+            let near = if rest.trim().is_empty() {
+                "at its end".to_owned()
+            } else {
+                let excerpt: String = rest.chars().take(30).collect();
+                let more = if excerpt.len() < rest.len() {
+                    "…"
+                } else {
+                    ""
+                };
+                format!(
+                    "at column {} (`{}{more}`)",
+                    inner[..at].chars().count() + 1,
+                    excerpt.escape_debug()
+                )
+            };
+            Err(problem(format!("{} {near}", e.message().trim_end())))
+        }
     }
 }
 
@@ -116,7 +159,7 @@ pub(super) fn plan<'r>(
             let transform = match registry.transform(it.name) {
                 Ok(t) => t,
                 Err(e) => {
-                    errors.push(e.to_string());
+                    errors.push(shorten_in(e.to_string(), it.name));
                     continue;
                 }
             };
@@ -191,5 +234,31 @@ mod tests {
                 .unwrap_err()
                 .contains("configuration of `A`")
         );
+    }
+
+    #[test]
+    fn a_configuration_cannot_close_its_table_early() {
+        // `c = { }` then a second key: text after the early `}` went unchecked.
+        let err = config("FoldConstants", "}\nx = { max_elements = -1").unwrap_err();
+        assert!(err.contains("configuration of `FoldConstants`"), "{err}");
+        assert!(
+            err.contains(r"at column 2 (`\nx = { max_elements = -1`)"),
+            "{err}"
+        );
+        for inner in [
+            "a = 1 }, { b = 2",
+            "a = 1 }\n[t]\nb = 2",
+            "a = 1 } # c",
+            "} + {",
+        ] {
+            let err = config("A", inner).unwrap_err();
+            assert!(err.contains("configuration of `A`"), "{inner:?}: {err}");
+        }
+        // What an inline table may hold still reads.
+        let t = config("A", "a = { b = 1 }, s = \"}\", c.d = 2,").unwrap();
+        assert_eq!(t["a"]["b"].as_integer(), Some(1));
+        assert_eq!(t["s"].as_str(), Some("}"));
+        assert_eq!(t["c"]["d"].as_integer(), Some(2));
+        assert!(config("A", "").unwrap().is_empty());
     }
 }

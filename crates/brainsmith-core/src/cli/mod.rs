@@ -34,16 +34,44 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::manifest::Manifest;
 use crate::registry::Registry;
 
-/// Runs the command line with the process's arguments, stdout and stderr.
+/// Runs the command line with the process's arguments, stdout and stderr. Help and usage
+/// errors are coloured only where clap's `ColorChoice::Auto` would colour them: on a
+/// terminal, unless `NO_COLOR` is set (or `CLICOLOR_FORCE` forces colour).
 pub fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock())
+    let colour = |choice| choice != anstream::ColorChoice::Never;
+    let colour = Colour {
+        out: colour(anstream::AutoStream::choice(&stdout)),
+        err: colour(anstream::AutoStream::choice(&stderr)),
+    };
+    run_in(
+        std::env::args_os(),
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+        colour,
+    )
 }
 
 /// Runs the command line with explicit arguments (the first is the program name) and
-/// output streams; returns the exit code.
+/// output streams; returns the exit code. Nothing is coloured: the streams may be
+/// anything.
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_in(args, out, err, Colour::default())
+}
+
+/// Whether help and usage errors are coloured on each stream.
+#[derive(Clone, Copy, Default)]
+struct Colour {
+    out: bool,
+    err: bool,
+}
+
+fn run_in<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write, colour: Colour) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -52,7 +80,12 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let text = e.render().ansi().to_string();
+            let styled = e.render();
+            let text = if (e.use_stderr() && colour.err) || (!e.use_stderr() && colour.out) {
+                styled.ansi().to_string()
+            } else {
+                styled.to_string()
+            };
             let _ = if e.use_stderr() {
                 write!(err, "{text}")
             } else {

@@ -19,7 +19,8 @@ use crate::registry::Registry;
 pub(super) struct TransformArgs {
     /// The ONNX model to read.
     model: PathBuf,
-    /// Where to write the result; replaced only when every transform succeeded.
+    /// Where to write the result; replaced only when every transform succeeded. A symlink
+    /// is followed and its target replaced; a FIFO, device or directory is refused.
     #[arg(short, long)]
     output: PathBuf,
     /// Transforms to apply in order, short or qualified names, comma-separated; a
@@ -59,6 +60,9 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), String> {
+    // A FIFO, a device or a directory as the output is refused before any work is done.
+    crate::fsutil::output_target(&args.output)
+        .map_err(|e| format!("cannot write the output there: {e}"))?;
     if let Some(path) = &args.blueprint {
         return run_blueprint(registry, path, &args, out, err);
     }
@@ -151,7 +155,7 @@ fn table(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) 
         report.nodes_after.to_string(),
         millis(save),
     ]);
-    let total: f64 = report.steps.iter().map(|s| s.seconds).sum();
+    let total = transform_seconds(report);
     t.row(vec![
         "total (transforms)".to_owned(),
         String::new(),
@@ -161,8 +165,16 @@ fn table(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) 
     t.render()
 }
 
+/// A duration in milliseconds; never `-0.000 ms` (a sum of no steps is `-0.0` in Rust).
 fn millis(seconds: f64) -> String {
-    format!("{:.3} ms", seconds * 1e3)
+    let ms = if seconds > 0.0 { seconds * 1e3 } else { 0.0 };
+    format!("{ms:.3} ms")
+}
+
+/// The transforms' time together: `f64`'s `sum` of nothing is `-0.0`, so it is folded
+/// from `0.0`.
+fn transform_seconds(report: &pipeline::Report) -> f64 {
+    report.steps.iter().fold(0.0, |total, s| total + s.seconds)
 }
 
 fn json(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -> String {
@@ -191,7 +203,7 @@ fn json(args: &TransformArgs, report: &pipeline::Report, load: f64, save: f64) -
         "nodes_after": report.nodes_after,
         "load_seconds": load,
         "save_seconds": save,
-        "transform_seconds": report.steps.iter().map(|s| s.seconds).sum::<f64>(),
+        "transform_seconds": transform_seconds(report),
         "steps": steps,
     });
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();

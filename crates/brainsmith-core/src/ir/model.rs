@@ -47,13 +47,16 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads and decodes an `.onnx` file.
+    /// Reads and decodes an `.onnx` file: a regular file or a pipe, of at most 2 GiB (the
+    /// most a protobuf message can be). A device (`/dev/zero`), a directory or a socket
+    /// is refused unread, and so is a larger file; a pipe, once it gives more.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::fsutil::read_input(path, crate::fsutil::MODEL_LIMIT, "a model")
+            .map_err(|source| ModelError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         Model::decode_shared(bytes.into()).map_err(|e| e.with_path(path))
     }
 
@@ -88,6 +91,11 @@ impl Model {
 
     /// Writes the model to `path` atomically: the bytes go to a temporary file in the same
     /// directory, which then replaces `path`. On error `path` is left as it was.
+    ///
+    /// When `path` is a symlink, the file it finally points to is replaced and the link
+    /// stays. A `path` that exists and is not a regular file (a directory, a FIFO, a device,
+    /// a socket) is refused, as is another user's symlink in a sticky, world-writable
+    /// directory such as `/tmp` (which the kernel would not follow either).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         crate::fsutil::write_atomic(path.as_ref(), &self.encode()).map_err(|source| {
             ModelError::Io {

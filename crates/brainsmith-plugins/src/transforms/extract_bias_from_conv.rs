@@ -38,11 +38,20 @@ fn quantizer_channel_inputs(op_type: &str) -> Option<&'static [usize]> {
 fn extract(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     let node = rewriter.graph().nodes[i].clone();
     let bias = node.inputs[2].clone();
+    let Some(y) = node.outputs.first().cloned() else {
+        return Err("it has no output".into());
+    };
     let rank = rewriter
         .rank(&node.inputs[1])
         .or_else(|| rewriter.rank(&node.inputs[0]))
-        .or_else(|| rewriter.rank(&node.outputs[0]))
+        .or_else(|| rewriter.rank(&y))
         .ok_or("the rank of its tensors is unknown; run InferShapes first")?;
+    if rank < 3 {
+        return Err(format!(
+            "its weights or data have rank {rank}; a convolution's have at least 3 \
+             dimensions (batch or filters, channels, and a spatial one)"
+        ));
+    }
     // (node, input) of every constant to reshape, and the number of channels.
     let mut reshape: Vec<(usize, usize)> = Vec::new();
     let channels = if let Some(t) = rewriter.constant(&bias) {
@@ -93,7 +102,6 @@ fn extract(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
             rewriter.forget_type(&out);
         }
     }
-    let y = node.outputs[0].clone();
     let convolved = rewriter.fresh(&format!("{y}_conv"));
     let mut conv = node.clone();
     conv.inputs.truncate(2);

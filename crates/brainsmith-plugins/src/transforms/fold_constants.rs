@@ -4,6 +4,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Graph, Node, Tensor};
 use brainsmith_core::prelude::*;
+use brainsmith_core::suggest::{QUOTED, shorten};
 
 use crate::eval::{self, Array};
 use crate::shapes;
@@ -20,7 +21,9 @@ use crate::transforms::infer_shapes::{record_types, types_settled};
 /// inputs that cannot be evaluated (an op type without a kernel, or an evaluation error)
 /// gets a diagnostic naming it, and stays; so does a node whose output would hold more
 /// than `max_elements` values (a `ConstantOfShape`, `Expand`, `Tile` or `Range` of absurd
-/// size would otherwise exhaust memory).
+/// size would otherwise exhaust memory), and a node writing a tensor that something else
+/// writes too (another node, or an initializer: malformed, as a tensor has one producer
+/// in ONNX, and which value is meant is unknown).
 #[transform(stage = cleanup, tags = ["simplify", "constants"], version = "1.0.0", config)]
 #[derive(Debug, Config)]
 pub struct FoldConstants {
@@ -81,6 +84,19 @@ impl Transform for FoldConstants {
         if !graph.nodes.iter().any(starts) {
             return Ok(false);
         }
+        // How many nodes (and initializers) write each tensor; one that more than one
+        // writes is never folded.
+        let mut writers: FxHashMap<&str, usize> = FxHashMap::default();
+        for name in graph
+            .nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter())
+            .filter(|o| !o.is_empty())
+            .map(String::as_str)
+            .chain(graph.initializers.iter().map(|t| t.name()))
+        {
+            *writers.entry(name).or_default() += 1;
+        }
         // Types are inferred node by node as folding goes, so that a Shape node sees the
         // dimensions that folding before it made static. Only a Shape node reads them.
         let order = shapes::topological_order(graph);
@@ -121,6 +137,24 @@ impl Transform for FoldConstants {
             if !(all_constant || is_static_shape) {
                 continue;
             }
+            if let Some(shared) = node
+                .outputs
+                .iter()
+                .find(|o| writers.get(o.as_str()).is_some_and(|&n| n > 1))
+            {
+                ctx.warn(
+                    node.name.clone(),
+                    format!(
+                        "cannot fold node `{}` ({}): its output `{}` is written more than once \
+                         (by another node or an initializer, or twice by this one); in ONNX \
+                         every tensor has one producer: rename one",
+                        shorten(&node.name, QUOTED),
+                        node.op_type,
+                        shorten(shared, QUOTED)
+                    ),
+                );
+                continue;
+            }
             if !node.is_onnx() || !eval::supports(node) && !is_static_shape {
                 // Custom ops run in hardware or in their own executor; only report the
                 // standard ones this transform lacks a kernel for.
@@ -133,7 +167,8 @@ impl Transform for FoldConstants {
                         format!(
                             "cannot fold node `{}` ({}): its inputs are constant but there is no \
                              kernel for this op type",
-                            node.name, node.op_type
+                            shorten(&node.name, QUOTED),
+                            node.op_type
                         ),
                     );
                 }
@@ -200,7 +235,11 @@ impl Transform for FoldConstants {
                 }
                 Err(e) => ctx.warn(
                     node.name.clone(),
-                    format!("cannot fold node `{}` ({}): {e}", node.name, node.op_type),
+                    format!(
+                        "cannot fold node `{}` ({}): {e}",
+                        shorten(&node.name, QUOTED),
+                        node.op_type
+                    ),
                 ),
             }
         }

@@ -2,6 +2,7 @@
 
 use brainsmith_core::ir::{AttributeValue, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::prelude::*;
+use brainsmith_core::suggest::{QUOTED, shorten};
 
 use super::ExtractBiasFromConv;
 use super::rewrite::{Rewriter, rewrite_each};
@@ -23,7 +24,11 @@ use crate::eval::{Array, Values};
 ///
 /// A convolution it cannot lower stays, with a diagnostic saying why: not 2-D, weights
 /// computed at run time, a grouped convolution that is not depthwise (qonnx 1.0 fails on
-/// those), or input shape unknown (run `InferShapes` first).
+/// those), input shape unknown (run `InferShapes` first), or a declared input shape that
+/// disagrees with the weights (input channels other than the weights' channels times
+/// `group`: the weights are the data, the declaration may be wrong), weights that do not
+/// hold the values their shape declares, or a matrix of more than 2^28 values (only a
+/// depthwise convolution's can be larger than its weights).
 #[transform(stage = topology_opt, tags = ["conv", "matmul", "lowering", "finn"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct LowerConvsToMatMul;
@@ -52,15 +57,16 @@ struct Conv {
 }
 
 impl Conv {
-    fn output(&self) -> [i64; 2] {
+    /// The output's height and width; `None` where a size is out of `i64`'s range. (In
+    /// `i128`, where these sums and products of `i64`s cannot overflow.)
+    fn output(&self) -> Option<[i64; 2]> {
         let size = |i: usize, extent: i64| {
-            (extent + self.pads[i] + self.pads[i + 2]
-                - self.dilations[i] * (self.kernel[i] - 1)
-                - 1)
-                / self.strides[i]
-                + 1
+            let span = i128::from(extent) + i128::from(self.pads[i]) + i128::from(self.pads[i + 2])
+                - i128::from(self.dilations[i]) * (i128::from(self.kernel[i]) - 1)
+                - 1;
+            i64::try_from(span.div_euclid(i128::from(self.strides[i])) + 1).ok()
         };
-        [size(0, self.height), size(1, self.width)]
+        Some([size(0, self.height)?, size(1, self.width)?])
     }
 
     fn depthwise(&self) -> bool {
@@ -86,15 +92,46 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
             "its input '{x}' has shape {shape:?}; only 2-D convolutions (4-D tensors) are lowered"
         ));
     };
-    let &[filters, _, kh, kw] = weights else {
+    let &[filters, per_group, kh, kw] = weights else {
         return Err(format!("its weights have shape {weights:?}, not 4-D"));
     };
+    if weights.iter().any(|&d| d < 1) {
+        return Err(format!(
+            "its weights have shape {weights:?}; every dimension must be positive"
+        ));
+    }
+    if shape.iter().any(|&d| d < 1) {
+        return Err(format!(
+            "its input '{}' has shape {shape:?}; every dimension must be positive",
+            shorten(x, QUOTED)
+        ));
+    }
+    // The declared input shape must agree with the weights, which are real data: the
+    // matrix is sized from both, so a declared channel count the weights do not have
+    // would index past them or ask for an absurd allocation.
+    let group = node.attr_int("group").unwrap_or(1);
+    if group < 1 {
+        return Err(format!("`group` must be positive, not {group}"));
+    }
+    if per_group.checked_mul(group) != Some(channels) || filters % group != 0 {
+        return Err(format!(
+            "its input '{}' declares {channels} channels, but its weights {weights:?} with \
+             group {group} take {} (and {filters} filters must divide into {group} groups): \
+             the declared shape and the weights disagree; fix the model or run InferShapes \
+             to recompute the shape",
+            shorten(x, QUOTED),
+            per_group.saturating_mul(group)
+        ));
+    }
     let kernel = pair(node, "kernel_shape", [kh, kw])?;
     let strides = pair(node, "strides", [1, 1])?;
     if let Some(bad) = strides.iter().find(|&&s| s < 1) {
         return Err(format!("`strides` must be positive, not {bad}"));
     }
     let dilations = pair(node, "dilations", [1, 1])?;
+    if let Some(bad) = dilations.iter().find(|&&d| d < 1) {
+        return Err(format!("`dilations` must be positive, not {bad}"));
+    }
     let explicit = match node.attr_ints("pads") {
         None => [0; 4],
         Some(&[t, l, b, r]) => [t, l, b, r],
@@ -106,17 +143,24 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
         mode @ ("SAME_UPPER" | "SAME_LOWER") => {
             let mut pads = [0; 4];
             for (i, extent) in [height, width].into_iter().enumerate() {
-                let out = (extent + strides[i] - 1) / strides[i];
-                let total =
-                    ((out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - extent).max(0);
+                // In `i128`, where these sums and products of `i64`s cannot overflow.
+                let (extent, stride) = (i128::from(extent), i128::from(strides[i]));
+                let out = (extent + stride - 1) / stride;
+                let total = ((out - 1) * stride
+                    + i128::from(dilations[i]) * (i128::from(kernel[i]) - 1)
+                    + 1
+                    - extent)
+                    .max(0);
                 let small = total / 2;
                 let (begin, end) = if mode == "SAME_UPPER" {
                     (small, total - small)
                 } else {
                     (total - small, small)
                 };
-                pads[i] = begin;
-                pads[i + 2] = end;
+                let fit =
+                    |p: i128| i64::try_from(p).map_err(|_| format!("padding {p} is too large"));
+                pads[i] = fit(begin)?;
+                pads[i + 2] = fit(end)?;
             }
             pads
         }
@@ -132,7 +176,7 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
         strides,
         dilations,
         pads,
-        group: node.attr_int("group").unwrap_or(1),
+        group,
     };
     if conv.group != 1 && !conv.depthwise() {
         return Err(format!(
@@ -141,14 +185,32 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
             conv.group, conv.channels, conv.filters
         ));
     }
-    if conv.kernel != [kh, kw] || conv.output().iter().any(|&d| d < 1) {
+    if conv.kernel != [kh, kw] || conv.output().is_none_or(|o| o.iter().any(|&d| d < 1)) {
         return Err(format!(
             "its kernel {:?} does not fit weights {weights:?} and input {shape:?}",
             conv.kernel
         ));
     }
+    // Only a depthwise convolution's matrix is larger than its weights (zero off the
+    // diagonal): bound it before anything is allocated.
+    let matrix = kh
+        .checked_mul(kw)
+        .and_then(|n| n.checked_mul(channels))
+        .and_then(|n| n.checked_mul(filters))
+        .filter(|&n| n <= MAX_MATRIX);
+    if matrix.is_none() {
+        return Err(format!(
+            "its weight matrix would hold {kh}·{kw}·{channels}·{filters} values, more than \
+             {MAX_MATRIX}"
+        ));
+    }
     Ok(conv)
 }
+
+/// The most values a lowered weight matrix may hold (2^28, 1 GiB of `f32`): a dense
+/// matrix is the weights themselves except for a depthwise convolution, whose matrix is
+/// its weights times the channel count.
+const MAX_MATRIX: i64 = 1 << 28;
 
 /// Conv weights `[C_out, C_in/group, kh, kw]` as the `[kh·kw·C_in, C_out]` matrix
 /// `Im2Col`'s column order needs: row `(ky·kw + kx)·C_in + c`, column `o`. Depthwise
@@ -295,6 +357,16 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
     let source = weights(rewriter, i)?;
     let dims = source.tensor.dims().to_vec();
     let conv = geometry(rewriter, &node, &dims)?;
+    // The geometry bounds the dimensions; the weights must also hold what they declare.
+    match source.tensor.stored_len() {
+        Ok(n) if n == source.tensor.len() => {}
+        Ok(n) => {
+            return Err(format!(
+                "its weights declare shape {dims:?} but hold {n} values"
+            ));
+        }
+        Err(e) => return Err(format!("its weights cannot be read: {e}")),
+    }
     let elem = source.tensor.elem_type();
 
     // Everything that can fail, before the graph changes.
@@ -314,7 +386,7 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
         }
     }
 
-    let [oh, ow] = conv.output();
+    let [oh, ow] = conv.output().ok_or("its output size is out of range")?;
     let (n, c, h, w) = (conv.batch, conv.channels, conv.height, conv.width);
     let [kh, kw] = conv.kernel;
     let patch = kh * kw * c;

@@ -58,21 +58,18 @@ pub use sort_graph::SortGraph;
 mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
-    use brainsmith_core::ir::{Model, ValueInfo};
+    use brainsmith_core::ir::{AttributeValue, Model, ValueInfo};
     use brainsmith_core::{Registry, Transform, TransformContext};
 
-    use crate::malformed::{attribute_values, malformed};
+    use crate::malformed::{
+        attribute_values, constants_of_rank, malformed, rank_patterns, written_twice,
+    };
 
     /// Configurations for the transforms that have required keys.
     const CONFIGS: &[(&str, &str)] = &[("ChangeBatchSize", "batch_size = 2")];
 
-    /// No transform panics on a malformed node: every registered transform, applied to a
-    /// graph of one node of each op type shape inference knows, with odd inputs (some of
-    /// sizes whose products overflow `i64`) and odd attributes, changes the model or
-    /// returns an error. (The pipeline would catch a panic and restore the model, but a
-    /// panic on user input is a bug.)
-    #[test]
-    fn no_transform_panics_on_malformed_nodes() {
+    /// Every registered transform, configured with `CONFIGS` where it needs one.
+    fn transforms() -> Vec<(&'static str, Box<dyn Transform>)> {
         let registry = Registry::global().expect("linked plugins are consistent");
         let transforms: Vec<(&str, Box<dyn Transform>)> = registry
             .transforms()
@@ -94,6 +91,45 @@ mod tests {
             "only {} transforms",
             transforms.len()
         );
+        transforms
+    }
+
+    /// Applies every transform to a model of `graph` (with `o0` as its output); says
+    /// which panicked, as `case` describes the graph.
+    fn sweep(
+        transforms: &[(&str, Box<dyn Transform>)],
+        graph: brainsmith_core::ir::Graph,
+        case: impl Fn() -> String,
+        cases: &mut usize,
+        failures: &mut Vec<String>,
+    ) {
+        let mut graph = graph;
+        let mut output = ValueInfo::default();
+        output.name = "o0".into();
+        graph.outputs.push(output);
+        let mut model = Model::default();
+        model.graph = graph;
+        model.set_opset_version("", 13);
+        for (name, transform) in transforms {
+            *cases += 1;
+            let mut m = model.clone();
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                transform.apply(&mut m, &mut TransformContext::default())
+            }));
+            if outcome.is_err() {
+                failures.push(format!("{name} on {}", case()));
+            }
+        }
+    }
+
+    /// No transform panics on a malformed node: every registered transform, applied to a
+    /// graph of one node of each op type shape inference knows, with odd inputs (some of
+    /// sizes whose products overflow `i64`) and odd attributes, changes the model or
+    /// returns an error. (The pipeline would catch a panic and restore the model, but a
+    /// panic on user input is a bug.)
+    #[test]
+    fn no_transform_panics_on_malformed_nodes() {
+        let transforms = transforms();
         let values = attribute_values();
         let (mut cases, mut failures) = (0, Vec::new());
         for (op, onnx) in crate::shapes::op_types() {
@@ -101,30 +137,61 @@ mod tests {
                 for variant in [0, 5, 9, 13] {
                     for shape in [None, Some(2), Some(4)] {
                         for all_typed in [false, true] {
-                            let mut graph =
+                            let graph =
                                 malformed(op, onnx, arity, variant, shape, all_typed, |k| {
                                     values[(variant + k) % values.len()].clone()
                                 });
-                            let mut output = ValueInfo::default();
-                            output.name = "o0".into();
-                            graph.outputs.push(output);
-                            let mut model = Model::default();
-                            model.graph = graph;
-                            model.set_opset_version("", 13);
-                            for (name, transform) in &transforms {
-                                cases += 1;
-                                let mut m = model.clone();
-                                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                                    transform.apply(&mut m, &mut TransformContext::default())
-                                }));
-                                if outcome.is_err() {
-                                    failures.push(format!(
-                                        "{name} on {op} with {arity} inputs, variant {variant}, \
-                                         shape {shape:?}, all typed {all_typed}"
-                                    ));
-                                }
-                            }
+                            let case = || {
+                                format!(
+                                    "{op} with {arity} inputs, variant {variant}, \
+                                     shape {shape:?}, all typed {all_typed}"
+                                )
+                            };
+                            sweep(&transforms, graph, case, &mut cases, &mut failures);
                         }
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {cases} applications panicked, among them:\n{}",
+            failures.len(),
+            failures[..failures.len().min(20)].join("\n")
+        );
+    }
+
+    /// No transform panics on constant inputs of the wrong rank (weights of rank 1 for a
+    /// `Conv`, say), nor where several nodes write one tensor: every op type with inputs
+    /// that are all constants, in the ranks of `rank_patterns`, once as it is and once
+    /// with its node written twice. Attributes take a few of the odd values, their
+    /// defaults (absent) among them.
+    #[test]
+    fn no_transform_panics_on_wrong_ranks_or_tensors_written_twice() {
+        let transforms = transforms();
+        let values = attribute_values();
+        let (mut cases, mut failures) = (0, Vec::new());
+        for (op, onnx) in crate::shapes::op_types() {
+            for arity in 0..=3 {
+                for ranks in rank_patterns(arity) {
+                    for (variant, twice) in [(None, false), (Some(0), false), (None, true)] {
+                        let attribute = |k: usize| match variant {
+                            Some(v) => values[(v + k) % values.len()].clone(),
+                            // An attribute that is not a list of ints reads as absent to
+                            // most rules, which then take the default.
+                            None => AttributeValue::Floats(vec![]),
+                        };
+                        let mut graph = constants_of_rank(op, onnx, &ranks, attribute);
+                        if twice {
+                            graph = written_twice(graph);
+                        }
+                        let case = || {
+                            format!(
+                                "{op} with constant inputs of ranks {ranks:?}, attributes \
+                                 {variant:?}, written twice {twice}"
+                            )
+                        };
+                        sweep(&transforms, graph, case, &mut cases, &mut failures);
                     }
                 }
             }

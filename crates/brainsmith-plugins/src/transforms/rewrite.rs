@@ -338,8 +338,9 @@ pub(crate) fn convert_constant_operand(
 }
 
 /// Offers every standard node `wanted` accepts to `rewrite`, which replaces it or says
-/// why not; each refusal becomes a diagnostic on the node, `"<op type> left as it is:
-/// <why>"`. Returns whether anything was replaced.
+/// why not; each refusal becomes a diagnostic on the node, `"<op type> `<name>` left as
+/// it is: <why>"` (the name, shortened, where the node has one). Returns whether anything
+/// was replaced.
 pub(crate) fn rewrite_each(
     graph: &mut Graph,
     ctx: &mut TransformContext,
@@ -354,9 +355,17 @@ pub(crate) fn rewrite_each(
         }
         if let Err(why) = rewrite(&mut rewriter, i) {
             let node = &rewriter.graph().nodes[i];
+            let named = if node.name.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " `{}`",
+                    brainsmith_core::suggest::shorten(&node.name, brainsmith_core::suggest::QUOTED)
+                )
+            };
             ctx.warn(
                 node.name.clone(),
-                format!("{} left as it is: {why}", node.op_type),
+                format!("{}{named} left as it is: {why}", node.op_type),
             );
         }
     }
