@@ -170,3 +170,41 @@ fn repeat_runs_to_a_fixed_point_and_a_transform_that_never_settles_fails() {
     );
     assert_eq!(m, original);
 }
+
+/// Empties the graph, then fails or panics as its argument says (a test double).
+#[step(tags = ["test"])]
+fn empty_then_fail(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
+    let panics = model.doc_string == "panic";
+    model.graph.nodes.clear();
+    ctx.warn("", "about to fail");
+    if panics {
+        panic!("gave up after emptying the graph");
+    }
+    Err(PluginError::new("gave up after emptying the graph"))
+}
+
+#[test]
+fn a_step_is_as_transactional_as_a_transform() {
+    let registry = Registry::global().unwrap();
+    let step = registry.step("empty_then_fail").unwrap();
+    for how in ["error", "panic"] {
+        let mut m = model("finn_tfc_w1a1_multithreshold.onnx");
+        m.doc_string = how.into();
+        let before = m.clone();
+        let mut ctx = StepContext::new(registry);
+        let err = step.run(&mut m, &mut ctx).unwrap_err().to_string();
+        assert!(m == before, "{how}: the model is restored");
+        let verb = if how == "panic" { "panicked" } else { "failed" };
+        assert!(
+            err.starts_with("step 'brainsmith-tests:empty_then_fail' (tests/tests/pipeline.rs:")
+                && err.contains(&format!("{verb}: gave up after emptying the graph")),
+            "{err}"
+        );
+        // Through the executor: the same transaction, and a failure naming the step.
+        let mut report = pipeline::Report::starting(&m);
+        let failure = pipeline::run_step(&mut m, step, &toml::Table::new(), &mut ctx, &mut report)
+            .unwrap_err();
+        assert!(m == before && failure.panicked == (how == "panic"));
+        assert_eq!(failure.transform, "step brainsmith-tests:empty_then_fail");
+    }
+}

@@ -61,12 +61,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Instant;
-
 use crate::hardware::{BackendChoice, KernelChoice};
 use crate::ir::Model;
-use crate::pipeline::{Applied, Failure, Planned, Report, run_planned};
+use crate::pipeline::{Failure, Planned, Report, run_planned};
 use crate::plugin::Stage;
 use crate::registry::{Registry, StepRef};
 use crate::step::StepContext;
@@ -1082,7 +1079,8 @@ pub fn execute(
                 if let Some(kernels) = &plan.kernels {
                     ctx = ctx.with_kernels(kernels);
                 }
-                run_step(model, *step, config, ctx, &mut report)?;
+                crate::pipeline::run_step(model, *step, config, &mut ctx, &mut report)
+                    .map_err(ExecError::Failure)?;
             }
         }
         if let Some(dir) = options.save_intermediate {
@@ -1097,47 +1095,6 @@ pub fn execute(
         }
     }
     Ok(report)
-}
-
-fn run_step(
-    model: &mut Model,
-    step: StepRef<'_>,
-    config: &Table,
-    mut ctx: StepContext<'_>,
-    report: &mut Report,
-) -> Result<(), ExecError> {
-    let backup = model.clone();
-    let start = Instant::now();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        step.run_configured(model, &mut ctx, config)
-    }));
-    let seconds = start.elapsed().as_secs_f64();
-    let (message, panicked) = match outcome {
-        Ok(Ok(())) => {
-            report.nodes_after = model.graph.nodes.len();
-            report.steps.push(Applied {
-                transform: format!("step {}", step.qualified_name()),
-                stage: None,
-                changed: *model != backup,
-                runs: 1,
-                nodes_after: report.nodes_after,
-                seconds,
-                diagnostics: ctx.transform_context().diagnostics().to_vec(),
-            });
-            return Ok(());
-        }
-        Ok(Err(e)) => (e.to_string(), false),
-        Err(payload) => (crate::pipeline::panic_message(payload.as_ref()), true),
-    };
-    *model = backup;
-    Err(ExecError::Failure(Failure {
-        transform: format!("step {}", step.qualified_name()),
-        stage: None,
-        location: step.location().to_string(),
-        message,
-        panicked,
-        report: report.clone(),
-    }))
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Runs registered transforms on a model, one transactional application at a time.
+//! Runs registered transforms and steps on a model, one transactional application at a
+//! time: the one executor, with one transaction, one report and one kind of diagnostics,
+//! for both ([`run`], [`run_planned`], [`run_step`]).
 //!
 //! Every application works on the model in place after saving a snapshot of it (one per
 //! run, its buffers reused, only the lists of the graph touched since the last save
@@ -25,7 +27,8 @@ use std::time::Instant;
 
 use crate::ir::{Model, Snapshot};
 use crate::plugin::{Diagnostic, Stage, Transform, TransformContext};
-use crate::registry::{LookupError, Registry, TransformRef};
+use crate::registry::{LookupError, Registry, StepRef, TransformRef};
+use crate::step::StepContext;
 
 /// What one application of a transform (or a blueprint's step) did.
 #[derive(Clone, Debug)]
@@ -249,4 +252,64 @@ fn apply(
         diagnostics: ctx.diagnostics().to_vec(),
     });
     Ok(())
+}
+
+/// Runs `step` with `config` on `model` transactionally, into `report`: the model is saved
+/// first and restored when the step returns an error or panics, and the failure names the
+/// step and where it is defined. The step's remarks (`StepContext::warn`) are its
+/// diagnostics in the report.
+pub fn run_step(
+    model: &mut Model,
+    step: StepRef<'_>,
+    config: &toml::Table,
+    ctx: &mut StepContext<'_>,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let start = Instant::now();
+    let before = ctx.transform_context().diagnostics().len();
+    match step_transaction(model, |m| step.run_unguarded(m, ctx, config)) {
+        Ok(changed) => {
+            report.nodes_after = model.graph.nodes.len();
+            report.steps.push(Applied {
+                transform: format!("step {}", step.qualified_name()),
+                stage: None,
+                changed,
+                runs: 1,
+                nodes_after: report.nodes_after,
+                seconds: start.elapsed().as_secs_f64(),
+                diagnostics: ctx.transform_context().diagnostics()[before..].to_vec(),
+            });
+            Ok(())
+        }
+        Err((message, panicked)) => Err(Failure {
+            transform: format!("step {}", step.qualified_name()),
+            stage: None,
+            location: step.location().to_string(),
+            message,
+            panicked,
+            report: report.clone(),
+        }),
+    }
+}
+
+/// Runs `f` on `model` with a snapshot taken first: on an error or a panic the model is
+/// restored and the message returned with whether it panicked; on success, whether the
+/// model changed.
+pub(crate) fn step_transaction(
+    model: &mut Model,
+    f: impl FnOnce(&mut Model) -> Result<(), crate::PluginError>,
+) -> Result<bool, (String, bool)> {
+    let mut backup = Snapshot::reused();
+    backup.save(model);
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(model)));
+    let result = match outcome {
+        Ok(Ok(())) => Ok(*model != backup.restore()),
+        Ok(Err(e)) => Err((e.to_string(), false)),
+        Err(payload) => Err((panic_message(payload.as_ref()), true)),
+    };
+    if result.is_err() {
+        *model = backup.restore();
+    }
+    backup.recycle();
+    result
 }

@@ -488,13 +488,34 @@ impl<'r> BackendRef<'r> {
 
 impl StepRef<'_> {
     /// Runs the step on `model` with its default configuration (an error, not a panic,
-    /// when it has required keys: use [`StepRef::run_configured`]).
+    /// when it has required keys: use [`StepRef::run_configured`]). Transactional: on an
+    /// error or a panic the model is restored as it was, and the error names the step.
     pub fn run(&self, model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
-        (self.record.run)(model, ctx, &toml::Table::new())
+        self.run_configured(model, ctx, &toml::Table::new())
     }
 
-    /// Runs the step on `model` with `config` (its keys; `${VAR}` in strings expanded).
+    /// Runs the step on `model` with `config` (its keys; `${VAR}` in strings expanded),
+    /// transactionally, as [`StepRef::run`] does.
     pub fn run_configured(
+        &self,
+        model: &mut Model,
+        ctx: &mut StepContext<'_>,
+        config: &toml::Table,
+    ) -> Result<(), PluginError> {
+        crate::pipeline::step_transaction(model, |m| self.run_unguarded(m, ctx, config))
+            .map(drop)
+            .map_err(|(message, panicked)| {
+                PluginError::new(format!(
+                    "step '{}' ({}) {}: {message}; the model is left as it was before it",
+                    self.plugin.qualified_name(),
+                    self.plugin.location(),
+                    if panicked { "panicked" } else { "failed" }
+                ))
+            })
+    }
+
+    /// The step itself, with no transaction: what the executor wraps.
+    pub(crate) fn run_unguarded(
         &self,
         model: &mut Model,
         ctx: &mut StepContext<'_>,
