@@ -44,6 +44,10 @@ const NOT_BATCH_FIRST: &[(&str, &str)] = &[(
 )];
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn change_batch_size_matches_the_oracle_on_every_model() {
     let Some(oracle) = Oracle::find() else {
         return;
@@ -143,6 +147,10 @@ fn change_batch_size_matches_the_oracle_on_every_model() {
 /// batch size, and the model no longer runs; ours leaves it, and the batch-3 model
 /// computes the batch-1 model's outputs three times over.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn change_batch_size_keeps_a_reshape_to_minus_one_where_qonnx_breaks_it() {
     let Some(oracle) = Oracle::find() else {
         return;

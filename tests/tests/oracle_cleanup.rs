@@ -49,6 +49,10 @@ fn ours(model: &mut Model) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn the_cleanup_recipe_matches_the_oracle_on_every_model() {
     check_recipe(&Recipe {
         name: "cleanup_recipe",

@@ -139,6 +139,10 @@ fn quantizer_model() -> Model {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn the_executor_matches_qonnx_bit_for_bit() {
     let model = quantizer_model();
     let Some(oracle) = Oracle::find() else { return };

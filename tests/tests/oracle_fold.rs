@@ -39,6 +39,10 @@ fn ours(model: &mut Model) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn fold_constants_matches_the_oracle_on_every_model() {
     check_recipe(&Recipe {
         name: "fold_constants",
@@ -51,6 +55,10 @@ fn fold_constants_matches_the_oracle_on_every_model() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn the_output_comparison_notices_a_changed_weight() {
     let Some(oracle) = Oracle::find() else {
         return;

@@ -46,6 +46,10 @@ const PPOCR_CONV_BIAS: Known = Known {
 };
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn convert_sub_to_add_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "convert_sub_to_add",
@@ -58,6 +62,10 @@ fn convert_sub_to_add_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn convert_div_to_mul_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "convert_div_to_mul",
@@ -74,6 +82,10 @@ fn convert_div_to_mul_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn batchnorm_to_affine_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "batchnorm_to_affine",
@@ -86,6 +98,10 @@ fn batchnorm_to_affine_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn sort_commutative_inputs_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "sort_commutative_inputs",
@@ -98,6 +114,10 @@ fn sort_commutative_inputs_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn remove_unused_nodes_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "remove_unused_nodes",
@@ -110,6 +130,10 @@ fn remove_unused_nodes_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn fold_transpose_into_quant_init_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "fold_transpose_into_quant_init",
@@ -122,6 +146,10 @@ fn fold_transpose_into_quant_init_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn extract_quant_scale_zero_pt_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "extract_quant_scale_zero_pt",
@@ -146,6 +174,10 @@ fn extract_quant_scale_zero_pt_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn gemm_to_matmul_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "gemm_to_matmul",
@@ -158,6 +190,10 @@ fn gemm_to_matmul_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn extract_bias_from_conv_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "extract_bias_from_conv",
@@ -170,6 +206,10 @@ fn extract_bias_from_conv_matches_the_oracle() {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn give_unique_parameter_tensors_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "give_unique_parameter_tensors",
@@ -213,6 +253,10 @@ const REQUANTIZED: &str = "the output is quantized with scale 1/255 and MatMul a
 /// (their bias comes from `Constant` nodes); we do not either (its batch is symbolic), but
 /// we move their bias out.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn lower_convs_to_matmul_matches_the_oracle() {
     check_recipe(&Recipe {
         name: "lower_convs_to_matmul",
@@ -238,6 +282,10 @@ fn lower_convs_to_matmul_matches_the_oracle() {
 /// qonnx has no ExpandNorms: on every real model with a LayerNormalization, the expanded
 /// model must compute the original's outputs (onnxruntime, seeded random input).
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn expand_norms_keeps_the_outputs_of_every_real_model() {
     let Some(oracle) = Oracle::find() else {
         return;
@@ -311,6 +359,10 @@ fn nodes(m: &Model) -> Vec<(String, Vec<String>, Vec<String>)> {
 /// transforms also run on a graph made to have them, where qonnx (without its cleanup,
 /// which would rename) must leave exactly the same nodes with the same operand order.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx() {
     let model = float_model(
         &[4],
@@ -351,6 +403,10 @@ fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx()
 /// (per-row scale, as Brevitas exports it) is folded by both, without qonnx's renaming
 /// cleanup: the same nodes, and the same initializer values bit for bit.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
     let w: Vec<f32> = (0..12).map(|v| (v as f32 - 5.5) * 0.25).collect();
     let mut quant = Node::new("Quant", ["w", "s", "z", "b"], ["wq"])
@@ -400,6 +456,10 @@ fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
 /// renaming cleanup: the same graph up to naming, the same weights bit for bit, and the
 /// original outputs.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn lower_convs_to_matmul_lowers_every_kind_of_conv_as_qonnx() {
     let conv = |inputs: [&str; 2], out: &str, group, strides, pads, dilations, kernel| {
         Node::new("Conv", inputs, [out])
@@ -528,6 +588,10 @@ fn lower_convs_to_matmul_lowers_every_kind_of_conv_as_qonnx() {
 /// RemoveStaticGraphInputs and FoldConstants we lower every one, at batch 1
 /// and at light_squeezenet's batch 64, and the outputs stay the original model's.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn lower_convs_to_matmul_keeps_the_outputs_of_every_real_model() {
     let Some(oracle) = Oracle::find() else {
         return;
@@ -595,6 +659,10 @@ fn lower_convs_to_matmul_keeps_the_outputs_of_every_real_model() {
 /// No real model has a double tensor or a `Pad` of opset 2: on all of them, both leave
 /// the graph as it is.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn double_to_single_float_and_move_pad_attribute_match_the_oracle() {
     check_recipe(&Recipe {
         name: "double_to_single_float_and_move_pad",
@@ -610,6 +678,10 @@ fn double_to_single_float_and_move_pad_attribute_match_the_oracle() {
 /// we move them into the same constant inputs; at opset 11 the result computes the
 /// original's output.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
     let mut model = float_model(
         &[1, 2, 3, 3],
@@ -679,6 +751,10 @@ fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
 /// (a `Cast` to double), qonnx converts only the initializer and its model no longer
 /// runs, while ours computes the original's output in float.
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn double_to_single_float_converts_the_whole_model_where_qonnx_breaks_it() {
     let double = |name: &str, values: &[f64]| {
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();

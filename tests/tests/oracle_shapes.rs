@@ -58,6 +58,10 @@ fn refines(ours: &Signature, oracle: &Signature) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the qonnx oracle: see ../shared/oracle/README.md"
+)]
 fn infer_shapes_matches_the_oracle_on_every_model() {
     let Some(oracle) = Oracle::find() else {
         return;
