@@ -100,7 +100,7 @@ fn listing_by_kind_stage_and_op_type() {
         .transforms_in_stage(Stage::KernelMapping)
         .map(|t| t.name())
         .collect();
-    assert_eq!(mapping, ["InferThresholding"]);
+    assert_eq!(mapping, ["InferThresholding", "InferMvau"]);
     let kernels: Vec<&str> = r.kernels_for_op("Thresholding").map(|k| k.name()).collect();
     assert_eq!(kernels, ["Thresholding"]);
     assert_eq!(
@@ -189,7 +189,10 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
         err.starts_with("unknown kernel 'Thresholdng'; did you mean 'Thresholding'?"),
         "{err}"
     );
-    assert!(err.contains("available kernels: Thresholding"), "{err}");
+    assert!(
+        err.contains("available kernels: MVAU, Thresholding"),
+        "{err}"
+    );
 
     let err = r.transform("Thresholding").unwrap_err().to_string();
     assert!(

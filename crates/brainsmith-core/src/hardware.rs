@@ -103,8 +103,25 @@ pub const BACKEND_ATTR: &str = "brainsmith_backend";
 pub struct NodeImpl<'r> {
     /// The kernel.
     pub kernel: KernelRef<'r>,
-    /// The backend recorded on the node, if it is specialised.
+    /// The language the node is specialised to, if it is.
+    pub language: Option<Language>,
+    /// The backend recorded on the node: `None` when it is not specialised, or when no
+    /// linked crate provides a backend of its kernel in its language.
     pub backend: Option<BackendRef<'r>>,
+}
+
+impl NodeImpl<'_> {
+    /// Why a specialised node has no backend here, if that is so.
+    pub fn missing_backend(&self) -> Option<String> {
+        match (self.language, self.backend) {
+            (Some(language), None) => Some(format!(
+                "the node is specialised to {language}, but kernel '{}' has no registered \
+                 {language} backend; link the crate that provides one",
+                self.kernel.qualified_name()
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The language, base domain and base op type of a specialised node (`MVAU_hls` in
@@ -132,8 +149,9 @@ pub fn kernel_op(node: &Node) -> (&str, &str) {
 }
 
 /// The kernel, and the backend when the node is specialised, that implement `node`; `None`
-/// when no registered kernel does. An error says why a specialised node names a backend
-/// this registry cannot provide.
+/// when no registered kernel does. A specialised node whose language has no registered
+/// backend still resolves to its kernel ([`NodeImpl::missing_backend`] says so); an error
+/// says why a node's `brainsmith_backend` attribute names a backend it cannot have.
 pub fn resolve<'r>(registry: &'r Registry, node: &Node) -> Result<Option<NodeImpl<'r>>, String> {
     let domain = canonical_domain(&node.domain);
     let find = |domain: &str, op: &str| registry.kernels_for_op(op).find(|k| k.domain() == domain);
@@ -161,24 +179,27 @@ pub fn resolve<'r>(registry: &'r Registry, node: &Node) -> Result<Option<NodeImp
                     }
                     backend
                 }
-                None => kernel.best_backend(Some(language)).ok_or_else(|| {
-                    format!(
-                        "node '{}' is specialised to {language} ({}), but kernel '{}' has no \
-                         registered {language} backend; link the crate that provides one",
-                        node.name,
-                        node.op_type,
-                        kernel.qualified_name()
-                    )
-                })?,
+                None => match kernel.best_backend(Some(language)) {
+                    Some(backend) => backend,
+                    None => {
+                        return Ok(Some(NodeImpl {
+                            kernel,
+                            language: Some(language),
+                            backend: None,
+                        }));
+                    }
+                },
             };
             return Ok(Some(NodeImpl {
                 kernel,
+                language: Some(language),
                 backend: Some(backend),
             }));
         }
     }
     Ok(find(domain, &node.op_type).map(|kernel| NodeImpl {
         kernel,
+        language: None,
         backend: None,
     }))
 }

@@ -33,8 +33,19 @@ fn plugins_lists_the_standard_library() {
     use brainsmith_plugins as _;
     let registry = brainsmith_core::Registry::global().unwrap();
     let count = |kind| registry.of_kind(kind).len();
-    let (t, s) = (count(PluginKind::Transform), count(PluginKind::Step));
-    let row = format!("brainsmith{:>12}{:>9}{:>10}{:>7}{:>7}", t, 0, 0, s, t + s);
+    let (t, k, s) = (
+        count(PluginKind::Transform),
+        count(PluginKind::Kernel),
+        count(PluginKind::Step),
+    );
+    let row = format!(
+        "brainsmith{:>12}{:>9}{:>10}{:>7}{:>7}",
+        t,
+        k,
+        0,
+        s,
+        t + k + s
+    );
     assert!(t >= 6, "{t} transforms");
     assert!(text.contains(&row), "no `{row}` in:\n{text}");
 }

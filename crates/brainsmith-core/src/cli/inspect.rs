@@ -41,6 +41,8 @@ enum Format {
 /// One node as `inspect` reports it.
 #[derive(Serialize)]
 struct NodeReport {
+    /// Position in the graph.
+    index: usize,
     name: String,
     op_type: String,
     domain: String,
@@ -110,7 +112,8 @@ pub(super) fn run(
         .graph
         .nodes
         .iter()
-        .map(|n| inspect_node(registry, n, &model.graph, &target))
+        .enumerate()
+        .map(|(i, n)| inspect_node(registry, i, n, &model.graph, &target))
         .collect();
     let kernel_nodes = nodes.iter().filter(|n| n.kernel.is_some()).count();
     let with_problems = nodes.iter().filter(|n| !n.problems.is_empty()).count();
@@ -149,8 +152,15 @@ pub(super) fn run(
     Ok(())
 }
 
-fn inspect_node(registry: &Registry, node: &Node, graph: &Graph, target: &Target) -> NodeReport {
+fn inspect_node(
+    registry: &Registry,
+    index: usize,
+    node: &Node,
+    graph: &Graph,
+    target: &Target,
+) -> NodeReport {
     let mut report = NodeReport {
+        index,
         name: node.name.clone(),
         op_type: node.op_type.clone(),
         domain: node.domain.clone(),
@@ -172,6 +182,9 @@ fn inspect_node(registry: &Registry, node: &Node, graph: &Graph, target: &Target
     };
     report.kernel = Some(found.kernel.qualified_name().to_owned());
     report.backend = found.backend.map(|b| b.qualified_name().to_owned());
+    if let Some(why) = found.missing_backend() {
+        report.problems.push(why);
+    }
     let mut schema: Vec<_> = found.kernel.attrs().to_vec();
     if let Some(b) = found.backend {
         schema.extend_from_slice(b.attrs());
@@ -234,7 +247,7 @@ fn render(report: &Report) -> String {
     for n in &report.nodes {
         let r = n.resources;
         table.row(vec![
-            shorten(&n.name, 40).into_owned(),
+            label(n),
             if n.domain.is_empty() {
                 n.op_type.clone()
             } else {
@@ -270,7 +283,7 @@ fn render(report: &Report) -> String {
     }
     text.push('\n');
     for n in report.nodes.iter().filter(|n| n.kernel.is_some()) {
-        text.push_str(&format!("\n{}\n", shorten(&n.name, 80)));
+        text.push_str(&format!("\n{}\n", label(n)));
         if !n.attributes.is_empty() {
             let attrs: Vec<String> = n
                 .attributes
@@ -295,4 +308,13 @@ fn render(report: &Report) -> String {
         }
     }
     text
+}
+
+/// A node as the listing names it: its name, shortened, or `#i` when it has none.
+fn label(n: &NodeReport) -> String {
+    if n.name.is_empty() {
+        format!("#{}", n.index)
+    } else {
+        shorten(&n.name, 40).into_owned()
+    }
 }

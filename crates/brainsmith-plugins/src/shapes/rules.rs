@@ -124,7 +124,6 @@ fn rule(node: &brainsmith_core::ir::Node) -> Option<Rule> {
     if !node.is_onnx() {
         return match op {
             _ if QUANT_LIKE.contains(&op) => Some(quant_like),
-            "MVAU_hls" | "MVAU_rtl" | "MVAU" | "MatrixVectorActivation" => Some(mvau),
             "Im2Col" => Some(im2col),
             _ => None,
         };
@@ -195,13 +194,7 @@ const NAMED: &[(&str, Rule)] = &[
 /// Every op type with a rule: the default domain's, then the custom ones (any domain).
 #[cfg(test)]
 pub(crate) fn op_types() -> impl Iterator<Item = (&'static str, bool)> {
-    const CUSTOM: &[&str] = &[
-        "MVAU_hls",
-        "MVAU_rtl",
-        "MVAU",
-        "MatrixVectorActivation",
-        "Im2Col",
-    ];
+    const CUSTOM: &[&str] = &["Im2Col"];
     onnx_rules()
         .keys()
         .map(|&op| (op, true))
@@ -425,21 +418,6 @@ fn im2col(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     });
     let elem = cx.input(0).map_or(FLOAT, |t| t.elem_type);
     Ok(vec![typed(elem, out)])
-}
-
-/// FINN's matrix-vector unit: the last dimension becomes `MH`.
-fn mvau(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
-    let dims = cx.shape(0)?;
-    let mh = cx
-        .node
-        .attr_int("MH")
-        .ok_or("it has no `MH` attribute (the output width)")?;
-    let mut out = dims.to_vec();
-    match out.last_mut() {
-        Some(last) => *last = Dim::Value(mh),
-        None => return Err("its input is a scalar".into()),
-    }
-    Ok(vec![typed(FLOAT, out)])
 }
 
 fn broadcast_op(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {

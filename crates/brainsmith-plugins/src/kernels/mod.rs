@@ -1,7 +1,12 @@
-//! How the standard inference transforms ask registered kernels about their nodes: a node
+//! The standard kernels (FINN's set, one file per family), and how the standard inference
+//! transforms ask registered kernels about their nodes: a node
 //! that a linked kernel implements (its own op type, or a specialised `<Op>_hls`/`_rtl`)
 //! gets its output shapes and datatypes from the kernel's `infer` hook, so a plugin crate
 //! teaches `InferShapes` and `InferDataTypes` its ops by registering a kernel.
+
+mod mvau;
+
+pub use mvau::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
 
 use brainsmith_core::Registry;
 use brainsmith_core::hardware::resolve;

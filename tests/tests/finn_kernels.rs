@@ -1,0 +1,261 @@
+//! FINN's kernel set: the MVAU kernel's hooks on FINN's own specialised model, and
+//! `InferMvau` mapping quantized and binarised layers onto it, every mapped graph run
+//! bit-exact against the one it came from on seeded inputs.
+
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::{Registry, Transform, TransformContext};
+use brainsmith_plugins::exec::{execute, max_abs_difference};
+use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes};
+use brainsmith_tests::{cli as brainsmith, models_dir};
+
+const QONNX: &str = "qonnx.custom_op.general";
+
+/// A seeded generator (no dependency): values in `lo..=hi`.
+struct Lcg(u64);
+
+impl Lcg {
+    fn int(&mut self, lo: i64, hi: i64) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (lo + ((self.0 >> 33) % (hi - lo + 1) as u64) as i64) as f32
+    }
+}
+
+/// `x [N.., mw] (idt) -> MatMul(W [mw, mh], values lo..=hi) -> MultiThreshold -> y`.
+fn layer(lead: &[i64], mw: i64, mh: i64, idt: QuantType, w: (i64, i64), out: &str) -> Model {
+    let mut g = Lcg(mw as u64 * 31 + mh as u64);
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    m.set_opset_version(QONNX, 1);
+    let x_shape: Vec<i64> = lead.iter().copied().chain([mw]).collect();
+    let y_shape: Vec<i64> = lead.iter().copied().chain([mh]).collect();
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &y_shape)];
+    let weights: Vec<f32> = (0..mw * mh)
+        .map(|_| {
+            if w == (-1, 1) {
+                if g.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
+            } else {
+                g.int(w.0, w.1)
+            }
+        })
+        .collect();
+    let bipolar_out = out == "BIPOLAR";
+    let steps = if bipolar_out { 1 } else { 3 };
+    let thresholds: Vec<f32> = (0..mh)
+        .flat_map(|c| {
+            let base = (c % 5) as f32 - 2.0;
+            (0..steps).map(move |s| base + 2.0 * s as f32 - 1.5)
+        })
+        .collect();
+    *m.graph.initializers = vec![
+        Tensor::from_f32("w", &[mw, mh], &weights),
+        Tensor::from_f32("t", &[mh, steps], &thresholds),
+    ];
+    m.graph.set_datatype("x", idt);
+    let mut mt = Node::new("MultiThreshold", ["h", "t"], ["y"])
+        .with_name("act")
+        .with_domain(QONNX)
+        .with_attribute("out_dtype", AttributeValue::string(out));
+    if bipolar_out {
+        mt.set_attribute("out_scale", AttributeValue::Float(2.0));
+        mt.set_attribute("out_bias", AttributeValue::Float(-1.0));
+    }
+    if lead.len() > 1 {
+        mt.set_attribute("data_layout", AttributeValue::string("NHWC"));
+    }
+    *m.graph.nodes = vec![Node::new("MatMul", ["x", "w"], ["h"]).with_name("fc"), mt];
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+        t.apply(&mut m, &mut TransformContext::default()).unwrap();
+    }
+    m
+}
+
+fn map(original: &Model) -> (Model, TransformContext) {
+    let mut mapped = original.clone();
+    let mut ctx = TransformContext::default();
+    InferMvau.apply(&mut mapped, &mut ctx).unwrap();
+    (mapped, ctx)
+}
+
+/// Runs both models on 20 seeded inputs of `idt`; every output equal bit for bit.
+fn assert_bit_exact(original: &Model, mapped: &Model, idt: QuantType) {
+    let shape = original.graph.inputs[0].static_shape().unwrap();
+    let n: i64 = shape.iter().product();
+    let (lo, hi) = idt.range();
+    let mut g = Lcg(7);
+    for _ in 0..20 {
+        let x: Vec<f32> = (0..n)
+            .map(|_| {
+                if idt == QuantType::Bipolar {
+                    if g.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
+                } else {
+                    g.int(lo as i64, hi as i64)
+                }
+            })
+            .collect();
+        let x = Tensor::from_f32("x", &shape, &x);
+        assert_eq!(max_abs_difference(original, mapped, &[x]).unwrap(), 0.0);
+    }
+}
+
+#[test]
+fn quantized_and_binarised_layers_map_onto_mvau_bit_exact() {
+    let cases = [
+        // (lead, MW, MH, input type, weight range, output type)
+        (vec![1], 16, 8, QuantType::UInt(2), (-2, 1), "UINT2"),
+        (vec![1], 12, 6, QuantType::Int(4), (-1, 1), "INT3"),
+        (vec![1, 3, 3], 8, 4, QuantType::UInt(4), (-8, 7), "UINT2"),
+        (vec![1], 32, 5, QuantType::Bipolar, (-1, 1), "BIPOLAR"),
+        (vec![1], 16, 4, QuantType::UInt(2), (-2, 1), "BIPOLAR"),
+    ];
+    for (lead, mw, mh, idt, w, out) in cases {
+        let original = layer(&lead, mw, mh, idt, w, out);
+        let (mapped, ctx) = map(&original);
+        assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+        assert_eq!(mapped.graph.nodes.len(), 1, "{lead:?} {mw} {mh} {idt}");
+        let node = &mapped.graph.nodes[0];
+        assert_eq!(node.op_type, "MVAU");
+        assert_eq!(
+            node.attr_int("binaryXnorMode"),
+            Some(i64::from(idt == QuantType::Bipolar))
+        );
+        assert_bit_exact(&original, &mapped, idt);
+    }
+}
+
+#[test]
+fn the_accumulator_is_as_narrow_as_the_sums_allow() {
+    let original = layer(&[1], 16, 8, QuantType::UInt(2), (-2, 1), "UINT2");
+    let (mapped, _) = map(&original);
+    // The extreme sums of each column, inputs 0..=3.
+    let w = original.graph.constant("w").unwrap().to_f64().unwrap();
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for col in 0..8 {
+        let column = (0..16).map(|r| w[r * 8 + col]);
+        lo = lo.min(column.clone().filter(|&v| v < 0.0).sum::<f64>() * 3.0);
+        hi = hi.max(column.filter(|&v| v > 0.0).sum::<f64>() * 3.0);
+    }
+    let acc: QuantType = mapped.graph.nodes[0]
+        .attr_str("accDataType")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let QuantType::Int(bits) = acc else {
+        panic!("{acc}")
+    };
+    let (l, h) = acc.range();
+    assert!(l <= lo && hi <= h, "{acc} holds [{lo}, {hi}]");
+    let (l, h) = QuantType::Int(bits - 1).range();
+    assert!(
+        lo < l || hi > h,
+        "INT{} would hold [{lo}, {hi}] too",
+        bits - 1
+    );
+    let (mapped, _) = map(&layer(&[1], 32, 5, QuantType::Bipolar, (-1, 1), "BIPOLAR"));
+    assert_eq!(mapped.graph.nodes[0].attr_str("accDataType"), Some("UINT6"));
+}
+
+#[test]
+fn a_layer_that_cannot_be_mapped_says_which_condition_failed() {
+    // Fractional weights.
+    let mut m = layer(&[1], 8, 4, QuantType::UInt(2), (-2, 1), "UINT2");
+    m.graph.initializers[0] = Tensor::from_f32("w", &[8, 4], &[0.5; 32]);
+    let (mapped, ctx) = map(&m);
+    assert_eq!(mapped.graph.nodes[0].op_type, "MatMul");
+    assert_eq!(ctx.diagnostics()[0].node, "fc");
+    assert!(
+        ctx.diagnostics()[0].message.contains("not integers"),
+        "{:?}",
+        ctx.diagnostics()
+    );
+    // A float input.
+    let mut m = layer(&[1], 8, 4, QuantType::UInt(2), (-2, 1), "UINT2");
+    m.graph.set_datatype("x", QuantType::Float32);
+    let (_, ctx) = map(&m);
+    assert!(
+        ctx.diagnostics()[0].message.contains("not an integer type"),
+        "{:?}",
+        ctx.diagnostics()
+    );
+    // Per-channel thresholds on the wrong channel axis.
+    let mut m = layer(&[1, 3, 3], 8, 4, QuantType::UInt(4), (-8, 7), "UINT2");
+    m.graph.nodes[1]
+        .attributes
+        .retain(|a| a.name != "data_layout");
+    let (_, ctx) = map(&m);
+    assert!(
+        ctx.diagnostics()[0].message.contains("NHWC"),
+        "{:?}",
+        ctx.diagnostics()
+    );
+}
+
+#[test]
+fn finns_specialised_model_reads_as_mvau_with_finns_estimates() {
+    let path = models_dir().join("finn_cybsec_mvau_hls.onnx");
+    let (code, json, _) = brainsmith(&["inspect", path.to_str().unwrap(), "--format", "json"]);
+    // The HLS backend is not registered yet: each node says so, and inspect exits 1.
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4);
+    for n in nodes {
+        assert_eq!(n["kernel"], "brainsmith:MVAU");
+        assert!(
+            n["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("no registered hls backend")
+        );
+    }
+    // FINN's cycle formula, (MH / PE) * (MW / SIMD) per frame.
+    let cycles: Vec<u64> = nodes
+        .iter()
+        .map(|n| n["cycles"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cycles, [600 * 64, 64 * 64, 64 * 64, 64]);
+    // FINN's LUT formula for the first layer: 300 + 1.1 * PE * (multipliers + adder tree +
+    // accumulator + thresholds + comparators); W + A = 3 bits, one SIMD lane: 3 + 3; a
+    // 32-bit accumulator; 3 levels of 32 bits, one 64-deep threshold memory: 96 + 96.
+    let expected = 300.0 + 1.1 * (3.0 + 3.0 + 32.0 + 96.0 + 96.0);
+    assert_eq!(nodes[0]["resources"]["lut"], expected as u64);
+}
+
+#[test]
+fn the_mvau_executes_finns_model_like_the_matmul_and_thresholds_it_came_from() {
+    // Rebuild the first layer of FINN's model as MatMul + MultiThreshold and compare.
+    let finn = Model::load(models_dir().join("finn_cybsec_mvau_hls.onnx")).unwrap();
+    let mvau = &finn.graph.nodes[0];
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("MVAU").unwrap().instantiate();
+    let mut g = Lcg(3);
+    let x: Vec<f32> = (0..600)
+        .map(|_| if g.int(0, 1) == 0.0 { -1.0 } else { 1.0 })
+        .collect();
+    let x = Tensor::from_f32("x", &[1, 600], &x);
+    let inputs = [
+        x.clone(),
+        finn.graph.constant(&mvau.inputs[1]).unwrap().clone(),
+        finn.graph.constant(&mvau.inputs[2]).unwrap().clone(),
+    ];
+    let ours = kernel.execute(mvau, &finn.graph, &inputs).unwrap();
+    let mut reference = Model::default();
+    reference.set_opset_version("", 13);
+    *reference.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[1, 600])];
+    *reference.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &[1, 64])];
+    let mut w = inputs[1].clone();
+    w.set_name("w");
+    let mut t = inputs[2].clone();
+    t.set_name("t");
+    *reference.graph.initializers = vec![w, t];
+    *reference.graph.nodes = vec![
+        Node::new("MatMul", ["x", "w"], ["h"]),
+        Node::new("MultiThreshold", ["h", "t"], ["y"]).with_domain(QONNX),
+    ];
+    let expected = execute(&reference, &[x]).unwrap();
+    assert_eq!(ours[0].to_f64().unwrap(), expected[0].to_f64().unwrap());
+    assert!(expected[0].to_f64().unwrap().iter().any(|&v| v > 0.0));
+}
