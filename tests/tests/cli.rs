@@ -65,7 +65,9 @@ fn filters() {
 
 #[test]
 fn machine_readable_listing() {
-    let json = ok(&["plugins", "--kind", "backend", "--format", "json"]);
+    let json = ok(&[
+        "plugins", "--kind", "backend", "--source", "acme", "--format", "json",
+    ]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["plugin"].as_array().unwrap().len(), 2);
     snapshot!("backends_json", json);

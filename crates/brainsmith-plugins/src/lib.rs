@@ -20,7 +20,7 @@
 //! | [`GiveUniqueParameterTensors`](transforms::GiveUniqueParameterTensors) | transform | cleanup | Gives every read of an initializer its own copy: the first reader keeps the original, each later one (another node, or another input of the same node) reads a copy named `<name>_<k>`, with the same datatype annotation |
 //! | [`InferDataLayouts`](transforms::InferDataLayouts) | transform | cleanup | Annotates every node output with its data layout (`tensor_layout`: `['N', 'C', 'H', 'W']`, `['N', 'H', 'W', 'C']`, `['N', 'C']`, ...), in one pass in dependency order, as FINN's streamlining and channels-last conversion read them |
 //! | [`InferDataTypes`](transforms::InferDataTypes) | transform | cleanup | Annotates every node output with its QONNX datatype (`finn_datatype`), in one pass in dependency order: what the quantizers produce (`Quant`, `IntQuant`, `BipolarQuant`, `FloatQuant`, `MultiThreshold`, ...), carried through the ops that only move data, and widened through the multiply-accumulate ops |
-//! | [`InferMvau`](transforms::InferMvau) | transform | kernel_mapping | Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel ([`Mvau`]), together with the `MultiThreshold` that reads their output, as FINN's quantized and binarised matrix-vector inference does: |
+//! | [`InferMvau`](transforms::InferMvau) | transform | kernel_mapping | Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel (`Mvau`), together with the `MultiThreshold` that reads their output, as FINN's quantized and binarised matrix-vector inference does: |
 //! | [`InferShapes`](transforms::InferShapes) | transform | cleanup | Infers the element type and shape of every intermediate tensor and records them in `value_info`; fills in graph outputs whose type or dimensions were not declared |
 //! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
 //! | [`MovePadAttributeToTensor`](transforms::MovePadAttributeToTensor) | transform | topology_opt | Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an `INT64` tensor, `value` a scalar of the padded tensor's element type |
@@ -31,6 +31,7 @@
 //! | [`SortCommutativeInputsInitializerLast`](transforms::SortCommutativeInputsInitializerLast) | transform | cleanup | Puts the initializer operands of commutative ops (`Add`, `Mul`, `And`, `Or`, `Xor`, `Sum`) after the computed ones, keeping the order within each group: the rewrites that follow look for a constant in the last place only |
 //! | [`SortGraph`](transforms::SortGraph) | transform | cleanup | Sorts the nodes topologically, keeping the file's order wherever it is already valid (a stable Kahn sort: among ready nodes, the earliest in the file goes first) |
 //! | [`MVAU`](kernels::Mvau) | kernel |  | A matrix-vector-activation unit, FINN's `MVAU`: each input vector of `MW` elements is multiplied by a constant `MW x MH` weight matrix, and each of the `MH` sums is turned into the output by thresholds (a quantized activation) or passed on as it is (`noActivation`) |
+//! | [`MVAU_hls`](backends::MvauHls) | backend |  | The MVAU as one HLS C++ function of our own: an AXI-Stream of packed input words (`SIMD` lanes, lane 0 in the least significant bits) in, one of packed output words (`PE` lanes) out |
 //! | [`cleanup`](steps::cleanup) | step |  | Normalises a freshly exported model: removes identities and unused tensors, sorts the graph, and gives nodes and tensors unique, readable names |
 //! <!-- end of the generated table -->
 //!
@@ -55,12 +56,14 @@
 
 brainsmith_core::namespace!("brainsmith");
 
+pub mod backends;
 pub mod eval;
 pub mod exec;
 pub mod kernels;
 #[cfg(test)]
 mod malformed;
 pub mod shapes;
+pub mod sim;
 pub mod steps;
 pub mod transforms;
 

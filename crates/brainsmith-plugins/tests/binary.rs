@@ -33,18 +33,19 @@ fn plugins_lists_the_standard_library() {
     use brainsmith_plugins as _;
     let registry = brainsmith_core::Registry::global().unwrap();
     let count = |kind| registry.of_kind(kind).len();
-    let (t, k, s) = (
+    let (t, k, b, s) = (
         count(PluginKind::Transform),
         count(PluginKind::Kernel),
+        count(PluginKind::Backend),
         count(PluginKind::Step),
     );
     let row = format!(
         "brainsmith{:>12}{:>9}{:>10}{:>7}{:>7}",
         t,
         k,
-        0,
+        b,
         s,
-        t + k + s
+        t + k + b + s
     );
     assert!(t >= 6, "{t} transforms");
     assert!(text.contains(&row), "no `{row}` in:\n{text}");

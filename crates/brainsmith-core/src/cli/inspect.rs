@@ -62,6 +62,10 @@ struct NodeReport {
     /// Why the kernel could not answer (attribute problems, an unimplementable node).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     problems: Vec<String>,
+    /// Why the node's backend would refuse to generate it as it is (its capability
+    /// check); a remark, not a problem of the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend_refuses: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -171,6 +175,7 @@ fn inspect_node(
         cycles: None,
         resources: None,
         problems: Vec::new(),
+        backend_refuses: None,
     };
     let found = match resolve(registry, node) {
         Ok(Some(found)) => found,
@@ -232,6 +237,18 @@ fn inspect_node(
                 .collect();
         }
         Err(e) => report.problems.push(e.to_string()),
+    }
+    if let Some(backend) = found.backend
+        && report.problems.is_empty()
+    {
+        match backend.with_defaults() {
+            Ok(b) => {
+                if let Err(e) = b.supports(kernel.as_ref(), node, graph) {
+                    report.backend_refuses = Some(e.message().to_owned());
+                }
+            }
+            Err(e) => report.backend_refuses = Some(e.to_string()),
+        }
     }
     report.cycles = kernel.cycles(node, graph).ok().flatten();
     report.resources = kernel.resources(node, graph, target).ok().flatten();
@@ -305,6 +322,9 @@ fn render(report: &Report) -> String {
         }
         for p in &n.problems {
             text.push_str(&format!("  problem: {p}\n"));
+        }
+        if let Some(why) = &n.backend_refuses {
+            text.push_str(&format!("  note: its backend refuses it as it is: {why}\n"));
         }
     }
     text

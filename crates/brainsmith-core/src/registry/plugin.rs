@@ -475,6 +475,12 @@ impl<'r> BackendRef<'r> {
         })
     }
 
+    /// Constructs the backend with its default configuration; an error when it has
+    /// required keys.
+    pub fn with_defaults(&self) -> Result<Box<dyn DynBackend>, ConfigError> {
+        self.configure(&toml::Table::new())
+    }
+
     /// Constructs the backend with its default configuration.
     ///
     /// # Panics

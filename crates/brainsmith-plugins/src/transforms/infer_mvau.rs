@@ -6,7 +6,7 @@ use brainsmith_core::prelude::*;
 
 use crate::kernels::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
 
-/// Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel ([`Mvau`]),
+/// Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel (`Mvau`),
 /// together with the `MultiThreshold` that reads their output, as FINN's quantized and
 /// binarised matrix-vector inference does:
 ///
@@ -167,7 +167,8 @@ fn plan(
         binary_xnor: binary,
         no_activation: threshold.is_none(),
         vectors: lead.iter().map(|&d| d as u64).collect(),
-        mem_mode: MemMode::Decoupled,
+        // Constant weights in the unit, what the standard HLS backend implements.
+        mem_mode: MemMode::Embedded,
         ram_style: RamStyle::Auto,
     };
     let mut xnor_thresholds = None;

@@ -1,0 +1,283 @@
+//! [`MvauHls`]: HLS C++ for the MVAU.
+
+use std::fmt::Write as _;
+
+use brainsmith_core::attrs::AttrEnum as _;
+use brainsmith_core::backend::{Port, PortDirection, Protocol, identifier};
+use brainsmith_core::prelude::*;
+
+use crate::kernels::{MemMode, Mvau, MvauAttrs};
+
+/// How the HLS backend builds the multipliers.
+#[derive(AttrEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResType {
+    /// The tool's choice.
+    #[attr(name = "auto")]
+    Auto,
+    /// LUTs.
+    #[attr(name = "lut")]
+    Lut,
+    /// DSP slices.
+    #[attr(name = "dsp")]
+    Dsp,
+}
+
+/// Node attributes only the HLS backend reads.
+#[derive(Debug, NodeAttrs)]
+pub struct MvauHlsAttrs {
+    /// What the multipliers are built from (FINN's `resType`).
+    #[attr(name = "resType", default = ResType::Auto)]
+    pub res_type: ResType,
+}
+
+/// The MVAU as one HLS C++ function of our own: an AXI-Stream of packed input words
+/// (`SIMD` lanes, lane 0 in the least significant bits) in, one of packed output words
+/// (`PE` lanes) out. Each input vector is buffered once and reused for all `MH / PE`
+/// output groups; per cycle, `PE x SIMD` products (or XNORs) are accumulated; the
+/// thresholds (`MH / PE` per lane) or the accumulator itself make the outputs. Weights
+/// and thresholds are constants in a parameter header, so the weights must be
+/// `internal_embedded`.
+#[backend(kernel = Mvau, language = hls, name = "MVAU_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
+#[derive(Debug, Default)]
+pub struct MvauHls;
+
+impl Backend for MvauHls {
+    type Kernel = Mvau;
+    type Attrs = MvauHlsAttrs;
+
+    fn supports(&self, node: &BackendNode<'_, Self>) -> Result<(), PluginError> {
+        let a = node.attrs_of_kernel();
+        if a.mem_mode != MemMode::Embedded {
+            return Err(node.error(format!(
+                "the HLS backend embeds its weights; mem_mode is '{}', set it to \
+                 'internal_embedded'",
+                a.mem_mode.as_str()
+            )));
+        }
+        for (what, dt) in [
+            ("input", a.input),
+            ("weight", a.weights),
+            ("accumulator", a.acc),
+        ] {
+            if !dt.is_integer() || dt.bitwidth() > 32 {
+                return Err(node.error(format!(
+                    "the {what} type {dt} is not an integer type of at most 32 bits"
+                )));
+            }
+        }
+        if !a.output.is_integer() || a.output.bitwidth() > 32 {
+            return Err(node.error(format!(
+                "the output type {} is not an integer type of at most 32 bits",
+                a.output
+            )));
+        }
+        Ok(())
+    }
+
+    fn generate(
+        &self,
+        node: &BackendNode<'_, Self>,
+        _: &BuildContext,
+    ) -> Result<Generated, PluginError> {
+        let a = node.attrs_of_kernel();
+        let top = identifier(node.name());
+        let weights = node.kernel.weights(node)?;
+        let thresholds = node.kernel.thresholds(node)?;
+        let (sf, nf) = (a.mw / a.simd, a.mh / a.pe);
+        let (ib, wb, ob, accb) = (
+            a.input.bitwidth(),
+            a.weights.bitwidth(),
+            a.output.bitwidth(),
+            a.acc.bitwidth(),
+        );
+        let (in_w, out_w) = (a.simd * u64::from(ib), a.pe * u64::from(ob));
+
+        // Parameters: weights[PE][MW*MH/(PE*SIMD)][SIMD], thresholds[PE][MH/PE][steps].
+        let mut params = String::new();
+        let _ = writeln!(params, "// {top}: MVAU weights and thresholds (generated)");
+        let _ = writeln!(params, "#pragma once\n#include <ap_int.h>\n");
+        let wtype = if a.binary_xnor {
+            "ap_uint<1>".to_owned()
+        } else {
+            format!("ap_int<{}>", wb.max(2))
+        };
+        let _ = writeln!(
+            params,
+            "static const {wtype} {top}_weights[{}][{}][{}] = {{",
+            a.pe,
+            sf * nf,
+            a.simd
+        );
+        for p in 0..a.pe {
+            params.push_str("  {");
+            for m in 0..sf * nf {
+                let (n, s0) = (m / sf, m % sf);
+                let lanes: Vec<String> = (0..a.simd)
+                    .map(|s| {
+                        let row = s0 * a.simd + s;
+                        let col = n * a.pe + p;
+                        let v = weights[(row * a.mh + col) as usize];
+                        if a.binary_xnor {
+                            u8::from(v > 0.0).to_string()
+                        } else {
+                            (v as i64).to_string()
+                        }
+                    })
+                    .collect();
+                let _ = write!(params, "{{{}}},", lanes.join(","));
+            }
+            params.push_str("},\n");
+        }
+        params.push_str("};\n");
+        if let Some(rows) = &thresholds {
+            let steps = rows[0].len();
+            let _ = writeln!(
+                params,
+                "static const long long {top}_thresholds[{}][{}][{steps}] = {{",
+                a.pe, nf
+            );
+            for p in 0..a.pe {
+                params.push_str("  {");
+                for n in 0..nf {
+                    let row = &rows[if rows.len() == 1 {
+                        0
+                    } else {
+                        (n * a.pe + p) as usize
+                    }];
+                    // Integer accumulators reach a fractional threshold at its ceiling.
+                    let t: Vec<String> =
+                        row.iter().map(|v| (v.ceil() as i64).to_string()).collect();
+                    let _ = write!(params, "{{{}}},", t.join(","));
+                }
+                params.push_str("},\n");
+            }
+            params.push_str("};\n");
+        }
+
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "// {top}: MVAU {}x{}, SIMD {}, PE {}, {} x {} -> {} (generated by brainsmith)",
+            a.mw, a.mh, a.simd, a.pe, a.input, a.weights, a.output
+        );
+        let _ = writeln!(
+            s,
+            "#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n#include \"{top}_params.hpp\"\n"
+        );
+        let _ = writeln!(
+            s,
+            "void {top}(hls::stream<ap_uint<{in_w}>> &in0, hls::stream<ap_uint<{out_w}>> &out0) {{"
+        );
+        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=in0");
+        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=out0");
+        let _ = writeln!(s, "#pragma HLS INTERFACE ap_ctrl_none port=return");
+        let _ = writeln!(s, "  ap_uint<{in_w}> buf[{sf}];");
+        let _ = writeln!(s, "  for (unsigned v = 0; v < {}; v++) {{", a.frames());
+        let _ = writeln!(s, "    for (unsigned nf = 0; nf < {nf}; nf++) {{");
+        let _ = writeln!(s, "      ap_int<{accb}> acc[{}];", a.pe);
+        let _ = writeln!(
+            s,
+            "      for (unsigned p = 0; p < {}; p++) acc[p] = 0;",
+            a.pe
+        );
+        let _ = writeln!(s, "      for (unsigned sf = 0; sf < {sf}; sf++) {{");
+        let _ = writeln!(s, "#pragma HLS pipeline II=1");
+        let _ = writeln!(s, "        if (nf == 0) buf[sf] = in0.read();");
+        let _ = writeln!(s, "        const ap_uint<{in_w}> word = buf[sf];");
+        let _ = writeln!(s, "        for (unsigned p = 0; p < {}; p++) {{", a.pe);
+        let _ = writeln!(s, "#pragma HLS unroll");
+        let _ = writeln!(s, "          for (unsigned s = 0; s < {}; s++) {{", a.simd);
+        let _ = writeln!(s, "#pragma HLS unroll");
+        let _ = writeln!(
+            s,
+            "            const ap_uint<{ib}> raw = word.range(s * {ib} + {}, s * {ib});",
+            ib - 1
+        );
+        let _ = writeln!(
+            s,
+            "            const auto w = {top}_weights[p][nf * {sf} + sf][s];"
+        );
+        let x = input_value(a);
+        if a.binary_xnor {
+            let _ = writeln!(
+                s,
+                "            acc[p] += ((long long)raw == (long long)w) ? 1 : 0;"
+            );
+        } else {
+            let _ = writeln!(s, "            const ap_int<{}> x = {x};", ib + 1);
+            let _ = writeln!(s, "            acc[p] += (long long)x * (long long)w;");
+        }
+        let _ = writeln!(s, "          }}\n        }}\n      }}");
+        let _ = writeln!(s, "      ap_uint<{out_w}> out = 0;");
+        let _ = writeln!(s, "      for (unsigned p = 0; p < {}; p++) {{", a.pe);
+        let _ = writeln!(s, "#pragma HLS unroll");
+        match &thresholds {
+            None => {
+                let _ = writeln!(s, "        const long long y = acc[p];");
+            }
+            Some(rows) => {
+                let _ = writeln!(s, "        long long count = 0;");
+                let _ = writeln!(
+                    s,
+                    "        for (unsigned t = 0; t < {}; t++) {{",
+                    rows[0].len()
+                );
+                let _ = writeln!(s, "#pragma HLS unroll");
+                let _ = writeln!(
+                    s,
+                    "          count += ((long long)acc[p] >= {top}_thresholds[p][nf][t]) ? 1 : 0;"
+                );
+                let _ = writeln!(s, "        }}");
+                if a.output == QuantType::Bipolar {
+                    // Bipolar travels as one bit: +1 is 1, -1 is 0, so the count itself.
+                    let _ = writeln!(s, "        const long long y = count;");
+                } else {
+                    let _ = writeln!(s, "        const long long y = count + ({});", a.act_val);
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            "        out.range(p * {ob} + {}, p * {ob}) = (unsigned long long)y;",
+            ob - 1
+        );
+        let _ = writeln!(s, "      }}\n      out0.write(out);\n    }}\n  }}\n}}");
+
+        let port = |name: &str, direction, width| Port {
+            name: name.into(),
+            direction,
+            width,
+            protocol: Protocol::AxiStream,
+        };
+        Ok(Generated {
+            sources: vec![GeneratedFile {
+                path: format!("{top}.hpp"),
+                contents: s,
+            }],
+            params: vec![GeneratedFile {
+                path: format!("{top}_params.hpp"),
+                contents: params,
+            }],
+            interface: Interface {
+                top,
+                ports: vec![
+                    port("in0", PortDirection::In, in_w),
+                    port("out0", PortDirection::Out, out_w),
+                ],
+                clock: Some("ap_clk".into()),
+                reset: Some("ap_rst_n".into()),
+            },
+        })
+    }
+}
+
+/// The C++ expression decoding lane `raw` into its value: bipolar bits as -1/+1, signed
+/// types by sign extension, unsigned ones as they are.
+fn input_value(a: &MvauAttrs) -> String {
+    match a.input {
+        QuantType::Bipolar => "((long long)raw == 1 ? 1 : -1)".into(),
+        QuantType::Int(w) => format!("ap_int<{w}>(raw)"),
+        QuantType::Ternary => "ap_int<2>(raw)".into(),
+        _ => "(long long)raw".into(),
+    }
+}

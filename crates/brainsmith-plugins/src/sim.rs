@@ -1,0 +1,289 @@
+//! Simulation of generated hardware: HLS C++ compiled with the system's C++ compiler
+//! against the stand-in `ap_int.h` and `hls_stream.h` this crate ships (C++ simulation),
+//! driven through packed stream words.
+//!
+//! Streams carry FINN's packing: lane 0 in the least significant bits of a word, each
+//! lane a value's two's complement in its datatype's width (a bipolar value as one bit, 1
+//! for +1). [`pack`] and [`unpack`] convert between values and words; a word wider than
+//! 64 bits is its 64-bit chunks, least significant first.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use brainsmith_core::Generated;
+use brainsmith_core::ir::QuantType;
+
+/// The stand-in headers: `(file name, text)`.
+pub const HEADERS: [(&str, &str); 2] = [
+    ("ap_int.h", include_str!("../hls/include/ap_int.h")),
+    ("hls_stream.h", include_str!("../hls/include/hls_stream.h")),
+];
+
+/// Why a simulation could not run or did not finish.
+#[derive(Debug)]
+pub struct SimError(pub String);
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// The C++ compiler: `$CXX`, else `g++`. An error names the package that provides it.
+pub fn cxx() -> Result<PathBuf, SimError> {
+    let cxx = std::env::var_os("CXX").map_or_else(|| PathBuf::from("g++"), PathBuf::from);
+    match Command::new(&cxx).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(cxx),
+        _ => Err(SimError(format!(
+            "C++ simulation needs a C++17 compiler, and `{}` cannot be run; install one \
+             (Debian: apt-get install g++) or set CXX",
+            cxx.display()
+        ))),
+    }
+}
+
+/// A compiled C++ simulation of one generated HLS node with one input and one output
+/// stream.
+#[derive(Debug)]
+pub struct CppSim {
+    exe: PathBuf,
+}
+
+/// Writes `generated` (sources and parameters), the stand-in headers and a testbench into
+/// `dir`, and compiles them into one executable. `in_width` and `out_width` are the
+/// stream widths of the top's `in0` and `out0`.
+pub fn compile_hls(
+    dir: &Path,
+    generated: &Generated,
+    in_width: u64,
+    out_width: u64,
+) -> Result<CppSim, SimError> {
+    let io = |e: std::io::Error| SimError(format!("{}: {e}", dir.display()));
+    let include = dir.join("include");
+    std::fs::create_dir_all(&include).map_err(io)?;
+    for (name, text) in HEADERS {
+        std::fs::write(include.join(name), text).map_err(io)?;
+    }
+    for f in generated.sources.iter().chain(&generated.params) {
+        std::fs::write(dir.join(&f.path), &f.contents).map_err(io)?;
+    }
+    let top = &generated.interface.top;
+    let source = generated
+        .sources
+        .first()
+        .ok_or_else(|| SimError("the backend generated no source".into()))?;
+    let tb = testbench(top, &source.path, in_width, out_width);
+    std::fs::write(dir.join("tb.cpp"), tb).map_err(io)?;
+    let exe = dir.join("sim");
+    let out = Command::new(cxx()?)
+        .args(["-std=c++17", "-O1", "-Wno-unknown-pragmas", "-I"])
+        .arg(&include)
+        .arg("-I")
+        .arg(dir)
+        .arg(dir.join("tb.cpp"))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .map_err(|e| SimError(format!("cannot run the C++ compiler: {e}")))?;
+    if !out.status.success() {
+        return Err(SimError(format!(
+            "the generated C++ of '{top}' does not compile:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(CppSim { exe })
+}
+
+fn testbench(top: &str, header: &str, in_w: u64, out_w: u64) -> String {
+    format!(
+        r#"// Drives '{top}' with words read from stdin; writes its output words to stdout.
+#include <cstdio>
+#include "{header}"
+
+template <int W>
+static bool read_word(ap_uint<W> &w) {{
+    for (int c = 0; c * 64 < W; c++) {{
+        unsigned long long x;
+        if (std::scanf("%llu", &x) != 1) return false;
+        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
+        w.range(hi, c * 64) = x;
+    }}
+    return true;
+}}
+
+template <int W>
+static void write_word(const ap_uint<W> &w) {{
+    for (int c = 0; c * 64 < W; c++) {{
+        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
+        std::printf("%llu ", w.range(hi, c * 64));
+    }}
+    std::printf("\n");
+}}
+
+int main() {{
+    hls::stream<ap_uint<{in_w}>> in0("in0");
+    hls::stream<ap_uint<{out_w}>> out0("out0");
+    unsigned long long n_in = 0, n_out = 0;
+    if (std::scanf("%llu %llu", &n_in, &n_out) != 2) return 2;
+    for (unsigned long long i = 0; i < n_in; i++) {{
+        ap_uint<{in_w}> w;
+        if (!read_word(w)) return 2;
+        in0.write(w);
+    }}
+    {top}(in0, out0);
+    if (!in0.empty()) {{
+        std::fprintf(stderr, "C++ simulation: {top} left %zu input words unread\n", in0.size());
+        return 4;
+    }}
+    if (out0.size() != n_out) {{
+        std::fprintf(stderr, "C++ simulation: {top} wrote %zu output words, expected %llu\n", out0.size(), n_out);
+        return 4;
+    }}
+    while (!out0.empty()) write_word(out0.read());
+    return 0;
+}}
+"#
+    )
+}
+
+impl CppSim {
+    /// Runs the simulation on `words` (each a word's 64-bit chunks) and returns the
+    /// `expected` output words it wrote; an error carries what the simulation said.
+    pub fn run(&self, words: &[Vec<u64>], expected: usize) -> Result<Vec<Vec<u64>>, SimError> {
+        let mut input = format!("{} {expected}\n", words.len());
+        for w in words {
+            for c in w {
+                input.push_str(&c.to_string());
+                input.push(' ');
+            }
+            input.push('\n');
+        }
+        let mut child = Command::new(&self.exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| SimError(format!("cannot run {}: {e}", self.exe.display())))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .map_err(|e| SimError(format!("cannot feed the simulation: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| SimError(format!("the simulation did not finish: {e}")))?;
+        if !out.status.success() {
+            return Err(SimError(format!(
+                "the simulation failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|line| {
+                line.split_whitespace()
+                    .map(|c| {
+                        c.parse()
+                            .map_err(|_| SimError(format!("bad output word '{line}'")))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The bits of `value` as a lane of `datatype`: two's complement in its width, a bipolar
+/// value as 1 for +1 and 0 for -1.
+pub fn lane_bits(value: f64, datatype: QuantType) -> u64 {
+    let bits = datatype.bitwidth();
+    let mask = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    match datatype {
+        QuantType::Bipolar => u64::from(value > 0.0),
+        _ => (value as i64 as u64) & mask,
+    }
+}
+
+/// The value of a lane's bits in `datatype`.
+pub fn lane_value(bits: u64, datatype: QuantType) -> f64 {
+    let w = datatype.bitwidth();
+    match datatype {
+        QuantType::Bipolar => {
+            if bits & 1 == 1 {
+                1.0
+            } else {
+                -1.0
+            }
+        }
+        QuantType::Int(_) | QuantType::Ternary if w < 64 && bits >> (w - 1) & 1 == 1 => {
+            (bits as i64 - (1i64 << w)) as f64
+        }
+        _ => bits as f64,
+    }
+}
+
+/// `values` packed `lanes` to a word, lane 0 in the least significant bits.
+pub fn pack(values: &[f64], lanes: usize, datatype: QuantType) -> Vec<Vec<u64>> {
+    let bits = datatype.bitwidth() as usize;
+    let chunks = (lanes * bits).div_ceil(64);
+    values
+        .chunks(lanes)
+        .map(|group| {
+            let mut word = vec![0u64; chunks];
+            for (lane, &v) in group.iter().enumerate() {
+                let b = lane_bits(v, datatype);
+                for bit in 0..bits {
+                    if b >> bit & 1 == 1 {
+                        let at = lane * bits + bit;
+                        word[at / 64] |= 1 << (at % 64);
+                    }
+                }
+            }
+            word
+        })
+        .collect()
+}
+
+/// The values of `words`, `lanes` per word.
+pub fn unpack(words: &[Vec<u64>], lanes: usize, datatype: QuantType) -> Vec<f64> {
+    let bits = datatype.bitwidth() as usize;
+    words
+        .iter()
+        .flat_map(|word| {
+            (0..lanes).map(move |lane| {
+                let mut b = 0u64;
+                for bit in 0..bits {
+                    let at = lane * bits + bit;
+                    if word.get(at / 64).is_some_and(|w| w >> (at % 64) & 1 == 1) {
+                        b |= 1 << bit;
+                    }
+                }
+                lane_value(b, datatype)
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_pack_lsb_first_and_round_trip() {
+        let dt = QuantType::Int(3);
+        let words = pack(&[1.0, -1.0, -4.0, 3.0], 2, dt);
+        // Lane 0 = 1 (001), lane 1 = -1 (111): 0b111_001.
+        assert_eq!(words, [vec![0b111_001], vec![0b011_100]]);
+        assert_eq!(unpack(&words, 2, dt), [1.0, -1.0, -4.0, 3.0]);
+        let wide = pack(&[1.0; 70], 70, QuantType::Bipolar);
+        assert_eq!(wide[0], [u64::MAX, 0b11_1111]);
+        assert_eq!(unpack(&wide, 70, QuantType::Bipolar), vec![1.0; 70]);
+    }
+}

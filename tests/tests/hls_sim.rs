@@ -1,0 +1,289 @@
+//! The HLS backends, compiled with the system's C++ compiler and simulated, against their
+//! kernel's `execute`, bit for bit, over a spread of foldings, datatypes and sizes
+//! (SIMD = MW, PE = MH, PE = 1, 1-bit and 8-bit). Each configuration is built once.
+
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::{BuildContext, Registry, Transform, TransformContext};
+use brainsmith_plugins::sim::{compile_hls, pack, unpack};
+use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes};
+
+const QONNX: &str = "qonnx.custom_op.general";
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn int(&mut self, lo: i64, hi: i64) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (lo + ((self.0 >> 33) % (hi - lo + 1) as u64) as i64) as f64
+    }
+
+    fn value(&mut self, dt: QuantType) -> f64 {
+        if dt == QuantType::Bipolar {
+            if self.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
+        } else {
+            let (lo, hi) = dt.range();
+            self.int(lo as i64, hi as i64)
+        }
+    }
+}
+
+/// One layer configuration: `x [lead.., mw] -> MatMul -> (MultiThreshold to out)`.
+struct Case {
+    lead: Vec<i64>,
+    mw: i64,
+    mh: i64,
+    simd: i64,
+    pe: i64,
+    input: QuantType,
+    weights: QuantType,
+    /// `None`: no activation.
+    out: Option<QuantType>,
+}
+
+/// The mapped layer, and a first input frame whose sums the thresholds include exactly,
+/// so that the comparisons meet ties (`>=` against `>` is caught).
+fn mapped(case: &Case, seed: u64) -> (Model, Vec<f64>) {
+    let mut g = Lcg(seed);
+    let frame: i64 = case.lead.iter().product::<i64>() * case.mw;
+    let first: Vec<f64> = (0..frame).map(|_| g.value(case.input)).collect();
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    m.set_opset_version(QONNX, 1);
+    let x_shape: Vec<i64> = case.lead.iter().copied().chain([case.mw]).collect();
+    let y_shape: Vec<i64> = case.lead.iter().copied().chain([case.mh]).collect();
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &y_shape)];
+    let w: Vec<f32> = (0..case.mw * case.mh)
+        .map(|_| g.value(case.weights) as f32)
+        .collect();
+    m.graph
+        .initializers
+        .push(Tensor::from_f32("w", &[case.mw, case.mh], &w));
+    m.graph.set_datatype("x", case.input);
+    m.graph.set_datatype("w", case.weights);
+    let out_name = if case.out.is_some() { "h" } else { "y" };
+    m.graph
+        .nodes
+        .push(Node::new("MatMul", ["x", "w"], [out_name]).with_name("fc"));
+    if let Some(out) = case.out {
+        let bipolar = out == QuantType::Bipolar;
+        let steps = if bipolar {
+            1
+        } else {
+            (out.range().1 - out.range().0) as i64
+        };
+        // Thresholds spread over the accumulator's likely range, ascending per row.
+        let span = (case.mw as f64).sqrt() * 4.0;
+        let t: Vec<f32> = (0..case.mh)
+            .flat_map(|c| {
+                let mut row: Vec<f32> = (0..steps)
+                    .map(|_| g.int(-span as i64, span as i64) as f32)
+                    .collect();
+                // The first vector's exact sum for this column.
+                let sum: f64 = (0..case.mw as usize)
+                    .map(|r| first[r] * f64::from(w[r * case.mh as usize + c as usize]))
+                    .sum();
+                row[0] = sum as f32;
+                row.sort_by(f32::total_cmp);
+                row
+            })
+            .collect();
+        m.graph
+            .initializers
+            .push(Tensor::from_f32("t", &[case.mh, steps], &t));
+        let mut mt = Node::new("MultiThreshold", ["h", "t"], ["y"])
+            .with_name("act")
+            .with_domain(QONNX)
+            .with_attribute("out_dtype", AttributeValue::string(&out.to_string()));
+        if bipolar {
+            mt.set_attribute("out_scale", AttributeValue::Float(2.0));
+            mt.set_attribute("out_bias", AttributeValue::Float(-1.0));
+        } else if out.range().0 < 0.0 {
+            mt.set_attribute("out_bias", AttributeValue::Float(out.range().0 as f32));
+        }
+        if case.lead.len() > 1 {
+            mt.set_attribute("data_layout", AttributeValue::string("NHWC"));
+        }
+        m.graph.nodes.push(mt);
+    }
+    let mut ctx = TransformContext::default();
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes, &InferMvau] {
+        t.apply(&mut m, &mut ctx).unwrap();
+    }
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    assert_eq!(m.graph.nodes.len(), 1);
+    let node = &mut m.graph.nodes[0];
+    node.set_attribute("SIMD", AttributeValue::Int(case.simd));
+    node.set_attribute("PE", AttributeValue::Int(case.pe));
+    (m, first)
+}
+
+#[test]
+fn mvau_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    let cases = [
+        // Standard: 2-bit activations, 2-bit weights, one lane each way.
+        Case {
+            lead: vec![1],
+            mw: 16,
+            mh: 8,
+            simd: 1,
+            pe: 1,
+            input: UInt(2),
+            weights: Int(2),
+            out: Some(UInt(2)),
+        },
+        // Fully parallel: SIMD = MW, PE = MH, 4-bit signed everything.
+        Case {
+            lead: vec![1],
+            mw: 16,
+            mh: 8,
+            simd: 16,
+            pe: 8,
+            input: Int(4),
+            weights: Int(4),
+            out: Some(Int(3)),
+        },
+        // Binarised: XNOR-popcount, bipolar out, 160-bit input words.
+        Case {
+            lead: vec![1],
+            mw: 160,
+            mh: 10,
+            simd: 160,
+            pe: 5,
+            input: Bipolar,
+            weights: Bipolar,
+            out: Some(Bipolar),
+        },
+        // Bipolar activations times integer weights (FINN's first cybsec layer).
+        Case {
+            lead: vec![1],
+            mw: 24,
+            mh: 6,
+            simd: 4,
+            pe: 3,
+            input: Bipolar,
+            weights: Int(2),
+            out: Some(UInt(2)),
+        },
+        // 8-bit, no activation: the accumulator is the output.
+        Case {
+            lead: vec![1],
+            mw: 12,
+            mh: 4,
+            simd: 2,
+            pe: 2,
+            input: UInt(8),
+            weights: Int(8),
+            out: None,
+        },
+        // A sliding window's 9 vectors per frame, NHWC thresholds.
+        Case {
+            lead: vec![1, 3, 3],
+            mw: 8,
+            mh: 4,
+            simd: 4,
+            pe: 2,
+            input: UInt(4),
+            weights: Int(4),
+            out: Some(UInt(2)),
+        },
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("MVAU").unwrap().instantiate();
+    let backend = registry.backend("MVAU_hls").unwrap();
+    let hls = backend.instantiate();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim");
+    let _ = std::fs::remove_dir_all(&root);
+    for (i, case) in cases.iter().enumerate() {
+        let (m, first) = mapped(case, 100 + i as u64);
+        let node = &m.graph.nodes[0];
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        assert_eq!(generated.interface.ports[0].width, input.width());
+        assert_eq!(generated.interface.ports[1].width, output.width());
+        let sim = compile_hls(
+            &root.join(format!("case{i}")),
+            &generated,
+            input.width(),
+            output.width(),
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut g = Lcg(7 + i as u64);
+        let n: i64 = input.normal_shape.iter().product();
+        for frame in 0..3 {
+            let x: Vec<f64> = if frame == 0 {
+                first.clone()
+            } else {
+                (0..n).map(|_| g.value(case.input)).collect()
+            };
+            let xt = Tensor::from_f32(
+                "x",
+                &input.normal_shape,
+                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let inputs: Vec<Tensor> = std::iter::once(xt)
+                .chain(
+                    node.inputs[1..]
+                        .iter()
+                        .map(|n| m.graph.constant(n).unwrap().clone()),
+                )
+                .collect();
+            let expected = kernel.execute(node, &m.graph, &inputs).unwrap()[0]
+                .to_f64()
+                .unwrap();
+            let lanes_in = *input.folded_shape.last().unwrap() as usize;
+            let lanes_out = *output.folded_shape.last().unwrap() as usize;
+            let words = sim
+                .run(
+                    &pack(&x, lanes_in, input.datatype),
+                    output.transfers() as usize,
+                )
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
+            let got = unpack(&words, lanes_out, output.datatype);
+            assert_eq!(got, expected, "case {i}: simulation against execute");
+        }
+    }
+}
+
+#[test]
+fn the_hls_backend_refuses_what_it_does_not_implement_and_says_why() {
+    let case = Case {
+        lead: vec![1],
+        mw: 8,
+        mh: 4,
+        simd: 1,
+        pe: 1,
+        input: QuantType::UInt(2),
+        weights: QuantType::Int(2),
+        out: Some(QuantType::UInt(2)),
+    };
+    let (mut m, _) = mapped(&case, 1);
+    m.graph.nodes[0].set_attribute("mem_mode", AttributeValue::string("internal_decoupled"));
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("MVAU").unwrap().instantiate();
+    let hls = registry.backend("MVAU_hls").unwrap().instantiate();
+    let err = hls
+        .supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("set it to 'internal_embedded'"), "{err}");
+    // And FINN's specialised model now reads as kernel plus backend.
+    let finn =
+        Model::load(brainsmith_tests::models_dir().join("finn_cybsec_mvau_hls.onnx")).unwrap();
+    for node in finn.graph.nodes.iter() {
+        let found = brainsmith_core::hardware::resolve(registry, node)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.kernel.name(), found.backend.map(|b| b.name())),
+            ("MVAU", Some("MVAU_hls"))
+        );
+    }
+}
