@@ -21,6 +21,11 @@ use brainsmith_core::kernel::Tensors;
 pub(crate) use rules::op_types;
 pub use rules::{show, supports};
 
+/// The largest rank a tensor may have here: a shape tensor declared longer (a graph input
+/// `int64[2147483648]` feeding `Reshape`) is reported instead of allocating a rank that
+/// size. ONNX sets no limit; no real model comes near this one.
+pub const MAX_RANK: usize = 64;
+
 /// Why a node's outputs could not be inferred.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -114,11 +119,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The length of 1-D input `i` (a shape or axes computed at run time), when static.
-    pub(crate) fn length(&self, i: usize) -> Option<usize> {
-        match self.inputs.get(i).copied().flatten()?.shape.as_deref()? {
-            [Dim::Value(n)] => usize::try_from(*n).ok(),
-            _ => None,
+    /// The length of 1-D input `i` (a shape or axes computed at run time), when static: a
+    /// rank. A declared length beyond [`MAX_RANK`] is a problem, never an allocation.
+    pub(crate) fn length(&self, i: usize) -> Result<Option<usize>, String> {
+        let Some(dims) = self
+            .inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|t| t.shape.as_deref())
+        else {
+            return Ok(None);
+        };
+        match dims {
+            [Dim::Value(n)] if *n > MAX_RANK as i64 => Err(format!(
+                "input {i} (`{}`) is a shape of {n} dimensions; no tensor has more than \
+                 {MAX_RANK}",
+                self.node.inputs[i]
+            )),
+            [Dim::Value(n)] => Ok(usize::try_from(*n).ok()),
+            _ => Ok(None),
         }
     }
 
@@ -657,6 +677,37 @@ mod tests {
         assert_eq!(messages.len(), expected.len(), "{messages:?}");
         for (m, e) in messages.iter().zip(expected) {
             assert!(m.contains(e), "{m}\n  does not contain\n{e}");
+        }
+    }
+
+    /// A shape tensor whose declared length is absurd gives a problem, not a rank of that
+    /// size (an allocation of tens of gigabytes, and an abort, before the fix).
+    #[test]
+    fn a_declared_shape_length_is_no_rank() {
+        let mut g = Graph::default();
+        g.inputs
+            .push(ValueInfo::tensor("x", ElemType::Float, &[2, 3]));
+        g.inputs
+            .push(ValueInfo::tensor("s", ElemType::Int64, &[1 << 31]));
+        g.nodes
+            .push(Node::new("Reshape", ["x", "s"], ["r"]).with_name("reshape"));
+        g.nodes
+            .push(Node::new("ConstantOfShape", ["s"], ["c"]).with_name("fill"));
+        g.nodes
+            .push(Node::new("Expand", ["x", "s"], ["e"]).with_name("expand"));
+        // A Constant whose tensor attribute is not `value`: typed, not a known constant.
+        let big = Tensor::from_raw("big", ElemType::Int64, &[1 << 31], Vec::new());
+        let declared = Node::new("Constant", Vec::<String>::new(), ["k"])
+            .with_name("const")
+            .with_attribute("other", AttributeValue::Tensor(big));
+        g.nodes.push(declared);
+        g.nodes
+            .push(Node::new("Reshape", ["x", "k"], ["r2"]).with_name("reshape2"));
+        let inference = infer(&g, 13);
+        let messages = messages(&inference);
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        for m in &messages {
+            assert!(m.contains("is a shape of 2147483648 dimensions"), "{m}");
         }
     }
 

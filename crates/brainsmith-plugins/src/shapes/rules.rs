@@ -486,18 +486,18 @@ fn constant_of_shape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     };
     match cx.const_ints(0)? {
         Some(dims) => Ok(vec![known(elem_type, &dims)]),
-        None => Ok(vec![unknown_dims(cx, elem_type, 0)]),
+        None => Ok(vec![unknown_dims(cx, elem_type, 0)?]),
     }
 }
 
 /// When a shape is computed at run time: a tensor of the rank given by the static length
 /// of 1-D input `i`, every dimension unknown, or of unknown rank. Not a problem to report:
 /// the model itself leaves the shape open.
-fn unknown_dims(cx: &Ctx<'_>, elem_type: i32, i: usize) -> TensorType {
-    TensorType {
+fn unknown_dims(cx: &Ctx<'_>, elem_type: i32, i: usize) -> Result<TensorType, String> {
+    Ok(TensorType {
         elem_type,
-        shape: cx.length(i).map(|rank| vec![Dim::Unknown; rank]),
-    }
+        shape: cx.length(i)?.map(|rank| vec![Dim::Unknown; rank]),
+    })
 }
 
 fn reshape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
@@ -508,7 +508,7 @@ fn reshape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
             .to_vec(),
         _ => match cx.const_ints(1)? {
             Some(target) => target,
-            None => return Ok(vec![unknown_dims(cx, elem(x), 1)]),
+            None => return Ok(vec![unknown_dims(cx, elem(x), 1)?]),
         },
     };
     let dims = cx.shape(0)?;
@@ -779,9 +779,9 @@ fn expand(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let target: Vec<Dim> = match cx.const_ints(1)? {
         Some(target) => target.iter().map(|&d| Dim::Value(d)).collect(),
         // Broadcasting against unknown sizes still keeps every input dimension above 1.
-        None => match cx.length(1) {
+        None => match cx.length(1)? {
             Some(rank) => vec![Dim::Unknown; rank],
-            None => return Ok(vec![unknown_dims(cx, elem(x), 1)]),
+            None => return Ok(vec![unknown_dims(cx, elem(x), 1)?]),
         },
     };
     Ok(vec![typed(elem(x), broadcast(cx.shape(0)?, &target)?)])
