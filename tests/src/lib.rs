@@ -119,3 +119,28 @@ pub fn initializer(m: &Model, name: &str) -> (Vec<i64>, Vec<f64>) {
         .unwrap_or_else(|| panic!("no initializer '{name}'"));
     (t.dims().to_vec(), t.to_f64().unwrap())
 }
+
+/// A seeded generator for test inputs (a linear congruential generator: reproducible, no
+/// dependency).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// A whole number in `lo..=hi`.
+    pub fn int(&mut self, lo: i64, hi: i64) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (lo + ((self.0 >> 33) % (hi - lo + 1) as u64) as i64) as f64
+    }
+
+    /// A value of `datatype` (an integer type or bipolar), uniformly over its range.
+    pub fn value(&mut self, datatype: brainsmith_core::ir::QuantType) -> f64 {
+        if datatype == brainsmith_core::ir::QuantType::Bipolar {
+            if self.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
+        } else {
+            let (lo, hi) = datatype.range();
+            self.int(lo as i64, hi as i64)
+        }
+    }
+}

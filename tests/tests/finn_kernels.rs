@@ -6,22 +6,9 @@ use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tens
 use brainsmith_core::{Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::{execute, max_abs_difference};
 use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes};
-use brainsmith_tests::{cli as brainsmith, models_dir};
+use brainsmith_tests::{Lcg, cli as brainsmith, models_dir};
 
 const QONNX: &str = "qonnx.custom_op.general";
-
-/// A seeded generator (no dependency): values in `lo..=hi`.
-struct Lcg(u64);
-
-impl Lcg {
-    fn int(&mut self, lo: i64, hi: i64) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (lo + ((self.0 >> 33) % (hi - lo + 1) as u64) as i64) as f32
-    }
-}
 
 /// `x [N.., mw] (idt) -> MatMul(W [mw, mh], values lo..=hi) -> MultiThreshold -> y`.
 fn layer(lead: &[i64], mw: i64, mh: i64, idt: QuantType, w: (i64, i64), out: &str) -> Model {
@@ -38,7 +25,7 @@ fn layer(lead: &[i64], mw: i64, mh: i64, idt: QuantType, w: (i64, i64), out: &st
             if w == (-1, 1) {
                 if g.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
             } else {
-                g.int(w.0, w.1)
+                g.int(w.0, w.1) as f32
             }
         })
         .collect();
@@ -92,7 +79,7 @@ fn assert_bit_exact(original: &Model, mapped: &Model, idt: QuantType) {
                 if idt == QuantType::Bipolar {
                     if g.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
                 } else {
-                    g.int(lo as i64, hi as i64)
+                    g.int(lo as i64, hi as i64) as f32
                 }
             })
             .collect();

@@ -6,29 +6,9 @@ use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tens
 use brainsmith_core::{BuildContext, Registry, Transform, TransformContext};
 use brainsmith_plugins::sim::{compile_hls, pack, unpack};
 use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes};
+use brainsmith_tests::Lcg;
 
 const QONNX: &str = "qonnx.custom_op.general";
-
-struct Lcg(u64);
-
-impl Lcg {
-    fn int(&mut self, lo: i64, hi: i64) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (lo + ((self.0 >> 33) % (hi - lo + 1) as u64) as i64) as f64
-    }
-
-    fn value(&mut self, dt: QuantType) -> f64 {
-        if dt == QuantType::Bipolar {
-            if self.int(0, 1) == 0.0 { -1.0 } else { 1.0 }
-        } else {
-            let (lo, hi) = dt.range();
-            self.int(lo as i64, hi as i64)
-        }
-    }
-}
 
 /// One layer configuration: `x [lead.., mw] -> MatMul -> (MultiThreshold to out)`.
 struct Case {

@@ -16,7 +16,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::attrs::{AttrSpec, NodeAttrs};
+use crate::attrs::NodeAttrs;
 use crate::error::PluginError;
 use crate::ir::Node;
 use crate::kernel::{DynKernel, Kernel, KernelNode, Target, Tensors};
@@ -148,25 +148,19 @@ pub trait Backend: Sized + Send + Sync + 'static {
 }
 
 /// A backend as the registry holds it: the hooks of [`Backend`] on plain nodes, given the
-/// build's kernel instance. Implemented for every [`Backend`]; never implement it by hand.
+/// build's kernel instance, through the inherent methods of `dyn DynBackend`
+/// ([`supports`](#method.supports), [`generate`](#method.generate)). Implemented for every
+/// [`Backend`]; never implement it by hand. One dispatch method, as for
+/// [`DynKernel`]: a vtable entry per hook would be a relocation per backend type.
 pub trait DynBackend: Send + Sync + 'static {
-    /// The backend's own node attribute schema.
-    fn attr_schema(&self) -> &'static [AttrSpec];
-    /// [`Backend::supports`], after reading the kernel's and the backend's attributes.
-    fn supports(
+    #[doc(hidden)]
+    fn ask_backend(
         &self,
         kernel: &dyn DynKernel,
         node: &Node,
         tensors: &dyn Tensors,
-    ) -> Result<(), PluginError>;
-    /// [`Backend::generate`], after the same reading and [`Backend::supports`].
-    fn generate(
-        &self,
-        kernel: &dyn DynKernel,
-        node: &Node,
-        tensors: &dyn Tensors,
-        ctx: &BuildContext,
-    ) -> Result<Generated, PluginError>;
+        ctx: Option<&BuildContext>,
+    ) -> Result<Option<Generated>, PluginError>;
 }
 
 fn view<'a, B: Backend>(
@@ -198,32 +192,45 @@ fn view<'a, B: Backend>(
 }
 
 impl<B: Backend> DynBackend for B {
-    fn attr_schema(&self) -> &'static [AttrSpec] {
-        B::Attrs::SCHEMA
+    fn ask_backend(
+        &self,
+        kernel: &dyn DynKernel,
+        node: &Node,
+        tensors: &dyn Tensors,
+        ctx: Option<&BuildContext>,
+    ) -> Result<Option<Generated>, PluginError> {
+        let view = view::<B>(kernel, node, tensors)?;
+        Kernel::check(view.kernel, &view.node)?;
+        Backend::supports(self, &view)?;
+        match ctx {
+            None => Ok(None),
+            Some(ctx) => Backend::generate(self, &view, ctx).map(Some),
+        }
     }
+}
 
-    fn supports(
+impl dyn DynBackend {
+    /// [`Backend::supports`], after reading the kernel's and the backend's attributes and
+    /// the kernel's own check.
+    pub fn supports(
         &self,
         kernel: &dyn DynKernel,
         node: &Node,
         tensors: &dyn Tensors,
     ) -> Result<(), PluginError> {
-        let view = view::<B>(kernel, node, tensors)?;
-        Kernel::check(view.kernel, &view.node)?;
-        Backend::supports(self, &view)
+        self.ask_backend(kernel, node, tensors, None).map(drop)
     }
 
-    fn generate(
+    /// [`Backend::generate`], after the same reading and [`Backend::supports`].
+    pub fn generate(
         &self,
         kernel: &dyn DynKernel,
         node: &Node,
         tensors: &dyn Tensors,
         ctx: &BuildContext,
     ) -> Result<Generated, PluginError> {
-        let view = view::<B>(kernel, node, tensors)?;
-        Kernel::check(view.kernel, &view.node)?;
-        Backend::supports(self, &view)?;
-        Backend::generate(self, &view, ctx)
+        self.ask_backend(kernel, node, tensors, Some(ctx))?
+            .ok_or_else(|| PluginError::new("internal error: the backend generated nothing"))
     }
 }
 

@@ -367,40 +367,52 @@ pub fn default_streams<A>(
     Ok(streams)
 }
 
-/// A kernel as the registry holds it: the hooks of [`Kernel`] on plain nodes. Each reads
-/// the node's attributes first; their problems come back as one error naming every one.
-/// Implemented for every [`Kernel`]; never implement it by hand.
+/// A kernel as the registry holds it: the hooks of [`Kernel`] on plain nodes, through the
+/// inherent methods of `dyn DynKernel` ([`infer`](#method.infer), [`streams`](#method.streams),
+/// ...). Each reads the node's attributes first; their problems come back as one error
+/// naming every one. Implemented for every [`Kernel`]; never implement it by hand.
+///
+/// The trait itself has one method, the dispatch: every registered kernel type's vtable is
+/// static data whose function pointers the loader relocates before `main`, so one entry
+/// instead of one per hook keeps that work flat as kernels are added.
 pub trait DynKernel: Send + Sync + 'static {
-    /// The node attribute schema.
-    fn attr_schema(&self) -> &'static [AttrSpec];
-    /// Reads `node`'s attributes, reporting every problem.
-    fn check_attrs(&self, node: &Node) -> Result<(), crate::attrs::AttrError>;
-    /// [`Kernel::check`].
-    fn check(&self, node: &Node, tensors: &dyn Tensors) -> Result<(), PluginError>;
-    /// [`Kernel::infer`].
-    fn infer(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<TensorInfo>, PluginError>;
-    /// [`Kernel::streams`].
-    fn streams(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<Stream>, PluginError>;
-    /// [`Kernel::folding`].
-    fn folding(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<FoldingKnob>, PluginError>;
-    /// [`Kernel::cycles`].
-    fn cycles(&self, node: &Node, tensors: &dyn Tensors) -> Result<Option<u64>, PluginError>;
-    /// [`Kernel::resources`].
-    fn resources(
-        &self,
+    #[doc(hidden)]
+    fn ask<'a>(
+        &'a self,
         node: &Node,
         tensors: &dyn Tensors,
-        target: &Target,
-    ) -> Result<Option<Resources>, PluginError>;
-    /// [`Kernel::execute`].
-    fn execute(
-        &self,
-        node: &Node,
-        tensors: &dyn Tensors,
-        inputs: &[Tensor],
-    ) -> Result<Vec<Tensor>, PluginError>;
-    /// The concrete kernel, for a backend to reach its typed hooks.
-    fn as_any(&self) -> &dyn Any;
+        query: Query<'_>,
+    ) -> Result<Answer<'a>, PluginError>;
+}
+
+/// What [`DynKernel`]'s dispatch is asked. Not public API.
+#[doc(hidden)]
+pub enum Query<'q> {
+    Schema,
+    Attrs,
+    Check,
+    Infer,
+    Streams,
+    Folding,
+    Cycles,
+    Resources(&'q Target),
+    Execute(&'q [Tensor]),
+    Any,
+}
+
+/// What [`DynKernel`]'s dispatch answers. Not public API.
+#[doc(hidden)]
+pub enum Answer<'a> {
+    Schema(&'static [AttrSpec]),
+    Attrs(Result<(), crate::attrs::AttrError>),
+    Unit,
+    Infos(Vec<TensorInfo>),
+    Streams(Vec<Stream>),
+    Knobs(Vec<FoldingKnob>),
+    Cycles(Option<u64>),
+    Resources(Option<Resources>),
+    Tensors(Vec<Tensor>),
+    Any(&'a dyn Any),
 }
 
 fn view<'a, K: Kernel>(
@@ -412,70 +424,156 @@ fn view<'a, K: Kernel>(
 }
 
 impl<K: Kernel> DynKernel for K {
-    fn attr_schema(&self) -> &'static [AttrSpec] {
-        K::Attrs::SCHEMA
+    fn ask<'a>(
+        &'a self,
+        node: &Node,
+        tensors: &dyn Tensors,
+        query: Query<'_>,
+    ) -> Result<Answer<'a>, PluginError> {
+        Ok(match query {
+            Query::Schema => Answer::Schema(K::Attrs::SCHEMA),
+            Query::Attrs => Answer::Attrs(K::Attrs::read(node).map(drop)),
+            Query::Any => Answer::Any(self),
+            Query::Check => {
+                Kernel::check(self, &view::<K>(node, tensors)?)?;
+                Answer::Unit
+            }
+            Query::Infer => {
+                let view = view::<K>(node, tensors)?;
+                let outputs = Kernel::infer(self, &view)?;
+                if outputs.len() != node.outputs.len() {
+                    return Err(view.error(format!(
+                        "the kernel infers {} output(s) but the node has {}",
+                        outputs.len(),
+                        node.outputs.len()
+                    )));
+                }
+                Answer::Infos(outputs)
+            }
+            Query::Streams => Answer::Streams(Kernel::streams(self, &view::<K>(node, tensors)?)?),
+            Query::Folding => Answer::Knobs(Kernel::folding(self, &view::<K>(node, tensors)?)),
+            Query::Cycles => Answer::Cycles(Kernel::cycles(self, &view::<K>(node, tensors)?)),
+            Query::Resources(target) => {
+                Answer::Resources(Kernel::resources(self, &view::<K>(node, tensors)?, target))
+            }
+            Query::Execute(inputs) => {
+                let view = view::<K>(node, tensors)?;
+                if inputs.len() != node.inputs.len() {
+                    return Err(view.error(format!(
+                        "executing needs one tensor per input ({}), got {}",
+                        node.inputs.len(),
+                        inputs.len()
+                    )));
+                }
+                Answer::Tensors(Kernel::execute(self, &view, inputs)?)
+            }
+        })
     }
+}
 
-    fn check_attrs(&self, node: &Node) -> Result<(), crate::attrs::AttrError> {
-        K::Attrs::read(node).map(drop)
-    }
+/// An answer of the wrong kind: a bug in the dispatch, reported rather than panicking.
+fn mismatch(what: &str) -> PluginError {
+    PluginError::new(format!(
+        "internal error: the kernel dispatch answered {what} wrongly"
+    ))
+}
 
-    fn check(&self, node: &Node, tensors: &dyn Tensors) -> Result<(), PluginError> {
-        Kernel::check(self, &view::<K>(node, tensors)?)
-    }
-
-    fn infer(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<TensorInfo>, PluginError> {
-        let view = view::<K>(node, tensors)?;
-        let outputs = Kernel::infer(self, &view)?;
-        if outputs.len() != node.outputs.len() {
-            return Err(view.error(format!(
-                "the kernel infers {} output(s) but the node has {}",
-                outputs.len(),
-                node.outputs.len()
-            )));
+impl dyn DynKernel {
+    /// The node attribute schema.
+    pub fn attr_schema(&self) -> &'static [AttrSpec] {
+        match self.ask(&Node::default(), &Graph::default(), Query::Schema) {
+            Ok(Answer::Schema(s)) => s,
+            _ => &[],
         }
-        Ok(outputs)
     }
 
-    fn streams(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<Stream>, PluginError> {
-        Kernel::streams(self, &view::<K>(node, tensors)?)
+    /// Reads `node`'s attributes, reporting every problem.
+    pub fn check_attrs(&self, node: &Node) -> Result<(), crate::attrs::AttrError> {
+        match self.ask(node, &Graph::default(), Query::Attrs) {
+            Ok(Answer::Attrs(r)) => r,
+            _ => Ok(()),
+        }
     }
 
-    fn folding(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<FoldingKnob>, PluginError> {
-        Ok(Kernel::folding(self, &view::<K>(node, tensors)?))
+    /// [`Kernel::check`].
+    pub fn check(&self, node: &Node, tensors: &dyn Tensors) -> Result<(), PluginError> {
+        match self.ask(node, tensors, Query::Check)? {
+            Answer::Unit => Ok(()),
+            _ => Err(mismatch("check")),
+        }
     }
 
-    fn cycles(&self, node: &Node, tensors: &dyn Tensors) -> Result<Option<u64>, PluginError> {
-        Ok(Kernel::cycles(self, &view::<K>(node, tensors)?))
+    /// [`Kernel::infer`].
+    pub fn infer(
+        &self,
+        node: &Node,
+        tensors: &dyn Tensors,
+    ) -> Result<Vec<TensorInfo>, PluginError> {
+        match self.ask(node, tensors, Query::Infer)? {
+            Answer::Infos(v) => Ok(v),
+            _ => Err(mismatch("infer")),
+        }
     }
 
-    fn resources(
+    /// [`Kernel::streams`].
+    pub fn streams(&self, node: &Node, tensors: &dyn Tensors) -> Result<Vec<Stream>, PluginError> {
+        match self.ask(node, tensors, Query::Streams)? {
+            Answer::Streams(v) => Ok(v),
+            _ => Err(mismatch("streams")),
+        }
+    }
+
+    /// [`Kernel::folding`].
+    pub fn folding(
+        &self,
+        node: &Node,
+        tensors: &dyn Tensors,
+    ) -> Result<Vec<FoldingKnob>, PluginError> {
+        match self.ask(node, tensors, Query::Folding)? {
+            Answer::Knobs(v) => Ok(v),
+            _ => Err(mismatch("folding")),
+        }
+    }
+
+    /// [`Kernel::cycles`].
+    pub fn cycles(&self, node: &Node, tensors: &dyn Tensors) -> Result<Option<u64>, PluginError> {
+        match self.ask(node, tensors, Query::Cycles)? {
+            Answer::Cycles(v) => Ok(v),
+            _ => Err(mismatch("cycles")),
+        }
+    }
+
+    /// [`Kernel::resources`].
+    pub fn resources(
         &self,
         node: &Node,
         tensors: &dyn Tensors,
         target: &Target,
     ) -> Result<Option<Resources>, PluginError> {
-        Ok(Kernel::resources(self, &view::<K>(node, tensors)?, target))
+        match self.ask(node, tensors, Query::Resources(target))? {
+            Answer::Resources(v) => Ok(v),
+            _ => Err(mismatch("resources")),
+        }
     }
 
-    fn execute(
+    /// [`Kernel::execute`].
+    pub fn execute(
         &self,
         node: &Node,
         tensors: &dyn Tensors,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>, PluginError> {
-        let view = view::<K>(node, tensors)?;
-        if inputs.len() != node.inputs.len() {
-            return Err(view.error(format!(
-                "executing needs one tensor per input ({}), got {}",
-                node.inputs.len(),
-                inputs.len()
-            )));
+        match self.ask(node, tensors, Query::Execute(inputs))? {
+            Answer::Tensors(v) => Ok(v),
+            _ => Err(mismatch("execute")),
         }
-        Kernel::execute(self, &view, inputs)
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    /// The concrete kernel, for a backend to reach its typed hooks.
+    pub fn as_any(&self) -> &dyn Any {
+        match self.ask(&Node::default(), &Graph::default(), Query::Any) {
+            Ok(Answer::Any(a)) => a,
+            _ => &(),
+        }
     }
 }
