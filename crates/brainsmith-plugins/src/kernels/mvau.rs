@@ -213,18 +213,27 @@ impl Kernel for Mvau {
         Ok(())
     }
 
+    /// The input's leading dimensions (the batch, a window's positions) and `MH`; from
+    /// `numInputVectors` where the input's shape is not known.
     fn infer(&self, node: &KernelNode<'_, MvauAttrs>) -> Result<Vec<TensorInfo>, PluginError> {
         let a = &node.attrs;
-        if let Ok(shape) = node.input_shape(0)
-            && shape.last() != Some(&(a.mw as i64))
-        {
-            return Err(node.error(format!(
-                "input shape {shape:?} does not end in MW ({})",
-                a.mw
-            )));
-        }
+        let shape = match node.input_shape(0) {
+            Ok(mut shape) => {
+                if shape.last() != Some(&(a.mw as i64)) {
+                    return Err(node.error(format!(
+                        "input shape {shape:?} does not end in MW ({})",
+                        a.mw
+                    )));
+                }
+                if let Some(last) = shape.last_mut() {
+                    *last = a.mh as i64;
+                }
+                shape
+            }
+            Err(_) => a.shape(&[a.mh]),
+        };
         Ok(vec![TensorInfo {
-            shape: a.shape(&[a.mh]),
+            shape,
             datatype: a.output,
         }])
     }
