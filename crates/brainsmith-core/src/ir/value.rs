@@ -42,6 +42,20 @@ pub struct TensorType {
     pub shape: Option<Vec<Dim>>,
 }
 
+impl TensorType {
+    /// The shape, if it is fully static.
+    pub fn static_shape(&self) -> Option<Vec<i64>> {
+        self.shape
+            .as_ref()?
+            .iter()
+            .map(|d| match d {
+                Dim::Value(v) => Some(*v),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// One dimension of a shape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Dim {
@@ -76,15 +90,7 @@ impl ValueInfo {
 
     /// The shape, if it is fully static.
     pub fn static_shape(&self) -> Option<Vec<i64>> {
-        self.tensor_type()?
-            .shape
-            .as_ref()?
-            .iter()
-            .map(|d| match d {
-                Dim::Value(v) => Some(*v),
-                _ => None,
-            })
-            .collect()
+        self.tensor_type()?.static_shape()
     }
 
     /// Converts from the protobuf message.

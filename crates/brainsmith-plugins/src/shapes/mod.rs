@@ -324,17 +324,7 @@ struct KnownTensors<'e, 'g>(&'e Engine<'g>);
 
 impl Tensors for KnownTensors<'_, '_> {
     fn shape(&self, name: &str) -> Option<Vec<i64>> {
-        self.0
-            .types
-            .get(name)?
-            .shape
-            .as_ref()?
-            .iter()
-            .map(|d| match d {
-                Dim::Value(v) => Some(*v),
-                _ => None,
-            })
-            .collect()
+        self.0.types.get(name)?.static_shape()
     }
 
     fn datatype(&self, name: &str) -> Option<QuantType> {
