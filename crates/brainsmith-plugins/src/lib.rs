@@ -62,6 +62,7 @@ pub mod exec;
 pub mod kernels;
 #[cfg(test)]
 mod malformed;
+mod ops;
 pub mod shapes;
 pub mod sim;
 pub mod steps;

@@ -1,6 +1,9 @@
 //! [`Graph`]: nodes, their tensors, and the queries transforms need.
 
-use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::attribute::AttributeValue;
 use super::datatype::QuantType;
@@ -361,6 +364,217 @@ impl Graph {
                 .collect(),
             quantization_annotation: self.quantization_annotations.into_vec(),
             metadata_props: self.metadata_props,
+        }
+    }
+}
+
+/// The nodes of a graph in dependency order ([`Graph::topological_order`]), and those
+/// that cannot be placed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    /// Indices of the nodes that can run, each after every node whose output it reads;
+    /// among nodes ready at once the earliest in the graph goes first, so a graph already
+    /// in order keeps its order.
+    pub nodes: Vec<usize>,
+    /// Indices, in graph order, of the nodes left out: each is on a cycle or reads
+    /// (directly, or through a node left out) a tensor that no node, graph input or
+    /// initializer provides.
+    pub blocked: Vec<usize>,
+}
+
+impl Order {
+    /// Why some nodes could not be placed, naming one of them and the tensor it waits for
+    /// or the nodes of the cycle; `None` when every node is placed.
+    pub fn problem(&self, graph: &Graph) -> Option<String> {
+        if self.blocked.is_empty() {
+            return None;
+        }
+        let provided: FxHashSet<&str> = graph
+            .inputs
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(graph.initializers.iter().map(Tensor::name))
+            .chain(
+                graph
+                    .nodes
+                    .iter()
+                    .flat_map(|n| n.outputs.iter().map(String::as_str)),
+            )
+            .collect();
+        let mut reads = Vec::new();
+        for &i in &self.blocked {
+            let node = &graph.nodes[i];
+            reads.clear();
+            node.reads(&mut reads);
+            if let Some(missing) = reads.iter().find(|r| !provided.contains(*r)) {
+                return Some(format!(
+                    "node '{}' ({}) reads tensor '{missing}', which no node, graph input or \
+                     initializer provides",
+                    node.name, node.op_type
+                ));
+            }
+        }
+        let stuck: Vec<String> = self
+            .blocked
+            .iter()
+            .take(10)
+            .map(|&i| format!("'{}' ({})", graph.nodes[i].name, graph.nodes[i].op_type))
+            .collect();
+        Some(format!(
+            "the graph has a cycle: {} node(s) wait on each other, among them {}",
+            self.blocked.len(),
+            stuck.join(", ")
+        ))
+    }
+}
+
+impl Graph {
+    /// The nodes in dependency order: the one topological order of the project (Kahn's
+    /// algorithm, ties broken by graph order). A node waits for the inputs it reads and
+    /// for the outer-scope tensors its subgraphs (`If`, `Loop`, `Scan`) read; a tensor
+    /// written by several nodes is ready when the first of them has run.
+    ///
+    /// ```
+    /// use brainsmith_core::ir::{ElemType, Graph, Node, ValueInfo};
+    ///
+    /// let mut graph = Graph::default();
+    /// graph.inputs.push(ValueInfo::tensor("x", ElemType::Float, &[4]));
+    /// graph.nodes.push(Node::new("Relu", ["y"], ["z"]).with_name("second"));
+    /// graph.nodes.push(Node::new("Neg", ["x"], ["y"]).with_name("first"));
+    /// let order = graph.topological_order();
+    /// assert_eq!(order.nodes, [1, 0]);
+    /// assert!(order.problem(&graph).is_none());
+    /// ```
+    pub fn topological_order(&self) -> Order {
+        let sources = || {
+            self.inputs
+                .iter()
+                .map(|v| v.name.as_str())
+                .chain(self.initializers.iter().map(Tensor::name))
+        };
+        let mut available: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
+            self.inputs.len() + self.initializers.len() + self.nodes.len(),
+            Default::default(),
+        );
+        available.extend(sources());
+        // ONNX requires nodes in dependency order, so the graph's own order is almost
+        // always the answer; checking it costs one set lookup per read.
+        let mut reads = Vec::new();
+        let in_order = self.nodes.iter().all(|node| {
+            reads.clear();
+            node.reads(&mut reads);
+            let ready = reads.iter().all(|r| available.contains(r));
+            available.extend(
+                node.outputs
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .map(String::as_str),
+            );
+            ready
+        });
+        if in_order {
+            return Order {
+                nodes: (0..self.nodes.len()).collect(),
+                blocked: Vec::new(),
+            };
+        }
+        available.clear();
+        available.extend(sources());
+        let produced: FxHashSet<&str> = self
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.outputs
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .map(String::as_str)
+            })
+            .collect();
+        let mut waiting = vec![0usize; self.nodes.len()];
+        let mut consumers: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        for (i, node) in self.nodes.iter().enumerate() {
+            reads.clear();
+            node.reads(&mut reads);
+            for (k, read) in reads.iter().enumerate() {
+                // A node reads a handful of tensors: a scan beats a set for a repeat.
+                if available.contains(read) || reads[..k].contains(read) {
+                    continue;
+                }
+                // A tensor nothing provides is never ready: the node stays blocked.
+                waiting[i] += 1;
+                if produced.contains(read) {
+                    consumers.entry(read).or_default().push(i);
+                }
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> = waiting
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w == 0)
+            .map(|(i, _)| Reverse(i))
+            .collect();
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        while let Some(Reverse(i)) = ready.pop() {
+            nodes.push(i);
+            for output in self.nodes[i].outputs.iter().filter(|n| !n.is_empty()) {
+                if !available.insert(output.as_str()) {
+                    continue;
+                }
+                for &c in consumers
+                    .get(output.as_str())
+                    .map_or(&[][..], Vec::as_slice)
+                {
+                    waiting[c] -= 1;
+                    if waiting[c] == 0 {
+                        ready.push(Reverse(c));
+                    }
+                }
+            }
+        }
+        let blocked = (0..self.nodes.len()).filter(|&i| waiting[i] > 0).collect();
+        Order { nodes, blocked }
+    }
+
+    /// The outer-scope tensors this graph reads, as a subgraph: names that none of its
+    /// inputs, initializers or nodes provides.
+    fn outer_reads<'g>(&'g self, out: &mut Vec<&'g str>) {
+        let mut local: FxHashSet<&str> = self.inputs.iter().map(|v| v.name.as_str()).collect();
+        local.extend(self.initializers.iter().map(Tensor::name));
+        local.extend(
+            self.nodes
+                .iter()
+                .flat_map(|n| n.outputs.iter().map(String::as_str)),
+        );
+        let mut inner = Vec::new();
+        for node in &self.nodes {
+            inner.clear();
+            node.reads(&mut inner);
+            out.extend(inner.iter().filter(|i| !local.contains(*i)));
+        }
+    }
+}
+
+impl Node {
+    /// Appends every tensor this node reads: its given inputs, then the outer-scope
+    /// tensors its subgraphs (`If`, `Loop`, `Scan`) read.
+    pub fn reads<'n>(&'n self, out: &mut Vec<&'n str>) {
+        out.extend(
+            self.inputs
+                .iter()
+                .filter(|i| !i.is_empty())
+                .map(String::as_str),
+        );
+        self.subgraph_reads(out);
+    }
+
+    /// Appends the outer-scope tensors the subgraphs of this node read.
+    pub fn subgraph_reads<'n>(&'n self, out: &mut Vec<&'n str>) {
+        for attribute in &self.attributes {
+            match &attribute.value {
+                AttributeValue::Graph(g) => g.outer_reads(out),
+                AttributeValue::Graphs(gs) => gs.iter().for_each(|g| g.outer_reads(out)),
+                _ => {}
+            }
         }
     }
 }

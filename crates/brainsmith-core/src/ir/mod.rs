@@ -48,7 +48,7 @@ mod value;
 
 pub use attribute::{Attribute, AttributeValue};
 pub use datatype::QuantType;
-pub use graph::Graph;
+pub use graph::{Graph, Order};
 pub use io::ModelError;
 pub use model::Model;
 pub use node::{Node, canonical_domain};

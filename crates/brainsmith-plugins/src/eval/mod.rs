@@ -1,4 +1,5 @@
-//! Evaluates ONNX nodes on constant inputs: what `FoldConstants` runs.
+//! Evaluates ONNX nodes on constant inputs: what `FoldConstants` runs. The evaluators
+//! themselves live with their ops' shape rules, by family, in [`ops`](crate::ops).
 //!
 //! An [`Array`] holds a tensor's values in one of two lanes, `f64` for the floating-point
 //! element types and `i64` for the integer and boolean ones, together with the element
@@ -6,12 +7,110 @@
 //! its element type as it is made, so a chain of ops sees what ONNX Runtime computes: one
 //! IEEE operation in `f64` rounded to `f32` equals the same operation in `f32`.
 
-mod ops;
-mod qonnx;
+use brainsmith_core::ir::{ElemType, Node, Tensor};
 
-use brainsmith_core::ir::{ElemType, Tensor};
+/// Whether `node` can be evaluated here.
+pub fn supports(node: &Node) -> bool {
+    crate::ops::evaluator(node).is_some()
+}
 
-pub use ops::{evaluate, is_view, supports, view_dims};
+/// Evaluates `node` on `inputs` (`None` for an omitted optional input), as `run` says:
+/// for its opset of the default domain, and making no output of more than its
+/// `max_elements`.
+pub fn evaluate(node: &Node, inputs: &[Option<&Array>], run: &Run) -> Result<Vec<Array>, String> {
+    let (eval, needs) =
+        crate::ops::evaluator(node).ok_or("no constant-folding kernel for this op type")?;
+    let given = given(inputs)?;
+    if given.len() < needs {
+        return Err(format!(
+            "it has {} inputs, and {} needs at least {needs}",
+            given.len(),
+            node.op_type
+        ));
+    }
+    eval(node, &given, run)
+}
+
+/// Whether `node` only gives its first input other dimensions (`Identity`, `Reshape`,
+/// `Flatten`, `Squeeze`, `Unsqueeze`): its output holds the same values in the same
+/// order.
+pub fn is_view(node: &Node) -> bool {
+    crate::ops::view(node).is_some()
+}
+
+/// For an op that only gives its first input other dimensions (`Identity`, `Reshape`,
+/// `Flatten`, `Squeeze`, `Unsqueeze`), the output's dimensions, from the data input's
+/// dimensions and the values of the other inputs (`None` for an omitted one); `None` for
+/// any other op. A caller can then reuse the stored data instead of evaluating it.
+pub fn view_dims(
+    node: &Node,
+    dims: &[usize],
+    rest: &[Option<&Array>],
+    opset: i64,
+) -> Option<Result<Vec<usize>, String>> {
+    let view = crate::ops::view(node)?;
+    Some(given(rest).and_then(|rest| view(node, dims, &rest, opset)))
+}
+
+/// The inputs a kernel reads: kernels index their required inputs directly and check
+/// optional ones by length, so a trailing omitted input is dropped and an omitted one in
+/// between is an error.
+fn given<'a>(inputs: &[Option<&'a Array>]) -> Result<Vec<&'a Array>, String> {
+    let mut given: Vec<&Array> = Vec::with_capacity(inputs.len());
+    let mut gap = false;
+    for input in inputs {
+        match input {
+            Some(_) if gap => {
+                return Err("an optional input is omitted before a given one".into());
+            }
+            Some(a) => given.push(a),
+            None => gap = true,
+        }
+    }
+    Ok(given)
+}
+
+pub(crate) fn axis_in(a: i64, rank: usize) -> Result<usize, String> {
+    crate::shapes::axis(a, rank, "axis")
+}
+
+pub(crate) fn dims_from(values: &[i64]) -> Result<Vec<usize>, String> {
+    values
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("dimension {d} is negative")))
+        .collect()
+}
+
+pub(crate) fn elem_of(code: i64) -> Result<ElemType, String> {
+    ElemType::try_from(code as i32).map_err(|_| format!("unknown element type {code}"))
+}
+
+pub(crate) fn with_dims(a: &Array, dims: Vec<usize>) -> Result<Array, String> {
+    if dims.iter().product::<usize>() != a.len() {
+        return Err(format!("{} elements cannot take shape {dims:?}", a.len()));
+    }
+    Ok(Array {
+        elem: a.elem,
+        dims,
+        values: a.values.clone(),
+    })
+}
+
+/// Gathers `a`'s elements at the flat `indices` into an array of shape `dims`.
+pub(crate) fn take(a: &Array, dims: Vec<usize>, indices: &[usize]) -> Array {
+    match &a.values {
+        Values::Float(v) => Array {
+            elem: a.elem,
+            dims,
+            values: Values::Float(indices.iter().map(|&i| v[i]).collect()),
+        },
+        Values::Int(v) => Array {
+            elem: a.elem,
+            dims,
+            values: Values::Int(indices.iter().map(|&i| v[i]).collect()),
+        },
+    }
+}
 
 /// How an evaluation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

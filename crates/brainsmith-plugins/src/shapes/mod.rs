@@ -1,5 +1,5 @@
 //! Static shape and element-type inference: one pass over the graph in dependency order,
-//! one rule per op type (`rules.rs`).
+//! one rule per op type (by family, with the ops' evaluators, in [`ops`](crate::ops)).
 //!
 //! A tensor's type is a [`TensorType`]: element type and shape, where each dimension is a
 //! number, a named symbol or unknown. Rules read constant inputs (initializers and
@@ -8,9 +8,7 @@
 //! enough, is reported and its outputs stay unknown; everything downstream that does not
 //! depend on it is still inferred.
 
-mod rules;
-
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use brainsmith_core::ir::{
     AttributeValue, Dim, ElemType, Graph, Node, QuantType, Tensor, TensorType,
@@ -18,8 +16,12 @@ use brainsmith_core::ir::{
 use brainsmith_core::kernel::Tensors;
 
 #[cfg(test)]
-pub(crate) use rules::op_types;
-pub use rules::{show, supports};
+pub(crate) use crate::ops::op_types;
+
+/// Whether some shape rule covers `node`.
+pub fn supports(node: &Node) -> bool {
+    crate::ops::shape_rule(node).is_some()
+}
 
 /// The largest rank a tensor may have here: a shape tensor declared longer (a graph input
 /// `int64[2147483648]` feeding `Reshape`) is reported instead of allocating a rank that
@@ -301,13 +303,16 @@ impl<'g> Engine<'g> {
                 consts: &self.consts,
                 opset: self.opset,
             };
-            rules::infer(&cx).map_err(|message| {
-                format!(
-                    "cannot infer the outputs of node `{}` ({}): {message}",
-                    node.name,
-                    op_label(node)
-                )
-            })?
+            crate::ops::shape_rule(node)
+                .ok_or_else(|| "no shape rule for this op type".to_owned())
+                .and_then(|rule| rule(&cx))
+                .map_err(|message| {
+                    format!(
+                        "cannot infer the outputs of node `{}` ({}): {message}",
+                        node.name,
+                        op_label(node)
+                    )
+                })?
         };
         for (name, t) in node.outputs.iter().zip(outputs) {
             if !name.is_empty() {
@@ -352,7 +357,7 @@ impl Tensors for KnownTensors<'_, '_> {
 /// default ONNX domain, which decides the form of several ops.
 pub fn infer(graph: &Graph, opset: i64) -> Inference<'_> {
     let mut engine = Engine::new(graph, opset);
-    let order = topological_order(graph);
+    let order = graph.topological_order().nodes;
     let mut problems = Vec::new();
     let mut visited = vec![false; graph.nodes.len()];
     for &index in &order {
@@ -395,88 +400,111 @@ pub(crate) fn op_label(node: &Node) -> String {
     }
 }
 
-/// Nodes in dependency order (Kahn's algorithm, ties in graph order). Nodes on a cycle, or
-/// reading a tensor that no node, input or initializer provides, are left out.
-pub(crate) fn topological_order(graph: &Graph) -> Vec<usize> {
-    let sources = || {
-        graph
-            .inputs
-            .iter()
-            .map(|v| v.name.as_str())
-            .chain(graph.initializers.iter().map(Tensor::name))
-    };
-    let mut available: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
-        graph.inputs.len() + graph.initializers.len() + graph.nodes.len(),
-        Default::default(),
-    );
-    available.extend(sources());
-    // ONNX requires nodes in dependency order, so the graph's own order is almost always
-    // the answer: Kahn's algorithm with ties in graph order returns it whenever it is
-    // valid, and checking that takes one set lookup per input.
-    if graph.nodes.iter().all(|node| {
-        let ready = node
-            .inputs
-            .iter()
-            .all(|i| i.is_empty() || available.contains(i.as_str()));
-        available.extend(node.outputs.iter().map(String::as_str));
-        ready
-    }) {
-        return (0..graph.nodes.len()).collect();
-    }
-    available.clear();
-    available.extend(sources());
-    let producers = graph.producers();
-    let mut waiting = vec![0usize; graph.nodes.len()];
-    let mut consumers: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for (k, input) in node.inputs.iter().enumerate() {
-            // A node has a handful of inputs: a scan beats a set for a repeated one.
-            if input.is_empty()
-                || available.contains(input.as_str())
-                || node.inputs[..k].contains(input)
-            {
-                continue;
-            }
-            // An input read from an outer scope or from nowhere is never satisfied here.
-            waiting[i] += 1;
-            if producers.contains_key(input.as_str()) {
-                consumers.entry(input.as_str()).or_default().push(i);
-            }
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = waiting
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| **w == 0)
-        .map(|(i, _)| std::cmp::Reverse(i))
-        .collect();
-    let mut order = Vec::with_capacity(graph.nodes.len());
-    while let Some(std::cmp::Reverse(i)) = ready.pop() {
-        order.push(i);
-        for output in graph.nodes[i].outputs.iter().filter(|n| !n.is_empty()) {
-            if !available.insert(output.as_str()) {
-                continue;
-            }
-            for &c in consumers
-                .get(output.as_str())
-                .map_or(&[][..], Vec::as_slice)
-            {
-                waiting[c] -= 1;
-                if waiting[c] == 0 {
-                    ready.push(std::cmp::Reverse(c));
-                }
-            }
-        }
-    }
-    order
-}
-
 /// The element type `ElemType::Int64` as stored in a [`TensorType`].
 pub(crate) const INT64: i32 = ElemType::Int64 as i32;
 /// The element type `ElemType::Bool` as stored in a [`TensorType`].
 pub(crate) const BOOL: i32 = ElemType::Bool as i32;
 /// The element type `ElemType::Float` as stored in a [`TensorType`].
 pub(crate) const FLOAT: i32 = ElemType::Float as i32;
+
+pub(crate) fn attr_int(cx: &Ctx<'_>, name: &str, default: i64) -> i64 {
+    cx.node.attr_int(name).unwrap_or(default)
+}
+
+pub(crate) fn attr_ints<'a>(cx: &'a Ctx<'_>, name: &str) -> Option<&'a [i64]> {
+    cx.node.attr_ints(name)
+}
+
+pub(crate) fn dim_value(d: &Dim) -> Option<i64> {
+    match d {
+        Dim::Value(v) => Some(*v),
+        _ => None,
+    }
+}
+
+pub(crate) fn static_dims(dims: &[Dim]) -> Option<Vec<i64>> {
+    dims.iter().map(dim_value).collect()
+}
+
+/// The number of elements of a shape: `None` when a dimension is not static, an error
+/// when the count leaves `i64` (absurd sizes must not wrap into a wrong dimension).
+pub(crate) fn product(dims: &[Dim]) -> Result<Option<i64>, String> {
+    let mut total = 1i64;
+    for d in dims {
+        let Some(v) = dim_value(d) else {
+            return Ok(None);
+        };
+        total = total
+            .checked_mul(v)
+            .ok_or_else(|| format!("shape {} has more elements than 64 bits count", show(dims)))?;
+    }
+    Ok(Some(total))
+}
+
+/// A dimension computed in `i128` from `i64` operands (which cannot overflow there),
+/// or an error when it does not fit back into `i64`.
+pub(crate) fn fit(v: i128) -> Result<i64, String> {
+    i64::try_from(v).map_err(|_| format!("a dimension would be {v}, beyond 64 bits"))
+}
+
+/// Multidirectional (numpy) broadcasting of two shapes.
+pub(crate) fn broadcast(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, String> {
+    let rank = a.len().max(b.len());
+    let mut out = Vec::with_capacity(rank);
+    for i in 0..rank {
+        let da = (i + a.len()).checked_sub(rank).map(|j| &a[j]);
+        let db = (i + b.len()).checked_sub(rank).map(|j| &b[j]);
+        out.push(match (da, db) {
+            (Some(x), None) | (None, Some(x)) => x.clone(),
+            (Some(x), Some(y)) => match (x, y) {
+                (Dim::Value(1), other) | (other, Dim::Value(1)) => other.clone(),
+                (Dim::Value(p), Dim::Value(q)) if p == q => Dim::Value(*p),
+                (Dim::Value(_), Dim::Value(_)) => {
+                    return Err(format!(
+                        "shapes {} and {} do not broadcast",
+                        show(a),
+                        show(b)
+                    ));
+                }
+                (Dim::Value(v), _) | (_, Dim::Value(v)) => Dim::Value(*v),
+                (Dim::Param(p), Dim::Param(q)) if p == q => Dim::Param(p.clone()),
+                _ => Dim::Unknown,
+            },
+            (None, None) => Dim::Unknown,
+        });
+    }
+    Ok(out)
+}
+
+/// When a shape is computed at run time: a tensor of the rank given by the static length
+/// of 1-D input `i`, every dimension unknown, or of unknown rank. Not a problem to report:
+/// the model itself leaves the shape open.
+pub(crate) fn unknown_dims(cx: &Ctx<'_>, elem_type: i32, i: usize) -> Result<TensorType, String> {
+    Ok(TensorType {
+        elem_type,
+        shape: cx.length(i)?.map(|rank| vec![Dim::Unknown; rank]),
+    })
+}
+
+pub(crate) fn attr_floats(cx: &Ctx<'_>, name: &str) -> Result<Vec<f64>, String> {
+    match cx.node.attribute(name) {
+        Some(AttributeValue::Floats(v)) => Ok(v.iter().map(|&f| f64::from(f)).collect()),
+        _ => Err(format!("it has no `{name}` attribute")),
+    }
+}
+
+/// `[1, 3, ?]` for messages.
+pub fn show(dims: &[Dim]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| match d {
+            Dim::Value(v) => v.to_string(),
+            Dim::Param(p) => p.clone(),
+            Dim::Unknown => "?".to_owned(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
 
 #[cfg(test)]
 mod tests {
@@ -712,7 +740,7 @@ mod tests {
         let mut cases = 0;
         let mut failures = Vec::new();
         let values = attribute_values();
-        for (op, onnx) in super::rules::op_types() {
+        for (op, onnx) in crate::ops::op_types() {
             for arity in 0..=5 {
                 // Attribute `k` takes value `variant + k * spread`: spread 0 gives every
                 // attribute the same value, the others mix them.
@@ -747,7 +775,7 @@ mod tests {
         }
         // One attribute at a time, the others absent, on inputs of one shape: so that a
         // single bad value meets a node that is otherwise well formed.
-        for (op, onnx) in super::rules::op_types() {
+        for (op, onnx) in crate::ops::op_types() {
             for arity in 2..=3 {
                 for (shape, dims) in SHAPES.iter().enumerate() {
                     for name in ATTRIBUTE_NAMES {

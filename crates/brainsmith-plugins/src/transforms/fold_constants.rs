@@ -99,7 +99,7 @@ impl Transform for FoldConstants {
         }
         // Types are inferred node by node as folding goes, so that a Shape node sees the
         // dimensions that folding before it made static. Only a Shape node reads them.
-        let order = shapes::topological_order(graph);
+        let order = graph.topological_order().nodes;
         let mut engine = graph
             .nodes
             .iter()

@@ -5,9 +5,6 @@ use rustc_hash::FxHashSet;
 use brainsmith_core::ir::Node;
 use brainsmith_core::prelude::*;
 
-use super::sort_graph::subgraph_reads;
-use crate::shapes;
-
 /// Removes nodes that contribute to no graph output, directly or through other nodes:
 /// dead code left behind by rewrites or by an exporter.
 ///
@@ -22,17 +19,17 @@ pub struct RemoveUnusedNodes;
 
 /// Marks what a live `node` reads as live: its inputs, and the outer tensors its
 /// subgraphs read.
-fn keep<'g>(node: &'g Node, live: &mut FxHashSet<&'g str>, read_inside: &mut FxHashSet<String>) {
+fn keep<'g>(node: &'g Node, live: &mut FxHashSet<&'g str>, read_inside: &mut FxHashSet<&'g str>) {
     live.extend(node.inputs.iter().map(String::as_str));
     let mut outer = Vec::new();
-    subgraph_reads(node, &mut outer);
+    node.subgraph_reads(&mut outer);
     read_inside.extend(outer);
 }
 
 impl Transform for RemoveUnusedNodes {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
         let graph = &mut model.graph;
-        let order = shapes::topological_order(graph);
+        let order = graph.topological_order().nodes;
         let mut alive = vec![false; graph.nodes.len()];
         // Nodes outside the order (cycles, dangling inputs) are kept, and so is what
         // they read.
@@ -40,7 +37,7 @@ impl Transform for RemoveUnusedNodes {
         order.iter().for_each(|&i| ordered[i] = true);
         let mut live: FxHashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
         // Outer tensors that the subgraphs of live nodes read.
-        let mut read_inside: FxHashSet<String> = FxHashSet::default();
+        let mut read_inside: FxHashSet<&str> = FxHashSet::default();
         for (i, node) in graph.nodes.iter().enumerate() {
             if !ordered[i] {
                 alive[i] = true;
@@ -52,7 +49,7 @@ impl Transform for RemoveUnusedNodes {
             if node
                 .outputs
                 .iter()
-                .any(|o| live.contains(o.as_str()) || read_inside.contains(o))
+                .any(|o| live.contains(o.as_str()) || read_inside.contains(o.as_str()))
             {
                 alive[i] = true;
                 keep(node, &mut live, &mut read_inside);

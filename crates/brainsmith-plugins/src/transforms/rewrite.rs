@@ -10,7 +10,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, QuantType, Tensor, ValueInfo};
 
-use super::sort_graph::subgraph_reads;
 use brainsmith_core::TransformContext;
 
 use crate::eval::Array;
@@ -59,10 +58,10 @@ impl<'g> Rewriter<'g> {
             {
                 constants.entry(out.clone()).or_insert(Home::Node(i));
             }
-            let mut read: Vec<String> = node.inputs.clone();
-            subgraph_reads(node, &mut read);
-            for name in read.into_iter().filter(|n| !n.is_empty()) {
-                *reads.entry(name).or_default() += 1;
+            let mut read: Vec<&str> = Vec::new();
+            node.reads(&mut read);
+            for name in read {
+                *reads.entry(name.to_owned()).or_default() += 1;
             }
             for out in node.outputs.iter().filter(|o| !o.is_empty()) {
                 producers.insert(out.clone(), i);

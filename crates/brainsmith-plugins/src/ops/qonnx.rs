@@ -1,17 +1,131 @@
-//! The QONNX quantizers and `MultiThreshold` (domain `qonnx.custom_op.general`, or
-//! `finn.custom_op.general` in older FINN models), computed as qonnx's executor does: in
-//! float32, so that a model runs bit for bit as it does there.
+//! The QONNX dialect: the quantizers (`Quant`, `IntQuant`, `BipolarQuant`, `FloatQuant`,
+//! `Trunc`), `MultiThreshold` and `Im2Col`, in domain `qonnx.custom_op.general` (or
+//! `finn.custom_op.general` in older FINN models). Values are computed as qonnx's
+//! executor does: in float32, so that a model runs bit for bit as it does there.
 
-use brainsmith_core::ir::{ElemType, Node};
+use super::Domain::Qonnx;
+use super::Table;
+use crate::eval::{Array, Run, broadcast_dims, broadcast_index, count};
+use crate::shapes::{Ctx, FLOAT, attr_ints, dim_value, fit, show, typed};
+use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
-use super::{Array, Run, broadcast_dims, broadcast_index, count};
+pub(super) fn register(t: &mut Table) {
+    t.shape(Qonnx, QUANT_LIKE, quant_like);
+    t.shape(Qonnx, &["Im2Col"], im2col);
+    t.eval(Qonnx, &["Quant", "IntQuant"], quant, 4);
+    t.eval(Qonnx, &["BipolarQuant"], bipolar_quant, 2);
+    t.eval(Qonnx, &["MultiThreshold"], multithreshold, 2);
+}
+
+/// QONNX and FINN custom ops (any domain) whose output is a float tensor shaped like the
+/// first input.
+const QUANT_LIKE: &[&str] = &[
+    "Quant",
+    "BipolarQuant",
+    "FloatQuant",
+    "Trunc",
+    "MultiThreshold",
+];
+
+fn quant_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    Ok(vec![TensorType {
+        elem_type: FLOAT,
+        shape: x.shape.clone(),
+    }])
+}
+
+/// QONNX's `Im2Col`: an NHWC input `[N, H, W, C]` becomes `[N, OH, OW, kh·kw·C]`, one row
+/// per output pixel holding its window. The input's own shape counts (qonnx reads the
+/// `input_shape` attribute and so always says batch 1); the attribute stands in for
+/// dimensions the input does not know.
+fn im2col(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let declared: Option<Vec<i64>> = cx.node.attr_str("input_shape").and_then(|s| {
+        s.trim_matches(|c| c == '(' || c == ')' || c == '[' || c == ']')
+            .split(',')
+            .map(|d| d.trim().parse().ok())
+            .collect()
+    });
+    let x: Vec<Dim> = match (cx.shape(0), &declared) {
+        (Ok(dims), _) if dims.len() == 4 => dims
+            .iter()
+            .zip(
+                declared
+                    .iter()
+                    .flatten()
+                    .map(|&d| Dim::Value(d))
+                    .chain(std::iter::repeat(Dim::Unknown)),
+            )
+            .map(|(d, fallback)| {
+                if dim_value(d).is_some() {
+                    d.clone()
+                } else {
+                    fallback
+                }
+            })
+            .collect(),
+        (Ok(dims), _) => return Err(format!("its input {} is not NHWC", show(dims))),
+        (Err(_), Some(d)) if d.len() == 4 => d.iter().map(|&v| Dim::Value(v)).collect(),
+        (Err(e), _) => return Err(e),
+    };
+    let two = |name: &str, default: [i64; 2]| -> Result<[i64; 2], String> {
+        match attr_ints(cx, name) {
+            None => Ok(default),
+            Some(&[a, b]) => Ok([a, b]),
+            Some(other) => Err(format!("`{name}` {other:?} is not two values")),
+        }
+    };
+    let kernel = two("kernel_size", [0, 0])?;
+    if kernel.contains(&0) {
+        return Err("it has no `kernel_size`".into());
+    }
+    let stride = two("stride", [1, 1])?;
+    if let Some(bad) = stride.iter().find(|&&s| s < 1) {
+        return Err(format!("`stride` must be positive, not {bad}"));
+    }
+    let dilation = two("dilations", [1, 1])?;
+    let pads = match attr_ints(cx, "pad_amount") {
+        None => [0; 4],
+        Some(&[t, l, b, r]) => [t, l, b, r],
+        Some(other) => return Err(format!("`pad_amount` {other:?} is not four values")),
+    };
+    let mut out = vec![x[0].clone()];
+    for i in 0..2 {
+        out.push(match dim_value(&x[i + 1]) {
+            Some(size) => {
+                let w = |v: i64| i128::from(v);
+                let v = fit((w(size) + w(pads[i]) + w(pads[i + 2])
+                    - w(dilation[i]) * (w(kernel[i]) - 1)
+                    - 1)
+                    / w(stride[i])
+                    + 1)?;
+                if v < 1 {
+                    return Err(format!(
+                        "the window does not fit: spatial size {size}, kernel {}",
+                        kernel[i]
+                    ));
+                }
+                Dim::Value(v)
+            }
+            None => Dim::Unknown,
+        });
+    }
+    out.push(match dim_value(&x[3]) {
+        Some(c) => Dim::Value(fit(i128::from(kernel[0])
+            * i128::from(kernel[1])
+            * i128::from(c))?),
+        None => Dim::Unknown,
+    });
+    let elem = cx.input(0).map_or(FLOAT, |t| t.elem_type);
+    Ok(vec![typed(elem, out)])
+}
 
 /// `Quant`: `(round(clamp(x / scale + zeropt)) - zeropt) * scale`, the clamp to the
 /// integer range of `bitwidth` (signed or not, narrow or not), then the rounding mode
 /// (`ROUND` or `HALF_EVEN`, `CEIL`, `FLOOR`, `UP` and `DOWN` (away from and toward zero),
 /// `HALF_UP`, `HALF_DOWN`; any case), all in float32. A signed 1-bit `Quant` is bipolar
 /// (`x / scale + zeropt >= 0` gives 1, else -1), as qonnx reads Brevitas' exports.
-pub(super) fn quant(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+fn quant(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let [input, scale, zeropt, bits] = [x[0], x[1], x[2], x[3]];
     let width = scalar(bits, "bitwidth")?;
     if !((1.0..=64.0).contains(&width) && width.fract() == 0.0) {
@@ -65,7 +179,7 @@ pub(super) fn quant(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, 
 }
 
 /// `BipolarQuant`: `+scale` where `x >= 0`, `-scale` elsewhere.
-pub(super) fn bipolar_quant(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+fn bipolar_quant(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let (input, scale) = (x[0], x[1]);
     let dims = broadcast_dims(&input.dims, &scale.dims)?;
     let n = count(&dims, run)?;
@@ -86,7 +200,7 @@ pub(super) fn bipolar_quant(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Arr
 /// `MultiThreshold`: per element, the number of its channel's thresholds it reaches,
 /// times `out_scale`, plus `out_bias`. The channel axis is 1 (`NCHW`, `NC`...) or the
 /// last (`NHWC`, `NWC`), by `data_layout`; one threshold row serves every channel.
-pub(super) fn multithreshold(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
+fn multithreshold(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     let (input, thresholds) = (x[0], x[1]);
     let [rows, steps] = thresholds.dims[..] else {
         return Err(format!(
@@ -148,7 +262,7 @@ fn sign(x: f32) -> f32 {
 }
 
 /// The integer range of `width` bits: qonnx's `min_int` and `max_int`.
-pub(crate) fn int_range(width: u32, signed: bool, narrow: bool) -> (f64, f64) {
+fn int_range(width: u32, signed: bool, narrow: bool) -> (f64, f64) {
     let w = i32::try_from(width).unwrap_or(64);
     if signed {
         let lo = -(2f64.powi(w - 1)) + if narrow { 1.0 } else { 0.0 };

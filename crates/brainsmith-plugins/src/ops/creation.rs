@@ -1,0 +1,114 @@
+//! Ops that make tensors: `Constant`, `ConstantOfShape` and `Range`.
+
+use super::Domain::Onnx;
+use super::Table;
+use crate::eval::{Array, Run, Values, count, dims_from};
+use crate::shapes::{Ctx, FLOAT, INT64, elem, known, typed, unknown_dims};
+use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Node, TensorType};
+
+pub(super) fn register(t: &mut Table) {
+    t.shape(Onnx, &["Constant"], constant);
+    t.shape(Onnx, &["ConstantOfShape"], constant_of_shape);
+    t.shape(Onnx, &["Range"], range);
+    t.eval(Onnx, &["Constant"], constant_values, 0);
+    t.eval(Onnx, &["ConstantOfShape"], constant_of_shape_values, 1);
+    t.eval(Onnx, &["Range"], range_values, 3);
+}
+
+fn constant(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let node = cx.node;
+    let t = match node.attributes.first().map(|a| (&a.name[..], &a.value)) {
+        Some((_, AttributeValue::Tensor(t))) => known(t.elem_type() as i32, t.dims()),
+        Some(("value_float", _)) => known(FLOAT, &[]),
+        Some(("value_floats", AttributeValue::Floats(v))) => known(FLOAT, &[v.len() as i64]),
+        Some(("value_int", _)) => known(INT64, &[]),
+        Some(("value_ints", AttributeValue::Ints(v))) => known(INT64, &[v.len() as i64]),
+        Some(("value_string", _)) => known(8, &[]),
+        Some(("value_strings", AttributeValue::Strings(v))) => known(8, &[v.len() as i64]),
+        _ => return Err("it has no value attribute this rule reads".into()),
+    };
+    Ok(vec![t])
+}
+
+fn constant_of_shape(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let elem_type = match cx.node.attribute("value") {
+        Some(AttributeValue::Tensor(t)) => t.elem_type() as i32,
+        _ => FLOAT,
+    };
+    match cx.const_ints(0)? {
+        Some(dims) => Ok(vec![known(elem_type, &dims)]),
+        None => Ok(vec![unknown_dims(cx, elem_type, 0)?]),
+    }
+}
+
+fn range(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let n = match (
+        cx.const_floats(0)?,
+        cx.const_floats(1)?,
+        cx.const_floats(2)?,
+    ) {
+        (Some(s), Some(l), Some(d))
+            if !s.is_empty() && !l.is_empty() && !d.is_empty() && d[0] != 0.0 =>
+        {
+            Dim::Value((((l[0] - s[0]) / d[0]).ceil() as i64).max(0))
+        }
+        _ => Dim::Unknown,
+    };
+    Ok(vec![typed(elem(x), vec![n])])
+}
+
+fn constant_values(node: &Node, _: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
+    let a = node.attributes.first().ok_or("it has no value attribute")?;
+    let array = match (&a.name[..], &a.value) {
+        (_, AttributeValue::Tensor(t)) => Array::from_tensor(t)?,
+        ("value_float", AttributeValue::Float(f)) => {
+            Array::floats(ElemType::Float, vec![], vec![f64::from(*f)])
+        }
+        ("value_floats", AttributeValue::Floats(v)) => Array::floats(
+            ElemType::Float,
+            vec![v.len()],
+            v.iter().map(|&f| f64::from(f)).collect(),
+        ),
+        ("value_int", AttributeValue::Int(i)) => Array::ints(ElemType::Int64, vec![], vec![*i]),
+        ("value_ints", AttributeValue::Ints(v)) => {
+            Array::ints(ElemType::Int64, vec![v.len()], v.clone())
+        }
+        (name, _) => return Err(format!("its `{name}` attribute holds no numeric value")),
+    };
+    Ok(vec![array])
+}
+
+fn constant_of_shape_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let dims = dims_from(&x[0].as_i64()?)?;
+    let n = count(&dims, run)?;
+    let value = match node.attribute("value") {
+        Some(AttributeValue::Tensor(t)) => Array::from_tensor(t)?,
+        _ => Array::floats(ElemType::Float, vec![1], vec![0.0]),
+    };
+    Ok(vec![match value.values {
+        Values::Float(v) => {
+            Array::floats(value.elem, dims, vec![v.first().copied().unwrap_or(0.0); n])
+        }
+        Values::Int(v) => Array::ints(value.elem, dims, vec![v.first().copied().unwrap_or(0); n]),
+    }])
+}
+
+fn range_values(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let scalar = |a: &Array| {
+        a.as_f64()
+            .first()
+            .copied()
+            .ok_or("an empty input".to_owned())
+    };
+    let (start, limit, delta) = (scalar(x[0])?, scalar(x[1])?, scalar(x[2])?);
+    if delta == 0.0 {
+        return Err("delta is 0".into());
+    }
+    // Saturates: an absurd count (or NaN, read as 0) meets the limit below.
+    let n = count(&[(((limit - start) / delta).ceil().max(0.0)) as usize], run)?;
+    let v: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
+    Ok(vec![
+        Array::floats(ElemType::Double, vec![n], v).cast(x[0].elem)?,
+    ])
+}

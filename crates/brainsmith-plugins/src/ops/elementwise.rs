@@ -1,0 +1,455 @@
+//! Elementwise ops: the unary ops and normalisations that keep their input's shape, the
+//! broadcasting arithmetic and comparisons, `Where`, `Clip` and the casts.
+
+use super::Domain::Onnx;
+use super::Table;
+use crate::eval::{
+    Array, Run, Values, broadcast_dims, broadcast_index, count, elem_of, is_float, take,
+};
+use crate::shapes::{BOOL, Ctx, attr_int, axis, broadcast, elem, typed};
+use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
+
+pub(super) fn register(t: &mut Table) {
+    t.shape(Onnx, SAME_AS_INPUT, same_as_input);
+    t.shape(Onnx, BROADCAST, broadcast_op);
+    t.shape(Onnx, COMPARISON, comparison);
+    t.shape(Onnx, &["Where"], where_op);
+    t.shape(Onnx, &["Cast"], cast);
+    t.shape(Onnx, &["CastLike"], cast_like);
+    t.eval(Onnx, &["Cast"], cast_values, 1);
+    t.eval(Onnx, &["CastLike"], cast_like_values, 2);
+    t.eval(
+        Onnx,
+        &[
+            "Neg",
+            "Abs",
+            "Sqrt",
+            "Reciprocal",
+            "Exp",
+            "Log",
+            "Relu",
+            "Sigmoid",
+            "Tanh",
+            "Floor",
+            "Ceil",
+            "Round",
+            "Sign",
+            "Not",
+            "Sin",
+            "Cos",
+        ],
+        unary,
+        1,
+    );
+    t.eval(
+        Onnx,
+        &[
+            "Add",
+            "Sub",
+            "Mul",
+            "Div",
+            "Pow",
+            "Mod",
+            "Max",
+            "Min",
+            "Sum",
+            "Equal",
+            "Less",
+            "LessOrEqual",
+            "Greater",
+            "GreaterOrEqual",
+            "And",
+            "Or",
+            "Xor",
+        ],
+        binary,
+        1,
+    );
+    t.eval(Onnx, &["Where"], where_op_values, 3);
+    t.eval(Onnx, &["Clip"], clip, 1);
+}
+
+fn cast_like_values(_: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
+    Ok(vec![x[0].cast(x[1].elem)?])
+}
+
+/// Ops whose first output has the first input's type and shape.
+const SAME_AS_INPUT: &[&str] = &[
+    "Abs",
+    "Acos",
+    "Asin",
+    "Atan",
+    "BatchNormalization",
+    "Ceil",
+    "Celu",
+    "Clip",
+    "Cos",
+    "Cosh",
+    "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Floor",
+    "Gelu",
+    "HardSigmoid",
+    "HardSwish",
+    "Hardmax",
+    "Identity",
+    "InstanceNormalization",
+    "IsInf",
+    "IsNaN",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "LpNormalization",
+    "LRN",
+    "MeanVarianceNormalization",
+    "Mish",
+    "Neg",
+    "Not",
+    "Reciprocal",
+    "Relu",
+    "Round",
+    "Selu",
+    "Shrink",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Sinh",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Sqrt",
+    "Tan",
+    "Tanh",
+    "ThresholdedRelu",
+    "LayerNormalization",
+    "CumSum",
+];
+
+/// Broadcasting ops whose output has the first input's element type.
+const BROADCAST: &[&str] = &[
+    "Add",
+    "BitShift",
+    "BitwiseAnd",
+    "BitwiseOr",
+    "BitwiseXor",
+    "Div",
+    "Max",
+    "Mean",
+    "Min",
+    "Mod",
+    "Mul",
+    "Pow",
+    "PRelu",
+    "Sub",
+    "Sum",
+];
+
+/// Broadcasting ops with a boolean output.
+const COMPARISON: &[&str] = &[
+    "And",
+    "Equal",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Or",
+    "Xor",
+];
+
+fn same_as_input(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let mut outs = vec![x.clone()];
+    match cx.node.op_type.as_str() {
+        // The mask is boolean from opset 10; before, it had the input's type.
+        "Dropout" => outs.push(TensorType {
+            elem_type: if cx.opset >= 10 { BOOL } else { x.elem_type },
+            shape: x.shape.clone(),
+        }),
+        "LayerNormalization" => {
+            // Mean and InvStdDev: the input's shape with the normalised axes set to 1.
+            let dims = cx.shape(0)?;
+            let a = axis(attr_int(cx, "axis", -1), dims.len(), "axis")?;
+            let reduced: Vec<Dim> = dims
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if i >= a { Dim::Value(1) } else { d.clone() })
+                .collect();
+            let stash = attr_int(cx, "stash_type", 1) as i32;
+            outs.push(typed(stash, reduced.clone()));
+            outs.push(typed(stash, reduced));
+        }
+        "BatchNormalization" => {
+            // Training-mode running statistics, shaped like the scale.
+            if let Ok(scale) = cx.input(1) {
+                outs.push(scale.clone());
+                outs.push(scale.clone());
+            }
+        }
+        _ => {}
+    }
+    Ok(outs)
+}
+
+fn broadcast_op(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let first = cx.input(0)?;
+    let mut dims = cx.shape(0)?.to_vec();
+    for i in 1..cx.node.inputs.len() {
+        dims = broadcast(&dims, cx.shape(i)?)?;
+    }
+    Ok(vec![typed(elem(first), dims)])
+}
+
+fn comparison(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = broadcast(cx.shape(0)?, cx.shape(1)?)?;
+    Ok(vec![typed(BOOL, dims)])
+}
+
+fn where_op(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(1)?;
+    let dims = broadcast(&broadcast(cx.shape(0)?, cx.shape(1)?)?, cx.shape(2)?)?;
+    Ok(vec![typed(elem(x), dims)])
+}
+
+fn cast(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let to = cx.node.attr_int("to").ok_or("it has no `to` attribute")?;
+    Ok(vec![TensorType {
+        elem_type: to as i32,
+        shape: cx.input(0)?.shape.clone(),
+    }])
+}
+
+fn cast_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![TensorType {
+        elem_type: elem(cx.input(1)?),
+        shape: cx.input(0)?.shape.clone(),
+    }])
+}
+
+fn cast_values(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
+    let to = node.attr_int("to").ok_or("it has no `to` attribute")?;
+    Ok(vec![x[0].cast(elem_of(to)?)?])
+}
+
+fn unary(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let op = node.op_type.as_str();
+    Ok(vec![match &a.values {
+        Values::Int(v) => {
+            let f: fn(i64) -> i64 = match op {
+                "Neg" => |x| x.wrapping_neg(),
+                "Abs" => |x| x.wrapping_abs(),
+                "Relu" => |x| x.max(0),
+                "Sign" => i64::signum,
+                "Not" => |x| i64::from(x == 0),
+                "Floor" | "Ceil" | "Round" => |x| x,
+                _ => return Err(format!("{op} of integers is not defined")),
+            };
+            Array::ints(a.elem, a.dims.clone(), v.iter().map(|&x| f(x)).collect())
+        }
+        Values::Float(v) => {
+            let f: fn(f64) -> f64 = match op {
+                "Neg" => |x| -x,
+                "Abs" => f64::abs,
+                "Sqrt" => f64::sqrt,
+                "Reciprocal" => |x| 1.0 / x,
+                "Exp" => f64::exp,
+                "Log" => f64::ln,
+                "Relu" => |x| if x > 0.0 { x } else { 0.0 },
+                "Sigmoid" => |x| 1.0 / (1.0 + (-x).exp()),
+                "Tanh" => f64::tanh,
+                "Floor" => f64::floor,
+                "Ceil" => f64::ceil,
+                "Round" => f64::round_ties_even,
+                "Sign" => |x| if x == 0.0 { 0.0 } else { x.signum() },
+                "Sin" => f64::sin,
+                "Cos" => f64::cos,
+                _ => return Err(format!("{op} of floats is not defined")),
+            };
+            Array::floats(a.elem, a.dims.clone(), v.iter().map(|&x| f(x)).collect())
+        }
+    }])
+}
+
+/// Applies `f` elementwise with broadcasting.
+fn zip_broadcast<T: Copy, U>(
+    a: &[T],
+    a_dims: &[usize],
+    b: &[T],
+    b_dims: &[usize],
+    f: impl Fn(T, T) -> Result<U, String>,
+) -> Result<(Vec<usize>, Vec<U>), String> {
+    let out = broadcast_dims(a_dims, b_dims)?;
+    let ia = broadcast_index(a_dims, &out);
+    let ib = broadcast_index(b_dims, &out);
+    let values = ia
+        .iter()
+        .zip(&ib)
+        .map(|(&i, &j)| f(a[i], b[j]))
+        .collect::<Result<Vec<U>, String>>()?;
+    Ok((out, values))
+}
+
+fn binary(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let op = node.op_type.as_str();
+    if x.is_empty() {
+        return Err("it has no inputs".into());
+    }
+    let mut acc = x[0].clone();
+    for b in &x[1..] {
+        count(&broadcast_dims(&acc.dims, &b.dims)?, run)?;
+        acc = binary2(node, op, &acc, b)?;
+    }
+    Ok(vec![acc])
+}
+
+fn binary2(node: &Node, op: &str, a: &Array, b: &Array) -> Result<Array, String> {
+    let comparison = matches!(
+        op,
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor"
+    );
+    if is_float(a.elem) || is_float(b.elem) {
+        let (fa, fb) = (a.as_f64(), b.as_f64());
+        if comparison {
+            let f: fn(f64, f64) -> bool = match op {
+                "Equal" => |x, y| x == y,
+                "Less" => |x, y| x < y,
+                "LessOrEqual" => |x, y| x <= y,
+                "Greater" => |x, y| x > y,
+                "GreaterOrEqual" => |x, y| x >= y,
+                _ => return Err(format!("{op} of floats is not defined")),
+            };
+            let (dims, v) =
+                zip_broadcast(&fa, &a.dims, &fb, &b.dims, |x, y| Ok(i64::from(f(x, y))))?;
+            return Ok(Array::ints(ElemType::Bool, dims, v));
+        }
+        let fmod = node.attr_int("fmod").unwrap_or(0);
+        let f: fn(f64, f64) -> f64 = match op {
+            "Add" | "Sum" => |x, y| x + y,
+            "Sub" => |x, y| x - y,
+            "Mul" => |x, y| x * y,
+            "Div" => |x, y| x / y,
+            "Pow" => f64::powf,
+            "Max" => f64::max,
+            "Min" => f64::min,
+            "Mod" if fmod == 1 => |x, y| x % y,
+            "Mod" => return Err("Mod of floats needs fmod = 1".into()),
+            _ => return Err(format!("{op} is not defined here")),
+        };
+        // Pow keeps the base's type; the others need equal types, and ONNX forbids mixing.
+        let elem = if is_float(a.elem) { a.elem } else { b.elem };
+        let (dims, v) = zip_broadcast(&fa, &a.dims, &fb, &b.dims, |x, y| Ok(f(x, y)))?;
+        if op == "Pow" && !is_float(a.elem) {
+            return Array::floats(ElemType::Double, dims, v).cast(a.elem);
+        }
+        return Ok(Array::floats(elem, dims, v));
+    }
+    let (ia, ib) = (a.as_i64()?, b.as_i64()?);
+    let fmod = node.attr_int("fmod").unwrap_or(0);
+    let f: fn(i64, i64) -> Result<i64, String> = match op {
+        "Add" | "Sum" => |x, y| Ok(x.wrapping_add(y)),
+        "Sub" => |x, y| Ok(x.wrapping_sub(y)),
+        "Mul" => |x, y| Ok(x.wrapping_mul(y)),
+        "Div" => |x, y| {
+            x.checked_div(y)
+                .ok_or_else(|| "integer division by zero".to_owned())
+        },
+        "Pow" => |x, y| {
+            Ok(if y < 0 {
+                0
+            } else {
+                x.wrapping_pow(y.min(u32::MAX.into()) as u32)
+            })
+        },
+        "Max" => |x, y| Ok(x.max(y)),
+        "Min" => |x, y| Ok(x.min(y)),
+        "Mod" if fmod == 1 => |x, y| x.checked_rem(y).ok_or_else(|| "modulo by zero".to_owned()),
+        // The sign of the divisor, as Python's %.
+        "Mod" => |x, y| {
+            let r = x
+                .checked_rem(y)
+                .ok_or_else(|| "modulo by zero".to_owned())?;
+            Ok(if r != 0 && ((r < 0) != (y < 0)) {
+                r + y
+            } else {
+                r
+            })
+        },
+        "Equal" => |x, y| Ok(i64::from(x == y)),
+        "Less" => |x, y| Ok(i64::from(x < y)),
+        "LessOrEqual" => |x, y| Ok(i64::from(x <= y)),
+        "Greater" => |x, y| Ok(i64::from(x > y)),
+        "GreaterOrEqual" => |x, y| Ok(i64::from(x >= y)),
+        "And" => |x, y| Ok(i64::from(x != 0 && y != 0)),
+        "Or" => |x, y| Ok(i64::from(x != 0 || y != 0)),
+        "Xor" => |x, y| Ok(i64::from((x != 0) != (y != 0))),
+        _ => return Err(format!("{op} is not defined here")),
+    };
+    let (dims, v) = zip_broadcast(&ia, &a.dims, &ib, &b.dims, f)?;
+    let elem = if comparison { ElemType::Bool } else { a.elem };
+    Ok(Array::ints(elem, dims, v))
+}
+
+fn where_op_values(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    if x.len() != 3 {
+        return Err("Where needs three inputs".into());
+    }
+    let (c, a, b) = (x[0], x[1], x[2]);
+    let out = broadcast_dims(&broadcast_dims(&c.dims, &a.dims)?, &b.dims)?;
+    count(&out, run)?;
+    let (ic, ia, ib) = (
+        broadcast_index(&c.dims, &out),
+        broadcast_index(&a.dims, &out),
+        broadcast_index(&b.dims, &out),
+    );
+    // Both branches side by side; each output element picks from one half.
+    let values = match (&a.values, &b.values) {
+        (Values::Float(va), Values::Float(vb)) if a.elem == b.elem => {
+            Values::Float([&va[..], vb].concat())
+        }
+        (Values::Int(va), Values::Int(vb)) if a.elem == b.elem => {
+            Values::Int([&va[..], vb].concat())
+        }
+        _ => return Err("Where's branches differ in element type".into()),
+    };
+    let both = Array {
+        elem: a.elem,
+        dims: vec![a.len() + b.len()],
+        values,
+    };
+    let cond = c.as_i64()?;
+    let picks: Vec<usize> = (0..ic.len())
+        .map(|k| {
+            if cond[ic[k]] != 0 {
+                ia[k]
+            } else {
+                a.len() + ib[k]
+            }
+        })
+        .collect();
+    Ok(vec![take(&both, out, &picks)])
+}
+
+fn clip(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let (lo, hi) = if run.opset < 11 {
+        (
+            node.attr_float("min").map_or(f64::NEG_INFINITY, f64::from),
+            node.attr_float("max").map_or(f64::INFINITY, f64::from),
+        )
+    } else {
+        (
+            x.get(1).map_or(f64::NEG_INFINITY, |m| {
+                m.as_f64().first().copied().unwrap_or(f64::NEG_INFINITY)
+            }),
+            x.get(2).map_or(f64::INFINITY, |m| {
+                m.as_f64().first().copied().unwrap_or(f64::INFINITY)
+            }),
+        )
+    };
+    let v: Vec<f64> = a.as_f64().iter().map(|&v| v.max(lo).min(hi)).collect();
+    Ok(vec![
+        Array::floats(ElemType::Double, a.dims.clone(), v).cast(a.elem)?,
+    ])
+}

@@ -1,0 +1,168 @@
+//! Reductions: the `Reduce*` family, `ArgMax`/`ArgMin` and `TopK`.
+
+use super::Domain::Onnx;
+use super::Table;
+use super::movement::{axes_input, axes_of};
+use crate::eval::{Array, Run, axis_in, strides};
+use crate::shapes::{Ctx, INT64, attr_int, axis, elem, typed};
+use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
+
+pub(super) fn register(t: &mut Table) {
+    t.shape(Onnx, REDUCE, reduce);
+    t.shape(Onnx, &["ArgMax", "ArgMin"], arg_reduce);
+    t.shape(Onnx, &["TopK"], top_k);
+    t.eval(
+        Onnx,
+        &[
+            "ReduceMean",
+            "ReduceSum",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceProd",
+        ],
+        reduce_values,
+        1,
+    );
+}
+
+/// Reductions with `axes` and `keepdims`.
+const REDUCE: &[&str] = &[
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+];
+
+fn reduce(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let since = if cx.node.op_type == "ReduceSum" {
+        13
+    } else {
+        18
+    };
+    let axes = axes_of(cx, 1, since)?;
+    let keep = attr_int(cx, "keepdims", 1) != 0;
+    let noop = attr_int(cx, "noop_with_empty_axes", 0) != 0;
+    let axes: Vec<usize> = match axes {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|&a| axis(a, dims.len(), "axis"))
+            .collect::<Result<_, _>>()?,
+        _ if noop => return Ok(vec![x.clone()]),
+        _ => (0..dims.len()).collect(),
+    };
+    let out = dims
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match (axes.contains(&i), keep) {
+            (true, true) => Some(Dim::Value(1)),
+            (true, false) => None,
+            (false, _) => Some(d.clone()),
+        })
+        .collect();
+    Ok(vec![typed(elem(x), out)])
+}
+
+fn arg_reduce(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let dims = cx.shape(0)?;
+    let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
+    let keep = attr_int(cx, "keepdims", 1) != 0;
+    let out = dims
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match (i == a, keep) {
+            (true, true) => Some(Dim::Value(1)),
+            (true, false) => None,
+            (false, _) => Some(d.clone()),
+        })
+        .collect();
+    Ok(vec![typed(INT64, out)])
+}
+
+fn top_k(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    let a = axis(attr_int(cx, "axis", -1), dims.len(), "axis")?;
+    let k = if cx.opset < 10 {
+        cx.node.attr_int("k").ok_or("it has no `k`")?
+    } else {
+        *cx.required_ints(1, "k")?.first().ok_or("k is empty")?
+    };
+    let mut out = dims.to_vec();
+    out[a] = Dim::Value(k);
+    Ok(vec![typed(elem(x), out.clone()), typed(INT64, out)])
+}
+
+fn reduce_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let op = node.op_type.as_str();
+    let since = if op == "ReduceSum" { 13 } else { 18 };
+    let keep = node.attr_int("keepdims").unwrap_or(1) != 0;
+    let axes: Vec<usize> = match axes_input(node, &x[1..], run.opset, since)? {
+        Some(ax) if !ax.is_empty() => ax
+            .iter()
+            .map(|&v| axis_in(v, a.dims.len()))
+            .collect::<Result<_, _>>()?,
+        _ if node.attr_int("noop_with_empty_axes").unwrap_or(0) != 0 => return Ok(vec![a.clone()]),
+        _ => (0..a.dims.len()).collect(),
+    };
+    let kept: Vec<usize> = a
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
+    let s_in = strides(&a.dims);
+    let s_kept = strides(&kept);
+    let total: usize = kept.iter().product();
+    let init = match op {
+        "ReduceMax" => f64::NEG_INFINITY,
+        "ReduceMin" => f64::INFINITY,
+        "ReduceProd" => 1.0,
+        _ => 0.0,
+    };
+    let mut acc = vec![init; total];
+    let v = a.as_f64();
+    for (flat, &value) in v.iter().enumerate() {
+        let target: usize = (0..a.dims.len())
+            .map(|d| {
+                if axes.contains(&d) {
+                    0
+                } else {
+                    (flat / s_in[d]) % a.dims[d] * s_kept[d]
+                }
+            })
+            .sum();
+        let slot = &mut acc[target];
+        *slot = match op {
+            "ReduceMax" => slot.max(value),
+            "ReduceMin" => slot.min(value),
+            "ReduceProd" => *slot * value,
+            _ => *slot + value,
+        };
+    }
+    if op == "ReduceMean" {
+        let count: usize = axes.iter().map(|&d| a.dims[d]).product();
+        acc.iter_mut().for_each(|s| *s /= count.max(1) as f64);
+    }
+    let dims = if keep {
+        kept
+    } else {
+        a.dims
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !axes.contains(i))
+            .map(|(_, &d)| d)
+            .collect()
+    };
+    Ok(vec![
+        Array::floats(ElemType::Double, dims, acc).cast(a.elem)?,
+    ])
+}
