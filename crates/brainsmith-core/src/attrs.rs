@@ -405,18 +405,13 @@ pub fn choice_index(value: &AttributeValue, names: &[&'static str]) -> Result<us
 }
 
 /// One problem with one attribute of a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("attribute '{attr}': {message}")]
 pub struct AttrProblem {
     /// The attribute.
     pub attr: String,
     /// What is wrong, with the fix where there is one.
     pub message: String,
-}
-
-impl fmt::Display for AttrProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "attribute '{}': {}", self.attr, self.message)
-    }
 }
 
 /// Every problem of one node's attributes.

@@ -21,16 +21,9 @@ pub const HEADERS: [(&str, &str); 2] = [
 ];
 
 /// Why a simulation could not run or did not finish.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct SimError(pub String);
-
-impl std::fmt::Display for SimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for SimError {}
 
 /// The C++ compiler: `$CXX`, else `g++`. An error names the package that provides it.
 pub fn cxx() -> Result<PathBuf, SimError> {

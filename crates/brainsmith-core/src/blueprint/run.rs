@@ -1,6 +1,5 @@
 //! Running a plan: stages through the pipeline, steps through the same transaction.
 
-use std::fmt;
 use std::path::Path;
 
 use crate::ir::Model;
@@ -26,24 +25,15 @@ pub struct Options<'a> {
 }
 
 /// Why a plan stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// A transform or step failed; the model is as it was before it.
+    #[error(transparent)]
     Failure(Failure),
     /// An intermediate model could not be written.
+    #[error("{0}")]
     Save(String),
 }
-
-impl fmt::Display for ExecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExecError::Failure(failure) => failure.fmt(f),
-            ExecError::Save(message) => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for ExecError {}
 
 impl PlanItem<'_> {
     /// `step <name>` or `stage <name>`.

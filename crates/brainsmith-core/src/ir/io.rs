@@ -1,12 +1,12 @@
 //! Errors of reading and writing model files; each names the file.
 
-use std::fmt;
 use std::path::PathBuf;
 
 /// A model that could not be read, decoded or written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The file could not be opened, read or written.
+    #[error("cannot access '{}': {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -14,6 +14,11 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// The bytes are not a valid ONNX protobuf message.
+    #[error(
+        "'{}' is not a valid ONNX model (protobuf decoding failed: {source}); is the file \
+         truncated or not an .onnx file?",
+        path.display()
+    )]
     Decode {
         /// The file, or `<memory>`.
         path: PathBuf,
@@ -21,6 +26,7 @@ pub enum ModelError {
         source: prost::DecodeError,
     },
     /// The message decoded but is not a usable model.
+    #[error("'{}' is not a usable ONNX model: {message}", path.display())]
     Invalid {
         /// The file, or `<memory>`.
         path: PathBuf,
@@ -44,36 +50,6 @@ impl ModelError {
                 path: new.to_owned(),
                 message,
             },
-        }
-    }
-}
-
-impl fmt::Display for ModelError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ModelError::Io { path, source } => {
-                write!(f, "cannot access '{}': {source}", path.display())
-            }
-            ModelError::Decode { path, source } => write!(
-                f,
-                "'{}' is not a valid ONNX model (protobuf decoding failed: {source}); is the file truncated or not an .onnx file?",
-                path.display()
-            ),
-            ModelError::Invalid { path, message } => write!(
-                f,
-                "'{}' is not a usable ONNX model: {message}",
-                path.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ModelError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ModelError::Io { source, .. } => Some(source),
-            ModelError::Decode { source, .. } => Some(source),
-            ModelError::Invalid { .. } => None,
         }
     }
 }

@@ -1,6 +1,5 @@
 //! [`Tensor`]: a constant tensor (initializer or attribute), stored as read.
 
-use std::fmt;
 use std::sync::Arc;
 
 use super::proto;
@@ -24,21 +23,14 @@ pub struct Tensor {
 }
 
 /// Why a tensor's values could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("tensor '{tensor}': {message}")]
 pub struct TensorError {
     /// The tensor's name.
     pub tensor: String,
     /// What is wrong.
     pub message: String,
 }
-
-impl fmt::Display for TensorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tensor '{}': {}", self.tensor, self.message)
-    }
-}
-
-impl std::error::Error for TensorError {}
 
 impl Tensor {
     /// Wraps a protobuf tensor.

@@ -19,7 +19,6 @@
 
 mod verify;
 
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -180,25 +179,14 @@ pub struct ConfigEntry {
 }
 
 /// A manifest that could not be read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("invalid plugin manifest '{path}': {message}")]
 pub struct ManifestError {
     /// The file, or `<memory>`.
     pub path: String,
     /// What is wrong, with the line and key where the parser knows them.
     pub message: String,
 }
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid plugin manifest '{}': {}",
-            self.path, self.message
-        )
-    }
-}
-
-impl std::error::Error for ManifestError {}
 
 /// A file path as the manifest records it: relative to `root` when under it; for a
 /// crate outside the workspace, from the `name-version` directory on; `/` separators.

@@ -2,7 +2,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, Dim, Graph, Node, Tensor, TrackedVec, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, Dim, Graph, Node, Tensor, ValueInfo};
 use brainsmith_core::prelude::*;
 
 /// Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`,
@@ -165,7 +165,9 @@ fn dedup_metadata(graph: &mut Graph) {
         .iter()
         .map(|v| seen.insert(v.name.as_str()))
         .collect();
-    retain_marked(&mut graph.value_info, &keep);
+    if keep.contains(&false) {
+        retain_marked(&mut graph.value_info, &keep);
+    }
     let mut seen: FxHashSet<&str> = FxHashSet::with_capacity_and_hasher(
         graph.quantization_annotations.len(),
         Default::default(),
@@ -175,15 +177,15 @@ fn dedup_metadata(graph: &mut Graph) {
         .iter()
         .map(|a| seen.insert(a.tensor_name.as_deref().unwrap_or_default()))
         .collect();
-    retain_marked(&mut graph.quantization_annotations, &keep);
+    if keep.contains(&false) {
+        retain_marked(&mut graph.quantization_annotations, &keep);
+    }
 }
 
-/// Keeps the items whose mark is set (the marks were computed while borrowing them);
-/// leaves the list untouched when every mark is.
-fn retain_marked<T>(items: &mut TrackedVec<T>, keep: &[bool]) {
-    if !keep.contains(&false) {
-        return;
-    }
+/// Keeps the items whose mark is set (the marks were computed while borrowing them).
+/// Callers call it only when some mark is clear: borrowing a graph's list mutably marks
+/// it changed for the pipeline's snapshot.
+fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
     let mut marks = keep.iter();
     items.retain(|_| marks.next().copied().unwrap_or(true));
 }
