@@ -168,7 +168,7 @@ fn view<'a, B: Backend>(
     node: &'a Node,
     tensors: &'a dyn Tensors,
 ) -> Result<BackendNode<'a, B>, PluginError> {
-    let kernel = kernel.as_any().downcast_ref::<B::Kernel>().ok_or_else(|| {
+    let kernel = kernel.downcast::<B::Kernel>().ok_or_else(|| {
         PluginError::new(format!(
             "a backend of `{}` was handed another kernel",
             std::any::type_name::<B::Kernel>()

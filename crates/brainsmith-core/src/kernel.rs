@@ -21,7 +21,7 @@
 //! Architecture invariant: this module knows the IR and nothing above it (no registry, no
 //! steps, no command line).
 
-use std::any::Any;
+use std::any::TypeId;
 use std::fmt;
 
 use crate::attrs::{AttrSpec, NodeAttrs};
@@ -375,7 +375,7 @@ pub fn default_streams<A>(
 /// The trait itself has one method, the dispatch: every registered kernel type's vtable is
 /// static data whose function pointers the loader relocates before `main`, so one entry
 /// instead of one per hook keeps that work flat as kernels are added.
-pub trait DynKernel: Send + Sync + 'static {
+pub trait DynKernel: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn ask<'a>(
         &'a self,
@@ -397,7 +397,7 @@ pub enum Query<'q> {
     Cycles,
     Resources(&'q Target),
     Execute(&'q [Tensor]),
-    Any,
+    Concrete,
 }
 
 /// What [`DynKernel`]'s dispatch answers. Not public API.
@@ -412,7 +412,9 @@ pub enum Answer<'a> {
     Cycles(Option<u64>),
     Resources(Option<Resources>),
     Tensors(Vec<Tensor>),
-    Any(&'a dyn Any),
+    /// The kernel's type and its address: no `dyn Any`, whose vtable would be one more
+    /// relocation per kernel type before `main`.
+    Concrete(TypeId, &'a ()),
 }
 
 fn view<'a, K: Kernel>(
@@ -433,7 +435,8 @@ impl<K: Kernel> DynKernel for K {
         Ok(match query {
             Query::Schema => Answer::Schema(K::Attrs::SCHEMA),
             Query::Attrs => Answer::Attrs(K::Attrs::read(node).map(drop)),
-            Query::Any => Answer::Any(self),
+            // SAFETY (read by `downcast`): the type answered is `K`, the type of `self`.
+            Query::Concrete => Answer::Concrete(TypeId::of::<K>(), cast_ref(self)),
             Query::Check => {
                 Kernel::check(self, &view::<K>(node, tensors)?)?;
                 Answer::Unit
@@ -469,6 +472,21 @@ impl<K: Kernel> DynKernel for K {
             }
         })
     }
+}
+
+/// `self` as an untyped reference, for [`Answer::Concrete`].
+fn cast_ref<K>(k: &K) -> &() {
+    // SAFETY: `()` is a zero-sized type with alignment 1: a reference to it is valid at
+    // any non-null address, and nothing is ever read through it; `downcast` casts it back
+    // to `K` only after checking the `TypeId`.
+    unsafe { &*std::ptr::from_ref(k).cast::<()>() }
+}
+
+mod sealed {
+    /// Seals [`DynKernel`](super::DynKernel): its blanket implementation for every
+    /// `Kernel` is the only one, which `downcast` relies on.
+    pub trait Sealed {}
+    impl<K: super::Kernel> Sealed for K {}
 }
 
 /// An answer of the wrong kind: a bug in the dispatch, reported rather than panicking.
@@ -569,11 +587,19 @@ impl dyn DynKernel {
         }
     }
 
-    /// The concrete kernel, for a backend to reach its typed hooks.
-    pub fn as_any(&self) -> &dyn Any {
-        match self.ask(&Node::default(), &Graph::default(), Query::Any) {
-            Ok(Answer::Any(a)) => a,
-            _ => &(),
+    /// The concrete kernel, when it is a `K`: how a backend reaches its kernel's typed
+    /// hooks.
+    pub fn downcast<K: Kernel>(&self) -> Option<&K> {
+        match self.ask(&Node::default(), &Graph::default(), Query::Concrete) {
+            Ok(Answer::Concrete(id, address)) if id == TypeId::of::<K>() => {
+                // SAFETY: `DynKernel` is sealed: its one implementation, the blanket impl
+                // for every `Kernel` above, answers `Concrete` with its own `TypeId` and
+                // the address of `self`, so the address is a live `K` borrowed for as long
+                // as `self`. (A `dyn Any` would need no `unsafe`, but its vtable is one
+                // more relocation per kernel type before `main`: BENCHMARKS.md.)
+                Some(unsafe { &*std::ptr::from_ref(address).cast::<K>() })
+            }
+            _ => None,
         }
     }
 }

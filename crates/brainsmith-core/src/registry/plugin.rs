@@ -380,12 +380,10 @@ impl<'r> KernelRef<'r> {
     /// The transforms that infer this kernel.
     pub fn inferred_by(&self) -> impl Iterator<Item = TransformRef<'r>> + use<'r> {
         let registry = self.registry;
-        let me = self.record as *const KernelRecord;
-        registry.transforms().filter(move |t| {
-            t.record
-                .infers
-                .is_some_and(|k| matches!(&k.details, Details::Kernel(r) if std::ptr::eq(r, me)))
-        })
+        registry
+            .inferrers_of(self.plugin.record)
+            .iter()
+            .filter_map(move |&i| registry.typed_at(i).as_transform())
     }
 
     /// Its configuration keys, in declaration order (empty when it takes none).
