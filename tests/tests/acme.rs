@@ -11,7 +11,7 @@ fn registry() -> &'static Registry {
 
 fn infer(m: &mut Model) -> TransformContext {
     let mut ctx = TransformContext::default();
-    let t = registry().transform("InferThresholding").unwrap();
+    let t = registry().transform("acme:InferThresholding").unwrap();
     assert!(t.instantiate().apply(m, &mut ctx).unwrap());
     ctx
 }
@@ -93,7 +93,7 @@ fn int8_node() -> Model {
 fn rtl_backend_generates_systemverilog_for_integer_inputs() {
     let mut m = int8_node();
     infer(&mut m);
-    let kernel = registry().kernel("Thresholding").unwrap();
+    let kernel = registry().kernel("acme:Thresholding").unwrap();
     let rtl = kernel.best_backend(Some(Language::Rtl)).unwrap();
     let generated = rtl
         .instantiate()
@@ -123,7 +123,10 @@ fn backend_and_kernel_errors_name_the_node() {
     let mut m = model("finn_tfc_w1a1_multithreshold.onnx");
     infer(&mut m);
     let rtl = registry().backend("ThresholdingRtl").unwrap();
-    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    let kernel = registry()
+        .kernel("acme:Thresholding")
+        .unwrap()
+        .instantiate();
     let err = rtl
         .instantiate()
         .supports(kernel.as_ref(), &m.graph.nodes[4], &m.graph)
@@ -137,7 +140,7 @@ fn backend_and_kernel_errors_name_the_node() {
     let mut m = int8_node();
     *m.graph.initializers = vec![Tensor::from_f32("t", &[1, 3], &[7.0, 0.5, -4.0])];
     infer(&mut m);
-    let kernel = registry().kernel("Thresholding").unwrap();
+    let kernel = registry().kernel("acme:Thresholding").unwrap();
     let err = kernel
         .instantiate()
         .check(&m.graph.nodes[0], &m.graph)
@@ -157,7 +160,7 @@ fn multithreshold_with_runtime_thresholds_is_left_with_a_diagnostic() {
         .inputs
         .push(ValueInfo::tensor("t", ElemType::Float, &[1, 3]));
     let mut ctx = TransformContext::default();
-    let t = registry().transform("InferThresholding").unwrap();
+    let t = registry().transform("acme:InferThresholding").unwrap();
     assert!(!t.instantiate().apply(&mut m, &mut ctx).unwrap());
     assert_eq!(ctx.diagnostics()[0].node, "act");
     assert!(ctx.diagnostics()[0].message.contains("not constant"));
@@ -168,7 +171,10 @@ fn the_kernel_answers_every_hook_from_typed_attributes() {
     let mut m = int8_node();
     infer(&mut m);
     let node = &m.graph.nodes[0];
-    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    let kernel = registry()
+        .kernel("acme:Thresholding")
+        .unwrap()
+        .instantiate();
     let info = kernel.infer(node, &m.graph).unwrap();
     assert_eq!(
         (info[0].shape.as_slice(), info[0].datatype),
@@ -216,7 +222,10 @@ fn every_attribute_problem_of_a_node_is_reported_at_once() {
     node.set_attribute("PE", AttributeValue::Int(3));
     node.set_attribute("inputDataType", AttributeValue::string("INT99"));
     node.attributes.retain(|a| a.name != "numSteps");
-    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    let kernel = registry()
+        .kernel("acme:Thresholding")
+        .unwrap()
+        .instantiate();
     let err = kernel
         .infer(&m.graph.nodes[0], &m.graph)
         .unwrap_err()
@@ -329,7 +338,10 @@ fn the_chosen_backend_is_recorded_finn_style_and_reads_back() {
 
     // The hooks still answer on the specialised node.
     node.attributes.retain(|a| a.name != "brainsmith_backend");
-    let kernel = registry().kernel("Thresholding").unwrap().instantiate();
+    let kernel = registry()
+        .kernel("acme:Thresholding")
+        .unwrap()
+        .instantiate();
     assert_eq!(
         kernel.cycles(&m.graph.nodes[0], &m.graph).unwrap(),
         Some(16)
@@ -348,7 +360,7 @@ fn the_generate_step_falls_back_with_the_reason_and_specialises() {
     std::fs::write(
         &plan_path,
         "steps = [\"generate_hardware\"]\n\
-         kernels = [{ kernel = \"Thresholding\", backends = [\"ThresholdingRtl\", \"ThresholdingHls\"] }]\n",
+         kernels = [{ kernel = \"acme:Thresholding\", backends = [\"ThresholdingRtl\", \"ThresholdingHls\"] }]\n",
     )
     .unwrap();
     let plan = brainsmith_core::blueprint::Blueprint::check_file(&plan_path, registry())
@@ -458,7 +470,7 @@ fn a_mapped_graph_runs_bit_exact_against_the_model_it_came_from() {
 
     let original = matmul_threshold_model();
     let mut mapped = original.clone();
-    for name in ["InferShapes", "InferDataTypes", "InferThresholding"] {
+    for name in ["InferShapes", "InferDataTypes", "acme:InferThresholding"] {
         registry()
             .transform(name)
             .unwrap()

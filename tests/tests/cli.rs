@@ -78,14 +78,20 @@ fn machine_readable_listing() {
 
 #[test]
 fn show() {
-    snapshot!("show_kernel", ok(&["plugins", "show", "Thresholding"]));
+    snapshot!("show_kernel", ok(&["plugins", "show", "acme:Thresholding"]));
     snapshot!(
         "show_backend",
         ok(&["plugins", "show", "acme:ThresholdingRtl"])
     );
     snapshot!(
         "show_transform_json",
-        ok(&["plugins", "show", "InferThresholding", "--format", "json"])
+        ok(&[
+            "plugins",
+            "show",
+            "acme:InferThresholding",
+            "--format",
+            "json"
+        ])
     );
     // A configured transform lists its keys, types, defaults and docs.
     let text = ok(&["plugins", "show", "RemoveIdentityOps"]);

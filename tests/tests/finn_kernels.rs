@@ -5,7 +5,7 @@
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::{Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::{execute, max_abs_difference};
-use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes};
+use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes, InferThresholding};
 use brainsmith_tests::{Lcg, cli as brainsmith, models_dir};
 
 const QONNX: &str = "qonnx.custom_op.general";
@@ -243,4 +243,195 @@ fn the_mvau_executes_finns_model_like_the_matmul_and_thresholds_it_came_from() {
     let expected = execute(&reference, &[x]).unwrap();
     assert_eq!(ours[0].to_f64().unwrap(), expected[0].to_f64().unwrap());
     assert!(expected[0].to_f64().unwrap().iter().any(|&v| v > 0.0));
+}
+
+/// A standalone activation: `x (shape, idt) -> MultiThreshold(t [rows, steps]) -> y`,
+/// thresholds seeded over a little more than the input's range, fractional ones among
+/// them, ascending per row.
+#[allow(clippy::too_many_arguments)]
+fn activation(
+    shape: &[i64],
+    layout: Option<&str>,
+    idt: QuantType,
+    rows: i64,
+    steps: i64,
+    out: QuantType,
+    scale_bias: (f32, f32),
+    seed: u64,
+) -> Model {
+    let mut g = Lcg(seed);
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    m.set_opset_version(QONNX, 1);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, shape)];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, shape)];
+    let (lo, hi) = if idt.is_integer() {
+        idt.range()
+    } else {
+        (-8.0, 8.0)
+    };
+    let t: Vec<f32> = (0..rows)
+        .flat_map(|_| {
+            let mut row: Vec<f32> = (0..steps)
+                .map(|_| {
+                    let v = g.int(lo as i64 - 2, hi as i64 + 2) as f32;
+                    if g.int(0, 3) == 0.0 { v + 0.5 } else { v }
+                })
+                .collect();
+            row.sort_by(f32::total_cmp);
+            row
+        })
+        .collect();
+    *m.graph.initializers = vec![Tensor::from_f32("t", &[rows, steps], &t)];
+    m.graph.set_datatype("x", idt);
+    let mut mt = Node::new("MultiThreshold", ["x", "t"], ["y"])
+        .with_name("act")
+        .with_domain(QONNX)
+        .with_attribute("out_dtype", AttributeValue::string(&out.to_string()))
+        .with_attribute("out_scale", AttributeValue::Float(scale_bias.0))
+        .with_attribute("out_bias", AttributeValue::Float(scale_bias.1));
+    if let Some(layout) = layout {
+        mt.set_attribute("data_layout", AttributeValue::string(layout));
+    }
+    *m.graph.nodes = vec![mt];
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+        t.apply(&mut m, &mut TransformContext::default()).unwrap();
+    }
+    m
+}
+
+fn map_thresholds(original: &Model) -> (Model, TransformContext) {
+    let mut mapped = original.clone();
+    let mut ctx = TransformContext::default();
+    InferThresholding.apply(&mut mapped, &mut ctx).unwrap();
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+        t.apply(&mut mapped, &mut TransformContext::default())
+            .unwrap();
+    }
+    (mapped, ctx)
+}
+
+/// (input shape, data_layout, input type, threshold rows, steps, output type, (scale, bias)).
+type ActivationCase = (
+    &'static [i64],
+    Option<&'static str>,
+    QuantType,
+    i64,
+    i64,
+    QuantType,
+    (f32, f32),
+);
+
+#[test]
+fn standalone_activations_map_onto_thresholding_bit_exact() {
+    use QuantType::*;
+    let cases: [ActivationCase; 7] = [
+        // 2-D, per-channel, unsigned count.
+        (&[2, 8], None, UInt(4), 8, 3, UInt(2), (1.0, 0.0)),
+        // Signed count: bias -2.
+        (&[1, 6], None, Int(4), 6, 3, Int(2), (1.0, -2.0)),
+        // 4-D NCHW per-channel: transposed around the kernel.
+        (&[1, 4, 3, 3], None, Int(3), 4, 3, UInt(2), (1.0, 0.0)),
+        // 4-D NHWC: channels already last.
+        (
+            &[1, 3, 3, 4],
+            Some("NHWC"),
+            UInt(2),
+            4,
+            3,
+            UInt(2),
+            (1.0, 0.0),
+        ),
+        // One row shared by every channel: the layout does not matter.
+        (&[1, 4, 2, 2], None, UInt(8), 1, 15, UInt(4), (1.0, 0.0)),
+        // Sign: a bipolar output.
+        (&[1, 10], None, Int(8), 10, 1, Bipolar, (2.0, -1.0)),
+        // A 1-bit input.
+        (&[1, 5], None, UInt(1), 5, 1, UInt(1), (1.0, 0.0)),
+    ];
+    for (i, (shape, layout, idt, rows, steps, out, sb)) in cases.into_iter().enumerate() {
+        let original = activation(shape, layout, idt, rows, steps, out, sb, 40 + i as u64);
+        let (mapped, ctx) = map_thresholds(&original);
+        assert!(
+            ctx.diagnostics().is_empty(),
+            "case {i}: {:?}",
+            ctx.diagnostics()
+        );
+        let ops: Vec<&str> = mapped
+            .graph
+            .nodes
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        let expected: &[&str] = if shape.len() == 4 && layout.is_none() && rows > 1 {
+            &["Transpose", "Thresholding", "Transpose"]
+        } else {
+            &["Thresholding"]
+        };
+        assert_eq!(ops, expected, "case {i}");
+        let node = mapped
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.op_type == "Thresholding")
+            .unwrap();
+        // The stored thresholds are integers inside the input's range (plus one).
+        let t = mapped
+            .graph
+            .constant(&node.inputs[1])
+            .unwrap()
+            .to_f64()
+            .unwrap();
+        let (lo, hi) = idt.range();
+        assert!(
+            t.iter()
+                .all(|v| v.fract() == 0.0 && *v >= lo && *v <= hi + 1.0),
+            "case {i}"
+        );
+        assert_bit_exact(&original, &mapped, idt);
+        // The kernel's checks accept what the mapping wrote.
+        let registry = Registry::global().unwrap();
+        let kernel = registry
+            .kernel("brainsmith:Thresholding")
+            .unwrap()
+            .instantiate();
+        kernel
+            .check(node, &mapped.graph)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+    }
+}
+
+#[test]
+fn an_activation_that_cannot_be_mapped_says_which_condition_failed() {
+    use QuantType::*;
+    let cases: [(Model, &str); 4] = [
+        (
+            activation(&[1, 4], None, Float32, 4, 3, UInt(2), (1.0, 0.0), 1),
+            "not an integer type",
+        ),
+        (
+            activation(&[1, 4], None, UInt(4), 4, 3, UInt(2), (0.5, 0.0), 2),
+            "not an integer count plus an integer bias",
+        ),
+        (
+            activation(&[1, 4, 5], None, UInt(4), 4, 3, UInt(2), (1.0, 0.0), 3),
+            "channels must be the last axis",
+        ),
+        (
+            activation(&[1, 4], None, UInt(4), 4, 7, UInt(2), (1.0, 0.0), 4),
+            "beyond its out_dtype UINT2",
+        ),
+    ];
+    for (original, why) in cases {
+        let (mapped, ctx) = map_thresholds(&original);
+        assert_eq!(mapped.graph.nodes[0].op_type, "MultiThreshold");
+        let d = ctx.diagnostics();
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains(why), "{} lacks {why}", d[0].message);
+        assert!(
+            d[0].message.starts_with("left as MultiThreshold"),
+            "{}",
+            d[0].message
+        );
+    }
 }

@@ -1,11 +1,12 @@
 //! The HLS backends, compiled with the system's C++ compiler and simulated, against their
 //! kernel's `execute`, bit for bit, over a spread of foldings, datatypes and sizes
-//! (SIMD = MW, PE = MH, PE = 1, 1-bit and 8-bit). Each configuration is built once.
+//! (SIMD = MW, PE = MH, PE = 1, 1-bit and 8-bit): the MVAU and the thresholding layer.
+//! Each configuration is built once.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::{BuildContext, Registry, Transform, TransformContext};
 use brainsmith_plugins::sim::{compile_hls, pack, unpack};
-use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes};
+use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes, InferThresholding};
 use brainsmith_tests::Lcg;
 
 const QONNX: &str = "qonnx.custom_op.general";
@@ -264,6 +265,189 @@ fn the_hls_backend_refuses_what_it_does_not_implement_and_says_why() {
         assert_eq!(
             (found.kernel.name(), found.backend.map(|b| b.name())),
             ("MVAU", Some("MVAU_hls"))
+        );
+    }
+}
+
+/// One thresholding configuration: `x [lead.., channels] -> MultiThreshold -> y`.
+struct ActCase {
+    lead: Vec<i64>,
+    channels: i64,
+    pe: i64,
+    input: QuantType,
+    /// One row shared by every channel, or one per channel.
+    shared: bool,
+    out: QuantType,
+}
+
+/// The mapped activation, and a first frame that meets every channel's thresholds
+/// exactly (ties), as for the MVAU.
+fn mapped_activation(case: &ActCase, seed: u64) -> (Model, Vec<f64>) {
+    let mut g = Lcg(seed);
+    let frame: i64 = case.lead.iter().product::<i64>() * case.channels;
+    let first: Vec<f64> = (0..frame).map(|_| g.value(case.input)).collect();
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    m.set_opset_version(QONNX, 1);
+    let shape: Vec<i64> = case.lead.iter().copied().chain([case.channels]).collect();
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &shape)];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &shape)];
+    let bipolar = case.out == QuantType::Bipolar;
+    let steps = if bipolar {
+        1
+    } else {
+        (case.out.range().1 - case.out.range().0) as i64
+    };
+    let rows = if case.shared { 1 } else { case.channels };
+    let (lo, hi) = case.input.range();
+    let t: Vec<f32> = (0..rows)
+        .flat_map(|c| {
+            let mut row: Vec<f32> = (0..steps)
+                .map(|_| g.int(lo as i64, hi as i64 + 1) as f32)
+                .collect();
+            row[0] = first[c as usize] as f32;
+            row.sort_by(f32::total_cmp);
+            row
+        })
+        .collect();
+    m.graph
+        .initializers
+        .push(Tensor::from_f32("t", &[rows, steps], &t));
+    m.graph.set_datatype("x", case.input);
+    let mut mt = Node::new("MultiThreshold", ["x", "t"], ["y"])
+        .with_name("act")
+        .with_domain(QONNX)
+        .with_attribute("out_dtype", AttributeValue::string(&case.out.to_string()))
+        .with_attribute("data_layout", AttributeValue::string("NHWC"));
+    if bipolar {
+        mt.set_attribute("out_scale", AttributeValue::Float(2.0));
+        mt.set_attribute("out_bias", AttributeValue::Float(-1.0));
+    } else if case.out.range().0 < 0.0 {
+        mt.set_attribute("out_bias", AttributeValue::Float(case.out.range().0 as f32));
+    }
+    m.graph.nodes.push(mt);
+    let mut ctx = TransformContext::default();
+    for t in [
+        &InferShapes as &dyn Transform,
+        &InferDataTypes,
+        &InferThresholding,
+    ] {
+        t.apply(&mut m, &mut ctx).unwrap();
+    }
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    assert_eq!(m.graph.nodes.len(), 1);
+    m.graph.nodes[0].set_attribute("PE", AttributeValue::Int(case.pe));
+    (m, first)
+}
+
+#[test]
+fn thresholding_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    let cases = [
+        // One lane, per-channel thresholds, 4-bit in, 2-bit out.
+        ActCase {
+            lead: vec![1],
+            channels: 8,
+            pe: 1,
+            input: UInt(4),
+            shared: false,
+            out: UInt(2),
+        },
+        // Every channel at once (PE = C), signed in and out.
+        ActCase {
+            lead: vec![1],
+            channels: 6,
+            pe: 6,
+            input: Int(8),
+            shared: false,
+            out: Int(3),
+        },
+        // A feature map, one shared row, 8-bit in, 4-bit out.
+        ActCase {
+            lead: vec![1, 3, 3],
+            channels: 4,
+            pe: 2,
+            input: UInt(8),
+            shared: true,
+            out: UInt(4),
+        },
+        // Sign: bipolar out of 1 bit.
+        ActCase {
+            lead: vec![2],
+            channels: 10,
+            pe: 5,
+            input: Int(4),
+            shared: false,
+            out: Bipolar,
+        },
+        // A 1-bit input.
+        ActCase {
+            lead: vec![1],
+            channels: 4,
+            pe: 2,
+            input: UInt(1),
+            shared: false,
+            out: UInt(1),
+        },
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry
+        .kernel("brainsmith:Thresholding")
+        .unwrap()
+        .instantiate();
+    let hls = registry.backend("Thresholding_hls").unwrap().instantiate();
+    let root =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-thresholding");
+    let _ = std::fs::remove_dir_all(&root);
+    for (i, case) in cases.iter().enumerate() {
+        let (m, first) = mapped_activation(case, 200 + i as u64);
+        let node = &m.graph.nodes[0];
+        kernel.check(node, &m.graph).unwrap();
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        assert_eq!(generated.interface.ports[0].width, input.width());
+        assert_eq!(generated.interface.ports[1].width, output.width());
+        let sim = compile_hls(
+            &root.join(format!("case{i}")),
+            &generated,
+            input.width(),
+            output.width(),
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut g = Lcg(9 + i as u64);
+        let n: i64 = input.normal_shape.iter().product();
+        for frame in 0..3 {
+            let x: Vec<f64> = if frame == 0 {
+                first.clone()
+            } else {
+                (0..n).map(|_| g.value(case.input)).collect()
+            };
+            let xt = Tensor::from_f32(
+                "x",
+                &input.normal_shape,
+                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let thresholds = m.graph.constant(&node.inputs[1]).unwrap().clone();
+            let expected = kernel.execute(node, &m.graph, &[xt, thresholds]).unwrap()[0]
+                .to_f64()
+                .unwrap();
+            let lanes = case.pe as usize;
+            let words = sim
+                .run(
+                    &pack(&x, lanes, input.datatype),
+                    output.transfers() as usize,
+                )
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
+            let got = unpack(&words, lanes, output.datatype);
+            assert_eq!(got, expected, "case {i}: simulation against execute");
+        }
+        // FINN's cycle formula: one word per cycle.
+        assert_eq!(
+            kernel.cycles(node, &m.graph).unwrap(),
+            Some(output.transfers())
         );
     }
 }

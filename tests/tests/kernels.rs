@@ -89,7 +89,7 @@ fn table(text: &str) -> toml::Table {
 
 #[test]
 fn kernels_and_backends_declare_and_read_their_keys() {
-    let kernel = registry().kernel("Thresholding").unwrap();
+    let kernel = registry().kernel("acme:Thresholding").unwrap();
     let keys: Vec<(&str, &str)> = kernel
         .config_fields()
         .iter()
@@ -139,7 +139,7 @@ fn kernels_and_backends_declare_and_read_their_keys() {
 
 #[test]
 fn plugins_show_and_the_manifest_list_kernel_and_backend_keys() {
-    let (code, out, err) = brainsmith(&["plugins", "show", "Thresholding"]);
+    let (code, out, err) = brainsmith(&["plugins", "show", "acme:Thresholding"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("max_steps"), "{out}");
     let (code, out, err) = brainsmith(&["plugins", "show", "ThresholdingHls"]);
@@ -200,8 +200,8 @@ fn a_kernel_configuration_reaches_its_check() {
     std::fs::write(
         &path,
         "steps = [{ stage = \"kernel_mapping\" }, \"generate_hardware\"]\n\
-         kernels = [{ kernel = \"Thresholding\", config = { max_steps = 0 } }]\n\
-         [stages]\nkernel_mapping = [\"InferThresholding\"]\n",
+         kernels = [{ kernel = \"acme:Thresholding\", config = { max_steps = 0 } }]\n\
+         [stages]\nkernel_mapping = [\"acme:InferThresholding\"]\n",
     )
     .unwrap();
     let input = brainsmith_tests::models_dir().join("finn_tfc_w1a1_multithreshold.onnx");

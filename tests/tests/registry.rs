@@ -18,7 +18,7 @@ fn lookups_by_short_and_qualified_name() {
         r.transform("brainsmith:SortGraph").unwrap().name(),
         "SortGraph"
     );
-    assert_eq!(r.kernel("Thresholding").unwrap().source(), "acme");
+    assert_eq!(r.kernel("acme:Thresholding").unwrap().source(), "acme");
     assert!(r.step("cleanup").is_ok());
     let p = r.get(PluginKind::Backend, "acme:ThresholdingRtl").unwrap();
     assert_eq!(p.kind(), PluginKind::Backend);
@@ -96,13 +96,29 @@ fn listing_by_kind_stage_and_op_type() {
         assert!(cleanup.contains(&name), "{name} missing from {cleanup:?}");
     }
     assert!(!cleanup.contains(&"InferThresholding"));
-    let mapping: Vec<&str> = r
+    let mapping = r
         .transforms_in_stage(Stage::KernelMapping)
-        .map(|t| t.name())
+        .map(|t| t.qualified_name().to_owned())
+        .collect::<Vec<String>>();
+    assert_eq!(
+        mapping,
+        [
+            "acme:InferThresholding",
+            "brainsmith:InferMvau",
+            "brainsmith:InferThresholding"
+        ]
+    );
+    // Two crates implement an op type of the same name, in their own domains.
+    let kernels: Vec<String> = r
+        .kernels_for_op("Thresholding")
+        .map(|k| k.qualified_name().to_owned())
         .collect();
-    assert_eq!(mapping, ["InferThresholding", "InferMvau"]);
-    let kernels: Vec<&str> = r.kernels_for_op("Thresholding").map(|k| k.name()).collect();
-    assert_eq!(kernels, ["Thresholding"]);
+    assert_eq!(kernels, ["acme:Thresholding", "brainsmith:Thresholding"]);
+    assert_eq!(
+        r.kernels_for_node_type("finn.custom_op.fpgadataflow", "Thresholding")
+            .count(),
+        1
+    );
     assert_eq!(
         r.kernels_for_node_type("acme.fpgadataflow", "Thresholding")
             .count(),
@@ -122,7 +138,7 @@ fn listing_by_kind_stage_and_op_type() {
 #[test]
 fn kernel_and_backend_cross_references() {
     let r = registry();
-    let kernel = r.kernel("Thresholding").unwrap();
+    let kernel = r.kernel("acme:Thresholding").unwrap();
     let backends: Vec<(&str, Language, i32)> = kernel
         .backends()
         .map(|b| (b.name(), b.language(), b.priority()))
@@ -146,7 +162,7 @@ fn kernel_and_backend_cross_references() {
     let inferred_by: Vec<&str> = kernel.inferred_by().map(|t| t.name()).collect();
     assert_eq!(inferred_by, ["InferThresholding"]);
     assert_eq!(
-        r.transform("InferThresholding")
+        r.transform("acme:InferThresholding")
             .unwrap()
             .infers()
             .unwrap()
@@ -190,7 +206,7 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
         "{err}"
     );
     assert!(
-        err.contains("available kernels: MVAU, Thresholding"),
+        err.contains("available kernels: MVAU, acme:Thresholding, brainsmith:Thresholding"),
         "{err}"
     );
 

@@ -22,6 +22,7 @@
 //! | [`InferDataTypes`](transforms::InferDataTypes) | transform | cleanup | Annotates every node output with its QONNX datatype (`finn_datatype`), in one pass in dependency order: what the quantizers produce (`Quant`, `IntQuant`, `BipolarQuant`, `FloatQuant`, `MultiThreshold`, ...), carried through the ops that only move data, and widened through the multiply-accumulate ops |
 //! | [`InferMvau`](transforms::InferMvau) | transform | kernel_mapping | Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel (`Mvau`), together with the `MultiThreshold` that reads their output, as FINN's quantized and binarised matrix-vector inference does: |
 //! | [`InferShapes`](transforms::InferShapes) | transform | cleanup | Infers the element type and shape of every intermediate tensor and records them in `value_info`; fills in graph outputs whose type or dimensions were not declared |
+//! | [`InferThresholding`](transforms::InferThresholding) | transform | kernel_mapping | Maps each `MultiThreshold` on integer activations onto the `Thresholding` kernel (`Thresholding`), as FINN's thresholding inference does, so that a quantized activation no matrix-vector unit absorbed runs in hardware |
 //! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
 //! | [`MovePadAttributeToTensor`](transforms::MovePadAttributeToTensor) | transform | topology_opt | Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an `INT64` tensor, `value` a scalar of the padded tensor's element type |
 //! | [`RemoveIdentityOps`](transforms::RemoveIdentityOps) | transform | cleanup | Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with the identity permutation |
@@ -31,7 +32,9 @@
 //! | [`SortCommutativeInputsInitializerLast`](transforms::SortCommutativeInputsInitializerLast) | transform | cleanup | Puts the initializer operands of commutative ops (`Add`, `Mul`, `And`, `Or`, `Xor`, `Sum`) after the computed ones, keeping the order within each group: the rewrites that follow look for a constant in the last place only |
 //! | [`SortGraph`](transforms::SortGraph) | transform | cleanup | Sorts the nodes topologically, keeping the file's order wherever it is already valid (a stable Kahn sort: among ready nodes, the earliest in the file goes first) |
 //! | [`MVAU`](kernels::Mvau) | kernel |  | A matrix-vector-activation unit, FINN's `MVAU`: each input vector of `MW` elements is multiplied by a constant `MW x MH` weight matrix, and each of the `MH` sums is turned into the output by thresholds (a quantized activation) or passed on as it is (`noActivation`) |
+//! | [`Thresholding`](kernels::Thresholding) | kernel |  | A quantized activation on its own, FINN's `Thresholding`: each input value `x` of channel `c` (the last axis) becomes `ActVal + #{t in thresholds[c] : x >= t}`, the count of its channel's thresholds it reaches; a bipolar output is `2 * count - 1`, travelling as the bit `count` |
 //! | [`MVAU_hls`](backends::MvauHls) | backend |  | The MVAU as one HLS C++ function of our own: an AXI-Stream of packed input words (`SIMD` lanes, lane 0 in the least significant bits) in, one of packed output words (`PE` lanes) out |
+//! | [`Thresholding_hls`](backends::ThresholdingHls) | backend |  | The thresholding layer as one HLS C++ function of our own: an AXI-Stream of packed input words (`PE` lanes, lane 0 in the least significant bits) in, one of packed output words out, one word per cycle |
 //! | [`cleanup`](steps::cleanup) | step |  | Normalises a freshly exported model: removes identities and unused tensors, sorts the graph, and gives nodes and tensors unique, readable names |
 //! <!-- end of the generated table -->
 //!
@@ -73,6 +76,7 @@ pub use transforms::{
     ExpandNorms, ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants,
     FoldTransposeIntoQuantInit, GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames,
     GiveUniqueParameterTensors, InferDataLayouts, InferDataTypes, InferMvau, InferShapes,
-    LowerConvsToMatMul, MovePadAttributeToTensor, RemoveIdentityOps, RemoveStaticGraphInputs,
-    RemoveUnusedNodes, RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
+    InferThresholding, LowerConvsToMatMul, MovePadAttributeToTensor, RemoveIdentityOps,
+    RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
+    SortCommutativeInputsInitializerLast, SortGraph,
 };

@@ -3,5 +3,31 @@
 //! `execute`, bit for bit ([`crate::sim`]).
 
 mod mvau_hls;
+mod thresholding_hls;
 
 pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
+pub use thresholding_hls::ThresholdingHls;
+
+use brainsmith_core::backend::{Port, PortDirection, Protocol};
+use brainsmith_core::ir::QuantType;
+
+/// The C++ expression decoding a lane `raw` of `datatype` into its value: bipolar bits
+/// as -1/+1, signed types by sign extension, unsigned ones as they are.
+fn lane_value(datatype: QuantType) -> String {
+    match datatype {
+        QuantType::Bipolar => "((long long)raw == 1 ? 1 : -1)".into(),
+        QuantType::Int(w) => format!("ap_int<{w}>(raw)"),
+        QuantType::Ternary => "ap_int<2>(raw)".into(),
+        _ => "(long long)raw".into(),
+    }
+}
+
+/// An AXI-Stream port.
+fn axis_port(name: &str, direction: PortDirection, width: u64) -> Port {
+    Port {
+        name: name.into(),
+        direction,
+        width,
+        protocol: Protocol::AxiStream,
+    }
+}

@@ -6,7 +6,7 @@ use brainsmith_core::attrs::AttrEnum as _;
 use brainsmith_core::backend::{Port, PortDirection, Protocol, identifier};
 use brainsmith_core::prelude::*;
 
-use crate::kernels::{MemMode, Mvau, MvauAttrs};
+use crate::kernels::{MemMode, Mvau};
 
 /// How the HLS backend builds the multipliers.
 #[derive(AttrEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +197,7 @@ impl Backend for MvauHls {
             s,
             "            const auto w = {top}_weights[p][nf * {sf} + sf][s];"
         );
-        let x = input_value(a);
+        let x = super::lane_value(a.input);
         if a.binary_xnor {
             let _ = writeln!(
                 s,
@@ -268,16 +268,5 @@ impl Backend for MvauHls {
                 reset: Some("ap_rst_n".into()),
             },
         })
-    }
-}
-
-/// The C++ expression decoding lane `raw` into its value: bipolar bits as -1/+1, signed
-/// types by sign extension, unsigned ones as they are.
-fn input_value(a: &MvauAttrs) -> String {
-    match a.input {
-        QuantType::Bipolar => "((long long)raw == 1 ? 1 : -1)".into(),
-        QuantType::Int(w) => format!("ap_int<{w}>(raw)"),
-        QuantType::Ternary => "ap_int<2>(raw)".into(),
-        _ => "(long long)raw".into(),
     }
 }

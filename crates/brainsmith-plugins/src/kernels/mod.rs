@@ -5,8 +5,10 @@
 //! teaches `InferShapes` and `InferDataTypes` its ops by registering a kernel.
 
 mod mvau;
+mod thresholding;
 
 pub use mvau::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
+pub use thresholding::{ThresholdRam, Thresholding, ThresholdingAttrs};
 
 use brainsmith_core::Registry;
 use brainsmith_core::hardware::resolve;

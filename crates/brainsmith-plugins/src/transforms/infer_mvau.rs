@@ -257,7 +257,8 @@ fn smallest_type(values: &[f64]) -> QuantType {
     integer_type(lo, hi)
 }
 
-fn integer_type(lo: f64, hi: f64) -> QuantType {
+/// The narrowest QONNX integer type holding every value of `lo..=hi`.
+pub(crate) fn integer_type(lo: f64, hi: f64) -> QuantType {
     if lo >= 0.0 {
         let bits = (hi + 1.0).log2().ceil().max(1.0) as u32;
         QuantType::UInt(bits)
