@@ -89,7 +89,7 @@ static SORT_A: PluginRecord = record!(
         stage: Stage::Cleanup,
         infers: None,
         new: new_t,
-        config: &[]
+        schema: None
     })
 );
 static SORT_B: PluginRecord = record!(
@@ -101,7 +101,7 @@ static SORT_B: PluginRecord = record!(
         stage: Stage::Cleanup,
         infers: None,
         new: new_t,
-        config: &[]
+        schema: None
     })
 );
 static SORT_A_AGAIN: PluginRecord = record!(
@@ -113,7 +113,7 @@ static SORT_A_AGAIN: PluginRecord = record!(
         stage: Stage::Cleanup,
         infers: None,
         new: new_t,
-        config: &[]
+        schema: None
     })
 );
 static KERNEL: PluginRecord = record!(
@@ -123,8 +123,7 @@ static KERNEL: PluginRecord = record!(
     1,
     Details::Kernel(KernelRecord {
         new: new_k,
-        config: &[],
-        attrs: &[]
+        schema: None
     })
 );
 static HLS_1: PluginRecord = record!(
@@ -137,8 +136,7 @@ static HLS_1: PluginRecord = record!(
         language: Language::Hls,
         priority: 1,
         new: new_b,
-        config: &[],
-        attrs: &[]
+        schema: None
     })
 );
 static RTL_1: PluginRecord = record!(
@@ -151,8 +149,7 @@ static RTL_1: PluginRecord = record!(
         language: Language::Rtl,
         priority: 1,
         new: new_b,
-        config: &[],
-        attrs: &[]
+        schema: None
     })
 );
 static STEP: PluginRecord = record!(
@@ -163,7 +160,7 @@ static STEP: PluginRecord = record!(
     Details::Step(StepRecord {
         run,
         check: |_| Ok(()),
-        config: &[]
+        schema: None
     })
 );
 static COUNTED: PluginRecord = record!(
@@ -175,7 +172,7 @@ static COUNTED: PluginRecord = record!(
         stage: Stage::Cleanup,
         infers: None,
         new: new_counted,
-        config: &[]
+        schema: None
     })
 );
 static NS_A: NamespaceRecord = NamespaceRecord {
@@ -320,7 +317,7 @@ static COLLIDING: PluginRecord = PluginRecord {
             stage: Stage::Cleanup,
             infers: None,
             new: new_t,
-            config: &[]
+            schema: None
         })
     )
 };

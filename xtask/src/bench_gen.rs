@@ -276,23 +276,21 @@ fn record(variant: Variant, i: usize, name: &str, tags: &str, version: &str) -> 
     let k = kind(i);
     let details = match k {
         Kind::Transform => format!(
-            "Details::Transform(TransformRecord {{ stage: Stage::{}, infers: None, new: new_transform::<{name}>, config: &[] }})",
+            "Details::Transform(TransformRecord {{ stage: Stage::{}, infers: None, new: new_transform::<{name}>, schema: None }})",
             STAGE_VARIANTS[(i / 10 + i) % 6]
         ),
         Kind::Kernel => {
-            format!(
-                "Details::Kernel(KernelRecord {{ new: new_kernel::<{name}>, config: &[], attrs: &[] }})"
-            )
+            format!("Details::Kernel(KernelRecord {{ new: new_kernel::<{name}>, schema: None }})")
         }
         Kind::Backend => format!(
-            "Details::Backend(BackendRecord {{ kernel: &R{}, language: Language::{}, priority: {}, new: new_backend::<{name}>, config: &[], attrs: &[] }})",
+            "Details::Backend(BackendRecord {{ kernel: &R{}, language: Language::{}, priority: {}, new: new_backend::<{name}>, schema: None }})",
             kernel_of(i),
             if i.is_multiple_of(2) { "Hls" } else { "Rtl" },
             i % 10
         ),
         Kind::Step => {
             format!(
-                "Details::Step(StepRecord {{ run: |m, c, t| {{ check_no_config(t).map_err(config_problems_error)?; step_result({name}(m, c)) }}, check: check_no_config, config: &[] }})"
+                "Details::Step(StepRecord {{ run: |m, c, t| {{ check_no_config(t).map_err(config_problems_error)?; step_result({name}(m, c)) }}, check: check_no_config, schema: None }})"
             )
         }
     };

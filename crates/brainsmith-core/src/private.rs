@@ -12,7 +12,7 @@ pub use crate::config::{check as config_check, field as config_field, unknown_ke
 
 pub use crate::record::{
     BackendRecord, Details, FIELDS, KernelRecord, LIST_SEPARATOR, NAMESPACES, NamespaceRecord,
-    NewBackend, NewKernel, NewTransform, PLUGINS, PluginRecord, StepFn, StepRecord,
+    NewBackend, NewKernel, NewTransform, PLUGINS, PluginRecord, Schema, StepFn, StepRecord,
     TransformRecord, field, field_ends, name_hash,
 };
 
@@ -52,7 +52,7 @@ pub static UNREGISTERED: PluginRecord = PluginRecord {
         stage: Stage::Cleanup,
         infers: None,
         new: unregistered,
-        config: &[],
+        schema: None,
     }),
 };
 

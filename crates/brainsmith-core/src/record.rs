@@ -28,11 +28,12 @@ pub const LIST_SEPARATOR: char = '\u{1e}';
 /// How many string fields a record has.
 pub const FIELDS: usize = 13;
 
-/// The end offset of every field in [`PluginRecord::strings`], from the fields' lengths:
-/// evaluated at compile time, so reading a field is one slice. Offsets are `u32`: no
-/// doc comment a compiler accepts comes near the limit.
-pub const fn field_ends(lengths: [usize; FIELDS]) -> [u32; FIELDS] {
-    let mut ends = [0u32; FIELDS];
+/// The end offset of every field but the last in [`PluginRecord::strings`], from the
+/// fields' lengths (the last ends where the string does): evaluated at compile time, so
+/// reading a field is one slice. Offsets are `u32`: no doc comment a compiler accepts
+/// comes near the limit.
+pub const fn field_ends(lengths: [usize; FIELDS]) -> [u32; FIELDS - 1] {
+    let mut ends = [0u32; FIELDS - 1];
     let mut end = 0usize;
     let mut i = 0;
     while i < FIELDS {
@@ -41,7 +42,9 @@ pub const fn field_ends(lengths: [usize; FIELDS]) -> [u32; FIELDS] {
             end <= u32::MAX as usize,
             "a plugin's docs and metadata exceed 4 GiB"
         );
-        ends[i] = end as u32;
+        if i < FIELDS - 1 {
+            ends[i] = end as u32;
+        }
         i += 1;
     }
     ends
@@ -174,8 +177,8 @@ macro_rules! __plugin_record {
 pub struct PluginRecord {
     /// Every string of the plugin, in [`field`] order, concatenated.
     pub strings: &'static str,
-    /// The end offset of each field in `strings` ([`field_ends`]).
-    pub ends: [u32; FIELDS],
+    /// The end offset of each field but the last in `strings` ([`field_ends`]).
+    pub ends: [u32; FIELDS - 1],
     /// [`name_hash`] of the registered name.
     pub name_hash: u64,
     /// [`name_hash`] of the defining crate's name.
@@ -196,9 +199,11 @@ impl PluginRecord {
         } else {
             self.ends[index - 1] as usize
         };
-        self.strings
-            .get(start..self.ends[index] as usize)
-            .unwrap_or("")
+        let end = match self.ends.get(index) {
+            Some(&end) => end as usize,
+            None => self.strings.len(),
+        };
+        self.strings.get(start..end).unwrap_or("")
     }
 
     fn optional(&self, index: usize) -> Option<&'static str> {
@@ -277,6 +282,35 @@ impl PluginRecord {
     }
 }
 
+/// What a plugin reads: its configuration keys and the node attributes of its instances.
+/// Kept out of the record behind an `Option`: most plugins have neither, and a `None`
+/// costs a record eight bytes and the loader no relocation, where two slices cost it
+/// thirty-two bytes (`BENCHMARKS.md`).
+#[derive(Debug)]
+pub struct Schema {
+    /// The configuration keys, in declaration order.
+    pub config: &'static [ConfigField],
+    /// The node attributes, in declaration order.
+    pub attrs: &'static [AttrSpec],
+}
+
+impl Schema {
+    /// Whether a schema of these parts would hold nothing: then a record stores `None`.
+    pub const fn holds_nothing(config: &[ConfigField], attrs: &[AttrSpec]) -> bool {
+        config.is_empty() && attrs.is_empty()
+    }
+
+    /// The configuration keys of an optional schema.
+    pub fn config_of(schema: Option<&'static Schema>) -> &'static [ConfigField] {
+        schema.map_or(&[], |s| s.config)
+    }
+
+    /// The node attributes of an optional schema.
+    pub fn attrs_of(schema: Option<&'static Schema>) -> &'static [AttrSpec] {
+        schema.map_or(&[], |s| s.attrs)
+    }
+}
+
 /// The kind-specific part of a [`PluginRecord`].
 #[derive(Debug)]
 pub enum Details {
@@ -299,8 +333,8 @@ pub struct TransformRecord {
     pub infers: Option<&'static PluginRecord>,
     /// Constructs the transform from its configuration (an empty table: the defaults).
     pub new: NewTransform,
-    /// The configuration keys (empty when it takes none).
-    pub config: &'static [ConfigField],
+    /// Its configuration keys; `None` when it takes none.
+    pub schema: Option<&'static Schema>,
 }
 
 /// Constructs a transform from its configuration.
@@ -311,10 +345,9 @@ pub type NewTransform = fn(&toml::Table) -> Result<Box<dyn Transform>, Vec<Confi
 pub struct KernelRecord {
     /// Constructs the kernel from its configuration (an empty table: the defaults).
     pub new: NewKernel,
-    /// The configuration keys (empty when it takes none).
-    pub config: &'static [ConfigField],
-    /// The node attributes of its instances.
-    pub attrs: &'static [AttrSpec],
+    /// Its configuration keys and the node attributes of its instances; `None` when it
+    /// has neither.
+    pub schema: Option<&'static Schema>,
 }
 
 /// Constructs a kernel from its configuration.
@@ -334,10 +367,9 @@ pub struct BackendRecord {
     pub priority: i32,
     /// Constructs the backend from its configuration (an empty table: the defaults).
     pub new: NewBackend,
-    /// The configuration keys (empty when it takes none).
-    pub config: &'static [ConfigField],
-    /// The node attributes only this backend reads.
-    pub attrs: &'static [AttrSpec],
+    /// Its configuration keys and the node attributes only it reads; `None` when it has
+    /// neither.
+    pub schema: Option<&'static Schema>,
 }
 
 /// Signature of a step as stored in its record: the model, the context and the step's
@@ -351,8 +383,8 @@ pub struct StepRecord {
     pub run: StepFn,
     /// Reads the configuration only: what a blueprint check does before anything runs.
     pub check: fn(&toml::Table) -> Result<(), Vec<ConfigProblem>>,
-    /// The configuration keys (empty when it takes none).
-    pub config: &'static [ConfigField],
+    /// Its configuration keys; `None` when it takes none.
+    pub schema: Option<&'static Schema>,
 }
 
 /// A crate's declaration of the source name its plugins are registered under.
@@ -416,7 +448,7 @@ mod tests {
             details: Details::Step(StepRecord {
                 run: |_, _, _| Ok(()),
                 check: |_| Ok(()),
-                config: &[],
+                schema: None,
             }),
         };
         assert_eq!(

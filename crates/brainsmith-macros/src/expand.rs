@@ -163,12 +163,13 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                 None => quote!(::core::option::Option::None),
             };
             let (new, fields) = constructor(ident, *config, Kind::Transform);
+            let schema = schema(&fields, &quote!(&[]));
             let details = quote! {
                 #private::Details::Transform(#private::TransformRecord {
                     stage: ::brainsmith_core::Stage::#stage,
                     infers: #infers,
                     new: #new,
-                    config: #fields,
+                    schema: #schema,
                 })
             };
             (details, registered(ident, record))
@@ -176,11 +177,11 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
         Details::Kernel { config, .. } => {
             let (new, fields) = constructor(ident, *config, Kind::Kernel);
             let attrs = quote_spanned!(span=> #private::kernel_attrs::<#ident>());
+            let schema = schema(&fields, &attrs);
             let details = quote! {
                 #private::Details::Kernel(#private::KernelRecord {
                     new: #new,
-                    config: #fields,
-                    attrs: #attrs,
+                    schema: #schema,
                 })
             };
             let mut extra = registered(ident, record);
@@ -201,14 +202,14 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
             let kernel = kernel_record(kernel);
             let (new, fields) = constructor(ident, *config, Kind::Backend);
             let attrs = quote_spanned!(span=> #private::backend_attrs::<#ident>());
+            let schema = schema(&fields, &attrs);
             let details = quote! {
                 #private::Details::Backend(#private::BackendRecord {
                     kernel: #kernel,
                     language: ::brainsmith_core::Language::#language,
                     priority: #priority,
                     new: #new,
-                    config: #fields,
-                    attrs: #attrs,
+                    schema: #schema,
                 })
             };
             let mut extra = registered(ident, record);
@@ -223,6 +224,7 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                     let check = quote_spanned!(ty_span=> #private::check_step_config::<#ty>);
                     let fields =
                         quote_spanned!(ty_span=> <#ty as ::brainsmith_core::Config>::FIELDS);
+                    let schema = schema(&fields, &quote!(&[]));
                     let call =
                         quote_spanned!(span=> #private::step_result(#ident(model, ctx, &config)));
                     quote! {
@@ -232,7 +234,7 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                                 #call
                             },
                             check: #check,
-                            config: #fields,
+                            schema: #schema,
                         })
                     }
                 }
@@ -247,12 +249,30 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                                 #call
                             },
                             check: #private::check_no_config,
-                            config: &[],
+                            schema: ::core::option::Option::None,
                         })
                     }
                 }
             };
             (details, TokenStream::new())
+        }
+    }
+}
+
+/// A record's `schema`: `None` when the plugin has neither configuration keys nor node
+/// attributes (no relocation before `main`), else a reference to them, a temporary the
+/// static's initializer extends to `'static`. Each expression is written once per
+/// branch of one item, so a type error in it is reported once.
+fn schema(config: &TokenStream, attrs: &TokenStream) -> TokenStream {
+    let private = quote!(::brainsmith_core::__private);
+    quote! {
+        if #private::Schema::holds_nothing(#config, #attrs) {
+            ::core::option::Option::None
+        } else {
+            ::core::option::Option::Some(&#private::Schema {
+                config: #config,
+                attrs: #attrs,
+            })
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::ir::Model;
 use crate::kernel::DynKernel;
 use crate::plugin::{Language, PluginKind, Stage, Transform};
 use crate::record::{
-    BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
+    BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, Schema, StepRecord,
     TransformRecord,
 };
 use crate::step::StepContext;
@@ -327,7 +327,7 @@ impl<'r> TransformRef<'r> {
 
     /// Its configuration keys, in declaration order (empty when it takes none).
     pub fn config_fields(&self) -> &'static [ConfigField] {
-        self.record.config
+        Schema::config_of(self.record.schema)
     }
 
     /// Constructs the transform from `config` (its keys; `${VAR}` in strings expanded).
@@ -388,12 +388,12 @@ impl<'r> KernelRef<'r> {
 
     /// Its configuration keys, in declaration order (empty when it takes none).
     pub fn config_fields(&self) -> &'static [ConfigField] {
-        self.record.config
+        Schema::config_of(self.record.schema)
     }
 
     /// The node attributes of its instances, in declaration order.
     pub fn attrs(&self) -> &'static [AttrSpec] {
-        self.record.attrs
+        Schema::attrs_of(self.record.schema)
     }
 
     /// The op types its inference transforms consume (`MatMul` for a kernel that
@@ -455,12 +455,12 @@ impl<'r> BackendRef<'r> {
 
     /// Its configuration keys, in declaration order (empty when it takes none).
     pub fn config_fields(&self) -> &'static [ConfigField] {
-        self.record.config
+        Schema::config_of(self.record.schema)
     }
 
     /// The node attributes only this backend reads, in declaration order.
     pub fn attrs(&self) -> &'static [AttrSpec] {
-        self.record.attrs
+        Schema::attrs_of(self.record.schema)
     }
 
     /// Constructs the backend from `config` (its keys; `${VAR}` in strings expanded). An
@@ -540,7 +540,7 @@ impl StepRef<'_> {
 
     /// The configuration keys it declares (empty when it takes none).
     pub fn config_fields(&self) -> &'static [ConfigField] {
-        self.record.config
+        Schema::config_of(self.record.schema)
     }
 }
 
