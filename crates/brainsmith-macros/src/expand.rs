@@ -163,7 +163,11 @@ fn details(plugin: &Plugin, record: &syn::Ident) -> (TokenStream, TokenStream) {
                 None => quote!(::core::option::Option::None),
             };
             let (new, fields) = constructor(ident, *config, Kind::Transform);
-            let schema = schema(&fields, &quote!(&[]));
+            let schema = match config {
+                Some(_) => schema(&fields, &quote!(&[])),
+                // Nothing to point to: no expression for the compiler to evaluate.
+                None => quote!(::core::option::Option::None),
+            };
             let details = quote! {
                 #private::Details::Transform(#private::TransformRecord {
                     stage: ::brainsmith_core::Stage::#stage,
