@@ -5,7 +5,10 @@
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::{Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::{execute, max_abs_difference};
-use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes, InferThresholding};
+use brainsmith_plugins::{
+    AbsorbConsecutiveTransposes, InferConvInpGen, InferDataTypes, InferLabelSelect, InferMvau,
+    InferShapes, InferStreamingMaxPool, InferThresholding, LowerConvsToMatMul,
+};
 use brainsmith_tests::{Lcg, cli as brainsmith, models_dir};
 
 const QONNX: &str = "qonnx.custom_op.general";
@@ -434,4 +437,312 @@ fn an_activation_that_cannot_be_mapped_says_which_condition_failed() {
             d[0].message
         );
     }
+}
+
+/// `x [1, C, H, W] (UINT4) -> Conv(W [co, C, k_h, k_w], integer) -> y`, lowered to
+/// `Transpose, Im2Col, MatMul, Transpose` and typed.
+fn lowered_conv(c: i64, hw: [i64; 2], co: i64, k: [i64; 2], s: [i64; 2], d: [i64; 2]) -> Model {
+    let mut g = Lcg((c * 7 + co) as u64);
+    let oh = (hw[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+    let ow = (hw[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    m.set_opset_version(QONNX, 1);
+    *m.graph.inputs = vec![ValueInfo::tensor(
+        "x",
+        ElemType::Float,
+        &[1, c, hw[0], hw[1]],
+    )];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &[1, co, oh, ow])];
+    let w: Vec<f32> = (0..co * c * k[0] * k[1])
+        .map(|_| g.int(-2, 1) as f32)
+        .collect();
+    *m.graph.initializers = vec![Tensor::from_f32("w", &[co, c, k[0], k[1]], &w)];
+    m.graph.set_datatype("x", QuantType::UInt(4));
+    let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
+    *m.graph.nodes = vec![
+        Node::new("Conv", ["x", "w"], ["y"])
+            .with_name("conv")
+            .with_attribute("kernel_shape", ints(&k))
+            .with_attribute("strides", ints(&s))
+            .with_attribute("dilations", ints(&d))
+            .with_attribute("pads", ints(&[0, 0, 0, 0])),
+    ];
+    let mut ctx = TransformContext::default();
+    for t in [
+        &InferShapes as &dyn Transform,
+        &LowerConvsToMatMul,
+        &InferShapes,
+        &InferDataTypes,
+    ] {
+        t.apply(&mut m, &mut ctx).unwrap();
+    }
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    m
+}
+
+#[test]
+fn convolutions_map_onto_the_window_generator_and_the_mvau_bit_exact() {
+    let cases = [
+        (3, [6, 6], 4, [3, 3], [1, 1], [1, 1]),
+        (2, [7, 5], 3, [2, 3], [2, 1], [1, 1]),
+        (2, [7, 7], 2, [3, 3], [1, 1], [2, 2]),
+        (4, [6, 6], 2, [1, 1], [2, 2], [1, 1]),
+    ];
+    for (i, (c, hw, co, k, s, d)) in cases.into_iter().enumerate() {
+        let lowered = lowered_conv(c, hw, co, k, s, d);
+        let mut mapped = lowered.clone();
+        let mut ctx = TransformContext::default();
+        for t in [&InferConvInpGen as &dyn Transform, &InferShapes, &InferMvau] {
+            t.apply(&mut mapped, &mut ctx).unwrap();
+        }
+        assert!(
+            ctx.diagnostics().is_empty(),
+            "case {i}: {:?}",
+            ctx.diagnostics()
+        );
+        let ops: Vec<&str> = mapped
+            .graph
+            .nodes
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                "Transpose",
+                "ConvolutionInputGenerator",
+                "MVAU",
+                "Transpose"
+            ],
+            "case {i}"
+        );
+        assert_bit_exact(&lowered, &mapped, QuantType::UInt(4));
+        // The generator's own checks accept what the mapping wrote.
+        let registry = Registry::global().unwrap();
+        let swg = registry
+            .kernel("ConvolutionInputGenerator")
+            .unwrap()
+            .instantiate();
+        swg.check(&mapped.graph.nodes[1], &mapped.graph)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+    }
+}
+
+#[test]
+fn an_im2col_that_cannot_be_mapped_says_why() {
+    let mut m = lowered_conv(2, [5, 5], 2, [3, 3], [1, 1], [1, 1]);
+    let im2col = m
+        .graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.op_type == "Im2Col")
+        .unwrap();
+    im2col.set_attribute("pad_amount", AttributeValue::Ints(vec![1, 1, 1, 1]));
+    let mut ctx = TransformContext::default();
+    assert!(!InferConvInpGen.apply(&mut m, &mut ctx).unwrap());
+    let d = ctx.diagnostics();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].message.contains("FMPadding"), "{}", d[0].message);
+    // A float input stays too.
+    let mut m = lowered_conv(2, [5, 5], 2, [3, 3], [1, 1], [1, 1]);
+    let x = m.graph.nodes[0].outputs[0].clone();
+    m.graph.set_datatype(&x, QuantType::Float32);
+    let mut ctx = TransformContext::default();
+    assert!(!InferConvInpGen.apply(&mut m, &mut ctx).unwrap());
+    assert!(
+        ctx.diagnostics()[0].message.contains("not an integer type"),
+        "{:?}",
+        ctx.diagnostics()
+    );
+}
+
+#[test]
+fn max_pools_map_onto_the_streaming_pool_bit_exact() {
+    // (C, [H, W], window, ceil mode)
+    let cases = [
+        (3, [4, 4], [2, 2], 0),
+        (2, [7, 5], [3, 2], 0),
+        (2, [5, 5], [2, 2], 1),
+    ];
+    for (i, (c, hw, k, ceil)) in cases.into_iter().enumerate() {
+        let mut m = Model::default();
+        m.set_opset_version("", 13);
+        *m.graph.inputs = vec![ValueInfo::tensor(
+            "x",
+            ElemType::Float,
+            &[1, c, hw[0], hw[1]],
+        )];
+        m.graph.set_datatype("x", QuantType::Int(4));
+        let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
+        *m.graph.nodes = vec![
+            Node::new("MaxPool", ["x"], ["y"])
+                .with_name("pool")
+                .with_attribute("kernel_shape", ints(&k))
+                .with_attribute("strides", ints(&k))
+                .with_attribute("ceil_mode", AttributeValue::Int(ceil)),
+        ];
+        let mut ctx = TransformContext::default();
+        for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+            t.apply(&mut m, &mut ctx).unwrap();
+        }
+        let y = m.graph.value_info_of("y").unwrap().clone();
+        *m.graph.outputs = vec![y];
+        let mut mapped = m.clone();
+        InferStreamingMaxPool.apply(&mut mapped, &mut ctx).unwrap();
+        InferShapes.apply(&mut mapped, &mut ctx).unwrap();
+        assert!(
+            ctx.diagnostics().is_empty(),
+            "case {i}: {:?}",
+            ctx.diagnostics()
+        );
+        let ops: Vec<&str> = mapped
+            .graph
+            .nodes
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert_eq!(
+            ops,
+            ["Transpose", "StreamingMaxPool", "Transpose"],
+            "case {i}"
+        );
+        assert_bit_exact(&m, &mapped, QuantType::Int(4));
+    }
+    // Overlapping windows stay, and say why.
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[1, 2, 4, 4])];
+    m.graph.set_datatype("x", QuantType::Int(4));
+    *m.graph.nodes = vec![
+        Node::new("MaxPool", ["x"], ["y"])
+            .with_name("pool")
+            .with_attribute("kernel_shape", AttributeValue::Ints(vec![3, 3]))
+            .with_attribute("strides", AttributeValue::Ints(vec![1, 1])),
+    ];
+    let mut ctx = TransformContext::default();
+    InferShapes.apply(&mut m, &mut ctx).unwrap();
+    assert!(!InferStreamingMaxPool.apply(&mut m, &mut ctx).unwrap());
+    let d = ctx.diagnostics();
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("moves by whole windows")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_classifiers_top_k_maps_onto_the_label_selection_bit_exact() {
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[1, 10])];
+    *m.graph.initializers = vec![Tensor::from_i64("k", &[1], &[3])];
+    m.graph.set_datatype("x", QuantType::UInt(3));
+    *m.graph.nodes = vec![Node::new("TopK", ["x", "k"], ["", "labels"]).with_name("top")];
+    let mut ctx = TransformContext::default();
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+        t.apply(&mut m, &mut ctx).unwrap();
+    }
+    let labels = m.graph.value_info_of("labels").unwrap().clone();
+    *m.graph.outputs = vec![labels];
+    let mut mapped = m.clone();
+    InferLabelSelect.apply(&mut mapped, &mut ctx).unwrap();
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    assert_eq!(mapped.graph.nodes[0].op_type, "LabelSelect");
+    assert_eq!(
+        mapped.graph.datatype("labels").unwrap().unwrap(),
+        QuantType::UInt(8),
+        "FINN's default: the labels' bits widened to a byte"
+    );
+    // UINT3 scores over ten labels: ties on every input.
+    assert_bit_exact(&m, &mapped, QuantType::UInt(3));
+    // Asking for the smallest stays, and says why.
+    m.graph.nodes[0].set_attribute("largest", AttributeValue::Int(0));
+    let mut ctx = TransformContext::default();
+    assert!(!InferLabelSelect.apply(&mut m, &mut ctx).unwrap());
+    assert!(
+        ctx.diagnostics()[0].message.contains("smallest"),
+        "{:?}",
+        ctx.diagnostics()
+    );
+}
+
+#[test]
+fn transposes_between_channels_last_kernels_cancel() {
+    // conv -> max pool: the mapped graph has NCHW transposes that meet between kernels.
+    let mut m = lowered_conv(2, [6, 6], 3, [3, 3], [1, 1], [1, 1]);
+    let y = m.graph.outputs[0].name.clone();
+    let conv_out = "conv_out".to_owned();
+    for node in m.graph.nodes.iter_mut() {
+        for o in node.outputs.iter_mut().filter(|o| **o == y) {
+            o.clone_from(&conv_out);
+        }
+    }
+    m.graph.nodes.push(
+        Node::new("MaxPool", [conv_out.as_str()], [y.as_str()])
+            .with_name("pool")
+            .with_attribute("kernel_shape", AttributeValue::Ints(vec![2, 2]))
+            .with_attribute("strides", AttributeValue::Ints(vec![2, 2])),
+    );
+    m.graph.outputs[0] = ValueInfo::tensor(y.as_str(), ElemType::Float, &[1, 3, 2, 2]);
+    let mut ctx = TransformContext::default();
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+        t.apply(&mut m, &mut ctx).unwrap();
+    }
+    let mut mapped = m.clone();
+    for t in [
+        &InferConvInpGen as &dyn Transform,
+        &InferMvau,
+        // The pool reads the MVAU's accumulator: its type is known once inferred again.
+        &InferShapes,
+        &InferDataTypes,
+        &InferStreamingMaxPool,
+        &AbsorbConsecutiveTransposes,
+        &InferShapes,
+    ] {
+        t.apply(&mut mapped, &mut ctx).unwrap();
+    }
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    let ops: Vec<&str> = mapped
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "Transpose",
+            "ConvolutionInputGenerator",
+            "MVAU",
+            "StreamingMaxPool",
+            "Transpose"
+        ]
+    );
+    assert_bit_exact(&m, &mapped, QuantType::UInt(4));
+    // Two transposes that do not cancel become one.
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &[2, 3, 4])];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, &[3, 4, 2])];
+    *m.graph.nodes = vec![
+        Node::new("Transpose", ["x"], ["t"])
+            .with_attribute("perm", AttributeValue::Ints(vec![1, 0, 2])),
+        Node::new("Transpose", ["t"], ["y"])
+            .with_attribute("perm", AttributeValue::Ints(vec![0, 2, 1])),
+    ];
+    let before = m.clone();
+    assert!(
+        AbsorbConsecutiveTransposes
+            .apply(&mut m, &mut TransformContext::default())
+            .unwrap()
+    );
+    assert_eq!(m.graph.nodes.len(), 1);
+    assert_eq!(m.graph.nodes[0].attr_ints("perm"), Some(&[1, 2, 0][..]));
+    let x = Tensor::from_f32(
+        "x",
+        &[2, 3, 4],
+        &(0..24).map(|v| v as f32).collect::<Vec<_>>(),
+    );
+    assert_eq!(max_abs_difference(&before, &m, &[x]).unwrap(), 0.0);
 }

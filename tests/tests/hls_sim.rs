@@ -451,3 +451,259 @@ fn thresholding_hls_matches_the_kernel_bit_for_bit() {
         );
     }
 }
+
+/// One sliding window: `([H, W], C, [k_h, k_w], [s_h, s_w], [d_h, d_w], SIMD, type)`.
+type WindowCase = ([i64; 2], i64, [i64; 2], [i64; 2], [i64; 2], i64, QuantType);
+
+#[test]
+fn convolution_input_generator_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    let cases: [WindowCase; 8] = [
+        // 3x3, stride 1, all channels per word.
+        ([5, 5], 4, [3, 3], [1, 1], [1, 1], 4, UInt(4)),
+        // One channel per word.
+        ([4, 5], 4, [3, 3], [1, 1], [1, 1], 1, Int(3)),
+        // 2x2 windows, stride 2 (a pooling-style window).
+        ([6, 6], 2, [2, 2], [2, 2], [1, 1], 2, UInt(8)),
+        // Dilated.
+        ([7, 7], 2, [3, 3], [1, 1], [2, 2], 1, UInt(2)),
+        // 1-D: a row.
+        ([1, 9], 3, [1, 3], [1, 2], [1, 1], 3, Int(8)),
+        // Uneven window and stride, a stride taller than the window.
+        ([9, 6], 2, [2, 3], [3, 1], [1, 1], 1, UInt(1)),
+        // 1x1 with a stride (FINN's down-sampler case).
+        ([6, 6], 3, [1, 1], [2, 2], [1, 1], 3, Bipolar),
+        // 8-bit, wide words.
+        ([4, 4], 16, [3, 3], [1, 1], [1, 1], 8, Int(8)),
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry
+        .kernel("ConvolutionInputGenerator")
+        .unwrap()
+        .instantiate();
+    let hls = registry
+        .backend("ConvolutionInputGenerator_hls")
+        .unwrap()
+        .instantiate();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-swg");
+    let _ = std::fs::remove_dir_all(&root);
+    for (i, (ifm, c, k, s, d, simd, dt)) in cases.into_iter().enumerate() {
+        let oh = (ifm[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+        let ow = (ifm[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+        let mut m = Model::default();
+        m.set_opset_version("", 13);
+        let x_shape = [1, ifm[0], ifm[1], c];
+        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
+        m.graph.set_datatype("x", dt);
+        let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
+        let node = Node::new("ConvolutionInputGenerator", ["x"], ["y"])
+            .with_name(format!("swg {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("ConvKernelDim", ints(&k))
+            .with_attribute("IFMChannels", AttributeValue::Int(c))
+            .with_attribute("IFMDim", ints(&ifm))
+            .with_attribute("OFMDim", ints(&[oh, ow]))
+            .with_attribute("SIMD", AttributeValue::Int(simd))
+            .with_attribute("Stride", ints(&s))
+            .with_attribute("Dilation", ints(&d))
+            .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()))
+            .with_attribute("outputDataType", AttributeValue::string(&dt.to_string()));
+        m.graph.nodes.push(node);
+        let node = &m.graph.nodes[0];
+        kernel
+            .check(node, &m.graph)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        assert_eq!(
+            output.normal_shape,
+            [1, oh, ow, k[0] * k[1] * c],
+            "case {i}"
+        );
+        let sim = compile_hls(
+            &root.join(format!("case{i}")),
+            &generated,
+            input.width(),
+            output.width(),
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut g = Lcg(300 + i as u64);
+        let n: i64 = x_shape.iter().product();
+        for _ in 0..2 {
+            let x: Vec<f64> = (0..n).map(|_| g.value(dt)).collect();
+            let xt = Tensor::from_f32(
+                "x",
+                &x_shape,
+                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
+                .to_f64()
+                .unwrap();
+            let words = sim
+                .run(&pack(&x, simd as usize, dt), output.transfers() as usize)
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
+            let got = unpack(&words, simd as usize, dt);
+            assert_eq!(got, expected, "case {i}: simulation against execute");
+        }
+    }
+}
+
+/// One max pool: `([H, W], C, [k_h, k_w], PE, ceil mode, type)`.
+type PoolCase = ([i64; 2], i64, [i64; 2], i64, bool, QuantType);
+
+#[test]
+fn streaming_max_pool_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    let cases: [PoolCase; 6] = [
+        ([4, 4], 3, [2, 2], 1, false, UInt(4)),
+        // The window does not divide the image: the remainder is dropped.
+        ([7, 7], 2, [3, 3], 1, false, Int(4)),
+        // Uneven window, 8-bit signed.
+        ([6, 7], 4, [2, 3], 1, false, Int(8)),
+        // 1-D, two channels per word, ceil mode keeps the last partial window.
+        ([1, 9], 4, [1, 2], 2, true, UInt(3)),
+        // 1-D, one channel per word.
+        ([1, 8], 3, [1, 4], 1, false, Int(2)),
+        // Bipolar: the maximum of -1 and +1.
+        ([4, 6], 2, [2, 2], 1, false, Bipolar),
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("StreamingMaxPool").unwrap().instantiate();
+    let hls = registry
+        .backend("StreamingMaxPool_hls")
+        .unwrap()
+        .instantiate();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-pool");
+    let _ = std::fs::remove_dir_all(&root);
+    for (i, (image, c, pool, pe, ceil, dt)) in cases.into_iter().enumerate() {
+        let mut m = Model::default();
+        m.set_opset_version("", 13);
+        let x_shape = [1, image[0], image[1], c];
+        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
+        m.graph.set_datatype("x", dt);
+        let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
+        m.graph.nodes.push(
+            Node::new("StreamingMaxPool", ["x"], ["y"])
+                .with_name(format!("pool {i}"))
+                .with_domain("finn.custom_op.fpgadataflow")
+                .with_attribute("ImgDim", ints(&image))
+                .with_attribute("PoolDim", ints(&pool))
+                .with_attribute("NumChannels", AttributeValue::Int(c))
+                .with_attribute("PE", AttributeValue::Int(pe))
+                .with_attribute("CeilMode", AttributeValue::Int(i64::from(ceil)))
+                .with_attribute("dataType", AttributeValue::string(&dt.to_string())),
+        );
+        let node = &m.graph.nodes[0];
+        kernel
+            .check(node, &m.graph)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        let lanes = *input.folded_shape.last().unwrap() as usize;
+        let sim = compile_hls(
+            &root.join(format!("case{i}")),
+            &generated,
+            input.width(),
+            output.width(),
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut g = Lcg(400 + i as u64);
+        let n: i64 = x_shape.iter().product();
+        for _ in 0..3 {
+            let x: Vec<f64> = (0..n).map(|_| g.value(dt)).collect();
+            let xt = Tensor::from_f32(
+                "x",
+                &x_shape,
+                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
+                .to_f64()
+                .unwrap();
+            let words = sim
+                .run(&pack(&x, lanes, dt), output.transfers() as usize)
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
+            assert_eq!(
+                unpack(&words, lanes, dt),
+                expected,
+                "case {i}: simulation against execute"
+            );
+        }
+    }
+}
+
+#[test]
+fn label_select_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // (vectors, labels, K, PE, type): few bits make ties common.
+    let cases = [
+        (1, 10, 3, 1, UInt(2)),
+        (1, 12, 12, 4, Int(8)),
+        (1, 6, 1, 6, Int(3)),
+        (3, 8, 2, 2, UInt(4)),
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("LabelSelect").unwrap().instantiate();
+    let hls = registry.backend("LabelSelect_hls").unwrap().instantiate();
+    let root =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-labels");
+    let _ = std::fs::remove_dir_all(&root);
+    for (i, (vectors, labels, k, pe, dt)) in cases.into_iter().enumerate() {
+        let mut m = Model::default();
+        m.set_opset_version("", 13);
+        let x_shape = [vectors, labels];
+        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
+        m.graph.set_datatype("x", dt);
+        m.graph.nodes.push(
+            Node::new("LabelSelect", ["x"], ["y"])
+                .with_name(format!("labels {i}"))
+                .with_domain("finn.custom_op.fpgadataflow")
+                .with_attribute("Labels", AttributeValue::Int(labels))
+                .with_attribute("K", AttributeValue::Int(k))
+                .with_attribute("PE", AttributeValue::Int(pe))
+                .with_attribute("numInputVectors", AttributeValue::Ints(vec![vectors]))
+                .with_attribute("inputDataType", AttributeValue::string(&dt.to_string())),
+        );
+        let node = &m.graph.nodes[0];
+        kernel
+            .check(node, &m.graph)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        let sim = compile_hls(
+            &root.join(format!("case{i}")),
+            &generated,
+            input.width(),
+            output.width(),
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut g = Lcg(500 + i as u64);
+        for _ in 0..4 {
+            let x: Vec<f64> = (0..vectors * labels).map(|_| g.value(dt)).collect();
+            let xt = Tensor::from_f32(
+                "x",
+                &x_shape,
+                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
+                .to_f64()
+                .unwrap();
+            let words = sim
+                .run(&pack(&x, pe as usize, dt), output.transfers() as usize)
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
+            assert_eq!(
+                unpack(&words, 1, output.datatype),
+                expected,
+                "case {i}: simulation against execute"
+            );
+        }
+    }
+}

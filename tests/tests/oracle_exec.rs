@@ -1,6 +1,7 @@
 //! The executor (`brainsmith_plugins::exec`) against qonnx's, bit for bit: the QONNX
 //! quantizers in every signedness, narrowness and rounding mode, `MultiThreshold` in both
-//! layouts with shared and per-channel thresholds, and the ONNX ops between them.
+//! layouts with shared and per-channel thresholds, `Im2Col` plain and padded, `MaxPool` overlapping,
+//! in ceil mode and padded, `TopK` with ties, and the ONNX ops between them.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
@@ -117,20 +118,72 @@ fn quantizer_model() -> Model {
             .with_domain(QONNX),
     );
     outputs.push("mt_shared".into());
+    // Im2Col, plain, and padded with a taller stride and an uneven window.
+    let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
+    for (name, kernel, stride, pads) in [
+        ("im2col", [2, 2], [1, 1], [0, 0, 0, 0]),
+        ("im2col_padded", [3, 2], [2, 1], [1, 0, 1, 0]),
+    ] {
+        nodes.push(
+            Node::new("Im2Col", ["x_nhwc"], [name])
+                .with_name(name)
+                .with_domain(QONNX)
+                .with_attribute("kernel_size", ints(&kernel))
+                .with_attribute("stride", ints(&stride))
+                .with_attribute("pad_amount", ints(&pads))
+                .with_attribute("input_shape", AttributeValue::string("(1, 3, 3, 4)")),
+        );
+        outputs.push(name.into());
+    }
+    // MaxPool: overlapping, ceil mode, padded.
+    for (name, kernel, stride, pads, ceil) in [
+        ("pool_overlap", [2, 2], [1, 1], [0, 0, 0, 0], 0),
+        ("pool_ceil", [2, 2], [2, 2], [0, 0, 0, 0], 1),
+        ("pool_padded", [2, 2], [2, 2], [1, 1, 0, 0], 0),
+    ] {
+        nodes.push(
+            Node::new("MaxPool", ["x"], [name])
+                .with_name(name)
+                .with_attribute("kernel_shape", ints(&kernel))
+                .with_attribute("strides", ints(&stride))
+                .with_attribute("pads", ints(&pads))
+                .with_attribute("ceil_mode", AttributeValue::Int(ceil)),
+        );
+        outputs.push(name.into());
+    }
+    // TopK along the last axis, with ties among the values.
+    inits.push(Tensor::from_i64("k", &[1], &[2]));
+    nodes.push(Node::new("Floor", ["x"], ["x_floor"]).with_name("floor"));
+    nodes.push(
+        Node::new("TopK", ["x_floor", "k"], ["topk_values", "topk_indices"]).with_name("topk"),
+    );
+    outputs.push("topk_values".into());
+    outputs.push("topk_indices".into());
     inits.retain(|t| t.name() != "perm");
     *m.graph.initializers = inits;
     *m.graph.nodes = nodes;
     *m.graph.outputs = outputs
         .iter()
         .map(|o| {
-            let shape: &[i64] = if o == "mt_nhwc" {
-                &[1, 3, 3, 4]
-            } else {
-                &[1, 4, 3, 3]
+            let shape: &[i64] = match o.as_str() {
+                "mt_nhwc" => &[1, 3, 3, 4],
+                "im2col" => &[1, 2, 2, 16],
+                "im2col_padded" => &[1, 2, 2, 24],
+                "pool_overlap" | "pool_ceil" | "pool_padded" => &[1, 4, 2, 2],
+                "topk_values" | "topk_indices" => &[1, 4, 3, 2],
+                _ => &[1, 4, 3, 3],
             };
-            ValueInfo::tensor(o.as_str(), ElemType::Float, shape)
+            let elem = if o == "topk_indices" {
+                ElemType::Int64
+            } else {
+                ElemType::Float
+            };
+            ValueInfo::tensor(o.as_str(), elem, shape)
         })
         .collect();
+    // qonnx's Im2Col reads its input's datatype annotation.
+    m.graph
+        .set_datatype("x_nhwc", brainsmith_core::ir::QuantType::Float32);
     // qonnx's executor wants every intermediate shape declared.
     InferShapes
         .apply(&mut m, &mut TransformContext::default())

@@ -104,7 +104,10 @@ fn listing_by_kind_stage_and_op_type() {
         mapping,
         [
             "acme:InferThresholding",
+            "brainsmith:InferConvInpGen",
+            "brainsmith:InferLabelSelect",
             "brainsmith:InferMvau",
+            "brainsmith:InferStreamingMaxPool",
             "brainsmith:InferThresholding"
         ]
     );
@@ -206,7 +209,10 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
         "{err}"
     );
     assert!(
-        err.contains("available kernels: MVAU, acme:Thresholding, brainsmith:Thresholding"),
+        err.contains(
+            "available kernels: ConvolutionInputGenerator, LabelSelect, MVAU, \
+             StreamingMaxPool, acme:Thresholding, brainsmith:Thresholding"
+        ),
         "{err}"
     );
 

@@ -2,10 +2,16 @@
 //! per kernel and language. Every one is verified by simulation against its kernel's
 //! `execute`, bit for bit ([`crate::sim`]).
 
+mod convolution_input_generator_hls;
+mod label_select_hls;
 mod mvau_hls;
+mod streaming_max_pool_hls;
 mod thresholding_hls;
 
+pub use convolution_input_generator_hls::ConvolutionInputGeneratorHls;
+pub use label_select_hls::LabelSelectHls;
 pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
+pub use streaming_max_pool_hls::StreamingMaxPoolHls;
 pub use thresholding_hls::ThresholdingHls;
 
 use brainsmith_core::backend::{Port, PortDirection, Protocol};

@@ -4,10 +4,16 @@
 //! gets its output shapes and datatypes from the kernel's `infer` hook, so a plugin crate
 //! teaches `InferShapes` and `InferDataTypes` its ops by registering a kernel.
 
+mod convolution_input_generator;
+mod label_select;
 mod mvau;
+mod streaming_max_pool;
 mod thresholding;
 
+pub use convolution_input_generator::{ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs};
+pub use label_select::{LabelSelect, LabelSelectAttrs};
 pub use mvau::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
+pub use streaming_max_pool::{StreamingMaxPool, StreamingMaxPoolAttrs};
 pub use thresholding::{ThresholdRam, Thresholding, ThresholdingAttrs};
 
 use brainsmith_core::Registry;

@@ -20,7 +20,7 @@ mod qonnx;
 mod reduce;
 #[cfg(test)]
 mod tests;
-mod window;
+pub(crate) mod window;
 
 use std::sync::OnceLock;
 

@@ -5,7 +5,7 @@
 
 use super::Domain::Qonnx;
 use super::Table;
-use crate::eval::{Array, Run, broadcast_dims, broadcast_index, count};
+use crate::eval::{Array, Run, Values, broadcast_dims, broadcast_index, count};
 use crate::shapes::{Ctx, FLOAT, attr_ints, dim_value, fit, show, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
@@ -15,6 +15,62 @@ pub(super) fn register(t: &mut Table) {
     t.eval(Qonnx, &["Quant", "IntQuant"], quant, 4);
     t.eval(Qonnx, &["BipolarQuant"], bipolar_quant, 2);
     t.eval(Qonnx, &["MultiThreshold"], multithreshold, 2);
+    t.eval(Qonnx, &["Im2Col"], im2col_values, 1);
+}
+
+/// `Im2Col` on values: each output pixel's window, channels innermost, kernel positions
+/// row-major, `pad_value` where the window reaches into the padding.
+fn im2col_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let &[n, h, w, c] = a.dims.as_slice() else {
+        return Err(format!("its input of shape {:?} is not NHWC", a.dims));
+    };
+    let two = |name: &str, default: [usize; 2]| -> Result<[usize; 2], String> {
+        match node.attr_ints(name) {
+            None => Ok(default),
+            Some(&[p, q]) if p > 0 && q > 0 => Ok([p as usize, q as usize]),
+            Some(other) => Err(format!("`{name}` {other:?} is not two positive values")),
+        }
+    };
+    let pads = match node.attr_ints("pad_amount") {
+        None => [0; 4],
+        Some(v) if v.len() == 4 && v.iter().all(|&p| p >= 0) => {
+            [v[0] as usize, v[1] as usize, v[2] as usize, v[3] as usize]
+        }
+        Some(other) => return Err(format!("`pad_amount` {other:?} is not four sizes")),
+    };
+    let window = super::window::Window {
+        kernel: two("kernel_size", [0, 0]).and_then(|k| {
+            if k.contains(&0) {
+                Err("it has no `kernel_size`".to_owned())
+            } else {
+                Ok(k)
+            }
+        })?,
+        stride: two("stride", [1, 1])?,
+        dilation: two("dilations", [1, 1])?,
+        pads,
+    };
+    let [oh, ow] = window.out_dims([h, w])?;
+    let dims = vec![n, oh, ow, window.kernel[0] * window.kernel[1] * c];
+    count(&dims, run)?;
+    let pad = f64::from(node.attr_float("pad_value").unwrap_or(0.0));
+    let index = window.gather([n, h, w, c])?;
+    Ok(vec![match &a.values {
+        Values::Float(v) => Array::floats(
+            a.elem,
+            dims,
+            index.iter().map(|i| i.map_or(pad, |i| v[i])).collect(),
+        ),
+        Values::Int(v) => Array::ints(
+            a.elem,
+            dims,
+            index
+                .iter()
+                .map(|i| i.map_or(pad as i64, |i| v[i]))
+                .collect(),
+        ),
+    }])
 }
 
 /// QONNX and FINN custom ops (any domain) whose output is a float tensor shaped like the

@@ -3,7 +3,7 @@
 use super::Domain::Onnx;
 use super::Table;
 use super::movement::{axes_input, axes_of};
-use crate::eval::{Array, Run, axis_in, strides};
+use crate::eval::{Array, Run, Values, axis_in, count, strides};
 use crate::shapes::{Ctx, INT64, attr_int, axis, elem, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
@@ -11,6 +11,7 @@ pub(super) fn register(t: &mut Table) {
     t.shape(Onnx, REDUCE, reduce);
     t.shape(Onnx, &["ArgMax", "ArgMin"], arg_reduce);
     t.shape(Onnx, &["TopK"], top_k);
+    t.eval(Onnx, &["TopK"], top_k_values, 1);
     t.eval(
         Onnx,
         &[
@@ -165,4 +166,75 @@ fn reduce_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, Str
     Ok(vec![
         Array::floats(ElemType::Double, dims, acc).cast(a.elem)?,
     ])
+}
+
+/// `TopK` on values: along `axis`, the `k` largest (or smallest) values and their
+/// indices, in order (`sorted`), ties going to the lower index, as ONNX specifies. `k`
+/// is the second input (opset 10) or the attribute.
+fn top_k_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    let k = match x.get(1) {
+        Some(k) => *k.as_i64()?.first().ok_or("k is empty")?,
+        None => node.attr_int("k").ok_or("it has no `k`")?,
+    };
+    let ax = axis_in(node.attr_int("axis").unwrap_or(-1), a.dims.len())?;
+    let n = a.dims[ax];
+    let k = usize::try_from(k)
+        .ok()
+        .filter(|&k| k <= n)
+        .ok_or_else(|| format!("k = {k} is not within 0..={n}, the length of axis {ax}"))?;
+    let largest = node.attr_int("largest").unwrap_or(1) != 0;
+    let mut dims = a.dims.clone();
+    dims[ax] = k;
+    count(&dims, run)?;
+    let inner: usize = a.dims[ax + 1..].iter().product();
+    let outer: usize = a.dims[..ax].iter().product();
+    let values = a.as_f64();
+    let mut picked: Vec<usize> = Vec::with_capacity(outer * k * inner);
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| values[(o * n + j) * inner + i];
+            order.clear();
+            order.extend(0..n);
+            // Stable: equal values keep the lower index first.
+            order.sort_by(|&p, &q| {
+                let (vp, vq) = (at(p), at(q));
+                let by = vp.partial_cmp(&vq).unwrap_or(std::cmp::Ordering::Equal);
+                if largest { by.reverse() } else { by }
+            });
+            picked.extend_from_slice(&order[..k]);
+        }
+    }
+    // `picked` is in (outer, inner, k) order; the outputs are (outer, k, inner).
+    let mut indices = vec![0usize; outer * k * inner];
+    for o in 0..outer {
+        for i in 0..inner {
+            for r in 0..k {
+                indices[(o * k + r) * inner + i] = picked[(o * inner + i) * k + r];
+            }
+        }
+    }
+    let source =
+        |o: usize, r: usize, i: usize| (o * n + indices[(o * k + r) * inner + i]) * inner + i;
+    let mut flat = Vec::with_capacity(indices.len());
+    for o in 0..outer {
+        for r in 0..k {
+            for i in 0..inner {
+                flat.push(source(o, r, i));
+            }
+        }
+    }
+    let values_out = match &a.values {
+        Values::Float(v) => {
+            Array::floats(a.elem, dims.clone(), flat.iter().map(|&f| v[f]).collect())
+        }
+        Values::Int(v) => Array::ints(a.elem, dims.clone(), flat.iter().map(|&f| v[f]).collect()),
+    };
+    let index_out = Array::ints(
+        ElemType::Int64,
+        dims,
+        indices.iter().map(|&j| j as i64).collect(),
+    );
+    Ok(vec![values_out, index_out])
 }

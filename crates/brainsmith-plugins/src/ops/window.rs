@@ -2,10 +2,12 @@
 
 use super::Domain::Onnx;
 use super::Table;
+use crate::eval::{Array, Run, Values, count};
 use crate::shapes::{Ctx, INT64, attr_int, attr_ints, elem, fit, show, static_dims, typed};
-use brainsmith_core::ir::{Dim, TensorType};
+use brainsmith_core::ir::{Dim, Node, TensorType};
 
 pub(super) fn register(t: &mut Table) {
+    t.eval(Onnx, &["MaxPool"], max_pool_values, 1);
     t.shape(Onnx, &["Conv"], conv);
     t.shape(Onnx, &["AveragePool", "MaxPool", "LpPool"], pool);
     t.shape(
@@ -139,4 +141,228 @@ fn global_pool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let mut out = x[..2].to_vec();
     out.extend(std::iter::repeat_n(Dim::Value(1), x.len() - 2));
     Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+/// A 2-D sliding window over an NHWC tensor, as QONNX's `Im2Col` and FINN's sliding
+/// window generator read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// `[k_h, k_w]`.
+    pub(crate) kernel: [usize; 2],
+    /// `[s_h, s_w]`.
+    pub(crate) stride: [usize; 2],
+    /// `[d_h, d_w]`.
+    pub(crate) dilation: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub(crate) pads: [usize; 4],
+}
+
+impl Window {
+    /// The output's spatial dimensions `[OH, OW]` for an input of `[H, W]`: ONNX's
+    /// `(in + pads - d * (k - 1) - 1) / s + 1`; an error when the window does not fit.
+    pub(crate) fn out_dims(&self, input: [usize; 2]) -> Result<[usize; 2], String> {
+        let mut out = [0; 2];
+        for i in 0..2 {
+            let (k, s, d) = (self.kernel[i], self.stride[i], self.dilation[i]);
+            if k == 0 || s == 0 || d == 0 {
+                return Err("kernel, stride and dilation must be positive".into());
+            }
+            let padded = input[i] + self.pads[i] + self.pads[i + 2];
+            let extent = d * (k - 1) + 1;
+            if extent > padded {
+                return Err(format!(
+                    "a window of extent {extent} does not fit into {padded} (padded)"
+                ));
+            }
+            out[i] = (padded - extent) / s + 1;
+        }
+        Ok(out)
+    }
+
+    /// For every output element, in order, the flat index of the input element it copies,
+    /// or `None` for padding: `out[n, oh, ow, (kh * k_w + kw) * C + c]` is
+    /// `x[n, oh * s_h + kh * d_h - top, ow * s_w + kw * d_w - left, c]`, channels innermost
+    /// and kernel positions row-major.
+    pub(crate) fn gather(&self, [n, h, w, c]: [usize; 4]) -> Result<Vec<Option<usize>>, String> {
+        let [oh, ow] = self.out_dims([h, w])?;
+        let [kh, kw] = self.kernel;
+        let total = [n, oh, ow, kh, kw, c]
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .ok_or("the output would hold more than 2^64 values")?;
+        let mut out = Vec::with_capacity(total);
+        for b in 0..n {
+            for y in 0..oh {
+                for x in 0..ow {
+                    for i in 0..kh {
+                        for j in 0..kw {
+                            let row = (y * self.stride[0] + i * self.dilation[0])
+                                .checked_sub(self.pads[0])
+                                .filter(|&r| r < h);
+                            let col = (x * self.stride[1] + j * self.dilation[1])
+                                .checked_sub(self.pads[1])
+                                .filter(|&r| r < w);
+                            for ch in 0..c {
+                                out.push(match (row, col) {
+                                    (Some(r), Some(q)) => Some(((b * h + r) * w + q) * c + ch),
+                                    _ => None,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The output length of a pooling axis: ONNX's `floor` (or, in ceil mode, `ceil`) of
+/// `(in + pads - extent) / stride + 1`, where in ceil mode a last window starting in the
+/// end padding is dropped.
+pub(crate) fn pooled_length(
+    input: usize,
+    [begin, end]: [usize; 2],
+    extent: usize,
+    stride: usize,
+    ceil: bool,
+) -> Result<usize, String> {
+    let padded = input + begin + end;
+    if extent > padded || stride == 0 {
+        return Err(format!(
+            "a window of extent {extent} does not fit into {padded} (padded)"
+        ));
+    }
+    let span = padded - extent;
+    let mut out = if ceil {
+        span.div_ceil(stride) + 1
+    } else {
+        span / stride + 1
+    };
+    if ceil && (out - 1) * stride >= input + begin {
+        out -= 1;
+    }
+    Ok(out)
+}
+
+/// `MaxPool` on values, for one or two spatial axes (`NCW`, `NCHW`): the largest value
+/// of each window; padding never wins, and a window of ceil mode that runs past the end
+/// takes the largest of what it covers. Only the values output.
+fn max_pool_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    if node.outputs.len() > 1 && !node.outputs[1].is_empty() {
+        return Err("its indices output is not computed here".into());
+    }
+    let a = x[0];
+    let (n, c, h, w, spatial) = match *a.dims.as_slice() {
+        [n, c, w] => (n, c, 1, w, 1),
+        [n, c, h, w] => (n, c, h, w, 2),
+        _ => {
+            return Err(format!(
+                "its input of shape {:?} is not NCW or NCHW",
+                a.dims
+            ));
+        }
+    };
+    let list = |name: &str, default: usize, len: usize| -> Result<Vec<usize>, String> {
+        match node.attr_ints(name) {
+            None => Ok(vec![default; len]),
+            Some(v) if v.len() == len && v.iter().all(|&d| d >= 0) => {
+                Ok(v.iter().map(|&d| d as usize).collect())
+            }
+            Some(v) => Err(format!("`{name}` {v:?} is not {len} sizes")),
+        }
+    };
+    let pad2 = |v: Vec<usize>| {
+        if spatial == 1 {
+            [0, v[0], 0, v[1]]
+        } else {
+            [v[0], v[1], v[2], v[3]]
+        }
+    };
+    let one = |v: Vec<usize>| {
+        if spatial == 1 {
+            [1, v[0]]
+        } else {
+            [v[0], v[1]]
+        }
+    };
+    let kernel = one(list("kernel_shape", 0, spatial)?);
+    let stride = one(list("strides", 1, spatial)?);
+    let dilation = one(list("dilations", 1, spatial)?);
+    let pads = pad2(list("pads", 0, 2 * spatial)?);
+    if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
+        return Err("kernel, strides and dilations must be positive".into());
+    }
+    if node.attr_str("auto_pad").is_some_and(|p| p != "NOTSET") {
+        return Err("`auto_pad` is not supported here; give `pads`".into());
+    }
+    let ceil = node.attr_int("ceil_mode").unwrap_or(0) != 0;
+    let extent = |i: usize| dilation[i] * (kernel[i] - 1) + 1;
+    let oh = pooled_length(h, [pads[0], pads[2]], extent(0), stride[0], ceil)?;
+    let ow = pooled_length(w, [pads[1], pads[3]], extent(1), stride[1], ceil)?;
+    let dims: Vec<usize> = if spatial == 1 {
+        vec![n, c, ow]
+    } else {
+        vec![n, c, oh, ow]
+    };
+    count(&dims, run)?;
+    let geometry = PoolGeometry {
+        planes: n * c,
+        input: [h, w],
+        output: [oh, ow],
+        kernel,
+        stride,
+        dilation,
+        begin: [pads[0], pads[1]],
+    };
+    Ok(vec![match &a.values {
+        Values::Float(v) => Array::floats(a.elem, dims, geometry.max(v, f64::NEG_INFINITY)),
+        Values::Int(v) => Array::ints(a.elem, dims, geometry.max(v, i64::MIN)),
+    }])
+}
+
+/// Where the windows of a 2-D pooling sit.
+struct PoolGeometry {
+    planes: usize,
+    input: [usize; 2],
+    output: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    begin: [usize; 2],
+}
+
+impl PoolGeometry {
+    /// The largest value of each window of each plane (`empty` for a window that covers
+    /// only padding).
+    fn max<T: Copy + PartialOrd>(&self, v: &[T], empty: T) -> Vec<T> {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let cell = |o: usize, k: usize, i: usize, len: usize| {
+            (o * self.stride[i] + k * self.dilation[i])
+                .checked_sub(self.begin[i])
+                .filter(|&v| v < len)
+        };
+        let mut out = Vec::with_capacity(self.planes * oh * ow);
+        for p in 0..self.planes {
+            let plane = &v[p * h * w..(p + 1) * h * w];
+            for y in 0..oh {
+                for x in 0..ow {
+                    let mut best: Option<T> = None;
+                    for ky in 0..self.kernel[0] {
+                        for kx in 0..self.kernel[1] {
+                            if let (Some(r), Some(q)) = (cell(y, ky, 0, h), cell(x, kx, 1, w)) {
+                                let value = plane[r * w + q];
+                                if best.is_none_or(|b| value > b) {
+                                    best = Some(value);
+                                }
+                            }
+                        }
+                    }
+                    out.push(best.unwrap_or(empty));
+                }
+            }
+        }
+        out
+    }
 }

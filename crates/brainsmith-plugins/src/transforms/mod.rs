@@ -1,5 +1,6 @@
 //! Graph transforms, one per file, and what the rewriting ones share (`rewrite`).
 
+mod absorb_consecutive_transposes;
 mod batchnorm_to_affine;
 mod change_batch_size;
 mod convert_div_to_mul;
@@ -14,10 +15,13 @@ mod gemm_to_matmul;
 mod give_readable_tensor_names;
 mod give_unique_node_names;
 mod give_unique_parameter_tensors;
+mod infer_conv_inp_gen;
 mod infer_data_layouts;
 mod infer_datatypes;
+mod infer_label_select;
 mod infer_mvau;
 pub(crate) mod infer_shapes;
+mod infer_streaming_max_pool;
 mod infer_thresholding;
 mod lower_convs_to_matmul;
 mod move_pad_attribute_to_tensor;
@@ -30,6 +34,7 @@ mod rewrite;
 mod sort_commutative_inputs;
 pub(crate) mod sort_graph;
 
+pub use absorb_consecutive_transposes::AbsorbConsecutiveTransposes;
 pub use batchnorm_to_affine::BatchNormToAffine;
 pub use change_batch_size::ChangeBatchSize;
 pub use convert_div_to_mul::ConvertDivToMul;
@@ -44,10 +49,13 @@ pub use gemm_to_matmul::GemmToMatMul;
 pub use give_readable_tensor_names::GiveReadableTensorNames;
 pub use give_unique_node_names::GiveUniqueNodeNames;
 pub use give_unique_parameter_tensors::GiveUniqueParameterTensors;
+pub use infer_conv_inp_gen::InferConvInpGen;
 pub use infer_data_layouts::InferDataLayouts;
 pub use infer_datatypes::InferDataTypes;
+pub use infer_label_select::InferLabelSelect;
 pub use infer_mvau::InferMvau;
 pub use infer_shapes::InferShapes;
+pub use infer_streaming_max_pool::InferStreamingMaxPool;
 pub use infer_thresholding::InferThresholding;
 pub use lower_convs_to_matmul::LowerConvsToMatMul;
 pub use move_pad_attribute_to_tensor::MovePadAttributeToTensor;
