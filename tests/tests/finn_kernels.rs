@@ -441,10 +441,18 @@ fn an_activation_that_cannot_be_mapped_says_which_condition_failed() {
 
 /// `x [1, C, H, W] (UINT4) -> Conv(W [co, C, k_h, k_w], integer) -> y`, lowered to
 /// `Transpose, Im2Col, MatMul, Transpose` and typed.
-fn lowered_conv(c: i64, hw: [i64; 2], co: i64, k: [i64; 2], s: [i64; 2], d: [i64; 2]) -> Model {
+fn lowered_conv(
+    c: i64,
+    hw: [i64; 2],
+    co: i64,
+    k: [i64; 2],
+    s: [i64; 2],
+    d: [i64; 2],
+    pads: [i64; 4],
+) -> Model {
     let mut g = Lcg((c * 7 + co) as u64);
-    let oh = (hw[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
-    let ow = (hw[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+    let oh = (hw[0] + pads[0] + pads[2] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+    let ow = (hw[1] + pads[1] + pads[3] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
     let mut m = Model::default();
     m.set_opset_version("", 13);
     m.set_opset_version(QONNX, 1);
@@ -466,7 +474,7 @@ fn lowered_conv(c: i64, hw: [i64; 2], co: i64, k: [i64; 2], s: [i64; 2], d: [i64
             .with_attribute("kernel_shape", ints(&k))
             .with_attribute("strides", ints(&s))
             .with_attribute("dilations", ints(&d))
-            .with_attribute("pads", ints(&[0, 0, 0, 0])),
+            .with_attribute("pads", ints(&pads)),
     ];
     let mut ctx = TransformContext::default();
     for t in [
@@ -490,7 +498,7 @@ fn convolutions_map_onto_the_window_generator_and_the_mvau_bit_exact() {
         (4, [6, 6], 2, [1, 1], [2, 2], [1, 1]),
     ];
     for (i, (c, hw, co, k, s, d)) in cases.into_iter().enumerate() {
-        let lowered = lowered_conv(c, hw, co, k, s, d);
+        let lowered = lowered_conv(c, hw, co, k, s, d, [0, 0, 0, 0]);
         let mut mapped = lowered.clone();
         let mut ctx = TransformContext::default();
         for t in [&InferConvInpGen as &dyn Transform, &InferShapes, &InferMvau] {
@@ -531,21 +539,21 @@ fn convolutions_map_onto_the_window_generator_and_the_mvau_bit_exact() {
 
 #[test]
 fn an_im2col_that_cannot_be_mapped_says_why() {
-    let mut m = lowered_conv(2, [5, 5], 2, [3, 3], [1, 1], [1, 1]);
+    let mut m = lowered_conv(2, [5, 5], 2, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]);
     let im2col = m
         .graph
         .nodes
         .iter_mut()
         .find(|n| n.op_type == "Im2Col")
         .unwrap();
-    im2col.set_attribute("pad_amount", AttributeValue::Ints(vec![1, 1, 1, 1]));
+    im2col.set_attribute("pad_value", AttributeValue::Float(1.0));
     let mut ctx = TransformContext::default();
     assert!(!InferConvInpGen.apply(&mut m, &mut ctx).unwrap());
     let d = ctx.diagnostics();
     assert_eq!(d.len(), 1, "{d:?}");
-    assert!(d[0].message.contains("FMPadding"), "{}", d[0].message);
+    assert!(d[0].message.contains("pads with zeros"), "{}", d[0].message);
     // A float input stays too.
-    let mut m = lowered_conv(2, [5, 5], 2, [3, 3], [1, 1], [1, 1]);
+    let mut m = lowered_conv(2, [5, 5], 2, [3, 3], [1, 1], [1, 1], [0, 0, 0, 0]);
     let x = m.graph.nodes[0].outputs[0].clone();
     m.graph.set_datatype(&x, QuantType::Float32);
     let mut ctx = TransformContext::default();
@@ -670,7 +678,7 @@ fn a_classifiers_top_k_maps_onto_the_label_selection_bit_exact() {
 #[test]
 fn transposes_between_channels_last_kernels_cancel() {
     // conv -> max pool: the mapped graph has NCHW transposes that meet between kernels.
-    let mut m = lowered_conv(2, [6, 6], 3, [3, 3], [1, 1], [1, 1]);
+    let mut m = lowered_conv(2, [6, 6], 3, [3, 3], [1, 1], [1, 1], [0, 0, 0, 0]);
     let y = m.graph.outputs[0].name.clone();
     let conv_out = "conv_out".to_owned();
     for node in m.graph.nodes.iter_mut() {
@@ -745,4 +753,39 @@ fn transposes_between_channels_last_kernels_cancel() {
         &(0..24).map(|v| v as f32).collect::<Vec<_>>(),
     );
     assert_eq!(max_abs_difference(&before, &m, &[x]).unwrap(), 0.0);
+}
+
+#[test]
+fn a_padded_convolution_gets_a_padding_kernel_in_front_bit_exact() {
+    for (i, pads) in [[1, 1, 1, 1], [0, 2, 1, 0]].into_iter().enumerate() {
+        let lowered = lowered_conv(3, [5, 4], 2, [3, 3], [1, 1], [1, 1], pads);
+        let mut mapped = lowered.clone();
+        let mut ctx = TransformContext::default();
+        for t in [&InferConvInpGen as &dyn Transform, &InferShapes, &InferMvau] {
+            t.apply(&mut mapped, &mut ctx).unwrap();
+        }
+        assert!(
+            ctx.diagnostics().is_empty(),
+            "case {i}: {:?}",
+            ctx.diagnostics()
+        );
+        let ops: Vec<&str> = mapped
+            .graph
+            .nodes
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                "Transpose",
+                "FMPadding",
+                "ConvolutionInputGenerator",
+                "MVAU",
+                "Transpose"
+            ],
+            "case {i}"
+        );
+        assert_bit_exact(&lowered, &mapped, QuantType::UInt(4));
+    }
 }

@@ -707,3 +707,63 @@ fn label_select_hls_matches_the_kernel_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn fm_padding_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // ([H, W], C, [top, left, bottom, right], SIMD, type)
+    let cases = [
+        ([3, 3], 2, [1, 1, 1, 1], 2, UInt(4)),
+        ([4, 2], 4, [0, 2, 1, 0], 1, Int(8)),
+        ([1, 5], 3, [0, 1, 0, 2], 3, Int(2)),
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("FMPadding").unwrap().instantiate();
+    let hls = registry.backend("FMPadding_hls").unwrap().instantiate();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-pad");
+    let _ = std::fs::remove_dir_all(&root);
+    for (i, (image, c, pads, simd, dt)) in cases.into_iter().enumerate() {
+        let mut m = Model::default();
+        m.set_opset_version("", 13);
+        let x_shape = [1, image[0], image[1], c];
+        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
+        m.graph.nodes.push(
+            Node::new("FMPadding", ["x"], ["y"])
+                .with_name(format!("pad {i}"))
+                .with_domain("finn.custom_op.fpgadataflow")
+                .with_attribute("ImgDim", AttributeValue::Ints(image.to_vec()))
+                .with_attribute("Padding", AttributeValue::Ints(pads.to_vec()))
+                .with_attribute("NumChannels", AttributeValue::Int(c))
+                .with_attribute("SIMD", AttributeValue::Int(simd))
+                .with_attribute("inputDataType", AttributeValue::string(&dt.to_string())),
+        );
+        let node = &m.graph.nodes[0];
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        let sim = compile_hls(
+            &root.join(format!("case{i}")),
+            &generated,
+            input.width(),
+            output.width(),
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let mut g = Lcg(600 + i as u64);
+        let n: i64 = x_shape.iter().product();
+        let x: Vec<f64> = (0..n).map(|_| g.value(dt)).collect();
+        let xt = Tensor::from_f32(
+            "x",
+            &x_shape,
+            &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
+            .to_f64()
+            .unwrap();
+        let words = sim
+            .run(&pack(&x, simd as usize, dt), output.transfers() as usize)
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        assert_eq!(unpack(&words, simd as usize, dt), expected, "case {i}");
+    }
+}

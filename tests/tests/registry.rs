@@ -210,7 +210,7 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
     );
     assert!(
         err.contains(
-            "available kernels: ConvolutionInputGenerator, LabelSelect, MVAU, \
+            "available kernels: ConvolutionInputGenerator, FMPadding, LabelSelect, MVAU, \
              StreamingMaxPool, acme:Thresholding, brainsmith:Thresholding"
         ),
         "{err}"

@@ -3,12 +3,14 @@
 //! `execute`, bit for bit ([`crate::sim`]).
 
 mod convolution_input_generator_hls;
+mod fm_padding_hls;
 mod label_select_hls;
 mod mvau_hls;
 mod streaming_max_pool_hls;
 mod thresholding_hls;
 
 pub use convolution_input_generator_hls::ConvolutionInputGeneratorHls;
+pub use fm_padding_hls::FmPaddingHls;
 pub use label_select_hls::LabelSelectHls;
 pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
 pub use streaming_max_pool_hls::StreamingMaxPoolHls;

@@ -5,12 +5,14 @@
 //! teaches `InferShapes` and `InferDataTypes` its ops by registering a kernel.
 
 mod convolution_input_generator;
+mod fm_padding;
 mod label_select;
 mod mvau;
 mod streaming_max_pool;
 mod thresholding;
 
 pub use convolution_input_generator::{ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs};
+pub use fm_padding::{FmPadding, FmPaddingAttrs};
 pub use label_select::{LabelSelect, LabelSelectAttrs};
 pub use mvau::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
 pub use streaming_max_pool::{StreamingMaxPool, StreamingMaxPoolAttrs};

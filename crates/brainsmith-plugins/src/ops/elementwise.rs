@@ -67,6 +67,59 @@ pub(super) fn register(t: &mut Table) {
     );
     t.eval(Onnx, &["Where"], where_op_values, 3);
     t.eval(Onnx, &["Clip"], clip, 1);
+    t.eval(Onnx, &["BatchNormalization"], batch_norm_values, 5);
+}
+
+/// Inference-mode `BatchNormalization` over axis 1: `x * a + b` with
+/// `a = scale / sqrt(var + epsilon)` and `b = bias - a * mean` computed in `f64` and
+/// rounded to the input's type, then one rounded `Mul` and one rounded `Add`: exactly
+/// what `BatchNormToAffine` turns it into, so that rewrite changes no bit (onnxruntime
+/// agrees up to the rounding of `a` and `b`).
+fn batch_norm_values(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
+    if node.attr_int("training_mode").unwrap_or(0) != 0
+        || node.outputs.iter().skip(1).any(|o| !o.is_empty())
+    {
+        return Err("only inference mode (one output, training_mode 0) is computed".into());
+    }
+    let data = x[0];
+    if !is_float(data.elem) {
+        return Err(format!("its input is {:?}, not floating point", data.elem));
+    }
+    let &[_, c, ..] = data.dims.as_slice() else {
+        return Err(format!(
+            "its input of shape {:?} has no channel axis",
+            data.dims
+        ));
+    };
+    let params: Vec<Vec<f64>> = x[1..5].iter().map(|a| a.as_f64()).collect();
+    if let Some(p) = params.iter().find(|p| p.len() != c) {
+        return Err(format!(
+            "a parameter holds {} values for {c} channels",
+            p.len()
+        ));
+    }
+    let epsilon = f64::from(node.attr_float("epsilon").unwrap_or(1e-5));
+    let (scale, bias, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
+    let a: Vec<f64> = (0..c)
+        .map(|k| scale[k] / (var[k] + epsilon).sqrt())
+        .collect();
+    let b: Vec<f64> = (0..c).map(|k| bias[k] - a[k] * mean[k]).collect();
+    let a = Array::floats(data.elem, vec![c], a).as_f64();
+    let b = Array::floats(data.elem, vec![c], b).as_f64();
+    let inner: usize = data.dims[2..].iter().product();
+    let v = data.as_f64();
+    let mul: Vec<f64> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x * a[(i / inner) % c])
+        .collect();
+    let mul = Array::floats(data.elem, data.dims.clone(), mul).as_f64();
+    let out: Vec<f64> = mul
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| m + b[(i / inner) % c])
+        .collect();
+    Ok(vec![Array::floats(data.elem, data.dims.clone(), out)])
 }
 
 fn cast_like_values(_: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {

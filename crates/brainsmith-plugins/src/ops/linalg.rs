@@ -2,7 +2,7 @@
 
 use super::Domain::Onnx;
 use super::Table;
-use crate::eval::{Array, Run, broadcast_dims, broadcast_index, count};
+use crate::eval::{Array, Run, Values, broadcast_dims, broadcast_index, count};
 use crate::shapes::{Ctx, attr_int, broadcast, dim_value, elem, fit, show, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
@@ -11,6 +11,7 @@ pub(super) fn register(t: &mut Table) {
     t.shape(Onnx, &["Gemm"], gemm);
     t.shape(Onnx, &["Attention"], attention);
     t.eval(Onnx, &["MatMul"], matmul_values, 2);
+    t.eval(Onnx, &["Gemm"], gemm_values, 2);
 }
 
 fn matmul(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
@@ -161,4 +162,81 @@ fn matmul_values(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String
     Ok(vec![
         Array::floats(ElemType::Double, dims, out).cast(a.elem)?,
     ])
+}
+
+/// A 2-D array transposed.
+fn transposed(a: &Array) -> Result<Array, String> {
+    let &[r, c] = a.dims.as_slice() else {
+        return Err(format!("a Gemm operand of shape {:?} is not 2-D", a.dims));
+    };
+    let index = |i: usize| (i % r) * c + i / r;
+    Ok(match &a.values {
+        Values::Float(v) => Array::floats(
+            a.elem,
+            vec![c, r],
+            (0..r * c).map(|i| v[index(i)]).collect(),
+        ),
+        Values::Int(v) => Array::ints(
+            a.elem,
+            vec![c, r],
+            (0..r * c).map(|i| v[index(i)]).collect(),
+        ),
+    })
+}
+
+/// `Gemm`, `alpha * A' * B' + beta * C`, computed as `GemmToMatMul` rewrites it (a
+/// `MatMul` of the transposed operands, a rounded `Mul` by `alpha` when it is not 1, a
+/// rounded `Add` of `C`, itself scaled by `beta` when that is not 1), so the rewrite
+/// changes no bit.
+fn gemm_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let (mut a, mut b) = (x[0].clone(), x[1].clone());
+    if a.dims.len() != 2 || b.dims.len() != 2 {
+        return Err(format!(
+            "operands {:?} and {:?} are not 2-D",
+            a.dims, b.dims
+        ));
+    }
+    if node.attr_int("transA").unwrap_or(0) != 0 {
+        a = transposed(&a)?;
+    }
+    if node.attr_int("transB").unwrap_or(0) != 0 {
+        b = transposed(&b)?;
+    }
+    let mut p = matmul_values(node, &[&a, &b], run)?.remove(0);
+    let alpha = f64::from(node.attr_float("alpha").unwrap_or(1.0));
+    let beta = f64::from(node.attr_float("beta").unwrap_or(1.0));
+    if alpha != 1.0 {
+        p = Array::floats(
+            p.elem,
+            p.dims.clone(),
+            p.as_f64().iter().map(|v| v * alpha).collect(),
+        );
+    }
+    if let Some(c) = x.get(2) {
+        let c: Vec<f64> = if beta != 1.0 {
+            Array::floats(
+                c.elem,
+                c.dims.clone(),
+                c.as_f64().iter().map(|v| v * beta).collect(),
+            )
+            .as_f64()
+        } else {
+            c.as_f64()
+        };
+        let dims = broadcast_dims(&p.dims, &x[2].dims)?;
+        if dims != p.dims {
+            return Err(format!(
+                "C of shape {:?} does not broadcast to {:?}",
+                x[2].dims, p.dims
+            ));
+        }
+        let ci = broadcast_index(&x[2].dims, &dims);
+        let pv = p.as_f64();
+        p = Array::floats(
+            p.elem,
+            dims,
+            pv.iter().zip(&ci).map(|(v, &i)| v + c[i]).collect(),
+        );
+    }
+    Ok(vec![p])
 }

@@ -5,7 +5,8 @@ use brainsmith_core::kernel::Tensors;
 use brainsmith_core::prelude::*;
 
 use crate::kernels::{
-    ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs, FINN_DOMAIN, RamStyle,
+    ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs, FINN_DOMAIN, FmPaddingAttrs,
+    RamStyle,
 };
 use crate::ops::window::Window;
 
@@ -14,11 +15,12 @@ use crate::ops::window::Window;
 /// (`ConvolutionInputGenerator`), as FINN's convolution input inference does: same
 /// window, same order, `SIMD` = all channels until folding says otherwise. A 1x1 window
 /// with a stride becomes a generator too (FINN needs a separate down-sampler for it).
+/// Zero padding becomes an `FMPadding` kernel in front of the generator, as in FINN.
 ///
 /// A node it cannot map stays as it is, with a diagnostic saying which condition failed:
-/// an input that is not integer or not a static NHWC shape, padding (which needs a
-/// padding kernel in front), a window that does not fit. Run `InferShapes` and
-/// `InferDataTypes` first.
+/// an input that is not integer or not a static NHWC shape, padding with a value other
+/// than zero (or one its type cannot hold), a window that does not fit. Run `InferShapes`
+/// and `InferDataTypes` first.
 #[transform(infers = ConvolutionInputGenerator, consumes = ["Im2Col"], tags = ["finn", "convolution"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferConvInpGen;
@@ -40,19 +42,54 @@ impl Transform for InferConvInpGen {
         if mappings.is_empty() {
             return Ok(false);
         }
+        let mut taken: rustc_hash::FxHashSet<String> = model
+            .graph
+            .nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().cloned().chain([n.name.clone()]))
+            .chain(model.graph.inputs.iter().map(|v| v.name.clone()))
+            .chain(model.graph.initializers.iter().map(|t| t.name().to_owned()))
+            .collect();
+        let mut fresh = |base: String| {
+            let mut name = base.clone();
+            let mut k = 1;
+            while !taken.insert(name.clone()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            name
+        };
         let graph = &mut model.graph;
-        for (i, attrs) in mappings {
+        let mut replacements = Vec::new();
+        for (i, (padding, attrs)) in mappings {
             let old = &graph.nodes[i];
-            let mut node = Node::new(
-                "ConvolutionInputGenerator",
-                [old.inputs[0].clone()],
-                [old.outputs[0].clone()],
-            )
-            .with_name(old.name.clone())
-            .with_domain(FINN_DOMAIN);
+            let name = old.name.clone();
+            let (x, y) = (old.inputs[0].clone(), old.outputs[0].clone());
+            let mut nodes = Vec::new();
+            let input = match padding {
+                Some(pad) => {
+                    let padded = fresh(format!("{name}_padded"));
+                    let mut node = Node::new("FMPadding", [x], [padded.clone()])
+                        .with_name(fresh(format!("{name}_padding")))
+                        .with_domain(FINN_DOMAIN);
+                    pad.write(&mut node);
+                    node.set_attribute("backend", AttributeValue::string("fpgadataflow"));
+                    graph.set_datatype(&padded, pad.datatype);
+                    nodes.push(node);
+                    padded
+                }
+                None => x,
+            };
+            let mut node = Node::new("ConvolutionInputGenerator", [input], [y])
+                .with_name(name)
+                .with_domain(FINN_DOMAIN);
             attrs.write(&mut node);
             node.set_attribute("backend", AttributeValue::string("fpgadataflow"));
-            graph.nodes[i] = node;
+            nodes.push(node);
+            replacements.push((i, nodes));
+        }
+        for (i, nodes) in replacements.into_iter().rev() {
+            graph.nodes.splice(i..=i, nodes);
         }
         if model.opset_version(FINN_DOMAIN).is_none() {
             model.set_opset_version(FINN_DOMAIN, 1);
@@ -61,7 +98,10 @@ impl Transform for InferConvInpGen {
     }
 }
 
-fn plan(graph: &Graph, i: usize) -> Result<ConvolutionInputGeneratorAttrs, String> {
+/// The padding kernel in front, if the window pads, and the generator.
+type Plan = (Option<FmPaddingAttrs>, ConvolutionInputGeneratorAttrs);
+
+fn plan(graph: &Graph, i: usize) -> Result<Plan, String> {
     let node = &graph.nodes[i];
     let [x] = node.inputs.as_slice() else {
         return Err(format!("it has {} inputs, not 1", node.inputs.len()));
@@ -103,14 +143,39 @@ fn plan(graph: &Graph, i: usize) -> Result<ConvolutionInputGeneratorAttrs, Strin
     };
     let stride = two("stride", [1, 1])?;
     let dilation = two("dilations", [1, 1])?;
-    if let Some(pads) = node.attr_ints("pad_amount")
-        && pads.iter().any(|&p| p != 0)
-    {
-        return Err(format!(
-            "it pads the input by {pads:?}, which needs a padding kernel (FMPadding) in \
-             front of the generator; that kernel is not mapped yet"
-        ));
-    }
+    let pads: Vec<u64> = match node.attr_ints("pad_amount") {
+        None => vec![0; 4],
+        Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
+            p.iter().map(|&v| v as u64).collect()
+        }
+        Some(other) => return Err(format!("its `pad_amount` {other:?} is not four sizes")),
+    };
+    let padding = if pads.iter().any(|&p| p != 0) {
+        let value = node.attr_float("pad_value").unwrap_or(0.0);
+        if value != 0.0 {
+            return Err(format!(
+                "it pads with {value}; the padding kernel (FMPadding) pads with zeros"
+            ));
+        }
+        let (lo, hi) = dt.range();
+        if lo > 0.0 || hi < 0.0 {
+            return Err(format!("its input type {dt} cannot hold the zero padding"));
+        }
+        Some(FmPaddingAttrs {
+            image: vec![h as u64, w as u64],
+            padding: pads.clone(),
+            channels: c as u64,
+            simd: c as u64,
+            datatype: dt,
+            frames: 1,
+        })
+    } else {
+        None
+    };
+    let (h, w) = (
+        h + (pads[0] + pads[2]) as i64,
+        w + (pads[1] + pads[3]) as i64,
+    );
     let u = |v: &[u64]| [v[0] as usize, v[1] as usize];
     let window = Window {
         kernel: u(&kernel),
@@ -119,7 +184,7 @@ fn plan(graph: &Graph, i: usize) -> Result<ConvolutionInputGeneratorAttrs, Strin
         pads: [0; 4],
     };
     let [oh, ow] = window.out_dims([h as usize, w as usize])?;
-    Ok(ConvolutionInputGeneratorAttrs {
+    let generator = ConvolutionInputGeneratorAttrs {
         kernel,
         channels: c as u64,
         ifm: vec![h as u64, w as u64],
@@ -134,5 +199,6 @@ fn plan(graph: &Graph, i: usize) -> Result<ConvolutionInputGeneratorAttrs, Strin
         parallel_window: false,
         is_1d: h == 1 || w == 1,
         dynamic_mode: false,
-    })
+    };
+    Ok((padding, generator))
 }

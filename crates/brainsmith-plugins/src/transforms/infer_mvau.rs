@@ -16,7 +16,9 @@ use crate::kernels::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
 ///   activation and its output is the accumulator;
 /// - bipolar activations times bipolar weights followed by a `MultiThreshold`: XNOR and
 ///   popcount (`binaryXnorMode`), the thresholds moved from the bipolar sum `2p - MW` to
-///   the popcount `p` (`ceil((t + MW) / 2)`), which is exact.
+///   the popcount `p` (`ceil((t + MW) / 2)`), which is exact; without one (a classifier's
+///   last layer), the popcount with no activation, followed by the `Mul` by 2 and the
+///   `Add` of `-MW` that turn it back into the sum (which the streamlining absorbs).
 ///
 /// The accumulator gets the narrowest integer type that holds every sum the weights and
 /// the input type allow. A node it cannot map stays as it is, with a diagnostic saying
@@ -34,6 +36,9 @@ struct Mapping {
     attrs: MvauAttrs,
     /// Thresholds moved to the popcount domain, for XNOR mode.
     xnor_thresholds: Option<Tensor>,
+    /// XNOR mode without an activation: the popcount `p`, to be turned back into the
+    /// bipolar sum `2p - MW` after the unit.
+    popcount_to_sum: bool,
 }
 
 impl Transform for InferMvau {
@@ -55,8 +60,26 @@ impl Transform for InferMvau {
         if mappings.is_empty() {
             return Ok(false);
         }
+        let mut taken: rustc_hash::FxHashSet<String> = model
+            .graph
+            .nodes
+            .iter()
+            .flat_map(|n| n.outputs.iter().cloned().chain([n.name.clone()]))
+            .chain(model.graph.inputs.iter().map(|v| v.name.clone()))
+            .chain(model.graph.initializers.iter().map(|t| t.name().to_owned()))
+            .collect();
+        let mut fresh = |base: String| {
+            let mut name = base.clone();
+            let mut k = 1;
+            while !taken.insert(name.clone()) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            name
+        };
         let graph = &mut model.graph;
         let mut remove = Vec::new();
+        let mut after: Vec<(usize, Vec<Node>)> = Vec::new();
         for m in mappings {
             let matmul = graph.nodes[m.matmul].clone();
             let mut inputs = matmul.inputs.clone();
@@ -75,6 +98,36 @@ impl Transform for InferMvau {
                 outputs = mt.outputs.clone();
                 remove.push(t);
             }
+            if m.popcount_to_sum {
+                // MVAU -> p; Mul(p, 2) -> 2p; Add(2p, -MW) -> the MatMul's output.
+                let y = outputs[0].clone();
+                let base = if matmul.name.is_empty() {
+                    "mvau"
+                } else {
+                    &matmul.name
+                };
+                let p = fresh(format!("{base}_popcount"));
+                let doubled = fresh(format!("{base}_doubled"));
+                let (two, minus_mw) = (
+                    fresh(format!("{base}_two")),
+                    fresh(format!("{base}_minus_mw")),
+                );
+                graph.initializers.push(Tensor::from_f32(&two, &[], &[2.0]));
+                graph
+                    .initializers
+                    .push(Tensor::from_f32(&minus_mw, &[], &[-(m.attrs.mw as f32)]));
+                graph.set_datatype(&p, m.attrs.output);
+                outputs = vec![p.clone()];
+                after.push((
+                    m.matmul,
+                    vec![
+                        Node::new("Mul", [p, two], [doubled.clone()])
+                            .with_name(fresh(format!("{base}_to_sum_scale"))),
+                        Node::new("Add", [doubled, minus_mw], [y])
+                            .with_name(fresh(format!("{base}_to_sum_offset"))),
+                    ],
+                ));
+            }
             let mut node = Node::new("MVAU", inputs, outputs)
                 .with_name(matmul.name.clone())
                 .with_domain(FINN_DOMAIN);
@@ -82,9 +135,21 @@ impl Transform for InferMvau {
             node.set_attribute("backend", AttributeValue::string("fpgadataflow"));
             graph.nodes[m.matmul] = node;
         }
-        remove.sort_unstable();
-        for t in remove.into_iter().rev() {
-            graph.nodes.remove(t);
+        // Insert after each unit (from the back, so earlier indices hold), then remove the
+        // absorbed thresholds (their indices shift by what was inserted before them).
+        let mut removed = vec![false; graph.nodes.len()];
+        for t in remove {
+            removed[t] = true;
+        }
+        let mut extra: rustc_hash::FxHashMap<usize, Vec<Node>> = after.into_iter().collect();
+        let old = std::mem::take(&mut graph.nodes).into_vec();
+        for (i, node) in old.into_iter().enumerate() {
+            if !removed[i] {
+                graph.nodes.push(node);
+            }
+            if let Some(nodes) = extra.remove(&i) {
+                graph.nodes.extend(nodes);
+            }
         }
         ensure_opset(model);
         Ok(true)
@@ -172,13 +237,11 @@ fn plan(
         ram_style: RamStyle::Auto,
     };
     let mut xnor_thresholds = None;
+    let mut popcount_to_sum = false;
     match threshold {
         None if binary => {
-            return Err(
-                "a bipolar product needs a following MultiThreshold to run as \
-                 XNOR-popcount (its sums would otherwise change meaning)"
-                    .into(),
-            );
+            attrs.output = attrs.acc;
+            popcount_to_sum = true;
         }
         None => attrs.output = attrs.acc,
         Some(t) => {
@@ -243,6 +306,7 @@ fn plan(
         threshold,
         attrs,
         xnor_thresholds,
+        popcount_to_sum,
     })
 }
 

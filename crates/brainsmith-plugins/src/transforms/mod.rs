@@ -1,15 +1,19 @@
 //! Graph transforms, one per file, and what the rewriting ones share (`rewrite`).
 
+mod absorb_affine_into_multithreshold;
 mod absorb_consecutive_transposes;
+mod absorb_scalar_mul_add_into_top_k;
 mod batchnorm_to_affine;
 mod change_batch_size;
 mod convert_div_to_mul;
+mod convert_quant_act_to_multithreshold;
 mod convert_sub_to_add;
 mod double_to_single_float;
 mod expand_norms;
 mod extract_bias_from_conv;
 mod extract_quant_scale_zero_pt;
 mod fold_constants;
+mod fold_quant_weights;
 mod fold_transpose_into_quant_init;
 mod gemm_to_matmul;
 mod give_readable_tensor_names;
@@ -34,16 +38,20 @@ mod rewrite;
 mod sort_commutative_inputs;
 pub(crate) mod sort_graph;
 
+pub use absorb_affine_into_multithreshold::AbsorbAffineIntoMultiThreshold;
 pub use absorb_consecutive_transposes::AbsorbConsecutiveTransposes;
+pub use absorb_scalar_mul_add_into_top_k::AbsorbScalarMulAddIntoTopK;
 pub use batchnorm_to_affine::BatchNormToAffine;
 pub use change_batch_size::ChangeBatchSize;
 pub use convert_div_to_mul::ConvertDivToMul;
+pub use convert_quant_act_to_multithreshold::ConvertQuantActToMultiThreshold;
 pub use convert_sub_to_add::ConvertSubToAdd;
 pub use double_to_single_float::DoubleToSingleFloat;
 pub use expand_norms::ExpandNorms;
 pub use extract_bias_from_conv::ExtractBiasFromConv;
 pub use extract_quant_scale_zero_pt::ExtractQuantScaleZeroPt;
 pub use fold_constants::FoldConstants;
+pub use fold_quant_weights::FoldQuantWeights;
 pub use fold_transpose_into_quant_init::FoldTransposeIntoQuantInit;
 pub use gemm_to_matmul::GemmToMatMul;
 pub use give_readable_tensor_names::GiveReadableTensorNames;

@@ -370,3 +370,42 @@ pub(crate) fn rewrite_each(
     }
     rewriter.finish()
 }
+
+/// The smallest float32 (not NaN) for which `reaches` holds, given that it holds for
+/// every larger one; `None` when it holds for none. Bisection over the float32 values in
+/// order, 32 steps.
+pub(crate) fn first_reaching(reaches: impl Fn(f32) -> bool) -> Option<f32> {
+    // Orders float32 bit patterns as the values they stand for.
+    let key = |x: f32| -> i64 {
+        let b = x.to_bits() as i32;
+        if b < 0 {
+            -(i64::from(b & 0x7fff_ffff))
+        } else {
+            i64::from(b)
+        }
+    };
+    let value = |k: i64| -> f32 {
+        if k < 0 {
+            f32::from_bits(((-k) as u32) | 0x8000_0000)
+        } else {
+            f32::from_bits(k as u32)
+        }
+    };
+    let (mut lo, mut hi) = (key(f32::NEG_INFINITY), key(f32::INFINITY));
+    if !reaches(f32::INFINITY) {
+        return None;
+    }
+    if reaches(f32::NEG_INFINITY) {
+        return Some(f32::NEG_INFINITY);
+    }
+    // Invariant: reaches(value(hi)), !reaches(value(lo)).
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if reaches(value(mid)) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(value(hi))
+}
