@@ -4,12 +4,86 @@
 //! Each configuration is built once.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::kernel::Stream;
 use brainsmith_core::{BuildContext, Registry, Transform, TransformContext};
 use brainsmith_plugins::sim::{compile_hls, pack, unpack};
 use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes, InferThresholding};
 use brainsmith_tests::Lcg;
 
 const QONNX: &str = "qonnx.custom_op.general";
+
+/// Generates the HLS of `m`'s only node with `backend`, compiles it under
+/// `target/hls-sim/<dir>`, and runs it on each frame (values of the node's first input, in
+/// its normal shape) against the kernel's `execute` (the node's other inputs are the
+/// model's constants), bit for bit. The kernel's streams, for further checks.
+fn simulate(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<f64>]) -> Vec<Stream> {
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel(kernel).unwrap().instantiate();
+    let hls = registry.backend(backend).unwrap().instantiate();
+    let node = &m.graph.nodes[0];
+    kernel
+        .check(node, &m.graph)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let generated = hls
+        .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let streams = kernel.streams(node, &m.graph).unwrap();
+    let (input, output) = (&streams[0], &streams[1]);
+    assert_eq!(generated.interface.ports[0].width, input.width(), "{dir}");
+    assert_eq!(generated.interface.ports[1].width, output.width(), "{dir}");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim");
+    let path = root.join(dir);
+    let _ = std::fs::remove_dir_all(&path);
+    let sim = compile_hls(&path, &generated, input.width(), output.width())
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let lanes_in = *input.folded_shape.last().unwrap() as usize;
+    let lanes_out = *output.folded_shape.last().unwrap() as usize;
+    for x in frames {
+        let xt = Tensor::from_f32(
+            "x",
+            &input.normal_shape,
+            &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        let inputs: Vec<Tensor> = std::iter::once(xt)
+            .chain(
+                node.inputs[1..]
+                    .iter()
+                    .map(|n| m.graph.constant(n).unwrap().clone()),
+            )
+            .collect();
+        let expected = kernel.execute(node, &m.graph, &inputs).unwrap()[0]
+            .to_f64()
+            .unwrap();
+        let words = sim
+            .run(
+                &pack(x, lanes_in, input.datatype),
+                output.transfers() as usize,
+            )
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let got = unpack(&words, lanes_out, output.datatype);
+        assert_eq!(got, expected, "{dir}: simulation against execute");
+    }
+    streams
+}
+
+/// A model of `node` alone, reading `x` of `shape` and `datatype`.
+fn one_node(node: Node, shape: &[i64], datatype: QuantType) -> Model {
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, shape)];
+    m.graph.set_datatype("x", datatype);
+    m.graph.nodes.push(node);
+    m
+}
+
+/// `count` seeded frames of values of `datatype` for the input of `m`.
+fn random_frames(m: &Model, datatype: QuantType, seed: u64, count: usize) -> Vec<Vec<f64>> {
+    let n: i64 = m.graph.inputs[0].static_shape().unwrap().iter().product();
+    let mut g = Lcg(seed);
+    (0..count)
+        .map(|_| (0..n).map(|_| g.value(datatype)).collect())
+        .collect()
+}
 
 /// One layer configuration: `x [lead.., mw] -> MatMul -> (MultiThreshold to out)`.
 struct Case {
@@ -173,63 +247,16 @@ fn mvau_hls_matches_the_kernel_bit_for_bit() {
             out: Some(UInt(2)),
         },
     ];
-    let registry = Registry::global().unwrap();
-    let kernel = registry.kernel("MVAU").unwrap().instantiate();
-    let backend = registry.backend("MVAU_hls").unwrap();
-    let hls = backend.instantiate();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim");
-    let _ = std::fs::remove_dir_all(&root);
     for (i, case) in cases.iter().enumerate() {
         let (m, first) = mapped(case, 100 + i as u64);
-        let node = &m.graph.nodes[0];
-        let generated = hls
-            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let streams = kernel.streams(node, &m.graph).unwrap();
-        let (input, output) = (&streams[0], &streams[1]);
-        assert_eq!(generated.interface.ports[0].width, input.width());
-        assert_eq!(generated.interface.ports[1].width, output.width());
-        let sim = compile_hls(
-            &root.join(format!("case{i}")),
-            &generated,
-            input.width(),
-            output.width(),
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let n: usize = first.len();
         let mut g = Lcg(7 + i as u64);
-        let n: i64 = input.normal_shape.iter().product();
-        for frame in 0..3 {
-            let x: Vec<f64> = if frame == 0 {
-                first.clone()
-            } else {
-                (0..n).map(|_| g.value(case.input)).collect()
-            };
-            let xt = Tensor::from_f32(
-                "x",
-                &input.normal_shape,
-                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            );
-            let inputs: Vec<Tensor> = std::iter::once(xt)
-                .chain(
-                    node.inputs[1..]
-                        .iter()
-                        .map(|n| m.graph.constant(n).unwrap().clone()),
-                )
-                .collect();
-            let expected = kernel.execute(node, &m.graph, &inputs).unwrap()[0]
-                .to_f64()
-                .unwrap();
-            let lanes_in = *input.folded_shape.last().unwrap() as usize;
-            let lanes_out = *output.folded_shape.last().unwrap() as usize;
-            let words = sim
-                .run(
-                    &pack(&x, lanes_in, input.datatype),
-                    output.transfers() as usize,
-                )
-                .unwrap_or_else(|e| panic!("case {i}: {e}"));
-            let got = unpack(&words, lanes_out, output.datatype);
-            assert_eq!(got, expected, "case {i}: simulation against execute");
-        }
+        let frames = [
+            first,
+            (0..n).map(|_| g.value(case.input)).collect(),
+            (0..n).map(|_| g.value(case.input)).collect(),
+        ];
+        simulate("MVAU", "MVAU_hls", &m, &format!("mvau{i}"), &frames);
     }
 }
 
@@ -390,64 +417,31 @@ fn thresholding_hls_matches_the_kernel_bit_for_bit() {
             out: UInt(1),
         },
     ];
-    let registry = Registry::global().unwrap();
-    let kernel = registry
-        .kernel("brainsmith:Thresholding")
-        .unwrap()
-        .instantiate();
-    let hls = registry.backend("Thresholding_hls").unwrap().instantiate();
-    let root =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-thresholding");
-    let _ = std::fs::remove_dir_all(&root);
     for (i, case) in cases.iter().enumerate() {
         let (m, first) = mapped_activation(case, 200 + i as u64);
-        let node = &m.graph.nodes[0];
-        kernel.check(node, &m.graph).unwrap();
-        let generated = hls
-            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let streams = kernel.streams(node, &m.graph).unwrap();
-        let (input, output) = (&streams[0], &streams[1]);
-        assert_eq!(generated.interface.ports[0].width, input.width());
-        assert_eq!(generated.interface.ports[1].width, output.width());
-        let sim = compile_hls(
-            &root.join(format!("case{i}")),
-            &generated,
-            input.width(),
-            output.width(),
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        let n = first.len();
         let mut g = Lcg(9 + i as u64);
-        let n: i64 = input.normal_shape.iter().product();
-        for frame in 0..3 {
-            let x: Vec<f64> = if frame == 0 {
-                first.clone()
-            } else {
-                (0..n).map(|_| g.value(case.input)).collect()
-            };
-            let xt = Tensor::from_f32(
-                "x",
-                &input.normal_shape,
-                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            );
-            let thresholds = m.graph.constant(&node.inputs[1]).unwrap().clone();
-            let expected = kernel.execute(node, &m.graph, &[xt, thresholds]).unwrap()[0]
-                .to_f64()
-                .unwrap();
-            let lanes = case.pe as usize;
-            let words = sim
-                .run(
-                    &pack(&x, lanes, input.datatype),
-                    output.transfers() as usize,
-                )
-                .unwrap_or_else(|e| panic!("case {i}: {e}"));
-            let got = unpack(&words, lanes, output.datatype);
-            assert_eq!(got, expected, "case {i}: simulation against execute");
-        }
+        let frames = [
+            first,
+            (0..n).map(|_| g.value(case.input)).collect(),
+            (0..n).map(|_| g.value(case.input)).collect(),
+        ];
+        let streams = simulate(
+            "brainsmith:Thresholding",
+            "Thresholding_hls",
+            &m,
+            &format!("thresholding{i}"),
+            &frames,
+        );
         // FINN's cycle formula: one word per cycle.
+        let registry = Registry::global().unwrap();
+        let kernel = registry
+            .kernel("brainsmith:Thresholding")
+            .unwrap()
+            .instantiate();
         assert_eq!(
-            kernel.cycles(node, &m.graph).unwrap(),
-            Some(output.transfers())
+            kernel.cycles(&m.graph.nodes[0], &m.graph).unwrap(),
+            Some(streams[1].transfers())
         );
     }
 }
@@ -476,25 +470,9 @@ fn convolution_input_generator_hls_matches_the_kernel_bit_for_bit() {
         // 8-bit, wide words.
         ([4, 4], 16, [3, 3], [1, 1], [1, 1], 8, Int(8)),
     ];
-    let registry = Registry::global().unwrap();
-    let kernel = registry
-        .kernel("ConvolutionInputGenerator")
-        .unwrap()
-        .instantiate();
-    let hls = registry
-        .backend("ConvolutionInputGenerator_hls")
-        .unwrap()
-        .instantiate();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-swg");
-    let _ = std::fs::remove_dir_all(&root);
     for (i, (ifm, c, k, s, d, simd, dt)) in cases.into_iter().enumerate() {
         let oh = (ifm[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
         let ow = (ifm[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
-        let mut m = Model::default();
-        m.set_opset_version("", 13);
-        let x_shape = [1, ifm[0], ifm[1], c];
-        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
-        m.graph.set_datatype("x", dt);
         let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
         let node = Node::new("ConvolutionInputGenerator", ["x"], ["y"])
             .with_name(format!("swg {i}"))
@@ -508,46 +486,20 @@ fn convolution_input_generator_hls_matches_the_kernel_bit_for_bit() {
             .with_attribute("Dilation", ints(&d))
             .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()))
             .with_attribute("outputDataType", AttributeValue::string(&dt.to_string()));
-        m.graph.nodes.push(node);
-        let node = &m.graph.nodes[0];
-        kernel
-            .check(node, &m.graph)
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let generated = hls
-            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let streams = kernel.streams(node, &m.graph).unwrap();
-        let (input, output) = (&streams[0], &streams[1]);
+        let m = one_node(node, &[1, ifm[0], ifm[1], c], dt);
+        let frames = random_frames(&m, dt, 300 + i as u64, 2);
+        let streams = simulate(
+            "ConvolutionInputGenerator",
+            "ConvolutionInputGenerator_hls",
+            &m,
+            &format!("swg{i}"),
+            &frames,
+        );
         assert_eq!(
-            output.normal_shape,
+            streams[1].normal_shape,
             [1, oh, ow, k[0] * k[1] * c],
             "case {i}"
         );
-        let sim = compile_hls(
-            &root.join(format!("case{i}")),
-            &generated,
-            input.width(),
-            output.width(),
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let mut g = Lcg(300 + i as u64);
-        let n: i64 = x_shape.iter().product();
-        for _ in 0..2 {
-            let x: Vec<f64> = (0..n).map(|_| g.value(dt)).collect();
-            let xt = Tensor::from_f32(
-                "x",
-                &x_shape,
-                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            );
-            let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
-                .to_f64()
-                .unwrap();
-            let words = sim
-                .run(&pack(&x, simd as usize, dt), output.transfers() as usize)
-                .unwrap_or_else(|e| panic!("case {i}: {e}"));
-            let got = unpack(&words, simd as usize, dt);
-            assert_eq!(got, expected, "case {i}: simulation against execute");
-        }
     }
 }
 
@@ -570,70 +522,26 @@ fn streaming_max_pool_hls_matches_the_kernel_bit_for_bit() {
         // Bipolar: the maximum of -1 and +1.
         ([4, 6], 2, [2, 2], 1, false, Bipolar),
     ];
-    let registry = Registry::global().unwrap();
-    let kernel = registry.kernel("StreamingMaxPool").unwrap().instantiate();
-    let hls = registry
-        .backend("StreamingMaxPool_hls")
-        .unwrap()
-        .instantiate();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-pool");
-    let _ = std::fs::remove_dir_all(&root);
     for (i, (image, c, pool, pe, ceil, dt)) in cases.into_iter().enumerate() {
-        let mut m = Model::default();
-        m.set_opset_version("", 13);
-        let x_shape = [1, image[0], image[1], c];
-        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
-        m.graph.set_datatype("x", dt);
         let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
-        m.graph.nodes.push(
-            Node::new("StreamingMaxPool", ["x"], ["y"])
-                .with_name(format!("pool {i}"))
-                .with_domain("finn.custom_op.fpgadataflow")
-                .with_attribute("ImgDim", ints(&image))
-                .with_attribute("PoolDim", ints(&pool))
-                .with_attribute("NumChannels", AttributeValue::Int(c))
-                .with_attribute("PE", AttributeValue::Int(pe))
-                .with_attribute("CeilMode", AttributeValue::Int(i64::from(ceil)))
-                .with_attribute("dataType", AttributeValue::string(&dt.to_string())),
+        let node = Node::new("StreamingMaxPool", ["x"], ["y"])
+            .with_name(format!("pool {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("ImgDim", ints(&image))
+            .with_attribute("PoolDim", ints(&pool))
+            .with_attribute("NumChannels", AttributeValue::Int(c))
+            .with_attribute("PE", AttributeValue::Int(pe))
+            .with_attribute("CeilMode", AttributeValue::Int(i64::from(ceil)))
+            .with_attribute("dataType", AttributeValue::string(&dt.to_string()));
+        let m = one_node(node, &[1, image[0], image[1], c], dt);
+        let frames = random_frames(&m, dt, 400 + i as u64, 3);
+        simulate(
+            "StreamingMaxPool",
+            "StreamingMaxPool_hls",
+            &m,
+            &format!("pool{i}"),
+            &frames,
         );
-        let node = &m.graph.nodes[0];
-        kernel
-            .check(node, &m.graph)
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let generated = hls
-            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let streams = kernel.streams(node, &m.graph).unwrap();
-        let (input, output) = (&streams[0], &streams[1]);
-        let lanes = *input.folded_shape.last().unwrap() as usize;
-        let sim = compile_hls(
-            &root.join(format!("case{i}")),
-            &generated,
-            input.width(),
-            output.width(),
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let mut g = Lcg(400 + i as u64);
-        let n: i64 = x_shape.iter().product();
-        for _ in 0..3 {
-            let x: Vec<f64> = (0..n).map(|_| g.value(dt)).collect();
-            let xt = Tensor::from_f32(
-                "x",
-                &x_shape,
-                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            );
-            let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
-                .to_f64()
-                .unwrap();
-            let words = sim
-                .run(&pack(&x, lanes, dt), output.transfers() as usize)
-                .unwrap_or_else(|e| panic!("case {i}: {e}"));
-            assert_eq!(
-                unpack(&words, lanes, dt),
-                expected,
-                "case {i}: simulation against execute"
-            );
-        }
     }
 }
 
@@ -647,64 +555,24 @@ fn label_select_hls_matches_the_kernel_bit_for_bit() {
         (1, 6, 1, 6, Int(3)),
         (3, 8, 2, 2, UInt(4)),
     ];
-    let registry = Registry::global().unwrap();
-    let kernel = registry.kernel("LabelSelect").unwrap().instantiate();
-    let hls = registry.backend("LabelSelect_hls").unwrap().instantiate();
-    let root =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-labels");
-    let _ = std::fs::remove_dir_all(&root);
     for (i, (vectors, labels, k, pe, dt)) in cases.into_iter().enumerate() {
-        let mut m = Model::default();
-        m.set_opset_version("", 13);
-        let x_shape = [vectors, labels];
-        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
-        m.graph.set_datatype("x", dt);
-        m.graph.nodes.push(
-            Node::new("LabelSelect", ["x"], ["y"])
-                .with_name(format!("labels {i}"))
-                .with_domain("finn.custom_op.fpgadataflow")
-                .with_attribute("Labels", AttributeValue::Int(labels))
-                .with_attribute("K", AttributeValue::Int(k))
-                .with_attribute("PE", AttributeValue::Int(pe))
-                .with_attribute("numInputVectors", AttributeValue::Ints(vec![vectors]))
-                .with_attribute("inputDataType", AttributeValue::string(&dt.to_string())),
+        let node = Node::new("LabelSelect", ["x"], ["y"])
+            .with_name(format!("labels {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("Labels", AttributeValue::Int(labels))
+            .with_attribute("K", AttributeValue::Int(k))
+            .with_attribute("PE", AttributeValue::Int(pe))
+            .with_attribute("numInputVectors", AttributeValue::Ints(vec![vectors]))
+            .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()));
+        let m = one_node(node, &[vectors, labels], dt);
+        let frames = random_frames(&m, dt, 500 + i as u64, 4);
+        simulate(
+            "LabelSelect",
+            "LabelSelect_hls",
+            &m,
+            &format!("labels{i}"),
+            &frames,
         );
-        let node = &m.graph.nodes[0];
-        kernel
-            .check(node, &m.graph)
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let generated = hls
-            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let streams = kernel.streams(node, &m.graph).unwrap();
-        let (input, output) = (&streams[0], &streams[1]);
-        let sim = compile_hls(
-            &root.join(format!("case{i}")),
-            &generated,
-            input.width(),
-            output.width(),
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let mut g = Lcg(500 + i as u64);
-        for _ in 0..4 {
-            let x: Vec<f64> = (0..vectors * labels).map(|_| g.value(dt)).collect();
-            let xt = Tensor::from_f32(
-                "x",
-                &x_shape,
-                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-            );
-            let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
-                .to_f64()
-                .unwrap();
-            let words = sim
-                .run(&pack(&x, pe as usize, dt), output.transfers() as usize)
-                .unwrap_or_else(|e| panic!("case {i}: {e}"));
-            assert_eq!(
-                unpack(&words, 1, output.datatype),
-                expected,
-                "case {i}: simulation against execute"
-            );
-        }
     }
 }
 
@@ -717,53 +585,23 @@ fn fm_padding_hls_matches_the_kernel_bit_for_bit() {
         ([4, 2], 4, [0, 2, 1, 0], 1, Int(8)),
         ([1, 5], 3, [0, 1, 0, 2], 3, Int(2)),
     ];
-    let registry = Registry::global().unwrap();
-    let kernel = registry.kernel("FMPadding").unwrap().instantiate();
-    let hls = registry.backend("FMPadding_hls").unwrap().instantiate();
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim-pad");
-    let _ = std::fs::remove_dir_all(&root);
     for (i, (image, c, pads, simd, dt)) in cases.into_iter().enumerate() {
-        let mut m = Model::default();
-        m.set_opset_version("", 13);
-        let x_shape = [1, image[0], image[1], c];
-        *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, &x_shape)];
-        m.graph.nodes.push(
-            Node::new("FMPadding", ["x"], ["y"])
-                .with_name(format!("pad {i}"))
-                .with_domain("finn.custom_op.fpgadataflow")
-                .with_attribute("ImgDim", AttributeValue::Ints(image.to_vec()))
-                .with_attribute("Padding", AttributeValue::Ints(pads.to_vec()))
-                .with_attribute("NumChannels", AttributeValue::Int(c))
-                .with_attribute("SIMD", AttributeValue::Int(simd))
-                .with_attribute("inputDataType", AttributeValue::string(&dt.to_string())),
+        let node = Node::new("FMPadding", ["x"], ["y"])
+            .with_name(format!("pad {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("ImgDim", AttributeValue::Ints(image.to_vec()))
+            .with_attribute("Padding", AttributeValue::Ints(pads.to_vec()))
+            .with_attribute("NumChannels", AttributeValue::Int(c))
+            .with_attribute("SIMD", AttributeValue::Int(simd))
+            .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()));
+        let m = one_node(node, &[1, image[0], image[1], c], dt);
+        let frames = random_frames(&m, dt, 600 + i as u64, 1);
+        simulate(
+            "FMPadding",
+            "FMPadding_hls",
+            &m,
+            &format!("pad{i}"),
+            &frames,
         );
-        let node = &m.graph.nodes[0];
-        let generated = hls
-            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let streams = kernel.streams(node, &m.graph).unwrap();
-        let (input, output) = (&streams[0], &streams[1]);
-        let sim = compile_hls(
-            &root.join(format!("case{i}")),
-            &generated,
-            input.width(),
-            output.width(),
-        )
-        .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        let mut g = Lcg(600 + i as u64);
-        let n: i64 = x_shape.iter().product();
-        let x: Vec<f64> = (0..n).map(|_| g.value(dt)).collect();
-        let xt = Tensor::from_f32(
-            "x",
-            &x_shape,
-            &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        );
-        let expected = kernel.execute(node, &m.graph, &[xt]).unwrap()[0]
-            .to_f64()
-            .unwrap();
-        let words = sim
-            .run(&pack(&x, simd as usize, dt), output.transfers() as usize)
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
-        assert_eq!(unpack(&words, simd as usize, dt), expected, "case {i}");
     }
 }

@@ -2,10 +2,9 @@
 
 use std::fmt::Write as _;
 
-use brainsmith_core::backend::{PortDirection, identifier};
+use brainsmith_core::backend::identifier;
 use brainsmith_core::prelude::*;
 
-use super::axis_port;
 use crate::kernels::FmPadding;
 
 /// The feature-map padding as one HLS C++ function of our own: the padded frame is
@@ -38,17 +37,8 @@ impl Backend for FmPaddingHls {
              brainsmith)",
             a.channels, a.padding
         );
-        let _ = writeln!(
-            s,
-            "#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n"
-        );
-        let _ = writeln!(
-            s,
-            "void {top}(hls::stream<ap_uint<{width}>> &in0, hls::stream<ap_uint<{width}>> &out0) {{"
-        );
-        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=in0");
-        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=out0");
-        let _ = writeln!(s, "#pragma HLS INTERFACE ap_ctrl_none port=return");
+        super::includes(&mut s, &top, false);
+        super::signature(&mut s, &top, width, width);
         let _ = writeln!(s, "  for (unsigned n = 0; n < {}; n++) {{", a.frames);
         let _ = writeln!(s, "    for (unsigned y = 0; y < {oh}; y++) {{");
         let _ = writeln!(s, "      for (unsigned x = 0; x < {ow}; x++) {{");
@@ -65,21 +55,6 @@ impl Backend for FmPaddingHls {
             "          out0.write(inside ? in0.read() : ap_uint<{width}>(0));"
         );
         let _ = writeln!(s, "        }}\n      }}\n    }}\n  }}\n}}");
-        Ok(Generated {
-            sources: vec![GeneratedFile {
-                path: format!("{top}.hpp"),
-                contents: s,
-            }],
-            params: Vec::new(),
-            interface: Interface {
-                top,
-                ports: vec![
-                    axis_port("in0", PortDirection::In, width),
-                    axis_port("out0", PortDirection::Out, width),
-                ],
-                clock: Some("ap_clk".into()),
-                reset: Some("ap_rst_n".into()),
-            },
-        })
+        Ok(super::streaming(top, s, None, width, width))
     }
 }

@@ -16,7 +16,11 @@ pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
 pub use streaming_max_pool_hls::StreamingMaxPoolHls;
 pub use thresholding_hls::ThresholdingHls;
 
-use brainsmith_core::backend::{Port, PortDirection, Protocol};
+use std::fmt::Write as _;
+
+use brainsmith_core::backend::{
+    Generated, GeneratedFile, Interface, Port, PortDirection, Protocol,
+};
 use brainsmith_core::ir::QuantType;
 
 /// The C++ expression decoding a lane `raw` of `datatype` into its value: bipolar bits
@@ -37,5 +41,59 @@ fn axis_port(name: &str, direction: PortDirection, width: u64) -> Port {
         direction,
         width,
         protocol: Protocol::AxiStream,
+    }
+}
+
+/// The includes of a streaming top's header, with its parameter header when it has one.
+fn includes(s: &mut String, top: &str, params: bool) {
+    s.push_str("#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n");
+    if params {
+        let _ = writeln!(s, "#include \"{top}_params.hpp\"");
+    }
+    s.push('\n');
+}
+
+/// The opening of a streaming top: one AXI-Stream in (`in0`, `in_w` bits), one out
+/// (`out0`), no block-level handshake.
+fn signature(s: &mut String, top: &str, in_w: u64, out_w: u64) {
+    let _ = writeln!(
+        s,
+        "void {top}(hls::stream<ap_uint<{in_w}>> &in0, hls::stream<ap_uint<{out_w}>> &out0) {{"
+    );
+    s.push_str("#pragma HLS INTERFACE axis port=in0\n");
+    s.push_str("#pragma HLS INTERFACE axis port=out0\n");
+    s.push_str("#pragma HLS INTERFACE ap_ctrl_none port=return\n");
+}
+
+/// What a one-stream-in, one-stream-out HLS backend generates: `<top>.hpp`, with
+/// `<top>_params.hpp` when it has parameters, and the interface a stitcher connects.
+fn streaming(
+    top: String,
+    source: String,
+    params: Option<String>,
+    in_w: u64,
+    out_w: u64,
+) -> Generated {
+    Generated {
+        sources: vec![GeneratedFile {
+            path: format!("{top}.hpp"),
+            contents: source,
+        }],
+        params: params
+            .map(|contents| GeneratedFile {
+                path: format!("{top}_params.hpp"),
+                contents,
+            })
+            .into_iter()
+            .collect(),
+        interface: Interface {
+            ports: vec![
+                axis_port("in0", PortDirection::In, in_w),
+                axis_port("out0", PortDirection::Out, out_w),
+            ],
+            top,
+            clock: Some("ap_clk".into()),
+            reset: Some("ap_rst_n".into()),
+        },
     }
 }

@@ -3,10 +3,10 @@
 use std::fmt::Write as _;
 
 use brainsmith_core::attrs::AttrEnum as _;
-use brainsmith_core::backend::{PortDirection, identifier};
+use brainsmith_core::backend::identifier;
 use brainsmith_core::prelude::*;
 
-use super::{axis_port, lane_value};
+use super::lane_value;
 use crate::kernels::{MemMode, Thresholding};
 
 /// The thresholding layer as one HLS C++ function of our own: an AXI-Stream of packed
@@ -86,17 +86,8 @@ impl Backend for ThresholdingHls {
              brainsmith)",
             a.channels, a.pe, a.steps, a.input, a.output
         );
-        let _ = writeln!(
-            s,
-            "#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n#include \"{top}_params.hpp\"\n"
-        );
-        let _ = writeln!(
-            s,
-            "void {top}(hls::stream<ap_uint<{in_w}>> &in0, hls::stream<ap_uint<{out_w}>> &out0) {{"
-        );
-        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=in0");
-        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=out0");
-        let _ = writeln!(s, "#pragma HLS INTERFACE ap_ctrl_none port=return");
+        super::includes(&mut s, &top, true);
+        super::signature(&mut s, &top, in_w, out_w);
         let _ = writeln!(
             s,
             "#pragma HLS ARRAY_PARTITION variable={top}_thresholds complete dim=1"
@@ -129,24 +120,6 @@ impl Backend for ThresholdingHls {
         );
         let _ = writeln!(s, "      }}\n      out0.write(out);\n    }}\n  }}\n}}");
 
-        Ok(Generated {
-            sources: vec![GeneratedFile {
-                path: format!("{top}.hpp"),
-                contents: s,
-            }],
-            params: vec![GeneratedFile {
-                path: format!("{top}_params.hpp"),
-                contents: params,
-            }],
-            interface: Interface {
-                top,
-                ports: vec![
-                    axis_port("in0", PortDirection::In, in_w),
-                    axis_port("out0", PortDirection::Out, out_w),
-                ],
-                clock: Some("ap_clk".into()),
-                reset: Some("ap_rst_n".into()),
-            },
-        })
+        Ok(super::streaming(top, s, Some(params), in_w, out_w))
     }
 }

@@ -117,7 +117,12 @@ impl Table {
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table = Table::default();
+        // Sized for every op type at once: growing the maps while registering was half
+        // the work of the first shape inference of a process.
+        let mut table = Table {
+            onnx: FxHashMap::with_capacity_and_hasher(192, Default::default()),
+            qonnx: FxHashMap::with_capacity_and_hasher(16, Default::default()),
+        };
         creation::register(&mut table);
         elementwise::register(&mut table);
         linalg::register(&mut table);

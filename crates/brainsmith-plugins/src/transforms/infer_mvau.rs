@@ -4,6 +4,8 @@ use brainsmith_core::ir::{AttributeValue, Graph, canonical_domain};
 use brainsmith_core::kernel::Tensors;
 use brainsmith_core::prelude::*;
 
+use super::rewrite::FreshNames;
+
 use crate::kernels::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
 
 /// Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel (`Mvau`),
@@ -60,23 +62,8 @@ impl Transform for InferMvau {
         if mappings.is_empty() {
             return Ok(false);
         }
-        let mut taken: rustc_hash::FxHashSet<String> = model
-            .graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.outputs.iter().cloned().chain([n.name.clone()]))
-            .chain(model.graph.inputs.iter().map(|v| v.name.clone()))
-            .chain(model.graph.initializers.iter().map(|t| t.name().to_owned()))
-            .collect();
-        let mut fresh = |base: String| {
-            let mut name = base.clone();
-            let mut k = 1;
-            while !taken.insert(name.clone()) {
-                name = format!("{base}_{k}");
-                k += 1;
-            }
-            name
-        };
+        let mut names = FreshNames::of(&model.graph);
+        let mut fresh = |base: String| names.fresh(base);
         let graph = &mut model.graph;
         let mut remove = Vec::new();
         let mut after: Vec<(usize, Vec<Node>)> = Vec::new();

@@ -4,6 +4,8 @@ use brainsmith_core::ir::{AttributeValue, Graph, canonical_domain};
 use brainsmith_core::kernel::Tensors;
 use brainsmith_core::prelude::*;
 
+use super::rewrite::FreshNames;
+
 use crate::kernels::{FINN_DOMAIN, StreamingMaxPool, StreamingMaxPoolAttrs};
 
 /// Maps max pooling whose stride equals its window onto FINN's streaming max pool
@@ -52,59 +54,33 @@ impl Transform for InferStreamingMaxPool {
         if mappings.is_empty() {
             return Ok(false);
         }
-        let mut taken: rustc_hash::FxHashSet<String> = model
-            .graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.outputs.iter().cloned().chain([n.name.clone()]))
-            .chain(model.graph.inputs.iter().map(|v| v.name.clone()))
-            .chain(model.graph.initializers.iter().map(|t| t.name().to_owned()))
-            .collect();
-        let mut fresh = |base: String| {
-            let mut name = base.clone();
-            let mut k = 1;
-            while !taken.insert(name.clone()) {
-                name = format!("{base}_{k}");
-                k += 1;
-            }
-            name
-        };
+        let mut names = FreshNames::of(&model.graph);
         let graph = &mut model.graph;
         let mut replacements = Vec::new();
         for m in mappings {
             let old = &graph.nodes[m.node];
             let name = old.name.clone();
             let (x, y) = (old.inputs[0].clone(), old.outputs[0].clone());
-            let mut nodes = Vec::new();
-            let (kin, kout) = if m.transpose {
-                let (a, b) = (
-                    fresh(format!("{name}_nhwc_in")),
-                    fresh(format!("{name}_nhwc_out")),
-                );
-                nodes.push(
-                    Node::new("Transpose", [x], [a.clone()])
-                        .with_name(fresh(format!("{name}_to_nhwc")))
-                        .with_attribute("perm", AttributeValue::Ints(vec![0, 2, 3, 1])),
-                );
-                graph.set_datatype(&a, m.attrs.datatype);
-                graph.set_datatype(&b, m.attrs.datatype);
-                (a, b)
-            } else {
-                (x, y.clone())
+            let around = m
+                .transpose
+                .then(|| names.around_nhwc(&name, x.clone(), y.clone()));
+            let (kin, kout) = match &around {
+                Some(a) => {
+                    graph.set_datatype(&a.input, m.attrs.datatype);
+                    graph.set_datatype(&a.output, m.attrs.datatype);
+                    (a.input.clone(), a.output.clone())
+                }
+                None => (x, y),
             };
-            let mut node = Node::new("StreamingMaxPool", [kin], [kout.clone()])
+            let mut node = Node::new("StreamingMaxPool", [kin], [kout])
                 .with_name(name.clone())
                 .with_domain(FINN_DOMAIN);
             m.attrs.write(&mut node);
             node.set_attribute("backend", AttributeValue::string("fpgadataflow"));
-            nodes.push(node);
-            if m.transpose {
-                nodes.push(
-                    Node::new("Transpose", [kout], [y])
-                        .with_name(fresh(format!("{name}_to_nchw")))
-                        .with_attribute("perm", AttributeValue::Ints(vec![0, 3, 1, 2])),
-                );
-            }
+            let nodes = match around {
+                Some(a) => vec![a.before, node, a.after],
+                None => vec![node],
+            };
             replacements.push((m.node, nodes));
         }
         for (i, nodes) in replacements.into_iter().rev() {

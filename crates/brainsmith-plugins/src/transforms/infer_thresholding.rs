@@ -4,6 +4,8 @@ use brainsmith_core::ir::{AttributeValue, Graph, canonical_domain};
 use brainsmith_core::kernel::Tensors;
 use brainsmith_core::prelude::*;
 
+use super::rewrite::FreshNames;
+
 use super::infer_mvau::integer_type;
 use crate::kernels::{FINN_DOMAIN, MemMode, ThresholdRam, Thresholding, ThresholdingAttrs};
 
@@ -59,70 +61,38 @@ impl Transform for InferThresholding {
         if mappings.is_empty() {
             return Ok(false);
         }
-        let mut taken: rustc_hash::FxHashSet<String> = model
-            .graph
-            .initializers
-            .iter()
-            .map(|t| t.name().to_owned())
-            .chain(
-                model
-                    .graph
-                    .nodes
-                    .iter()
-                    .flat_map(|n| n.outputs.iter().cloned()),
-            )
-            .chain(model.graph.inputs.iter().map(|v| v.name.clone()))
-            .collect();
-        let mut fresh = |base: String| {
-            let mut name = base.clone();
-            let mut k = 1;
-            while !taken.insert(name.clone()) {
-                name = format!("{base}_{k}");
-                k += 1;
-            }
-            name
-        };
+        let mut names = FreshNames::of(&model.graph);
         let graph = &mut model.graph;
         let mut replacements: Vec<(usize, Vec<Node>)> = Vec::new();
         for m in mappings {
             let mt = &graph.nodes[m.node];
             let name = mt.name.clone();
             let (x, y) = (mt.inputs[0].clone(), mt.outputs[0].clone());
-            let thresholds = fresh(format!("{name}_thresholds"));
+            let thresholds = names.fresh(format!("{name}_thresholds"));
             let mut tensor = m.thresholds;
             tensor.set_name(&thresholds);
             graph.initializers.push(tensor);
             graph.set_datatype(&thresholds, m.attrs.thresholds);
-            let mut nodes = Vec::new();
-            let (kin, kout) = if m.transpose {
-                let (a, b) = (
-                    fresh(format!("{name}_nhwc_in")),
-                    fresh(format!("{name}_nhwc_out")),
-                );
-                nodes.push(
-                    Node::new("Transpose", [x.clone()], [a.clone()])
-                        .with_name(fresh(format!("{name}_to_nhwc")))
-                        .with_attribute("perm", AttributeValue::Ints(vec![0, 2, 3, 1])),
-                );
-                graph.set_datatype(&a, m.attrs.input);
-                graph.set_datatype(&b, m.attrs.output);
-                (a, b)
-            } else {
-                (x, y.clone())
+            let around = m
+                .transpose
+                .then(|| names.around_nhwc(&name, x.clone(), y.clone()));
+            let (kin, kout) = match &around {
+                Some(a) => {
+                    graph.set_datatype(&a.input, m.attrs.input);
+                    graph.set_datatype(&a.output, m.attrs.output);
+                    (a.input.clone(), a.output.clone())
+                }
+                None => (x, y),
             };
-            let mut node = Node::new("Thresholding", [kin, thresholds], [kout.clone()])
+            let mut node = Node::new("Thresholding", [kin, thresholds], [kout])
                 .with_name(name.clone())
                 .with_domain(FINN_DOMAIN);
             m.attrs.write(&mut node);
             node.set_attribute("backend", AttributeValue::string("fpgadataflow"));
-            nodes.push(node);
-            if m.transpose {
-                nodes.push(
-                    Node::new("Transpose", [kout], [y])
-                        .with_name(fresh(format!("{name}_to_nchw")))
-                        .with_attribute("perm", AttributeValue::Ints(vec![0, 3, 1, 2])),
-                );
-            }
+            let nodes = match around {
+                Some(a) => vec![a.before, node, a.after],
+                None => vec![node],
+            };
             replacements.push((m.node, nodes));
         }
         // Splice from the back so that earlier indices stay valid.

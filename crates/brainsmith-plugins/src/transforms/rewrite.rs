@@ -409,3 +409,67 @@ pub(crate) fn first_reaching(reaches: impl Fn(f32) -> bool) -> Option<f32> {
     }
     Some(value(hi))
 }
+
+/// Names not yet used in a graph (nodes, tensors, initializers, graph inputs), for the
+/// transforms that add nodes without a [`Rewriter`].
+pub(crate) struct FreshNames(FxHashSet<String>);
+
+impl FreshNames {
+    /// The names `graph` uses.
+    pub(crate) fn of(graph: &Graph) -> FreshNames {
+        FreshNames(
+            graph
+                .nodes
+                .iter()
+                .flat_map(|n| n.outputs.iter().cloned().chain([n.name.clone()]))
+                .chain(graph.inputs.iter().map(|v| v.name.clone()))
+                .chain(graph.initializers.iter().map(|t| t.name().to_owned()))
+                .collect(),
+        )
+    }
+
+    /// `base`, or `base_1`, `base_2`... whichever is free first; taken from then on.
+    pub(crate) fn fresh(&mut self, base: String) -> String {
+        let mut name = base.clone();
+        let mut k = 1;
+        while !self.0.insert(name.clone()) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        name
+    }
+
+    /// A channels-last kernel between a `Transpose` from NCHW and one back, named after
+    /// `name`: the kernel reads the first's output and writes the second's input, which
+    /// are returned with the two transposes (reading `x`, writing `y`).
+    pub(crate) fn around_nhwc(&mut self, name: &str, x: String, y: String) -> Around {
+        let (kin, kout) = (
+            self.fresh(format!("{name}_nhwc_in")),
+            self.fresh(format!("{name}_nhwc_out")),
+        );
+        let before = Node::new("Transpose", [x], [kin.clone()])
+            .with_name(self.fresh(format!("{name}_to_nhwc")))
+            .with_attribute("perm", AttributeValue::Ints(vec![0, 2, 3, 1]));
+        let after = Node::new("Transpose", [kout.clone()], [y])
+            .with_name(self.fresh(format!("{name}_to_nchw")))
+            .with_attribute("perm", AttributeValue::Ints(vec![0, 3, 1, 2]));
+        Around {
+            before,
+            input: kin,
+            output: kout,
+            after,
+        }
+    }
+}
+
+/// What [`FreshNames::around_nhwc`] makes.
+pub(crate) struct Around {
+    /// NCHW to NHWC.
+    pub(crate) before: Node,
+    /// The kernel's input.
+    pub(crate) input: String,
+    /// The kernel's output.
+    pub(crate) output: String,
+    /// NHWC to NCHW.
+    pub(crate) after: Node,
+}
