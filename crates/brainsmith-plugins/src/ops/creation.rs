@@ -1,19 +1,45 @@
 //! Ops that make tensors: `Constant`, `ConstantOfShape` and `Range`.
 
 use super::Domain::Onnx;
-use super::Table;
+use super::{Entry, What};
 use crate::eval::{Array, Run, Values, count, dims_from};
 use crate::shapes::{Ctx, FLOAT, INT64, elem, known, typed, unknown_dims};
 use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.shape(Onnx, &["Constant"], constant);
-    t.shape(Onnx, &["ConstantOfShape"], constant_of_shape);
-    t.shape(Onnx, &["Range"], range);
-    t.eval(Onnx, &["Constant"], constant_values, 0);
-    t.eval(Onnx, &["ConstantOfShape"], constant_of_shape_values, 1);
-    t.eval(Onnx, &["Range"], range_values, 3);
-}
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: &["Constant"],
+        what: What::Shape(constant),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["ConstantOfShape"],
+        what: What::Shape(constant_of_shape),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Range"],
+        what: What::Shape(range),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Constant"],
+        what: What::Eval(constant_values, 0),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["ConstantOfShape"],
+        what: What::Eval(constant_of_shape_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Range"],
+        what: What::Eval(range_values, 3),
+    },
+];
 
 fn constant(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let node = cx.node;

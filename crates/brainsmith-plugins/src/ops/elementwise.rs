@@ -2,25 +2,59 @@
 //! broadcasting arithmetic and comparisons, `Where`, `Clip` and the casts.
 
 use super::Domain::Onnx;
-use super::Table;
+use super::{Entry, What};
 use crate::eval::{
     Array, Run, Values, broadcast_dims, broadcast_index, count, elem_of, is_float, take,
 };
 use crate::shapes::{BOOL, Ctx, attr_int, axis, broadcast, elem, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.shape(Onnx, SAME_AS_INPUT, same_as_input);
-    t.shape(Onnx, BROADCAST, broadcast_op);
-    t.shape(Onnx, COMPARISON, comparison);
-    t.shape(Onnx, &["Where"], where_op);
-    t.shape(Onnx, &["Cast"], cast);
-    t.shape(Onnx, &["CastLike"], cast_like);
-    t.eval(Onnx, &["Cast"], cast_values, 1);
-    t.eval(Onnx, &["CastLike"], cast_like_values, 2);
-    t.eval(
-        Onnx,
-        &[
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: SAME_AS_INPUT,
+        what: What::Shape(same_as_input),
+    },
+    Entry {
+        domain: Onnx,
+        ops: BROADCAST,
+        what: What::Shape(broadcast_op),
+    },
+    Entry {
+        domain: Onnx,
+        ops: COMPARISON,
+        what: What::Shape(comparison),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Where"],
+        what: What::Shape(where_op),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Cast"],
+        what: What::Shape(cast),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["CastLike"],
+        what: What::Shape(cast_like),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Cast"],
+        what: What::Eval(cast_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["CastLike"],
+        what: What::Eval(cast_like_values, 2),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &[
             "Neg",
             "Abs",
             "Sqrt",
@@ -38,12 +72,11 @@ pub(super) fn register(t: &mut Table) {
             "Sin",
             "Cos",
         ],
-        unary,
-        1,
-    );
-    t.eval(
-        Onnx,
-        &[
+        what: What::Eval(unary, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &[
             "Add",
             "Sub",
             "Mul",
@@ -62,13 +95,24 @@ pub(super) fn register(t: &mut Table) {
             "Or",
             "Xor",
         ],
-        binary,
-        1,
-    );
-    t.eval(Onnx, &["Where"], where_op_values, 3);
-    t.eval(Onnx, &["Clip"], clip, 1);
-    t.eval(Onnx, &["BatchNormalization"], batch_norm_values, 5);
-}
+        what: What::Eval(binary, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Where"],
+        what: What::Eval(where_op_values, 3),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Clip"],
+        what: What::Eval(clip, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["BatchNormalization"],
+        what: What::Eval(batch_norm_values, 5),
+    },
+];
 
 /// Inference-mode `BatchNormalization` over axis 1: `x * a + b` with
 /// `a = scale / sqrt(var + epsilon)` and `b = bias - a * mean` computed in `f64` and

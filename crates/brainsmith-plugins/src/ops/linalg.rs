@@ -1,18 +1,40 @@
 //! Linear algebra: `MatMul`, `MatMulInteger`, `Gemm` and `Attention`.
 
 use super::Domain::Onnx;
-use super::Table;
+use super::{Entry, What};
 use crate::eval::{Array, Run, Values, broadcast_dims, broadcast_index, count};
 use crate::shapes::{Ctx, attr_int, broadcast, dim_value, elem, fit, show, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.shape(Onnx, &["MatMul", "MatMulInteger"], matmul);
-    t.shape(Onnx, &["Gemm"], gemm);
-    t.shape(Onnx, &["Attention"], attention);
-    t.eval(Onnx, &["MatMul"], matmul_values, 2);
-    t.eval(Onnx, &["Gemm"], gemm_values, 2);
-}
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: &["MatMul", "MatMulInteger"],
+        what: What::Shape(matmul),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Gemm"],
+        what: What::Shape(gemm),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Attention"],
+        what: What::Shape(attention),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["MatMul"],
+        what: What::Eval(matmul_values, 2),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Gemm"],
+        what: What::Eval(gemm_values, 2),
+    },
+];
 
 fn matmul(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let a = cx.shape(0)?;

@@ -2,11 +2,11 @@
 //! organise their ops the same way): the standard ops found in real models, and the
 //! QONNX dialect ops (the quantizers, `MultiThreshold`, `Im2Col`).
 //!
-//! Each family file registers its ops into one [`Table`]: a shape rule (what
+//! Each family file lists what it knows as static [`Entry`]s: a shape rule (what
 //! [`shapes`](crate::shapes) infers with), an evaluator with the number of inputs it needs
 //! at least (what [`eval`](crate::eval) folds constants with), and for the ops that only
 //! give their input other dimensions, the view rule (what lets `FoldConstants` reuse
-//! stored data). An op may have any of the three; the table merges them by op type.
+//! stored data). An op may have any of the three; one table merges them by op type.
 //!
 //! The table covers what has a meaning in ONNX or QONNX itself. A hardware op (FINN's
 //! `MVAU`, a plugin crate's kernel) is taught by registering a kernel: shape inference
@@ -41,15 +41,40 @@ pub(crate) type Evaluator = fn(&Node, &[&Array], &Run) -> Result<Vec<Array>, Str
 /// dimensions, from the data input's dimensions, the other inputs and the opset.
 pub(crate) type ViewRule = fn(&Node, &[usize], &[&Array], i64) -> Result<Vec<usize>, String>;
 
-/// What the table knows of one op type.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Op {
-    /// Its shape rule.
-    pub(crate) shape: Option<ShapeRule>,
-    /// Its evaluator and the number of inputs that evaluator needs at least.
-    pub(crate) eval: Option<(Evaluator, usize)>,
-    /// Its view rule, for ops that only change dimensions.
-    pub(crate) view: Option<ViewRule>,
+/// What the table knows of one op type: where its shape rule, evaluator and view rule
+/// are among the families' entries ([`Slot`]s, six bytes: the first shape inference of a
+/// process builds this table on fresh heap pages, and fn pointers would treble them).
+#[derive(Clone, Copy)]
+struct Op {
+    shape: Slot,
+    eval: Slot,
+    view: Slot,
+}
+
+impl Default for Op {
+    fn default() -> Self {
+        Op {
+            shape: Slot::NONE,
+            eval: Slot::NONE,
+            view: Slot::NONE,
+        }
+    }
+}
+
+/// An entry of [`FAMILIES`]: family `index >> 8`, entry `index & 0xff`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Slot(u16);
+
+impl Slot {
+    const NONE: Slot = Slot(u16::MAX);
+
+    fn get(self) -> Option<&'static What> {
+        if self == Slot::NONE {
+            return None;
+        }
+        let (family, entry) = (usize::from(self.0 >> 8), usize::from(self.0 & 0xff));
+        Some(&FAMILIES[family][entry].what)
+    }
 }
 
 /// The domain an op type is registered in.
@@ -63,73 +88,68 @@ pub(crate) enum Domain {
     Qonnx,
 }
 
+/// One registration of a family: `what` for each of `ops` in `domain`.
+pub(crate) struct Entry {
+    pub(crate) domain: Domain,
+    pub(crate) ops: &'static [&'static str],
+    pub(crate) what: What,
+}
+
+/// What an [`Entry`] registers.
+pub(crate) enum What {
+    /// A shape rule.
+    Shape(ShapeRule),
+    /// An evaluator and the number of inputs it needs at least.
+    Eval(Evaluator, usize),
+    /// A view rule (default domain only).
+    View(ViewRule),
+}
+
 /// Every op type with what is known of it, by domain.
 #[derive(Default)]
-pub(crate) struct Table {
+struct Table {
     onnx: FxHashMap<&'static str, Op>,
     qonnx: FxHashMap<&'static str, Op>,
 }
 
-impl Table {
-    fn entry(&mut self, domain: Domain, op: &'static str) -> &mut Op {
-        match domain {
-            Domain::Onnx => self.onnx.entry(op).or_default(),
-            Domain::Qonnx => self.qonnx.entry(op).or_default(),
-        }
-    }
+/// The families' registrations, in one place.
+const FAMILIES: [&[Entry]; 7] = [
+    creation::ENTRIES,
+    elementwise::ENTRIES,
+    linalg::ENTRIES,
+    movement::ENTRIES,
+    qonnx::ENTRIES,
+    reduce::ENTRIES,
+    window::ENTRIES,
+];
 
-    /// Registers `rule` as the shape rule of `ops`.
-    pub(crate) fn shape(&mut self, domain: Domain, ops: &[&'static str], rule: ShapeRule) {
-        for &op in ops {
-            let entry = self.entry(domain, op);
-            assert!(entry.shape.is_none(), "two shape rules for {op}");
-            entry.shape = Some(rule);
-        }
-    }
-
-    /// Registers `eval`, which needs at least `needs` inputs, as the evaluator of `ops`.
-    pub(crate) fn eval(
-        &mut self,
-        domain: Domain,
-        ops: &[&'static str],
-        eval: Evaluator,
-        needs: usize,
-    ) {
-        for &op in ops {
-            let entry = self.entry(domain, op);
-            assert!(entry.eval.is_none(), "two evaluators for {op}");
-            entry.eval = Some((eval, needs));
-        }
-    }
-
-    /// Registers `rule` as the view rule of default-domain `ops`.
-    pub(crate) fn view(&mut self, ops: &[&'static str], rule: ViewRule) {
-        for &op in ops {
-            let entry = self.entry(Domain::Onnx, op);
-            assert!(entry.view.is_none(), "two view rules for {op}");
-            entry.view = Some(rule);
-        }
-    }
-}
-
-/// The table, made once: looking an op type up among some hundred names by `match` cost
-/// a tenth of shape inference.
+/// The table, made once from the families' static entries: a `match` over some hundred
+/// op types cost a tenth of shape inference, and running seven registration functions
+/// touched seven pages of code in a process's first shape inference.
 fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        // Sized for every op type at once: growing the maps while registering was half
-        // the work of the first shape inference of a process.
         let mut table = Table {
             onnx: FxHashMap::with_capacity_and_hasher(192, Default::default()),
             qonnx: FxHashMap::with_capacity_and_hasher(16, Default::default()),
         };
-        creation::register(&mut table);
-        elementwise::register(&mut table);
-        linalg::register(&mut table);
-        movement::register(&mut table);
-        qonnx::register(&mut table);
-        reduce::register(&mut table);
-        window::register(&mut table);
+        for (f, family) in FAMILIES.iter().enumerate() {
+            for (e, entry) in family.iter().enumerate() {
+                let at = Slot(((f as u16) << 8) | e as u16);
+                let map = match entry.domain {
+                    Domain::Onnx => &mut table.onnx,
+                    Domain::Qonnx => &mut table.qonnx,
+                };
+                for &op in entry.ops {
+                    let slot = map.entry(op).or_default();
+                    match entry.what {
+                        What::Shape(_) => slot.shape = at,
+                        What::Eval(..) => slot.eval = at,
+                        What::View(_) => slot.view = at,
+                    }
+                }
+            }
+        }
         table
     })
 }
@@ -139,7 +159,10 @@ fn table() -> &'static Table {
 pub(crate) fn shape_rule(node: &Node) -> Option<ShapeRule> {
     let t = table();
     let ops = if node.is_onnx() { &t.onnx } else { &t.qonnx };
-    ops.get(node.op_type.as_str())?.shape
+    match ops.get(node.op_type.as_str())?.shape.get()? {
+        What::Shape(rule) => Some(*rule),
+        _ => None,
+    }
 }
 
 /// The evaluator of `node`'s op type, with the number of inputs it needs at least.
@@ -152,7 +175,10 @@ pub(crate) fn evaluator(node: &Node) -> Option<(Evaluator, usize)> {
     } else {
         return None;
     };
-    ops.get(node.op_type.as_str())?.eval
+    match ops.get(node.op_type.as_str())?.eval.get()? {
+        What::Eval(eval, needs) => Some((*eval, *needs)),
+        _ => None,
+    }
 }
 
 /// The view rule of `node`'s op type, when it only changes its input's dimensions.
@@ -160,7 +186,10 @@ pub(crate) fn view(node: &Node) -> Option<ViewRule> {
     if !node.is_onnx() {
         return None;
     }
-    table().onnx.get(node.op_type.as_str())?.view
+    match table().onnx.get(node.op_type.as_str())?.view.get()? {
+        What::View(rule) => Some(*rule),
+        _ => None,
+    }
 }
 
 /// Every op type with a shape rule, and whether it is of the default domain.
@@ -169,7 +198,7 @@ pub(crate) fn op_types() -> impl Iterator<Item = (&'static str, bool)> {
     let t = table();
     let with_rule = |ops: &'static FxHashMap<&'static str, Op>, onnx: bool| {
         ops.iter()
-            .filter(|(_, op)| op.shape.is_some())
+            .filter(|(_, op)| op.shape != Slot::NONE)
             .map(move |(&name, _)| (name, onnx))
     };
     with_rule(&t.onnx, true).chain(with_rule(&t.qonnx, false))

@@ -3,7 +3,7 @@
 //! `DepthToSpace`/`SpaceToDepth`, `Resize`, and `Shape`/`Size`.
 
 use super::Domain::Onnx;
-use super::Table;
+use super::{Entry, What};
 use crate::eval::{
     Array, Run, Values, axis_in, broadcast_dims, broadcast_index, count, dims_from, is_float,
     strides, take, with_dims,
@@ -14,42 +14,155 @@ use crate::shapes::{
 };
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.shape(Onnx, &["Shape"], shape);
-    t.shape(Onnx, &["Size"], size);
-    t.shape(Onnx, &["Reshape"], reshape);
-    t.shape(Onnx, &["Flatten"], flatten);
-    t.shape(Onnx, &["Squeeze"], squeeze);
-    t.shape(Onnx, &["Unsqueeze"], unsqueeze);
-    t.shape(Onnx, &["Transpose"], transpose);
-    t.shape(Onnx, &["Concat"], concat);
-    t.shape(Onnx, &["Split"], split);
-    t.shape(Onnx, &["Slice"], slice);
-    t.shape(Onnx, &["Gather"], gather);
-    t.shape(Onnx, &["Expand"], expand);
-    t.shape(Onnx, &["Tile"], tile);
-    t.shape(Onnx, &["Pad"], pad);
-    t.shape(Onnx, &["DepthToSpace", "SpaceToDepth"], depth_to_space);
-    t.shape(Onnx, &["Resize", "Upsample"], resize);
-    t.view(&["Identity"], |_, dims, _, _| Ok(dims.to_vec()));
-    t.view(&["Reshape"], reshape_dims);
-    t.view(&["Flatten"], flatten_dims);
-    t.view(&["Squeeze"], squeeze_dims);
-    t.view(&["Unsqueeze"], unsqueeze_dims);
-    t.eval(
-        Onnx,
-        &["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"],
-        run_view,
-        1,
-    );
-    t.eval(Onnx, &["Expand"], expand_values, 2);
-    t.eval(Onnx, &["Transpose"], transpose_values, 1);
-    t.eval(Onnx, &["Concat"], concat_values, 1);
-    t.eval(Onnx, &["Slice"], slice_values, 1);
-    t.eval(Onnx, &["Gather"], gather_values, 2);
-    t.eval(Onnx, &["Tile"], tile_values, 2);
-    t.eval(Onnx, &["Size"], size_values, 1);
-}
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: &["Shape"],
+        what: What::Shape(shape),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Size"],
+        what: What::Shape(size),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Reshape"],
+        what: What::Shape(reshape),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Flatten"],
+        what: What::Shape(flatten),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Squeeze"],
+        what: What::Shape(squeeze),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Unsqueeze"],
+        what: What::Shape(unsqueeze),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Transpose"],
+        what: What::Shape(transpose),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Concat"],
+        what: What::Shape(concat),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Split"],
+        what: What::Shape(split),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Slice"],
+        what: What::Shape(slice),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Gather"],
+        what: What::Shape(gather),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Expand"],
+        what: What::Shape(expand),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Tile"],
+        what: What::Shape(tile),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Pad"],
+        what: What::Shape(pad),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["DepthToSpace", "SpaceToDepth"],
+        what: What::Shape(depth_to_space),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Resize", "Upsample"],
+        what: What::Shape(resize),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Identity"],
+        what: What::View(|_, dims, _, _| Ok(dims.to_vec())),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Reshape"],
+        what: What::View(reshape_dims),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Flatten"],
+        what: What::View(flatten_dims),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Squeeze"],
+        what: What::View(squeeze_dims),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Unsqueeze"],
+        what: What::View(unsqueeze_dims),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"],
+        what: What::Eval(run_view, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Expand"],
+        what: What::Eval(expand_values, 2),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Transpose"],
+        what: What::Eval(transpose_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Concat"],
+        what: What::Eval(concat_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Slice"],
+        what: What::Eval(slice_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Gather"],
+        what: What::Eval(gather_values, 2),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Tile"],
+        what: What::Eval(tile_values, 2),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Size"],
+        what: What::Eval(size_values, 1),
+    },
+];
 
 fn size_values(_: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {
     Ok(vec![Array::ints(

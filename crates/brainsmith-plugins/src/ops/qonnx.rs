@@ -4,19 +4,45 @@
 //! executor does: in float32, so that a model runs bit for bit as it does there.
 
 use super::Domain::Qonnx;
-use super::Table;
+use super::{Entry, What};
 use crate::eval::{Array, Run, Values, broadcast_dims, broadcast_index, count};
 use crate::shapes::{Ctx, FLOAT, attr_ints, dim_value, fit, show, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.shape(Qonnx, QUANT_LIKE, quant_like);
-    t.shape(Qonnx, &["Im2Col"], im2col);
-    t.eval(Qonnx, &["Quant", "IntQuant"], quant, 4);
-    t.eval(Qonnx, &["BipolarQuant"], bipolar_quant, 2);
-    t.eval(Qonnx, &["MultiThreshold"], multithreshold, 2);
-    t.eval(Qonnx, &["Im2Col"], im2col_values, 1);
-}
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Qonnx,
+        ops: QUANT_LIKE,
+        what: What::Shape(quant_like),
+    },
+    Entry {
+        domain: Qonnx,
+        ops: &["Im2Col"],
+        what: What::Shape(im2col),
+    },
+    Entry {
+        domain: Qonnx,
+        ops: &["Quant", "IntQuant"],
+        what: What::Eval(quant, 4),
+    },
+    Entry {
+        domain: Qonnx,
+        ops: &["BipolarQuant"],
+        what: What::Eval(bipolar_quant, 2),
+    },
+    Entry {
+        domain: Qonnx,
+        ops: &["MultiThreshold"],
+        what: What::Eval(multithreshold, 2),
+    },
+    Entry {
+        domain: Qonnx,
+        ops: &["Im2Col"],
+        what: What::Eval(im2col_values, 1),
+    },
+];
 
 /// `Im2Col` on values: each output pixel's window, channels innermost, kernel positions
 /// row-major, `pad_value` where the window reaches into the padding.

@@ -1,30 +1,47 @@
 //! Reductions: the `Reduce*` family, `ArgMax`/`ArgMin` and `TopK`.
 
 use super::Domain::Onnx;
-use super::Table;
 use super::movement::{axes_input, axes_of};
+use super::{Entry, What};
 use crate::eval::{Array, Run, Values, axis_in, count, strides};
 use crate::shapes::{Ctx, INT64, attr_int, axis, elem, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.shape(Onnx, REDUCE, reduce);
-    t.shape(Onnx, &["ArgMax", "ArgMin"], arg_reduce);
-    t.shape(Onnx, &["TopK"], top_k);
-    t.eval(Onnx, &["TopK"], top_k_values, 1);
-    t.eval(
-        Onnx,
-        &[
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: REDUCE,
+        what: What::Shape(reduce),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["ArgMax", "ArgMin"],
+        what: What::Shape(arg_reduce),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["TopK"],
+        what: What::Shape(top_k),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["TopK"],
+        what: What::Eval(top_k_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &[
             "ReduceMean",
             "ReduceSum",
             "ReduceMax",
             "ReduceMin",
             "ReduceProd",
         ],
-        reduce_values,
-        1,
-    );
-}
+        what: What::Eval(reduce_values, 1),
+    },
+];
 
 /// Reductions with `axes` and `keepdims`.
 const REDUCE: &[&str] = &[

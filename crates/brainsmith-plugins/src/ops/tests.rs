@@ -304,3 +304,24 @@ fn no_kernel_panics_on_malformed_nodes() {
         failures[..failures.len().min(10)].join("\n")
     );
 }
+
+/// No op type gets two shape rules, two evaluators or two view rules: the table would
+/// keep the last silently.
+#[test]
+fn every_op_is_registered_once_per_kind() {
+    use super::{Domain, FAMILIES, What};
+    let mut seen = std::collections::HashSet::new();
+    for entry in FAMILIES.iter().flat_map(|f| f.iter()) {
+        let kind = match entry.what {
+            What::Shape(_) => 0,
+            What::Eval(..) => 1,
+            What::View(_) => 2,
+        };
+        for &op in entry.ops {
+            assert!(
+                seen.insert((entry.domain == Domain::Qonnx, op, kind)),
+                "{op} registered twice (kind {kind})"
+            );
+        }
+    }
+}

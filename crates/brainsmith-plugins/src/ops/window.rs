@@ -1,21 +1,35 @@
 //! Sliding windows: `Conv` and the pools, local and global.
 
 use super::Domain::Onnx;
-use super::Table;
+use super::{Entry, What};
 use crate::eval::{Array, Run, Values, count};
 use crate::shapes::{Ctx, INT64, attr_int, attr_ints, elem, fit, show, static_dims, typed};
 use brainsmith_core::ir::{Dim, Node, TensorType};
 
-pub(super) fn register(t: &mut Table) {
-    t.eval(Onnx, &["MaxPool"], max_pool_values, 1);
-    t.shape(Onnx, &["Conv"], conv);
-    t.shape(Onnx, &["AveragePool", "MaxPool", "LpPool"], pool);
-    t.shape(
-        Onnx,
-        &["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"],
-        global_pool,
-    );
-}
+/// What this family registers into the op table (static data: building the table
+/// reads it without running any of the family's code).
+pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: &["MaxPool"],
+        what: What::Eval(max_pool_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Conv"],
+        what: What::Shape(conv),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["AveragePool", "MaxPool", "LpPool"],
+        what: What::Shape(pool),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"],
+        what: What::Shape(global_pool),
+    },
+];
 
 /// Output spatial sizes of a convolution or pooling window.
 fn windows(
