@@ -461,9 +461,16 @@ impl Graph {
         // always the answer; checking it costs one set lookup per read.
         let mut reads = Vec::new();
         let in_order = self.nodes.iter().all(|node| {
-            reads.clear();
-            node.reads(&mut reads);
-            let ready = reads.iter().all(|r| available.contains(r));
+            let mut ready = node
+                .inputs
+                .iter()
+                .all(|i| i.is_empty() || available.contains(i.as_str()));
+            // Only a node with a subgraph reads more than its inputs.
+            if ready && node.has_subgraphs() {
+                reads.clear();
+                node.subgraph_reads(&mut reads);
+                ready = reads.iter().all(|r| available.contains(r));
+            }
             available.extend(
                 node.outputs
                     .iter()
@@ -565,6 +572,16 @@ impl Node {
                 .map(String::as_str),
         );
         self.subgraph_reads(out);
+    }
+
+    /// Whether an attribute of this node is a graph (`If`, `Loop`, `Scan` bodies).
+    pub fn has_subgraphs(&self) -> bool {
+        self.attributes.iter().any(|a| {
+            matches!(
+                a.value,
+                AttributeValue::Graph(_) | AttributeValue::Graphs(_)
+            )
+        })
     }
 
     /// Appends the outer-scope tensors the subgraphs of this node read.
