@@ -1,5 +1,5 @@
 //! Evaluates ONNX nodes on constant inputs: what `FoldConstants` runs. The evaluators
-//! themselves live with their ops' shape rules, by family, in [`ops`](crate::ops).
+//! themselves live with their ops' shape rules, by family, in the crate's `ops` module.
 //!
 //! An [`Array`] holds a tensor's values in one of two lanes, `f64` for the floating-point
 //! element types and `i64` for the integer and boolean ones, together with the element

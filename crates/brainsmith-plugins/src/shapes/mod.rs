@@ -1,5 +1,5 @@
 //! Static shape and element-type inference: one pass over the graph in dependency order,
-//! one rule per op type (by family, with the ops' evaluators, in [`ops`](crate::ops)).
+//! one rule per op type (by family, with the ops' evaluators, in the crate's `ops` module).
 //!
 //! A tensor's type is a [`TensorType`]: element type and shape, where each dimension is a
 //! number, a named symbol or unknown. Rules read constant inputs (initializers and
