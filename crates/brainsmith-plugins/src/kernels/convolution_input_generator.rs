@@ -187,22 +187,13 @@ impl Kernel for ConvolutionInputGenerator {
         node: &KernelNode<'_, ConvolutionInputGeneratorAttrs>,
     ) -> Result<Vec<TensorInfo>, PluginError> {
         let a = &node.attrs;
-        let batch = match node.input_shape(0) {
-            Ok(shape) => match shape.as_slice() {
-                &[n, h, w, c]
-                    if [h, w] == [a.ifm[0] as i64, a.ifm[1] as i64] && c == a.channels as i64 =>
-                {
-                    n
-                }
-                _ => {
-                    return Err(node.error(format!(
-                        "input shape {shape:?} is not [N, {}, {}, {}] (IFMDim, IFMChannels)",
-                        a.ifm[0], a.ifm[1], a.channels
-                    )));
-                }
-            },
-            Err(_) => 1,
-        };
+        let batch = super::nhwc_batch(
+            node,
+            [a.ifm[0], a.ifm[1]],
+            a.channels,
+            "IFMDim, IFMChannels",
+            1,
+        )?;
         Ok(vec![TensorInfo {
             shape: vec![
                 batch,

@@ -85,23 +85,13 @@ impl Kernel for FmPadding {
     fn infer(&self, node: &KernelNode<'_, FmPaddingAttrs>) -> Result<Vec<TensorInfo>, PluginError> {
         let a = &node.attrs;
         let [oh, ow] = a.output_dims();
-        let batch = match node.input_shape(0) {
-            Ok(shape) => match shape.as_slice() {
-                &[n, h, w, c]
-                    if [h as u64, w as u64] == [a.image[0], a.image[1]]
-                        && c as u64 == a.channels =>
-                {
-                    n
-                }
-                _ => {
-                    return Err(node.error(format!(
-                        "input shape {shape:?} is not [N, {}, {}, {}] (ImgDim, NumChannels)",
-                        a.image[0], a.image[1], a.channels
-                    )));
-                }
-            },
-            Err(_) => a.frames as i64,
-        };
+        let batch = super::nhwc_batch(
+            node,
+            [a.image[0], a.image[1]],
+            a.channels,
+            "ImgDim, NumChannels",
+            a.frames as i64,
+        )?;
         Ok(vec![TensorInfo {
             shape: vec![batch, oh as i64, ow as i64, a.channels as i64],
             datatype: a.datatype,

@@ -44,3 +44,25 @@ pub(crate) fn infer(node: &Node, tensors: &dyn Tensors) -> Option<Result<Vec<Ten
             .map_err(|e| format!("kernel '{}': {e}", found.kernel.qualified_name())),
     )
 }
+
+/// The batch `N` of a channels-last input that must be `[N, H, W, C]` with `[H, W]` =
+/// `image` and `C` = `channels` (`names` says which attributes set them, for the
+/// error); `default` when the input's shape is not known.
+pub(crate) fn nhwc_batch<A>(
+    node: &brainsmith_core::kernel::KernelNode<'_, A>,
+    image: [u64; 2],
+    channels: u64,
+    names: &str,
+    default: i64,
+) -> Result<i64, brainsmith_core::PluginError> {
+    match node.input_shape(0) {
+        Ok(shape) => match *shape.as_slice() {
+            [n, h, w, c] if [h as u64, w as u64] == image && c as u64 == channels => Ok(n),
+            _ => Err(node.error(format!(
+                "input shape {shape:?} is not [N, {}, {}, {channels}] ({names})",
+                image[0], image[1]
+            ))),
+        },
+        Err(_) => Ok(default),
+    }
+}
