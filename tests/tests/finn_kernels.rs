@@ -789,3 +789,30 @@ fn a_padded_convolution_gets_a_padding_kernel_in_front_bit_exact() {
         assert_bit_exact(&lowered, &mapped, QuantType::UInt(4));
     }
 }
+
+#[test]
+fn a_model_written_before_finn_0_10_reads_its_mem_mode_in_the_old_spelling() {
+    // FINN 0.9 wrote `mem_mode = "const"` where today's FINN writes "internal_embedded".
+    let mut m = Model::load(models_dir().join("finn_cybsec_mvau_hls.onnx")).unwrap();
+    for node in m.graph.nodes.iter_mut() {
+        node.set_attribute("mem_mode", AttributeValue::string("const"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.onnx");
+    m.save(&path).unwrap();
+    let (code, json, err) = brainsmith(&["inspect", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for n in v["nodes"].as_array().unwrap() {
+        // Inspect shows the model's text; the kernel reads it as embedded weights, which
+        // is what the HLS backend generates: no refusal, unlike the decoupled original.
+        let mem_mode = n["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "mem_mode")
+            .unwrap();
+        assert_eq!(mem_mode["value"], "\"const\"", "{n}");
+        assert!(n["backend_refuses"].is_null(), "{n}");
+    }
+}

@@ -10,7 +10,9 @@
 //! one value must pass; `#[node_attrs(check = f)]` on the struct names a
 //! `fn(&Self, &mut AttrCheck)` for rules across attributes ("MW divisible by SIMD").
 //! An enum with unit variants derives [`AttrEnum`](macro@crate::AttrEnum) to be a string
-//! attribute with a closed set of values.
+//! attribute with a closed set of values; `#[attr(name = "value", alias = "older")]` on a
+//! variant also reads an older spelling (FINN's `mem_mode` was `const` before it was
+//! `internal_embedded`), and writing sets the current one.
 //!
 //! [`NodeAttrs::read`] reports every problem of a node at once, naming the node, the
 //! attribute, what was expected and what was found (the rules across attributes run once
@@ -26,7 +28,7 @@
 //! #[derive(AttrEnum, Clone, Copy, Debug, PartialEq)]
 //! enum MemMode {
 //!     /// In the kernel's own memory.
-//!     #[attr(name = "internal_embedded")]
+//!     #[attr(name = "internal_embedded", alias = "const")]
 //!     Embedded,
 //!     /// Streamed in from a separate memory.
 //!     #[attr(name = "internal_decoupled")]
@@ -86,6 +88,15 @@
 //! attrs.write(&mut node);
 //! assert_eq!(node.attr_int("SIMD"), Some(8));
 //! assert_eq!(MatrixAttrs::SCHEMA[1].default_text().as_deref(), Some("1"));
+//!
+//! // An older spelling reads as its variant, and writes back as the current one.
+//! let mut node = node
+//!     .with_attribute("SIMD", AttributeValue::Int(4))
+//!     .with_attribute("mem_mode", AttributeValue::string("const"));
+//! let attrs = MatrixAttrs::read(&node).unwrap();
+//! assert_eq!(attrs.mem_mode, MemMode::Embedded);
+//! attrs.write(&mut node);
+//! assert_eq!(node.attribute("mem_mode"), Some(&AttributeValue::string("internal_embedded")));
 //! ```
 
 use std::fmt;
@@ -384,9 +395,14 @@ pub trait AttrEnum: Sized + 'static {
     fn as_str(&self) -> &'static str;
 }
 
-/// The position of `value` among `names`; an error lists them.
+/// The position of `value` among `names`, or of the variant an older spelling in
+/// `aliases` stands for; an error lists the names.
 #[doc(hidden)]
-pub fn choice_index(value: &AttributeValue, names: &[&'static str]) -> Result<usize, String> {
+pub fn choice_index(
+    value: &AttributeValue,
+    names: &[&'static str],
+    aliases: &[(&str, usize)],
+) -> Result<usize, String> {
     let AttributeValue::String(s) = value else {
         return Err(expected(
             &format!("a STRING, one of {}", names.join(", ")),
@@ -394,14 +410,24 @@ pub fn choice_index(value: &AttributeValue, names: &[&'static str]) -> Result<us
         ));
     };
     let text = String::from_utf8_lossy(s);
-    names.iter().position(|name| *name == text).ok_or_else(|| {
-        format!(
-            "'{}' is not one of {}{}",
-            crate::suggest::shorten(&text, 60),
-            names.join(", "),
-            crate::suggest::did_you_mean(&text, names.iter().copied())
-        )
-    })
+    let alias = || {
+        aliases
+            .iter()
+            .find(|(alias, _)| *alias == text)
+            .map(|&(_, i)| i)
+    };
+    names
+        .iter()
+        .position(|name| *name == text)
+        .or_else(alias)
+        .ok_or_else(|| {
+            format!(
+                "'{}' is not one of {}{}",
+                crate::suggest::shorten(&text, 60),
+                names.join(", "),
+                crate::suggest::did_you_mean(&text, names.iter().copied())
+            )
+        })
 }
 
 /// One problem with one attribute of a node.

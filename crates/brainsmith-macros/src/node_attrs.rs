@@ -281,6 +281,8 @@ pub(crate) fn derive_enum(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error(),
     };
     let mut variants: Vec<(syn::Ident, String)> = Vec::new();
+    // Older spellings a variant also reads as: (alias, variant index, its span).
+    let mut aliases: Vec<(String, usize, syn::LitStr)> = Vec::new();
     match &item.data {
         syn::Data::Enum(data) if item.generics.params.is_empty() => {
             for v in &data.variants {
@@ -297,10 +299,14 @@ pub(crate) fn derive_enum(input: TokenStream) -> TokenStream {
                             let lit: syn::LitStr = meta.value()?.parse()?;
                             name = lit.value();
                             Ok(())
+                        } else if meta.path.is_ident("alias") {
+                            let lit: syn::LitStr = meta.value()?.parse()?;
+                            aliases.push((lit.value(), variants.len(), lit));
+                            Ok(())
                         } else {
                             Err(meta.error(
-                                "unknown key in #[attr(...)] on a variant; the key is \
-                                 `name = \"value\"`",
+                                "unknown key in #[attr(...)] on a variant; the keys are \
+                                 `name = \"value\"` and `alias = \"older value\"`",
                             ))
                         }
                     });
@@ -315,6 +321,19 @@ pub(crate) fn derive_enum(input: TokenStream) -> TokenStream {
                     );
                 }
                 variants.push((v.ident.clone(), name));
+            }
+            for (i, (alias, _, lit)) in aliases.iter().enumerate() {
+                if let Some((variant, _)) = variants.iter().find(|(_, n)| n == alias) {
+                    cx.error_spanned_by(
+                        lit,
+                        format!(
+                            "alias '{alias}' is the value of variant `{variant}`; \
+                             an alias is an older spelling that no variant writes"
+                        ),
+                    );
+                } else if aliases[..i].iter().any(|(a, _, _)| a == alias) {
+                    cx.error_spanned_by(lit, format!("alias '{alias}' is given twice"));
+                }
             }
             if data.variants.is_empty() {
                 cx.error_spanned_by(
@@ -340,6 +359,8 @@ pub(crate) fn derive_enum(input: TokenStream) -> TokenStream {
     let names: Vec<&String> = variants.iter().map(|(_, n)| n).collect();
     let vidents: Vec<&syn::Ident> = variants.iter().map(|(v, _)| v).collect();
     let indices = 0..variants.len();
+    let alias_names = aliases.iter().map(|(a, _, _)| a);
+    let alias_targets = aliases.iter().map(|(_, i, _)| i);
     quote! {
         impl #private::AttrEnum for #ident {
             fn as_str(&self) -> &'static str {
@@ -356,7 +377,8 @@ pub(crate) fn derive_enum(input: TokenStream) -> TokenStream {
             fn from_attr(
                 value: &#private::AttributeValue,
             ) -> ::core::result::Result<Self, #private::String> {
-                match #private::attrs::choice_index(value, Self::ALLOWED)? {
+                const ALIASES: &[(&str, usize)] = &[#((#alias_names, #alias_targets)),*];
+                match #private::attrs::choice_index(value, Self::ALLOWED, ALIASES)? {
                     #(#indices => ::core::result::Result::Ok(#ident::#vidents),)*
                     _ => ::core::unreachable!(),
                 }

@@ -22,8 +22,23 @@ pub(crate) const FINN_DATATYPE: &str = "finn_datatype";
 
 /// A computation graph.
 ///
-/// Its lists of nodes, tensors and values are [`TrackedVec`]s: used as `Vec`s, they let the
-/// pipeline's transactional save skip what a transform did not touch.
+/// Its lists of nodes, tensors and values are `Vec`s behind a [`TrackedVec`], which lets
+/// the pipeline's transactional save skip what a transform did not touch. A plugin never
+/// names it: `graph.nodes.push(n)`, `for n in &mut graph.nodes`, `*graph.nodes = vec` and
+/// `std::mem::take(&mut *graph.nodes)` all work on the `Vec` itself, and the lists borrow
+/// apart like any fields.
+///
+/// ```
+/// use brainsmith_core::ir::{Graph, Node};
+///
+/// let mut graph = Graph::default();
+/// *graph.nodes = vec![Node::new("Relu", ["x"], ["y"])];
+/// let nodes: Vec<Node> = std::mem::take(&mut *graph.nodes);
+/// for node in &mut graph.nodes {
+///     node.name = "never".into(); // the list is empty now
+/// }
+/// assert_eq!((nodes.len(), graph.nodes.len()), (1, 0));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph {
     /// The graph's name.

@@ -31,4 +31,18 @@ enum Mode {
     Decoupled(u32),
 }
 
+/// Aliases that clash.
+#[derive(AttrEnum)]
+enum Style {
+    /// An alias that is another variant's value, and an unknown key.
+    #[attr(name = "block", alias = "lut", aliaz = "bram")]
+    Block,
+    /// Fine, once.
+    #[attr(name = "lut", alias = "distributed")]
+    Lut,
+    /// The same alias again.
+    #[attr(alias = "distributed")]
+    Auto,
+}
+
 fn main() {}

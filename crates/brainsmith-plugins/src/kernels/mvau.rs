@@ -27,14 +27,15 @@ pub const FINN_DOMAIN: &str = "finn.custom_op.fpgadataflow";
 #[derive(Debug, Default)]
 pub struct Mvau;
 
-/// Where an MVAU keeps its weights.
+/// Where an MVAU keeps its weights. Models written by FINN before 0.10 spell the first
+/// two `const` and `decoupled`; they read as these and are written back in today's names.
 #[derive(AttrEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemMode {
     /// In the unit, as a constant.
-    #[attr(name = "internal_embedded")]
+    #[attr(name = "internal_embedded", alias = "const")]
     Embedded,
     /// In a memory beside the unit, streamed in.
-    #[attr(name = "internal_decoupled")]
+    #[attr(name = "internal_decoupled", alias = "decoupled")]
     Decoupled,
     /// Streamed from outside the accelerator.
     #[attr(name = "external")]

@@ -129,7 +129,7 @@ impl Transform for InferMvau {
             removed[t] = true;
         }
         let mut extra: rustc_hash::FxHashMap<usize, Vec<Node>> = after.into_iter().collect();
-        let old = std::mem::take(&mut graph.nodes).into_vec();
+        let old = std::mem::take(&mut *graph.nodes);
         for (i, node) in old.into_iter().enumerate() {
             if !removed[i] {
                 graph.nodes.push(node);
