@@ -1,7 +1,8 @@
 //! The executor (`brainsmith_plugins::exec`) against qonnx's, bit for bit: the QONNX
 //! quantizers in every signedness, narrowness and rounding mode, `MultiThreshold` in both
 //! layouts with shared and per-channel thresholds, `Im2Col` plain and padded, `MaxPool` overlapping,
-//! in ceil mode and padded, `TopK` with ties, and the ONNX ops between them.
+//! in ceil mode and padded, `TopK` with ties, `Conv` grouped, strided, dilated and padded,
+//! and the ONNX ops between them.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
@@ -154,6 +155,67 @@ fn quantizer_model() -> Model {
     // TopK along the last axis, with ties among the values.
     inits.push(Tensor::from_i64("k", &[1], &[2]));
     nodes.push(Node::new("Floor", ["x"], ["x_floor"]).with_name("floor"));
+    // Conv on integer values (exact in any summation order, so onnxruntime's order and
+    // ours agree): padded unevenly; grouped, strided, with a bias; dilated.
+    let small = |n: usize, seed: u64| -> Vec<f32> {
+        values(n, seed, 3.0).iter().map(|v| v.round()).collect()
+    };
+    for (name, wshape, group, stride, dilation, pads, bias) in [
+        (
+            "conv_plain",
+            [3, 4, 2, 2],
+            1,
+            [1, 1],
+            [1, 1],
+            [1, 0, 0, 1],
+            false,
+        ),
+        (
+            "conv_group",
+            [4, 2, 2, 2],
+            2,
+            [2, 2],
+            [1, 1],
+            [1, 1, 1, 1],
+            true,
+        ),
+        (
+            "conv_dilated",
+            [2, 4, 2, 2],
+            1,
+            [1, 1],
+            [2, 2],
+            [0, 0, 0, 0],
+            false,
+        ),
+    ] {
+        let len: i64 = wshape.iter().product();
+        let wname = format!("{name}_w");
+        inits.push(Tensor::from_f32(
+            wname.as_str(),
+            &wshape,
+            &small(len as usize, 7 + wshape[0] as u64),
+        ));
+        let mut ins = vec!["x_floor".to_owned(), wname];
+        if bias {
+            let bname = format!("{name}_b");
+            inits.push(Tensor::from_f32(
+                bname.as_str(),
+                &[wshape[0]],
+                &small(4, 99),
+            ));
+            ins.push(bname);
+        }
+        nodes.push(
+            Node::new("Conv", ins.iter().map(String::as_str), [name])
+                .with_name(name)
+                .with_attribute("group", AttributeValue::Int(group))
+                .with_attribute("strides", ints(&stride))
+                .with_attribute("dilations", ints(&dilation))
+                .with_attribute("pads", ints(&pads)),
+        );
+        outputs.push(name.into());
+    }
     nodes.push(
         Node::new("TopK", ["x_floor", "k"], ["topk_values", "topk_indices"]).with_name("topk"),
     );
@@ -171,6 +233,9 @@ fn quantizer_model() -> Model {
                 "im2col_padded" => &[1, 2, 2, 24],
                 "pool_overlap" | "pool_ceil" | "pool_padded" => &[1, 4, 2, 2],
                 "topk_values" | "topk_indices" => &[1, 4, 3, 2],
+                "conv_plain" => &[1, 3, 3, 3],
+                "conv_group" => &[1, 4, 2, 2],
+                "conv_dilated" => &[1, 2, 1, 1],
                 _ => &[1, 4, 3, 3],
             };
             let elem = if o == "topk_indices" {

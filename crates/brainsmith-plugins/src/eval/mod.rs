@@ -187,7 +187,7 @@ fn is_int(elem: ElemType) -> bool {
 }
 
 /// Rounds a value to what an element of type `elem` can hold.
-fn round_float(elem: ElemType, v: f64) -> f64 {
+pub(crate) fn round_float(elem: ElemType, v: f64) -> f64 {
     match elem {
         ElemType::Float => f64::from(v as f32),
         _ => v,

@@ -1,8 +1,9 @@
-//! Sliding windows: `Conv` and the pools, local and global.
+//! Sliding windows: `Conv` and the pools, local and global, and the window arithmetic
+//! the sliding-window kernels share.
 
 use super::Domain::Onnx;
 use super::{Entry, What};
-use crate::eval::{Array, Run, Values, count};
+use crate::eval::{Array, Run, Values, count, round_float};
 use crate::shapes::{Ctx, INT64, attr_int, attr_ints, elem, fit, show, static_dims, typed};
 use brainsmith_core::ir::{Dim, Node, TensorType};
 
@@ -18,6 +19,11 @@ pub(super) const ENTRIES: &[Entry] = &[
         domain: Onnx,
         ops: &["Conv"],
         what: What::Shape(conv),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Conv"],
+        what: What::Eval(conv_values, 2),
     },
     Entry {
         domain: Onnx,
@@ -333,6 +339,146 @@ fn max_pool_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, S
         Values::Float(v) => Array::floats(a.elem, dims, geometry.max(v, f64::NEG_INFINITY)),
         Values::Int(v) => Array::ints(a.elem, dims, geometry.max(v, i64::MIN)),
     }])
+}
+
+/// `Conv` on values, for one or two spatial axes (`NCW`, `NCHW`), grouped, strided,
+/// dilated and padded (explicit `pads`). Each output sums its window in `f64` in the order
+/// a lowering to `Im2Col` and `MatMul` sums it (kernel rows, kernel columns, then input
+/// channels innermost), rounds the sum to the element type, and only then adds the bias,
+/// as the lowered `MatMul` and `Add` do: lowering is bit-exact.
+fn conv_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let (a, k) = (x[0], x[1]);
+    if !crate::eval::is_float(a.elem) {
+        return Err(format!(
+            "its input is {:?}; Conv takes floating-point tensors (ConvInteger takes integers)",
+            a.elem
+        ));
+    }
+    let (n, c, h, w, spatial) = match *a.dims.as_slice() {
+        [n, c, w] => (n, c, 1, w, 1),
+        [n, c, h, w] => (n, c, h, w, 2),
+        _ => {
+            return Err(format!(
+                "its input of shape {:?} is not NCW or NCHW",
+                a.dims
+            ));
+        }
+    };
+    let (m, cg, kh, kw) = match (spatial, k.dims.as_slice()) {
+        (1, &[m, cg, kw]) => (m, cg, 1, kw),
+        (2, &[m, cg, kh, kw]) => (m, cg, kh, kw),
+        _ => {
+            return Err(format!(
+                "its weight of shape {:?} does not match an input of shape {:?}",
+                k.dims, a.dims
+            ));
+        }
+    };
+    let group = match node.attr_int("group").unwrap_or(1) {
+        g if g >= 1 => g as usize,
+        g => return Err(format!("`group` must be positive, not {g}")),
+    };
+    if c % group != 0 || m % group != 0 || cg * group != c {
+        return Err(format!(
+            "{c} input channels and {m} output channels in {group} groups do not match a \
+             weight of shape {:?} (its second axis must be channels / group)",
+            k.dims
+        ));
+    }
+    if let Some(shape) = node.attr_ints("kernel_shape")
+        && shape
+            .iter()
+            .map(|&d| d as usize)
+            .ne([kh, kw][2 - spatial..].iter().copied())
+    {
+        return Err(format!(
+            "`kernel_shape` {shape:?} disagrees with the weight of shape {:?}",
+            k.dims
+        ));
+    }
+    if node.attr_str("auto_pad").is_some_and(|p| p != "NOTSET") {
+        return Err("`auto_pad` is not supported here; give `pads`".into());
+    }
+    let list = |name: &str, default: usize, len: usize| -> Result<Vec<usize>, String> {
+        match node.attr_ints(name) {
+            None => Ok(vec![default; len]),
+            Some(v) if v.len() == len && v.iter().all(|&d| d >= 0) => {
+                Ok(v.iter().map(|&d| d as usize).collect())
+            }
+            Some(v) => Err(format!("`{name}` {v:?} is not {len} sizes")),
+        }
+    };
+    let (stride, dilation, pads) = (
+        list("strides", 1, spatial)?,
+        list("dilations", 1, spatial)?,
+        list("pads", 0, 2 * spatial)?,
+    );
+    let window = if spatial == 1 {
+        Window {
+            kernel: [1, kw],
+            stride: [1, stride[0]],
+            dilation: [1, dilation[0]],
+            pads: [0, pads[0], 0, pads[1]],
+        }
+    } else {
+        Window {
+            kernel: [kh, kw],
+            stride: [stride[0], stride[1]],
+            dilation: [dilation[0], dilation[1]],
+            pads: [pads[0], pads[1], pads[2], pads[3]],
+        }
+    };
+    let [oh, ow] = window.out_dims([h, w])?;
+    let dims: Vec<usize> = if spatial == 1 {
+        vec![n, m, ow]
+    } else {
+        vec![n, m, oh, ow]
+    };
+    count(&dims, run)?;
+    let bias = match x.get(2) {
+        Some(b) if b.dims.iter().product::<usize>() == m => Some(b.as_f64()),
+        Some(b) => {
+            return Err(format!(
+                "its bias of shape {:?} is not one value per output channel ({m})",
+                b.dims
+            ));
+        }
+        None => None,
+    };
+    let (xv, kv) = (a.as_f64(), k.as_f64());
+    let per_group = m / group;
+    let cell = |o: usize, t: usize, i: usize, len: usize| {
+        (o * window.stride[i] + t * window.dilation[i])
+            .checked_sub(window.pads[i])
+            .filter(|&v| v < len)
+    };
+    let mut out = Vec::with_capacity(n * m * oh * ow);
+    for b in 0..n {
+        for oc in 0..m {
+            let first = (oc / per_group) * cg;
+            for y in 0..oh {
+                for x0 in 0..ow {
+                    let mut s = 0.0;
+                    for i in 0..kh {
+                        let Some(r) = cell(y, i, 0, h) else { continue };
+                        for j in 0..kw {
+                            let Some(q) = cell(x0, j, 1, w) else { continue };
+                            for ic in 0..cg {
+                                let xi = ((b * c + first + ic) * h + r) * w + q;
+                                let ki = ((oc * cg + ic) * kh + i) * kw + j;
+                                s += xv[xi] * kv[ki];
+                            }
+                        }
+                    }
+                    if let Some(bias) = &bias {
+                        s = round_float(a.elem, s) + bias[oc];
+                    }
+                    out.push(s);
+                }
+            }
+        }
+    }
+    Ok(vec![Array::floats(a.elem, dims, out)])
 }
 
 /// Where the windows of a 2-D pooling sit.
