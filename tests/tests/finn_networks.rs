@@ -1,18 +1,21 @@
 //! FINN's end-to-end networks, from the Brevitas export to FINN's kernels: every stage of
-//! the flow (QONNX to FINN form, streamlining, kernel mapping) runs bit for bit like the
-//! stage before on seeded inputs, and at the end no compute is left in software but what
-//! FINN leaves there too (the first `Reshape`).
+//! one flow (QONNX to FINN form, streamlining, lowering, kernel mapping, the classifier's
+//! top-1) runs bit for bit like the stage before on seeded inputs, and at the end no
+//! compute is left in software but what FINN leaves there too (the first `Reshape` or
+//! `Transpose`; a final `Reshape` that only restores the output's declared shape).
 
 use brainsmith_core::ir::{ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
 use brainsmith_plugins::exec::execute;
 use brainsmith_plugins::{
-    AbsorbAffineIntoMultiThreshold, AbsorbScalarMulAddIntoTopK, BatchNormToAffine,
-    ConvertQuantActToMultiThreshold, ConvertSubToAdd, FoldConstants, FoldQuantWeights,
-    GemmToMatMul, InferDataTypes, InferLabelSelect, InferMvau, InferShapes, InferThresholding,
+    AbsorbAffineIntoMultiThreshold, AbsorbConsecutiveTransposes, AbsorbScalarMulAddIntoTopK,
+    AbsorbTransposeIntoMultiThreshold, BatchNormToAffine, ConvertQuantActToMultiThreshold,
+    ConvertSubToAdd, FoldConstants, FoldQuantWeights, GemmToMatMul, InferConvInpGen,
+    InferDataTypes, InferLabelSelect, InferMvau, InferShapes, InferStreamingMaxPool,
+    InferThresholding, LowerConvsToMatMul, MoveFlattenPastKernels, MoveScalarMulPastMatMul,
     RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
 };
-use brainsmith_tests::{Lcg, model};
+use brainsmith_tests::{Lcg, model, shared_model};
 
 /// FINN's pre-processing: the network reads pixels as `UINT8` and divides them by 255.
 fn with_uint8_input(mut m: Model) -> Model {
@@ -94,11 +97,12 @@ fn compute_ops(m: &Model) -> Vec<String> {
     m.graph.nodes.iter().map(|n| n.op_type.clone()).collect()
 }
 
-#[test]
-fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
-    let original = with_uint8_input(model("brevitas_tfc_1w1a_seed1.onnx"));
-    let inputs = frames(&original, 8);
-    let logits = outputs(&original, &inputs);
+/// FINN's flow from a Brevitas export to kernels, each stage checked bit for bit against
+/// the network's logits (and, once the top-1 is added, its labels) on `frames` frames.
+/// Returns the mapped model.
+fn finn_flow(original: &Model, frames_checked: usize) -> Model {
+    let inputs = frames(original, frames_checked);
+    let logits = outputs(original, &inputs);
     let mut m = original.clone();
     // QONNX to FINN form: weights folded, Gemm to MatMul, batch norm to arithmetic, the
     // activation quantizers to thresholds. (No `ConvertDivToMul`: `x / c` and
@@ -126,7 +130,8 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
         "{:?}",
         compute_ops(&m)
     );
-    // Streamlining: the arithmetic into the thresholds.
+    // Streamlining: the arithmetic into the thresholds; power-of-two activation scales
+    // past the products, into the thresholds after them.
     stage(
         &mut m,
         &inputs,
@@ -135,7 +140,26 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
             &InferShapes,
             &InferDataTypes,
             &AbsorbAffineIntoMultiThreshold,
+            &MoveScalarMulPastMatMul,
+            &InferShapes,
+            &InferDataTypes,
+            &AbsorbAffineIntoMultiThreshold,
             &RemoveUnusedTensors,
+            &InferShapes,
+            &InferDataTypes,
+        ],
+    );
+    // Convolutions lowered to channels-last windows and products, the thresholds moved
+    // into the channels-last dataflow.
+    stage(
+        &mut m,
+        &inputs,
+        &logits,
+        &[
+            &LowerConvsToMatMul,
+            &InferShapes,
+            &AbsorbTransposeIntoMultiThreshold,
+            &AbsorbConsecutiveTransposes,
             &InferShapes,
             &InferDataTypes,
         ],
@@ -146,6 +170,11 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
         &inputs,
         &logits,
         &[
+            &InferConvInpGen,
+            &InferStreamingMaxPool,
+            &AbsorbConsecutiveTransposes,
+            &InferShapes,
+            &InferDataTypes,
             &InferMvau,
             &InferThresholding,
             &InferShapes,
@@ -153,8 +182,9 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
             &RemoveUnusedTensors,
         ],
     );
-    // The classifier's choice: the last arithmetic goes into the top-1.
-    let mut labelled = with_top_1(m.clone());
+    // The classifier's choice: the last arithmetic goes into the top-1, and the flatten
+    // between the convolutions and the dense layers out to the output.
+    let mut labelled = with_top_1(m);
     let expected = outputs(&with_top_1(original.clone()), &inputs);
     assert_eq!(outputs(&labelled, &inputs), expected);
     stage(
@@ -169,11 +199,36 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
             &InferShapes,
             &InferDataTypes,
             &InferLabelSelect,
+            &MoveFlattenPastKernels,
+            &InferShapes,
+            &InferDataTypes,
+            &RemoveUnusedTensors,
         ],
     );
-    let ops = compute_ops(&labelled);
+    labelled
+}
+
+/// The MVAUs of `m`, as (XNOR mode, without activation) pairs.
+fn units(m: &Model) -> Vec<(i64, i64)> {
+    m.graph
+        .nodes
+        .iter()
+        .filter(|n| n.op_type == "MVAU")
+        .map(|n| {
+            (
+                n.attr_int("binaryXnorMode").unwrap(),
+                n.attr_int("noActivation").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
+    let original = with_uint8_input(model("brevitas_tfc_1w1a_seed1.onnx"));
+    let mapped = finn_flow(&original, 8);
     assert_eq!(
-        ops,
+        compute_ops(&mapped),
         [
             "Reshape",
             "Thresholding",
@@ -186,18 +241,54 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
         "everything but the first Reshape in hardware"
     );
     // The first three units are XNOR-popcount with fused thresholds; the last has none.
-    let units: Vec<&Node> = labelled
+    assert_eq!(units(&mapped), [(1, 0), (1, 0), (1, 0), (1, 1)]);
+}
+
+#[test]
+fn cnv_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
+    let original = with_uint8_input(shared_model("brevitas_cnv_1w1a_seed2.onnx"));
+    let mapped = finn_flow(&original, 2);
+    let (swg, mvau, pool) = ("ConvolutionInputGenerator", "MVAU", "StreamingMaxPool");
+    assert_eq!(
+        compute_ops(&mapped),
+        [
+            "Transpose",
+            "Thresholding",
+            swg,
+            mvau,
+            swg,
+            mvau,
+            pool,
+            swg,
+            mvau,
+            swg,
+            mvau,
+            pool,
+            swg,
+            mvau,
+            swg,
+            mvau,
+            mvau,
+            mvau,
+            mvau,
+            "LabelSelect",
+            "Reshape",
+        ],
+        "everything but the input's channels-last transpose and the output's shape in \
+         hardware"
+    );
+    // The first layer multiplies 8-bit pixels by bipolar weights; the others are
+    // XNOR-popcount with fused thresholds, but the last, which has none.
+    let mut expected = vec![(0, 0)];
+    expected.extend([(1, 0); 7]);
+    expected.push((1, 1));
+    assert_eq!(units(&mapped), expected);
+    let first = mapped
         .graph
         .nodes
         .iter()
-        .filter(|n| n.op_type == "MVAU")
-        .collect();
-    for (i, u) in units.iter().enumerate() {
-        assert_eq!(u.attr_int("binaryXnorMode"), Some(1), "unit {i}");
-        assert_eq!(
-            u.attr_int("noActivation"),
-            Some(i64::from(i == 3)),
-            "unit {i}"
-        );
-    }
+        .find(|n| n.op_type == "MVAU")
+        .unwrap();
+    assert_eq!(first.attr_str("inputDataType"), Some("INT8"));
+    assert_eq!(first.attr_str("weightDataType"), Some("BIPOLAR"));
 }

@@ -7,6 +7,7 @@
 //! | [`AbsorbAffineIntoMultiThreshold`](transforms::AbsorbAffineIntoMultiThreshold) | transform | topology_opt | Moves the elementwise arithmetic in front of a `MultiThreshold` into its thresholds: a chain of `Add`, `Sub`, and `Mul` or `Div` by positive constants (per tensor, or per channel on the threshold's channel axis), what batch normalisation and the quantizers' scales become, is one increasing function `f` per channel, and `f(x) >= t` holds exactly when `x >= t'` for the smallest float32 `t'` with `f(t') >= t` |
 //! | [`AbsorbConsecutiveTransposes`](transforms::AbsorbConsecutiveTransposes) | transform | topology_opt | Merges a `Transpose` that reads another `Transpose`: the pair is one permutation, `q[i] = p1[p2[i]]`; when that is the identity both go and the readers of the second read the first's input, otherwise the second transposes the first's input by `q` directly |
 //! | [`AbsorbScalarMulAddIntoTopK`](transforms::AbsorbScalarMulAddIntoTopK) | transform | topology_opt | Removes the per-tensor arithmetic in front of a `TopK` whose scores are not used: an `Add`, a `Sub`, or a `Mul` or `Div` by a positive constant keeps the order of the scores, so the indices do not change (FINN's absorption of a classifier's last scale into its top-k) |
+//! | [`AbsorbTransposeIntoMultiThreshold`](transforms::AbsorbTransposeIntoMultiThreshold) | transform | topology_opt | Moves a channels-last-to-first `Transpose` (`perm = [0, 3, 1, 2]`) from the input of a `MultiThreshold` to its output, and makes the thresholds read the channels last (`data_layout = "NHWC"`): `MultiThreshold(Transpose(x))` becomes `Transpose(MultiThreshold_NHWC(x))` |
 //! | [`BatchNormToAffine`](transforms::BatchNormToAffine) | transform | topology_opt | Replaces every inference-mode `BatchNormalization` with constant parameters by `x * a + b`: a `Mul` and an `Add` with per-channel constants of shape `[1, C, 1, ...]`, where `a = scale / sqrt(var + epsilon)` and `b = bias - a * mean` |
 //! | [`ChangeBatchSize`](transforms::ChangeBatchSize) | transform | topology_opt | Sets the batch size of the whole model, and infers the shapes again |
 //! | [`ConvertDivToMul`](transforms::ConvertDivToMul) | transform | topology_opt | Turns `x / c` with a floating-point constant `c` into `x * (1/c)`, the form kernel mapping and the streamlining transforms look for |
@@ -32,7 +33,9 @@
 //! | [`InferStreamingMaxPool`](transforms::InferStreamingMaxPool) | transform | kernel_mapping | Maps max pooling whose stride equals its window onto FINN's streaming max pool (`StreamingMaxPool`): QONNX's channels-last `MaxPoolNHWC` as it is, and ONNX's `MaxPool` on an NCHW input with a `Transpose` to NHWC before the kernel and one back after it (a later pass cancels transposes that meet) |
 //! | [`InferThresholding`](transforms::InferThresholding) | transform | kernel_mapping | Maps each `MultiThreshold` on integer activations onto the `Thresholding` kernel (`Thresholding`), as FINN's thresholding inference does, so that a quantized activation no matrix-vector unit absorbed runs in hardware |
 //! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
+//! | [`MoveFlattenPastKernels`](transforms::MoveFlattenPastKernels) | transform | topology_opt | Takes the flatten between a convolutional network's last convolution and its first fully connected layer out of the accelerator: a `Reshape` that only regroups the leading axes (`[1, 1, 1, 256]` to `[1, 256]`: the same vectors in the same order) moves down past every kernel that works vector by vector along the last axis (MVAU, Thresholding, LabelSelect, each told its new `numInputVectors`) and past scalar `Mul`/`Add`/`Sub`/`Div`, until the graph output or a node it cannot pass |
 //! | [`MovePadAttributeToTensor`](transforms::MovePadAttributeToTensor) | transform | topology_opt | Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an `INT64` tensor, `value` a scalar of the padded tensor's element type |
+//! | [`MoveScalarMulPastMatMul`](transforms::MoveScalarMulPastMatMul) | transform | topology_opt | Moves a scalar `Mul` from the input of a `MatMul` or a bias-free `Conv` to its output: `MatMul(x * c, W)` becomes `MatMul(x, W) * c`, so that the scale meets the thresholds (or the next scale) after the product, where `AbsorbAffineIntoMultiThreshold` takes it |
 //! | [`RemoveIdentityOps`](transforms::RemoveIdentityOps) | transform | cleanup | Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with the identity permutation |
 //! | [`RemoveStaticGraphInputs`](transforms::RemoveStaticGraphInputs) | transform | cleanup | Removes the graph inputs that are also initializers, so that their values are constants |
 //! | [`RemoveUnusedNodes`](transforms::RemoveUnusedNodes) | transform | cleanup | Removes nodes that contribute to no graph output, directly or through other nodes: dead code left behind by rewrites or by an exporter |
@@ -89,12 +92,13 @@ pub mod transforms;
 
 pub use transforms::{
     AbsorbAffineIntoMultiThreshold, AbsorbConsecutiveTransposes, AbsorbScalarMulAddIntoTopK,
-    BatchNormToAffine, ChangeBatchSize, ConvertDivToMul, ConvertQuantActToMultiThreshold,
-    ConvertSubToAdd, DoubleToSingleFloat, ExpandNorms, ExtractBiasFromConv,
-    ExtractQuantScaleZeroPt, FoldConstants, FoldQuantWeights, FoldTransposeIntoQuantInit,
-    GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueParameterTensors,
-    InferConvInpGen, InferDataLayouts, InferDataTypes, InferLabelSelect, InferMvau, InferShapes,
-    InferStreamingMaxPool, InferThresholding, LowerConvsToMatMul, MovePadAttributeToTensor,
+    AbsorbTransposeIntoMultiThreshold, BatchNormToAffine, ChangeBatchSize, ConvertDivToMul,
+    ConvertQuantActToMultiThreshold, ConvertSubToAdd, DoubleToSingleFloat, ExpandNorms,
+    ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldQuantWeights,
+    FoldTransposeIntoQuantInit, GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames,
+    GiveUniqueParameterTensors, InferConvInpGen, InferDataLayouts, InferDataTypes,
+    InferLabelSelect, InferMvau, InferShapes, InferStreamingMaxPool, InferThresholding,
+    LowerConvsToMatMul, MoveFlattenPastKernels, MovePadAttributeToTensor, MoveScalarMulPastMatMul,
     RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
     SortCommutativeInputsInitializerLast, SortGraph,
 };
