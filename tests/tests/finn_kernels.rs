@@ -5,6 +5,7 @@
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::{Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::{execute, max_abs_difference};
+use brainsmith_plugins::folding::FoldingConfig;
 use brainsmith_plugins::{
     AbsorbConsecutiveTransposes, InferConvInpGen, InferDataTypes, InferLabelSelect, InferMvau,
     InferShapes, InferStreamingMaxPool, InferThresholding, LowerConvsToMatMul,
@@ -814,5 +815,82 @@ fn a_model_written_before_finn_0_10_reads_its_mem_mode_in_the_old_spelling() {
             .unwrap();
         assert_eq!(mem_mode["value"], "\"const\"", "{n}");
         assert!(n["backend_refuses"].is_null(), "{n}");
+    }
+}
+
+#[test]
+fn a_folding_configuration_is_checked_whole_and_applies_all_or_nothing() {
+    let (mut m, _) = map(&layer(&[1], 8, 6, QuantType::Int(4), (-2, 1), "UINT2"));
+    let name = m.graph.nodes[0].name.clone();
+    let registry = Registry::global().unwrap();
+    let before = m.clone();
+    // A node the model does not have, an attribute MVAU does not declare, a SIMD that
+    // does not divide MW and a PE of the wrong kind: all reported, nothing applied.
+    let bad = format!(
+        r#"{{ "Defaults": {{ "ram_style": ["block", ["MVAU"]] }},
+              "{name}": {{ "SIMD": 3, "PE": "two", "SMID": 2 }},
+              "{name}x": {{ "PE": 2 }} }}"#
+    );
+    let problems = FoldingConfig::parse(&bad)
+        .unwrap()
+        .apply(registry, &mut m)
+        .unwrap_err();
+    let all = problems.join("\n");
+    assert_eq!(problems.len(), 3, "{all}");
+    assert!(
+        all.contains(&format!(
+            "'{name}x': the model has no node of that name; did you mean '{name}'?"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("attribute 'SMID' is not one of its kernel's"),
+        "{all}"
+    );
+    assert!(
+        all.contains("attribute 'PE': expected INT, found STRING"),
+        "{all}"
+    );
+    assert_eq!(m, before);
+    // Rules across attributes, once every attribute reads.
+    let rule = format!(r#"{{ "{name}": {{ "SIMD": 3 }} }}"#);
+    let problems = FoldingConfig::parse(&rule)
+        .unwrap()
+        .apply(registry, &mut m)
+        .unwrap_err();
+    assert!(
+        problems[0].contains("SIMD (3) does not divide MW (8)"),
+        "{problems:?}"
+    );
+    assert_eq!(m, before);
+    // A good one applies, defaults included, and reads back.
+    let good = format!(
+        r#"{{ "Defaults": {{ "ram_style": ["block", "all"] }}, "{name}": {{ "SIMD": 4, "PE": 3 }} }}"#
+    );
+    FoldingConfig::parse(&good)
+        .unwrap()
+        .apply(registry, &mut m)
+        .unwrap();
+    let node = &m.graph.nodes[0];
+    assert_eq!(
+        (node.attr_int("SIMD"), node.attr_int("PE")),
+        (Some(4), Some(3))
+    );
+    assert_eq!(node.attr_str("ram_style"), Some("block"));
+    let written = FoldingConfig::of_model(registry, &m);
+    assert_eq!(written.nodes[&name]["SIMD"], serde_json::json!(4));
+    assert_eq!(written.nodes[&name]["PE"], serde_json::json!(3));
+    // Not FINN's form.
+    for (text, says) in [
+        ("[1, 2]", "a JSON object of node names"),
+        (r#"{"n": 3}"#, "'n': expected an object"),
+        (
+            r#"{"Defaults": {"PE": 2}}"#,
+            "'Defaults.PE': expected [value, [op types]]",
+        ),
+        ("{", "not JSON"),
+    ] {
+        let e = FoldingConfig::parse(text).unwrap_err();
+        assert!(e.contains(says), "{text}: {e}");
     }
 }

@@ -5,15 +5,17 @@
 //! `Transpose`; a final `Reshape` that only restores the output's declared shape).
 
 use brainsmith_core::ir::{ElemType, Model, Node, QuantType, Tensor, ValueInfo};
-use brainsmith_core::{Transform, TransformContext};
+use brainsmith_core::kernel::Target;
+use brainsmith_core::{Config, Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::execute;
+use brainsmith_plugins::folding::{self, FoldingConfig};
 use brainsmith_plugins::{
     AbsorbAffineIntoMultiThreshold, AbsorbConsecutiveTransposes, AbsorbScalarMulAddIntoTopK,
     AbsorbTransposeIntoMultiThreshold, BatchNormToAffine, ConvertQuantActToMultiThreshold,
     ConvertSubToAdd, FoldConstants, FoldQuantWeights, GemmToMatMul, InferConvInpGen,
     InferDataTypes, InferLabelSelect, InferMvau, InferShapes, InferStreamingMaxPool,
     InferThresholding, LowerConvsToMatMul, MoveFlattenPastKernels, MoveScalarMulPastMatMul,
-    RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
+    RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors, SetFolding,
 };
 use brainsmith_tests::{Lcg, model, shared_model};
 
@@ -242,6 +244,7 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
     );
     // The first three units are XNOR-popcount with fused thresholds; the last has none.
     assert_eq!(units(&mapped), [(1, 0), (1, 0), (1, 0), (1, 1)]);
+    folding_beats_finns(&mapped, &[60_000, 10_000, 1_000, 100, 10]);
 }
 
 #[test]
@@ -291,4 +294,70 @@ fn cnv_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
         .unwrap();
     assert_eq!(first.attr_str("inputDataType"), Some("INT8"));
     assert_eq!(first.attr_str("weightDataType"), Some("BIPOLAR"));
+    folding_beats_finns(&mapped, &[1_000_000, 100_000, 10_000, 1_000]);
+}
+
+/// The bottleneck's cycles per frame and the summed cost of `m` as folded now.
+fn measure(m: &Model) -> (u64, u64) {
+    let registry = Registry::global().unwrap();
+    let (foldables, skipped) = folding::foldables(registry, &m.graph, &Target::default());
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let mut bottleneck = 0;
+    let mut cost = 0;
+    for f in &foldables {
+        let node = &m.graph.nodes[f.index];
+        let now = f
+            .options
+            .iter()
+            .find(|c| {
+                c.values
+                    .iter()
+                    .all(|&(a, v)| node.attr_int(a) == Some(v as i64))
+            })
+            .unwrap_or_else(|| panic!("node '{}' is folded illegally", node.name));
+        bottleneck = bottleneck.max(now.cycles);
+        cost += now.cost();
+    }
+    (bottleneck, cost)
+}
+
+/// At each target, our folding is at least as fast as FINN's `SetFolding` (on the same
+/// estimates) and costs no more; both are reported. The folding then survives FINN's JSON
+/// both ways.
+fn folding_beats_finns(mapped: &Model, targets: &[u64]) {
+    for &target in targets {
+        let fold = |strategy: &str| {
+            let mut m = mapped.clone();
+            let table: toml::Table = toml::from_str(&format!(
+                "target_cycles = {target}\nstrategy = \"{strategy}\""
+            ))
+            .unwrap();
+            let t = SetFolding::from_table(&table).unwrap();
+            t.apply(&mut m, &mut TransformContext::default()).unwrap();
+            m
+        };
+        let (ours, finn) = (fold("cheapest"), fold("finn"));
+        let ((oc, ol), (fc, fl)) = (measure(&ours), measure(&finn));
+        eprintln!(
+            "target {target:>9}: ours {oc:>9} cycles, {ol:>8} LUT eq. | FINN's SetFolding \
+             {fc:>9} cycles, {fl:>8} LUT eq."
+        );
+        assert!(
+            oc <= target.max(fc),
+            "target {target}: ours {oc}, FINN {fc}"
+        );
+        assert!(
+            ol <= fl || oc < fc,
+            "target {target}: ours costs {ol} for {oc} cycles, FINN {fl} for {fc}"
+        );
+        // Through FINN's JSON and back onto the unfolded model.
+        let registry = Registry::global().unwrap();
+        let json = FoldingConfig::of_model(registry, &ours).to_json();
+        let mut again = mapped.clone();
+        FoldingConfig::parse(&json)
+            .unwrap()
+            .apply(registry, &mut again)
+            .unwrap();
+        assert_eq!(measure(&again), (oc, ol));
+    }
 }

@@ -8,6 +8,7 @@
 //! | [`AbsorbConsecutiveTransposes`](transforms::AbsorbConsecutiveTransposes) | transform | topology_opt | Merges a `Transpose` that reads another `Transpose`: the pair is one permutation, `q[i] = p1[p2[i]]`; when that is the identity both go and the readers of the second read the first's input, otherwise the second transposes the first's input by `q` directly |
 //! | [`AbsorbScalarMulAddIntoTopK`](transforms::AbsorbScalarMulAddIntoTopK) | transform | topology_opt | Removes the per-tensor arithmetic in front of a `TopK` whose scores are not used: an `Add`, a `Sub`, or a `Mul` or `Div` by a positive constant keeps the order of the scores, so the indices do not change (FINN's absorption of a classifier's last scale into its top-k) |
 //! | [`AbsorbTransposeIntoMultiThreshold`](transforms::AbsorbTransposeIntoMultiThreshold) | transform | topology_opt | Moves a channels-last-to-first `Transpose` (`perm = [0, 3, 1, 2]`) from the input of a `MultiThreshold` to its output, and makes the thresholds read the channels last (`data_layout = "NHWC"`): `MultiThreshold(Transpose(x))` becomes `Transpose(MultiThreshold_NHWC(x))` |
+//! | [`ApplyFoldingConfig`](transforms::ApplyFoldingConfig) | transform | kernel_opt | Applies a FINN folding configuration (JSON: per node name, attribute values; a `Defaults` entry by op type) to the model's kernel nodes |
 //! | [`BatchNormToAffine`](transforms::BatchNormToAffine) | transform | topology_opt | Replaces every inference-mode `BatchNormalization` with constant parameters by `x * a + b`: a `Mul` and an `Add` with per-channel constants of shape `[1, C, 1, ...]`, where `a = scale / sqrt(var + epsilon)` and `b = bias - a * mean` |
 //! | [`ChangeBatchSize`](transforms::ChangeBatchSize) | transform | topology_opt | Sets the batch size of the whole model, and infers the shapes again |
 //! | [`ConvertDivToMul`](transforms::ConvertDivToMul) | transform | topology_opt | Turns `x / c` with a floating-point constant `c` into `x * (1/c)`, the form kernel mapping and the streamlining transforms look for |
@@ -40,6 +41,7 @@
 //! | [`RemoveStaticGraphInputs`](transforms::RemoveStaticGraphInputs) | transform | cleanup | Removes the graph inputs that are also initializers, so that their values are constants |
 //! | [`RemoveUnusedNodes`](transforms::RemoveUnusedNodes) | transform | cleanup | Removes nodes that contribute to no graph output, directly or through other nodes: dead code left behind by rewrites or by an exporter |
 //! | [`RemoveUnusedTensors`](transforms::RemoveUnusedTensors) | transform | cleanup | Drops what no node uses: initializers no node reads (and, in old-style files, their entries among the graph inputs), `Constant` nodes whose value no node reads, `value_info` of tensors that no longer exist, and datatype annotations of tensors that no longer exist |
+//! | [`SetFolding`](transforms::SetFolding) | transform | kernel_opt | Sets every kernel node's folding knobs (`SIMD`, `PE`, the sliding window's `SIMD`...) so that the design takes at most `target_cycles` cycles per frame, at the least estimated cost, within an optional budget |
 //! | [`SortCommutativeInputsInitializerLast`](transforms::SortCommutativeInputsInitializerLast) | transform | cleanup | Puts the initializer operands of commutative ops (`Add`, `Mul`, `And`, `Or`, `Xor`, `Sum`) after the computed ones, keeping the order within each group: the rewrites that follow look for a constant in the last place only |
 //! | [`SortGraph`](transforms::SortGraph) | transform | cleanup | Sorts the nodes topologically, keeping the file's order wherever it is already valid (a stable Kahn sort: among ready nodes, the earliest in the file goes first) |
 //! | [`ConvolutionInputGenerator`](kernels::ConvolutionInputGenerator) | kernel |  | A sliding window generator, FINN's `ConvolutionInputGenerator`: streams an NHWC feature map `[1, H, W, C]` in and every output pixel's window out, `[1, OH, OW, k_h * k_w * C]`, channels innermost and kernel positions row-major (the order of QONNX's `Im2Col`, which it replaces in front of an MVAU) |
@@ -81,6 +83,7 @@ brainsmith_core::namespace!("brainsmith");
 pub mod backends;
 pub mod eval;
 pub mod exec;
+pub mod folding;
 pub mod kernels;
 #[cfg(test)]
 mod malformed;
@@ -92,13 +95,13 @@ pub mod transforms;
 
 pub use transforms::{
     AbsorbAffineIntoMultiThreshold, AbsorbConsecutiveTransposes, AbsorbScalarMulAddIntoTopK,
-    AbsorbTransposeIntoMultiThreshold, BatchNormToAffine, ChangeBatchSize, ConvertDivToMul,
-    ConvertQuantActToMultiThreshold, ConvertSubToAdd, DoubleToSingleFloat, ExpandNorms,
-    ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldQuantWeights,
+    AbsorbTransposeIntoMultiThreshold, ApplyFoldingConfig, BatchNormToAffine, ChangeBatchSize,
+    ConvertDivToMul, ConvertQuantActToMultiThreshold, ConvertSubToAdd, DoubleToSingleFloat,
+    ExpandNorms, ExtractBiasFromConv, ExtractQuantScaleZeroPt, FoldConstants, FoldQuantWeights,
     FoldTransposeIntoQuantInit, GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames,
     GiveUniqueParameterTensors, InferConvInpGen, InferDataLayouts, InferDataTypes,
     InferLabelSelect, InferMvau, InferShapes, InferStreamingMaxPool, InferThresholding,
     LowerConvsToMatMul, MoveFlattenPastKernels, MovePadAttributeToTensor, MoveScalarMulPastMatMul,
-    RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors,
+    RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors, SetFolding,
     SortCommutativeInputsInitializerLast, SortGraph,
 };

@@ -38,6 +38,7 @@ mod remove_static_graph_inputs;
 mod remove_unused_nodes;
 mod remove_unused_tensors;
 mod rewrite;
+mod set_folding;
 mod sort_commutative_inputs;
 pub(crate) mod sort_graph;
 
@@ -77,6 +78,7 @@ pub use remove_identity_ops::RemoveIdentityOps;
 pub use remove_static_graph_inputs::RemoveStaticGraphInputs;
 pub use remove_unused_nodes::RemoveUnusedNodes;
 pub use remove_unused_tensors::RemoveUnusedTensors;
+pub use set_folding::{ApplyFoldingConfig, SetFolding};
 pub use sort_commutative_inputs::SortCommutativeInputsInitializerLast;
 pub use sort_graph::SortGraph;
 
@@ -92,7 +94,11 @@ mod tests {
     };
 
     /// Configurations for the transforms that have required keys.
-    const CONFIGS: &[(&str, &str)] = &[("ChangeBatchSize", "batch_size = 2")];
+    const CONFIGS: &[(&str, &str)] = &[
+        ("ChangeBatchSize", "batch_size = 2"),
+        // A file that does not exist: the sweep wants no panic, not a folding.
+        ("ApplyFoldingConfig", "path = \"/nonexistent/folding.json\""),
+    ];
 
     /// Every registered transform, configured with `CONFIGS` where it needs one.
     fn transforms() -> Vec<(&'static str, Box<dyn Transform>)> {
