@@ -7,7 +7,8 @@ use brainsmith_core::{Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::{execute, max_abs_difference};
 use brainsmith_plugins::folding::FoldingConfig;
 use brainsmith_plugins::{
-    AbsorbConsecutiveTransposes, InferConvInpGen, InferDataTypes, InferLabelSelect, InferMvau,
+    AbsorbConsecutiveTransposes, InferAddStreams, InferChannelwiseOp, InferConvInpGen,
+    InferDataTypes, InferDuplicateStreams, InferGlobalAccPool, InferLabelSelect, InferMvau,
     InferShapes, InferStreamingMaxPool, InferThresholding, LowerConvsToMatMul,
 };
 use brainsmith_tests::{Lcg, cli as brainsmith, models_dir};
@@ -893,4 +894,177 @@ fn a_folding_configuration_is_checked_whole_and_applies_all_or_nothing() {
         let e = FoldingConfig::parse(text).unwrap_err();
         assert!(e.contains(says), "{text}: {e}");
     }
+}
+
+/// `x` (of `shape`, `idt`) through `nodes` to `y`, with `initializers`, shapes and
+/// datatypes inferred.
+fn small(shape: &[i64], y: &[i64], idt: QuantType, inits: Vec<Tensor>, nodes: Vec<Node>) -> Model {
+    let mut m = Model::default();
+    m.set_opset_version("", 13);
+    *m.graph.inputs = vec![ValueInfo::tensor("x", ElemType::Float, shape)];
+    *m.graph.outputs = vec![ValueInfo::tensor("y", ElemType::Float, y)];
+    *m.graph.initializers = inits;
+    *m.graph.nodes = nodes;
+    m.graph.set_datatype("x", idt);
+    for t in [&InferShapes as &dyn Transform, &InferDataTypes] {
+        t.apply(&mut m, &mut TransformContext::default()).unwrap();
+    }
+    m
+}
+
+fn ops(m: &Model) -> Vec<&str> {
+    m.graph.nodes.iter().map(|n| n.op_type.as_str()).collect()
+}
+
+fn apply_all(m: &Model, transforms: &[&dyn Transform]) -> (Model, TransformContext) {
+    let mut mapped = m.clone();
+    let mut ctx = TransformContext::default();
+    for t in transforms {
+        t.apply(&mut mapped, &mut ctx)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    (mapped, ctx)
+}
+
+#[test]
+fn a_residual_block_maps_onto_channelwise_ops_a_fan_out_and_a_stream_sum_bit_exact() {
+    // a = x + c1 (per channel); b = a * c2 (per channel); y = a + b: `a` is read twice.
+    let c1: Vec<f32> = (0..8).map(|i| (i % 5) as f32 - 2.0).collect();
+    let c2: Vec<f32> = (0..8).map(|i| (i % 3) as f32 - 1.0).collect();
+    let m = small(
+        &[1, 2, 8],
+        &[1, 2, 8],
+        QuantType::UInt(4),
+        vec![
+            Tensor::from_f32("c1", &[8], &c1),
+            Tensor::from_f32("c2", &[1, 1, 8], &c2),
+        ],
+        vec![
+            Node::new("Add", ["x", "c1"], ["a"]).with_name("shift"),
+            Node::new("Mul", ["a", "c2"], ["b"]).with_name("scale"),
+            Node::new("Add", ["a", "b"], ["y"]).with_name("residual"),
+        ],
+    );
+    let (mapped, ctx) = apply_all(
+        &m,
+        &[
+            &InferChannelwiseOp,
+            &InferShapes,
+            &InferDataTypes,
+            &InferAddStreams,
+            &InferShapes,
+            &InferDataTypes,
+            &InferDuplicateStreams,
+            &InferShapes,
+            &InferDataTypes,
+        ],
+    );
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    assert_eq!(
+        ops(&mapped),
+        [
+            "ChannelwiseOp",
+            "DuplicateStreams",
+            "ChannelwiseOp",
+            "AddStreams"
+        ]
+    );
+    // The narrowest types: UINT4 + [-2, 2] in INT6 (-2..=17); INT6 times [-1, 1] in
+    // INT7 (-32 * -1 = 32); INT6 + INT7 in INT8 (-96..=94).
+    let dt = |t: &str| mapped.graph.datatype(t).unwrap().unwrap().to_string();
+    assert_eq!(
+        (dt("a"), dt("b"), dt("y")),
+        ("INT6".into(), "INT7".into(), "INT8".into())
+    );
+    assert_bit_exact(&m, &mapped, QuantType::UInt(4));
+    // Every node is a checked kernel instance.
+    let registry = Registry::global().unwrap();
+    for node in mapped.graph.nodes.iter() {
+        let kernel = registry.kernel(&node.op_type).unwrap().instantiate();
+        kernel
+            .check(node, &mapped.graph)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn a_global_average_pool_maps_onto_the_sum_pool_and_an_exact_division() {
+    let m = small(
+        &[1, 3, 7, 7],
+        &[1, 3, 1, 1],
+        QuantType::Int(4),
+        vec![],
+        vec![Node::new("GlobalAveragePool", ["x"], ["y"]).with_name("gap")],
+    );
+    let (mapped, ctx) = apply_all(&m, &[&InferGlobalAccPool, &InferShapes, &InferDataTypes]);
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    assert_eq!(
+        ops(&mapped),
+        ["Transpose", "GlobalAccPool", "Transpose", "Div"]
+    );
+    // 49 pixels of INT4 sum within INT10.
+    let pool = &mapped.graph.nodes[1];
+    let out = &pool.outputs[0];
+    assert_eq!(
+        mapped.graph.datatype(out).unwrap().unwrap(),
+        QuantType::Int(10)
+    );
+    // Dividing by 49 rounds as the average did; multiplying by 1/49 would not.
+    assert_bit_exact(&m, &mapped, QuantType::Int(4));
+}
+
+#[test]
+fn a_channels_first_constant_gets_transposes_around_the_channelwise_op() {
+    let c: Vec<f32> = vec![3.0, -1.0, 2.0];
+    let m = small(
+        &[1, 3, 2, 2],
+        &[1, 3, 2, 2],
+        QuantType::Int(4),
+        vec![Tensor::from_f32("c", &[1, 3, 1, 1], &c)],
+        vec![Node::new("Mul", ["x", "c"], ["y"]).with_name("scale")],
+    );
+    let (mapped, _) = apply_all(&m, &[&InferChannelwiseOp, &InferShapes, &InferDataTypes]);
+    assert_eq!(ops(&mapped), ["Transpose", "ChannelwiseOp", "Transpose"]);
+    assert_bit_exact(&m, &mapped, QuantType::Int(4));
+}
+
+#[test]
+fn what_cannot_be_mapped_to_stream_kernels_says_which_condition_failed() {
+    let m = small(
+        &[1, 3, 2, 2],
+        &[1, 3, 2, 2],
+        QuantType::Int(4),
+        vec![
+            Tensor::from_f32("half", &[], &[0.5]),
+            Tensor::from_f32("rows", &[1, 1, 2, 1], &[1.0, 2.0]),
+        ],
+        vec![
+            Node::new("Mul", ["x", "half"], ["h"]).with_name("halve"),
+            Node::new("Add", ["x", "rows"], ["r"]).with_name("by_row"),
+            Node::new("Add", ["h", "r"], ["y"]).with_name("sum"),
+        ],
+    );
+    let (mapped, ctx) = apply_all(
+        &m,
+        &[&InferChannelwiseOp, &InferAddStreams, &InferGlobalAccPool],
+    );
+    assert_eq!(ops(&mapped), ops(&m));
+    let said: Vec<String> = ctx
+        .diagnostics()
+        .iter()
+        .map(|d| format!("{}: {}", d.node, d.message))
+        .collect();
+    let all = said.join("\n");
+    assert!(
+        all.contains("halve: left as Mul: its constant 'half' holds 0.5, not an integer"),
+        "{all}"
+    );
+    assert!(
+        all.contains("by_row: left as Add: its constant varies along axis 2 of [1, 3, 2, 2]"),
+        "{all}"
+    );
+    assert!(
+        all.contains("sum: left as Add: its input 'h' is FLOAT32, not an integer type"),
+        "{all}"
+    );
 }

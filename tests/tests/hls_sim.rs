@@ -4,9 +4,10 @@
 //! Each configuration is built once.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::kernel::Direction;
 use brainsmith_core::kernel::Stream;
 use brainsmith_core::{BuildContext, Registry, Transform, TransformContext};
-use brainsmith_plugins::sim::{compile_hls, pack, unpack};
+use brainsmith_plugins::sim::{compile_hls, compile_hls_streams, pack, unpack};
 use brainsmith_plugins::{InferDataTypes, InferMvau, InferShapes, InferThresholding};
 use brainsmith_tests::Lcg;
 
@@ -601,6 +602,262 @@ fn fm_padding_hls_matches_the_kernel_bit_for_bit() {
             "FMPadding_hls",
             &m,
             &format!("pad{i}"),
+            &frames,
+        );
+    }
+}
+
+/// [`simulate`] for a node with several stream inputs and outputs: each frame gives the
+/// values of every non-constant input, in order; every output is checked against the
+/// kernel's `execute`, bit for bit.
+fn simulate_streams(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<Vec<f64>>]) {
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel(kernel).unwrap().instantiate();
+    let hls = registry.backend(backend).unwrap().instantiate();
+    let node = &m.graph.nodes[0];
+    kernel
+        .check(node, &m.graph)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    hls.supports(kernel.as_ref(), node, &m.graph)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let generated = hls
+        .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let streams = kernel.streams(node, &m.graph).unwrap();
+    let ins: Vec<&Stream> = streams
+        .iter()
+        .filter(|s| s.direction == Direction::In)
+        .collect();
+    let outs: Vec<&Stream> = streams
+        .iter()
+        .filter(|s| s.direction == Direction::Out)
+        .collect();
+    let widths = |v: &[&Stream]| v.iter().map(|s| s.width()).collect::<Vec<u64>>();
+    let ports: Vec<u64> = generated.interface.ports.iter().map(|p| p.width).collect();
+    assert_eq!(
+        ports,
+        [widths(&ins), widths(&outs)].concat(),
+        "{dir}: port widths"
+    );
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim");
+    let path = root.join(dir);
+    let _ = std::fs::remove_dir_all(&path);
+    let sim = compile_hls_streams(&path, &generated, &widths(&ins), &widths(&outs))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let lanes = |s: &Stream| *s.folded_shape.last().unwrap() as usize;
+    for frame in frames {
+        let mut values = frame.iter();
+        let inputs: Vec<Tensor> = node
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, name)| match m.graph.constant(name) {
+                Some(t) => t.clone(),
+                None => {
+                    let v = values.next().unwrap();
+                    let shape = &ins[i.min(ins.len() - 1)].normal_shape;
+                    let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                    Tensor::from_f32(name, shape, &v)
+                }
+            })
+            .collect();
+        let expected = kernel.execute(node, &m.graph, &inputs).unwrap();
+        let words: Vec<Vec<Vec<u64>>> = ins
+            .iter()
+            .zip(frame)
+            .map(|(s, v)| pack(v, lanes(s), s.datatype))
+            .collect();
+        let counts: Vec<usize> = outs.iter().map(|s| s.transfers() as usize).collect();
+        let got = sim
+            .run_streams(&words, &counts)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        for (o, s) in outs.iter().enumerate() {
+            assert_eq!(
+                unpack(&got[o], lanes(s), s.datatype),
+                expected[o].to_f64().unwrap(),
+                "{dir}: output {o}, simulation against execute"
+            );
+        }
+    }
+}
+
+/// `count` seeded frames of `inputs` streams of `len` values of `datatype` each.
+fn stream_frames(
+    len: i64,
+    inputs: usize,
+    datatype: QuantType,
+    seed: u64,
+    count: usize,
+) -> Vec<Vec<Vec<f64>>> {
+    let mut g = Lcg(seed);
+    (0..count)
+        .map(|_| {
+            (0..inputs)
+                .map(|_| (0..len).map(|_| g.value(datatype)).collect())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn add_streams_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // (leading dims, channels, PE, types): extremes add up to the widened type's bounds.
+    let cases = [
+        (vec![1], 6, 1, UInt(4), UInt(4)),
+        (vec![1, 2, 2], 8, 4, Int(8), Int(8)),
+        (vec![3], 5, 5, Bipolar, Bipolar),
+        (vec![2], 4, 2, Int(2), Int(2)),
+        // Two widths: an INT3 branch added to an UINT5 one.
+        (vec![2], 6, 3, UInt(5), Int(3)),
+    ];
+    for (i, (lead, c, pe, dt, dt1)) in cases.into_iter().enumerate() {
+        let mut node = Node::new("AddStreams", ["x", "y"], ["z"])
+            .with_name(format!("add {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("NumChannels", AttributeValue::Int(c))
+            .with_attribute("PE", AttributeValue::Int(pe))
+            .with_attribute("numInputVectors", AttributeValue::Ints(lead.clone()))
+            .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()));
+        if dt1 != dt {
+            node.set_attribute("input1DataType", AttributeValue::string(&dt1.to_string()));
+        }
+        let shape: Vec<i64> = lead.iter().copied().chain([c]).collect();
+        let mut m = one_node(node, &shape, dt);
+        m.graph
+            .inputs
+            .push(ValueInfo::tensor("y", ElemType::Float, &shape));
+        let len = shape.iter().product::<i64>() as usize;
+        let mut g = Lcg(700 + i as u64);
+        let mut frames: Vec<Vec<Vec<f64>>> = (0..3)
+            .map(|_| {
+                [dt, dt1]
+                    .iter()
+                    .map(|&t| (0..len).map(|_| g.value(t)).collect())
+                    .collect()
+            })
+            .collect();
+        // Both extremes at once: the sums reach the output type's bounds.
+        let ((lo, hi), (lo1, hi1)) = (dt.range(), dt1.range());
+        frames.push(vec![vec![lo; len], vec![lo1; len]]);
+        frames.push(vec![vec![hi; len], vec![hi1; len]]);
+        simulate_streams(
+            "AddStreams",
+            "AddStreams_hls",
+            &m,
+            &format!("add{i}"),
+            &frames,
+        );
+    }
+}
+
+#[test]
+fn duplicate_streams_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    let cases = [
+        (vec![1, 3, 3], 4, 2, 2, Int(4)),
+        (vec![2], 6, 3, 3, UInt(8)),
+    ];
+    for (i, (lead, c, pe, copies, dt)) in cases.into_iter().enumerate() {
+        let outs: Vec<String> = (0..copies).map(|o| format!("y{o}")).collect();
+        let node = Node::new("DuplicateStreams", ["x"], outs.iter().map(String::as_str))
+            .with_name(format!("dup {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("NumChannels", AttributeValue::Int(c))
+            .with_attribute("PE", AttributeValue::Int(pe))
+            .with_attribute("NumOutputStreams", AttributeValue::Int(copies))
+            .with_attribute("numInputVectors", AttributeValue::Ints(lead.clone()))
+            .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()));
+        let shape: Vec<i64> = lead.iter().copied().chain([c]).collect();
+        let m = one_node(node, &shape, dt);
+        let frames = stream_frames(shape.iter().product(), 1, dt, 800 + i as u64, 2);
+        simulate_streams(
+            "DuplicateStreams",
+            "DuplicateStreams_hls",
+            &m,
+            &format!("dup{i}"),
+            &frames,
+        );
+    }
+}
+
+#[test]
+fn global_acc_pool_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // ([N, H, W], channels, PE, type)
+    let cases = [
+        ([1, 3, 3], 4, 2, UInt(4)),
+        ([2, 2, 5], 3, 1, Int(8)),
+        ([1, 7, 7], 2, 2, Bipolar),
+    ];
+    for (i, (nhw, c, pe, dt)) in cases.into_iter().enumerate() {
+        let node = Node::new("GlobalAccPool", ["x"], ["y"])
+            .with_name(format!("gap {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("NumChannels", AttributeValue::Int(c))
+            .with_attribute("PE", AttributeValue::Int(pe))
+            .with_attribute("numInputVectors", AttributeValue::Ints(nhw.to_vec()))
+            .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()));
+        let shape = [nhw[0], nhw[1], nhw[2], c];
+        let m = one_node(node, &shape, dt);
+        let len: i64 = shape.iter().product();
+        let mut frames = stream_frames(len, 1, dt, 900 + i as u64, 2);
+        let (lo, hi) = dt.range();
+        frames.push(vec![vec![lo; len as usize]]);
+        frames.push(vec![vec![hi; len as usize]]);
+        simulate_streams(
+            "GlobalAccPool",
+            "GlobalAccPool_hls",
+            &m,
+            &format!("gap{i}"),
+            &frames,
+        );
+    }
+}
+
+#[test]
+fn channelwise_op_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // (function, leading dims, channels, PE, input, parameters, output)
+    let cases = [
+        ("add", vec![1, 2, 2], 4, 2, UInt(4), Int(3), Int(6)),
+        ("mul", vec![3], 6, 3, Int(4), Int(4), Int(8)),
+        ("cmp_le", vec![2], 5, 5, Int(8), Int(8), Binary),
+        ("cmp_ge", vec![1], 8, 1, UInt(2), UInt(2), Binary),
+    ];
+    for (i, (func, lead, c, pe, idt, pdt, odt)) in cases.into_iter().enumerate() {
+        let node = Node::new("ChannelwiseOp", ["x", "p"], ["y"])
+            .with_name(format!("chan {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("Func", AttributeValue::string(func))
+            .with_attribute("NumChannels", AttributeValue::Int(c))
+            .with_attribute("PE", AttributeValue::Int(pe))
+            .with_attribute("numInputVectors", AttributeValue::Ints(lead.clone()))
+            .with_attribute("inputDataType", AttributeValue::string(&idt.to_string()))
+            .with_attribute("paramDataType", AttributeValue::string(&pdt.to_string()))
+            .with_attribute("outputDataType", AttributeValue::string(&odt.to_string()));
+        let shape: Vec<i64> = lead.iter().copied().chain([c]).collect();
+        let mut m = one_node(node, &shape, idt);
+        let mut g = Lcg(1000 + i as u64);
+        let params: Vec<f32> = (0..c).map(|_| g.value(pdt) as f32).collect();
+        m.graph
+            .initializers
+            .push(Tensor::from_f32("p", &[c], &params));
+        let len: i64 = shape.iter().product();
+        let mut frames = stream_frames(len, 1, idt, 1100 + i as u64, 3);
+        // Every value equal to its channel's parameter: the comparisons meet ties.
+        if idt.range().0 <= pdt.range().0 && pdt.range().1 <= idt.range().1 {
+            frames.push(vec![
+                (0..len as usize)
+                    .map(|k| f64::from(params[k % c as usize]))
+                    .collect(),
+            ]);
+        }
+        simulate_streams(
+            "ChannelwiseOp",
+            "ChannelwiseOp_hls",
+            &m,
+            &format!("chan{i}"),
             &frames,
         );
     }

@@ -2,7 +2,7 @@
 //! quantizers in every signedness, narrowness and rounding mode, `MultiThreshold` in both
 //! layouts with shared and per-channel thresholds, `Im2Col` plain and padded, `MaxPool` overlapping,
 //! in ceil mode and padded, `TopK` with ties, `Conv` grouped, strided, dilated and padded,
-//! and the ONNX ops between them.
+//! the global pools, and the ONNX ops between them.
 
 use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
 use brainsmith_core::{Transform, TransformContext};
@@ -155,6 +155,11 @@ fn quantizer_model() -> Model {
     // TopK along the last axis, with ties among the values.
     inits.push(Tensor::from_i64("k", &[1], &[2]));
     nodes.push(Node::new("Floor", ["x"], ["x_floor"]).with_name("floor"));
+    // Global pools: the mean of integers (a sum, then one division) and the maximum.
+    for (name, op) in [("gap", "GlobalAveragePool"), ("gmp", "GlobalMaxPool")] {
+        nodes.push(Node::new(op, ["x_floor"], [name]).with_name(name));
+        outputs.push(name.into());
+    }
     // Conv on integer values (exact in any summation order, so onnxruntime's order and
     // ours agree): padded unevenly; grouped, strided, with a bias; dilated.
     let small = |n: usize, seed: u64| -> Vec<f32> {
@@ -234,6 +239,7 @@ fn quantizer_model() -> Model {
                 "pool_overlap" | "pool_ceil" | "pool_padded" => &[1, 4, 2, 2],
                 "topk_values" | "topk_indices" => &[1, 4, 3, 2],
                 "conv_plain" => &[1, 3, 3, 3],
+                "gap" | "gmp" => &[1, 4, 1, 1],
                 "conv_group" => &[1, 4, 2, 2],
                 "conv_dilated" => &[1, 2, 1, 1],
                 _ => &[1, 4, 3, 3],

@@ -104,7 +104,11 @@ fn listing_by_kind_stage_and_op_type() {
         mapping,
         [
             "acme:InferThresholding",
+            "brainsmith:InferAddStreams",
+            "brainsmith:InferChannelwiseOp",
             "brainsmith:InferConvInpGen",
+            "brainsmith:InferDuplicateStreams",
+            "brainsmith:InferGlobalAccPool",
             "brainsmith:InferLabelSelect",
             "brainsmith:InferMvau",
             "brainsmith:InferStreamingMaxPool",
@@ -210,7 +214,8 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
     );
     assert!(
         err.contains(
-            "available kernels: ConvolutionInputGenerator, FMPadding, LabelSelect, MVAU, \
+            "available kernels: AddStreams, ChannelwiseOp, ConvolutionInputGenerator, \
+             DuplicateStreams, FMPadding, GlobalAccPool, LabelSelect, MVAU, \
              StreamingMaxPool, acme:Thresholding, brainsmith:Thresholding"
         ),
         "{err}"

@@ -38,21 +38,34 @@ pub fn cxx() -> Result<PathBuf, SimError> {
     }
 }
 
-/// A compiled C++ simulation of one generated HLS node with one input and one output
-/// stream.
+/// A compiled C++ simulation of one generated HLS node: its input streams fed from
+/// words, its output streams read back.
 #[derive(Debug)]
 pub struct CppSim {
     exe: PathBuf,
+    inputs: usize,
+    outputs: usize,
 }
 
 /// Writes `generated` (sources and parameters), the stand-in headers and a testbench into
 /// `dir`, and compiles them into one executable. `in_width` and `out_width` are the
-/// stream widths of the top's `in0` and `out0`.
+/// stream widths of the top's `in0` and `out0`, its only streams.
 pub fn compile_hls(
     dir: &Path,
     generated: &Generated,
     in_width: u64,
     out_width: u64,
+) -> Result<CppSim, SimError> {
+    compile_hls_streams(dir, generated, &[in_width], &[out_width])
+}
+
+/// [`compile_hls`] for a top with several streams: `in0, in1, ...` of `in_widths` and
+/// `out0, out1, ...` of `out_widths`, the top's parameters in that order.
+pub fn compile_hls_streams(
+    dir: &Path,
+    generated: &Generated,
+    in_widths: &[u64],
+    out_widths: &[u64],
 ) -> Result<CppSim, SimError> {
     let io = |e: std::io::Error| SimError(format!("{}: {e}", dir.display()));
     let include = dir.join("include");
@@ -68,7 +81,7 @@ pub fn compile_hls(
         .sources
         .first()
         .ok_or_else(|| SimError("the backend generated no source".into()))?;
-    let tb = testbench(top, &source.path, in_width, out_width);
+    let tb = testbench(top, &source.path, in_widths, out_widths);
     std::fs::write(dir.join("tb.cpp"), tb).map_err(io)?;
     let exe = dir.join("sim");
     let out = Command::new(cxx()?)
@@ -87,10 +100,50 @@ pub fn compile_hls(
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    Ok(CppSim { exe })
+    Ok(CppSim {
+        exe,
+        inputs: in_widths.len(),
+        outputs: out_widths.len(),
+    })
 }
 
-fn testbench(top: &str, header: &str, in_w: u64, out_w: u64) -> String {
+fn testbench(top: &str, header: &str, ins: &[u64], outs: &[u64]) -> String {
+    let mut declare = String::new();
+    let mut feed = String::new();
+    let mut check = String::new();
+    let mut args = Vec::new();
+    for (i, w) in ins.iter().enumerate() {
+        declare.push_str(&format!(
+            "    hls::stream<ap_uint<{w}>> in{i}(\"in{i}\");\n"
+        ));
+        feed.push_str(&format!(
+            "    for (unsigned long long i = 0; i < n_in[{i}]; i++) {{\n        \
+             ap_uint<{w}> w;\n        if (!read_word(w)) return 2;\n        in{i}.write(w);\n    }}\n"
+        ));
+        check.push_str(&format!(
+            "    if (!in{i}.empty()) {{\n        std::fprintf(stderr, \"C++ simulation: {top} \
+             left %zu words of in{i} unread\\n\", in{i}.size());\n        return 4;\n    }}\n"
+        ));
+        args.push(format!("in{i}"));
+    }
+    for (o, w) in outs.iter().enumerate() {
+        declare.push_str(&format!(
+            "    hls::stream<ap_uint<{w}>> out{o}(\"out{o}\");\n"
+        ));
+        check.push_str(&format!(
+            "    if (out{o}.size() != n_out[{o}]) {{\n        std::fprintf(stderr, \"C++ \
+             simulation: {top} wrote %zu words to out{o}, expected %llu\\n\", out{o}.size(), \
+             n_out[{o}]);\n        return 4;\n    }}\n"
+        ));
+        args.push(format!("out{o}"));
+    }
+    let mut drain = String::new();
+    for o in 0..outs.len() {
+        drain.push_str(&format!(
+            "    std::printf(\"#{o}\\n\");\n    while (!out{o}.empty()) write_word(out{o}.read());\n"
+        ));
+    }
+    let (ni, no) = (ins.len(), outs.len());
     format!(
         r#"// Drives '{top}' with words read from stdin; writes its output words to stdout.
 #include <cstdio>
@@ -117,28 +170,14 @@ static void write_word(const ap_uint<W> &w) {{
 }}
 
 int main() {{
-    hls::stream<ap_uint<{in_w}>> in0("in0");
-    hls::stream<ap_uint<{out_w}>> out0("out0");
-    unsigned long long n_in = 0, n_out = 0;
-    if (std::scanf("%llu %llu", &n_in, &n_out) != 2) return 2;
-    for (unsigned long long i = 0; i < n_in; i++) {{
-        ap_uint<{in_w}> w;
-        if (!read_word(w)) return 2;
-        in0.write(w);
-    }}
-    {top}(in0, out0);
-    if (!in0.empty()) {{
-        std::fprintf(stderr, "C++ simulation: {top} left %zu input words unread\n", in0.size());
-        return 4;
-    }}
-    if (out0.size() != n_out) {{
-        std::fprintf(stderr, "C++ simulation: {top} wrote %zu output words, expected %llu\n", out0.size(), n_out);
-        return 4;
-    }}
-    while (!out0.empty()) write_word(out0.read());
-    return 0;
+{declare}    unsigned long long n_in[{ni}], n_out[{no}];
+    for (int i = 0; i < {ni}; i++) if (std::scanf("%llu", &n_in[i]) != 1) return 2;
+    for (int o = 0; o < {no}; o++) if (std::scanf("%llu", &n_out[o]) != 1) return 2;
+{feed}    {top}({args});
+{check}{drain}    return 0;
 }}
-"#
+"#,
+        args = args.join(", ")
     )
 }
 
@@ -146,13 +185,42 @@ impl CppSim {
     /// Runs the simulation on `words` (each a word's 64-bit chunks) and returns the
     /// `expected` output words it wrote; an error carries what the simulation said.
     pub fn run(&self, words: &[Vec<u64>], expected: usize) -> Result<Vec<Vec<u64>>, SimError> {
-        let mut input = format!("{} {expected}\n", words.len());
-        for w in words {
-            for c in w {
-                input.push_str(&c.to_string());
-                input.push(' ');
+        let mut out = self.run_streams(&[words.to_vec()], &[expected])?;
+        Ok(out.swap_remove(0))
+    }
+
+    /// Runs the simulation with the words of each input stream, in order, and returns the
+    /// words each output stream wrote, `expected[o]` of output `o`.
+    pub fn run_streams(
+        &self,
+        inputs: &[Vec<Vec<u64>>],
+        expected: &[usize],
+    ) -> Result<Vec<Vec<Vec<u64>>>, SimError> {
+        if inputs.len() != self.inputs || expected.len() != self.outputs {
+            return Err(SimError(format!(
+                "the simulation has {} input and {} output streams, not {} and {}",
+                self.inputs,
+                self.outputs,
+                inputs.len(),
+                expected.len()
+            )));
+        }
+        let mut input = String::new();
+        for words in inputs {
+            input.push_str(&format!("{} ", words.len()));
+        }
+        for n in expected {
+            input.push_str(&format!("{n} "));
+        }
+        input.push('\n');
+        for words in inputs {
+            for w in words {
+                for c in w {
+                    input.push_str(&c.to_string());
+                    input.push(' ');
+                }
+                input.push('\n');
             }
-            input.push('\n');
         }
         let mut child = Command::new(&self.exe)
             .stdin(Stdio::piped())
@@ -175,17 +243,25 @@ impl CppSim {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|line| {
-                line.split_whitespace()
-                    .map(|c| {
-                        c.parse()
-                            .map_err(|_| SimError(format!("bad output word '{line}'")))
-                    })
-                    .collect()
-            })
-            .collect()
+        let mut streams: Vec<Vec<Vec<u64>>> = Vec::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if line.starts_with('#') {
+                streams.push(Vec::new());
+                continue;
+            }
+            let word = line
+                .split_whitespace()
+                .map(|c| {
+                    c.parse()
+                        .map_err(|_| SimError(format!("bad output word '{line}'")))
+                })
+                .collect::<Result<Vec<u64>, SimError>>()?;
+            streams
+                .last_mut()
+                .ok_or_else(|| SimError(format!("output word '{line}' before any stream")))?
+                .push(word);
+        }
+        Ok(streams)
     }
 }
 

@@ -2,15 +2,23 @@
 //! per kernel and language. Every one is verified by simulation against its kernel's
 //! `execute`, bit for bit ([`crate::sim`]).
 
+mod add_streams_hls;
+mod channelwise_op_hls;
 mod convolution_input_generator_hls;
+mod duplicate_streams_hls;
 mod fm_padding_hls;
+mod global_acc_pool_hls;
 mod label_select_hls;
 mod mvau_hls;
 mod streaming_max_pool_hls;
 mod thresholding_hls;
 
+pub use add_streams_hls::AddStreamsHls;
+pub use channelwise_op_hls::ChannelwiseOpHls;
 pub use convolution_input_generator_hls::ConvolutionInputGeneratorHls;
+pub use duplicate_streams_hls::DuplicateStreamsHls;
 pub use fm_padding_hls::FmPaddingHls;
+pub use global_acc_pool_hls::GlobalAccPoolHls;
 pub use label_select_hls::LabelSelectHls;
 pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
 pub use streaming_max_pool_hls::StreamingMaxPoolHls;
@@ -96,4 +104,58 @@ fn streaming(
             reset: Some("ap_rst_n".into()),
         },
     }
+}
+
+/// The opening of a streaming top with several streams: `in0, in1, ...` of `ins` bits,
+/// then `out0, out1, ...` of `outs` bits, no block-level handshake.
+fn signature_streams(s: &mut String, top: &str, ins: &[u64], outs: &[u64]) {
+    let params: Vec<String> = ins
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("hls::stream<ap_uint<{w}>> &in{i}"))
+        .chain(
+            outs.iter()
+                .enumerate()
+                .map(|(o, w)| format!("hls::stream<ap_uint<{w}>> &out{o}")),
+        )
+        .collect();
+    let _ = writeln!(s, "void {top}({}) {{", params.join(", "));
+    for i in 0..ins.len() {
+        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=in{i}");
+    }
+    for o in 0..outs.len() {
+        let _ = writeln!(s, "#pragma HLS INTERFACE axis port=out{o}");
+    }
+    s.push_str("#pragma HLS INTERFACE ap_ctrl_none port=return\n");
+}
+
+/// [`streaming`] for a top with several streams (see [`signature_streams`]).
+fn streaming_many(
+    top: String,
+    source: String,
+    params: Option<String>,
+    ins: &[u64],
+    outs: &[u64],
+) -> Generated {
+    let mut generated = streaming(top, source, params, 0, 0);
+    generated.interface.ports = ins
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| axis_port(&format!("in{i}"), PortDirection::In, w))
+        .chain(
+            outs.iter()
+                .enumerate()
+                .map(|(o, &w)| axis_port(&format!("out{o}"), PortDirection::Out, w)),
+        )
+        .collect();
+    generated
+}
+
+/// The C++ statement setting lane `lane` (an expression) of `word`, `bits` wide, to the
+/// two's complement of the `long long` expression `value`.
+fn set_lane(word: &str, lane: &str, bits: u64, value: &str) -> String {
+    format!(
+        "{word}.range({lane} * {bits} + {}, {lane} * {bits}) = (unsigned long long)({value});",
+        bits - 1
+    )
 }

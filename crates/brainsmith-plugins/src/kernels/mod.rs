@@ -4,15 +4,23 @@
 //! gets its output shapes and datatypes from the kernel's `infer` hook, so a plugin crate
 //! teaches `InferShapes` and `InferDataTypes` its ops by registering a kernel.
 
+mod add_streams;
+mod channelwise_op;
 mod convolution_input_generator;
+mod duplicate_streams;
 mod fm_padding;
+mod global_acc_pool;
 mod label_select;
 mod mvau;
 mod streaming_max_pool;
 mod thresholding;
 
+pub use add_streams::{AddStreams, AddStreamsAttrs};
+pub use channelwise_op::{ChannelwiseOp, ChannelwiseOpAttrs, Func};
 pub use convolution_input_generator::{ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs};
+pub use duplicate_streams::{DuplicateStreams, DuplicateStreamsAttrs};
 pub use fm_padding::{FmPadding, FmPaddingAttrs};
+pub use global_acc_pool::{GlobalAccPool, GlobalAccPoolAttrs};
 pub use label_select::{LabelSelect, LabelSelectAttrs};
 pub use mvau::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
 pub use streaming_max_pool::{StreamingMaxPool, StreamingMaxPoolAttrs};
@@ -20,7 +28,7 @@ pub use thresholding::{ThresholdRam, Thresholding, ThresholdingAttrs};
 
 use brainsmith_core::Registry;
 use brainsmith_core::hardware::resolve;
-use brainsmith_core::ir::Node;
+use brainsmith_core::ir::{Node, QuantType};
 use brainsmith_core::kernel::{TensorInfo, Tensors};
 
 /// The outputs of `node` as the kernel implementing it infers them; `None` when no linked
@@ -64,5 +72,19 @@ pub(crate) fn nhwc_batch<A>(
             ))),
         },
         Err(_) => Ok(default),
+    }
+}
+
+/// The narrowest QONNX integer type holding every value of `lo..=hi` (unsigned when
+/// `lo >= 0`): what an exact sum or product of integer streams needs.
+pub fn integer_type(lo: f64, hi: f64) -> QuantType {
+    if lo >= 0.0 {
+        let bits = (hi + 1.0).log2().ceil().max(1.0) as u32;
+        QuantType::UInt(bits)
+    } else {
+        let bits = (1..=64)
+            .find(|&b| QuantType::Int(b).range().0 <= lo && QuantType::Int(b).range().1 >= hi)
+            .unwrap_or(64);
+        QuantType::Int(bits)
     }
 }

@@ -27,6 +27,11 @@ pub(super) const ENTRIES: &[Entry] = &[
     },
     Entry {
         domain: Onnx,
+        ops: &["GlobalAveragePool", "GlobalMaxPool"],
+        what: What::Eval(global_pool_values, 1),
+    },
+    Entry {
+        domain: Onnx,
         ops: &["AveragePool", "MaxPool", "LpPool"],
         what: What::Shape(pool),
     },
@@ -479,6 +484,51 @@ fn conv_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, Strin
         }
     }
     Ok(vec![Array::floats(a.elem, dims, out)])
+}
+
+/// `GlobalAveragePool` and `GlobalMaxPool` on values: per sample and channel, the mean
+/// (summed in `f64`, divided by the count, rounded once to the element type) or the
+/// largest of all spatial positions.
+fn global_pool_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
+    let a = x[0];
+    if a.dims.len() < 3 {
+        return Err(format!(
+            "its input of shape {:?} has no spatial axes",
+            a.dims
+        ));
+    }
+    let (n, c) = (a.dims[0], a.dims[1]);
+    let plane: usize = a.dims[2..].iter().product();
+    let mut dims = vec![n, c];
+    dims.extend(std::iter::repeat_n(1, a.dims.len() - 2));
+    count(&dims, run)?;
+    let average = node.op_type == "GlobalAveragePool";
+    if plane == 0 {
+        return Err("its spatial axes hold no values".into());
+    }
+    Ok(vec![match &a.values {
+        Values::Float(v) => Array::floats(
+            a.elem,
+            dims,
+            v.chunks(plane)
+                .map(|p| {
+                    if average {
+                        p.iter().sum::<f64>() / plane as f64
+                    } else {
+                        p.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    }
+                })
+                .collect(),
+        ),
+        Values::Int(v) if !average => Array::ints(
+            a.elem,
+            dims,
+            v.chunks(plane)
+                .map(|p| p.iter().copied().max().unwrap_or(i64::MIN))
+                .collect(),
+        ),
+        Values::Int(_) => return Err("GlobalAveragePool takes floating-point tensors".into()),
+    }])
 }
 
 /// Where the windows of a 2-D pooling sit.

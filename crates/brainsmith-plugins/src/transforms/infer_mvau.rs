@@ -6,7 +6,7 @@ use brainsmith_core::prelude::*;
 
 use super::rewrite::FreshNames;
 
-use crate::kernels::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
+use crate::kernels::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle, integer_type};
 
 /// Maps `MatMul` nodes with constant integer weights onto the `MVAU` kernel (`Mvau`),
 /// together with the `MultiThreshold` that reads their output, as FINN's quantized and
@@ -306,19 +306,6 @@ fn smallest_type(values: &[f64]) -> QuantType {
         return QuantType::Bipolar;
     }
     integer_type(lo, hi)
-}
-
-/// The narrowest QONNX integer type holding every value of `lo..=hi`.
-pub(crate) fn integer_type(lo: f64, hi: f64) -> QuantType {
-    if lo >= 0.0 {
-        let bits = (hi + 1.0).log2().ceil().max(1.0) as u32;
-        QuantType::UInt(bits)
-    } else {
-        let bits = (1..=64)
-            .find(|&b| QuantType::Int(b).range().0 <= lo && QuantType::Int(b).range().1 >= hi)
-            .unwrap_or(64);
-        QuantType::Int(bits)
-    }
 }
 
 /// The narrowest accumulator: every sum of `mw` products of an input value of `idt` and

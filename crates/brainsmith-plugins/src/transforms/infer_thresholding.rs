@@ -6,7 +6,7 @@ use brainsmith_core::prelude::*;
 
 use super::rewrite::FreshNames;
 
-use super::infer_mvau::integer_type;
+use crate::kernels::integer_type;
 use crate::kernels::{FINN_DOMAIN, MemMode, ThresholdRam, Thresholding, ThresholdingAttrs};
 
 /// Maps each `MultiThreshold` on integer activations onto the `Thresholding` kernel
