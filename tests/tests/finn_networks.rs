@@ -2,7 +2,8 @@
 //! one flow (QONNX to FINN form, streamlining, lowering, kernel mapping, the classifier's
 //! top-1) runs bit for bit like the stage before on seeded inputs, and at the end no
 //! compute is left in software but what FINN leaves there too (the first `Reshape` or
-//! `Transpose`; a final `Reshape` that only restores the output's declared shape).
+//! `Transpose`; a final `Reshape` that only restores the output's declared shape). The
+//! same flow maps TFC in other widths (w2a2, w1a2) and the wider SFC.
 
 use brainsmith_core::ir::{ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::kernel::Target;
@@ -359,5 +360,38 @@ fn folding_beats_finns(mapped: &Model, targets: &[u64]) {
             .apply(registry, &mut again)
             .unwrap();
         assert_eq!(measure(&again), (oc, ol));
+    }
+}
+
+#[test]
+fn other_widths_and_sizes_of_the_mlp_map_completely_bit_exact() {
+    // 2-bit weights and activations; 1-bit weights with 2-bit activations; the wider SFC.
+    for (file, xnor) in [
+        ("brevitas_tfc_2w2a_seed3.onnx", false),
+        ("brevitas_tfc_1w2a_seed4.onnx", false),
+        ("brevitas_sfc_1w1a_seed5.onnx", true),
+    ] {
+        let original = with_uint8_input(model(file));
+        let mapped = finn_flow(&original, 4);
+        assert_eq!(
+            compute_ops(&mapped),
+            [
+                "Reshape",
+                "Thresholding",
+                "MVAU",
+                "MVAU",
+                "MVAU",
+                "MVAU",
+                "LabelSelect"
+            ],
+            "{file}: everything but the first Reshape in hardware"
+        );
+        let modes: Vec<i64> = units(&mapped).iter().map(|u| u.0).collect();
+        assert_eq!(modes, [i64::from(xnor); 4], "{file}: XNOR mode");
+        assert_eq!(
+            units(&mapped)[3].1,
+            1,
+            "{file}: the last unit has no activation"
+        );
     }
 }
