@@ -6,7 +6,7 @@
 //! same flow maps TFC in other widths (w2a2, w1a2) and the wider SFC.
 
 use brainsmith_core::ir::{ElemType, Model, Node, QuantType, Tensor, ValueInfo};
-use brainsmith_core::kernel::Target;
+use brainsmith_core::kernel::{Direction, Target};
 use brainsmith_core::{Config, Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::execute;
 use brainsmith_plugins::folding::{self, FoldingConfig};
@@ -15,8 +15,9 @@ use brainsmith_plugins::{
     AbsorbTransposeIntoMultiThreshold, BatchNormToAffine, ConvertQuantActToMultiThreshold,
     ConvertSubToAdd, FoldConstants, FoldQuantWeights, GemmToMatMul, InferConvInpGen,
     InferDataTypes, InferLabelSelect, InferMvau, InferShapes, InferStreamingMaxPool,
-    InferThresholding, LowerConvsToMatMul, MoveFlattenPastKernels, MoveScalarMulPastMatMul,
-    RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors, SetFolding,
+    InferThresholding, InsertDwc, LowerConvsToMatMul, MoveFlattenPastKernels,
+    MoveScalarMulPastMatMul, RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes,
+    RemoveUnusedTensors, SetFolding,
 };
 use brainsmith_tests::{Lcg, model, shared_model};
 
@@ -246,6 +247,72 @@ fn tfc_w1a1_maps_completely_onto_finns_kernels_bit_exact() {
     // The first three units are XNOR-popcount with fused thresholds; the last has none.
     assert_eq!(units(&mapped), [(1, 0), (1, 0), (1, 0), (1, 1)]);
     folding_beats_finns(&mapped, &[60_000, 10_000, 1_000, 100, 10]);
+    width_converters_join_differently_folded_kernels(&mapped, 100);
+}
+
+/// Folded for `target`, neighbours read and write words of different widths; after
+/// `InsertDwc` every stream between two kernels has one width at both ends, and the
+/// model computes what it did.
+fn width_converters_join_differently_folded_kernels(mapped: &Model, target: u64) {
+    let registry = Registry::global().unwrap();
+    let mut m = mapped.clone();
+    let table: toml::Table = toml::from_str(&format!("target_cycles = {target}")).unwrap();
+    let mut ctx = TransformContext::default();
+    SetFolding::from_table(&table)
+        .unwrap()
+        .apply(&mut m, &mut ctx)
+        .unwrap();
+    let folded = m.clone();
+    assert!(
+        InsertDwc.apply(&mut m, &mut ctx).unwrap(),
+        "{:?}",
+        ctx.diagnostics()
+    );
+    assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+    let converters = compute_ops(&m)
+        .iter()
+        .filter(|o| *o == "StreamingDataWidthConverter")
+        .count();
+    assert!(converters > 0);
+    // Every kernel-to-kernel stream has one width at both ends.
+    let width = |node: &Node, dir: Direction, slot: usize| {
+        let kernel = brainsmith_core::hardware::resolve(registry, node)
+            .unwrap()
+            .unwrap()
+            .kernel
+            .instantiate();
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        streams
+            .iter()
+            .find(|s| s.direction == dir && s.index == slot)
+            .unwrap()
+            .width()
+    };
+    let producers = m.graph.producers();
+    for node in m
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.domain.starts_with("finn"))
+    {
+        for (slot, t) in node.inputs.iter().enumerate() {
+            if let Some(&p) = producers.get(t.as_str()) {
+                let producer = &m.graph.nodes[p];
+                if producer.domain.starts_with("finn") {
+                    let out = producer.outputs.iter().position(|o| o == t).unwrap();
+                    assert_eq!(
+                        width(producer, Direction::Out, out),
+                        width(node, Direction::In, slot),
+                        "'{t}' from {} to {}",
+                        producer.name,
+                        node.name
+                    );
+                }
+            }
+        }
+    }
+    let inputs = frames(&folded, 2);
+    assert_eq!(outputs(&m, &inputs), outputs(&folded, &inputs));
 }
 
 #[test]

@@ -862,3 +862,39 @@ fn channelwise_op_hls_matches_the_kernel_bit_for_bit() {
         );
     }
 }
+
+#[test]
+fn data_width_converter_hls_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // (shape, type, in lanes, out lanes): down, up, a ratio that is not whole (4 to 6
+    // lanes through 12), 1-bit values, one lane, 100-bit words (two 64-bit chunks).
+    let cases = [
+        (vec![1, 12], Int(4), 12, 3),
+        (vec![2, 12], UInt(2), 2, 6),
+        (vec![1, 3, 12], Int(3), 4, 6),
+        (vec![1, 16], Bipolar, 16, 1),
+        (vec![1, 8], Int(8), 1, 8),
+        (vec![1, 10], UInt(20), 5, 2),
+    ];
+    for (i, (shape, dt, li, lo)) in cases.into_iter().enumerate() {
+        let bits = i64::from(dt.bitwidth());
+        let node = Node::new("StreamingDataWidthConverter", ["x"], ["y"])
+            .with_name(format!("dwc {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("shape", AttributeValue::Ints(shape.clone()))
+            .with_attribute("inWidth", AttributeValue::Int(li * bits))
+            .with_attribute("outWidth", AttributeValue::Int(lo * bits))
+            .with_attribute("dataType", AttributeValue::string(&dt.to_string()));
+        let m = one_node(node, &shape, dt);
+        let frames = random_frames(&m, dt, 1200 + i as u64, 2);
+        let streams = simulate(
+            "StreamingDataWidthConverter",
+            "StreamingDataWidthConverter_hls",
+            &m,
+            &format!("dwc{i}"),
+            &frames,
+        );
+        assert_eq!(streams[0].width(), (li * bits) as u64);
+        assert_eq!(streams[1].width(), (lo * bits) as u64);
+    }
+}

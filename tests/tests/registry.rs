@@ -216,7 +216,8 @@ fn unknown_names_get_suggestions_and_the_other_kind() {
         err.contains(
             "available kernels: AddStreams, ChannelwiseOp, ConvolutionInputGenerator, \
              DuplicateStreams, FMPadding, GlobalAccPool, LabelSelect, MVAU, \
-             StreamingMaxPool, acme:Thresholding, brainsmith:Thresholding"
+             StreamingDataWidthConverter, StreamingFIFO, StreamingMaxPool, \
+             acme:Thresholding, brainsmith:Thresholding"
         ),
         "{err}"
     );

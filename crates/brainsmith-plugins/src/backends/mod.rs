@@ -5,6 +5,7 @@
 mod add_streams_hls;
 mod channelwise_op_hls;
 mod convolution_input_generator_hls;
+mod data_width_converter_hls;
 mod duplicate_streams_hls;
 mod fm_padding_hls;
 mod global_acc_pool_hls;
@@ -16,6 +17,7 @@ mod thresholding_hls;
 pub use add_streams_hls::AddStreamsHls;
 pub use channelwise_op_hls::ChannelwiseOpHls;
 pub use convolution_input_generator_hls::ConvolutionInputGeneratorHls;
+pub use data_width_converter_hls::StreamingDataWidthConverterHls;
 pub use duplicate_streams_hls::DuplicateStreamsHls;
 pub use fm_padding_hls::FmPaddingHls;
 pub use global_acc_pool_hls::GlobalAccPoolHls;

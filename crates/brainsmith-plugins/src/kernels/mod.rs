@@ -7,22 +7,26 @@
 mod add_streams;
 mod channelwise_op;
 mod convolution_input_generator;
+mod data_width_converter;
 mod duplicate_streams;
 mod fm_padding;
 mod global_acc_pool;
 mod label_select;
 mod mvau;
+mod streaming_fifo;
 mod streaming_max_pool;
 mod thresholding;
 
 pub use add_streams::{AddStreams, AddStreamsAttrs};
 pub use channelwise_op::{ChannelwiseOp, ChannelwiseOpAttrs, Func};
 pub use convolution_input_generator::{ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs};
+pub use data_width_converter::{StreamingDataWidthConverter, StreamingDataWidthConverterAttrs};
 pub use duplicate_streams::{DuplicateStreams, DuplicateStreamsAttrs};
 pub use fm_padding::{FmPadding, FmPaddingAttrs};
 pub use global_acc_pool::{GlobalAccPool, GlobalAccPoolAttrs};
 pub use label_select::{LabelSelect, LabelSelectAttrs};
 pub use mvau::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle};
+pub use streaming_fifo::{StreamingFifo, StreamingFifoAttrs};
 pub use streaming_max_pool::{StreamingMaxPool, StreamingMaxPoolAttrs};
 pub use thresholding::{ThresholdRam, Thresholding, ThresholdingAttrs};
 
