@@ -462,3 +462,91 @@ fn other_widths_and_sizes_of_the_mlp_map_completely_bit_exact() {
         );
     }
 }
+
+#[test]
+fn the_finn_blueprint_builds_tfc_into_specialised_kernels_and_their_sources() {
+    use brainsmith_core::blueprint::{Blueprint, Options, execute};
+    let registry = Registry::global().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("finn.toml");
+    std::fs::write(&path, brainsmith_plugins::blueprints::FINN).unwrap();
+    let plan = Blueprint::check_file(&path, registry).unwrap_or_else(|e| panic!("{e}"));
+    let original = with_top_1(with_uint8_input(model("brevitas_tfc_1w1a_seed1.onnx")));
+    let mut m = original.clone();
+    let out = dir.path().join("out");
+    let report = execute(
+        &mut m,
+        &plan,
+        registry,
+        Options {
+            save_intermediate: None,
+            output_dir: Some(&out),
+            progress: None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Every compute node is in hardware, specialised to HLS with its reason recorded.
+    let ops = compute_ops(&m);
+    assert_eq!(ops[0], "Reshape", "{ops:?}");
+    for node in m.graph.nodes.iter().skip(1) {
+        assert!(node.op_type.ends_with("_hls"), "{ops:?}");
+        assert_eq!(node.domain, "finn.custom_op.fpgadataflow.hls");
+        let why = node
+            .attr_str(brainsmith_plugins::steps::CHOICE_ATTR)
+            .unwrap();
+        assert!(
+            why.ends_with("_hls: the first backend of the build's order that implements it"),
+            "{why}"
+        );
+    }
+    assert!(ops.iter().any(|o| o == "MVAU_hls"));
+    // Folded for 1000 cycles per frame: every kernel within it.
+    for node in m.graph.nodes.iter().skip(1) {
+        let kernel = brainsmith_core::hardware::resolve(registry, node)
+            .unwrap()
+            .unwrap()
+            .kernel
+            .instantiate();
+        let cycles = kernel.cycles(node, &m.graph).unwrap().unwrap();
+        assert!(cycles <= 1000, "{}: {cycles}", node.name);
+    }
+    // One directory of sources per hardware node.
+    let written = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(written, m.graph.nodes.len() - 1);
+    // And it still computes what the export computed.
+    let inputs = frames(&original, 2);
+    assert_eq!(outputs(&m, &inputs), outputs(&original, &inputs));
+    assert!(report.steps.len() > 40, "{}", report.steps.len());
+}
+
+#[test]
+fn specialising_a_node_no_backend_implements_fails_with_every_refusal() {
+    use brainsmith_core::blueprint::{Blueprint, Options, execute};
+    let registry = Registry::global().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("specialise.toml");
+    std::fs::write(&path, "steps = [\"brainsmith:specialize_layers\"]\n").unwrap();
+    let plan = Blueprint::check_file(&path, registry).unwrap();
+    // FINN's model keeps its weights decoupled, which the HLS backend does not generate.
+    let mut m = model("finn_cybsec_mvau_hls.onnx");
+    let before = m.clone();
+    let err = execute(
+        &mut m,
+        &plan,
+        registry,
+        Options {
+            save_intermediate: None,
+            output_dir: None,
+            progress: None,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("no backend of the build implements it"),
+        "{err}"
+    );
+    assert!(err.contains("brainsmith:MVAU_hls refused"), "{err}");
+    assert!(err.contains("'internal_embedded'"), "{err}");
+    assert_eq!(m, before, "a failed step leaves the model as it was");
+}

@@ -39,7 +39,7 @@
 //! | [`InferThresholding`](transforms::InferThresholding) | transform | kernel_mapping | Maps each `MultiThreshold` on integer activations onto the `Thresholding` kernel (`Thresholding`), as FINN's thresholding inference does, so that a quantized activation no matrix-vector unit absorbed runs in hardware |
 //! | [`InsertDwc`](transforms::InsertDwc) | transform | dataflow_opt | Puts a width converter (`StreamingDataWidthConverter`) on every stream between two hardware kernels whose words differ: a producer folded to write `PE = 4` values per word feeding a consumer that reads `SIMD = 8` |
 //! | [`LowerConvsToMatMul`](transforms::LowerConvsToMatMul) | transform | topology_opt | Lowers every 2-D `Conv` with constant weights to the matrix form FINN's kernels implement: a `Transpose` to NHWC, an `Im2Col` (`qonnx.custom_op.general`) that gathers each output pixel's window, a `MatMul` by the weights laid out as a `[kh·kw·C_in, C_out]` matrix, and a `Transpose` back to NCHW |
-//! | [`MoveFlattenPastKernels`](transforms::MoveFlattenPastKernels) | transform | topology_opt | Takes the flatten between a convolutional network's last convolution and its first fully connected layer out of the accelerator: a `Reshape` that only regroups the leading axes (`[1, 1, 1, 256]` to `[1, 256]`: the same vectors in the same order) moves down past every kernel that works vector by vector along the last axis (MVAU, Thresholding, LabelSelect, each told its new `numInputVectors`) and past scalar `Mul`/`Add`/`Sub`/`Div`, until the graph output or a node it cannot pass |
+//! | [`MoveFlattenPastKernels`](transforms::MoveFlattenPastKernels) | transform | dataflow_opt | Takes the flatten between a convolutional network's last convolution and its first fully connected layer out of the accelerator: a `Reshape` that only regroups the leading axes (`[1, 1, 1, 256]` to `[1, 256]`: the same vectors in the same order) moves down past every kernel that works vector by vector along the last axis (MVAU, Thresholding, LabelSelect, each told its new `numInputVectors`) and past scalar `Mul`/`Add`/`Sub`/`Div`, until the graph output or a node it cannot pass |
 //! | [`MovePadAttributeToTensor`](transforms::MovePadAttributeToTensor) | transform | topology_opt | Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an `INT64` tensor, `value` a scalar of the padded tensor's element type |
 //! | [`MoveScalarMulPastMatMul`](transforms::MoveScalarMulPastMatMul) | transform | topology_opt | Moves a scalar `Mul` from the input of a `MatMul` or a bias-free `Conv` to its output: `MatMul(x * c, W)` becomes `MatMul(x, W) * c`, so that the scale meets the thresholds (or the next scale) after the product, where `AbsorbAffineIntoMultiThreshold` takes it |
 //! | [`RemoveIdentityOps`](transforms::RemoveIdentityOps) | transform | cleanup | Removes nodes that compute exactly their input: `Identity`, `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, a `Reshape` to the input's own shape and a `Transpose` with the identity permutation |
@@ -73,6 +73,8 @@
 //! | [`StreamingMaxPool_hls`](backends::StreamingMaxPoolHls) | backend |  | The streaming max pool as one HLS C++ function of our own: one row of window maxima (`OW` pixels of `C` channels) is kept; each of a window row's `k_h` input rows updates it lane by lane (a value replaces the kept one when it is larger), then the row of maxima is written |
 //! | [`Thresholding_hls`](backends::ThresholdingHls) | backend |  | The thresholding layer as one HLS C++ function of our own: an AXI-Stream of packed input words (`PE` lanes, lane 0 in the least significant bits) in, one of packed output words out, one word per cycle |
 //! | [`cleanup`](steps::cleanup) | step |  | Normalises a freshly exported model: removes identities and unused tensors, sorts the graph, and gives nodes and tensors unique, readable names |
+//! | [`hw_codegen`](steps::hw_codegen) | step |  | Generates every specialised node's sources with its recorded backend (configured as the build says) into `<output dir>/<node>/`: sources and parameter files, named after the node as a unique identifier, so a model's names never leave the directory or break the generated code |
+//! | [`specialize_layers`](steps::specialize_layers) | step |  | Chooses a backend for every node a kernel of the build implements and records it on the node in FINN's convention (`MVAU_hls` in `finn.custom_op.fpgadataflow.hls`), with the reason in `brainsmith_backend_choice`: the first backend in the build's order (the blueprint's `backends` list for the kernel, else by priority) whose capability check accepts the node |
 //! <!-- end of the generated table -->
 //!
 //! Link the crate into a compiler to get them (`use brainsmith_plugins as _;`):
@@ -97,6 +99,7 @@
 brainsmith_core::namespace!("brainsmith");
 
 pub mod backends;
+pub mod blueprints;
 pub mod eval;
 pub mod exec;
 pub mod folding;

@@ -19,7 +19,7 @@ use crate::kernels::FINN_DOMAIN;
 /// what FINN does by deleting the flatten between two hardware nodes, ours does by
 /// moving it to the host side of the output, where the model keeps its declared output
 /// shape. Every value is unchanged, bit for bit.
-#[transform(stage = topology_opt, tags = ["finn", "layout", "reshape"], version = "0.1.0")]
+#[transform(stage = dataflow_opt, tags = ["finn", "layout", "reshape"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct MoveFlattenPastKernels;
 
