@@ -10,6 +10,7 @@ use brainsmith_plugins as _;
 
 mod bench;
 mod bench_gen;
+mod bench_hw;
 mod bench_transforms;
 mod codegen;
 mod manifest;
@@ -28,6 +29,8 @@ commands:
   bench [--sizes 0,100,1000,10000] [--runs R]  measure them all and write BENCHMARKS.md
   bench-transforms [--runs R] [--chains 100,1000,10000,100000] [--oracle-chain-max N] [--python PATH]
                                          the cleanup recipe, ours against the qonnx oracle; writes BENCHMARKS-transforms.md
+  bench-hw [--runs R] [--finn-runs R] [--finn-python PATH]
+                                         FINN's flow to hardware sources, ours against finn-plus; writes BENCHMARKS-hw.md
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(rest),
         Some("bench-gen") => bench_gen::run(rest),
         Some("bench-transforms") => bench_transforms::run(rest),
+        Some("bench-hw") => bench_hw::run(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -1,0 +1,149 @@
+//! FINN's flow (the shipped `finn.toml` blueprint) from a QONNX file to generated sources,
+//! per stage, for `cargo xtask bench-hw`: each model is read from its file and built
+//! `--runs` times in this one process, each stage's median counting.
+//!
+//! ```sh
+//! cargo bench -p brainsmith-plugins --bench hw_flow -- --runs 5 --out DIR MODEL.onnx...
+//! ```
+//!
+//! prints one JSON line per model: `{"model", "runs", "stages": [{"stage", "seconds"}],
+//! "total", "nodes", "software"}`: the stages are `load` (reading the file) and the
+//! blueprint's items; `software` lists the op types left outside hardware.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use brainsmith_core::Registry;
+use brainsmith_core::blueprint::{Blueprint, Options, execute};
+use brainsmith_core::ir::Model;
+
+// The allocator of the `brainsmith` binary, whose work this measures.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+struct Args {
+    runs: usize,
+    out: PathBuf,
+    models: Vec<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        runs: 5,
+        out: std::env::temp_dir().join(format!("hw-flow-{}", std::process::id())),
+        models: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--runs" => {
+                a.runs = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&r| r > 0)
+                    .ok_or("--runs needs a positive count")?
+            }
+            "--out" => {
+                a.out = it
+                    .next()
+                    .map(PathBuf::from)
+                    .ok_or("--out needs a directory")?
+            }
+            // What `cargo bench` passes to every bench target.
+            "--bench" => {}
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            model => a.models.push(model.to_owned()),
+        }
+    }
+    Ok(a)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn run() -> Result<(), String> {
+    let a = args()?;
+    let registry = Registry::global().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&a.out).map_err(|e| e.to_string())?;
+    let blueprint = a.out.join("finn.toml");
+    std::fs::write(&blueprint, brainsmith_plugins::blueprints::FINN).map_err(|e| e.to_string())?;
+    let plan = Blueprint::check_file(&blueprint, registry).map_err(|e| e.to_string())?;
+    for path in &a.models {
+        let mut labels: Vec<String> = vec!["load".into()];
+        let mut times: Vec<Vec<f64>> = vec![Vec::new()];
+        let mut last = None;
+        for run in 0..a.runs {
+            let start = Instant::now();
+            let mut model = Model::load(path).map_err(|e| format!("{path}: {e}"))?;
+            times[0].push(start.elapsed().as_secs_f64());
+            let out = a.out.join(format!("run{run}"));
+            let _ = std::fs::remove_dir_all(&out);
+            let mut marks: Vec<(String, Instant)> = Vec::new();
+            let mut progress = |_: usize, _: usize, label: &str| {
+                marks.push((label.to_owned(), Instant::now()));
+            };
+            execute(
+                &mut model,
+                &plan,
+                registry,
+                Options {
+                    save_intermediate: None,
+                    output_dir: Some(&out),
+                    progress: Some(&mut progress),
+                },
+            )
+            .map_err(|e| format!("{path}: {e}"))?;
+            let end = Instant::now();
+            for (k, (label, at)) in marks.iter().enumerate() {
+                let next = marks.get(k + 1).map_or(end, |(_, t)| *t);
+                if labels.len() <= k + 1 {
+                    labels.push(label.clone());
+                    times.push(Vec::new());
+                }
+                times[k + 1].push(next.duration_since(*at).as_secs_f64());
+            }
+            last = Some(model);
+        }
+        let model = last.ok_or("no run")?;
+        let medians: Vec<f64> = times.into_iter().map(median).collect();
+        let stages: Vec<serde_json::Value> = labels
+            .iter()
+            .zip(&medians)
+            .map(|(l, s)| serde_json::json!({"stage": l, "seconds": s}))
+            .collect();
+        let software: Vec<&str> = model
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| !n.domain.starts_with("finn.custom_op.fpgadataflow"))
+            .map(|n| n.op_type.as_str())
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": path,
+                "runs": a.runs,
+                "stages": stages,
+                "total": medians.iter().sum::<f64>(),
+                "nodes": model.graph.nodes.len(),
+                "software": software,
+            })
+        );
+    }
+    let _ = std::fs::remove_dir_all(&a.out);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
