@@ -5,7 +5,7 @@
 //! `Transpose`; a final `Reshape` that only restores the output's declared shape). The
 //! same flow maps TFC in other widths (w2a2, w1a2) and the wider SFC.
 
-use brainsmith_core::ir::{ElemType, Model, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, QuantType, Tensor, ValueInfo};
 use brainsmith_core::kernel::{Direction, Target};
 use brainsmith_core::{Config, Registry, Transform, TransformContext};
 use brainsmith_plugins::exec::execute;
@@ -527,8 +527,12 @@ fn specialising_a_node_no_backend_implements_fails_with_every_refusal() {
     let path = dir.path().join("specialise.toml");
     std::fs::write(&path, "steps = [\"brainsmith:specialize_layers\"]\n").unwrap();
     let plan = Blueprint::check_file(&path, registry).unwrap();
-    // FINN's model keeps its weights decoupled, which the HLS backend does not generate.
+    // Weights streamed from outside the accelerator, which the HLS backend does not
+    // generate.
     let mut m = model("finn_cybsec_mvau_hls.onnx");
+    for node in m.graph.nodes.iter_mut() {
+        node.set_attribute("mem_mode", AttributeValue::string("external"));
+    }
     let before = m.clone();
     let err = execute(
         &mut m,
@@ -547,6 +551,6 @@ fn specialising_a_node_no_backend_implements_fails_with_every_refusal() {
         "{err}"
     );
     assert!(err.contains("brainsmith:MVAU_hls refused"), "{err}");
-    assert!(err.contains("'internal_embedded'"), "{err}");
+    assert!(err.contains("mem_mode is 'external'"), "{err}");
     assert_eq!(m, before, "a failed step leaves the model as it was");
 }

@@ -236,6 +236,17 @@ fn mvau_hls_matches_the_kernel_bit_for_bit() {
             weights: Int(8),
             out: None,
         },
+        // 8-bit pixels times bipolar weights (CNV's first layer).
+        Case {
+            lead: vec![1],
+            mw: 27,
+            mh: 8,
+            simd: 9,
+            pe: 4,
+            input: Int(8),
+            weights: Bipolar,
+            out: Some(UInt(2)),
+        },
         // A sliding window's 9 vectors per frame, NHWC thresholds.
         Case {
             lead: vec![1, 3, 3],
@@ -274,7 +285,7 @@ fn the_hls_backend_refuses_what_it_does_not_implement_and_says_why() {
         out: Some(QuantType::UInt(2)),
     };
     let (mut m, _) = mapped(&case, 1);
-    m.graph.nodes[0].set_attribute("mem_mode", AttributeValue::string("internal_decoupled"));
+    m.graph.nodes[0].set_attribute("mem_mode", AttributeValue::string("external"));
     let registry = Registry::global().unwrap();
     let kernel = registry.kernel("MVAU").unwrap().instantiate();
     let hls = registry.backend("MVAU_hls").unwrap().instantiate();
@@ -282,7 +293,10 @@ fn the_hls_backend_refuses_what_it_does_not_implement_and_says_why() {
         .supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("set it to 'internal_embedded'"), "{err}");
+    assert!(
+        err.contains("set it to 'internal_embedded' or 'internal_decoupled'"),
+        "{err}"
+    );
     // And FINN's specialised model now reads as kernel plus backend.
     let finn =
         Model::load(brainsmith_tests::models_dir().join("finn_cybsec_mvau_hls.onnx")).unwrap();
@@ -896,5 +910,132 @@ fn data_width_converter_hls_matches_the_kernel_bit_for_bit() {
         );
         assert_eq!(streams[0].width(), (li * bits) as u64);
         assert_eq!(streams[1].width(), (lo * bits) as u64);
+    }
+}
+
+#[test]
+fn mvau_hls_with_decoupled_weights_matches_the_kernel_bit_for_bit() {
+    use QuantType::*;
+    // The weights come from the generated streamer, through the unit's second stream.
+    let cases = [
+        Case {
+            lead: vec![1],
+            mw: 16,
+            mh: 8,
+            simd: 4,
+            pe: 2,
+            input: UInt(2),
+            weights: Int(2),
+            out: Some(UInt(2)),
+        },
+        Case {
+            lead: vec![1],
+            mw: 64,
+            mh: 6,
+            simd: 32,
+            pe: 3,
+            input: Bipolar,
+            weights: Bipolar,
+            out: Some(Bipolar),
+        },
+        Case {
+            lead: vec![1, 2, 2],
+            mw: 27,
+            mh: 8,
+            simd: 3,
+            pe: 8,
+            input: Int(8),
+            weights: Bipolar,
+            out: None,
+        },
+    ];
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("MVAU").unwrap().instantiate();
+    let hls = registry.backend("MVAU_hls").unwrap().instantiate();
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/hls-sim");
+    for (i, case) in cases.iter().enumerate() {
+        let dir = format!("mvau_decoupled{i}");
+        let (mut m, first) = mapped(case, 300 + i as u64);
+        m.graph.nodes[0].set_attribute("mem_mode", AttributeValue::string("internal_decoupled"));
+        let node = &m.graph.nodes[0];
+        hls.supports(kernel.as_ref(), node, &m.graph)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let generated = hls
+            .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let streams = kernel.streams(node, &m.graph).unwrap();
+        let (input, output) = (&streams[0], &streams[1]);
+        let weights = streams
+            .iter()
+            .find(|s| s.direction == Direction::Weight)
+            .expect("decoupled weights are a stream");
+        let weight_width = generated.interface.ports[1].width;
+        assert_eq!(
+            weight_width,
+            weights.folded_shape[1] as u64
+                * u64::from(if case.input == Bipolar && case.weights == Bipolar {
+                    1
+                } else {
+                    case.weights.bitwidth()
+                }),
+            "{dir}: the weight port carries PE x SIMD weights"
+        );
+        // The streamer alone: its words, for every input vector.
+        let mut streamer = generated.clone();
+        streamer.sources.rotate_left(1);
+        streamer.interface.top = format!("{}_memstream", generated.interface.top);
+        let path = root.join(format!("{dir}_memstream"));
+        let _ = std::fs::remove_dir_all(&path);
+        let memstream = compile_hls_streams(&path, &streamer, &[], &[weight_width])
+            .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let depth = weights.folded_shape[0] as usize;
+        let frames = case.lead.iter().product::<i64>() as usize;
+        let weight_words = memstream
+            .run_streams(&[], &[depth * frames])
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .remove(0);
+        // The unit, fed by them.
+        let path = root.join(&dir);
+        let _ = std::fs::remove_dir_all(&path);
+        let sim = compile_hls_streams(&path, &generated, &[input.width()], &[output.width()]);
+        assert!(sim.is_err(), "{dir}: the unit has a second input stream");
+        let sim = compile_hls_streams(
+            &path,
+            &generated,
+            &[input.width(), weight_width],
+            &[output.width()],
+        )
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let lanes = |s: &Stream| *s.folded_shape.last().unwrap() as usize;
+        let mut g = Lcg(17 + i as u64);
+        let n = first.len();
+        for x in [first, (0..n).map(|_| g.value(case.input)).collect()] {
+            let xt = Tensor::from_f32(
+                "x",
+                &input.normal_shape,
+                &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
+            let inputs: Vec<Tensor> = std::iter::once(xt)
+                .chain(
+                    node.inputs[1..]
+                        .iter()
+                        .map(|n| m.graph.constant(n).unwrap().clone()),
+                )
+                .collect();
+            let expected = kernel.execute(node, &m.graph, &inputs).unwrap()[0]
+                .to_f64()
+                .unwrap();
+            let got = sim
+                .run_streams(
+                    &[pack(&x, lanes(input), input.datatype), weight_words.clone()],
+                    &[output.transfers() as usize],
+                )
+                .unwrap_or_else(|e| panic!("{dir}: {e}"));
+            assert_eq!(
+                unpack(&got[0], lanes(output), output.datatype),
+                expected,
+                "{dir}: simulation against execute"
+            );
+        }
     }
 }

@@ -170,7 +170,7 @@ static void write_word(const ap_uint<W> &w) {{
 }}
 
 int main() {{
-{declare}    unsigned long long n_in[{ni}], n_out[{no}];
+{declare}    unsigned long long n_in[{ni} + 1], n_out[{no} + 1];
     for (int i = 0; i < {ni}; i++) if (std::scanf("%llu", &n_in[i]) != 1) return 2;
     for (int o = 0; o < {no}; o++) if (std::scanf("%llu", &n_out[o]) != 1) return 2;
 {feed}    {top}({args});

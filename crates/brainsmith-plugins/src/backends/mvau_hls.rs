@@ -34,9 +34,14 @@ pub struct MvauHlsAttrs {
 /// (`SIMD` lanes, lane 0 in the least significant bits) in, one of packed output words
 /// (`PE` lanes) out. Each input vector is buffered once and reused for all `MH / PE`
 /// output groups; per cycle, `PE x SIMD` products (or XNORs) are accumulated; the
-/// thresholds (`MH / PE` per lane) or the accumulator itself make the outputs. Weights
-/// and thresholds are constants in a parameter header, so the weights must be
-/// `internal_embedded`.
+/// thresholds (`MH / PE` per lane) or the accumulator itself make the outputs. The
+/// thresholds are constants in a parameter header; so are the weights when they are
+/// `internal_embedded`. With `internal_decoupled` weights the unit reads them from a
+/// second stream, `in1`, one word of `PE x SIMD` weights per cycle (lane `p * SIMD + s`
+/// is weight row `sf * SIMD + s`, column `nf * PE + p`), and the backend also generates
+/// the streamer that feeds it, `<top>_memstream` in `<top>_memstream.hpp`: the weights
+/// in its parameter header, streamed in that order once per input vector. `external`
+/// weights (streamed from outside the accelerator) are refused.
 #[backend(kernel = Mvau, language = hls, name = "MVAU_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct MvauHls;
@@ -47,10 +52,11 @@ impl Backend for MvauHls {
 
     fn supports(&self, node: &BackendNode<'_, Self>) -> Result<(), PluginError> {
         let a = node.attrs_of_kernel();
-        if a.mem_mode != MemMode::Embedded {
+        if a.mem_mode == MemMode::External {
             return Err(node.error(format!(
-                "the HLS backend embeds its weights; mem_mode is '{}', set it to \
-                 'internal_embedded'",
+                "the HLS backend embeds its weights or streams them from a memory beside \
+                 the unit; mem_mode is '{}', set it to 'internal_embedded' or \
+                 'internal_decoupled'",
                 a.mem_mode.as_str()
             )));
         }
@@ -91,6 +97,9 @@ impl Backend for MvauHls {
             a.acc.bitwidth(),
         );
         let (in_w, out_w) = (a.simd * u64::from(ib), a.pe * u64::from(ob));
+        let decoupled = a.mem_mode == MemMode::Decoupled;
+        let lane_w = if a.binary_xnor { 1 } else { u64::from(wb) };
+        let weight_w = a.pe * a.simd * lane_w;
 
         // Parameters: weights[PE][MW*MH/(PE*SIMD)][SIMD], thresholds[PE][MH/PE][steps].
         let mut params = String::new();
@@ -161,7 +170,11 @@ impl Backend for MvauHls {
             a.mw, a.mh, a.simd, a.pe, a.input, a.weights, a.output
         );
         super::includes(&mut s, &top, true);
-        super::signature(&mut s, &top, in_w, out_w);
+        if decoupled {
+            super::signature_streams(&mut s, &top, &[in_w, weight_w], &[out_w]);
+        } else {
+            super::signature(&mut s, &top, in_w, out_w);
+        }
         let _ = writeln!(s, "  ap_uint<{in_w}> buf[{sf}];");
         let _ = writeln!(s, "  for (unsigned v = 0; v < {}; v++) {{", a.frames());
         let _ = writeln!(s, "    for (unsigned nf = 0; nf < {nf}; nf++) {{");
@@ -175,6 +188,9 @@ impl Backend for MvauHls {
         let _ = writeln!(s, "#pragma HLS pipeline II=1");
         let _ = writeln!(s, "        if (nf == 0) buf[sf] = in0.read();");
         let _ = writeln!(s, "        const ap_uint<{in_w}> word = buf[sf];");
+        if decoupled {
+            let _ = writeln!(s, "        const ap_uint<{weight_w}> wword = in1.read();");
+        }
         let _ = writeln!(s, "        for (unsigned p = 0; p < {}; p++) {{", a.pe);
         let _ = writeln!(s, "#pragma HLS unroll");
         let _ = writeln!(s, "          for (unsigned s = 0; s < {}; s++) {{", a.simd);
@@ -184,10 +200,25 @@ impl Backend for MvauHls {
             "            const ap_uint<{ib}> raw = word.range(s * {ib} + {}, s * {ib});",
             ib - 1
         );
-        let _ = writeln!(
-            s,
-            "            const auto w = {top}_weights[p][nf * {sf} + sf][s];"
-        );
+        if decoupled {
+            let value = if a.binary_xnor {
+                "(long long)wraw".to_owned()
+            } else {
+                super::lane_value(a.weights).replace("raw", "wraw")
+            };
+            let _ = writeln!(
+                s,
+                "            const ap_uint<{lane_w}> wraw = wword.range((p * {simd} + s) * {lane_w} + {}, (p * {simd} + s) * {lane_w});",
+                lane_w - 1,
+                simd = a.simd
+            );
+            let _ = writeln!(s, "            const long long w = {value};");
+        } else {
+            let _ = writeln!(
+                s,
+                "            const auto w = {top}_weights[p][nf * {sf} + sf][s];"
+            );
+        }
         let x = super::lane_value(a.input);
         if a.binary_xnor {
             let _ = writeln!(
@@ -234,6 +265,50 @@ impl Backend for MvauHls {
         );
         let _ = writeln!(s, "      }}\n      out0.write(out);\n    }}\n  }}\n}}");
 
-        Ok(super::streaming(top, s, Some(params), in_w, out_w))
+        if !decoupled {
+            return Ok(super::streaming(top, s, Some(params), in_w, out_w));
+        }
+        // The weight streamer: every word of the weights, in the unit's reading order, once
+        // per input vector.
+        let mut m = String::new();
+        let _ = writeln!(
+            m,
+            "// {top}_memstream: the weights of {top}, {} per word (generated by brainsmith)",
+            a.pe * a.simd
+        );
+        m.push_str("#pragma once\n#include <ap_int.h>\n#include <hls_stream.h>\n");
+        let _ = writeln!(m, "#include \"{top}_params.hpp\"\n");
+        let _ = writeln!(
+            m,
+            "void {top}_memstream(hls::stream<ap_uint<{weight_w}>> &out0) {{"
+        );
+        m.push_str("#pragma HLS INTERFACE axis port=out0\n");
+        m.push_str("#pragma HLS INTERFACE ap_ctrl_none port=return\n");
+        let _ = writeln!(m, "  for (unsigned v = 0; v < {}; v++) {{", a.frames());
+        let _ = writeln!(m, "    for (unsigned i = 0; i < {}; i++) {{", sf * nf);
+        let _ = writeln!(m, "#pragma HLS pipeline II=1");
+        let _ = writeln!(m, "      ap_uint<{weight_w}> word = 0;");
+        let _ = writeln!(m, "      for (unsigned p = 0; p < {}; p++)", a.pe);
+        let _ = writeln!(m, "        for (unsigned s = 0; s < {}; s++)", a.simd);
+        // A lane is the weight's two's complement; a bipolar weight is the bit `w > 0`.
+        let bits = if a.weights == QuantType::Bipolar && !a.binary_xnor {
+            format!("((long long){top}_weights[p][i][s] > 0 ? 1ULL : 0ULL)")
+        } else {
+            format!("(unsigned long long)(long long){top}_weights[p][i][s]")
+        };
+        let _ = writeln!(
+            m,
+            "          word.range((p * {simd} + s) * {lane_w} + {}, (p * {simd} + s) * {lane_w}) = {bits};",
+            lane_w - 1,
+            simd = a.simd
+        );
+        let _ = writeln!(m, "      out0.write(word);\n    }}\n  }}\n}}");
+        let mut generated =
+            super::streaming_many(top.clone(), s, Some(params), &[in_w, weight_w], &[out_w]);
+        generated.sources.push(GeneratedFile {
+            path: format!("{top}_memstream.hpp"),
+            contents: m,
+        });
+        Ok(generated)
     }
 }
