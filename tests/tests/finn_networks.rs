@@ -510,9 +510,21 @@ fn the_finn_blueprint_builds_tfc_into_specialised_kernels_and_their_sources() {
         let cycles = kernel.cycles(node, &m.graph).unwrap().unwrap();
         assert!(cycles <= 1000, "{}: {cycles}", node.name);
     }
-    // One directory of sources per hardware node.
+    // One directory of sources per hardware node, and the folding in FINN's form.
     let written = std::fs::read_dir(&out).unwrap().count();
-    assert_eq!(written, m.graph.nodes.len() - 1);
+    assert_eq!(written, m.graph.nodes.len() - 1 + 1);
+    let folding = std::fs::read_to_string(out.join("folding_config.json")).unwrap();
+    let folding = FoldingConfig::parse(&folding).unwrap();
+    let mvau = m
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.op_type == "MVAU_hls")
+        .unwrap();
+    assert_eq!(
+        folding.nodes[&mvau.name]["PE"],
+        serde_json::json!(mvau.attr_int("PE").unwrap())
+    );
     // And it still computes what the export computed.
     let inputs = frames(&original, 2);
     assert_eq!(outputs(&m, &inputs), outputs(&original, &inputs));

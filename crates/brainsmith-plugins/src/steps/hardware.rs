@@ -88,9 +88,10 @@ fn first_supporting<'c, 'r>(
 /// Generates every specialised node's sources with its recorded backend (configured as
 /// the build says) into `<output dir>/<node>/`: sources and parameter files, named after
 /// the node as a unique identifier, so a model's names never leave the directory or break
-/// the generated code. A kernel node that is not specialised fails the step (run
-/// `specialize_layers` first). Without an output directory everything is generated and
-/// checked, and nothing is written.
+/// the generated code; beside them, `folding_config.json`, the design's folding in FINN's
+/// form (which `ApplyFoldingConfig` reads back). A kernel node that is not specialised
+/// fails the step (run `specialize_layers` first). Without an output directory everything
+/// is generated and checked, and nothing is written.
 #[step(tags = ["finn", "codegen"], version = "0.1.0")]
 pub fn hw_codegen(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
     let build = BuildContext {
@@ -130,6 +131,9 @@ pub fn hw_codegen(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), Pl
         written.push((dirs[i].clone(), generated));
     }
     if let Some(dir) = ctx.output_dir() {
+        std::fs::create_dir_all(dir)?;
+        let folding = crate::folding::FoldingConfig::of_model(registry, model);
+        std::fs::write(dir.join("folding_config.json"), folding.to_json())?;
         for (name, generated) in written {
             let dir = dir.join(name);
             std::fs::create_dir_all(&dir)?;
