@@ -35,10 +35,14 @@ impl Transform for MoveScalarMulPastMatMul {
 }
 
 /// The scale `c` of `mul` and the index of its other input, when one input is a constant
-/// holding one value.
+/// holding one value that cannot broadcast the other to more axes.
 fn scale(rw: &Rewriter<'_>, mul: &Node) -> Option<(f64, usize)> {
     (0..2).find_map(|k| {
         let t = rw.constant(&mul.inputs[k])?;
+        let rank = rw.rank(&mul.inputs[1 - k]).unwrap_or(1);
+        if t.dims().len() > rank {
+            return None;
+        }
         let a = Array::from_tensor(t).ok()?;
         let v = a.as_f64();
         (v.len() == 1).then(|| (v[0], 1 - k))
@@ -175,6 +179,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_scale_that_adds_axes_stays() {
+        let mut m = layer("MatMul", 0.5);
+        m.graph.initializers[0] = Tensor::from_f32("c", &[1, 1, 1], &[0.5]);
+        assert!(
+            !MoveScalarMulPastMatMul
+                .apply(&mut m, &mut TransformContext::default())
+                .unwrap()
+        );
+        assert_eq!(ops(&m), ["Mul", "MatMul"]);
     }
 
     #[test]
