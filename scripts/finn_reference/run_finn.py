@@ -9,7 +9,7 @@ MODEL.onnx is a QONNX export from Brevitas (e.g. bnn_pynq's tfc_1w1a or cnv_1w1a
 without pre- or post-processing: this script adds FINN's usual ones itself, the way
 FINN's bnn-pynq end-to-end test does. OUT_DIR receives FINN's build directory
 (``OUT_DIR/build``, FINN_BUILD_DIR), its intermediate models and reports, and the
-generated sources. It should be empty or absent.
+generated sources; a fresh directory per run keeps runs apart.
 
 Stages, in order (each timed with time.perf_counter):
 
@@ -372,7 +372,7 @@ def main():
             ok = entry["ok"]
             failed = None if ok else name
         report["stages"].append(entry)
-        log(f"stage {name}: {seconds:.3f} s, {nodes} nodes, ok={ok}: {note}")
+        log(f"stage {name}: {seconds:.3f} s, {nodes} nodes, ok={ok}: {entry['note']}")
         if ok and flow.model is not None:
             flow.model.save(os.path.join(OUT_DIR, f"after_{name}.onnx"))
 
