@@ -96,7 +96,14 @@ fn run() -> Result<(), String> {
                     progress: Some(&mut progress),
                 },
             )
-            .map_err(|e| format!("{path}: {e}"))?;
+            .map_err(|e| format!("{path}: {e}"))
+            .inspect(|report| {
+                if std::env::var_os("HW_FLOW_PROFILE").is_some() {
+                    for s in &report.steps {
+                        eprintln!("{:>10.3} ms  {}", s.seconds * 1e3, s.transform);
+                    }
+                }
+            })?;
             let end = Instant::now();
             for (k, (label, at)) in marks.iter().enumerate() {
                 let next = marks.get(k + 1).map_or(end, |(_, t)| *t);

@@ -240,15 +240,19 @@ fn quant(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let (lo, hi) = int_range(width as u32, signed, narrow);
     let dims = broadcast_dims(&broadcast_dims(&input.dims, &scale.dims)?, &zeropt.dims)?;
     let n = count(&dims, run)?;
-    let (xv, sv, zv) = (input.as_f64(), scale.as_f64(), zeropt.as_f64());
+    let (xv, sv, zv) = (values(input), values(scale), values(zeropt));
     let (xi, si, zi) = (
-        broadcast_index(&input.dims, &dims),
-        broadcast_index(&scale.dims, &dims),
-        broadcast_index(&zeropt.dims, &dims),
+        Reader::new(&input.dims, &dims),
+        Reader::new(&scale.dims, &dims),
+        Reader::new(&zeropt.dims, &dims),
     );
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let (v, s, z) = (xv[xi[i]] as f32, sv[si[i]] as f32, zv[zi[i]] as f32);
+        let (v, s, z) = (
+            xv[xi.at(i)] as f32,
+            sv[si.at(i)] as f32,
+            zv[zi.at(i)] as f32,
+        );
         let y = v / s + z;
         let q = if bipolar {
             if y >= 0.0 { 1.0 } else { -1.0 }
@@ -260,20 +264,61 @@ fn quant(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     Ok(vec![Array::floats(ElemType::Float, dims, out)])
 }
 
+/// The values of `a` as `f64`, borrowed where they are stored so.
+fn values(a: &Array) -> std::borrow::Cow<'_, [f64]> {
+    match &a.values {
+        Values::Float(v) => std::borrow::Cow::Borrowed(v),
+        Values::Int(_) => std::borrow::Cow::Owned(a.as_f64()),
+    }
+}
+
+/// Where element `i` of a broadcast result reads an operand: itself when the shapes are
+/// equal, the one value of a single-value operand, else a precomputed map. The quantizers
+/// fold weights of millions of values, almost always with one scale: no map is built then.
+enum Reader {
+    Same,
+    One,
+    Map(Vec<usize>),
+}
+
+impl Reader {
+    fn new(dims: &[usize], out: &[usize]) -> Reader {
+        if dims == out {
+            Reader::Same
+        } else if dims.iter().product::<usize>() == 1 {
+            Reader::One
+        } else {
+            Reader::Map(broadcast_index(dims, out))
+        }
+    }
+
+    fn at(&self, i: usize) -> usize {
+        match self {
+            Reader::Same => i,
+            Reader::One => 0,
+            Reader::Map(m) => m[i],
+        }
+    }
+}
+
 /// `BipolarQuant`: `+scale` where `x >= 0`, `-scale` elsewhere.
 fn bipolar_quant(_: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {
     let (input, scale) = (x[0], x[1]);
     let dims = broadcast_dims(&input.dims, &scale.dims)?;
     let n = count(&dims, run)?;
-    let (xv, sv) = (input.as_f64(), scale.as_f64());
+    let (xv, sv) = (values(input), values(scale));
     let (xi, si) = (
-        broadcast_index(&input.dims, &dims),
-        broadcast_index(&scale.dims, &dims),
+        Reader::new(&input.dims, &dims),
+        Reader::new(&scale.dims, &dims),
     );
     let out = (0..n)
         .map(|i| {
-            let sign: f32 = if xv[xi[i]] as f32 >= 0.0 { 1.0 } else { -1.0 };
-            f64::from(sign * sv[si[i]] as f32)
+            let sign: f32 = if xv[xi.at(i)] as f32 >= 0.0 {
+                1.0
+            } else {
+                -1.0
+            };
+            f64::from(sign * sv[si.at(i)] as f32)
         })
         .collect();
     Ok(vec![Array::floats(ElemType::Float, dims, out)])
