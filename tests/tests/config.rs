@@ -89,3 +89,43 @@ fn every_problem_is_reported_at_once() {
         problems[3]
     );
 }
+
+/// Derives `Config` without the `config` flag: configured all the same.
+#[brainsmith_core::transform(stage = cleanup)]
+#[derive(Debug, Config)]
+struct Unflagged {
+    /// How hard to try.
+    #[config(default = 3)]
+    level: u32,
+}
+
+impl brainsmith_core::Transform for Unflagged {
+    fn apply(
+        &self,
+        _: &mut brainsmith_core::ir::Model,
+        _: &mut brainsmith_core::TransformContext,
+    ) -> Result<bool, brainsmith_core::PluginError> {
+        Ok(self.level == 3)
+    }
+}
+
+#[test]
+fn a_struct_that_derives_config_is_configured_without_the_flag() {
+    let registry = brainsmith_core::Registry::global().unwrap();
+    let t = registry.transform("Unflagged").unwrap();
+    let apply = |table: &str| {
+        let table: Table = table.parse().unwrap();
+        let transform = t.configure(&table).map_err(|e| e.to_string())?;
+        let mut m = brainsmith_core::ir::Model::default();
+        Ok::<bool, String>(
+            transform
+                .apply(&mut m, &mut brainsmith_core::TransformContext::default())
+                .unwrap(),
+        )
+    };
+    // The declared default applies (it was ignored without the flag before).
+    assert_eq!(apply(""), Ok(true));
+    assert_eq!(apply("level = 5"), Ok(false));
+    let err = apply("levl = 5").unwrap_err();
+    assert!(err.contains("levl"), "{err}");
+}

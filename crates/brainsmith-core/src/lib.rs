@@ -213,10 +213,11 @@
 //!
 //! - `#[transform(stage = cleanup)]`: one of `cleanup`, `topology_opt`, `kernel_mapping`,
 //!   `kernel_opt`, `dataflow_opt`, `post_proc`; or `infers = path::to::Kernel` for a
-//!   kernel-inference transform (which runs in `kernel_mapping`). The flag `config` says
-//!   the struct derives [`Config`](macro@Config): its fields are the transform's
+//!   kernel-inference transform (which runs in `kernel_mapping`). A struct that derives
+//!   [`Config`](macro@Config) is its own configuration: its fields are the transform's
 //!   configuration keys (see [`config`]), listed in the manifest and `plugins show`, and
-//!   read by [`TransformRef::configure`](registry::TransformRef::configure).
+//!   read by [`TransformRef::configure`](registry::TransformRef::configure). The flag
+//!   `config` says so explicitly; without the derive it is a compile error.
 //! - `#[transform(..., consumes = ["MatMul"])]`: the op types it rewrites, so `plugins
 //!   --op-type MatMul` finds it, and the kernel it infers.
 //! - `#[kernel(op_types = ["MultiThreshold"], domain = "qonnx.custom_op.general")]`: the

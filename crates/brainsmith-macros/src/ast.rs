@@ -17,6 +17,9 @@ pub(crate) struct Input {
     pub(crate) applicable: bool,
     /// A step's configuration type: `T` of its third argument `config: &T`.
     pub(crate) step_config: Option<syn::Type>,
+    /// Where the struct derives `Config` (`#[derive(Config)]` among its attributes): it is
+    /// then its own configuration, with or without the `config` flag.
+    pub(crate) derives_config: Option<proc_macro2::Span>,
 }
 
 /// Parses the item and checks that the attribute can apply to it.
@@ -77,17 +80,43 @@ pub(crate) fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> Result<Input,
                 doc_lines: Vec::new(),
                 applicable: false,
                 step_config: None,
+                derives_config: None,
             });
         }
     };
     let doc_lines = doc_lines(attrs);
+    let derives_config = if kind == Kind::Step {
+        None
+    } else {
+        derived_config(attrs)
+    };
     Ok(Input {
         item,
         ident,
         doc_lines,
         applicable: true,
         step_config,
+        derives_config,
     })
+}
+
+/// The span of `Config` in a `#[derive(..., Config, ...)]` among `attrs` (by its last
+/// path segment, so `brainsmith_core::Config` counts too).
+fn derived_config(attrs: &[syn::Attribute]) -> Option<proc_macro2::Span> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .find_map(|a| {
+            let paths = a
+                .parse_args_with(
+                    syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+                )
+                .ok()?;
+            paths
+                .iter()
+                .find(|p| p.segments.last().is_some_and(|s| s.ident == "Config"))
+                .map(syn::spanned::Spanned::span)
+        })
 }
 
 /// A step is a plain function; its argument and return types are checked by rustc

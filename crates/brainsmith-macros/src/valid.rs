@@ -132,13 +132,13 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 stage: stage.value,
                 infers: None,
                 consumes,
-                config: attrs.config,
+                config: attrs.config.or(input.derives_config),
             },
             (None, Some(infers)) => Details::Transform {
                 stage: "KernelMapping",
                 infers: Some(infers),
                 consumes,
-                config: attrs.config,
+                config: attrs.config.or(input.derives_config),
             },
             (Some(stage), Some(_)) => {
                 cx.error_at(
@@ -170,7 +170,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 Some(op_types) => Details::Kernel {
                     op_types: check_op_types(cx, &op_types, OP_TYPES),
                     domain: domain.unwrap_or_default(),
-                    config: attrs.config,
+                    config: attrs.config.or(input.derives_config),
                 },
                 None if wrote(OP_TYPES) => return None,
                 None => {
@@ -197,7 +197,7 @@ pub(crate) fn check(cx: &Ctxt, kind: Kind, attrs: Attrs, input: &Input) -> Optio
                 kernel: attrs.kernel?,
                 language: attrs.language?.value,
                 priority: attrs.priority.map_or(0, |p| p.value),
-                config: attrs.config,
+                config: attrs.config.or(input.derives_config),
             }
         }
         Kind::Step => Details::Step {
