@@ -100,6 +100,7 @@ pub mod kernels;
 #[cfg(test)]
 mod malformed;
 mod ops;
+pub mod rtlsim;
 pub mod shapes;
 pub mod sim;
 pub mod steps;
