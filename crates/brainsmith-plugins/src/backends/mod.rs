@@ -1,6 +1,7 @@
 //! The standard backends: HLS C++ and RTL SystemVerilog of the standard kernels, one file
 //! per kernel and language. Every one is verified by simulation against its kernel's
-//! `execute`, bit for bit ([`crate::sim`]).
+//! `execute`, bit for bit: the HLS C++ compiled and run ([`crate::sim`]), the RTL
+//! through Verilator ([`crate::rtlsim`]).
 
 mod add_streams_hls;
 mod channelwise_op_hls;
@@ -10,8 +11,10 @@ mod fm_padding_hls;
 mod global_acc_pool_hls;
 mod label_select_hls;
 mod mvau_hls;
+mod rtl;
 mod streaming_max_pool_hls;
 mod thresholding_hls;
+mod thresholding_rtl;
 
 pub use add_streams_hls::AddStreamsHls;
 pub use channelwise_op_hls::ChannelwiseOpHls;
@@ -23,6 +26,7 @@ pub use label_select_hls::LabelSelectHls;
 pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
 pub use streaming_max_pool_hls::StreamingMaxPoolHls;
 pub use thresholding_hls::ThresholdingHls;
+pub use thresholding_rtl::{THRESHOLDING_RTL_MAX_STEPS, ThresholdingRtl};
 
 use std::fmt::Write as _;
 

@@ -1,0 +1,292 @@
+//! The RTL backends, built with Verilator and simulated, against their kernel's
+//! `execute`, bit for bit, over a spread of foldings, datatypes and sizes (SIMD = MW,
+//! PE = MH, PE = 1, 1-bit and 8-bit, bipolar, no activation, thresholds met exactly): the
+//! thresholding layer. Each configuration is built once (Verilator builds
+//! are slow) and runs its frames twice: back to back with the streams stalled at random
+//! (backpressure loses or repeats no word), then without stalls, where the cycles per
+//! frame must be within 15% of the kernel's `cycles` estimate.
+//!
+//! Verilator is required: where it is missing these tests fail with the command that
+//! installs it, unless `BRAINSMITH_SKIP_RTL=1`, when they say they were skipped.
+
+use std::time::Instant;
+
+use brainsmith_core::ir::{AttributeValue, Model, QuantType, Tensor};
+use brainsmith_core::{BuildContext, Registry};
+use brainsmith_plugins::rtlsim::{Stalls, compile_rtl, verilator};
+use brainsmith_plugins::sim::{pack, unpack};
+use brainsmith_tests::Lcg;
+use brainsmith_tests::layers::{ActCase, mapped_activation};
+
+/// How far the measured cycles per frame may be from the kernel's estimate.
+const TOLERANCE: f64 = 0.15;
+
+/// Most cycles the first frame may take beyond the estimate: the pipeline's latency.
+const MAX_LATENCY: u64 = 8;
+
+/// Whether to run: Verilator is there, or `BRAINSMITH_SKIP_RTL=1` says to skip (and the
+/// test says so). Panics with the install command otherwise.
+fn verilator_or_skip(test: &str) -> bool {
+    if std::env::var_os("BRAINSMITH_SKIP_RTL").is_some_and(|v| v == "1") {
+        eprintln!("{test}: skipped (BRAINSMITH_SKIP_RTL=1)");
+        return false;
+    }
+    if let Err(e) = verilator() {
+        panic!("{test}: {e} (or set BRAINSMITH_SKIP_RTL=1 to skip the RTL simulations)");
+    }
+    true
+}
+
+/// What one simulated configuration measured.
+struct Measured {
+    /// Steady-state cycles per frame.
+    interval: f64,
+    /// The kernel's estimate.
+    estimate: u64,
+}
+
+/// Generates the RTL of `m`'s only node with `backend`, builds it under
+/// `target/rtl-sim/<dir>`, and runs every frame (values of the node's first input, in
+/// its normal shape) through it twice, stalled at random and not, against the kernel's
+/// `execute`, bit for bit; the unstalled run's cycles against the kernel's estimate.
+fn simulate(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<f64>]) -> Measured {
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel(kernel).unwrap().instantiate();
+    let rtl = registry.backend(backend).unwrap().instantiate();
+    let node = &m.graph.nodes[0];
+    kernel
+        .check(node, &m.graph)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let generated = rtl
+        .generate(kernel.as_ref(), node, &m.graph, &BuildContext::default())
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let streams = kernel.streams(node, &m.graph).unwrap();
+    let (input, output) = (&streams[0], &streams[1]);
+    let ports = &generated.interface.ports;
+    assert_eq!(
+        (ports[0].name.as_str(), ports[0].width),
+        ("in0", input.width()),
+        "{dir}"
+    );
+    assert_eq!(
+        (ports[1].name.as_str(), ports[1].width),
+        ("out0", output.width()),
+        "{dir}"
+    );
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/rtl-sim");
+    let path = root.join(dir);
+    let _ = std::fs::remove_dir_all(&path);
+    let start = Instant::now();
+    let sim = compile_rtl(&path, &generated, input.width(), output.width())
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let built = start.elapsed();
+    let lanes_in = *input.folded_shape.last().unwrap() as usize;
+    let lanes_out = *output.folded_shape.last().unwrap() as usize;
+    let mut words = Vec::new();
+    let mut expected = Vec::new();
+    for x in frames {
+        let xt = Tensor::from_f32(
+            "x",
+            &input.normal_shape,
+            &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        );
+        let inputs: Vec<Tensor> = std::iter::once(xt)
+            .chain(
+                node.inputs[1..]
+                    .iter()
+                    .map(|n| m.graph.constant(n).unwrap().clone()),
+            )
+            .collect();
+        expected.extend(
+            kernel.execute(node, &m.graph, &inputs).unwrap()[0]
+                .to_f64()
+                .unwrap(),
+        );
+        words.extend(pack(x, lanes_in, input.datatype));
+    }
+    let per_frame = output.transfers() as usize;
+    let count = per_frame * frames.len();
+    let mut stalled_cycles = 0;
+    for (seed, stalls) in [(1, Stalls::random(11)), (2, Stalls::NONE)] {
+        let run = sim
+            .run(&words, count, stalls)
+            .unwrap_or_else(|e| panic!("{dir} (run {seed}): {e}"));
+        let cycles = run.out_cycles.last().copied().unwrap_or(0);
+        let got = unpack(&run.words, lanes_out, output.datatype);
+        assert_eq!(
+            got, expected,
+            "{dir} (run {seed}, {stalls:?}): simulation against execute"
+        );
+        if stalls != Stalls::NONE {
+            stalled_cycles = cycles;
+        } else {
+            assert!(
+                stalled_cycles > cycles,
+                "{dir}: the stalled run took {stalled_cycles} cycles, the unstalled {cycles}: \
+                 the stalls did not slow it"
+            );
+            let estimate = kernel.cycles(node, &m.graph).unwrap().unwrap();
+            let interval = run.interval(per_frame).unwrap();
+            let first = run.frames(input.transfers() as usize, per_frame).unwrap()[0];
+            eprintln!(
+                "{dir}: built in {:.1} s; {interval} cycles per frame, estimate {estimate} \
+                 (ratio {:.3}); first frame {} cycles",
+                built.as_secs_f64(),
+                interval / estimate as f64,
+                first.cycles()
+            );
+            assert!(
+                (interval - estimate as f64).abs() <= TOLERANCE * estimate as f64,
+                "{dir}: {interval} cycles per frame, the kernel estimates {estimate}"
+            );
+            assert!(
+                first.cycles() <= estimate + MAX_LATENCY,
+                "{dir}: the first frame took {} cycles, the kernel estimates {estimate} and \
+                 the pipeline adds at most {MAX_LATENCY}",
+                first.cycles()
+            );
+            return Measured { interval, estimate };
+        }
+    }
+    unreachable!("the unstalled run returns")
+}
+
+/// Prints the ratio of measured to estimated cycles furthest from 1.
+fn report(test: &str, measured: &[Measured]) {
+    let ratios = measured.iter().map(|m| m.interval / m.estimate as f64);
+    let worst = ratios.fold(1.0f64, |w, r| {
+        if (r - 1.0).abs() > (w - 1.0).abs() {
+            r
+        } else {
+            w
+        }
+    });
+    eprintln!("{test}: worst cycle ratio (measured / estimated) {worst:.3}");
+}
+
+/// `first` and `more` further seeded frames like it.
+fn frames(first: Vec<f64>, datatype: QuantType, seed: u64, more: usize) -> Vec<Vec<f64>> {
+    let n = first.len();
+    let mut g = Lcg(seed);
+    std::iter::once(first)
+        .chain((0..more).map(|_| (0..n).map(|_| g.value(datatype)).collect()))
+        .collect()
+}
+
+#[test]
+fn thresholding_rtl_matches_the_kernel_bit_for_bit_within_its_cycles() {
+    if !verilator_or_skip("thresholding_rtl") {
+        return;
+    }
+    use QuantType::*;
+    let cases = [
+        // One lane, per-channel thresholds, 4-bit in, 2-bit out.
+        ActCase {
+            lead: vec![1],
+            channels: 8,
+            pe: 1,
+            input: UInt(4),
+            shared: false,
+            out: UInt(2),
+        },
+        // Every channel at once (PE = C), signed in and out.
+        ActCase {
+            lead: vec![1],
+            channels: 6,
+            pe: 6,
+            input: Int(8),
+            shared: false,
+            out: Int(3),
+        },
+        // A feature map, one shared row, 8-bit in, 4-bit out (15 thresholds).
+        ActCase {
+            lead: vec![1, 3, 3],
+            channels: 4,
+            pe: 2,
+            input: UInt(8),
+            shared: true,
+            out: UInt(4),
+        },
+        // Sign: bipolar out of 1 bit.
+        ActCase {
+            lead: vec![2],
+            channels: 10,
+            pe: 5,
+            input: Int(4),
+            shared: false,
+            out: Bipolar,
+        },
+        // A 1-bit input.
+        ActCase {
+            lead: vec![1],
+            channels: 4,
+            pe: 2,
+            input: UInt(1),
+            shared: false,
+            out: UInt(1),
+        },
+        // Wide words: 64 lanes of 3 bits in, 192-bit input words.
+        ActCase {
+            lead: vec![1],
+            channels: 64,
+            pe: 64,
+            input: Int(3),
+            shared: false,
+            out: Int(2),
+        },
+    ];
+    let mut measured = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let (m, first) = mapped_activation(case, 200 + i as u64);
+        let frames = frames(first, case.input, 9 + i as u64, 3);
+        measured.push(simulate(
+            "brainsmith:Thresholding",
+            "Thresholding_rtl",
+            &m,
+            &format!("thresholding{i}"),
+            &frames,
+        ));
+    }
+    report("thresholding_rtl", &measured);
+}
+
+#[test]
+fn the_thresholding_rtl_backend_refuses_what_it_does_not_implement_and_says_why() {
+    let case = ActCase {
+        lead: vec![1],
+        channels: 4,
+        pe: 2,
+        input: QuantType::UInt(4),
+        shared: false,
+        out: QuantType::UInt(2),
+    };
+    let registry = Registry::global().unwrap();
+    let kernel = registry
+        .kernel("brainsmith:Thresholding")
+        .unwrap()
+        .instantiate();
+    let rtl = registry.backend("Thresholding_rtl").unwrap().instantiate();
+    let (m, _) = mapped_activation(&case, 1);
+    rtl.supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+        .unwrap();
+    for (attr, value, reason) in [
+        (
+            "mem_mode",
+            AttributeValue::string("internal_decoupled"),
+            "set it to 'internal_embedded'",
+        ),
+        (
+            "runtime_writeable_weights",
+            AttributeValue::Int(1),
+            "set runtime_writeable_weights to 0",
+        ),
+    ] {
+        let (mut m, _) = mapped_activation(&case, 1);
+        m.graph.nodes[0].set_attribute(attr, value);
+        let err = rtl
+            .supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node 'act'") && err.contains(reason), "{err}");
+    }
+}
