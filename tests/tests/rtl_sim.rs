@@ -1,7 +1,7 @@
 //! The RTL backends, built with Verilator and simulated, against their kernel's
 //! `execute`, bit for bit, over a spread of foldings, datatypes and sizes (SIMD = MW,
 //! PE = MH, PE = 1, 1-bit and 8-bit, bipolar, no activation, thresholds met exactly): the
-//! thresholding layer. Each configuration is built once (Verilator builds
+//! MVAU and the thresholding layer. Each configuration is built once (Verilator builds
 //! are slow) and runs its frames twice: back to back with the streams stalled at random
 //! (backpressure loses or repeats no word), then without stalls, where the cycles per
 //! frame must be within 15% of the kernel's `cycles` estimate.
@@ -16,7 +16,7 @@ use brainsmith_core::{BuildContext, Registry};
 use brainsmith_plugins::rtlsim::{Stalls, compile_rtl, verilator};
 use brainsmith_plugins::sim::{pack, unpack};
 use brainsmith_tests::Lcg;
-use brainsmith_tests::layers::{ActCase, mapped_activation};
+use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation};
 
 /// How far the measured cycles per frame may be from the kernel's estimate.
 const TOLERANCE: f64 = 0.15;
@@ -171,6 +171,101 @@ fn frames(first: Vec<f64>, datatype: QuantType, seed: u64, more: usize) -> Vec<V
     std::iter::once(first)
         .chain((0..more).map(|_| (0..n).map(|_| g.value(datatype)).collect()))
         .collect()
+}
+
+#[test]
+fn mvau_rtl_matches_the_kernel_bit_for_bit_within_its_cycles() {
+    if !verilator_or_skip("mvau_rtl") {
+        return;
+    }
+    use QuantType::*;
+    let case = |lead: &[i64], mw, mh, simd, pe, input, weights, out| Case {
+        lead: lead.to_vec(),
+        mw,
+        mh,
+        simd,
+        pe,
+        input,
+        weights,
+        out,
+    };
+    let cases = [
+        // Standard: 2-bit activations, 2-bit weights, one lane each way (SIMD = PE = 1).
+        case(&[1], 16, 8, 1, 1, UInt(2), Int(2), Some(UInt(2))),
+        // Fully parallel: SIMD = MW, PE = MH, 4-bit signed everything; one cycle a frame.
+        case(&[1], 16, 8, 16, 8, Int(4), Int(4), Some(Int(3))),
+        // Binarised: XNOR-popcount, bipolar out, 160-bit input and 800-bit weight words.
+        case(&[1], 160, 10, 160, 5, Bipolar, Bipolar, Some(Bipolar)),
+        // Bipolar activations times integer weights (FINN's first cybsec layer).
+        case(&[1], 24, 6, 4, 3, Bipolar, Int(2), Some(UInt(2))),
+        // 8-bit, no activation: the accumulator is the output.
+        case(&[1], 12, 4, 2, 2, UInt(8), Int(8), None),
+        // A sliding window's 9 vectors per frame, NHWC thresholds.
+        case(&[1, 3, 3], 8, 4, 4, 2, UInt(4), Int(4), Some(UInt(2))),
+        // 8-bit in 128-bit words, 15 thresholds per output, signed out.
+        case(&[1], 32, 16, 16, 4, UInt(8), Int(8), Some(Int(4))),
+        // 1-bit activations times bipolar weights (no XNOR), PE = 1, no activation.
+        case(&[1], 64, 32, 2, 1, UInt(1), Bipolar, None),
+    ];
+    let mut measured = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let (m, first) = mapped(case, 100 + i as u64);
+        let frames = frames(first, case.input, 7 + i as u64, 3);
+        measured.push(simulate(
+            "MVAU",
+            "MVAU_rtl",
+            &m,
+            &format!("mvau{i}"),
+            &frames,
+        ));
+    }
+    report("mvau_rtl", &measured);
+}
+
+#[test]
+fn the_mvau_rtl_backend_refuses_what_it_does_not_implement_and_says_why() {
+    let case = Case {
+        lead: vec![1],
+        mw: 8,
+        mh: 4,
+        simd: 1,
+        pe: 1,
+        input: QuantType::UInt(2),
+        weights: QuantType::Int(2),
+        out: Some(QuantType::UInt(2)),
+    };
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("MVAU").unwrap().instantiate();
+    let rtl = registry.backend("MVAU_rtl").unwrap().instantiate();
+    let refusal = |m: &Model| {
+        rtl.supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+            .map_err(|e| e.to_string())
+    };
+    let (m, _) = mapped(&case, 1);
+    assert_eq!(refusal(&m), Ok(()));
+    let (mut m, _) = mapped(&case, 1);
+    m.graph.nodes[0].set_attribute("mem_mode", AttributeValue::string("internal_decoupled"));
+    let err = refusal(&m).unwrap_err();
+    assert!(err.contains("set it to 'internal_embedded'"), "{err}");
+    // A weight outside weightDataType (INT2): the sums would not be the kernel's.
+    let (mut m, _) = mapped(&case, 1);
+    let name = m.graph.nodes[0].inputs[1].clone();
+    let w = m.graph.constant(&name).unwrap();
+    let mut values: Vec<f32> = w.to_f64().unwrap().iter().map(|&v| v as f32).collect();
+    values[5] = 7.0;
+    let w = Tensor::from_f32(&name, &[8, 4], &values);
+    let slot = m
+        .graph
+        .initializers
+        .iter_mut()
+        .find(|t| t.name() == name)
+        .unwrap();
+    *slot = w;
+    let err = refusal(&m).unwrap_err();
+    assert!(
+        err.contains("weight [1, 1] is 7, not a value of weightDataType INT2"),
+        "{err}"
+    );
 }
 
 #[test]
