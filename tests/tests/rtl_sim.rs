@@ -1,10 +1,19 @@
 //! The RTL backends, built with Verilator and simulated, against their kernel's
 //! `execute`, bit for bit, over a spread of foldings, datatypes and sizes (SIMD = MW,
-//! PE = MH, PE = 1, 1-bit and 8-bit, bipolar, no activation, thresholds met exactly): the
-//! MVAU and the thresholding layer. Each configuration is built once (Verilator builds
-//! are slow) and runs its frames twice: back to back with the streams stalled at random
-//! (backpressure loses or repeats no word), then without stalls, where the cycles per
-//! frame must be within 15% of the kernel's `cycles` estimate.
+//! PE = MH, PE = 1, 1-bit and 8-bit, bipolar, no activation, thresholds met exactly,
+//! words wider than 64 bits): the MVAU, the thresholding layer and the sliding window
+//! generator. Each configuration is built once (Verilator builds are slow) and runs its
+//! frames twice: back to back with the streams stalled at random (backpressure loses or
+//! repeats no word), then without stalls, where the cycles are held to the kernel's
+//! `cycles` estimate two ways:
+//!
+//! - the first frame, from idle (its first input transfer to its last output transfer),
+//!   takes the estimate within 15%, give or take the pipeline's latency (at most
+//!   [`MAX_LATENCY`] cycles);
+//! - frames streamed back to back take at most 15% more than the estimate each (the
+//!   steady-state interval). A design may beat the estimate here: the sliding window
+//!   generator reads the next frame's first rows while it writes the current frame's
+//!   last windows, which FINN's formula does not count.
 //!
 //! Verilator is required: where it is missing these tests fail with the command that
 //! installs it, unless `BRAINSMITH_SKIP_RTL=1`, when they say they were skipped.
@@ -18,11 +27,11 @@ use brainsmith_plugins::sim::{pack, unpack};
 use brainsmith_tests::Lcg;
 use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation};
 
-/// How far the measured cycles per frame may be from the kernel's estimate.
+/// How far the measured cycles may be from the kernel's estimate, relatively.
 const TOLERANCE: f64 = 0.15;
 
-/// Most cycles the first frame may take beyond the estimate: the pipeline's latency.
-const MAX_LATENCY: u64 = 8;
+/// The pipeline latency a frame from idle may add to the estimate, in cycles.
+const MAX_LATENCY: f64 = 8.0;
 
 /// Whether to run: Verilator is there, or `BRAINSMITH_SKIP_RTL=1` says to skip (and the
 /// test says so). Panics with the install command otherwise.
@@ -39,10 +48,12 @@ fn verilator_or_skip(test: &str) -> bool {
 
 /// What one simulated configuration measured.
 struct Measured {
+    /// Cycles of the first frame, from idle.
+    first: f64,
     /// Steady-state cycles per frame.
     interval: f64,
     /// The kernel's estimate.
-    estimate: u64,
+    estimate: f64,
 }
 
 /// Generates the RTL of `m`'s only node with `backend`, builds it under
@@ -106,8 +117,25 @@ fn simulate(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<f64
     }
     let per_frame = output.transfers() as usize;
     let count = per_frame * frames.len();
-    let mut stalled_cycles = 0;
-    for (seed, stalls) in [(1, Stalls::random(11)), (2, Stalls::NONE)] {
+    let mut stalled_cycles = u64::MAX;
+    // Stalled both ways, then a starved input (the output side runs ahead of the input),
+    // then a blocked output (the input side runs ahead), then none: the last run times.
+    let starved = Stalls {
+        seed: 12,
+        valid_percent: 10,
+        ready_percent: 95,
+    };
+    let blocked = Stalls {
+        seed: 13,
+        valid_percent: 95,
+        ready_percent: 10,
+    };
+    for (seed, stalls) in [
+        (1, Stalls::random(11)),
+        (2, starved),
+        (3, blocked),
+        (4, Stalls::NONE),
+    ] {
         let run = sim
             .run(&words, count, stalls)
             .unwrap_or_else(|e| panic!("{dir} (run {seed}): {e}"));
@@ -118,50 +146,59 @@ fn simulate(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<f64
             "{dir} (run {seed}, {stalls:?}): simulation against execute"
         );
         if stalls != Stalls::NONE {
-            stalled_cycles = cycles;
+            stalled_cycles = stalled_cycles.min(cycles);
         } else {
             assert!(
                 stalled_cycles > cycles,
-                "{dir}: the stalled run took {stalled_cycles} cycles, the unstalled {cycles}: \
+                "{dir}: a stalled run took {stalled_cycles} cycles, the unstalled {cycles}: \
                  the stalls did not slow it"
             );
-            let estimate = kernel.cycles(node, &m.graph).unwrap().unwrap();
+            let estimate = kernel.cycles(node, &m.graph).unwrap().unwrap() as f64;
             let interval = run.interval(per_frame).unwrap();
             let first = run.frames(input.transfers() as usize, per_frame).unwrap()[0];
+            let first = first.cycles() as f64;
             eprintln!(
-                "{dir}: built in {:.1} s; {interval} cycles per frame, estimate {estimate} \
-                 (ratio {:.3}); first frame {} cycles",
+                "{dir}: built in {:.1} s; estimate {estimate}; first frame {first} cycles \
+                 (ratio {:.3}), back to back {interval} per frame (ratio {:.3})",
                 built.as_secs_f64(),
-                interval / estimate as f64,
-                first.cycles()
+                first / estimate,
+                interval / estimate,
             );
             assert!(
-                (interval - estimate as f64).abs() <= TOLERANCE * estimate as f64,
-                "{dir}: {interval} cycles per frame, the kernel estimates {estimate}"
+                (first - estimate).abs() <= TOLERANCE * estimate + MAX_LATENCY,
+                "{dir}: the first frame took {first} cycles, the kernel estimates {estimate} \
+                 (and the pipeline may add {MAX_LATENCY})"
             );
             assert!(
-                first.cycles() <= estimate + MAX_LATENCY,
-                "{dir}: the first frame took {} cycles, the kernel estimates {estimate} and \
-                 the pipeline adds at most {MAX_LATENCY}",
-                first.cycles()
+                interval <= (1.0 + TOLERANCE) * estimate,
+                "{dir}: {interval} cycles per frame back to back, the kernel estimates {estimate}"
             );
-            return Measured { interval, estimate };
+            return Measured {
+                first,
+                interval,
+                estimate,
+            };
         }
     }
     unreachable!("the unstalled run returns")
 }
 
-/// Prints the ratio of measured to estimated cycles furthest from 1.
+/// Prints the ratios of measured to estimated cycles furthest from 1.
 fn report(test: &str, measured: &[Measured]) {
-    let ratios = measured.iter().map(|m| m.interval / m.estimate as f64);
-    let worst = ratios.fold(1.0f64, |w, r| {
-        if (r - 1.0).abs() > (w - 1.0).abs() {
-            r
-        } else {
-            w
-        }
-    });
-    eprintln!("{test}: worst cycle ratio (measured / estimated) {worst:.3}");
+    let worst = |ratio: &dyn Fn(&Measured) -> f64| {
+        measured.iter().map(ratio).fold(1.0f64, |w, r| {
+            if (r - 1.0).abs() > (w - 1.0).abs() {
+                r
+            } else {
+                w
+            }
+        })
+    };
+    eprintln!(
+        "{test}: worst ratios to the estimate: first frame {:.3}, back to back {:.3}",
+        worst(&|m| m.first / m.estimate),
+        worst(&|m| m.interval / m.estimate)
+    );
 }
 
 /// `first` and `more` further seeded frames like it.
