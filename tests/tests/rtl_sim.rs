@@ -20,12 +20,12 @@
 
 use std::time::Instant;
 
-use brainsmith_core::ir::{AttributeValue, Model, QuantType, Tensor};
+use brainsmith_core::ir::{AttributeValue, Model, Node, QuantType, Tensor};
 use brainsmith_core::{BuildContext, Registry};
 use brainsmith_plugins::rtlsim::{Stalls, compile_rtl, verilator};
 use brainsmith_plugins::sim::{pack, unpack};
 use brainsmith_tests::Lcg;
-use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation};
+use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation, one_node};
 
 /// How far the measured cycles may be from the kernel's estimate, relatively.
 const TOLERANCE: f64 = 0.15;
@@ -421,4 +421,119 @@ fn the_thresholding_rtl_backend_refuses_what_it_does_not_implement_and_says_why(
             .to_string();
         assert!(err.contains("node 'act'") && err.contains(reason), "{err}");
     }
+}
+
+/// One sliding window: `([H, W], C, [k_h, k_w], [s_h, s_w], [d_h, d_w], SIMD, type)`.
+type WindowCase = ([i64; 2], i64, [i64; 2], [i64; 2], [i64; 2], i64, QuantType);
+
+/// A sliding window generator node of `case`, alone in a model.
+fn window(i: usize, (ifm, c, k, s, d, simd, dt): WindowCase) -> Model {
+    let oh = (ifm[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+    let ow = (ifm[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
+    let ints = |v: &[i64]| AttributeValue::Ints(v.to_vec());
+    let node = Node::new("ConvolutionInputGenerator", ["x"], ["y"])
+        .with_name(format!("swg {i}"))
+        .with_domain("finn.custom_op.fpgadataflow")
+        .with_attribute("ConvKernelDim", ints(&k))
+        .with_attribute("IFMChannels", AttributeValue::Int(c))
+        .with_attribute("IFMDim", ints(&ifm))
+        .with_attribute("OFMDim", ints(&[oh, ow]))
+        .with_attribute("SIMD", AttributeValue::Int(simd))
+        .with_attribute("Stride", ints(&s))
+        .with_attribute("Dilation", ints(&d))
+        .with_attribute("inputDataType", AttributeValue::string(&dt.to_string()))
+        .with_attribute("outputDataType", AttributeValue::string(&dt.to_string()));
+    one_node(node, &[1, ifm[0], ifm[1], c], dt)
+}
+
+#[test]
+fn convolution_input_generator_rtl_matches_the_kernel_bit_for_bit_within_its_cycles() {
+    if !verilator_or_skip("convolution_input_generator_rtl") {
+        return;
+    }
+    use QuantType::*;
+    let cases: [WindowCase; 8] = [
+        // 3x3, stride 1, all channels per word.
+        ([5, 5], 4, [3, 3], [1, 1], [1, 1], 4, UInt(4)),
+        // One channel per word.
+        ([4, 5], 4, [3, 3], [1, 1], [1, 1], 1, Int(3)),
+        // 2x2 windows, stride 2 (a pooling-style window).
+        ([6, 6], 2, [2, 2], [2, 2], [1, 1], 2, UInt(8)),
+        // Dilated.
+        ([7, 7], 2, [3, 3], [1, 1], [2, 2], 1, UInt(2)),
+        // 1-D: a row.
+        ([1, 9], 3, [1, 3], [1, 2], [1, 1], 3, Int(8)),
+        // Uneven window and stride, a stride taller than the window: rows dropped.
+        ([9, 6], 2, [2, 3], [3, 1], [1, 1], 1, UInt(1)),
+        // 1x1 with a stride (FINN's down-sampler case), bipolar.
+        ([6, 6], 3, [1, 1], [2, 2], [1, 1], 3, Bipolar),
+        // 8-bit, 128-bit words.
+        ([4, 4], 16, [3, 3], [1, 1], [1, 1], 16, Int(8)),
+    ];
+    let mut measured = Vec::new();
+    for (i, case) in cases.into_iter().enumerate() {
+        let m = window(i, case);
+        let n: i64 = m.graph.inputs[0].static_shape().unwrap().iter().product();
+        let mut g = Lcg(300 + i as u64);
+        let first = (0..n).map(|_| g.value(case.6)).collect();
+        let frames = frames(first, case.6, 310 + i as u64, 2);
+        measured.push(simulate(
+            "ConvolutionInputGenerator",
+            "ConvolutionInputGenerator_rtl",
+            &m,
+            &format!("swg{i}"),
+            &frames,
+        ));
+    }
+    report("convolution_input_generator_rtl", &measured);
+}
+
+#[test]
+fn the_convolution_input_generator_rtl_backend_refuses_what_it_does_not_implement_and_says_why() {
+    let registry = Registry::global().unwrap();
+    let kernel = registry
+        .kernel("ConvolutionInputGenerator")
+        .unwrap()
+        .instantiate();
+    let rtl = registry
+        .backend("ConvolutionInputGenerator_rtl")
+        .unwrap()
+        .instantiate();
+    let case = ([5, 5], 4, [3, 3], [1, 1], [1, 1], 4, QuantType::UInt(4));
+    let m = window(0, case);
+    rtl.supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+        .unwrap();
+    for (attr, reason) in [
+        ("depthwise", "(depthwise = 1)"),
+        ("parallel_window", "set parallel_window to 0"),
+    ] {
+        let mut m = window(0, case);
+        m.graph.nodes[0].set_attribute(attr, AttributeValue::Int(1));
+        let err = rtl
+            .supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("node 'swg 0'") && err.contains(reason),
+            "{err}"
+        );
+    }
+    // A line buffer too large for one memory: 4 rows of 20,000 single-channel pixels.
+    let big = window(
+        0,
+        (
+            [3, 20_000],
+            1,
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            1,
+            QuantType::UInt(4),
+        ),
+    );
+    let err = rtl
+        .supports(kernel.as_ref(), &big.graph.nodes[0], &big.graph)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("80000 words"), "{err}");
 }

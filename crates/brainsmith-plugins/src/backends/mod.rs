@@ -6,6 +6,7 @@
 mod add_streams_hls;
 mod channelwise_op_hls;
 mod convolution_input_generator_hls;
+mod convolution_input_generator_rtl;
 mod duplicate_streams_hls;
 mod fm_padding_hls;
 mod global_acc_pool_hls;
@@ -20,6 +21,9 @@ mod thresholding_rtl;
 pub use add_streams_hls::AddStreamsHls;
 pub use channelwise_op_hls::ChannelwiseOpHls;
 pub use convolution_input_generator_hls::ConvolutionInputGeneratorHls;
+pub use convolution_input_generator_rtl::{
+    CONVOLUTION_INPUT_GENERATOR_RTL_MAX_WORDS, ConvolutionInputGeneratorRtl,
+};
 pub use duplicate_streams_hls::DuplicateStreamsHls;
 pub use fm_padding_hls::FmPaddingHls;
 pub use global_acc_pool_hls::GlobalAccPoolHls;
