@@ -15,7 +15,8 @@
 //! run reports the cycle of every input and output transfer ([`RtlRun`]); from them,
 //! [`RtlRun::frames`] gives each frame's first input transfer and last output transfer,
 //! and [`RtlRun::interval`] the steady-state cycles per frame of frames streamed back to
-//! back, what a kernel's `cycles` estimates.
+//! back; a kernel's `cycles` estimates the first (less the pipeline's latency) and bounds
+//! the second.
 //!
 //! Words are packed as [`crate::sim`] packs them (FINN's packing, lane 0 in the least
 //! significant bits; a word wider than 64 bits is its 64-bit chunks, least significant
