@@ -1,6 +1,7 @@
 //! Cross-crate tests of brainsmith-rs; the tests live in `tests/`. This library holds the
 //! helpers they share, and runs the README's example as a doctest.
 
+pub mod layers;
 pub mod oracle;
 pub mod structure;
 

@@ -1,30 +1,40 @@
 //! The standard backends: HLS C++ and RTL SystemVerilog of the standard kernels, one file
 //! per kernel and language. Every one is verified by simulation against its kernel's
-//! `execute`, bit for bit ([`crate::sim`]).
+//! `execute`, bit for bit: the HLS C++ compiled and run ([`crate::sim`]), the RTL
+//! through Verilator ([`crate::rtlsim`]).
 
 mod add_streams_hls;
 mod channelwise_op_hls;
 mod convolution_input_generator_hls;
+mod convolution_input_generator_rtl;
 mod data_width_converter_hls;
 mod duplicate_streams_hls;
 mod fm_padding_hls;
 mod global_acc_pool_hls;
 mod label_select_hls;
 mod mvau_hls;
+mod mvau_rtl;
+mod rtl;
 mod streaming_max_pool_hls;
 mod thresholding_hls;
+mod thresholding_rtl;
 
 pub use add_streams_hls::AddStreamsHls;
 pub use channelwise_op_hls::ChannelwiseOpHls;
 pub use convolution_input_generator_hls::ConvolutionInputGeneratorHls;
+pub use convolution_input_generator_rtl::{
+    CONVOLUTION_INPUT_GENERATOR_RTL_MAX_WORDS, ConvolutionInputGeneratorRtl,
+};
 pub use data_width_converter_hls::StreamingDataWidthConverterHls;
 pub use duplicate_streams_hls::DuplicateStreamsHls;
 pub use fm_padding_hls::FmPaddingHls;
 pub use global_acc_pool_hls::GlobalAccPoolHls;
 pub use label_select_hls::LabelSelectHls;
 pub use mvau_hls::{MvauHls, MvauHlsAttrs, ResType};
+pub use mvau_rtl::{MVAU_RTL_MAX_STEPS, MvauRtl};
 pub use streaming_max_pool_hls::StreamingMaxPoolHls;
 pub use thresholding_hls::ThresholdingHls;
+pub use thresholding_rtl::{THRESHOLDING_RTL_MAX_STEPS, ThresholdingRtl};
 
 use std::fmt::Write as _;
 
