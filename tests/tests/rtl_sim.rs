@@ -537,3 +537,106 @@ fn the_convolution_input_generator_rtl_backend_refuses_what_it_does_not_implemen
         .to_string();
     assert!(err.contains("80000 words"), "{err}");
 }
+
+#[test]
+fn data_width_converter_rtl_matches_the_kernel_bit_for_bit_within_its_cycles() {
+    let test = "data_width_converter_rtl";
+    if !verilator_or_skip(test) {
+        return;
+    }
+    use QuantType::*;
+    // (shape, type, in lanes, out lanes): down, up, a ratio that is not whole (4 to 6),
+    // 1-bit values, one lane, 100-bit words.
+    let cases = [
+        (vec![1, 12], Int(4), 12, 3),
+        (vec![2, 12], UInt(2), 2, 6),
+        (vec![1, 3, 12], Int(3), 4, 6),
+        (vec![1, 16], Bipolar, 16, 1),
+        (vec![1, 8], Int(8), 1, 8),
+        (vec![1, 10], UInt(20), 5, 2),
+    ];
+    let mut measured = Vec::new();
+    for (i, (shape, dt, li, lo)) in cases.into_iter().enumerate() {
+        let bits = i64::from(dt.bitwidth());
+        let node = Node::new("StreamingDataWidthConverter", ["x"], ["y"])
+            .with_name(format!("dwc {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("shape", AttributeValue::Ints(shape.clone()))
+            .with_attribute("inWidth", AttributeValue::Int(li * bits))
+            .with_attribute("outWidth", AttributeValue::Int(lo * bits))
+            .with_attribute("dataType", AttributeValue::string(&dt.to_string()));
+        let m = one_node(node, &shape, dt);
+        let n = shape.iter().product::<i64>() as usize;
+        let mut g = Lcg(1300 + i as u64);
+        let first = (0..n).map(|_| g.value(dt)).collect();
+        measured.push(simulate(
+            "StreamingDataWidthConverter",
+            "StreamingDataWidthConverter_rtl",
+            &m,
+            &format!("dwc{i}"),
+            &frames(first, dt, 1310 + i as u64, 3),
+        ));
+    }
+    report(test, &measured);
+}
+
+#[test]
+fn streaming_fifo_rtl_matches_the_kernel_bit_for_bit_within_its_cycles() {
+    let test = "streaming_fifo_rtl";
+    if !verilator_or_skip(test) {
+        return;
+    }
+    use QuantType::*;
+    // (depth, folded shape, type): one word deep, two, an odd depth, deeper than a frame,
+    // 1-bit and 100-bit words.
+    let cases = [
+        (1, vec![1, 6, 2], Int(4)),
+        (2, vec![1, 4, 1], UInt(8)),
+        (5, vec![1, 3, 3, 4], Int(3)),
+        (40, vec![1, 8, 16], Bipolar),
+        (3, vec![1, 5, 5], UInt(20)),
+    ];
+    let mut measured = Vec::new();
+    for (i, (depth, folded, dt)) in cases.into_iter().enumerate() {
+        let node = Node::new("StreamingFIFO", ["x"], ["y"])
+            .with_name(format!("fifo {i}"))
+            .with_domain("finn.custom_op.fpgadataflow")
+            .with_attribute("depth", AttributeValue::Int(depth))
+            .with_attribute("folded_shape", AttributeValue::Ints(folded.clone()))
+            .with_attribute("dataType", AttributeValue::string(&dt.to_string()));
+        let k = folded.len();
+        let mut shape = folded[..k - 2].to_vec();
+        shape.push(folded[k - 2] * folded[k - 1]);
+        let m = one_node(node, &shape, dt);
+        let n = shape.iter().product::<i64>() as usize;
+        let mut g = Lcg(1400 + i as u64);
+        let first = (0..n).map(|_| g.value(dt)).collect();
+        measured.push(simulate(
+            "StreamingFIFO",
+            "StreamingFIFO_rtl",
+            &m,
+            &format!("fifo{i}"),
+            &frames(first, dt, 1410 + i as u64, 3),
+        ));
+    }
+    report(test, &measured);
+    // Deeper than registers should go: refused, with the reason.
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("StreamingFIFO").unwrap().instantiate();
+    let rtl = registry.backend("StreamingFIFO_rtl").unwrap().instantiate();
+    let node = Node::new("StreamingFIFO", ["x"], ["y"])
+        .with_name("deep")
+        .with_domain("finn.custom_op.fpgadataflow")
+        .with_attribute("depth", AttributeValue::Int(1 << 17))
+        .with_attribute("folded_shape", AttributeValue::Ints(vec![1, 4, 2]))
+        .with_attribute("dataType", AttributeValue::string("INT4"));
+    let m = one_node(node, &[1, 8], Int(4));
+    let err = rtl
+        .supports(kernel.as_ref(), &m.graph.nodes[0], &m.graph)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("depth 131072 is more than the 65536 words"),
+        "{err}"
+    );
+}
