@@ -109,8 +109,12 @@ impl Blueprint {
                 },
             }
         }
-        for (written, (at, _)) in &self.stages {
-            if !run.contains(&written.as_str()) && written.parse::<Stage>().is_ok() {
+        // An empty list (a child blueprint emptying a base's stage) lists nothing to lose.
+        for (written, (at, list)) in &self.stages {
+            if !list.is_empty()
+                && !run.contains(&written.as_str())
+                && written.parse::<Stage>().is_ok()
+            {
                 problems.push(Problem {
                     at: at.clone(),
                     message: format!(
