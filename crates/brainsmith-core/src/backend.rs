@@ -145,11 +145,44 @@ pub trait Backend: Sized + Send + Sync + 'static {
         node: &BackendNode<'_, Self>,
         ctx: &BuildContext,
     ) -> Result<Generated, PluginError>;
+
+    /// Expected cycles per frame of this backend's implementation of the node, where its
+    /// design differs from what the kernel's [`Kernel::cycles`] estimates (FINN, too, has
+    /// one formula for its HLS sliding window generator and another for its RTL one);
+    /// `None`, the default, means the kernel's estimate holds.
+    fn cycles(&self, node: &BackendNode<'_, Self>) -> Option<u64> {
+        let _ = node;
+        None
+    }
+}
+
+/// What [`DynBackend::ask_backend`] is asked.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum BackendQuery<'c> {
+    /// [`Backend::supports`].
+    Supports,
+    /// [`Backend::generate`].
+    Generate(&'c BuildContext),
+    /// [`Backend::cycles`].
+    Cycles,
+}
+
+/// What [`DynBackend::ask_backend`] answers.
+#[doc(hidden)]
+pub enum BackendAnswer {
+    /// The node is supported.
+    Supported,
+    /// The generated files.
+    Generated(Generated),
+    /// The backend's own estimate.
+    Cycles(Option<u64>),
 }
 
 /// A backend as the registry holds it: the hooks of [`Backend`] on plain nodes, given the
 /// build's kernel instance, through the inherent methods of `dyn DynBackend`
-/// ([`supports`](#method.supports), [`generate`](#method.generate)). Implemented for every
+/// ([`supports`](#method.supports), [`generate`](#method.generate),
+/// [`cycles`](#method.cycles)). Implemented for every
 /// [`Backend`]; never implement it by hand. One dispatch method, as for
 /// [`DynKernel`]: a vtable entry per hook would be a relocation per backend type.
 pub trait DynBackend: Send + Sync + 'static {
@@ -159,8 +192,8 @@ pub trait DynBackend: Send + Sync + 'static {
         kernel: &dyn DynKernel,
         node: &Node,
         tensors: &dyn Tensors,
-        ctx: Option<&BuildContext>,
-    ) -> Result<Option<Generated>, PluginError>;
+        query: BackendQuery<'_>,
+    ) -> Result<BackendAnswer, PluginError>;
 }
 
 fn view<'a, B: Backend>(
@@ -197,14 +230,19 @@ impl<B: Backend> DynBackend for B {
         kernel: &dyn DynKernel,
         node: &Node,
         tensors: &dyn Tensors,
-        ctx: Option<&BuildContext>,
-    ) -> Result<Option<Generated>, PluginError> {
+        query: BackendQuery<'_>,
+    ) -> Result<BackendAnswer, PluginError> {
         let view = view::<B>(kernel, node, tensors)?;
+        if let BackendQuery::Cycles = query {
+            return Ok(BackendAnswer::Cycles(Backend::cycles(self, &view)));
+        }
         Kernel::check(view.kernel, &view.node)?;
         Backend::supports(self, &view)?;
-        match ctx {
-            None => Ok(None),
-            Some(ctx) => Backend::generate(self, &view, ctx).map(Some),
+        match query {
+            BackendQuery::Generate(ctx) => {
+                Backend::generate(self, &view, ctx).map(BackendAnswer::Generated)
+            }
+            _ => Ok(BackendAnswer::Supported),
         }
     }
 }
@@ -218,7 +256,24 @@ impl dyn DynBackend {
         node: &Node,
         tensors: &dyn Tensors,
     ) -> Result<(), PluginError> {
-        self.ask_backend(kernel, node, tensors, None).map(drop)
+        self.ask_backend(kernel, node, tensors, BackendQuery::Supports)
+            .map(drop)
+    }
+
+    /// [`Backend::cycles`]: the backend's own estimate of the node's cycles per frame,
+    /// `None` where the kernel's holds.
+    pub fn cycles(
+        &self,
+        kernel: &dyn DynKernel,
+        node: &Node,
+        tensors: &dyn Tensors,
+    ) -> Result<Option<u64>, PluginError> {
+        match self.ask_backend(kernel, node, tensors, BackendQuery::Cycles)? {
+            BackendAnswer::Cycles(c) => Ok(c),
+            _ => Err(PluginError::new(
+                "internal error: the backend answered another question",
+            )),
+        }
     }
 
     /// [`Backend::generate`], after the same reading and [`Backend::supports`].
@@ -229,8 +284,12 @@ impl dyn DynBackend {
         tensors: &dyn Tensors,
         ctx: &BuildContext,
     ) -> Result<Generated, PluginError> {
-        self.ask_backend(kernel, node, tensors, Some(ctx))?
-            .ok_or_else(|| PluginError::new("internal error: the backend generated nothing"))
+        match self.ask_backend(kernel, node, tensors, BackendQuery::Generate(ctx))? {
+            BackendAnswer::Generated(g) => Ok(g),
+            _ => Err(PluginError::new(
+                "internal error: the backend generated nothing",
+            )),
+        }
     }
 }
 

@@ -250,7 +250,12 @@ fn inspect_node(
             Err(e) => report.backend_refuses = Some(e.to_string()),
         }
     }
-    report.cycles = kernel.cycles(node, graph).ok().flatten();
+    // A specialised node's backend may refine the kernel's estimate for its own design.
+    let refined = found
+        .backend
+        .and_then(|b| b.with_defaults().ok())
+        .and_then(|b| b.cycles(kernel.as_ref(), node, graph).ok().flatten());
+    report.cycles = refined.or_else(|| kernel.cycles(node, graph).ok().flatten());
     report.resources = kernel.resources(node, graph, target).ok().flatten();
     report
 }

@@ -40,6 +40,21 @@ impl Backend for ConvolutionInputGeneratorRtl {
     type Kernel = ConvolutionInputGenerator;
     type Attrs = ();
 
+    /// Ours, for this design (FINN's formula, the kernel's, counts the line buffer's fill
+    /// as if no row were read while windows are written): per frame, the larger of the
+    /// words read (`H x W x C / SIMD`) and the words written (`OH x OW x k_h x k_w x C /
+    /// SIMD`) plus the rows of the next frame's first window that the ring cannot read
+    /// ahead (`(span - step) x W x C / SIMD`, `span = (k_h - 1) x d_h + 1`, `step =
+    /// min(s_h, span)`).
+    fn cycles(&self, node: &BackendNode<'_, Self>) -> Option<u64> {
+        let a = node.attrs_of_kernel();
+        let cf = a.folds();
+        let (span, step, _) = ring_rows(a.kernel[0], a.stride[0], a.dilation[0]);
+        let reads = a.ifm[0] * a.ifm[1] * cf;
+        let writes = a.ofm[0] * a.ofm[1] * a.kernel[0] * a.kernel[1] * cf;
+        Some(reads.max(writes + (span - step) * a.ifm[1] * cf))
+    }
+
     fn supports(&self, node: &BackendNode<'_, Self>) -> Result<(), PluginError> {
         let a = node.attrs_of_kernel();
         if a.depthwise {
