@@ -1067,3 +1067,37 @@ fn what_cannot_be_mapped_to_stream_kernels_says_which_condition_failed() {
         "{all}"
     );
 }
+
+#[test]
+fn an_accumulator_too_narrow_for_the_sums_or_a_nan_threshold_is_refused() {
+    let (mut m, _) = map(&layer(&[1], 8, 6, QuantType::Int(4), (-2, 1), "UINT2"));
+    let registry = Registry::global().unwrap();
+    let kernel = registry.kernel("MVAU").unwrap().instantiate();
+    assert!(kernel.check(&m.graph.nodes[0], &m.graph).is_ok());
+    // INT4 inputs times weights in -2..=1 over 8 rows reach beyond INT4.
+    m.graph.nodes[0].set_attribute("accDataType", AttributeValue::string("INT4"));
+    let err = kernel
+        .check(&m.graph.nodes[0], &m.graph)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("accDataType INT4 cannot hold every sum"),
+        "{err}"
+    );
+    m.graph.nodes[0].set_attribute("accDataType", AttributeValue::string("INT32"));
+    let t = m.graph.nodes[0].inputs[2].clone();
+    let slot = m
+        .graph
+        .initializers
+        .iter_mut()
+        .find(|x| x.name() == t)
+        .unwrap();
+    let mut v: Vec<f32> = slot.to_f64().unwrap().iter().map(|&x| x as f32).collect();
+    v[0] = f32::NAN;
+    *slot = Tensor::from_f32(&t, slot.dims(), &v);
+    let err = kernel
+        .check(&m.graph.nodes[0], &m.graph)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a threshold is NaN"), "{err}");
+}

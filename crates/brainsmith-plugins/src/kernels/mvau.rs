@@ -165,7 +165,46 @@ impl Mvau {
                 a.mh
             )));
         }
-        Ok(w.to_f64()?)
+        let values = w.to_f64()?;
+        let (lo, hi) = a.weights.range();
+        let fits = |v: f64| {
+            if a.weights == QuantType::Bipolar {
+                v == 1.0 || v == -1.0
+            } else {
+                v.fract() == 0.0 && (lo..=hi).contains(&v)
+            }
+        };
+        if let Some(i) = values.iter().position(|v| !fits(*v)) {
+            let mh = a.mh.max(1) as usize;
+            return Err(node.error(format!(
+                "weight [{}, {}] is {}, not a value of weightDataType {}",
+                i / mh,
+                i % mh,
+                values[i],
+                a.weights
+            )));
+        }
+        Ok(values)
+    }
+
+    /// The smallest and largest sum any column can accumulate, over every input value:
+    /// `0..=MW` in XNOR mode (a popcount), else the sums of each product's extremes.
+    pub fn sum_range(a: &MvauAttrs, weights: &[f64]) -> (f64, f64) {
+        if a.binary_xnor {
+            return (0.0, a.mw as f64);
+        }
+        let (xl, xh) = a.input.range();
+        let mh = a.mh as usize;
+        (0..mh).fold((0.0f64, 0.0f64), |(lo, hi), col| {
+            let (mut l, mut h) = (0.0, 0.0);
+            for row in 0..a.mw as usize {
+                let w = weights[row * mh + col];
+                let (p, q) = (xl * w, xh * w);
+                l += p.min(q);
+                h += p.max(q);
+            }
+            (lo.min(l), hi.max(h))
+        })
     }
 
     /// The threshold rows of `node` (`MH` rows, or one shared), ascending; `None` without
@@ -198,6 +237,9 @@ impl Mvau {
             .chunks(*steps as usize)
             .map(<[f64]>::to_vec)
             .collect();
+        if rows.iter().flatten().any(|t| t.is_nan()) {
+            return Err(node.error("a threshold is NaN"));
+        }
         if rows.iter().any(|r| r.windows(2).any(|w| w[0] > w[1])) {
             return Err(node.error("thresholds are not ascending"));
         }
@@ -208,9 +250,21 @@ impl Mvau {
 impl Kernel for Mvau {
     type Attrs = MvauAttrs;
 
+    /// The weights and thresholds read and fit their types, and `accDataType` holds every
+    /// sum (a backend accumulates in it, where `execute` is exact).
     fn check(&self, node: &KernelNode<'_, MvauAttrs>) -> Result<(), PluginError> {
-        self.weights(node)?;
+        let a = &node.attrs;
+        let w = self.weights(node)?;
         self.thresholds(node)?;
+        let (lo, hi) = Self::sum_range(a, &w);
+        let (alo, ahi) = a.acc.range();
+        if lo < alo || hi > ahi {
+            return Err(node.error(format!(
+                "accDataType {} cannot hold every sum, {lo}..={hi}; widen it (InferMvau \
+                 chooses the narrowest that does)",
+                a.acc
+            )));
+        }
         Ok(())
     }
 
