@@ -566,3 +566,53 @@ fn specialising_a_node_no_backend_implements_fails_with_every_refusal() {
     assert!(err.contains("mem_mode is 'external'"), "{err}");
     assert_eq!(m, before, "a failed step leaves the model as it was");
 }
+
+#[test]
+fn a_refused_backend_preference_falls_back_with_a_warning_and_the_reason_on_the_node() {
+    use brainsmith_core::blueprint::{Blueprint, Options, execute};
+    let registry = Registry::global().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prefer_rtl.toml");
+    // The build prefers RTL; FINN's cybsec model keeps its weights decoupled, which the
+    // RTL MVAU refuses and the HLS one streams.
+    std::fs::write(
+        &path,
+        "steps = [\"brainsmith:specialize_layers\"]\n\
+         kernels = [{ kernel = \"brainsmith:MVAU\", backends = [\"MVAU_rtl\", \"MVAU_hls\"] }]\n",
+    )
+    .unwrap();
+    let plan = Blueprint::check_file(&path, registry).unwrap_or_else(|e| panic!("{e}"));
+    let mut m = model("finn_cybsec_mvau_hls.onnx");
+    let report = execute(
+        &mut m,
+        &plan,
+        registry,
+        Options {
+            save_intermediate: None,
+            output_dir: None,
+            progress: None,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let warnings: Vec<&str> = report
+        .steps
+        .iter()
+        .flat_map(|s| s.diagnostics.iter().map(|d| d.message.as_str()))
+        .collect();
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    for w in &warnings {
+        assert!(w.starts_with("brainsmith:MVAU_rtl refused"), "{w}");
+        assert!(w.ends_with("; fell back to brainsmith:MVAU_hls"), "{w}");
+    }
+    for node in m.graph.nodes.iter() {
+        assert_eq!(node.op_type, "MVAU_hls");
+        let why = node
+            .attr_str(brainsmith_plugins::steps::CHOICE_ATTR)
+            .unwrap();
+        assert!(
+            why.starts_with("brainsmith:MVAU_hls: after brainsmith:MVAU_rtl refused"),
+            "{why}"
+        );
+        assert!(why.contains("internal_embedded"), "{why}");
+    }
+}
