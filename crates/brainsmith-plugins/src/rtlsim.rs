@@ -27,9 +27,8 @@
 //! build. The C++ model is compiled without optimisation (`-O0`), since the designs
 //! simulated are small and the compiler's time dominates.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use brainsmith_core::Generated;
 
@@ -420,34 +419,8 @@ impl RtlSim {
             stalls.ready_percent,
             words.len()
         );
-        for w in words {
-            for c in w {
-                input.push_str(&c.to_string());
-                input.push(' ');
-            }
-            input.push('\n');
-        }
-        let mut child = Command::new(&self.exe)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| SimError(format!("cannot run {}: {e}", self.exe.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(input.as_bytes())
-                .map_err(|e| SimError(format!("cannot feed the simulation: {e}")))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| SimError(format!("the simulation did not finish: {e}")))?;
-        if !out.status.success() {
-            return Err(SimError(format!(
-                "the RTL simulation failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        crate::sim::push_words(&mut input, words);
+        let out = crate::sim::run_fed(&self.exe, &input, "RTL simulation")?;
         let mut run = RtlRun {
             words: Vec::with_capacity(expected),
             in_cycles: Vec::with_capacity(words.len()),

@@ -214,35 +214,9 @@ impl CppSim {
         }
         input.push('\n');
         for words in inputs {
-            for w in words {
-                for c in w {
-                    input.push_str(&c.to_string());
-                    input.push(' ');
-                }
-                input.push('\n');
-            }
+            push_words(&mut input, words);
         }
-        let mut child = Command::new(&self.exe)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| SimError(format!("cannot run {}: {e}", self.exe.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(input.as_bytes())
-                .map_err(|e| SimError(format!("cannot feed the simulation: {e}")))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| SimError(format!("the simulation did not finish: {e}")))?;
-        if !out.status.success() {
-            return Err(SimError(format!(
-                "the simulation failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+        let out = run_fed(&self.exe, &input, "simulation")?;
         let mut streams: Vec<Vec<Vec<u64>>> = Vec::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if line.starts_with('#') {
@@ -263,6 +237,48 @@ impl CppSim {
         }
         Ok(streams)
     }
+}
+
+/// Appends `words` to a simulation's input, one word (its 64-bit chunks) per line.
+pub(crate) fn push_words(input: &mut String, words: &[Vec<u64>]) {
+    for w in words {
+        for c in w {
+            input.push_str(&c.to_string());
+            input.push(' ');
+        }
+        input.push('\n');
+    }
+}
+
+/// Runs the simulation `exe` with `input` on its stdin; its output, or an error with what
+/// it said on stderr (`what`: "simulation", "RTL simulation").
+pub(crate) fn run_fed(
+    exe: &Path,
+    input: &str,
+    what: &str,
+) -> Result<std::process::Output, SimError> {
+    let mut child = Command::new(exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SimError(format!("cannot run {}: {e}", exe.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| SimError(format!("cannot feed the {what}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| SimError(format!("the {what} did not finish: {e}")))?;
+    if !out.status.success() {
+        return Err(SimError(format!(
+            "the {what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out)
 }
 
 /// The bits of `value` as a lane of `datatype`: two's complement in its width, a bipolar

@@ -98,14 +98,28 @@ fn streaming(
     in_w: u64,
     out_w: u64,
 ) -> Generated {
+    files(top, source, params, ("hpp", "hpp"), in_w, out_w)
+}
+
+/// A streaming top's files, `<top>.<source ext>` and `<top>_params.<params ext>` when it
+/// has parameters, and its interface: `in0` and `out0` of `in_w` and `out_w` bits,
+/// `ap_clk` and `ap_rst_n`.
+fn files(
+    top: String,
+    source: String,
+    params: Option<String>,
+    (source_ext, params_ext): (&str, &str),
+    in_w: u64,
+    out_w: u64,
+) -> Generated {
     Generated {
         sources: vec![GeneratedFile {
-            path: format!("{top}.hpp"),
+            path: format!("{top}.{source_ext}"),
             contents: source,
         }],
         params: params
             .map(|contents| GeneratedFile {
-                path: format!("{top}_params.hpp"),
+                path: format!("{top}_params.{params_ext}"),
                 contents,
             })
             .into_iter()

@@ -11,10 +11,8 @@
 
 use std::fmt::Write as _;
 
-use brainsmith_core::backend::{Generated, GeneratedFile, Interface, PortDirection};
+use brainsmith_core::backend::Generated;
 use brainsmith_core::ir::QuantType;
-
-use super::axis_port;
 
 /// A bit vector built lane by lane, lane 0 in the least significant bits.
 #[derive(Debug, Default)]
@@ -135,28 +133,7 @@ pub(super) fn streaming(
     in_w: u64,
     out_w: u64,
 ) -> Generated {
-    Generated {
-        sources: vec![GeneratedFile {
-            path: format!("{top}.sv"),
-            contents: source,
-        }],
-        params: params
-            .map(|contents| GeneratedFile {
-                path: format!("{top}_params.svh"),
-                contents,
-            })
-            .into_iter()
-            .collect(),
-        interface: Interface {
-            ports: vec![
-                axis_port("in0", PortDirection::In, in_w),
-                axis_port("out0", PortDirection::Out, out_w),
-            ],
-            top,
-            clock: Some("ap_clk".into()),
-            reset: Some("ap_rst_n".into()),
-        },
-    }
+    super::files(top, source, params, ("sv", "svh"), in_w, out_w)
 }
 
 #[cfg(test)]
