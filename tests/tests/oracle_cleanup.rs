@@ -33,6 +33,30 @@ const KNOWN: &[Known] = &[
                  makes them constants, qonnx removes them",
     },
     Known {
+        model: "brevitas_sfc_1w1a_seed5.onnx",
+        delta: &[("Add", 1), ("Mul", 1), ("Sub", 1)],
+        reason: "RemoveIdentityOps: the last TensorNorm's weight (1) and bias (0) are \
+                 initializers also listed as graph inputs, which a caller may override; we \
+                 keep `x - bias`, `x * weight` and `x + bias` until RemoveStaticGraphInputs \
+                 makes them constants, qonnx removes them",
+    },
+    Known {
+        model: "brevitas_tfc_1w2a_seed4.onnx",
+        delta: &[("Add", 1), ("Mul", 1), ("Sub", 1)],
+        reason: "RemoveIdentityOps: the last TensorNorm's weight (1) and bias (0) are \
+                 initializers also listed as graph inputs, which a caller may override; we \
+                 keep `x - bias`, `x * weight` and `x + bias` until RemoveStaticGraphInputs \
+                 makes them constants, qonnx removes them",
+    },
+    Known {
+        model: "brevitas_tfc_2w2a_seed3.onnx",
+        delta: &[("Add", 1), ("Mul", 1), ("Sub", 1)],
+        reason: "RemoveIdentityOps: the last TensorNorm's weight (1) and bias (0) are \
+                 initializers also listed as graph inputs, which a caller may override; we \
+                 keep `x - bias`, `x * weight` and `x + bias` until RemoveStaticGraphInputs \
+                 makes them constants, qonnx removes them",
+    },
+    Known {
         model: "node_test_layer_normalization_4d_axis_negative_1_expanded.onnx",
         delta: &[("Add", 1)],
         reason: "RemoveIdentityOps: qonnx takes |c| < 1e-5 for zero and deletes the \
