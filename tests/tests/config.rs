@@ -129,3 +129,34 @@ fn a_struct_that_derives_config_is_configured_without_the_flag() {
     let err = apply("levl = 5").unwrap_err();
     assert!(err.contains("levl"), "{err}");
 }
+
+/// A configuration with QONNX datatypes.
+#[derive(Config, Debug)]
+struct Precision {
+    /// The weights' datatype.
+    weights: brainsmith_core::ir::QuantType,
+    /// Where to stop widening.
+    #[config(default = brainsmith_core::ir::QuantType::Int(32))]
+    widest: brainsmith_core::ir::QuantType,
+}
+
+#[test]
+fn a_qonnx_datatype_is_a_configuration_field() {
+    use brainsmith_core::ir::QuantType;
+    let p = Precision::from_table(&table("weights = \"INT4\"")).unwrap();
+    assert_eq!(
+        (p.weights, p.widest),
+        (QuantType::Int(4), QuantType::Int(32))
+    );
+    let p = Precision::from_table(&table("weights = \"BIPOLAR\"\nwidest = \"UINT8\"")).unwrap();
+    assert_eq!(
+        (p.weights, p.widest),
+        (QuantType::Bipolar, QuantType::UInt(8))
+    );
+    let problems = Precision::from_table(&table("weights = \"INT9000\"\nwidest = 4")).unwrap_err();
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let all = text.join("\n");
+    assert_eq!(problems.len(), 2, "{all}");
+    assert!(all.contains("unknown QONNX datatype 'INT9000'"), "{all}");
+    assert!(all.contains("widest"), "{all}");
+}

@@ -98,6 +98,22 @@ impl fmt::Display for QuantType {
     }
 }
 
+/// A QONNX datatype in a configuration (TOML, a blueprint, `--apply`) is its name:
+/// `weights = "INT4"`. An unknown name is an error that lists the forms.
+impl<'de> serde::Deserialize<'de> for QuantType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Written as its name, as it is read.
+impl serde::Serialize for QuantType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FromStr for QuantType {
     type Err = String;
 
