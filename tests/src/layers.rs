@@ -194,3 +194,26 @@ pub fn mapped_activation(case: &ActCase, seed: u64) -> (Model, Vec<f64>) {
     m.graph.nodes[0].set_attribute("PE", AttributeValue::Int(case.pe));
     (m, first)
 }
+
+/// What the kernel's `execute` gives for `m`'s only node on one frame `x` of its first
+/// input (of `shape`), its other inputs the model's constants: the reference a simulation
+/// is compared with.
+pub fn reference(
+    kernel: &dyn brainsmith_core::kernel::DynKernel,
+    m: &Model,
+    shape: &[i64],
+    x: &[f64],
+) -> Vec<f64> {
+    let node = &m.graph.nodes[0];
+    let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let inputs: Vec<Tensor> = std::iter::once(Tensor::from_f32("x", shape, &x))
+        .chain(
+            node.inputs[1..]
+                .iter()
+                .map(|n| m.graph.constant(n).unwrap().clone()),
+        )
+        .collect();
+    kernel.execute(node, &m.graph, &inputs).unwrap()[0]
+        .to_f64()
+        .unwrap()
+}

@@ -11,7 +11,7 @@ use brainsmith_core::kernel::Stream;
 use brainsmith_core::{BuildContext, Registry};
 use brainsmith_plugins::sim::{compile_hls, compile_hls_streams, pack, unpack};
 use brainsmith_tests::Lcg;
-use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation, one_node};
+use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation, one_node, reference};
 
 /// Generates the HLS of `m`'s only node with `backend`, compiles it under
 /// `target/hls-sim/<dir>`, and runs it on each frame (values of the node's first input, in
@@ -40,21 +40,7 @@ fn simulate(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<f64
     let lanes_in = *input.folded_shape.last().unwrap() as usize;
     let lanes_out = *output.folded_shape.last().unwrap() as usize;
     for x in frames {
-        let xt = Tensor::from_f32(
-            "x",
-            &input.normal_shape,
-            &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        );
-        let inputs: Vec<Tensor> = std::iter::once(xt)
-            .chain(
-                node.inputs[1..]
-                    .iter()
-                    .map(|n| m.graph.constant(n).unwrap().clone()),
-            )
-            .collect();
-        let expected = kernel.execute(node, &m.graph, &inputs).unwrap()[0]
-            .to_f64()
-            .unwrap();
+        let expected = reference(kernel.as_ref(), m, &input.normal_shape, x);
         let words = sim
             .run(
                 &pack(x, lanes_in, input.datatype),

@@ -24,7 +24,7 @@ use brainsmith_core::{BuildContext, Registry};
 use brainsmith_plugins::rtlsim::{Stalls, compile_rtl, verilator};
 use brainsmith_plugins::sim::{pack, unpack};
 use brainsmith_tests::Lcg;
-use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation, one_node};
+use brainsmith_tests::layers::{ActCase, Case, mapped, mapped_activation, one_node, reference};
 
 /// How far the measured cycles may be from the kernel's estimate, relatively.
 const TOLERANCE: f64 = 0.15;
@@ -95,23 +95,7 @@ fn simulate(kernel: &str, backend: &str, m: &Model, dir: &str, frames: &[Vec<f64
     let mut words = Vec::new();
     let mut expected = Vec::new();
     for x in frames {
-        let xt = Tensor::from_f32(
-            "x",
-            &input.normal_shape,
-            &x.iter().map(|&v| v as f32).collect::<Vec<_>>(),
-        );
-        let inputs: Vec<Tensor> = std::iter::once(xt)
-            .chain(
-                node.inputs[1..]
-                    .iter()
-                    .map(|n| m.graph.constant(n).unwrap().clone()),
-            )
-            .collect();
-        expected.extend(
-            kernel.execute(node, &m.graph, &inputs).unwrap()[0]
-                .to_f64()
-                .unwrap(),
-        );
+        expected.extend(reference(kernel.as_ref(), m, &input.normal_shape, x));
         words.extend(pack(x, lanes_in, input.datatype));
     }
     let per_frame = output.transfers() as usize;
