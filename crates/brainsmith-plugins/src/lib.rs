@@ -116,6 +116,8 @@ pub mod rtlsim;
 pub mod shapes;
 pub mod sim;
 pub mod steps;
+/// The picture of a compiled dataflow accelerator, `dataflow.svg`.
+pub mod svg;
 pub mod transforms;
 
 pub use transforms::{
