@@ -27,7 +27,7 @@ pub(crate) const BLUEPRINT_LIMIT: u64 = 64 << 20;
 /// before it is opened, with what it is. A regular file larger than `limit` is refused
 /// from its size, before any of it is read; a pipe, once it has given more than `limit`
 /// bytes.
-pub(crate) fn read_input(path: &Path, limit: u64, what: &str) -> std::io::Result<Vec<u8>> {
+pub fn read_input(path: &Path, limit: u64, what: &str) -> std::io::Result<Vec<u8>> {
     // Checked before opening too: opening a device can do something (a tape rewinds).
     readable(&std::fs::metadata(path)?.file_type(), what)?;
     let file = std::fs::File::open(path)?;
@@ -91,7 +91,7 @@ const MAX_SYMLINKS: usize = 40;
 /// it, then renames it over the destination. The destination is `path`, or what `path`
 /// finally points to when it is a symlink; see [`output_target`] for what is refused. On
 /// any error the temporary file is removed and the destination is untouched.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let target = output_target(path)?;
     let dir = target
         .parent()
@@ -128,7 +128,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// `protected_symlinks` rule would not follow either (one in a sticky, world-writable
 /// directory such as `/tmp`, owned by neither that directory's owner nor this process's
 /// user), because following it is how another local user redirects the write.
-pub(crate) fn output_target(path: &Path) -> std::io::Result<PathBuf> {
+pub fn output_target(path: &Path) -> std::io::Result<PathBuf> {
     let mut current = path.to_owned();
     for _ in 0..MAX_SYMLINKS {
         let meta = match std::fs::symlink_metadata(&current) {

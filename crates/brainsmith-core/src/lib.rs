@@ -315,7 +315,7 @@ pub mod blueprint;
 pub mod cli;
 pub mod config;
 mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod hardware;
 pub mod ir;
 pub mod kernel;

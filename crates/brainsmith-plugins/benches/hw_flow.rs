@@ -94,6 +94,7 @@ fn run() -> Result<(), String> {
                     save_intermediate: None,
                     output_dir: Some(&out),
                     progress: Some(&mut progress),
+                    target: None,
                 },
             )
             .map_err(|e| format!("{path}: {e}"))

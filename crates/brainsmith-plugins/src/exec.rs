@@ -33,6 +33,22 @@ pub const MAX_ELEMENTS: usize = 1 << 28;
 /// order; returns one tensor per graph output. An error names the node that could not run
 /// and why (no evaluator and no linked kernel executes it, a shape mismatch, ...).
 pub fn execute(model: &Model, inputs: &[Tensor]) -> Result<Vec<Tensor>, PluginError> {
+    execute_with(model, inputs, &mut |_, _| None)
+}
+
+/// What [`execute_with`] asks before running a node: its outputs, or `None` to run it as
+/// [`execute`] would.
+pub type NodeHook<'a> =
+    &'a mut dyn FnMut(&Node, &[Tensor]) -> Option<Result<Vec<Tensor>, PluginError>>;
+
+/// [`execute`], with `hook` asked first for each node, given the node and its input values
+/// (an omitted input is left out): a host model's accelerator node runs in a simulator
+/// this way.
+pub fn execute_with(
+    model: &Model,
+    inputs: &[Tensor],
+    hook: NodeHook<'_>,
+) -> Result<Vec<Tensor>, PluginError> {
     let graph = &model.graph;
     let run = Run {
         opset: model.opset_version("").unwrap_or(13),
@@ -65,7 +81,15 @@ pub fn execute(model: &Model, inputs: &[Tensor]) -> Result<Vec<Tensor>, PluginEr
     let order = crate::transforms::sort_graph::topological_order(graph)?;
     for i in order {
         let node = &graph.nodes[i];
-        let outputs = run_node(node, &values, graph, registry, &run)?;
+        let given: Vec<Tensor> = node
+            .inputs
+            .iter()
+            .filter_map(|n| values.get(n.as_str()).cloned())
+            .collect();
+        let outputs = match hook(node, &given) {
+            Some(outputs) => outputs?,
+            None => run_node(node, &values, graph, registry, &run)?,
+        };
         for (name, t) in node.outputs.iter().zip(outputs) {
             if !name.is_empty() {
                 values.insert(name.as_str(), t);

@@ -105,6 +105,8 @@ brainsmith_core::namespace!("brainsmith");
 
 pub mod backends;
 pub mod blueprints;
+pub mod cli;
+pub mod compile;
 pub mod eval;
 pub mod exec;
 pub mod folding;
@@ -128,7 +130,7 @@ pub use transforms::{
     FoldTransposeIntoQuantInit, GemmToMatMul, GiveReadableTensorNames, GiveUniqueNodeNames,
     GiveUniqueParameterTensors, InferAddStreams, InferChannelwiseOp, InferConvInpGen,
     InferDataLayouts, InferDataTypes, InferDuplicateStreams, InferGlobalAccPool, InferLabelSelect,
-    InferMvau, InferShapes, InferStreamingMaxPool, InferThresholding, InsertDwc,
+    InferMvau, InferShapes, InferStreamingMaxPool, InferThresholding, InsertDwc, InsertFifos,
     LowerConvsToMatMul, MoveFlattenPastKernels, MovePadAttributeToTensor, MoveScalarMulPastMatMul,
     RemoveIdentityOps, RemoveStaticGraphInputs, RemoveUnusedNodes, RemoveUnusedTensors, SetFolding,
     SortCommutativeInputsInitializerLast, SortGraph,

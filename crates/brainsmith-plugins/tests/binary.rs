@@ -112,3 +112,16 @@ fn a_terminal_gets_colour_unless_no_color_is_set() {
         "colour despite NO_COLOR: {plain:?}"
     );
 }
+
+/// The binary is named and versioned as itself, not as brainsmith-core.
+#[test]
+fn version_is_the_binarys_own() {
+    let out = Command::new(env!("CARGO_BIN_EXE_brainsmith"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("brainsmith {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

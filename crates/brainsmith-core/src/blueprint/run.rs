@@ -22,6 +22,9 @@ pub struct Options<'a> {
     pub output_dir: Option<&'a Path>,
     /// Told before each item.
     pub progress: Option<Progress<'a>>,
+    /// The device and clock, handed to steps ([`StepContext::target`]); the default
+    /// target when `None`.
+    pub target: Option<crate::kernel::Target>,
 }
 
 /// Why a plan stopped.
@@ -71,6 +74,9 @@ pub fn execute(
                 }
                 if let Some(kernels) = &plan.kernels {
                     ctx = ctx.with_kernels(kernels);
+                }
+                if let Some(target) = &options.target {
+                    ctx = ctx.with_target(target.clone());
                 }
                 crate::pipeline::run_step(model, *step, config, &mut ctx, &mut report)
                     .map_err(ExecError::Failure)?;

@@ -29,28 +29,21 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::manifest::Manifest;
 use crate::registry::Registry;
 
-/// Runs the command line with the process's arguments, stdout and stderr. Help and usage
-/// errors are coloured only where clap's `ColorChoice::Auto` would colour them: on a
-/// terminal, unless `NO_COLOR` is set (or `CLICOLOR_FORCE` forces colour).
+/// Runs the command line with the process's arguments, stdout and stderr, as a binary
+/// named after the program file with brainsmith-core's version. A compiler that wants its
+/// own name, version, help text or commands runs an [`App`] instead ([`app!`]).
 pub fn main() -> ExitCode {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let colour = |choice| choice != anstream::ColorChoice::Never;
-    let colour = Colour {
-        out: colour(anstream::AutoStream::choice(&stdout)),
-        err: colour(anstream::AutoStream::choice(&stderr)),
-    };
-    run_in(
-        std::env::args_os(),
-        &mut stdout.lock(),
-        &mut stderr.lock(),
-        colour,
-    )
+    let name = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "brainsmith".to_owned());
+    App::new(name, env!("CARGO_PKG_VERSION")).main()
 }
 
 /// Runs the command line with explicit arguments (the first is the program name) and
@@ -61,7 +54,269 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    run_in(args, out, err, Colour::default())
+    App::new("brainsmith", env!("CARGO_PKG_VERSION")).run(args, out, err)
+}
+
+/// An [`App`] named after the crate the macro is written in: its package name, version
+/// and description (`CARGO_PKG_NAME`, `CARGO_PKG_VERSION`, `CARGO_PKG_DESCRIPTION`), so
+/// `--version` prints the compiler's version, not brainsmith-core's.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     brainsmith_core::cli::app!().main()
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __cli_app {
+    () => {
+        $crate::cli::App::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+            .about(env!("CARGO_PKG_DESCRIPTION"))
+    };
+}
+#[doc(inline)]
+pub use crate::__cli_app as app;
+
+/// The argument parser host commands are declared with (the version brainsmith-core
+/// uses, so a host needs no dependency of its own).
+pub use clap;
+
+/// What a host command receives: the output streams, whether it may colour, and the
+/// registry of the linked plugins.
+pub struct Io<'a> {
+    /// Data: tables, reports, machine-readable output.
+    pub out: &'a mut dyn Write,
+    /// Messages: progress, warnings, errors.
+    pub err: &'a mut dyn Write,
+    /// Whether the command may write ANSI escapes (colours, a progress bar) to `err`: it
+    /// is a terminal and `NO_COLOR` is unset, or `--color always` was given; never under
+    /// `--color never`.
+    pub colour: bool,
+    /// Every linked plugin.
+    pub registry: &'static Registry,
+}
+
+/// What a host command runs: its parsed arguments and [`Io`]; an error is printed as
+/// `error: <message>` and exits with 1.
+pub type HostRun = Box<dyn Fn(&clap::ArgMatches, &mut Io<'_>) -> Result<(), String>>;
+
+/// The command line of a compiler: brainsmith-core's commands (`plugins`, `manifest`,
+/// `verify`, `transform`, `inspect`, `blueprint`) under the compiler's own name, version
+/// and help text, plus the compiler's own commands.
+///
+/// ```no_run
+/// use brainsmith_core::cli::{App, clap};
+///
+/// fn main() -> std::process::ExitCode {
+///     App::new("acme", "2.1.0")
+///         .about("Acme's dataflow compiler")
+///         .command(
+///             clap::Command::new("hello")
+///                 .about("Greets someone")
+///                 .arg(clap::Arg::new("who")),
+///             |args, io| {
+///                 let who = args.get_one::<String>("who").map_or("world", String::as_str);
+///                 writeln!(io.out, "hello, {who}").map_err(|e| e.to_string())
+///             },
+///         )
+///         .main()
+/// }
+/// ```
+pub struct App {
+    name: String,
+    version: String,
+    about: Option<String>,
+    commands: Vec<(clap::Command, HostRun)>,
+}
+
+impl App {
+    /// A command line named `name` (in help and usage) at `version` (`--version`).
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> App {
+        App {
+            name: name.into(),
+            version: version.into(),
+            about: None,
+            commands: Vec::new(),
+        }
+    }
+
+    /// The description at the top of `--help`. An empty text keeps the default.
+    #[must_use]
+    pub fn about(mut self, about: impl Into<String>) -> App {
+        let about = about.into();
+        if !about.trim().is_empty() {
+            self.about = Some(about);
+        }
+        self
+    }
+
+    /// Adds a command of the host's own: `command` declares its name, help and arguments;
+    /// `run` does it. A name that is one of brainsmith-core's commands (or another host
+    /// command's) is refused when the command line runs, naming it.
+    #[must_use]
+    pub fn command(
+        mut self,
+        command: clap::Command,
+        run: impl Fn(&clap::ArgMatches, &mut Io<'_>) -> Result<(), String> + 'static,
+    ) -> App {
+        self.commands.push((command, Box::new(run)));
+        self
+    }
+
+    /// Runs with the process's arguments, stdout and stderr. Help, usage errors and
+    /// [`Io::colour`] colour only a terminal, unless `NO_COLOR` is set or `--color never`
+    /// is given (`--color always` forces colour; so does `CLICOLOR_FORCE`).
+    pub fn main(&self) -> ExitCode {
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        let colour = |choice| choice != anstream::ColorChoice::Never;
+        let colour = Colour {
+            out: colour(anstream::AutoStream::choice(&stdout)),
+            err: colour(anstream::AutoStream::choice(&stderr)),
+        };
+        self.run_in(
+            std::env::args_os(),
+            &mut stdout.lock(),
+            &mut stderr.lock(),
+            colour,
+        )
+    }
+
+    /// Runs with explicit arguments (the first is the program name) and output streams;
+    /// returns the exit code. Nothing is coloured unless `--color always` is given.
+    pub fn run<I, T>(&self, args: I, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        self.run_in(args, out, err, Colour::default())
+    }
+
+    /// The whole clap command: brainsmith-core's commands and the host's.
+    fn clap(&self) -> Result<clap::Command, String> {
+        let mut command = Cli::command()
+            .name(self.name.clone())
+            .bin_name(self.name.clone())
+            .version(self.version.clone());
+        if let Some(about) = &self.about {
+            command = command.about(about.clone());
+        }
+        for (host, _) in &self.commands {
+            let name = host.get_name();
+            if command.find_subcommand(name).is_some() {
+                return Err(format!(
+                    "this binary declares the command `{name}` twice (brainsmith-core has one \
+                     of that name, or the binary added it twice); rename the binary's own"
+                ));
+            }
+            command = command.subcommand(host.clone());
+        }
+        Ok(command)
+    }
+
+    fn run_in<I, T>(
+        &self,
+        args: I,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        mut colour: Colour,
+    ) -> ExitCode
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let command = match self.clap() {
+            Ok(command) => command,
+            Err(message) => {
+                let _ = writeln!(err, "error: {message}");
+                return ExitCode::from(1);
+            }
+        };
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        // `--color` decides before clap speaks, so that clap's own messages obey it.
+        match colour_choice(&args) {
+            Some(ColorWhen::Always) => {
+                colour = Colour {
+                    out: true,
+                    err: true,
+                }
+            }
+            Some(ColorWhen::Never) => colour = Colour::default(),
+            Some(ColorWhen::Auto) | None => {}
+        }
+        let matches = match command.try_get_matches_from(args) {
+            Ok(matches) => matches,
+            Err(e) => {
+                let code = if e.use_stderr() { 2 } else { 0 };
+                let styled = e.render();
+                let text = if (e.use_stderr() && colour.err) || (!e.use_stderr() && colour.out) {
+                    styled.ansi().to_string()
+                } else {
+                    styled.to_string()
+                };
+                let _ = if e.use_stderr() {
+                    write!(err, "{text}")
+                } else {
+                    write!(out, "{text}")
+                };
+                return ExitCode::from(code);
+            }
+        };
+        let registry = match Registry::global() {
+            Ok(registry) => registry,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let host = matches.subcommand().and_then(|(name, sub)| {
+            self.commands
+                .iter()
+                .find(|(c, _)| c.get_name() == name)
+                .map(|(_, run)| (run, sub))
+        });
+        let result = if let Some((run, sub)) = host {
+            let mut io = Io {
+                out,
+                err,
+                colour: colour.err,
+                registry,
+            };
+            run(sub, &mut io)
+        } else {
+            match Cli::from_arg_matches(&matches) {
+                Ok(cli) => run_builtin(registry, cli.command, out, err),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                let _ = writeln!(err, "error: {message}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// The value of the last valid `--color VALUE` (or `--color=VALUE`) before a `--`.
+fn colour_choice(args: &[OsString]) -> Option<ColorWhen> {
+    let mut choice = None;
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = if arg == "--color" {
+            args.next().map(std::borrow::Cow::into_owned)
+        } else {
+            arg.strip_prefix("--color=").map(ToOwned::to_owned)
+        };
+        if let Some(value) = value {
+            choice = ColorWhen::from_str(&value, true).ok().or(choice);
+        }
+    }
+    choice
 }
 
 /// Whether help and usage errors are coloured on each stream.
@@ -71,37 +326,13 @@ struct Colour {
     err: bool,
 }
 
-fn run_in<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write, colour: Colour) -> ExitCode
-where
-    I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
-{
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let styled = e.render();
-            let text = if (e.use_stderr() && colour.err) || (!e.use_stderr() && colour.out) {
-                styled.ansi().to_string()
-            } else {
-                styled.to_string()
-            };
-            let _ = if e.use_stderr() {
-                write!(err, "{text}")
-            } else {
-                write!(out, "{text}")
-            };
-            return ExitCode::from(code);
-        }
-    };
-    let registry = match Registry::global() {
-        Ok(registry) => registry,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = match cli.command {
+fn run_builtin(
+    registry: &'static Registry,
+    command: Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), String> {
+    match command {
         Command::Plugins(args) => plugins::run(registry, args, out),
         Command::Transform(args) => transform::run(registry, args, out, err),
         Command::Inspect(args) => inspect::run(registry, args, out, err),
@@ -138,13 +369,6 @@ where
                 )
                 .map_err(|e| e.to_string())
             }),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            let _ = writeln!(err, "error: {message}");
-            ExitCode::from(1)
-        }
     }
 }
 
@@ -154,8 +378,20 @@ where
     version
 )]
 struct Cli {
+    /// When to colour help, errors and progress: `auto` (on a terminal, unless `NO_COLOR`
+    /// is set), `always` or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]

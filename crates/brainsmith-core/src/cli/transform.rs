@@ -98,6 +98,7 @@ fn run_blueprint(
         save_intermediate: args.save_intermediate.as_deref(),
         output_dir: args.output_dir.as_deref(),
         progress: Some(&mut progress),
+        target: None,
     };
     let result = execute(&mut model, &plan, registry, options);
     if terminal {

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 namespace bs_ap {
-inline unsigned long long mask(int bits) {
+constexpr unsigned long long mask(int bits) {
     return bits >= 64 ? ~0ull : ((1ull << bits) - 1ull);
 }
 }  // namespace bs_ap
@@ -42,22 +42,22 @@ class ap_uint {
     static constexpr int N = (W + 63) / 64;
 
    public:
-    ap_uint() {
-        for (int i = 0; i < N; i++) w_[i] = 0;
-    }
-    ap_uint(unsigned long long x) : ap_uint() {
+    // constexpr, so that a table of constants (weights, thresholds) is initialised at
+    // compile time rather than by code run before main (which compilers build slowly).
+    constexpr ap_uint() : w_{} {}
+    constexpr ap_uint(unsigned long long x) : w_{} {
         w_[0] = x;
         trim();
     }
-    ap_uint(long long x) : ap_uint() {
+    constexpr ap_uint(long long x) : w_{} {
         for (int i = 0; i < N; i++) w_[i] = x < 0 ? ~0ull : 0ull;
         w_[0] = static_cast<unsigned long long>(x);
         trim();
     }
-    ap_uint(int x) : ap_uint(static_cast<long long>(x)) {}
-    ap_uint(unsigned x) : ap_uint(static_cast<unsigned long long>(x)) {}
+    constexpr ap_uint(int x) : ap_uint(static_cast<long long>(x)) {}
+    constexpr ap_uint(unsigned x) : ap_uint(static_cast<unsigned long long>(x)) {}
     template <int M>
-    ap_uint(const ap_uint<M>& o) : ap_uint() {
+    constexpr ap_uint(const ap_uint<M>& o) : w_{} {
         for (int i = 0; i < N; i++) w_[i] = i < (M + 63) / 64 ? o.word(i) : 0ull;
         trim();
     }
@@ -65,7 +65,7 @@ class ap_uint {
     // The low 64 bits.
     operator unsigned long long() const { return w_[0]; }
     unsigned long long to_uint64() const { return w_[0]; }
-    unsigned long long word(int i) const { return w_[i]; }
+    constexpr unsigned long long word(int i) const { return w_[i]; }
 
     unsigned long long get_range(int hi, int lo) const {
         const int bits = hi - lo + 1;
@@ -90,7 +90,7 @@ class ap_uint {
     bool operator[](int i) const { return (w_[i / 64] >> (i % 64)) & 1ull; }
 
    private:
-    void trim() {
+    constexpr void trim() {
         if (W % 64) w_[N - 1] &= bs_ap::mask(W % 64);
     }
     unsigned long long w_[N];
@@ -101,11 +101,11 @@ class ap_int {
     static_assert(W >= 1 && W <= 64, "this stand-in's ap_int holds at most 64 bits");
 
    public:
-    ap_int() : v_(0) {}
-    ap_int(long long x) : v_(wrap(static_cast<unsigned long long>(x))) {}
-    ap_int(int x) : ap_int(static_cast<long long>(x)) {}
-    ap_int(unsigned long long x) : v_(wrap(x)) {}
-    ap_int(unsigned x) : v_(wrap(x)) {}
+    constexpr ap_int() : v_(0) {}
+    constexpr ap_int(long long x) : v_(wrap(static_cast<unsigned long long>(x))) {}
+    constexpr ap_int(int x) : ap_int(static_cast<long long>(x)) {}
+    constexpr ap_int(unsigned long long x) : v_(wrap(x)) {}
+    constexpr ap_int(unsigned x) : v_(wrap(x)) {}
     template <int M>
     ap_int(const ap_uint<M>& o) : v_(wrap(o.to_uint64())) {}
     template <int M>
@@ -120,7 +120,7 @@ class ap_int {
 
    private:
     // The low W bits of x, sign-extended.
-    static long long wrap(unsigned long long x) {
+    static constexpr long long wrap(unsigned long long x) {
         if (W == 64) return static_cast<long long>(x);
         const unsigned long long low = x & bs_ap::mask(W);
         const unsigned long long sign = 1ull << (W - 1);

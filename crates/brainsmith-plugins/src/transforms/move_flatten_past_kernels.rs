@@ -10,7 +10,7 @@ use crate::kernels::FINN_DOMAIN;
 /// fully connected layer out of the accelerator: a `Reshape` that only regroups the
 /// leading axes (`[1, 1, 1, 256]` to `[1, 256]`: the same vectors in the same order)
 /// moves down past every kernel that works vector by vector along the last axis (MVAU,
-/// Thresholding, LabelSelect, each told its new `numInputVectors`) and past scalar
+/// Thresholding, ChannelwiseOp, LabelSelect, each told its new `numInputVectors`) and past scalar
 /// `Mul`/`Add`/`Sub`/`Div`, until the graph output or a node it cannot pass. A
 /// `Transpose` before it that moves only axes of length 1 (channels-last to first on a
 /// 1x1 image) is no move at all in memory, and becomes part of the `Reshape`.
@@ -68,7 +68,11 @@ fn vector_kernel(node: &Node) -> bool {
         .strip_suffix("_hls")
         .or_else(|| node.op_type.strip_suffix("_rtl"))
         .unwrap_or(&node.op_type);
-    node.domain.starts_with(FINN_DOMAIN) && matches!(base, "MVAU" | "Thresholding" | "LabelSelect")
+    node.domain.starts_with(FINN_DOMAIN)
+        && matches!(
+            base,
+            "MVAU" | "Thresholding" | "LabelSelect" | "ChannelwiseOp"
+        )
 }
 
 /// Whether `node` can read the flatten's input in place of its output `y`.

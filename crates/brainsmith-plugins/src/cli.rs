@@ -1,0 +1,231 @@
+//! The `brainsmith` binary's command line: brainsmith-core's commands, and the standard
+//! library's `compile` and `simulate` ([`crate::compile`]).
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     brainsmith_plugins::cli::app().main()
+//! }
+//! ```
+
+use std::path::PathBuf;
+
+use brainsmith_core::cli::clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use brainsmith_core::cli::{App, Io};
+
+use crate::compile::{self, npy};
+
+/// The `brainsmith` command line.
+pub fn app() -> App {
+    App::new("brainsmith", env!("CARGO_PKG_VERSION"))
+        .about(
+            "A dataflow compiler for quantized neural networks: compile a QONNX model into a \
+             stitched, simulated FPGA accelerator, and inspect the plugins that do it",
+        )
+        .command(compile_command(), run_compile)
+        .command(simulate_command(), run_simulate)
+}
+
+fn compile_command() -> Command {
+    Command::new("compile")
+        .about(
+            "Compile a QONNX model into a stitched dataflow accelerator, co-simulated against \
+             the model, with a report and a picture",
+        )
+        .arg(
+            Arg::new("model")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("The QONNX (or FINN-ONNX) model"),
+        )
+        .arg(
+            Arg::new("output")
+                .short('o')
+                .long("output")
+                .required(true)
+                .value_name("DIR")
+                .value_parser(value_parser!(PathBuf))
+                .help("The output directory, written only when the compile succeeds"),
+        )
+        .arg(
+            Arg::new("blueprint")
+                .long("blueprint")
+                .value_parser(value_parser!(PathBuf))
+                .help("The blueprint to run (default: FINN's flow, shipped with the binary)"),
+        )
+        .arg(
+            Arg::new("target-cycles")
+                .long("target-cycles")
+                .value_name("N")
+                .value_parser(value_parser!(u64))
+                .conflicts_with("target-fps")
+                .help("Cycles per frame the slowest node may take (the folding target)"),
+        )
+        .arg(
+            Arg::new("target-fps")
+                .long("target-fps")
+                .value_name("N")
+                .value_parser(value_parser!(f64))
+                .help("Frames per second to reach at the clock"),
+        )
+        .arg(
+            Arg::new("part")
+                .long("part")
+                .default_value("xc7z020clg400-1")
+                .help("The FPGA part whose resources the design must fit"),
+        )
+        .arg(
+            Arg::new("clock-ns")
+                .long("clock-ns")
+                .default_value("10")
+                .value_parser(value_parser!(f64))
+                .help("The clock period in nanoseconds"),
+        )
+        .arg(
+            Arg::new("frames")
+                .long("frames")
+                .default_value("20")
+                .value_parser(value_parser!(usize))
+                .help("Seeded frames simulated and checked against the model (0: none)"),
+        )
+        .arg(
+            Arg::new("force")
+                .long("force")
+                .action(ArgAction::SetTrue)
+                .help("Replace the output directory if it exists"),
+        )
+}
+
+fn run_compile(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
+    let path = |k: &str| args.get_one::<PathBuf>(k).cloned();
+    let mut options = compile::Options::new(
+        path("model").unwrap_or_default(),
+        path("output").unwrap_or_default(),
+    );
+    options.blueprint = path("blueprint");
+    options.target_cycles = args.get_one::<u64>("target-cycles").copied();
+    options.target_fps = args.get_one::<f64>("target-fps").copied();
+    if let Some(part) = args.get_one::<String>("part") {
+        options.part.clone_from(part);
+    }
+    options.clock_ns = args.get_one::<f64>("clock-ns").copied().unwrap_or(10.0);
+    options.check_frames = args.get_one::<usize>("frames").copied().unwrap_or(20);
+    options.force = args.get_flag("force");
+    let colour = io.colour;
+    let err = &mut *io.err;
+    let mut progress = |what: &str| {
+        if colour {
+            let _ = write!(err, "\r\x1b[2K{what}");
+        }
+    };
+    let result = compile::compile(io.registry, &options, &mut progress);
+    if colour {
+        let _ = write!(io.err, "\r\x1b[2K");
+    }
+    let compiled = result?;
+    for w in &compiled.warnings {
+        let _ = writeln!(io.err, "warning: {w}");
+    }
+    let text = compiled.report.to_text();
+    write!(io.out, "{text}").map_err(|e| e.to_string())?;
+    let total: f64 = ["blueprint", "partition_and_generate", "write"]
+        .iter()
+        .filter_map(|k| compiled.report.seconds.get(*k))
+        .sum();
+    writeln!(
+        io.out,
+        "wrote {} ({:.1} ms to compile; report.txt, report.json, dataflow.svg)",
+        compiled.dir.display(),
+        total * 1e3
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn simulate_command() -> Command {
+    Command::new("simulate")
+        .about(
+            "Run a compiled design on frames from a .npy file: the host model in the executor, \
+             the accelerator in co-simulation",
+        )
+        .arg(
+            Arg::new("dir")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("A directory `brainsmith compile` wrote"),
+        )
+        .arg(
+            Arg::new("input")
+                .long("input")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("Input frames (.npy): the model's input shape, or frames stacked on a leading axis"),
+        )
+        .arg(
+            Arg::new("output")
+                .long("output")
+                .value_parser(value_parser!(PathBuf))
+                .help("Where to write the outputs (.npy), stacked the same way"),
+        )
+}
+
+fn run_simulate(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
+    let dir = args.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
+    let input = args
+        .get_one::<PathBuf>("input")
+        .cloned()
+        .unwrap_or_default();
+    let output = args.get_one::<PathBuf>("output").cloned();
+    if let Some(out) = &output {
+        brainsmith_core::fsutil::output_target(out)
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    }
+    let array = npy::read(&input)?;
+    let (result, dtype, summary) = compile::simulate(io.registry, &dir, &array)?;
+    if let Some(out) = &output {
+        brainsmith_core::fsutil::write_atomic(out, &npy::encode(&result, dtype))
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    }
+    let out = &mut *io.out;
+    let w = |e: std::io::Error| e.to_string();
+    writeln!(
+        out,
+        "simulated {} frame(s) in {:.3} s",
+        summary.frames, summary.seconds
+    )
+    .map_err(w)?;
+    for (node, measured, estimate) in &summary.rtl {
+        writeln!(
+            out,
+            "  {node}: {measured} cycles per frame measured in RTL simulation, {} estimated",
+            estimate.map_or_else(|| "none".to_owned(), |e| e.to_string())
+        )
+        .map_err(w)?;
+    }
+    if summary.rtl.is_empty() {
+        writeln!(
+            out,
+            "  no RTL node: cycles are not measured (HLS C++ simulation is untimed); the design \
+             is estimated at {} cycles per frame",
+            summary
+                .estimated_cycles
+                .map_or_else(|| "unknown".to_owned(), |c| c.to_string())
+        )
+        .map_err(w)?;
+    }
+    if output.is_none() {
+        let shown: Vec<String> = result
+            .values
+            .iter()
+            .take(20)
+            .map(|v| v.to_string())
+            .collect();
+        writeln!(
+            out,
+            "output {:?}: {}{}",
+            result.shape,
+            shown.join(" "),
+            if result.values.len() > 20 { " ..." } else { "" }
+        )
+        .map_err(w)?;
+    }
+    Ok(())
+}
