@@ -45,6 +45,7 @@ mod snapshot;
 mod tensor;
 mod tracked;
 mod value;
+mod wire;
 
 pub use attribute::{Attribute, AttributeValue};
 pub use datatype::QuantType;
@@ -55,5 +56,6 @@ pub use node::{Node, canonical_domain};
 pub use tensor::{ElemType, Tensor, TensorError};
 pub use tracked::TrackedVec;
 pub use value::{Dim, TensorType, ValueInfo, ValueType};
+pub use wire::UnknownFields;
 
 pub(crate) use snapshot::Snapshot;
