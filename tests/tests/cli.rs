@@ -196,6 +196,44 @@ fn apply_passes_a_configuration_in_parentheses() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// An identity-ish run keeps what the schema does not define: the unknown fields of the
+/// model, graph, nodes, attributes and tensors, byte for byte.
+#[test]
+fn transform_keeps_unknown_fields() {
+    use prost::Message;
+
+    let dir = std::env::temp_dir().join(format!("cli-unknown-fields-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("vendor.onnx");
+    let output = dir.join("out.onnx");
+    let original = brainsmith_tests::nearly_identity().into_proto();
+    let bytes = brainsmith_tests::craft::with_unknown_fields(&original);
+    std::fs::write(&model, &bytes).unwrap();
+    let (model, output) = (model.to_str().unwrap(), output.to_str().unwrap());
+    let (code, _, stderr) = run(&["transform", model, "-o", output, "--apply", "SortGraph"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(output).unwrap() == bytes,
+        "the output differs from the input"
+    );
+    // And after a transform that changes the graph, every node left keeps its own.
+    let (code, _, stderr) = run(&[
+        "transform",
+        model,
+        "-o",
+        output,
+        "--apply",
+        "RemoveIdentityOps",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let p =
+        brainsmith_core::ir::proto::ModelProto::decode(&*std::fs::read(output).unwrap()).unwrap();
+    let graph = p.graph.unwrap();
+    assert!(p.unknown_fields.is_some() && graph.unknown_fields.is_some());
+    assert!(graph.node.iter().all(|n| n.unknown_fields.is_some()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A name of a megabyte is quoted shortened, and costs no did-you-mean search.
 #[test]
 fn a_huge_name_is_quoted_shortened() {

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use brainsmith_core::ir::Model;
+use brainsmith_core::ir::{Model, proto};
+use prost::Message;
+
+mod craft;
 
 fn models() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models");
@@ -35,6 +38,73 @@ fn real_models_round_trip_byte_for_byte() {
             again.len()
         );
     }
+}
+
+/// Fields the schema does not define, in the model, the graph, a node, an attribute, a
+/// tensor (initializer or attribute) and a graph input of every real model, come back
+/// byte for byte: a newer ONNX's or a vendor's field survives an identity run.
+#[test]
+fn unknown_fields_round_trip_byte_for_byte() {
+    for path in models() {
+        let original = proto::ModelProto::decode(&*std::fs::read(&path).unwrap()).unwrap();
+        let bytes = craft::with_unknown_fields(&original);
+        let model = Model::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            model.encode() == bytes,
+            "{}: the unknown fields do not round-trip",
+            path.display()
+        );
+    }
+}
+
+/// A transform's edits leave the unknown fields where they were, and the decoded messages
+/// say which numbers they hold.
+#[test]
+fn unknown_fields_survive_edits_and_are_visible() {
+    let mut model = Model::default();
+    model
+        .graph
+        .nodes
+        .push(brainsmith_core::ir::Node::new("Relu", ["x"], ["y"]).with_name("n"));
+    let bytes = craft::with_unknown_fields(&model.into_proto());
+    let mut model = Model::decode(&bytes).unwrap();
+    model.graph.nodes[0].name = "renamed".into();
+    model.graph.name = "g".into();
+    let p = proto::ModelProto::decode(&*model.encode()).unwrap();
+    let graph = p.graph.as_ref().unwrap();
+    for (what, unknown) in [
+        ("model", &p.unknown_fields),
+        ("graph", &graph.unknown_fields),
+        ("node", &graph.node[0].unknown_fields),
+    ] {
+        let numbers = unknown.as_ref().map(|u| u.numbers());
+        assert_eq!(numbers, Some(craft::UNKNOWN.to_vec()), "{what}");
+    }
+    assert_eq!(graph.node[0].name.as_deref(), Some("renamed"));
+}
+
+/// A proto2 string that is not UTF-8 (a node name and doc string, a graph name) is read as
+/// protobuf's reference parser reads it, with each invalid sequence replaced by U+FFFD; the
+/// model then round-trips as that text. Valid strings are untouched.
+#[test]
+fn strings_that_are_not_utf8_are_read_with_replacement() {
+    let bytes = craft::with_strings(b"conv\xff\xfe_1 \xc3(");
+    let model = Model::decode(&bytes).expect("a model with a non-UTF-8 name is readable");
+    let node = &model.graph.nodes[0];
+    let replaced = "conv\u{fffd}\u{fffd}_1 \u{fffd}(";
+    assert_eq!(node.name, replaced);
+    assert_eq!(node.doc_string, replaced);
+    assert_eq!(model.graph.name, replaced);
+    assert_eq!(
+        (node.op_type.as_str(), &*node.inputs),
+        ("Relu", &["x".to_owned()][..])
+    );
+    let again = model.encode();
+    assert_eq!(Model::decode(&again).unwrap(), model);
+    assert_eq!(again, craft::with_strings(replaced.as_bytes()));
+    // The same file with valid text is written back as read.
+    let valid = craft::with_strings("conv_1 \u{e9}".as_bytes());
+    assert_eq!(Model::decode(&valid).unwrap().encode(), valid);
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::presence::Presence;
 use super::proto;
 use super::proto::attribute_proto::AttributeType;
 use super::tensor::Tensor;
+use super::wire::UnknownFields;
 
 const NAME: u16 = 0;
 const DOC_STRING: u16 = 1;
@@ -24,6 +25,7 @@ pub struct Attribute {
     /// Human-readable documentation.
     pub doc_string: String,
     pub(super) ref_attr_name: Option<String>,
+    pub(super) unknown: Option<UnknownFields>,
     pub(super) presence: Presence,
 }
 
@@ -97,6 +99,7 @@ impl Attribute {
             value,
             doc_string: String::new(),
             ref_attr_name: None,
+            unknown: None,
             presence: Presence::default(),
         }
     }
@@ -144,6 +147,7 @@ impl Attribute {
             value,
             doc_string,
             ref_attr_name: p.ref_attr_name,
+            unknown: p.unknown_fields,
             presence,
         }
     }
@@ -160,6 +164,7 @@ impl Attribute {
             ref_attr_name: self.ref_attr_name,
             doc_string: pr.put(DOC_STRING, self.doc_string),
             r#type: (fresh || pr.has(TYPE)).then_some(ty as i32),
+            unknown_fields: self.unknown,
             ..Default::default()
         };
         let keep = |is_default: bool| pr.has(VALUE) || fresh || !is_default;

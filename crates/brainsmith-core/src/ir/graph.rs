@@ -13,6 +13,7 @@ use super::proto;
 use super::tensor::Tensor;
 use super::tracked::TrackedVec;
 use super::value::ValueInfo;
+use super::wire::UnknownFields;
 
 const NAME: u16 = 0;
 const DOC_STRING: u16 = 1;
@@ -61,6 +62,7 @@ pub struct Graph {
     pub quantization_annotations: TrackedVec<proto::TensorAnnotation>,
     /// Named metadata entries.
     pub metadata_props: Vec<proto::StringStringEntryProto>,
+    pub(super) unknown: Option<UnknownFields>,
     pub(super) presence: Presence,
 }
 
@@ -212,6 +214,7 @@ impl Graph {
         let entry = proto::StringStringEntryProto {
             key: Some(FINN_DATATYPE.to_owned()),
             value: Some(datatype.to_string()),
+            unknown_fields: None,
         };
         let annotation = self
             .quantization_annotations
@@ -223,12 +226,13 @@ impl Graph {
                 .iter_mut()
                 .find(|e| e.key.as_deref() == Some(FINN_DATATYPE))
             {
-                Some(existing) => *existing = entry,
+                Some(existing) => existing.value = entry.value,
                 None => a.quant_parameter_tensor_names.push(entry),
             },
             None => self.quantization_annotations.push(proto::TensorAnnotation {
                 tensor_name: Some(tensor.to_owned()),
                 quant_parameter_tensor_names: vec![entry],
+                unknown_fields: None,
             }),
         }
     }
@@ -310,13 +314,14 @@ impl Graph {
             let entry = proto::StringStringEntryProto {
                 key: Some(key.to_owned()),
                 value: Some(value),
+                unknown_fields: None,
             };
             match at.get(&tensor) {
                 Some(&i) => {
                     let entries =
                         &mut self.quantization_annotations[i].quant_parameter_tensor_names;
                     match entries.iter_mut().find(|e| e.key.as_deref() == Some(key)) {
-                        Some(existing) => *existing = entry,
+                        Some(existing) => existing.value = entry.value,
                         None => entries.push(entry),
                     }
                 }
@@ -325,6 +330,7 @@ impl Graph {
                     self.quantization_annotations.push(proto::TensorAnnotation {
                         tensor_name: Some(tensor),
                         quant_parameter_tensor_names: vec![entry],
+                        unknown_fields: None,
                     });
                 }
             }
@@ -349,6 +355,7 @@ impl Graph {
                 .collect(),
             quantization_annotations: p.quantization_annotation.into(),
             metadata_props: p.metadata_props,
+            unknown: p.unknown_fields,
             presence,
         }
     }
@@ -379,6 +386,7 @@ impl Graph {
                 .collect(),
             quantization_annotation: self.quantization_annotations.into_vec(),
             metadata_props: self.metadata_props,
+            unknown_fields: self.unknown,
         }
     }
 }

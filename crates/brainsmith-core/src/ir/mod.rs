@@ -9,8 +9,11 @@
 //! let the pipeline's transactional save skip the lists a transform did not touch.
 //!
 //! Architecture invariant: `Model::decode(bytes)?.encode() == bytes` for every model that
-//! protobuf's reference encoder wrote (fields in tag order). Presence of optional fields
-//! is remembered, so an explicitly empty `domain: ""` survives the round trip.
+//! protobuf's reference encoder wrote (fields in tag order, unknown fields after them).
+//! Presence of optional fields is remembered, so an explicitly empty `domain: ""` survives
+//! the round trip. Fields the schema does not define are kept ([`UnknownFields`]); a
+//! string field that is not UTF-8 is read with U+FFFD for each invalid sequence, and
+//! written back as that text.
 //!
 //! ```
 //! use brainsmith_core::ir::{Model, Node};
@@ -45,6 +48,7 @@ mod snapshot;
 mod tensor;
 mod tracked;
 mod value;
+mod wire;
 
 pub use attribute::{Attribute, AttributeValue};
 pub use datatype::QuantType;
@@ -55,5 +59,6 @@ pub use node::{Node, canonical_domain};
 pub use tensor::{ElemType, Tensor, TensorError};
 pub use tracked::TrackedVec;
 pub use value::{Dim, TensorType, ValueInfo, ValueType};
+pub use wire::UnknownFields;
 
 pub(crate) use snapshot::Snapshot;

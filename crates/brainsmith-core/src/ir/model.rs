@@ -8,6 +8,7 @@ use super::graph::Graph;
 use super::io::ModelError;
 use super::presence::Presence;
 use super::proto;
+use super::wire::UnknownFields;
 
 const IR_VERSION: u16 = 0;
 const PRODUCER_NAME: u16 = 1;
@@ -43,6 +44,7 @@ pub struct Model {
     pub functions: Vec<proto::FunctionProto>,
     /// Device configurations, kept as read.
     pub configuration: Vec<proto::DeviceConfigurationProto>,
+    pub(super) unknown: Option<UnknownFields>,
     pub(super) presence: Presence,
 }
 
@@ -139,6 +141,7 @@ impl Model {
             None => self.opset_imports.push(proto::OperatorSetIdProto {
                 domain: Some(domain.to_owned()),
                 version: Some(version),
+                unknown_fields: None,
             }),
         }
     }
@@ -159,6 +162,7 @@ impl Model {
             training_info: p.training_info,
             functions: p.functions,
             configuration: p.configuration,
+            unknown: p.unknown_fields,
             presence,
         }
     }
@@ -179,6 +183,7 @@ impl Model {
             training_info: self.training_info,
             functions: self.functions,
             configuration: self.configuration,
+            unknown_fields: self.unknown,
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::attribute::{Attribute, AttributeValue};
 use super::presence::Presence;
 use super::proto;
+use super::wire::UnknownFields;
 
 const NAME: u16 = 0;
 const OP_TYPE: u16 = 1;
@@ -42,6 +43,7 @@ pub struct Node {
     pub metadata_props: Vec<proto::StringStringEntryProto>,
     pub(super) overload: Option<String>,
     pub(super) device_configurations: Vec<proto::NodeDeviceConfigurationProto>,
+    pub(super) unknown: Option<UnknownFields>,
     pub(super) presence: Presence,
 }
 
@@ -150,6 +152,7 @@ impl Node {
             metadata_props: p.metadata_props,
             overload: p.overload,
             device_configurations: p.device_configurations,
+            unknown: p.unknown_fields,
             presence,
         }
     }
@@ -172,6 +175,7 @@ impl Node {
             doc_string: p.put(DOC_STRING, self.doc_string),
             metadata_props: self.metadata_props,
             device_configurations: self.device_configurations,
+            unknown_fields: self.unknown,
         }
     }
 }

@@ -9,6 +9,7 @@
 /// An AttributeProto MUST contain the name field, and *only one* of the
 /// following content fields, effectively enforcing a C/C++ union equivalent.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct AttributeProto {
     /// The name field MUST be present for this version of the IR.
     ///
@@ -81,6 +82,9 @@ pub struct AttributeProto {
     /// list of type protos
     #[prost(message, repeated, tag = "15")]
     pub type_protos: ::prost::alloc::vec::Vec<TypeProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Nested message and enum types in `AttributeProto`.
 pub mod attribute_proto {
@@ -165,6 +169,7 @@ pub mod attribute_proto {
 /// Defines information on value, including the name, the type, and
 /// the shape of the value.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct ValueInfoProto {
     /// This field MUST be present in this version of the IR.
     ///
@@ -181,6 +186,9 @@ pub struct ValueInfoProto {
     /// Named metadata values; keys should be distinct.
     #[prost(message, repeated, tag = "4")]
     pub metadata_props: ::prost::alloc::vec::Vec<StringStringEntryProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Nodes
 ///
@@ -190,6 +198,7 @@ pub struct ValueInfoProto {
 /// For example, it can be a node of type "Conv" that takes in an image, a filter
 /// tensor and a bias tensor, and produces the convolved output.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct NodeProto {
     /// namespace Value
     #[prost(string, repeated, tag = "1")]
@@ -228,18 +237,26 @@ pub struct NodeProto {
     /// Configuration of multi-device annotations.
     #[prost(message, repeated, tag = "10")]
     pub device_configurations: ::prost::alloc::vec::Vec<NodeDeviceConfigurationProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// IntIntListEntryProto follows the pattern for cross-proto-version maps.
 /// See <https://developers.google.com/protocol-buffers/docs/proto3#maps>
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct IntIntListEntryProto {
     #[prost(int64, optional, tag = "1")]
     pub key: ::core::option::Option<i64>,
     #[prost(int64, repeated, packed = "false", tag = "2")]
     pub value: ::prost::alloc::vec::Vec<i64>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Multi-device configuration proto for NodeProto.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct NodeDeviceConfigurationProto {
     /// This field MUST be present for this version of the IR.
     /// ID of the configuration. MUST match the name of a DeviceConfigurationProto.
@@ -251,10 +268,14 @@ pub struct NodeDeviceConfigurationProto {
     /// Pipeline stage of this node.
     #[prost(int32, optional, tag = "3")]
     pub pipeline_stage: ::core::option::Option<i32>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// ShardingSpecProto: This describes the sharding spec for a specific
 /// input or output tensor of a node.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct ShardingSpecProto {
     /// This field MUST be present for this version of the IR.
     /// Identifies the input or output of the node that is being sharded.
@@ -278,10 +299,14 @@ pub struct ShardingSpecProto {
     /// the sharding-spec for each axis of the tensor.
     #[prost(message, repeated, tag = "4")]
     pub sharded_dim: ::prost::alloc::vec::Vec<ShardedDimProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// ShardedDimProto: This describes the sharding spec for a single
 /// axis of a sharded tensor.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct ShardedDimProto {
     /// This field MUST be present for this version of the IR.
     /// The axis this sharding corresponds to. Must be in the range of
@@ -295,10 +320,14 @@ pub struct ShardedDimProto {
     /// tensor is reshaped, fusing multiple axes into one.
     #[prost(message, repeated, tag = "2")]
     pub simple_sharding: ::prost::alloc::vec::Vec<SimpleShardedDimProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// SimpleShardedDimProto: Indicates that N blocks are divided into M shards.
 /// N is allowed to be symbolic where M is required to be a constant.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct SimpleShardedDimProto {
     /// This field MUST be present for this version of the IR.
     /// Number of shards to split dim into.
@@ -307,11 +336,15 @@ pub struct SimpleShardedDimProto {
     /// Dimension value to be sharded.
     #[prost(oneof = "simple_sharded_dim_proto::Dim", tags = "1, 2")]
     pub dim: ::core::option::Option<simple_sharded_dim_proto::Dim>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Nested message and enum types in `SimpleShardedDimProto`.
 pub mod simple_sharded_dim_proto {
     /// Dimension value to be sharded.
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub enum Dim {
         #[prost(int64, tag = "1")]
         DimValue(i64),
@@ -339,6 +372,7 @@ pub mod simple_sharded_dim_proto {
 /// consecutive update steps (such as block coordinate descent methods),
 /// the user needs to create a TrainingInfoProto for each step.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct TrainingInfoProto {
     /// This field describes a graph to compute the initial tensors
     /// upon starting the training process. Initialization graph has no input
@@ -437,6 +471,9 @@ pub struct TrainingInfoProto {
     /// by the execution of "algorithm".
     #[prost(message, repeated, tag = "4")]
     pub update_binding: ::prost::alloc::vec::Vec<StringStringEntryProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Models
 ///
@@ -445,6 +482,7 @@ pub struct TrainingInfoProto {
 ///
 /// The semantics of the model are described by the associated GraphProto's.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct ModelProto {
     /// The version of the IR this model targets. See Version enum above.
     /// This field MUST be present.
@@ -523,9 +561,13 @@ pub struct ModelProto {
     /// A model MAY describe multiple multi-device configurations for execution.
     #[prost(message, repeated, tag = "26")]
     pub configuration: ::prost::alloc::vec::Vec<DeviceConfigurationProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// DeviceConfigurationProto describes a multi-device configuration for a model.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct DeviceConfigurationProto {
     /// This field MUST be present for this version of the IR.
     /// Name of the configuration.
@@ -538,17 +580,25 @@ pub struct DeviceConfigurationProto {
     /// Optional names of the devices. MUST be length of num_devices if provided.
     #[prost(string, repeated, tag = "3")]
     pub device: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// StringStringEntryProto follows the pattern for cross-proto-version maps.
 /// See <https://developers.google.com/protocol-buffers/docs/proto3#maps>
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct StringStringEntryProto {
     #[prost(string, optional, tag = "1")]
     pub key: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(string, optional, tag = "2")]
     pub value: ::core::option::Option<::prost::alloc::string::String>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct TensorAnnotation {
     #[prost(string, optional, tag = "1")]
     pub tensor_name: ::core::option::Option<::prost::alloc::string::String>,
@@ -558,6 +608,9 @@ pub struct TensorAnnotation {
     /// quantization parameter keys.
     #[prost(message, repeated, tag = "2")]
     pub quant_parameter_tensor_names: ::prost::alloc::vec::Vec<StringStringEntryProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Graphs
 ///
@@ -566,6 +619,7 @@ pub struct TensorAnnotation {
 /// This is the equivalent of the "network" or "graph" in many deep learning
 /// frameworks.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct GraphProto {
     /// The nodes in the graph, sorted topologically.
     #[prost(message, repeated, tag = "1")]
@@ -605,11 +659,15 @@ pub struct GraphProto {
     /// Named metadata values; keys should be distinct.
     #[prost(message, repeated, tag = "16")]
     pub metadata_props: ::prost::alloc::vec::Vec<StringStringEntryProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Tensors
 ///
 /// A serialized tensor value.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct TensorProto {
     /// The shape of the tensor.
     #[prost(int64, repeated, packed = "false", tag = "1")]
@@ -718,18 +776,25 @@ pub struct TensorProto {
     /// Named metadata values; keys should be distinct.
     #[prost(message, repeated, tag = "16")]
     pub metadata_props: ::prost::alloc::vec::Vec<StringStringEntryProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Nested message and enum types in `TensorProto`.
 pub mod tensor_proto {
     /// For very large tensors, we may want to store them in chunks, in which
     /// case the following fields will specify the segment that is stored in
     /// the current TensorProto.
-    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Segment {
         #[prost(int64, optional, tag = "1")]
         pub begin: ::core::option::Option<i64>,
         #[prost(int64, optional, tag = "2")]
         pub end: ::core::option::Option<i64>,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     #[derive(
         Clone,
@@ -924,6 +989,7 @@ pub mod tensor_proto {
 }
 /// A serialized sparse-tensor value
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct SparseTensorProto {
     /// The sequence of non-default values are encoded as a tensor of shape \[NNZ\].
     /// The default-value is zero for numeric tensors, and empty-string for string tensors.
@@ -946,18 +1012,26 @@ pub struct SparseTensorProto {
     /// The shape of the underlying dense-tensor: \[dim_1, dim_2, ... dim_rank\]
     #[prost(int64, repeated, packed = "false", tag = "3")]
     pub dims: ::prost::alloc::vec::Vec<i64>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Defines a tensor shape. A dimension can be either an integer value
 /// or a symbolic variable. A symbolic variable represents an unknown
 /// dimension.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct TensorShapeProto {
     #[prost(message, repeated, tag = "1")]
     pub dim: ::prost::alloc::vec::Vec<tensor_shape_proto::Dimension>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Nested message and enum types in `TensorShapeProto`.
 pub mod tensor_shape_proto {
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Dimension {
         /// Standard denotation can optionally be used to denote tensor
         /// dimensions with standard semantic descriptions to ensure
@@ -968,10 +1042,14 @@ pub mod tensor_shape_proto {
         pub denotation: ::core::option::Option<::prost::alloc::string::String>,
         #[prost(oneof = "dimension::Value", tags = "1, 2")]
         pub value: ::core::option::Option<dimension::Value>,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     /// Nested message and enum types in `Dimension`.
     pub mod dimension {
         #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+        #[prost(prost_path = "crate::ir::wire")]
         pub enum Value {
             #[prost(int64, tag = "1")]
             DimValue(i64),
@@ -985,6 +1063,7 @@ pub mod tensor_shape_proto {
 ///
 /// The standard ONNX data types.
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct TypeProto {
     /// An optional denotation can be used to denote the whole
     /// type with a standard semantic description as to what is
@@ -994,10 +1073,14 @@ pub struct TypeProto {
     pub denotation: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(oneof = "type_proto::Value", tags = "1, 4, 5, 9, 8, 7")]
     pub value: ::core::option::Option<type_proto::Value>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Nested message and enum types in `TypeProto`.
 pub mod type_proto {
     #[derive(Clone, PartialEq, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Tensor {
         /// This field MUST NOT have the value of UNDEFINED
         /// This field MUST have a valid TensorProto.DataType value
@@ -1006,9 +1089,13 @@ pub mod type_proto {
         pub elem_type: ::core::option::Option<i32>,
         #[prost(message, optional, tag = "2")]
         pub shape: ::core::option::Option<super::TensorShapeProto>,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     /// repeated T
     #[derive(Clone, PartialEq, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Sequence {
         /// The type and optional shape of each element of the sequence.
         /// This field MUST be present for this version of the IR.
@@ -1016,9 +1103,13 @@ pub mod type_proto {
         pub elem_type: ::core::option::Option<
             ::prost::alloc::boxed::Box<super::TypeProto>,
         >,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     /// map<K,V>
     #[derive(Clone, PartialEq, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Map {
         /// This field MUST have a valid TensorProto.DataType value
         /// This field MUST be present for this version of the IR.
@@ -1030,9 +1121,13 @@ pub mod type_proto {
         pub value_type: ::core::option::Option<
             ::prost::alloc::boxed::Box<super::TypeProto>,
         >,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     /// wrapper for Tensor, Sequence, or Map
     #[derive(Clone, PartialEq, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Optional {
         /// The type and optional shape of the element wrapped.
         /// This field MUST be present for this version of the IR.
@@ -1041,8 +1136,12 @@ pub mod type_proto {
         pub elem_type: ::core::option::Option<
             ::prost::alloc::boxed::Box<super::TypeProto>,
         >,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     #[derive(Clone, PartialEq, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct SparseTensor {
         /// This field MUST NOT have the value of UNDEFINED
         /// This field MUST have a valid TensorProto.DataType value
@@ -1051,8 +1150,12 @@ pub mod type_proto {
         pub elem_type: ::core::option::Option<i32>,
         #[prost(message, optional, tag = "2")]
         pub shape: ::core::option::Option<super::TensorShapeProto>,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub struct Opaque {
         /// When missing, the domain is the same as the model's.
         #[prost(string, optional, tag = "1")]
@@ -1064,8 +1167,12 @@ pub mod type_proto {
         /// repeated TypeProto parameters = 3;
         #[prost(string, optional, tag = "2")]
         pub name: ::core::option::Option<::prost::alloc::string::String>,
+        /// Fields the schema does not define, kept as read and written back after the others.
+        #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+        pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
     }
     #[derive(Clone, PartialEq, ::prost::Oneof)]
+    #[prost(prost_path = "crate::ir::wire")]
     pub enum Value {
         /// The type of a tensor.
         #[prost(message, tag = "1")]
@@ -1090,6 +1197,7 @@ pub mod type_proto {
 ///
 /// OperatorSets are uniquely identified by a (domain, opset_version) pair.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct OperatorSetIdProto {
     /// The domain of the operator set being identified.
     /// The empty string ("") or absence of this field implies the operator
@@ -1101,8 +1209,12 @@ pub struct OperatorSetIdProto {
     /// This field MUST be present in this version of the IR.
     #[prost(int64, optional, tag = "2")]
     pub version: ::core::option::Option<i64>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
+#[prost(prost_path = "crate::ir::wire")]
 pub struct FunctionProto {
     /// The name of the function, similar to op_type in NodeProto.
     /// This is part of the unique-id (domain, name, overload) of FunctionProtos in a model.
@@ -1148,6 +1260,9 @@ pub struct FunctionProto {
     /// Named metadata values; keys should be distinct.
     #[prost(message, repeated, tag = "14")]
     pub metadata_props: ::prost::alloc::vec::Vec<StringStringEntryProto>,
+    /// Fields the schema does not define, kept as read and written back after the others.
+    #[prost(oneof = "crate::ir::UnknownFields", tags = "536870911")]
+    pub unknown_fields: ::core::option::Option<crate::ir::UnknownFields>,
 }
 /// Versioning
 ///
@@ -1292,4 +1407,37 @@ impl OperatorStatus {
             _ => None,
         }
     }
+}
+
+// Field numbers of every message: `prost::Message` keeps the fields of any other
+// number in `unknown_fields`.
+crate::ir::wire::messages! {
+    AttributeProto: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 13 | 14 | 15 | 20 | 21 | 22 | 23;
+    ValueInfoProto: 1 | 2 | 3 | 4;
+    NodeProto: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10;
+    IntIntListEntryProto: 1 | 2;
+    NodeDeviceConfigurationProto: 1 | 2 | 3;
+    ShardingSpecProto: 1 | 2 | 3 | 4;
+    ShardedDimProto: 1 | 2;
+    SimpleShardedDimProto: 1 | 2 | 3;
+    TrainingInfoProto: 1 | 2 | 3 | 4;
+    ModelProto: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 14 | 20 | 25 | 26;
+    DeviceConfigurationProto: 1 | 2 | 3;
+    StringStringEntryProto: 1 | 2;
+    TensorAnnotation: 1 | 2;
+    GraphProto: 1 | 2 | 5 | 10 | 11 | 12 | 13 | 14 | 15 | 16;
+    TensorProto: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 16;
+    tensor_proto::Segment: 1 | 2;
+    SparseTensorProto: 1 | 2 | 3;
+    TensorShapeProto: 1;
+    tensor_shape_proto::Dimension: 1 | 2 | 3;
+    TypeProto: 1 | 4 | 5 | 6 | 7 | 8 | 9;
+    type_proto::Tensor: 1 | 2;
+    type_proto::Sequence: 1;
+    type_proto::Map: 1 | 2;
+    type_proto::Optional: 1;
+    type_proto::SparseTensor: 1 | 2;
+    type_proto::Opaque: 1 | 2;
+    OperatorSetIdProto: 1 | 2;
+    FunctionProto: 1 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14;
 }

@@ -29,6 +29,7 @@ use super::proto;
 use super::tensor::Tensor;
 use super::tracked::{STAMP_BLOCK, TrackedVec, fresh_stamps};
 use super::value::{Dim, TensorType, ValueInfo, ValueType};
+use super::wire::UnknownFields;
 use std::sync::Arc;
 
 /// The length word of an absent optional string.
@@ -144,6 +145,7 @@ impl Snapshot {
             value_info,
             quantization_annotations,
             metadata_props: _,
+            unknown: _,
             presence: _,
         } = &mut model.graph;
         *initializers = self.initializers.restore(Reader::tensor);
@@ -215,6 +217,14 @@ impl Segment {
         }
     }
 
+    /// A message's unknown fields, as an optional string of bytes.
+    fn unknown(&mut self, u: &Option<UnknownFields>) {
+        match u {
+            Some(u) => self.bytes(u.as_bytes()),
+            None => self.word(ABSENT),
+        }
+    }
+
     fn strs(&mut self, list: &[String]) {
         self.word(list.len() as u64);
         for s in list {
@@ -234,6 +244,7 @@ impl Segment {
             metadata_props,
             overload,
             device_configurations,
+            unknown,
             presence,
         } = n;
         let plain = metadata_props.is_empty()
@@ -268,14 +279,17 @@ impl Segment {
                 value,
                 doc_string,
                 ref_attr_name: _,
+                unknown,
                 presence,
             } = a;
             self.str(name);
             self.str(doc_string);
+            self.unknown(unknown);
             self.word(u64::from(presence.bits()));
             self.attribute_value(value);
         }
         self.str(doc_string);
+        self.unknown(unknown);
         self.word(u64::from(presence.bits()));
     }
 
@@ -331,13 +345,20 @@ impl Segment {
         let proto::TensorAnnotation {
             tensor_name,
             quant_parameter_tensor_names,
+            unknown_fields,
         } = a;
         self.opt_str(tensor_name.as_deref());
+        self.unknown(unknown_fields);
         self.word(quant_parameter_tensor_names.len() as u64);
         for e in quant_parameter_tensor_names {
-            let proto::StringStringEntryProto { key, value } = e;
+            let proto::StringStringEntryProto {
+                key,
+                value,
+                unknown_fields,
+            } = e;
             self.opt_str(key.as_deref());
             self.opt_str(value.as_deref());
+            self.unknown(unknown_fields);
         }
     }
 
@@ -347,6 +368,7 @@ impl Segment {
             ty,
             doc_string,
             metadata_props,
+            unknown,
             presence,
         } = v;
         let rare = matches!(ty, Some(ValueType::Other(_))) || !metadata_props.is_empty();
@@ -355,6 +377,7 @@ impl Segment {
         }
         self.str(name);
         self.str(doc_string);
+        self.unknown(unknown);
         self.word(u64::from(presence.bits()));
         let Some(ValueType::Tensor(t)) = ty else {
             self.word(0);
@@ -408,6 +431,7 @@ fn save_header(header: &mut Model, model: &Model) {
         training_info,
         functions,
         configuration,
+        unknown,
         presence,
     } = model;
     header.ir_version = *ir_version;
@@ -421,6 +445,7 @@ fn save_header(header: &mut Model, model: &Model) {
     header.training_info.clone_from(training_info);
     header.functions.clone_from(functions);
     header.configuration.clone_from(configuration);
+    header.unknown.clone_from(unknown);
     header.presence = *presence;
     let Graph {
         name,
@@ -433,6 +458,7 @@ fn save_header(header: &mut Model, model: &Model) {
         value_info: _,
         quantization_annotations: _,
         metadata_props,
+        unknown,
         presence,
     } = graph;
     let h = &mut header.graph;
@@ -440,6 +466,7 @@ fn save_header(header: &mut Model, model: &Model) {
     h.sparse_initializers.clone_from(sparse_initializers);
     h.doc_string.clone_from(doc_string);
     h.metadata_props.clone_from(metadata_props);
+    h.unknown.clone_from(unknown);
     h.presence = *presence;
 }
 
@@ -485,6 +512,11 @@ impl Reader<'_> {
         (0..self.word()).map(|_| self.string()).collect()
     }
 
+    fn unknown(&mut self) -> Option<UnknownFields> {
+        let len = self.word();
+        (len != ABSENT).then(|| UnknownFields::from_bytes(self.bytes_of(len)))
+    }
+
     fn presence(&mut self) -> Presence {
         Presence::from_bits(self.word() as u16)
     }
@@ -502,12 +534,14 @@ impl Reader<'_> {
             .map(|_| {
                 let name = self.string();
                 let doc_string = self.string();
+                let unknown = self.unknown();
                 let presence = self.presence();
                 Attribute {
                     name,
                     value: self.attribute_value(),
                     doc_string,
                     ref_attr_name: None,
+                    unknown,
                     presence,
                 }
             })
@@ -523,6 +557,7 @@ impl Reader<'_> {
             metadata_props: Vec::new(),
             overload: None,
             device_configurations: Vec::new(),
+            unknown: self.unknown(),
             presence: self.presence(),
         }
     }
@@ -553,14 +588,18 @@ impl Reader<'_> {
     }
 
     fn annotation(&mut self) -> proto::TensorAnnotation {
+        let tensor_name = self.opt_string();
+        let unknown_fields = self.unknown();
         proto::TensorAnnotation {
-            tensor_name: self.opt_string(),
+            tensor_name,
             quant_parameter_tensor_names: (0..self.word())
                 .map(|_| proto::StringStringEntryProto {
                     key: self.opt_string(),
                     value: self.opt_string(),
+                    unknown_fields: self.unknown(),
                 })
                 .collect(),
+            unknown_fields,
         }
     }
 
@@ -570,6 +609,7 @@ impl Reader<'_> {
         }
         let name = self.string();
         let doc_string = self.string();
+        let unknown = self.unknown();
         let presence = self.presence();
         let ty = (self.word() == 1).then(|| {
             let elem_type = self.word() as i64 as i32;
@@ -590,6 +630,7 @@ impl Reader<'_> {
             ty,
             doc_string,
             metadata_props: Vec::new(),
+            unknown,
             presence,
         }
     }
@@ -600,7 +641,7 @@ mod tests {
     use super::Snapshot;
     use crate::ir::{
         Attribute, AttributeValue as V, Dim, ElemType, Graph, Model, Node, QuantType, Tensor,
-        TensorType, ValueInfo, ValueType, proto,
+        TensorType, UnknownFields, ValueInfo, ValueType, proto,
     };
 
     /// A model with `nodes` nodes and, by `seed`, every kind of value the snapshot writes
@@ -614,7 +655,10 @@ mod tests {
         m.opset_imports.push(proto::OperatorSetIdProto {
             domain: (seed % 2 == 0).then(String::new),
             version: Some(13 + seed),
+            unknown_fields: None,
         });
+        // Field 100, a varint: what a newer ONNX or a vendor might add.
+        let unknown = || Some(UnknownFields::from_bytes(vec![0xa0, 0x06, seed as u8]));
         for i in 0..nodes {
             let value = match (i as i64 + seed) % 8 {
                 0 => V::Ints(vec![seed, -1, i64::MIN]),
@@ -638,7 +682,12 @@ mod tests {
                 node.metadata_props.push(proto::StringStringEntryProto {
                     key: Some("k".into()),
                     value: None,
+                    unknown_fields: None,
                 });
+            }
+            if i % 3 == 1 {
+                node.unknown = unknown();
+                node.attributes[0].unknown = unknown();
             }
             node.attributes.push(Attribute::new("b", V::Int(i as i64)));
             m.graph.nodes.push(node);
@@ -652,7 +701,7 @@ mod tests {
                     }))
                 }
                 2 => info.ty = Some(ValueType::Other(Default::default())),
-                _ => {}
+                _ => info.unknown = unknown(),
             }
             m.graph.value_info.push(info);
             if (i as i64 + seed) % 2 == 0 {
@@ -674,7 +723,9 @@ mod tests {
             .push(proto::TensorAnnotation {
                 tensor_name: None,
                 quant_parameter_tensor_names: Vec::new(),
+                unknown_fields: unknown(),
             });
+        m.graph.unknown = unknown();
         m
     }
 

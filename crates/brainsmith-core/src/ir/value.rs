@@ -5,6 +5,7 @@ use super::proto;
 use super::proto::tensor_shape_proto::{Dimension, dimension};
 use super::proto::type_proto;
 use super::tensor::ElemType;
+use super::wire::UnknownFields;
 
 const NAME: u16 = 0;
 const DOC_STRING: u16 = 1;
@@ -20,6 +21,7 @@ pub struct ValueInfo {
     pub doc_string: String,
     /// Named metadata entries.
     pub metadata_props: Vec<proto::StringStringEntryProto>,
+    pub(super) unknown: Option<UnknownFields>,
     pub(super) presence: Presence,
 }
 
@@ -28,8 +30,8 @@ pub struct ValueInfo {
 pub enum ValueType {
     /// A dense tensor, the common case.
     Tensor(TensorType),
-    /// Sequences, maps, optionals, sparse tensors, or tensor types with denotations: kept
-    /// as read.
+    /// Sequences, maps, optionals, sparse tensors, or tensor types with denotations or
+    /// fields the schema does not define: kept as read.
     Other(proto::TypeProto),
 }
 
@@ -101,6 +103,7 @@ impl ValueInfo {
             ty: p.r#type.map(ValueType::from_proto),
             doc_string: presence.take(DOC_STRING, p.doc_string),
             metadata_props: p.metadata_props,
+            unknown: p.unknown_fields,
             presence,
         }
     }
@@ -113,6 +116,7 @@ impl ValueInfo {
             r#type: self.ty.map(ValueType::into_proto),
             doc_string: p.put(DOC_STRING, self.doc_string),
             metadata_props: self.metadata_props,
+            unknown_fields: self.unknown,
         }
     }
 }
@@ -122,12 +126,17 @@ impl ValueType {
     /// stays [`ValueType::Other`].
     pub fn from_proto(p: proto::TypeProto) -> ValueType {
         let plain = p.denotation.is_none()
+            && p.unknown_fields.is_none()
             && match &p.value {
                 Some(type_proto::Value::TensorType(t)) => {
                     t.elem_type.is_some()
-                        && t.shape
-                            .as_ref()
-                            .is_none_or(|s| s.dim.iter().all(|d| d.denotation.is_none()))
+                        && t.unknown_fields.is_none()
+                        && t.shape.as_ref().is_none_or(|s| {
+                            s.unknown_fields.is_none()
+                                && s.dim
+                                    .iter()
+                                    .all(|d| d.denotation.is_none() && d.unknown_fields.is_none())
+                        })
                 }
                 _ => false,
             };
@@ -170,10 +179,14 @@ impl ValueType {
                                     Dim::Param(p) => Some(dimension::Value::DimParam(p)),
                                     Dim::Unknown => None,
                                 },
+                                unknown_fields: None,
                             })
                             .collect(),
+                        unknown_fields: None,
                     }),
+                    unknown_fields: None,
                 })),
+                unknown_fields: None,
             },
         }
     }

@@ -661,6 +661,7 @@ mod tests {
                 .push(brainsmith_core::ir::proto::OperatorSetIdProto {
                     domain: Some(String::new()),
                     version: Some(13),
+                    ..Default::default()
                 });
             m
         };
