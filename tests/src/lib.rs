@@ -2,6 +2,7 @@
 //! helpers they share, and runs the README's example as a doctest.
 
 #[path = "../../crates/brainsmith-core/tests/craft/mod.rs"]
+pub mod chromium;
 pub mod craft;
 pub mod layers;
 pub mod oracle;

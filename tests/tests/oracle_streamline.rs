@@ -49,6 +49,7 @@ fn check(name: &str, original: Model) {
             save_intermediate: None,
             output_dir: None,
             progress: None,
+            target: None,
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -88,6 +88,12 @@ fn compile_command() -> Command {
                 .help("Seeded frames simulated and checked against the model (0: none)"),
         )
         .arg(
+            Arg::new("prefer")
+                .long("prefer")
+                .value_parser(["hls", "rtl"])
+                .help("Put every kernel's HLS or RTL backends first (a backend that refuses a node falls back to the next)"),
+        )
+        .arg(
             Arg::new("force")
                 .long("force")
                 .action(ArgAction::SetTrue)
@@ -110,6 +116,10 @@ fn run_compile(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
     options.clock_ns = args.get_one::<f64>("clock-ns").copied().unwrap_or(10.0);
     options.check_frames = args.get_one::<usize>("frames").copied().unwrap_or(20);
     options.force = args.get_flag("force");
+    options.prefer = args.get_one::<String>("prefer").map(|p| match p.as_str() {
+        "rtl" => brainsmith_core::Language::Rtl,
+        _ => brainsmith_core::Language::Hls,
+    });
     let colour = io.colour;
     let err = &mut *io.err;
     let mut progress = |what: &str| {

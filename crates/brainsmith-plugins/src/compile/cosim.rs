@@ -111,8 +111,6 @@ void {ident}_rtl(hls::stream<ap_uint<{wi}>> &in0, hls::stream<ap_uint<{wo}>> &ou
 }}
 "#,
         cmax = ci.max(co),
-        set_in = set_in.replace("top->", "top->"),
-        get_out = get_out,
     )
 }
 
@@ -415,8 +413,31 @@ pub fn build(root: &Path, design: &Design, net: &Netlist) -> Result<Cosim, SimEr
             }
             objects.push(mdir.join(format!("V{}__ALL.a", node.ident)));
             includes.push(mdir.clone());
-            verilated_lib.get_or_insert_with(|| mdir.join("libverilated.a"));
         }
+        // Verilator's runtime, once for every model.
+        let root_dir = verilator_root()?;
+        let inc = root_dir.join("include");
+        for runtime in ["verilated.cpp", "verilated_threads.cpp"] {
+            let object = build.join(runtime).with_extension("o");
+            let out = Command::new(&cxx)
+                .args(["-std=c++17", "-O1", "-c", "-I"])
+                .arg(&inc)
+                .arg("-I")
+                .arg(inc.join("vltstd"))
+                .arg(inc.join(runtime))
+                .arg("-o")
+                .arg(&object)
+                .output()
+                .map_err(|e| SimError(format!("cannot run the C++ compiler: {e}")))?;
+            if !out.status.success() {
+                return Err(SimError(format!(
+                    "Verilator's runtime ({runtime}) does not compile:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            objects.push(object);
+        }
+        verilated_lib = Some(());
     }
     let mut command = Command::new(&cxx);
     command
@@ -442,8 +463,8 @@ pub fn build(root: &Path, design: &Design, net: &Netlist) -> Result<Cosim, SimEr
     }
     command.arg(dir.join("tb.cpp"));
     command.args(&objects);
-    if let Some(lib) = verilated_lib {
-        command.arg(lib).args(["-lpthread", "-latomic"]);
+    if verilated_lib.is_some() {
+        command.args(["-lpthread", "-latomic"]);
     }
     let out = command
         .arg("-o")

@@ -34,7 +34,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use brainsmith_core::blueprint::{Blueprint, Options as RunOptions, execute};
+use brainsmith_core::Language;
+use brainsmith_core::blueprint::{
+    BackendEntry, Blueprint, KernelEntry, Options as RunOptions, Position, execute,
+};
 use brainsmith_core::ir::{ElemType, Model, Node, QuantType, Tensor};
 use brainsmith_core::kernel::{Direction, Target};
 use brainsmith_core::{PluginError, Registry, StepContext};
@@ -66,6 +69,9 @@ pub struct Options {
     pub force: bool,
     /// Seeded frames simulated and checked against the model (0: no check).
     pub check_frames: usize,
+    /// Put this language's backends first for every kernel (the blueprint's `kernels`
+    /// order otherwise; a backend that refuses a node still falls back to the next).
+    pub prefer: Option<Language>,
 }
 
 impl Options {
@@ -82,6 +88,7 @@ impl Options {
             clock_ns: Target::default().clock_ns,
             force: false,
             check_frames: 20,
+            prefer: None,
         }
     }
 
@@ -212,6 +219,9 @@ pub fn compile(
             ));
         }
     }
+    if let Some(language) = options.prefer {
+        prefer(&mut blueprint, registry, language, &bp_path);
+    }
     let plan = blueprint.check(registry).map_err(err)?;
 
     progress("reading the model");
@@ -308,6 +318,7 @@ pub fn compile(
     seconds.insert("compile".to_owned(), started.elapsed().as_secs_f64());
 
     let mut measured = BTreeMap::new();
+    let mut stitched = None;
     if options.check_frames > 0 {
         progress("building the co-simulation");
         let t = Instant::now();
@@ -329,12 +340,21 @@ pub fn compile(
                 )
             })?;
         }
-        for (name, cycles) in simulated.rtl_cycles {
+        for (name, cycles) in &simulated.rtl_cycles {
             if let Some(&worst) = cycles.iter().max() {
-                measured.insert(name, worst);
+                measured.insert(name.clone(), worst);
             }
         }
         seconds.insert("simulation".to_owned(), t.elapsed().as_secs_f64());
+        if design.all_rtl() {
+            progress("simulating the stitched RTL top");
+            let t = Instant::now();
+            stitched = Some(stitched_rtl(&root, &design, &net, &simulated)?);
+            seconds.insert(
+                "stitched_rtl_simulation".to_owned(),
+                t.elapsed().as_secs_f64(),
+            );
+        }
     }
 
     let host_nodes: Vec<(String, String)> = host
@@ -352,6 +372,7 @@ pub fn compile(
     };
     report.target_cycles = target_cycles.or_else(|| set_folding_target(&blueprint));
     report.frames_checked = options.check_frames;
+    report.stitched_rtl = stitched;
     report.seconds = seconds;
     std::fs::write(root.join("report.json"), report.to_json()).map_err(err)?;
     std::fs::write(root.join("report.txt"), report.to_text()).map_err(err)?;
@@ -395,6 +416,123 @@ pub fn compile(
         report,
         dir: out.clone(),
         warnings,
+    })
+}
+
+/// Makes `language`'s backends come first for every kernel the blueprint uses (every
+/// registered one when it lists none), keeping the order within each language.
+fn prefer(blueprint: &mut Blueprint, registry: &Registry, language: Language, file: &Path) {
+    let at = Position {
+        file: file.to_owned(),
+        line: 1,
+        column: 1,
+    };
+    let entries = blueprint.kernels.get_or_insert_with(|| {
+        registry
+            .kernels()
+            .map(|k| KernelEntry {
+                name: k.qualified_name().to_owned(),
+                config: toml::Table::new(),
+                backends: None,
+                at: at.clone(),
+            })
+            .collect()
+    });
+    for entry in entries.iter_mut() {
+        let backends = entry.backends.get_or_insert_with(|| {
+            registry
+                .kernel(&entry.name)
+                .map(|k| {
+                    let mut all: Vec<_> = k.backends().collect();
+                    all.sort_by_key(|b| std::cmp::Reverse(b.priority()));
+                    all.into_iter()
+                        .map(|b| BackendEntry {
+                            name: b.qualified_name().to_owned(),
+                            config: toml::Table::new(),
+                            at: at.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        let is = |b: &BackendEntry| {
+            registry
+                .backend(&b.name)
+                .is_ok_and(|r| r.language() == language)
+        };
+        backends.sort_by_key(|b| !is(b));
+    }
+}
+
+/// Runs the stitched SystemVerilog top of an all-RTL design through Verilator alone, on
+/// the frames `simulated` ran, back to back without stalls; its output must be the
+/// co-simulation's, word for word. Returns what it measured.
+fn stitched_rtl(
+    root: &Path,
+    design: &Design,
+    net: &stitch::Netlist,
+    simulated: &Simulated,
+) -> Result<report::StitchedRun, String> {
+    let mut sources = vec![brainsmith_core::GeneratedFile {
+        path: format!("{}.sv", stitch::TOP),
+        contents: stitch::sv_top(design, net),
+    }];
+    let mut params = Vec::new();
+    for node in &design.nodes {
+        for f in &node.generated.sources {
+            if f.path.ends_with(".sv") || f.path.ends_with(".v") {
+                sources.push(f.clone());
+            } else {
+                params.push(f.clone());
+            }
+        }
+        params.extend(node.generated.params.iter().cloned());
+    }
+    let generated = brainsmith_core::Generated {
+        sources,
+        params,
+        interface: brainsmith_core::Interface {
+            top: stitch::TOP.to_owned(),
+            ports: Vec::new(),
+            clock: Some("ap_clk".into()),
+            reset: Some("ap_rst_n".into()),
+        },
+    };
+    let out_wire = net.wires.iter().position(|w| w.name == "out0").unwrap_or(0);
+    let sim = crate::rtlsim::compile_rtl(
+        &root.join("sim").join("stitched_rtl"),
+        &generated,
+        net.wires[0].width,
+        net.wires[out_wire].width,
+    )
+    .map_err(err)?;
+    let run = sim
+        .run(
+            &simulated.words_in,
+            simulated.words_out.len(),
+            crate::rtlsim::Stalls::NONE,
+        )
+        .map_err(err)?;
+    if run.words != simulated.words_out {
+        let k = run
+            .words
+            .iter()
+            .zip(&simulated.words_out)
+            .position(|(a, b)| a != b)
+            .unwrap_or(run.words.len().min(simulated.words_out.len()));
+        return Err(format!(
+            "the stitched RTL top's output differs from the co-simulation's at word {k}"
+        ));
+    }
+    let frames = simulated.outputs.len();
+    let in_per_frame = simulated.words_in.len() / frames.max(1);
+    let timing = run
+        .frames(in_per_frame, simulated.out_per_frame)
+        .unwrap_or_default();
+    Ok(report::StitchedRun {
+        frames,
+        first_frame_cycles: timing.first().map_or(0, |f| f.cycles()),
+        interval_cycles: run.interval(simulated.out_per_frame),
     })
 }
 
@@ -490,6 +628,12 @@ pub struct Simulated {
     pub outputs: Vec<Vec<Tensor>>,
     /// Per RTL node, its cycles per frame.
     pub rtl_cycles: Vec<(String, Vec<u64>)>,
+    /// The accelerator's input words, all frames.
+    pub words_in: Vec<Vec<u64>>,
+    /// Its output words, all frames.
+    pub words_out: Vec<Vec<u64>>,
+    /// Output words per frame.
+    pub out_per_frame: usize,
 }
 
 /// Runs `inputs` (one tensor per frame) through the host model, its accelerator simulated
@@ -572,6 +716,9 @@ pub fn run_frames(
     Ok(Simulated {
         outputs,
         rtl_cycles: run.rtl_cycles,
+        words_in: words,
+        words_out: run.words,
+        out_per_frame: out_words,
     })
 }
 
@@ -646,14 +793,14 @@ pub fn simulate(
         .ok_or("the host model's input has no static shape")?;
     let frame: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     let per_frame: usize = frame.iter().product();
+    // One frame; frames stacked on a new leading axis; or frames along the batch axis.
+    let stacked = input.shape.len() == frame.len() + 1 && input.shape[1..] == frame[..];
+    let batched = frame.first() == Some(&1)
+        && input.shape.len() == frame.len()
+        && input.shape[1..] == frame[1..];
     let frames = if input.shape == frame {
         1
-    } else if input.shape.len() == frame.len() + 1 && input.shape[1..] == frame[..] {
-        input.shape[0]
-    } else if frame.first() == Some(&1)
-        && input.shape.len() == frame.len()
-        && input.shape[1..] == frame[1..]
-    {
+    } else if stacked || batched {
         input.shape[0]
     } else {
         return Err(format!(

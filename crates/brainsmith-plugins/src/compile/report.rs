@@ -120,6 +120,19 @@ pub struct NodeRow {
     pub fifo_depth: Option<u64>,
 }
 
+/// What the stitched RTL top's simulation measured: frames streamed back to back, the
+/// output always ready.
+#[derive(Clone, Debug, Serialize)]
+pub struct StitchedRun {
+    /// Frames run.
+    pub frames: usize,
+    /// Cycles from the first frame's first input word to its last output word.
+    pub first_frame_cycles: u64,
+    /// Steady-state cycles per frame (between the last output words of the first and the
+    /// last frame); `None` for one frame.
+    pub interval_cycles: Option<f64>,
+}
+
 /// The whole report.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -157,6 +170,8 @@ pub struct Report {
     pub measured_cycles_per_frame: Option<u64>,
     /// Frames simulated and checked against the model.
     pub frames_checked: usize,
+    /// The stitched RTL top's own simulation (an all-RTL design only).
+    pub stitched_rtl: Option<StitchedRun>,
     /// Seconds per phase.
     pub seconds: BTreeMap<String, f64>,
 }
@@ -224,6 +239,7 @@ impl Report {
             estimated_latency_cycles: design.nodes.iter().filter_map(|n| n.cycles).sum(),
             measured_cycles_per_frame: measured.values().copied().max(),
             frames_checked: 0,
+            stitched_rtl: None,
             seconds: BTreeMap::new(),
         }
     }
@@ -345,6 +361,17 @@ impl Report {
                     "measured: no RTL node was simulated (HLS C++ simulation is untimed)"
                 );
             }
+        }
+        if let Some(run) = &self.stitched_rtl {
+            let _ = writeln!(
+                s,
+                "stitched RTL top (Verilator): {} frames back to back, {} cycles per frame in \
+                 steady state, {} cycles for the first frame",
+                run.frames,
+                run.interval_cycles
+                    .map_or_else(|| "-".to_owned(), |c| format!("{c:.1}")),
+                thousands(run.first_frame_cycles)
+            );
         }
         if !self.host_nodes.is_empty() {
             let names: Vec<String> = self

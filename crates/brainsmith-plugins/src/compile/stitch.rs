@@ -76,6 +76,22 @@ pub fn netlist(design: &Design, constants: &dyn Fn(&str) -> bool) -> Result<Netl
     let mut connections = Vec::new();
     for node in &design.nodes {
         let label = format!("node '{}' ({})", node.name, node.backend_short);
+        // A FIFO's output is the stream it buffers, made as deep as the FIFO.
+        if let Some(depth) = node.fifo_depth {
+            let (Some(input), Some(output)) = (node.inputs.first(), node.outputs.first()) else {
+                return Err(format!("{label}: a FIFO has one input and one output"));
+            };
+            let &w = by_tensor.get(input).ok_or_else(|| {
+                format!("{label}: its input '{input}' is written by no earlier node")
+            })?;
+            wires[w].depth = wires[w].depth.max(depth);
+            by_tensor.insert(output.clone(), w);
+            connections.push(Connection {
+                ports: vec![("in0".into(), w), ("out0".into(), w)],
+                streamer: None,
+            });
+            continue;
+        }
         let mut ports = Vec::new();
         let mut streamer = None;
         for port in &node.generated.interface.ports {
@@ -139,21 +155,14 @@ pub fn netlist(design: &Design, constants: &dyn Fn(&str) -> bool) -> Result<Netl
             }
             ports.push((port.name.clone(), wire));
         }
-        // A FIFO's output is the stream it buffers, made as deep as the FIFO.
-        if let Some(depth) = node.fifo_depth
-            && let (Some(input), Some(output)) = (node.inputs.first(), node.outputs.first())
-            && let Some(&w) = by_tensor.get(input)
-        {
-            wires[w].depth = wires[w].depth.max(depth);
-            by_tensor.insert(output.clone(), w);
-        }
         connections.push(Connection { ports, streamer });
     }
     let out = *by_tensor
         .get(&design.output)
         .ok_or("no node writes the accelerator's output")?;
-    // The output stream is named `out0`; a FIFO in front of it still has its own wire in
-    // SystemVerilog, so only the producing port is renamed.
+    if out == 0 {
+        return Err("the accelerator's output is its input: it computes nothing".into());
+    }
     wires[out].name = "out0".into();
     Ok(Netlist { wires, connections })
 }
@@ -268,7 +277,9 @@ pub fn cpp_top(design: &Design, net: &Netlist) -> String {
 }
 
 /// The SystemVerilog top: every node an instance of its module, connected by AXI-Stream
-/// (`<port>_tdata`, `_tvalid`, `_tready`), all on one clock and active-low reset.
+/// (`<port>_tdata`, `_tvalid`, `_tready`), all on one clock and active-low reset. Every
+/// stream is a bundle `w<k>`; a FIFO reads its bundle and drives `<fifo>_q`, which the
+/// stream's readers read instead.
 pub fn sv_top(design: &Design, net: &Netlist) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -287,54 +298,42 @@ pub fn sv_top(design: &Design, net: &Netlist) -> String {
         wi - 1,
         wo - 1
     );
-    // Wires named by the node that drives them: a FIFO's output is its own wire here.
-    let mut names: Vec<String> = net.wires.iter().map(|w| w.name.clone()).collect();
-    let mut driven_by_fifo: FxHashMap<usize, String> = FxHashMap::default();
+    let bundle = |name: &str, width: u64| {
+        format!(
+            "  logic [{}:0] {name}_tdata;\n  logic {name}_tvalid;\n  logic {name}_tready;\n",
+            width - 1
+        )
+    };
+    // What the readers of each stream read: the stream, or the FIFO's output after it.
+    let mut read: Vec<String> = (0..net.wires.len()).map(|w| format!("w{w}")).collect();
+    for (w, wire) in net.wires.iter().enumerate() {
+        s.push_str(&bundle(&format!("w{w}"), wire.width));
+    }
     for (node, conn) in design.nodes.iter().zip(&net.connections) {
-        for (port, w) in &conn.ports {
-            if port.starts_with("out") && node.is_fifo() {
-                driven_by_fifo.insert(*w, format!("{}_q", node.ident));
-            }
-        }
         if node.is_fifo()
             && let Some((_, w)) = conn.ports.first()
         {
-            driven_by_fifo.insert(*w, format!("{}_q", node.ident));
+            let q = format!("{}_q", node.ident);
+            s.push_str(&bundle(&q, net.wires[*w].width));
+            read[*w] = q;
         }
     }
-    for (i, w) in net.wires.iter().enumerate() {
-        if w.name != "in0" && w.name != "out0" {
-            let _ = writeln!(
-                s,
-                "  logic [{}:0] {n}_tdata;\n  logic {n}_tvalid;\n  logic {n}_tready;",
-                w.width - 1,
-                n = names[i]
-            );
-        }
-        if let Some(q) = driven_by_fifo.get(&i) {
-            let _ = writeln!(
-                s,
-                "  logic [{}:0] {q}_tdata;\n  logic {q}_tvalid;\n  logic {q}_tready;",
-                w.width - 1
-            );
-        }
-    }
-    // After a FIFO, readers of its wire read the FIFO's output.
-    let mut reader_name: Vec<String> = names.clone();
-    for (i, q) in &driven_by_fifo {
-        reader_name[*i] = q.clone();
-    }
+    let _ = writeln!(
+        s,
+        "  assign w0_tdata = in0_tdata;\n  assign w0_tvalid = in0_tvalid;\n  \
+         assign in0_tready = w0_tready;\n  assign out0_tdata = {o}_tdata;\n  \
+         assign out0_tvalid = {o}_tvalid;\n  assign {o}_tready = out0_tready;",
+        o = read[out_wire]
+    );
     for (node, conn) in design.nodes.iter().zip(&net.connections) {
         let iface = &node.generated.interface;
-        if let Some((port, w)) = &conn.streamer {
+        if let Some((_, w)) = &conn.streamer {
             let _ = writeln!(
                 s,
                 "\n  {m}_memstream {m}_memstream_i (\n    .ap_clk(ap_clk),\n    .ap_rst_n(ap_rst_n),\n    \
-                 .out0_tdata({n}_tdata),\n    .out0_tvalid({n}_tvalid),\n    .out0_tready({n}_tready)\n  );",
+                 .out0_tdata(w{w}_tdata),\n    .out0_tvalid(w{w}_tvalid),\n    .out0_tready(w{w}_tready)\n  );",
                 m = node.ident,
-                n = names[*w]
             );
-            let _ = port;
         }
         let mut pins = Vec::new();
         if let Some(clk) = &iface.clock {
@@ -344,16 +343,12 @@ pub fn sv_top(design: &Design, net: &Netlist) -> String {
             pins.push(format!(".{rst}(ap_rst_n)"));
         }
         for (port, w) in &conn.ports {
-            let wire = if port.starts_with("in") {
-                if node.is_fifo() {
-                    names[*w].clone()
-                } else {
-                    reader_name[*w].clone()
-                }
-            } else if node.is_fifo() {
-                reader_name[*w].clone()
-            } else {
-                names[*w].clone()
+            let wire = match (node.is_fifo(), port.starts_with("in")) {
+                (true, true) => format!("w{w}"),
+                (true, false) => format!("{}_q", node.ident),
+                (false, true) if Some((port.clone(), *w)) == conn.streamer => format!("w{w}"),
+                (false, true) => read[*w].clone(),
+                (false, false) => format!("w{w}"),
             };
             for sig in ["tdata", "tvalid", "tready"] {
                 pins.push(format!(".{port}_{sig}({wire}_{sig})"));
@@ -368,6 +363,5 @@ pub fn sv_top(design: &Design, net: &Netlist) -> String {
         );
     }
     s.push_str("endmodule\n");
-    let _ = &mut names;
     s
 }
