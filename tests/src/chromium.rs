@@ -53,9 +53,16 @@ pub fn screenshot_svg(chromium: &str, svg_file: &Path) -> Shot {
     let png_file = dir.path().join("shot.png");
     let started = Instant::now();
     screenshot(chromium, dir.path(), svg_file, &png_file, w, h);
-    eprintln!("chromium screenshot of {w}x{h} took {:?}", started.elapsed());
+    eprintln!(
+        "chromium screenshot of {w}x{h} took {:?}",
+        started.elapsed()
+    );
     let (pixels, width, height) = decode(&png_file);
-    assert_eq!((width, height), (w, h), "the screenshot has the window's size");
+    assert_eq!(
+        (width, height),
+        (w, h),
+        "the screenshot has the window's size"
+    );
     Shot {
         pixels,
         width,
@@ -150,4 +157,3 @@ pub fn count(pixels: &[[u8; 3]], colour: [u8; 3]) -> usize {
         })
         .count()
 }
-

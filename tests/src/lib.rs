@@ -1,8 +1,8 @@
 //! Cross-crate tests of brainsmith-rs; the tests live in `tests/`. This library holds the
 //! helpers they share, and runs the README's example as a doctest.
 
-#[path = "../../crates/brainsmith-core/tests/craft/mod.rs"]
 pub mod chromium;
+#[path = "../../crates/brainsmith-core/tests/craft/mod.rs"]
 pub mod craft;
 pub mod layers;
 pub mod oracle;
