@@ -149,13 +149,18 @@ impl Lcg {
     }
 }
 
-/// Loads a model of `../shared/models` (beside the project root, in CI too) that is too
-/// large to copy into the project's test data; its provenance is that folder's README.
-pub fn shared_model(name: &str) -> Model {
+/// The path of a model of `../shared/models` (`$BRAINSMITH_SHARED/models`).
+pub fn shared_model_path(name: &str) -> PathBuf {
     let shared = std::env::var_os("BRAINSMITH_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let path = shared.join("models").join(name);
+    shared.join("models").join(name)
+}
+
+/// Loads a model of `../shared/models` (beside the project root, in CI too) that is too
+/// large to copy into the project's test data; its provenance is that folder's README.
+pub fn shared_model(name: &str) -> Model {
+    let path = shared_model_path(name);
     Model::load(&path).unwrap_or_else(|e| {
         panic!("{e} (the shared models sit beside the project root; set BRAINSMITH_SHARED to their parent)")
     })
