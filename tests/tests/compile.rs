@@ -481,7 +481,10 @@ fn the_reference_outputs_are_qonnxs() {
     let Some(oracle) = Oracle::find() else { return };
     let dir = scratch_dir("compile_reference");
     std::fs::create_dir_all(&dir).unwrap();
-    for name in ["brevitas_tfc_1w1a_seed1.onnx", "brevitas_cnv_1w1a_seed2.onnx"] {
+    for name in [
+        "brevitas_tfc_1w1a_seed1.onnx",
+        "brevitas_cnv_1w1a_seed2.onnx",
+    ] {
         let path = shared_path(name);
         let model = Model::load(&path).unwrap();
         for x in seeded_frames(&model, 3).unwrap() {

@@ -486,20 +486,37 @@ fn the_finn_blueprint_builds_tfc_into_specialised_kernels_and_their_sources() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    // Every compute node is in hardware, specialised to HLS with its reason recorded.
+    // Every compute node is in hardware, specialised to HLS with its reason recorded; the
+    // FIFOs between kernels to RTL, their only backend.
     let ops = compute_ops(&m);
     assert_eq!(ops[0], "Reshape", "{ops:?}");
     for node in m.graph.nodes.iter().skip(1) {
-        assert!(node.op_type.ends_with("_hls"), "{ops:?}");
-        assert_eq!(node.domain, "finn.custom_op.fpgadataflow.hls");
+        let language = if node.op_type == "StreamingFIFO_rtl" {
+            "rtl"
+        } else {
+            "hls"
+        };
+        assert!(node.op_type.ends_with(&format!("_{language}")), "{ops:?}");
+        assert_eq!(
+            node.domain,
+            format!("finn.custom_op.fpgadataflow.{language}")
+        );
         let why = node
             .attr_str(brainsmith_plugins::steps::CHOICE_ATTR)
             .unwrap();
         assert!(
-            why.ends_with("_hls: the first backend of the build's order that implements it"),
+            why.ends_with(&format!(
+                "_{language}: the first backend of the build's order that implements it"
+            )),
             "{why}"
         );
     }
+    let fifos = ops.iter().filter(|o| *o == "StreamingFIFO_rtl").count();
+    assert_eq!(
+        fifos,
+        (ops.len() - 1) / 2,
+        "a FIFO between every two kernels: {ops:?}"
+    );
     assert!(ops.iter().any(|o| o == "MVAU_hls"));
     // Folded for 1000 cycles per frame: every kernel within it.
     for node in m.graph.nodes.iter().skip(1) {

@@ -86,8 +86,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One model's stages, and the op types left in software.
-type Measured = (Vec<Stage>, Vec<String>);
+/// One model's stages, the op types left in software, and the whole compile's seconds:
+/// (compile, simulation build, simulation per frame).
+type Measured = (Vec<Stage>, Vec<String>, [f64; 3]);
 
 /// Our stages for each prepared model, from the `hw_flow` bench target.
 fn ours(root: &Path, runs: usize, models: &[PathBuf]) -> Result<Vec<Measured>, String> {
@@ -136,7 +137,16 @@ fn ours(root: &Path, runs: usize, models: &[PathBuf]) -> Result<Vec<Measured>, S
                         .collect()
                 })
                 .unwrap_or_default();
-            Ok((stages, software))
+            let secs = |k: &str| json[k].as_f64().unwrap_or(f64::NAN);
+            Ok((
+                stages,
+                software,
+                [
+                    secs("compile"),
+                    secs("simulation_build"),
+                    secs("simulation_per_frame"),
+                ],
+            ))
         })
         .collect()
 }
@@ -288,7 +298,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
          fold it for 1000 cycles per frame.\n",
         o.runs, o.finn_runs
     );
-    for ((name, raw), (stages, software)) in networks.iter().zip(&ours) {
+    for ((name, raw), (stages, software, whole)) in networks.iter().zip(&ours) {
         let theirs = if with_finn {
             eprintln!("FINN's flow on {name}...");
             Some(finn(&root, &o, raw))
@@ -387,6 +397,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 );
             }
         }
+        let [compile_s, build_s, frame_s] = *whole;
+        let ratio = if total_finn > 0.0 && matches!(theirs, Some(Ok(_))) {
+            format!("{:.0}x", total_finn / compile_s)
+        } else {
+            "-".to_owned()
+        };
+        let _ = writeln!(
+            md,
+            "\nThe whole `brainsmith compile` (the flow above, then the partition, FIFOs, every \
+             node generated and written, the stitched tops, the report and the picture; no \
+             simulation), against FINN's total above: **{}** against {} (**{ratio}**). Its \
+             simulation of 20 frames then builds in {:.1} s and runs {} per frame.",
+            fmt_time(compile_s),
+            fmt_time(total_finn),
+            build_s,
+            fmt_time(frame_s)
+        );
         let _ = writeln!(
             md,
             "\nLeft in software by ours: {}.\n",

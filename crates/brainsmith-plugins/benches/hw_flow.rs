@@ -7,8 +7,11 @@
 //! ```
 //!
 //! prints one JSON line per model: `{"model", "runs", "stages": [{"stage", "seconds"}],
-//! "total", "nodes", "software"}`: the stages are `load` (reading the file) and the
-//! blueprint's items; `software` lists the op types left outside hardware.
+//! "total", "nodes", "software", "compile", "simulation_build", "simulation_per_frame"}`:
+//! the stages are `load` (reading the file) and the blueprint's items; `software` lists
+//! the op types left outside hardware; `compile` is the whole `brainsmith compile`
+//! without its simulation (median of the runs), the last two its simulation of 20 frames
+//! (the build, and the run per frame).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +120,34 @@ fn run() -> Result<(), String> {
             last = Some(model);
         }
         let model = last.ok_or("no run")?;
+        // The whole `brainsmith compile` (no simulation), and once with its simulation of
+        // 20 frames; on ZCU104's part, where CNV folded for 1000 cycles fits.
+        let mut compile_times = Vec::new();
+        let compile_options = |frames: usize, dir: &str| {
+            let mut o = brainsmith_plugins::compile::Options::new(path, a.out.join(dir));
+            o.target_cycles = Some(1000);
+            o.part = "xczu7ev-ffvc1156-2-e".into();
+            o.check_frames = frames;
+            o.force = true;
+            o
+        };
+        for _ in 0..a.runs {
+            let start = Instant::now();
+            brainsmith_plugins::compile::compile(
+                registry,
+                &compile_options(0, "compiled"),
+                &mut |_| {},
+            )
+            .map_err(|e| format!("{path}: compile: {e}"))?;
+            compile_times.push(start.elapsed().as_secs_f64());
+        }
+        let simulated = brainsmith_plugins::compile::compile(
+            registry,
+            &compile_options(20, "simulated"),
+            &mut |_| {},
+        )
+        .map_err(|e| format!("{path}: compile with simulation: {e}"))?;
+        let sim_seconds = |k: &str| simulated.report.seconds.get(k).copied().unwrap_or(f64::NAN);
         let medians: Vec<f64> = times.into_iter().map(median).collect();
         let stages: Vec<serde_json::Value> = labels
             .iter()
@@ -139,6 +170,9 @@ fn run() -> Result<(), String> {
                 "total": medians.iter().sum::<f64>(),
                 "nodes": model.graph.nodes.len(),
                 "software": software,
+                "compile": median(compile_times),
+                "simulation_build": sim_seconds("simulation_build"),
+                "simulation_per_frame": sim_seconds("simulation") / 20.0,
             })
         );
     }

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use brainsmith_core::Language;
 use brainsmith_core::cli::clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use brainsmith_core::cli::{App, Io};
 
@@ -23,14 +24,64 @@ pub fn app() -> App {
         )
         .command(compile_command(), run_compile)
         .command(simulate_command(), run_simulate)
+        .command(dse_command(), run_dse)
 }
 
 fn compile_command() -> Command {
-    Command::new("compile")
-        .about(
-            "Compile a QONNX model into a stitched dataflow accelerator, co-simulated against \
-             the model, with a report and a picture",
-        )
+    common_args(Command::new("compile").about(
+        "Compile a QONNX model into a stitched dataflow accelerator, co-simulated against \
+         the model, with a report and a picture",
+    ))
+    .arg(
+        Arg::new("target-cycles")
+            .long("target-cycles")
+            .value_name("N")
+            .value_parser(value_parser!(u64))
+            .conflicts_with("target-fps")
+            .help("Cycles per frame the slowest node may take (the folding target)"),
+    )
+    .arg(
+        Arg::new("target-fps")
+            .long("target-fps")
+            .value_name("N")
+            .value_parser(value_parser!(f64))
+            .help("Frames per second to reach at the clock"),
+    )
+    .arg(
+        Arg::new("prefer")
+            .long("prefer")
+            .value_parser(["hls", "rtl"])
+            .help("Put every kernel's HLS or RTL backends first (a backend that refuses a node falls back to the next)"),
+    )
+}
+
+fn dse_command() -> Command {
+    common_args(Command::new("dse").about(
+        "Explore folding targets and backend preferences: every design point estimated, the \
+         Pareto front marked (dse.txt, dse.json), the fastest point on it compiled",
+    ))
+    .arg(
+        Arg::new("targets")
+            .long("targets")
+            .value_name("LIST")
+            .value_delimiter(',')
+            .value_parser(value_parser!(u64))
+            .default_value("250,500,1000,2000,5000,10000,20000,50000")
+            .help("Folding targets in cycles per frame"),
+    )
+    .arg(
+        Arg::new("prefer")
+            .long("prefer")
+            .value_name("LIST")
+            .value_delimiter(',')
+            .value_parser(["hls", "rtl", "blueprint"])
+            .default_value("hls,rtl")
+            .help("Backend preferences to try (`blueprint`: the blueprint's own order)"),
+    )
+}
+
+fn common_args(command: Command) -> Command {
+    command
         .arg(
             Arg::new("model")
                 .required(true)
@@ -53,21 +104,6 @@ fn compile_command() -> Command {
                 .help("The blueprint to run (default: FINN's flow, shipped with the binary)"),
         )
         .arg(
-            Arg::new("target-cycles")
-                .long("target-cycles")
-                .value_name("N")
-                .value_parser(value_parser!(u64))
-                .conflicts_with("target-fps")
-                .help("Cycles per frame the slowest node may take (the folding target)"),
-        )
-        .arg(
-            Arg::new("target-fps")
-                .long("target-fps")
-                .value_name("N")
-                .value_parser(value_parser!(f64))
-                .help("Frames per second to reach at the clock"),
-        )
-        .arg(
             Arg::new("part")
                 .long("part")
                 .default_value("xc7z020clg400-1")
@@ -88,12 +124,6 @@ fn compile_command() -> Command {
                 .help("Seeded frames simulated and checked against the model (0: none)"),
         )
         .arg(
-            Arg::new("prefer")
-                .long("prefer")
-                .value_parser(["hls", "rtl"])
-                .help("Put every kernel's HLS or RTL backends first (a backend that refuses a node falls back to the next)"),
-        )
-        .arg(
             Arg::new("force")
                 .long("force")
                 .action(ArgAction::SetTrue)
@@ -101,25 +131,35 @@ fn compile_command() -> Command {
         )
 }
 
-fn run_compile(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
+fn options(args: &ArgMatches) -> compile::Options {
     let path = |k: &str| args.get_one::<PathBuf>(k).cloned();
     let mut options = compile::Options::new(
         path("model").unwrap_or_default(),
         path("output").unwrap_or_default(),
     );
     options.blueprint = path("blueprint");
-    options.target_cycles = args.get_one::<u64>("target-cycles").copied();
-    options.target_fps = args.get_one::<f64>("target-fps").copied();
     if let Some(part) = args.get_one::<String>("part") {
         options.part.clone_from(part);
     }
     options.clock_ns = args.get_one::<f64>("clock-ns").copied().unwrap_or(10.0);
     options.check_frames = args.get_one::<usize>("frames").copied().unwrap_or(20);
     options.force = args.get_flag("force");
-    options.prefer = args.get_one::<String>("prefer").map(|p| match p.as_str() {
-        "rtl" => brainsmith_core::Language::Rtl,
-        _ => brainsmith_core::Language::Hls,
-    });
+    options
+}
+
+fn language(name: &str) -> Option<Language> {
+    match name {
+        "rtl" => Some(Language::Rtl),
+        "hls" => Some(Language::Hls),
+        _ => None,
+    }
+}
+
+fn run_compile(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
+    let mut options = options(args);
+    options.target_cycles = args.get_one::<u64>("target-cycles").copied();
+    options.target_fps = args.get_one::<f64>("target-fps").copied();
+    options.prefer = args.get_one::<String>("prefer").and_then(|p| language(p));
     let colour = io.colour;
     let err = &mut *io.err;
     let mut progress = |what: &str| {
@@ -238,4 +278,44 @@ fn run_simulate(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
         .map_err(w)?;
     }
     Ok(())
+}
+
+fn run_dse(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
+    let options = options(args);
+    let targets: Vec<u64> = args
+        .get_many::<u64>("targets")
+        .map(|v| v.copied().collect())
+        .unwrap_or_default();
+    let mut prefers: Vec<Option<Language>> = Vec::new();
+    for p in args.get_many::<String>("prefer").into_iter().flatten() {
+        let l = language(p);
+        if !prefers.contains(&l) {
+            prefers.push(l);
+        }
+    }
+    let colour = io.colour;
+    let err = &mut *io.err;
+    let mut progress = |what: &str| {
+        if colour {
+            let _ = write!(err, "\r\x1b[2K{what}");
+        }
+    };
+    let result = compile::dse::explore(io.registry, &options, &targets, &prefers, &mut progress);
+    if colour {
+        let _ = write!(io.err, "\r\x1b[2K");
+    }
+    let explored = result?;
+    for w in &explored.compiled.warnings {
+        let _ = writeln!(io.err, "warning: {w}");
+    }
+    let w = |e: std::io::Error| e.to_string();
+    write!(io.out, "{}", compile::dse::table(&explored.points)).map_err(w)?;
+    writeln!(io.out).map_err(w)?;
+    write!(io.out, "{}", explored.compiled.report.to_text()).map_err(w)?;
+    writeln!(
+        io.out,
+        "wrote {} (dse.txt, dse.json, report.txt, report.json, dataflow.svg)",
+        explored.compiled.dir.display()
+    )
+    .map_err(w)
 }

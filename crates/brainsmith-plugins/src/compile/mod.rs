@@ -25,6 +25,7 @@
 
 pub mod cosim;
 pub mod design;
+pub mod dse;
 pub mod npy;
 pub mod partition;
 pub mod report;
@@ -135,14 +136,29 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Compiles as `options` say; see the module's documentation. An error says what failed
-/// and leaves no output directory behind (an existing one is untouched).
-pub fn compile(
+/// A model through the blueprint and partitioned, its accelerator generated in memory.
+struct Prepared {
+    original: Model,
+    host: Model,
+    accelerator: Model,
+    design: Design,
+    left_in_host: Vec<(String, String)>,
+    warnings: Vec<String>,
+    blueprint: Blueprint,
+    target_cycles: Option<u64>,
+    seconds: BTreeMap<String, f64>,
+}
+
+/// Runs the blueprint (written into `scratch` when it is the built-in one; steps write
+/// into `nodes_dir`) with the options' target and preference, partitions the result and
+/// generates the accelerator's nodes.
+fn prepare(
     registry: &'static Registry,
     options: &Options,
+    scratch: &Path,
+    nodes_dir: Option<&Path>,
     progress: Progress<'_>,
-) -> Result<Compiled, String> {
-    let started = Instant::now();
+) -> Result<Prepared, String> {
     let mut seconds = BTreeMap::new();
     if !(options.clock_ns.is_finite() && options.clock_ns > 0.0) {
         return Err(format!(
@@ -156,45 +172,12 @@ pub fn compile(
         part: part.name.to_owned(),
         clock_ns: options.clock_ns,
     };
-    let out = &options.output;
-    match std::fs::symlink_metadata(out) {
-        Ok(meta) if !meta.is_dir() => {
-            return Err(format!(
-                "{} exists and is not a directory; name a directory to write",
-                out.display()
-            ));
-        }
-        Ok(_) if !options.force => {
-            return Err(format!(
-                "{} exists; pass --force to replace it (it is replaced only when the compile \
-                 succeeds)",
-                out.display()
-            ));
-        }
-        _ => {}
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    let name = out
-        .file_name()
-        .ok_or_else(|| format!("{} names no directory", out.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.compiling-"))
-        .tempdir_in(parent)
-        .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
-    let root = tmp.path().to_owned();
-
     // The blueprint, with the folding target.
     progress("reading the blueprint");
     let bp_path = match &options.blueprint {
         Some(p) => p.clone(),
         None => {
-            let p = root.join("blueprint.toml");
+            let p = scratch.join("blueprint.toml");
             std::fs::write(&p, crate::blueprints::FINN).map_err(err)?;
             p
         }
@@ -228,7 +211,6 @@ pub fn compile(
     let original = Model::load(&options.model).map_err(err)?;
     let mut model = original.clone();
     let t = Instant::now();
-    let nodes_dir = root.join("nodes");
     let mut step_progress = |i: usize, n: usize, label: &str| {
         progress(&format!("[{}/{n}] {label}", i + 1));
     };
@@ -238,7 +220,7 @@ pub fn compile(
         registry,
         RunOptions {
             save_intermediate: None,
-            output_dir: Some(&nodes_dir),
+            output_dir: nodes_dir,
             progress: Some(&mut step_progress),
             target: Some(target.clone()),
         },
@@ -271,6 +253,92 @@ pub fn compile(
     };
     let kernel_for = |n: &Node| ctx.kernel_for(n);
     let design = Design::of(&accelerator, &kernel_for, &target)?;
+    seconds.insert(
+        "partition_and_generate".to_owned(),
+        t.elapsed().as_secs_f64(),
+    );
+    Ok(Prepared {
+        original,
+        host,
+        accelerator,
+        design,
+        left_in_host,
+        warnings,
+        blueprint,
+        target_cycles,
+        seconds,
+    })
+}
+
+/// Compiles as `options` say; see the module's documentation. An error says what failed
+/// and leaves no output directory behind (an existing one is untouched).
+pub fn compile(
+    registry: &'static Registry,
+    options: &Options,
+    progress: Progress<'_>,
+) -> Result<Compiled, String> {
+    let started = Instant::now();
+    let mut seconds = BTreeMap::new();
+    if !(options.clock_ns.is_finite() && options.clock_ns > 0.0) {
+        return Err(format!(
+            "--clock-ns {} is not a clock period; give a positive number of nanoseconds",
+            options.clock_ns
+        ));
+    }
+    options.cycles_target()?;
+    let part = find_part(&options.part)?;
+    let out = &options.output;
+    match std::fs::symlink_metadata(out) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(format!(
+                "{} exists and is not a directory; name a directory to write",
+                out.display()
+            ));
+        }
+        Ok(_) if !options.force => {
+            return Err(format!(
+                "{} exists; pass --force to replace it (it is replaced only when the compile \
+                 succeeds)",
+                out.display()
+            ));
+        }
+        _ => {}
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let name = out
+        .file_name()
+        .ok_or_else(|| format!("{} names no directory", out.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.compiling-"))
+        .tempdir_in(parent)
+        .map_err(|e| format!("cannot create a directory in {}: {e}", parent.display()))?;
+    let root = tmp.path().to_owned();
+
+    let Prepared {
+        original,
+        host,
+        accelerator,
+        design,
+        left_in_host,
+        warnings,
+        blueprint,
+        target_cycles,
+        seconds: prepared_seconds,
+    } = prepare(
+        registry,
+        options,
+        &root,
+        Some(&root.join("nodes")),
+        progress,
+    )?;
+    let nodes_dir = root.join("nodes");
+    seconds.extend(prepared_seconds);
     let total = design.total_resources();
     let over = overuse(&total, part);
     if !over.is_empty() {
@@ -284,10 +352,6 @@ pub fn compile(
     }
     let constants = |t: &str| accelerator.graph.initializer(t).is_some();
     let net = stitch::netlist(&design, &constants)?;
-    seconds.insert(
-        "partition_and_generate".to_owned(),
-        t.elapsed().as_secs_f64(),
-    );
 
     progress("writing the design");
     let t = Instant::now();
