@@ -273,3 +273,30 @@ fn extending_an_endless_device_is_a_problem() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A transform runs in its own stage or a later one: a kernel mapping listed under
+/// `cleanup` is a problem at its line; a cleanup analysis in a later stage is not.
+#[test]
+fn a_transform_in_an_earlier_stage_than_its_own_is_a_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stages.toml");
+    std::fs::write(
+        &path,
+        "steps = [{ stage = \"cleanup\" }, { stage = \"kernel_mapping\" }]\n\
+         [stages]\n\
+         cleanup = [\"InferShapes\", \"InferMvau\"]\n\
+         kernel_mapping = [\"InferShapes\", \"brainsmith:InferThresholding\"]\n",
+    )
+    .unwrap();
+    let e = Blueprint::check_file(&path, registry()).err().unwrap();
+    assert_eq!(e.problems.len(), 1, "{e}");
+    let p = &e.problems[0];
+    assert_eq!((p.at.line, p.at.column), (3, 27), "{e}");
+    assert!(
+        p.message.contains(
+            "'brainsmith:InferMvau' is a kernel_mapping transform and cannot run in 'cleanup', \
+             an earlier stage; list it under 'kernel_mapping' or a later stage"
+        ),
+        "{e}"
+    );
+}

@@ -32,12 +32,7 @@ fn fields_carry_their_type_default_and_docs() {
         [
             ("out_dir", "String", None, "Where to write."),
             ("effort", "u32", Some("3"), "How hard to try."),
-            (
-                "flags",
-                "Vec<String>",
-                Some("Default::default()"),
-                "Extra flags."
-            ),
+            ("flags", "Vec<String>", Some("[]"), "Extra flags."),
             ("limit", "Option<u64>", Some("none"), "An optional limit."),
         ]
     );
@@ -159,4 +154,70 @@ fn a_qonnx_datatype_is_a_configuration_field() {
     assert_eq!(problems.len(), 2, "{all}");
     assert!(all.contains("unknown QONNX datatype 'INT9000'"), "{all}");
     assert!(all.contains("widest"), "{all}");
+}
+
+/// Defaults as the TOML values they are, where the expression says so; a check named
+/// like its field is the function, not the field's value.
+#[derive(Config, Debug)]
+struct Written {
+    /// A name.
+    #[config(default = "lut".to_owned())]
+    style: String,
+    /// Another.
+    #[config(default = String::from("a \"quoted\" name"))]
+    label: String,
+    /// Sizes.
+    #[config(default = vec![1, 2, 3])]
+    sizes: Vec<u64>,
+    /// A ratio.
+    #[config(default = -0.5)]
+    ratio: f64,
+    /// Checked by a function of its own name.
+    #[config(default = 4, check = depth)]
+    depth: u64,
+    /// A variant, shown as written.
+    #[config(default = std::cmp::Ordering::Less as i64)]
+    order: i64,
+}
+
+fn depth(v: &u64) -> Result<(), String> {
+    if v.is_power_of_two() {
+        Ok(())
+    } else {
+        Err(format!("{v} is not a power of two"))
+    }
+}
+
+#[test]
+fn defaults_are_shown_as_toml_and_checks_may_share_their_fields_name() {
+    let defaults: Vec<Option<&str>> = Written::FIELDS.iter().map(|f| f.default).collect();
+    assert_eq!(
+        defaults,
+        [
+            Some("\"lut\""),
+            Some("\"a \\\"quoted\\\" name\""),
+            Some("[1, 2, 3]"),
+            Some("-0.5"),
+            Some("4"),
+            Some("std :: cmp :: Ordering :: Less as i64"),
+        ]
+    );
+    // Each shown default reads back as the value it stands for.
+    for f in &Written::FIELDS[..5] {
+        let text = format!("x = {}", f.default.unwrap());
+        assert!(text.parse::<Table>().is_ok(), "{text}");
+    }
+    let w = Written::from_table(&table("")).unwrap();
+    assert_eq!((w.style.as_str(), w.depth, w.sizes.len()), ("lut", 4, 3));
+    assert_eq!(
+        (w.label.as_str(), w.ratio, w.order),
+        ("a \"quoted\" name", -0.5, -1)
+    );
+    let problems = Written::from_table(&table("depth = 6")).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].to_string().contains("6 is not a power of two"),
+        "{}",
+        problems[0]
+    );
 }

@@ -13,11 +13,17 @@
 /// ```compile_fail
 /// brainsmith_core::namespace!("Acme Corp");
 /// ```
+///
+/// `brainsmith` is the standard plugins' (brainsmith-plugins'), and no other crate's:
+///
+/// ```compile_fail
+/// brainsmith_core::namespace!("brainsmith");
+/// ```
 #[macro_export]
 macro_rules! namespace {
     ($namespace:literal) => {
         const _: () = {
-            $crate::__private::check_namespace($namespace);
+            $crate::__private::check_namespace($namespace, ::core::env!("CARGO_PKG_NAME"));
             #[$crate::__private::linkme::distributed_slice($crate::__private::NAMESPACES)]
             #[linkme(crate = $crate::__private::linkme)]
             static NAMESPACE: $crate::__private::NamespaceRecord =

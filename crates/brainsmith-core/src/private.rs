@@ -155,8 +155,29 @@ pub fn step_result<E: Into<PluginError>>(result: Result<(), E>) -> Result<(), Pl
     result.map_err(Into::into)
 }
 
-/// Compile-time check of a `namespace!` argument.
-pub const fn check_namespace(namespace: &str) {
+/// Whether two byte strings are equal, in a `const` context.
+const fn eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Compile-time check of a `namespace!` argument, declared by the package `crate_name`.
+pub const fn check_namespace(namespace: &str, crate_name: &str) {
+    assert!(
+        !eq(namespace.as_bytes(), b"brainsmith")
+            || eq(crate_name.as_bytes(), b"brainsmith-plugins"),
+        "brainsmith_core::namespace!: the namespace `brainsmith` is reserved for the standard \
+         plugins (brainsmith-plugins); choose your own, e.g. your crate's name"
+    );
     let bytes = namespace.as_bytes();
     assert!(
         !bytes.is_empty(),

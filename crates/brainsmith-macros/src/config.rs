@@ -152,6 +152,114 @@ fn type_name(ty: &syn::Type) -> String {
     quote!(#ty).to_string().replace(' ', "").replace(',', ", ")
 }
 
+/// The generated code's name for field `i`'s value.
+fn local(i: usize) -> syn::Ident {
+    quote::format_ident!("__brainsmith_field_{}", i)
+}
+
+/// A default expression as the TOML value it makes, where that can be read off the
+/// expression: literals, strings made from literals (`"lut".to_owned()`,
+/// `String::from("lut")`), lists of those (`vec![1, 2]`, `[1, 2]`), negated numbers.
+/// `None` for anything else (an enum variant, a function call), shown as written.
+fn toml_text(e: &syn::Expr) -> Option<String> {
+    match e {
+        syn::Expr::Lit(l) => match &l.lit {
+            syn::Lit::Int(i) => Some(i.base10_digits().to_owned()),
+            syn::Lit::Float(f) => {
+                let d = f.base10_digits();
+                Some(if d.contains(['.', 'e', 'E']) {
+                    d.to_owned()
+                } else {
+                    format!("{d}.0")
+                })
+            }
+            syn::Lit::Bool(b) => Some(b.value.to_string()),
+            syn::Lit::Str(s) => Some(toml_string(&s.value())),
+            _ => None,
+        },
+        syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => toml_text(&u.expr)
+            .filter(|t| !t.starts_with(['"', '[']))
+            .map(|t| format!("-{t}")),
+        syn::Expr::MethodCall(m)
+            if m.args.is_empty()
+                && ["to_owned", "to_string", "into"].contains(&m.method.to_string().as_str()) =>
+        {
+            toml_text(&m.receiver).filter(|t| t.starts_with('"'))
+        }
+        syn::Expr::Call(c) if c.args.len() == 1 => {
+            let syn::Expr::Path(p) = &*c.func else {
+                return None;
+            };
+            let path: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            (path.ends_with(&["String".to_owned(), "from".to_owned()]))
+                .then(|| toml_text(&c.args[0]))
+                .flatten()
+                .filter(|t| t.starts_with('"'))
+        }
+        syn::Expr::Array(a) => list(a.elems.iter()),
+        syn::Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+            let elems = m
+                .mac
+                .parse_body_with(
+                    syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated,
+                )
+                .ok()?;
+            list(elems.iter())
+        }
+        syn::Expr::Paren(p) => toml_text(&p.expr),
+        syn::Expr::Group(g) => toml_text(&g.expr),
+        _ => None,
+    }
+}
+
+fn list<'a>(elems: impl Iterator<Item = &'a syn::Expr>) -> Option<String> {
+    let items: Option<Vec<String>> = elems.map(toml_text).collect();
+    Some(format!("[{}]", items?.join(", ")))
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What `Default::default()` is for the types whose default is plain: numbers, `bool`,
+/// `String`, `Vec`.
+fn type_default_text(ty: &syn::Type) -> Option<String> {
+    let syn::Type::Path(p) = ty else {
+        return None;
+    };
+    let last = p.path.segments.last()?.ident.to_string();
+    Some(
+        match last.as_str() {
+            "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64"
+            | "i128" | "isize" => "0",
+            "f32" | "f64" => "0.0",
+            "bool" => "false",
+            "String" => "\"\"",
+            "Vec" => "[]",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
 fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
     let private = quote!(::brainsmith_core::__private);
     let entries = fields.iter().map(|f| {
@@ -162,10 +270,13 @@ fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
         let default = match &f.default {
             Fallback::None => quote!(::core::option::Option::None),
             Fallback::Expr(e) => {
-                let text = quote!(#e).to_string();
+                let text = toml_text(e).unwrap_or_else(|| quote!(#e).to_string());
                 quote!(::core::option::Option::Some(#text))
             }
-            Fallback::TypeDefault => quote!(::core::option::Option::Some("Default::default()")),
+            Fallback::TypeDefault => {
+                let text = type_default_text(&f.ty).unwrap_or_else(|| "Default::default()".into());
+                quote!(::core::option::Option::Some(#text))
+            }
             Fallback::Optional => quote!(::core::option::Option::Some("none")),
         };
         quote! {
@@ -178,7 +289,6 @@ fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
         }
     });
     let reads = fields.iter().enumerate().map(|(i, f)| {
-        let ident = &f.ident;
         let ty = &f.ty;
         let default = match &f.default {
             Fallback::None => quote!(::core::option::Option::None),
@@ -187,18 +297,23 @@ fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
                 ::core::option::Option::Some(<#ty as ::core::default::Default>::default)),
             Fallback::Optional => quote!(::core::option::Option::Some(|| ::core::option::Option::None)),
         };
+        let local = local(i);
         quote_spanned! {ty.span()=>
-            let #ident = #private::config_field::<#ty>(table, &Self::FIELDS[#i], #default, &mut problems);
+            let #local = #private::config_field::<#ty>(table, &Self::FIELDS[#i], #default, &mut problems);
         }
     });
     // Spanned at the check, so that a function of the wrong signature is reported there.
+    // The values are bound to names no check function can have, so a check named like
+    // its field is called, not shadowed.
     let checks = fields.iter().enumerate().filter_map(|(i, f)| {
-        let (ident, ty, check) = (&f.ident, &f.ty, f.check.as_ref()?);
+        let (ty, check) = (&f.ty, f.check.as_ref()?);
+        let local = local(i);
         Some(quote_spanned! {check.span()=>
-            #private::config_check::<#ty>(&#ident, &Self::FIELDS[#i], #check, &mut problems);
+            #private::config_check::<#ty>(&#local, &Self::FIELDS[#i], #check, &mut problems);
         })
     });
     let idents: Vec<&syn::Ident> = fields.iter().map(|f| &f.ident).collect();
+    let locals: Vec<syn::Ident> = (0..fields.len()).map(local).collect();
     quote! {
         impl ::brainsmith_core::Config for #ident {
             const FIELDS: &'static [::brainsmith_core::ConfigField] = &[#(#entries),*];
@@ -210,9 +325,9 @@ fn expand(ident: &syn::Ident, fields: &[Field]) -> TokenStream {
                 #private::unknown_keys(table, Self::FIELDS, &mut problems);
                 #(#reads)*
                 #(#checks)*
-                match (#(#idents,)*) {
-                    (#(::core::option::Option::Some(#idents),)*) if problems.is_empty() => {
-                        ::core::result::Result::Ok(Self { #(#idents),* })
+                match (#(#locals,)*) {
+                    (#(::core::option::Option::Some(#locals),)*) if problems.is_empty() => {
+                        ::core::result::Result::Ok(Self { #(#idents: #locals),* })
                     }
                     _ => ::core::result::Result::Err(problems),
                 }

@@ -60,6 +60,24 @@ impl Blueprint {
                         continue;
                     }
                 };
+                // A transform may run in its own stage or a later one: an earlier stage runs
+                // before what it needs exists (a kernel mapping in `cleanup`, before the
+                // graph is in the form it maps).
+                let order = |s: Stage| Stage::ALL.iter().position(|&x| x == s);
+                if let Some(stage) = stage
+                    && order(transform.stage()) > order(stage)
+                {
+                    problems.push(Problem {
+                        at: entry.at.clone(),
+                        message: format!(
+                            "'{}' is a {} transform and cannot run in '{stage}', an earlier \
+                             stage; list it under '{}' or a later stage",
+                            transform.qualified_name(),
+                            transform.stage(),
+                            transform.stage()
+                        ),
+                    });
+                }
                 match transform.configure(&entry.config) {
                     Ok(instance) => planned.push(Planned {
                         transform,

@@ -559,3 +559,124 @@ impl Cosim {
         Ok(run)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::design::DesignNode;
+    use crate::compile::stitch;
+    use brainsmith_core::backend::{Port, PortDirection, Protocol};
+    use brainsmith_core::ir::QuantType;
+    use brainsmith_core::kernel::{Stream, Target};
+    use brainsmith_core::{Generated, GeneratedFile, Interface};
+
+    /// An RTL node that takes every word and never writes one.
+    const STUCK: &str = "module stuck (
+  input  logic ap_clk,
+  input  logic ap_rst_n,
+  input  logic [7:0] in0_tdata,
+  input  logic in0_tvalid,
+  output logic in0_tready,
+  output logic [7:0] out0_tdata,
+  output logic out0_tvalid,
+  input  logic out0_tready
+);
+  logic [7:0] last;
+  always_ff @(posedge ap_clk) begin
+    if (!ap_rst_n) last <= '0;
+    else if (in0_tvalid) last <= in0_tdata ^ {7'b0, out0_tready};
+  end
+  assign in0_tready = 1'b1;
+  assign out0_tdata = last;
+  assign out0_tvalid = 1'b0;
+endmodule
+";
+
+    fn port(name: &str, direction: PortDirection) -> Port {
+        Port {
+            name: name.into(),
+            direction,
+            width: 8,
+            protocol: Protocol::AxiStream,
+        }
+    }
+
+    fn stream(direction: Direction) -> Stream {
+        Stream {
+            direction,
+            index: 0,
+            normal_shape: vec![1, 4],
+            folded_shape: vec![1, 4, 1],
+            datatype: QuantType::UInt(8),
+        }
+    }
+
+    /// A deadlock ends after a bounded number of cycles with the node and the stream it
+    /// waits on, not with a hang.
+    #[test]
+    fn a_stalled_rtl_node_is_stopped_and_named() {
+        if crate::rtlsim::verilator().is_err() {
+            assert!(
+                std::env::var_os("BRAINSMITH_SKIP_RTL").is_some(),
+                "this test needs Verilator (apt-get install verilator)"
+            );
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let generated = Generated {
+            sources: vec![GeneratedFile {
+                path: "stuck.sv".into(),
+                contents: STUCK.into(),
+            }],
+            params: Vec::new(),
+            interface: Interface {
+                top: "stuck".into(),
+                ports: vec![
+                    port("in0", PortDirection::In),
+                    port("out0", PortDirection::Out),
+                ],
+                clock: Some("ap_clk".into()),
+                reset: Some("ap_rst_n".into()),
+            },
+        };
+        let design = Design {
+            nodes: vec![DesignNode {
+                name: "stuck".into(),
+                ident: "stuck".into(),
+                kernel: "test:Stuck".into(),
+                kernel_short: "Stuck".into(),
+                backend: "test:Stuck_rtl".into(),
+                backend_short: "Stuck_rtl".into(),
+                language: Language::Rtl,
+                reason: None,
+                folding: Vec::new(),
+                streams: vec![stream(Direction::In), stream(Direction::Out)],
+                cycles: Some(4),
+                resources: None,
+                generated,
+                inputs: vec!["x".into()],
+                outputs: vec!["y".into()],
+                fifo_depth: None,
+            }],
+            input: "x".into(),
+            output: "y".into(),
+            target: Target::default(),
+        };
+        let net = stitch::netlist(&design, &|_| false).unwrap();
+        let node_dir = root.path().join("nodes/stuck");
+        std::fs::create_dir_all(&node_dir).unwrap();
+        std::fs::write(node_dir.join("stuck.sv"), STUCK).unwrap();
+        let stitched = root.path().join("stitched");
+        std::fs::create_dir_all(&stitched).unwrap();
+        std::fs::write(
+            stitched.join(format!("{TOP}.hpp")),
+            stitch::cpp_top(&design, &net),
+        )
+        .unwrap();
+        let sim = build(root.path(), &design, &net).unwrap();
+        let words: Vec<Vec<u64>> = (1..=4).map(|v| vec![v]).collect();
+        let e = sim.run(&words, 1, 4).unwrap_err().to_string();
+        assert!(e.contains("node 'stuck' stalled"), "{e}");
+        assert!(e.contains("0 of 4 words of a frame to out0"), "{e}");
+    }
+}
