@@ -203,23 +203,24 @@ fn same_qualified_name_twice_is_a_load_error_with_both_locations() {
     );
 }
 
+/// Equal priorities load; using the kernel without an order is the error, and it says
+/// how a blueprint settles it.
 #[test]
-fn backends_of_one_kernel_with_equal_priority_are_a_load_error() {
-    let err = Registry::from_records([&KERNEL, &HLS_1, &RTL_1], []).unwrap_err();
-    match &err.problems[..] {
-        [
-            LoadProblem::BackendPriorityTie {
-                kernel,
-                priority: 1,
-                backends,
-            },
-        ] => {
-            assert_eq!(kernel, "crate-a:Relu");
-            assert_eq!(backends[0].0, "crate-a:ReluHls");
-            assert_eq!(backends[1].0, "crate-b:ReluRtl");
-        }
-        other => panic!("{other:?}"),
-    }
+fn backends_of_one_kernel_with_equal_priority_load_and_are_settled_by_the_build() {
+    let registry = Registry::from_records([&KERNEL, &HLS_1, &RTL_1], []).unwrap();
+    let kernel = registry.kernel("crate-a:Relu").unwrap();
+    let tie = kernel.priority_tie().unwrap();
+    let names = tie.backends.map(|b| b.qualified_name().to_owned());
+    assert_eq!(names, ["crate-a:ReluHls", "crate-b:ReluRtl"]);
+    let text = tie.to_string();
+    assert!(
+        text.contains("both have priority 1")
+            && text.contains(
+                "kernels = [{ kernel = \"crate-a:Relu\", backends = [\"crate-a:ReluHls\", \
+                 \"crate-b:ReluRtl\"] }]"
+            ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -234,9 +235,8 @@ fn a_backend_whose_kernel_is_not_registered_is_a_load_error() {
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let err =
-        Registry::from_records([&SORT_A, &SORT_A_AGAIN, &KERNEL, &HLS_1, &RTL_1], []).unwrap_err();
-    assert_eq!(err.problems.len(), 2, "{err}");
+    let err = Registry::from_records([&SORT_A, &SORT_A_AGAIN, &HLS_1, &RTL_1], []).unwrap_err();
+    assert_eq!(err.problems.len(), 3, "{err}");
 }
 
 #[test]
@@ -334,4 +334,31 @@ fn a_shared_name_hash_never_answers_for_another_name() {
     assert!(r.get(PluginKind::Transform, "crate-b:Sort").is_err());
     assert_eq!(r.display_name(sort), "Sort");
     assert_eq!(r.plugins().len(), 2);
+}
+
+#[test]
+fn a_blueprint_settles_equal_priorities_and_an_unsettled_one_is_a_problem() {
+    use brainsmith_core::blueprint::Blueprint;
+    let registry = Registry::from_records([&KERNEL, &HLS_1, &RTL_1], []).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, text).unwrap();
+        Blueprint::check_file(&path, &registry).map(|plan| {
+            plan.kernels.unwrap()[0]
+                .backends
+                .iter()
+                .map(|b| b.backend.qualified_name().to_owned())
+                .collect::<Vec<_>>()
+        })
+    };
+    let e = check("steps = []\nkernels = [\"crate-a:Relu\"]\n").unwrap_err();
+    assert!(e.to_string().contains("b.toml:2:"), "{e}");
+    assert!(e.to_string().contains("both have priority 1"), "{e}");
+    let order = check(
+        "steps = []\nkernels = [{ kernel = \"crate-a:Relu\", backends = [\"crate-b:ReluRtl\", \
+         \"crate-a:ReluHls\"] }]\n",
+    )
+    .unwrap();
+    assert_eq!(order, ["crate-b:ReluRtl", "crate-a:ReluHls"]);
 }

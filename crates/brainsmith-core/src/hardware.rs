@@ -223,8 +223,15 @@ pub fn specialize(node: &mut Node, backend: BackendRef<'_>) {
         format!("{base_domain}.{language}")
     };
     node.attributes.retain(|a| a.name != BACKEND_ATTR);
+    // The language alone names the backend only when it is the language's one best: not
+    // another, and not tied with another (whose order only the build's blueprint knows).
     let best = kernel.best_backend(Some(language));
-    if best.is_none_or(|b| b.qualified_name() != backend.qualified_name()) {
+    let tied = kernel
+        .backends()
+        .filter(|b| b.language() == language && b.priority() == backend.priority())
+        .count()
+        > 1;
+    if tied || best.is_none_or(|b| b.qualified_name() != backend.qualified_name()) {
         node.set_attribute(
             BACKEND_ATTR,
             AttributeValue::string(backend.qualified_name()),

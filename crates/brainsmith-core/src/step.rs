@@ -63,6 +63,9 @@ impl<'a> StepContext<'a> {
         else {
             return Ok(None);
         };
+        if let Some(tie) = kernel.priority_tie() {
+            return Err(PluginError::new(tie.to_string()));
+        }
         KernelChoice::defaults(kernel).map(Some).map_err(|e| {
             PluginError::new(format!(
                 "{e}\nconfigure it in the blueprint's `kernels` list: \

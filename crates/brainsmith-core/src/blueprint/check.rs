@@ -205,6 +205,12 @@ pub(super) fn check_kernels<'r>(
         let mut backends = Vec::new();
         match &entry.backends {
             None => {
+                if let Some(tie) = kernel.priority_tie() {
+                    problems.push(Problem {
+                        at: entry.at.clone(),
+                        message: tie.to_string(),
+                    });
+                }
                 for backend in kernel.backends() {
                     match backend.configure(&Table::new()) {
                         Ok(instance) => backends.push(BackendChoice {

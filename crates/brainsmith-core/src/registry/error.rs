@@ -26,15 +26,6 @@ pub enum LoadProblem {
         /// Where the second is defined.
         second: Location,
     },
-    /// Two backends of one kernel have the same priority, so neither is preferred.
-    BackendPriorityTie {
-        /// The kernel's qualified name.
-        kernel: String,
-        /// The shared priority.
-        priority: i32,
-        /// The backends' qualified names and locations.
-        backends: [(String, Location); 2],
-    },
     /// A backend or transform names a kernel that is not in the registry.
     MissingKernel {
         /// The plugin naming it.
@@ -67,16 +58,6 @@ impl fmt::Display for LoadProblem {
                 f,
                 "{kind} '{qualified_name}' is registered twice: at {first} and at {second}; \
                  rename one (`name = \"...\"`) or move it to another namespace"
-            ),
-            LoadProblem::BackendPriorityTie {
-                kernel,
-                priority,
-                backends: [a, b],
-            } => write!(
-                f,
-                "backends '{}' ({}) and '{}' ({}) of kernel '{kernel}' both have priority {priority}; \
-                 give one a different `priority = ...` so the choice is defined",
-                a.0, a.1, b.0, b.1
             ),
             LoadProblem::MissingKernel {
                 plugin,

@@ -29,7 +29,9 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 
 pub use error::{LoadError, LoadProblem, LookupError};
-pub use plugin::{BackendRef, KernelRef, Location, Plugin, PluginRef, StepRef, TransformRef};
+pub use plugin::{
+    BackendRef, KernelRef, Location, Plugin, PluginRef, PriorityTie, StepRef, TransformRef,
+};
 
 use crate::plugin::{PluginKind, Registered, Stage};
 use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord, name_hash};
@@ -97,8 +99,10 @@ fn location_of(record: &PluginRecord) -> Location {
 impl Registry {
     /// The registry of every plugin linked into this binary, built on first call.
     ///
-    /// Fails when the linked plugins are inconsistent (a name registered twice, two
-    /// backends of a kernel with the same priority, ...); the error lists every problem.
+    /// Fails when the linked plugins are inconsistent (a name registered twice, a backend
+    /// of a kernel that is not linked, ...); the error lists every problem. Two backends
+    /// of a kernel with equal priority are not one: a build orders them
+    /// ([`KernelRef::priority_tie`]).
     pub fn global() -> Result<&'static Registry, &'static LoadError> {
         GLOBAL
             .get_or_init(|| Registry::from_records(PLUGINS.iter(), NAMESPACES.iter()))
@@ -237,27 +241,9 @@ impl Registry {
                 false
             }
         });
+        // Two backends of one kernel with equal priority are not a load error: a build
+        // settles their order in its blueprint (`KernelRef::priority_tie`).
         backends.sort_unstable();
-        for pair in backends.windows(2) {
-            let [
-                (kernel, priority, first),
-                (next_kernel, next_priority, second),
-            ] = *pair
-            else {
-                unreachable!("windows of two")
-            };
-            if kernel == next_kernel && priority == next_priority {
-                let entry = |i: u32| {
-                    let p = &entries[i as usize];
-                    (p.qualified_name().to_owned(), location_of(p.record))
-                };
-                problems.push(LoadProblem::BackendPriorityTie {
-                    kernel: entries[kernel].qualified_name().to_owned(),
-                    priority: priority.0,
-                    backends: [entry(first), entry(second)],
-                });
-            }
-        }
 
         if !problems.is_empty() {
             problems.sort_by_key(|p| p.to_string());

@@ -371,6 +371,19 @@ impl<'r> KernelRef<'r> {
             .filter_map(move |i| registry.typed_at(i).as_backend())
     }
 
+    /// Two of its backends with the same priority, the highest such pair, if any: the
+    /// registry cannot prefer either, so a build that uses the kernel must order them
+    /// (a blueprint's `kernels` entry with `backends = [...]`).
+    pub fn priority_tie(&self) -> Option<PriorityTie<'r>> {
+        let all: Vec<BackendRef<'r>> = self.backends().collect();
+        all.windows(2)
+            .find(|w| w[0].priority() == w[1].priority())
+            .map(|w| PriorityTie {
+                kernel: *self,
+                backends: [w[0], w[1]],
+            })
+    }
+
     /// The highest-priority backend, optionally of one language.
     pub fn best_backend(&self, language: Option<Language>) -> Option<BackendRef<'r>> {
         self.backends()
@@ -608,5 +621,34 @@ mod tests {
             copy.qualified_name().as_ptr(),
             plugin.qualified_name().as_ptr()
         );
+    }
+}
+
+/// Two backends of one kernel with the same priority ([`KernelRef::priority_tie`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PriorityTie<'r> {
+    /// The kernel.
+    pub kernel: KernelRef<'r>,
+    /// The two backends.
+    pub backends: [BackendRef<'r>; 2],
+}
+
+impl fmt::Display for PriorityTie<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b] = self.backends;
+        let k = self.kernel.qualified_name();
+        write!(
+            f,
+            "backends '{}' ({}) and '{}' ({}) of kernel '{k}' both have priority {}, so neither \
+             is preferred; settle it for the build in the blueprint, e.g. kernels = [{{ kernel = \
+             \"{k}\", backends = [\"{}\", \"{}\"] }}] (or give one a different `priority`)",
+            a.qualified_name(),
+            a.location(),
+            b.qualified_name(),
+            b.location(),
+            a.priority(),
+            a.qualified_name(),
+            b.qualified_name()
+        )
     }
 }
