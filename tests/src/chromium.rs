@@ -82,7 +82,7 @@ pub fn svg_size(svg: &str, attr: &str) -> u32 {
 }
 
 /// Screenshots `svg_file` into `png_file` at `w` x `h` with headless Chromium, or fails
-/// with what went wrong; kills it after [`CHROMIUM_TIMEOUT`].
+/// with what went wrong; kills it after two minutes.
 pub fn screenshot(chromium: &str, dir: &Path, svg_file: &Path, png_file: &Path, w: u32, h: u32) {
     let mut child = Command::new(chromium)
         .args([

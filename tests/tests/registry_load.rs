@@ -8,7 +8,7 @@ use brainsmith_core::__private::{
 use brainsmith_core::backend::DynBackend;
 use brainsmith_core::ir::Model;
 use brainsmith_core::kernel::DynKernel;
-use brainsmith_core::registry::{LoadProblem, LookupError};
+use brainsmith_core::registry::LookupError;
 use brainsmith_core::{
     Backend, BackendNode, BuildContext, Generated, Kernel, KernelNode, Language, PluginError,
     PluginKind, Registry, Stage, StepContext, TensorInfo, Transform, TransformContext,
