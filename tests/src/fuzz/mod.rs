@@ -224,6 +224,7 @@ fn run_target(
         return Err(format!("target {}: no seeds found", target.name));
     }
     let current = o.out.join("current");
+    let staged = o.out.join("current.next");
     std::fs::write(o.out.join("current.target"), target.name)
         .map_err(|e| format!("{}: {e}", o.out.display()))?;
     let mut rng = Rng::new(o.seed ^ fnv1a(target.name.as_bytes()));
@@ -238,7 +239,10 @@ fn run_target(
         let mut input = corpus[rng.below(corpus.len())].clone();
         let other = &corpus[rng.below(corpus.len())];
         (target.mutate)(&mut rng, &mut input, other);
-        std::fs::write(&current, &input).map_err(|e| format!("{}: {e}", current.display()))?;
+        // Written beside and renamed, so that `current` always holds a whole input.
+        std::fs::write(&staged, &input)
+            .and_then(|()| std::fs::rename(&staged, &current))
+            .map_err(|e| format!("{}: {e}", current.display()))?;
         iteration += 1;
         match catch_unwind(AssertUnwindSafe(|| (target.run)(ctx, &input))) {
             Ok(true) if corpus.len() < CORPUS_CAP => corpus.push(input),
