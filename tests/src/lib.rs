@@ -4,6 +4,7 @@
 pub mod chromium;
 #[path = "../../crates/brainsmith-core/tests/craft/mod.rs"]
 pub mod craft;
+pub mod fuzz;
 pub mod layers;
 pub mod oracle;
 pub mod structure;

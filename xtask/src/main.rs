@@ -13,6 +13,7 @@ mod bench_gen;
 mod bench_hw;
 mod bench_transforms;
 mod codegen;
+mod fuzz;
 mod manifest;
 mod tidy;
 mod util;
@@ -31,6 +32,10 @@ commands:
                                          the cleanup recipe, ours against the qonnx oracle; writes BENCHMARKS-transforms.md
   bench-hw [--runs R] [--finn-runs R] [--finn-python PATH]
                                          FINN's flow to hardware sources, ours against finn-plus; writes BENCHMARKS-hw.md
+  fuzz [--target T]... [--seconds N | --iterations K] [--seed S]
+                                         the mutation fuzzer (onnx, blueprint, apply, manifest, transforms);
+                                         a crash is saved under target/fuzz/crashes and fails the run
+  fuzz --target T --reproduce FILE       runs one saved input
 ";
 
 fn main() -> ExitCode {
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Some("bench-gen") => bench_gen::run(rest),
         Some("bench-transforms") => bench_transforms::run(rest),
         Some("bench-hw") => bench_hw::run(rest),
+        Some("fuzz") => fuzz::run(rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);

@@ -57,6 +57,14 @@ where
     App::new("brainsmith", env!("CARGO_PKG_VERSION")).run(args, out, err)
 }
 
+/// Reads an `--apply` list as `brainsmith transform` does, every name resolved and every
+/// configuration read against `registry`; the number of transforms it plans, or its
+/// message. The entry point of the `apply` fuzz target (`cargo xtask fuzz`), not API.
+#[doc(hidden)]
+pub fn __plan_apply(registry: &Registry, spec: &str) -> Result<usize, String> {
+    apply::plan(registry, &[spec.to_owned()]).map(|planned| planned.len())
+}
+
 /// An [`App`] named after the crate the macro is written in: its package name, version
 /// and description (`CARGO_PKG_NAME`, `CARGO_PKG_VERSION`, `CARGO_PKG_DESCRIPTION`), so
 /// `--version` prints the compiler's version, not brainsmith-core's.
