@@ -502,3 +502,76 @@ fn the_reference_outputs_are_qonnxs() {
         }
     }
 }
+
+/// `dse` tries the blueprint's `[explore]` branch points, marks the Pareto front, and
+/// compiles the fastest point on it (checked by simulation like any compile).
+#[test]
+fn dse_explores_the_blueprints_branch_points() {
+    let model = shared_path("brevitas_tfc_1w1a_seed1.onnx");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("finn.toml"),
+        brainsmith_plugins::blueprints::FINN,
+    )
+    .unwrap();
+    let blueprint = tmp.path().join("explore.toml");
+    std::fs::write(
+        &blueprint,
+        "extends = \"finn.toml\"\n[explore]\ntarget_cycles = [20000, 500, 2000]\n\
+         prefer = [\"hls\", \"blueprint\"]\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("dse");
+    let (code, out, err) = brainsmith(&[
+        "dse",
+        model.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+        "--blueprint",
+        blueprint.to_str().unwrap(),
+        "--frames",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let points: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("dse.json")).unwrap()).unwrap();
+    assert_eq!(points.len(), 6, "{out}");
+    let targets: Vec<u64> = points
+        .iter()
+        .map(|p| p["target_cycles"].as_u64().unwrap())
+        .collect();
+    assert_eq!(targets, [20000, 500, 2000, 20000, 500, 2000]);
+    let chosen: Vec<&serde_json::Value> = points.iter().filter(|p| p["chosen"] == true).collect();
+    assert_eq!(chosen.len(), 1);
+    let fastest = points
+        .iter()
+        .filter(|p| p["pareto"] == true)
+        .map(|p| p["cycles_per_frame"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert_eq!(chosen[0]["cycles_per_frame"].as_u64().unwrap(), fastest);
+    assert_eq!(chosen[0]["target_cycles"], 500);
+    // The same estimates under the blueprint's own order are reported, not counted twice.
+    assert!(points[3]["same_as"].is_number() && points[3]["pareto"] == false);
+    assert!(out.contains(">*"), "{out}");
+    let report = check_directory(&dir);
+    assert_eq!(report["target_cycles"], 500);
+    assert!(dir.join("dse.txt").is_file());
+
+    // A branch point that is not one is a blueprint problem at its line.
+    std::fs::write(
+        &blueprint,
+        "extends = \"finn.toml\"\n[explore]\ntarget_cycles = [0]\nprefer = [\"fpga\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = brainsmith(&["blueprint", "check", blueprint.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("explore.toml:3:") && err.contains("at least 1, not 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("explore.toml:4:") && err.contains("not \"fpga\""),
+        "{err}"
+    );
+}

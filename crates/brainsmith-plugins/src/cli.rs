@@ -66,8 +66,7 @@ fn dse_command() -> Command {
             .value_name("LIST")
             .value_delimiter(',')
             .value_parser(value_parser!(u64))
-            .default_value("250,500,1000,2000,5000,10000,20000,50000")
-            .help("Folding targets in cycles per frame"),
+            .help("Folding targets in cycles per frame (default: the blueprint's [explore] target_cycles, else 250 to 50000)"),
     )
     .arg(
         Arg::new("prefer")
@@ -75,8 +74,7 @@ fn dse_command() -> Command {
             .value_name("LIST")
             .value_delimiter(',')
             .value_parser(["hls", "rtl", "blueprint"])
-            .default_value("hls,rtl")
-            .help("Backend preferences to try (`blueprint`: the blueprint's own order)"),
+            .help("Backend preferences to try (`blueprint`: the blueprint's own order; default: the blueprint's [explore] prefer, else hls,rtl)"),
     )
 }
 
@@ -147,13 +145,7 @@ fn options(args: &ArgMatches) -> compile::Options {
     options
 }
 
-fn language(name: &str) -> Option<Language> {
-    match name {
-        "rtl" => Some(Language::Rtl),
-        "hls" => Some(Language::Hls),
-        _ => None,
-    }
-}
+use compile::dse::language;
 
 fn run_compile(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
     let mut options = options(args);
@@ -286,13 +278,12 @@ fn run_dse(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
         .get_many::<u64>("targets")
         .map(|v| v.copied().collect())
         .unwrap_or_default();
-    let mut prefers: Vec<Option<Language>> = Vec::new();
-    for p in args.get_many::<String>("prefer").into_iter().flatten() {
-        let l = language(p);
-        if !prefers.contains(&l) {
-            prefers.push(l);
-        }
-    }
+    let prefers: Vec<Option<Language>> = args
+        .get_many::<String>("prefer")
+        .into_iter()
+        .flatten()
+        .map(|p| language(p))
+        .collect();
     let colour = io.colour;
     let err = &mut *io.err;
     let mut progress = |what: &str| {

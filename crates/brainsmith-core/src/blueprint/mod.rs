@@ -189,6 +189,21 @@ pub struct Blueprint {
     pub stages: BTreeMap<String, (Position, Vec<TransformEntry>)>,
     /// The kernels the build may use, in order of preference; `None`: every registered one.
     pub kernels: Option<Vec<KernelEntry>>,
+    /// The branch points a design-space exploration tries (`[explore]`), if given.
+    pub explore: Option<Explore>,
+}
+
+/// `[explore]`: the branch points of a design-space exploration (`brainsmith dse`), each
+/// point one folding target and one backend preference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explore {
+    /// Folding targets, cycles per frame.
+    pub target_cycles: Vec<u64>,
+    /// Backend preferences: `"hls"`, `"rtl"` (that language's backends first) or
+    /// `"blueprint"` (the blueprint's own order).
+    pub prefer: Vec<String>,
+    /// Where the table is written.
+    pub at: Position,
 }
 
 /// A checked blueprint: every name resolved, every plugin configured.

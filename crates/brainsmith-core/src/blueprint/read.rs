@@ -9,7 +9,10 @@ use crate::suggest::{self, QUOTED, shorten};
 
 use super::*;
 
-const TOP_KEYS: &[&str] = &["extends", "steps", "stages", "kernels"];
+const TOP_KEYS: &[&str] = &["extends", "steps", "stages", "kernels", "explore"];
+const EXPLORE_KEYS: &[&str] = &["target_cycles", "prefer"];
+/// The backend preferences a design-space exploration can try.
+const PREFERENCES: &[&str] = &["hls", "rtl", "blueprint"];
 const KERNEL_KEYS: &[&str] = &["kernel", "config", "backends"];
 const BACKEND_KEYS: &[&str] = &["backend", "config"];
 const TRANSFORM_KEYS: &[&str] = &["transform", "config", "repeat"];
@@ -226,6 +229,14 @@ pub(super) fn load_file(
             problems,
         ));
     }
+    if let Some(explore) = table.get("explore") {
+        blueprint.explore = Some(read_explore(
+            &source,
+            explore,
+            values.get("explore"),
+            problems,
+        ));
+    }
     if let Some(stages) = table.get("stages") {
         match stages.get_ref() {
             DeValue::Table(stages) => {
@@ -247,6 +258,80 @@ pub(super) fn load_file(
         }
     }
     blueprint
+}
+
+/// `[explore]`: the branch points of a design-space exploration.
+fn read_explore(
+    source: &Source<'_>,
+    spanned: &Spanned<DeValue<'_>>,
+    plain: Option<&Value>,
+    problems: &mut Vec<Problem>,
+) -> Explore {
+    let at = source.at(spanned.span().start);
+    let mut explore = Explore {
+        target_cycles: Vec::new(),
+        prefer: Vec::new(),
+        at: at.clone(),
+    };
+    let DeValue::Table(table) = spanned.get_ref() else {
+        problems.push(source.problem(
+            spanned.span().start,
+            "`explore` is a table: [explore] target_cycles = [500, 1000], prefer = [\"hls\", \"rtl\"]",
+        ));
+        return explore;
+    };
+    for (key, value) in table.iter() {
+        let name = key.get_ref().as_ref();
+        let offset = value.span().start;
+        let items = plain.and_then(|p| p.get(name)).and_then(Value::as_array);
+        match name {
+            "target_cycles" => match items {
+                Some(list) if !list.is_empty() => {
+                    for v in list {
+                        match v.as_integer() {
+                            Some(c) if c >= 1 => explore.target_cycles.push(c as u64),
+                            _ => problems.push(source.problem(
+                                offset,
+                                format!(
+                                    "`explore.target_cycles` holds cycles per frame, whole \
+                                     numbers of at least 1, not {v}"
+                                ),
+                            )),
+                        }
+                    }
+                }
+                _ => problems.push(source.problem(
+                    offset,
+                    "`explore.target_cycles` is a non-empty list of cycles per frame: [500, 1000]",
+                )),
+            },
+            "prefer" => match items {
+                Some(list) if !list.is_empty() => {
+                    for v in list {
+                        match v.as_str() {
+                            Some(p) if PREFERENCES.contains(&p) => {
+                                explore.prefer.push(p.to_owned());
+                            }
+                            _ => problems.push(source.problem(
+                                offset,
+                                format!(
+                                    "`explore.prefer` lists backend preferences, each one of \
+                                     \"hls\", \"rtl\" (that language's backends first) or \
+                                     \"blueprint\" (the blueprint's own order), not {v}"
+                                ),
+                            )),
+                        }
+                    }
+                }
+                _ => problems.push(source.problem(
+                    offset,
+                    "`explore.prefer` is a non-empty list: [\"hls\", \"rtl\"]",
+                )),
+            },
+            _ => problems.push(unknown_key(source, key, EXPLORE_KEYS, "`explore`")),
+        }
+    }
+    explore
 }
 
 fn unknown_key(

@@ -84,7 +84,8 @@ pub struct Explored {
 }
 
 /// Estimates every combination of `targets` and `prefers` (`None`: the blueprint's own
-/// order) for `options` (its own target and preference are ignored), marks the front,
+/// order; empty lists: the blueprint's `[explore]`, else [`DEFAULT_TARGETS`] with HLS and
+/// RTL first in turn) for `options` (its own target and preference are ignored), marks the front,
 /// compiles the chosen point into `options.output`, and writes `dse.json` and `dse.txt`
 /// there. An error when no point fits says so with each point's numbers.
 pub fn explore(
@@ -94,6 +95,8 @@ pub fn explore(
     prefers: &[Option<Language>],
     progress: Progress<'_>,
 ) -> Result<Explored, String> {
+    let (targets, prefers) = branch_points(options, targets, prefers)?;
+    let (targets, prefers) = (targets.as_slice(), prefers.as_slice());
     if targets.is_empty() {
         return Err("give at least one folding target to explore".into());
     }
@@ -188,6 +191,58 @@ pub fn explore(
     std::fs::write(dir.join("dse.json"), json).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("dse.txt"), table(&points)).map_err(|e| e.to_string())?;
     Ok(Explored { points, compiled })
+}
+
+/// The folding targets tried when neither the command line nor the blueprint's
+/// `[explore]` names any: a ladder from 250 to 50,000 cycles per frame.
+pub const DEFAULT_TARGETS: &[u64] = &[250, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000];
+
+/// The branch points: those given (the command line's), else the blueprint's `[explore]`,
+/// else [`DEFAULT_TARGETS`] and both languages first in turn.
+fn branch_points(
+    options: &Options,
+    targets: &[u64],
+    prefers: &[Option<Language>],
+) -> Result<(Vec<u64>, Vec<Option<Language>>), String> {
+    let explore = match &options.blueprint {
+        Some(path) => {
+            brainsmith_core::blueprint::Blueprint::load(path)
+                .map_err(|e| e.to_string())?
+                .explore
+        }
+        None => None,
+    };
+    let targets = if !targets.is_empty() {
+        targets.to_vec()
+    } else if let Some(e) = &explore {
+        e.target_cycles.clone()
+    } else {
+        DEFAULT_TARGETS.to_vec()
+    };
+    let prefers = if !prefers.is_empty() {
+        prefers.to_vec()
+    } else if let Some(e) = &explore {
+        e.prefer.iter().map(|p| language(p)).collect()
+    } else {
+        vec![Some(Language::Hls), Some(Language::Rtl)]
+    };
+    let mut unique = Vec::new();
+    for p in prefers {
+        if !unique.contains(&p) {
+            unique.push(p);
+        }
+    }
+    Ok((targets, unique))
+}
+
+/// `"hls"`, `"rtl"`: that language first; anything else (`"blueprint"`): the blueprint's
+/// own order.
+pub fn language(name: &str) -> Option<Language> {
+    match name {
+        "rtl" => Some(Language::Rtl),
+        "hls" => Some(Language::Hls),
+        _ => None,
+    }
 }
 
 /// The table of design points: `*` on the front, `>` the chosen one.
