@@ -162,6 +162,15 @@ fn tfc_w1a1_compiles_simulates_and_reports() {
     let fps = report["estimated_fps"].as_f64().unwrap();
     assert!((fps - 1e8 / cycles as f64).abs() < 1e-6);
     assert!(report["bottleneck"].is_string());
+    // Every transform and step of the blueprint, timed.
+    let steps = report["steps"].as_array().unwrap();
+    assert!(steps.len() > 40, "{} steps", steps.len());
+    assert!(steps.iter().all(|s| s["seconds"].as_f64().unwrap() >= 0.0));
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["name"] == "step brainsmith:specialize_layers")
+    );
     assert!(report["total_resources"]["lut"].as_u64().unwrap() > 0);
     // Every node's backend and why it was chosen.
     for n in report["nodes"].as_array().unwrap() {

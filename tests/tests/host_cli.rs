@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use brainsmith_core::cli::{App, clap};
-use brainsmith_plugins as _;
+use brainsmith_tests as _;
 
 fn code_of(code: ExitCode) -> u8 {
     (0..=u8::MAX)

@@ -134,9 +134,13 @@ impl Tensor {
         ElemType::try_from(self.data.data_type.unwrap_or(0)).unwrap_or(ElemType::Undefined)
     }
 
-    /// The number of elements the dimensions describe.
+    /// The number of elements the dimensions describe; `usize::MAX` when that count
+    /// overflows (declared dimensions no tensor can have, which no data matches).
     pub fn len(&self) -> usize {
-        self.dims.iter().map(|&d| d.max(0) as usize).product()
+        self.dims
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d.max(0) as usize))
+            .unwrap_or(usize::MAX)
     }
 
     /// Whether the tensor has no elements.

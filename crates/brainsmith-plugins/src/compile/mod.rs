@@ -147,6 +147,7 @@ struct Prepared {
     blueprint: Blueprint,
     target_cycles: Option<u64>,
     seconds: BTreeMap<String, f64>,
+    steps: Vec<report::StepTime>,
 }
 
 /// Runs the blueprint (written into `scratch` when it is the built-in one; steps write
@@ -212,7 +213,14 @@ fn prepare(
     let mut model = original.clone();
     let t = Instant::now();
     let mut step_progress = |i: usize, n: usize, label: &str| {
-        progress(&format!("[{}/{n}] {label}", i + 1));
+        let width = 24;
+        let done = (i * width).checked_div(n).unwrap_or(0);
+        progress(&format!(
+            "[{}{}] {}/{n} {label}",
+            "#".repeat(done),
+            ".".repeat(width - done),
+            i + 1
+        ));
     };
     let run = execute(
         &mut model,
@@ -227,6 +235,16 @@ fn prepare(
     )
     .map_err(err)?;
     seconds.insert("blueprint".to_owned(), t.elapsed().as_secs_f64());
+    let steps: Vec<report::StepTime> = run
+        .steps
+        .iter()
+        .map(|s| report::StepTime {
+            name: s.transform.clone(),
+            changed: s.changed,
+            nodes: s.nodes_after,
+            seconds: s.seconds,
+        })
+        .collect();
     let mut warnings: Vec<String> = run
         .steps
         .iter()
@@ -267,6 +285,7 @@ fn prepare(
         blueprint,
         target_cycles,
         seconds,
+        steps,
     })
 }
 
@@ -330,6 +349,7 @@ pub fn compile(
         blueprint,
         target_cycles,
         seconds: prepared_seconds,
+        steps,
     } = prepare(
         registry,
         options,
@@ -437,6 +457,7 @@ pub fn compile(
     report.target_cycles = target_cycles.or_else(|| set_folding_target(&blueprint));
     report.frames_checked = options.check_frames;
     report.stitched_rtl = stitched;
+    report.steps = steps;
     report.seconds = seconds;
     std::fs::write(root.join("report.json"), report.to_json()).map_err(err)?;
     std::fs::write(root.join("report.txt"), report.to_text()).map_err(err)?;

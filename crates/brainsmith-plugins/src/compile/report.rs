@@ -174,6 +174,21 @@ pub struct Report {
     pub stitched_rtl: Option<StitchedRun>,
     /// Seconds per phase.
     pub seconds: BTreeMap<String, f64>,
+    /// Every transform and step the blueprint ran, in order.
+    pub steps: Vec<StepTime>,
+}
+
+/// One transform or step of the blueprint's run.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepTime {
+    /// Its qualified name (`step <name>` for a step).
+    pub name: String,
+    /// Whether it changed the model.
+    pub changed: bool,
+    /// Nodes after it.
+    pub nodes: usize,
+    /// Seconds it took.
+    pub seconds: f64,
 }
 
 impl Report {
@@ -241,6 +256,7 @@ impl Report {
             frames_checked: 0,
             stitched_rtl: None,
             seconds: BTreeMap::new(),
+            steps: Vec::new(),
         }
     }
 

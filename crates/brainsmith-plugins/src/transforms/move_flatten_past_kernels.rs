@@ -58,7 +58,16 @@ fn moves_only_unit_axes(perm: &[i64], shape: &[i64]) -> bool {
 fn regroups_leading_axes(from: &[i64], to: &[i64]) -> bool {
     !from.is_empty()
         && from.last() == to.last()
-        && from.iter().product::<i64>() == to.iter().product::<i64>()
+        && count(from).is_some()
+        && count(from) == count(to)
+}
+
+/// The number of values of a static shape; `None` when a dimension is negative or the
+/// product overflows (a declared size no tensor can have).
+fn count(shape: &[i64]) -> Option<i64> {
+    shape
+        .iter()
+        .try_fold(1i64, |n, &d| if d < 0 { None } else { n.checked_mul(d) })
 }
 
 /// A kernel that maps each vector along its input's last axis on its own.
