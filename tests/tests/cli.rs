@@ -273,3 +273,75 @@ fn a_huge_name_is_quoted_shortened() {
     assert!(err.len() < 1000, "{} bytes of message", err.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `plugins check` grades every plugin from its registration; `--strict` fails on a
+/// shortfall; with a model, kernels' estimates and backends' generation are tried too.
+#[test]
+fn plugins_check_grades_and_certifies() {
+    let text = ok(&["plugins", "check", "--source", "acme", "--format", "json"]);
+    let grades: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let grades = grades.as_array().unwrap();
+    assert!(!grades.is_empty());
+    for g in grades {
+        let checks: Vec<&str> = g["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["check"].as_str().unwrap())
+            .collect();
+        assert!(
+            checks.starts_with(&["docs", "example", "version", "tags"]),
+            "{checks:?}"
+        );
+        assert_eq!(g["checks"].as_u64().unwrap() as usize, checks.len());
+    }
+    // The grades still go to stdout; the verdict is the exit code and the message.
+    let (code, out, err) = run(&["plugins", "check", "--strict", "--source", "acme"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("acme:ThresholdingRtl") && out.contains("tags: no tags"),
+        "{out}"
+    );
+    assert!(
+        err.contains("--strict:") && err.contains("fall short"),
+        "{err}"
+    );
+    // On a model, each kernel with nodes in it is asked for its estimates.
+    let model = brainsmith_tests::shared_model_path("finn_cybsec_mvau_hls.onnx");
+    let text = ok(&[
+        "plugins",
+        "check",
+        "--source",
+        "brainsmith",
+        "--model",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let grades: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let find = |plugin: &str, check: &str| {
+        grades
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["plugin"] == plugin)
+            .and_then(|g| {
+                g["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["check"] == check)
+                    .map(|f| f["passed"] == true)
+            })
+    };
+    assert_eq!(find("brainsmith:MVAU", "estimates"), Some(true));
+    assert_eq!(
+        find("brainsmith:MVAU_hls", "generates what it accepts"),
+        Some(true)
+    );
+    // A kernel with no node in the model is not asked.
+    assert_eq!(find("brainsmith:LabelSelect", "estimates"), None);
+    let (code, err) = fails(&["plugins", "check", "--source", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown source 'nope'"), "{err}");
+}

@@ -18,6 +18,7 @@
 //! error, 2 on bad usage.
 
 mod apply;
+mod check;
 mod inspect;
 mod plugins;
 mod table;

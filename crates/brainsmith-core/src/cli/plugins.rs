@@ -41,6 +41,9 @@ pub(super) struct PluginsArgs {
 
 #[derive(Subcommand)]
 enum PluginsCommand {
+    /// Grade every plugin: docs, an example, version, tags, documented configuration and
+    /// attributes; with --model, estimates and generation. --strict fails on a shortfall.
+    Check(super::check::CheckArgs),
     /// Everything about one plugin: metadata, docs, location, cross references.
     Show {
         /// Short (`Name`) or qualified (`source:Name`) name.
@@ -73,8 +76,12 @@ pub(super) fn run(
     args: PluginsArgs,
     out: &mut dyn Write,
 ) -> Result<(), String> {
-    if let Some(PluginsCommand::Show { name, kind, format }) = args.command {
-        return show(registry, &name, kind, format, out);
+    match args.command {
+        Some(PluginsCommand::Show { name, kind, format }) => {
+            return show(registry, &name, kind, format, out);
+        }
+        Some(PluginsCommand::Check(check)) => return super::check::run(registry, check, out),
+        None => {}
     }
     let selected = select(registry, &args)?;
     let text = match args.format {
