@@ -345,3 +345,92 @@ fn plugins_check_grades_and_certifies() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown source 'nope'"), "{err}");
 }
+
+/// A third party's manifest workflow with its own binary: `manifest --write FILE`, then
+/// `--check FILE` passes, and after a change of contract (here: a priority and a
+/// configuration default edited in the file) `--check` shows the lines and the command,
+/// and `verify` names what changed, not only what is missing.
+#[test]
+fn manifest_write_check_and_verify_the_whole_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plugins.toml");
+    let f = file.to_str().unwrap();
+    let out = ok(&["manifest", "--write", f]);
+    assert!(out.starts_with("wrote "), "{out}");
+    assert!(ok(&["manifest", "--check", f]).starts_with("ok: "));
+    assert!(ok(&["verify", f]).starts_with("ok: "));
+    // The JSON form follows the extension.
+    let json = dir.path().join("plugins.json");
+    ok(&["manifest", "--write", json.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&json).unwrap().starts_with('{'));
+    assert!(ok(&["verify", json.to_str().unwrap()]).starts_with("ok: "));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("priority = 10", "priority = 7", 1).replacen(
+        "default = \"1000\"",
+        "default = \"999\"",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, &edited).unwrap();
+    let (code, err) = fails(&["manifest", "--check", f]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is stale") && err.contains("- priority = 7"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("update it with `brainsmith manifest --write {f}`")),
+        "{err}"
+    );
+    let (_, err) = fails(&["verify", f]);
+    assert!(
+        err.contains("changed:")
+            && err.contains("priority Some(7) in the manifest, Some(10) in the binary"),
+        "{err}"
+    );
+    // A missing file says how to create it.
+    let missing = dir.path().join("none.toml");
+    let (_, err) = fails(&["manifest", "--check", missing.to_str().unwrap()]);
+    assert!(
+        err.contains("create it with `brainsmith manifest --write"),
+        "{err}"
+    );
+}
+
+/// Paths are the same on every machine: relative to `--root`, even a relative one.
+#[test]
+fn manifest_paths_are_relative_to_a_relative_root() {
+    use brainsmith_core::manifest::normalize_file;
+    let cwd = std::env::current_dir().unwrap();
+    let file = cwd.join("src/lib.rs");
+    assert_eq!(
+        normalize_file(
+            file.to_str().unwrap(),
+            Some(std::path::Path::new(".")),
+            "x",
+            "1.0.0"
+        ),
+        "src/lib.rs"
+    );
+    // A path dependency outside the root: crate-relative.
+    assert_eq!(
+        normalize_file(
+            "/home/someone/acme/plugins/src/kernels.rs",
+            None,
+            "acme-plugins",
+            "0.3.0"
+        ),
+        "acme-plugins@0.3.0/src/kernels.rs"
+    );
+    // A crate from a registry: from its directory on.
+    assert_eq!(
+        normalize_file(
+            "/root/.cargo/registry/src/index/acme-plugins-0.3.0/src/lib.rs",
+            None,
+            "acme-plugins",
+            "0.3.0"
+        ),
+        "acme-plugins-0.3.0/src/lib.rs"
+    );
+}

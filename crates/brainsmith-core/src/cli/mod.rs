@@ -294,7 +294,7 @@ impl App {
             run(sub, &mut io)
         } else {
             match Cli::from_arg_matches(&matches) {
-                Ok(cli) => run_builtin(registry, cli.command, out, err),
+                Ok(cli) => run_builtin(registry, &self.name, cli.command, out, err),
                 Err(e) => Err(e.to_string()),
             }
         };
@@ -335,8 +335,63 @@ struct Colour {
     err: bool,
 }
 
+/// The first `limit` lines that differ between `old` and `new`, as `-`/`+` lines.
+fn diff(old: &str, new: &str, limit: usize) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let mut out = String::new();
+    let mut shown = 0;
+    let (mut i, mut j) = (0, 0);
+    while (i < a.len() || j < b.len()) && shown < limit {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        // Resynchronise on the next line of `new` that `old` has ahead (an insertion), or
+        // report the line as changed.
+        match (i < a.len(), j < b.len()) {
+            (true, true) => match a[i..].iter().take(50).position(|l| *l == b[j]) {
+                Some(k) => {
+                    for l in &a[i..i + k] {
+                        out.push_str(&format!("  line {}: - {l}\n", i + 1));
+                        shown += 1;
+                        i += 1;
+                    }
+                }
+                None => {
+                    out.push_str(&format!(
+                        "  line {}: - {}\n  line {}: + {}\n",
+                        i + 1,
+                        a[i],
+                        j + 1,
+                        b[j]
+                    ));
+                    shown += 1;
+                    i += 1;
+                    j += 1;
+                }
+            },
+            (true, false) => {
+                out.push_str(&format!("  line {}: - {}\n", i + 1, a[i]));
+                shown += 1;
+                i += 1;
+            }
+            _ => {
+                out.push_str(&format!("  line {}: + {}\n", j + 1, b[j]));
+                shown += 1;
+                j += 1;
+            }
+        }
+    }
+    if shown == limit {
+        out.push_str("  ...\n");
+    }
+    out
+}
+
 fn run_builtin(
     registry: &'static Registry,
+    name: &str,
     command: Command,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -358,13 +413,63 @@ fn run_builtin(
                 )
                 .map_err(|e| e.to_string())
             }),
-        Command::Manifest { format, root } => {
+        Command::Manifest {
+            format,
+            root,
+            write,
+            check,
+        } => {
             let manifest = Manifest::from_registry(registry, root.as_deref());
+            let file = write.as_ref().or(check.as_ref());
+            // A file's extension decides its format unless --format says otherwise.
+            let format = format.unwrap_or(match file {
+                Some(f) if f.extension().is_some_and(|e| e == "json") => DataFormat::Json,
+                _ => DataFormat::Toml,
+            });
             let text = match format {
                 DataFormat::Toml => manifest.to_toml(),
                 DataFormat::Json => manifest.to_json(),
             };
-            write!(out, "{text}").map_err(|e| e.to_string())
+            let again = |f: &std::path::Path| {
+                let mut command = format!("{name} manifest --write {}", f.display());
+                if let Some(r) = &root {
+                    command.push_str(&format!(" --root {}", r.display()));
+                }
+                command
+            };
+            if let Some(f) = write {
+                crate::fsutil::write_atomic(&f, text.as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", f.display()))?;
+                writeln!(
+                    out,
+                    "wrote {} ({} plugins)",
+                    f.display(),
+                    manifest.plugins.len()
+                )
+                .map_err(|e| e.to_string())
+            } else if let Some(f) = check {
+                let on_disk =
+                    crate::fsutil::read_input(&f, 64 << 20, "a manifest").map_err(|e| {
+                        format!(
+                            "cannot read {}: {e}; create it with `{}`",
+                            f.display(),
+                            again(&f)
+                        )
+                    })?;
+                let on_disk = String::from_utf8_lossy(&on_disk);
+                if on_disk == text {
+                    writeln!(out, "ok: {} is up to date", f.display()).map_err(|e| e.to_string())
+                } else {
+                    Err(format!(
+                        "{} is stale; the binary's plugins would write:\n{}update it with `{}`",
+                        f.display(),
+                        diff(&on_disk, &text, 20),
+                        again(&f)
+                    ))
+                }
+            } else {
+                write!(out, "{text}").map_err(|e| e.to_string())
+            }
         }
         Command::Verify { manifest } => Manifest::load(&manifest)
             .map_err(|e| e.to_string())
@@ -409,12 +514,19 @@ enum Command {
     Plugins(plugins::PluginsArgs),
     /// Print this binary's plugin manifest.
     Manifest {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = DataFormat::Toml)]
-        format: DataFormat,
-        /// Record source files relative to this directory.
+        /// Output format (default: the file's extension, else TOML).
+        #[arg(long, value_enum)]
+        format: Option<DataFormat>,
+        /// Record source files relative to this directory (relative to the current one).
         #[arg(long)]
         root: Option<PathBuf>,
+        /// Write the manifest to FILE (atomically) instead of printing it.
+        #[arg(long, value_name = "FILE", conflicts_with = "check")]
+        write: Option<PathBuf>,
+        /// Fail, showing the difference and the command that updates it, unless FILE is
+        /// what this binary would write.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
     },
     /// Apply registered transforms to a model and write the result atomically.
     Transform(transform::TransformArgs),

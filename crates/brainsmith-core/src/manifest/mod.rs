@@ -188,8 +188,11 @@ pub struct ManifestError {
     pub message: String,
 }
 
-/// A file path as the manifest records it: relative to `root` when under it; for a
-/// crate outside the workspace, from the `name-version` directory on; `/` separators.
+/// A file path as the manifest records it: relative to `root` when under it (a relative
+/// `root` is taken from the current directory); for a crate from a registry, from its
+/// `name-version` directory on; for another crate outside the workspace (a path
+/// dependency), `name@version/src/...`; `/` separators. No path of the machine that made
+/// it is kept.
 pub fn normalize_file(
     file: &str,
     root: Option<&Path>,
@@ -197,16 +200,26 @@ pub fn normalize_file(
     crate_version: &str,
 ) -> String {
     let path = Path::new(file);
-    if let Some(root) = root
-        && let Ok(relative) = path.strip_prefix(root)
-    {
-        return relative.to_string_lossy().replace('\\', "/");
+    if let Some(root) = root {
+        // A relative root is taken from the current directory, as a shell would.
+        let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+        let canonical = absolute.canonicalize().unwrap_or(absolute);
+        for base in [root.to_owned(), canonical] {
+            if let Ok(relative) = path.strip_prefix(&base) {
+                return relative.to_string_lossy().replace('\\', "/");
+            }
+        }
     }
     if path.is_absolute() {
         let marker = format!("{crate_name}-{crate_version}");
         let text = file.replace('\\', "/");
         if let Some(at) = text.find(&format!("/{marker}/")) {
             return text[at + 1..].to_owned();
+        }
+        // A path dependency outside the workspace: `crate@version/src/...`, the same on
+        // every machine.
+        if let Some(at) = text.rfind("/src/") {
+            return format!("{crate_name}@{crate_version}/{}", &text[at + 1..]);
         }
     }
     file.replace('\\', "/")
