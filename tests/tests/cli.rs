@@ -434,3 +434,50 @@ fn manifest_paths_are_relative_to_a_relative_root() {
         "acme-plugins-0.3.0/src/lib.rs"
     );
 }
+
+/// `verify --workspace DIR` names a plugin crate of the workspace the binary does not
+/// link, with the line that links it; a crate that depends on brainsmith-core without
+/// declaring plugins, and the linked ones, are not named.
+#[test]
+fn verify_finds_the_workspaces_unlinked_plugin_crates() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let listed = root.join("plugins.toml");
+    let l = listed.to_str().unwrap();
+    assert!(ok(&["verify", l, "--workspace", root.to_str().unwrap()]).starts_with("ok"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let core = root.join("crates/brainsmith-core").canonicalize().unwrap();
+    let write = |path: &str, text: String| {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[workspace]\nmembers = [\"extra\", \"helpers\"]\nresolver = \"2\"\n".into(),
+    );
+    for (name, src) in [
+        (
+            "extra",
+            "#[brainsmith_core::transform(stage = cleanup)]\nstruct X;\n",
+        ),
+        ("helpers", "pub fn helper() {}\n"),
+    ] {
+        write(
+            &format!("{name}/Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}-plugins\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                 [dependencies]\nbrainsmith-core = {{ path = \"{}\" }}\n",
+                core.display()
+            ),
+        );
+        write(&format!("{name}/src/lib.rs"), src.into());
+    }
+    let (code, err) = fails(&["verify", l, "--workspace", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("does not link: extra-plugins;") && err.contains("`use extra_plugins as _;`"),
+        "{err}"
+    );
+    assert!(!err.contains("helpers-plugins"), "{err}");
+}

@@ -471,9 +471,37 @@ fn run_builtin(
                 write!(out, "{text}").map_err(|e| e.to_string())
             }
         }
-        Command::Verify { manifest } => Manifest::load(&manifest)
+        Command::Verify {
+            manifest,
+            workspace,
+        } => Manifest::load(&manifest)
             .map_err(|e| e.to_string())
             .and_then(|m| registry.verify(&m).map_err(|e| e.to_string()))
+            .and_then(|()| match &workspace {
+                None => Ok(()),
+                Some(dir) => {
+                    let unlinked = crate::manifest::unlinked_plugin_crates(registry, dir)?;
+                    if unlinked.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "plugin crates of the workspace {} that this binary does not link: \
+                             {}; link each in the binary's main.rs ({})",
+                            dir.display(),
+                            unlinked
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            unlinked
+                                .iter()
+                                .map(|(_, l)| format!("`{l}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }
+                }
+            })
             .and_then(|()| {
                 writeln!(
                     out,
@@ -538,10 +566,15 @@ enum Command {
         #[command(subcommand)]
         action: BlueprintAction,
     },
-    /// Check that this binary links exactly the plugins a manifest lists.
+    /// Check that this binary links exactly the plugins a manifest lists, each with the
+    /// contract listed (priorities, stages, configuration keys, node attributes).
     Verify {
         /// The manifest (TOML, or JSON when it ends in .json).
         manifest: PathBuf,
+        /// Also fail for a plugin crate of this Cargo workspace that the binary does not
+        /// link.
+        #[arg(long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
     },
 }
 

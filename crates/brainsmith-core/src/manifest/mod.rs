@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use verify::VerifyError;
+pub use verify::{VerifyError, unlinked_plugin_crates};
 
 use crate::plugin::{Language, PluginKind, Stage};
 use crate::registry::{PluginRef, Registry};

@@ -141,3 +141,96 @@ fn contract_differences(listed: &PluginEntry, linked: &PluginEntry) -> Vec<Strin
     }
     out
 }
+
+/// The plugin crates of the Cargo workspace at `workspace` (a directory with a
+/// `Cargo.toml`) that this registry has no plugin from: each a library that depends on
+/// brainsmith-core and whose sources carry a plugin attribute (`#[kernel(...)]`,
+/// `#[brainsmith_core::transform(...)]`, ...), as (package name, the line that links it).
+pub fn unlinked_plugin_crates(
+    registry: &Registry,
+    workspace: &std::path::Path,
+) -> Result<Vec<(String, String)>, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = workspace.join("Cargo.toml");
+    let out = std::process::Command::new(&cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata on {} failed: {}",
+            manifest.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("cargo metadata gave no JSON: {e}"))?;
+    let linked: BTreeSet<&str> = registry.plugins().iter().map(|p| p.crate_name()).collect();
+    let mut unlinked = Vec::new();
+    for package in meta["packages"].as_array().into_iter().flatten() {
+        let name = package["name"].as_str().unwrap_or_default();
+        let uses_core = package["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["name"] == "brainsmith-core" && d["kind"].is_null());
+        let lib = package["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "lib" || k == "rlib"))
+            });
+        let Some(src) = lib.and_then(|t| t["src_path"].as_str()) else {
+            continue;
+        };
+        if !uses_core || linked.contains(name) || name == "brainsmith-core" {
+            continue;
+        }
+        let dir = std::path::Path::new(src)
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        if declares_plugins(dir) {
+            unlinked.push((
+                name.to_owned(),
+                format!("use {} as _;", name.replace('-', "_")),
+            ));
+        }
+    }
+    Ok(unlinked)
+}
+
+/// Whether a Rust source under `dir` (recursively) carries a plugin attribute.
+fn declares_plugins(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if path.is_dir() {
+            declares_plugins(&path)
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            std::fs::read_to_string(&path).is_ok_and(|text| {
+                // `#[kernel(`, `#[brainsmith_core::kernel(`, ...: the attribute's last
+                // path segment.
+                text.split("#[").skip(1).any(|rest| {
+                    let path = rest.split(['(', ']']).next().unwrap_or_default().trim();
+                    let last = path.rsplit("::").next().unwrap_or_default();
+                    !path.contains(char::is_whitespace)
+                        && matches!(last, "transform" | "kernel" | "backend" | "step")
+                })
+            })
+        } else {
+            false
+        }
+    })
+}
