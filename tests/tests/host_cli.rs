@@ -87,7 +87,7 @@ fn host_commands_run_with_the_registry_and_fail_cleanly() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("<who>"), "{err}");
     // brainsmith-core's commands still work under the host's name.
-    let (code, out, _) = run(&acme(), &["plugins", "--kind", "step"]);
+    let (code, out, _) = run(&acme(), &["plugins", "--kind", "step", "--verbose"]);
     assert_eq!(code, 0);
     assert!(out.contains("cleanup"), "{out}");
 }
