@@ -226,6 +226,15 @@ fn tfc_w1a1_compiles_simulates_and_reports() {
         "the old directory's files survived"
     );
     assert_eq!(leftovers(tmp.path()), Vec::<String>::new());
+    // A rate at the clock is a folding target: 200,000 frames/s at 10 ns, 500 cycles.
+    compile(
+        &model,
+        &dir,
+        &["--force", "--frames", "0", "--target-fps", "200000"],
+    );
+    let report = check_directory(&dir);
+    assert_eq!(report["target_cycles"], 500);
+    assert!(report["estimated_fps"].as_f64().unwrap() >= 200_000.0);
 }
 
 /// Hidden temporary directories a compile left beside its output.
