@@ -205,8 +205,44 @@ fn a_search_narrows_the_list_in_chromium() {
     };
     let find = |name: &str| m.plugins.iter().find(|p| p.qualified_name == name).unwrap();
 
-    let everything = shown(&page);
-    assert_eq!(everything.len(), total, "no query shows them all");
+    let started = std::time::Instant::now();
+    let dom = chromium::dump_dom(&chromium, &page);
+    eprintln!("chromium --dump-dom {page} took {:?}", started.elapsed());
+    let (all, count) = entries(&dom);
+    assert_eq!(all.len(), total, "every plugin has an entry");
+    assert!(all.iter().all(|e| e.1), "no query shows them all");
+    assert_eq!(count, format!("{total} of {total} plugins"));
+    // The tables show every row's name and type.
+    let plain = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let attr = m
+        .plugins
+        .iter()
+        .flat_map(|p| &p.attributes)
+        .find(|a| plain(&a.ty))
+        .expect("a node attribute");
+    let row = format!("<td><code>{}</code></td><td>{}</td>", attr.name, attr.ty);
+    assert!(dom.contains(&row), "no row {row}");
+    let config = m
+        .plugins
+        .iter()
+        .flat_map(|p| &p.config)
+        .find(|c| plain(&c.ty))
+        .expect("a configuration key");
+    let row = format!(
+        "<td><code>{}</code></td><td>{}</td>",
+        config.name, config.ty
+    );
+    assert!(dom.contains(&row), "no row {row}");
+    // Cross-links lead to the backends' entries.
+    let kernel = m
+        .plugins
+        .iter()
+        .find(|p| !p.backends.is_empty())
+        .expect("a kernel with backends");
+    let (source, name) = kernel.backends[0].split_once(':').unwrap();
+    let id = format!("backend-{source}-{name}");
+    assert!(dom.contains(&format!("href=\"#{id}\"")), "no link to {id}");
+    assert!(dom.contains(&format!("id=\"{id}\"")), "no entry {id}");
 
     let query = "Thresholding";
     let found = shown(&format!("{page}?q={query}"));

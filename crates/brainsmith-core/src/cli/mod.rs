@@ -126,8 +126,8 @@ pub struct Io<'a> {
 pub type HostRun = Box<dyn Fn(&clap::ArgMatches, &mut Io<'_>) -> Result<(), String>>;
 
 /// The command line of a compiler: brainsmith-core's commands (`plugins`, `manifest`,
-/// `verify`, `transform`, `inspect`, `docs`, `blueprint`) under the compiler's own name, version
-/// and help text, plus the compiler's own commands.
+/// `verify`, `transform`, `inspect`, `docs`, `blueprint`) under the compiler's own name,
+/// version and help text, plus the compiler's own commands.
 ///
 /// ```no_run
 /// use brainsmith_core::cli::{App, clap};
