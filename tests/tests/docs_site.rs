@@ -273,6 +273,35 @@ fn a_search_narrows_the_list_in_chromium() {
             .count()
     );
 
+    // Each other filter, alone: exactly the plugins it names.
+    let stage = |p: &PluginEntry| p.stage.map(|s| serde_json::to_value(s).unwrap());
+    let some_stage = m.plugins.iter().find_map(stage).unwrap();
+    let some_stage = some_stage.as_str().unwrap().to_owned();
+    let some_tag = m.plugins.iter().find_map(|p| p.tags.first()).unwrap();
+    let filters: [(&str, &str, Box<dyn Fn(&PluginEntry) -> bool>); 3] = [
+        ("source", "acme", Box::new(|p| p.source == "acme")),
+        (
+            "stage",
+            &some_stage,
+            Box::new(|p| stage(p).is_some_and(|s| s == some_stage.as_str())),
+        ),
+        ("tag", some_tag, Box::new(|p| p.tags.contains(some_tag))),
+    ];
+    for (key, value, keep) in filters {
+        let visible = shown(&format!("{page}?{key}={value}"));
+        let expected: Vec<_> = m
+            .plugins
+            .iter()
+            .filter(|p| keep(p))
+            .map(|p| p.qualified_name.clone())
+            .collect();
+        assert!(
+            !expected.is_empty() && expected.len() < total,
+            "{key}={value}"
+        );
+        assert_eq!(visible, expected, "{key}={value}");
+    }
+
     // A hostile doc comment is shown as text: nothing of it becomes an element.
     let mut hostile = manifest();
     hostile.plugins[0].docs = "</script><b id=\"injected\">x</b> `<i id=\"injected2\">`".into();
