@@ -169,6 +169,9 @@ fn entries(dom: &str) -> (Vec<(String, bool)>, String) {
     (found, count)
 }
 
+/// Which plugins a filter keeps.
+type Keep<'a> = Box<dyn Fn(&PluginEntry) -> bool + 'a>;
+
 /// What the page searches for a plugin, lower case.
 fn haystack(p: &PluginEntry) -> String {
     [
@@ -278,7 +281,7 @@ fn a_search_narrows_the_list_in_chromium() {
     let some_stage = m.plugins.iter().find_map(stage).unwrap();
     let some_stage = some_stage.as_str().unwrap().to_owned();
     let some_tag = m.plugins.iter().find_map(|p| p.tags.first()).unwrap();
-    let filters: [(&str, &str, Box<dyn Fn(&PluginEntry) -> bool>); 3] = [
+    let filters: [(&str, &str, Keep<'_>); 3] = [
         ("source", "acme", Box::new(|p| p.source == "acme")),
         (
             "stage",
