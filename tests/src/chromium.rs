@@ -1,6 +1,6 @@
 //! Headless Chromium for the tests that look at a picture as a browser draws it: find it
 //! (or fail with the command that installs it, unless `BRAINSMITH_SKIP_CHROMIUM=1`),
-//! screenshot an SVG, and count a colour's pixels.
+//! screenshot an SVG, count a colour's pixels, and dump a page's DOM after its scripts ran.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,8 +27,7 @@ pub fn find(test: &str) -> Option<String> {
         .is_ok_and(|o| o.status.success());
     assert!(
         found,
-        "`{chromium} --version` failed: headless Chromium draws the dataflow picture in this \
-         test; install it with `apt-get install chromium` (or point CHROMIUM at the binary, \
+        "`{chromium} --version` failed: this test runs headless Chromium; install it with `apt-get install chromium` (or point CHROMIUM at the binary, \
          or set BRAINSMITH_SKIP_CHROMIUM=1 to skip)"
     );
 
@@ -156,4 +155,56 @@ pub fn count(pixels: &[[u8; 3]], colour: [u8; 3]) -> usize {
                 .all(|(&a, b)| a.abs_diff(b) <= CHANNEL_TOLERANCE)
         })
         .count()
+}
+
+/// The DOM of `url` once its scripts have run, as headless Chromium serialises it
+/// (`--dump-dom`), or fails with what went wrong; kills it after two minutes.
+pub fn dump_dom(chromium: &str, url: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let dom_file = dir.path().join("dom.html");
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&dom_file).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {chromium}: {e}"));
+    // Stderr goes to a thread, so that a chatty Chromium never blocks on a full pipe.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr_pipe, &mut text);
+        text
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > CHROMIUM_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{chromium} took more than {CHROMIUM_TIMEOUT:?} to load {url}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = stderr.join().unwrap_or_default();
+    let dom = std::fs::read_to_string(&dom_file).unwrap();
+    assert!(
+        status.success() && !dom.is_empty(),
+        "{chromium} failed ({status}) to dump the DOM of {url}:\n{stderr}"
+    );
+    dom
 }

@@ -14,11 +14,14 @@
 //! (this binary's plugin manifest), `verify MANIFEST` (this binary's plugins against an
 //! allowlist) and `transform MODEL -o OUT --apply A,B` (registered transforms on a model,
 //! written atomically, with a summary table or `--format json`) and `inspect MODEL` (every
-//! node with its kernel, backend, typed attributes, streams, cycles and resources). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an
-//! error, 2 on bad usage.
+//! node with its kernel, backend, typed attributes, streams, cycles and resources) and
+//! `docs -o DIR` (a static, searchable HTML catalogue of the plugins, `--force` to replace
+//! one). Data goes to stdout, messages to stderr; exit code 0 on success, 1 on an error, 2
+//! on bad usage.
 
 mod apply;
 mod check;
+mod docs;
 mod inspect;
 mod plugins;
 mod table;
@@ -66,6 +69,19 @@ pub fn __plan_apply(registry: &Registry, spec: &str) -> Result<usize, String> {
     apply::plan(registry, &[spec.to_owned()]).map(|planned| planned.len())
 }
 
+/// JSON made safe inside a `<script>` element, as `docs` embeds the manifest; for the
+/// tests, not API.
+#[doc(hidden)]
+pub fn __script_json(json: &str) -> String {
+    docs::script_json(json)
+}
+
+/// The `index.html` that `docs` writes for `manifest`; for the tests, not API.
+#[doc(hidden)]
+pub fn __docs_page(name: &str, manifest: &Manifest) -> String {
+    docs::render_page(name, manifest)
+}
+
 /// An [`App`] named after the crate the macro is written in: its package name, version
 /// and description (`CARGO_PKG_NAME`, `CARGO_PKG_VERSION`, `CARGO_PKG_DESCRIPTION`), so
 /// `--version` prints the compiler's version, not brainsmith-core's.
@@ -110,8 +126,8 @@ pub struct Io<'a> {
 pub type HostRun = Box<dyn Fn(&clap::ArgMatches, &mut Io<'_>) -> Result<(), String>>;
 
 /// The command line of a compiler: brainsmith-core's commands (`plugins`, `manifest`,
-/// `verify`, `transform`, `inspect`, `blueprint`) under the compiler's own name, version
-/// and help text, plus the compiler's own commands.
+/// `verify`, `transform`, `inspect`, `docs`, `blueprint`) under the compiler's own name,
+/// version and help text, plus the compiler's own commands.
 ///
 /// ```no_run
 /// use brainsmith_core::cli::{App, clap};
@@ -400,6 +416,7 @@ fn run_builtin(
         Command::Plugins(args) => plugins::run(registry, args, out),
         Command::Transform(args) => transform::run(registry, args, out, err),
         Command::Inspect(args) => inspect::run(registry, args, out, err),
+        Command::Docs(args) => docs::run(registry, name, args, out),
         Command::Blueprint {
             action: BlueprintAction::Check { file },
         } => Blueprint::check_file(&file, registry)
@@ -561,6 +578,9 @@ enum Command {
     /// List a model's nodes as the linked kernels see them: kernel, backend, attributes,
     /// streams, cycles and resource estimates, with every attribute problem.
     Inspect(inspect::InspectArgs),
+    /// Write a static, searchable HTML catalogue of the plugins (`DIR/index.html`, with
+    /// `DIR/plugins.json`).
+    Docs(docs::DocsArgs),
     /// Work with blueprints, the model-independent recipes of builds.
     Blueprint {
         #[command(subcommand)]
