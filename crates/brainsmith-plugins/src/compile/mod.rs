@@ -206,7 +206,13 @@ fn prepare(
     if let Some(language) = options.prefer {
         prefer(&mut blueprint, registry, language, &bp_path);
     }
-    let plan = blueprint.check(registry).map_err(err)?;
+    let mut plan = blueprint.check(registry).map_err(err)?;
+    // Compile generates and writes every accelerator node itself (and the folding
+    // configuration), so the blueprint's own code generation would be done twice.
+    plan.items.retain(|item| {
+        !matches!(item, brainsmith_core::blueprint::PlanItem::Step(step, _)
+            if step.qualified_name() == "brainsmith:hw_codegen")
+    });
 
     progress("reading the model");
     let original = Model::load(&options.model).map_err(err)?;
@@ -386,6 +392,9 @@ pub fn compile(
             std::fs::write(dir.join(&f.path), &f.contents).map_err(err)?;
         }
     }
+    let folding = crate::folding::FoldingConfig::of_model(registry, &accelerator);
+    std::fs::create_dir_all(&nodes_dir).map_err(err)?;
+    std::fs::write(nodes_dir.join("folding_config.json"), folding.to_json()).map_err(err)?;
     let stitched = root.join("stitched");
     std::fs::create_dir_all(&stitched).map_err(err)?;
     std::fs::write(
