@@ -224,7 +224,7 @@ pub fn compile_rtl(
 
 /// The C++ statements moving a port of `width` bits from (`to_port`) or to the 64-bit
 /// chunks `c`.
-fn port_copy(port: &str, width: u64, to_port: bool) -> String {
+pub(crate) fn port_copy(port: &str, width: u64, to_port: bool) -> String {
     if width <= 64 {
         let mask = if width == 64 {
             u64::MAX

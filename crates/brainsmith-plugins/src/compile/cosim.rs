@@ -45,8 +45,8 @@ pub struct CosimRun {
 fn rtl_wrapper(ident: &str, top: &str, wi: u64, wo: u64, words_out: u64, limit: u64) -> String {
     let model = format!("V{ident}");
     let (ci, co) = (wi.div_ceil(64), wo.div_ceil(64));
-    let set_in = port_copy("in0_tdata", wi, true);
-    let get_out = port_copy("out0_tdata", wo, false);
+    let set_in = crate::rtlsim::port_copy("in0_tdata", wi, true);
+    let get_out = crate::rtlsim::port_copy("out0_tdata", wo, false);
     format!(
         r#"
 // {ident}: the RTL node '{top}' as one function per frame around its Verilator model.
@@ -112,35 +112,6 @@ void {ident}_rtl(hls::stream<ap_uint<{wi}>> &in0, hls::stream<ap_uint<{wo}>> &ou
 "#,
         cmax = ci.max(co),
     )
-}
-
-/// The C++ statements moving a port of `width` bits from the 64-bit chunks `c` (`to_port`)
-/// or into them; Verilator holds a port of more than 64 bits as 32-bit words.
-fn port_copy(port: &str, width: u64, to_port: bool) -> String {
-    if width <= 64 {
-        let mask = if width == 64 {
-            u64::MAX
-        } else {
-            (1u64 << width) - 1
-        };
-        return if to_port {
-            format!("top->{port} = c[0] & {mask}ULL;")
-        } else {
-            format!("c[0] = (uint64_t)top->{port};")
-        };
-    }
-    let n32 = width.div_ceil(32);
-    if to_port {
-        format!(
-            "for (int i = 0; i < {n32}; i++) top->{port}[i] = (uint32_t)(c[i / 2] >> (32 * (i % 2)));"
-        )
-    } else {
-        format!(
-            "for (int i = 0; i < {}; i++) c[i] = 0;\n            \
-             for (int i = 0; i < {n32}; i++) c[i / 2] |= (uint64_t)top->{port}[i] << (32 * (i % 2));",
-            width.div_ceil(64)
-        )
-    }
 }
 
 /// The testbench: frames of input words from stdin, the top once per frame, output
@@ -336,21 +307,13 @@ pub fn build(root: &Path, design: &Design, net: &Netlist) -> Result<Cosim, SimEr
     let include = dir.join("include");
     let compile_unit = |(name, unit): &(String, PathBuf)| -> Result<PathBuf, SimError> {
         let object = unit.with_extension("o");
-        let out = Command::new(&cxx)
-            .args(["-std=c++17", "-O1", "-Wno-unknown-pragmas", "-c", "-I"])
-            .arg(&include)
-            .arg(unit)
-            .arg("-o")
-            .arg(&object)
-            .output()
-            .map_err(|e| SimError(format!("cannot run the C++ compiler: {e}")))?;
-        if !out.status.success() {
-            return Err(SimError(format!(
-                "the generated C++ of node '{name}' does not compile:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        Ok(object)
+        compile_object(
+            &cxx,
+            std::slice::from_ref(&include),
+            unit,
+            object,
+            &format!("node '{name}'"),
+        )
     };
     let jobs = std::thread::available_parallelism().map_or(1, usize::from);
     let mut objects: Vec<PathBuf> = Vec::new();
@@ -418,24 +381,13 @@ pub fn build(root: &Path, design: &Design, net: &Netlist) -> Result<Cosim, SimEr
         let root_dir = verilator_root()?;
         let inc = root_dir.join("include");
         for runtime in ["verilated.cpp", "verilated_threads.cpp"] {
-            let object = build.join(runtime).with_extension("o");
-            let out = Command::new(&cxx)
-                .args(["-std=c++17", "-O1", "-c", "-I"])
-                .arg(&inc)
-                .arg("-I")
-                .arg(inc.join("vltstd"))
-                .arg(inc.join(runtime))
-                .arg("-o")
-                .arg(&object)
-                .output()
-                .map_err(|e| SimError(format!("cannot run the C++ compiler: {e}")))?;
-            if !out.status.success() {
-                return Err(SimError(format!(
-                    "Verilator's runtime ({runtime}) does not compile:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
-            objects.push(object);
+            objects.push(compile_object(
+                &cxx,
+                &[inc.clone(), inc.join("vltstd")],
+                &inc.join(runtime),
+                build.join(runtime).with_extension("o"),
+                &format!("Verilator's runtime ({runtime})"),
+            )?);
         }
         verilated_lib = Some(());
     }
@@ -479,6 +431,34 @@ pub fn build(root: &Path, design: &Design, net: &Netlist) -> Result<Cosim, SimEr
     }
     std::fs::write(&stamp_file, &stamp).map_err(io)?;
     Ok(made(exe))
+}
+
+/// Compiles `source` with `includes` into `object`; `what` names it in an error.
+fn compile_object(
+    cxx: &Path,
+    includes: &[PathBuf],
+    source: &Path,
+    object: PathBuf,
+    what: &str,
+) -> Result<PathBuf, SimError> {
+    let mut command = Command::new(cxx);
+    command.args(["-std=c++17", "-O1", "-Wno-unknown-pragmas", "-c"]);
+    for inc in includes {
+        command.arg("-I").arg(inc);
+    }
+    let out = command
+        .arg(source)
+        .arg("-o")
+        .arg(&object)
+        .output()
+        .map_err(|e| SimError(format!("cannot run the C++ compiler: {e}")))?;
+    if !out.status.success() {
+        return Err(SimError(format!(
+            "the C++ of {what} does not compile:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(object)
 }
 
 /// `verilator --getenv VERILATOR_ROOT`.
