@@ -25,6 +25,147 @@ pub fn app() -> App {
         .command(compile_command(), run_compile)
         .command(simulate_command(), run_simulate)
         .command(dse_command(), run_dse)
+        .command(new_command(), run_new)
+}
+
+fn new_command() -> Command {
+    let crate_arg = || {
+        Arg::new("crate")
+            .long("crate")
+            .value_name("DIR")
+            .default_value(".")
+            .value_parser(value_parser!(PathBuf))
+            .help("The plugin crate (the directory of its Cargo.toml)")
+    };
+    let name = |what: &'static str| Arg::new("name").required(true).help(what);
+    Command::new("new")
+        .about(
+            "Write a new workspace (a plugin crate with a kernel, its HLS backend, a transform \
+             and a step, documented and tested, and a compiler binary linking it), or add one \
+             plugin to a crate",
+        )
+        .args_conflicts_with_subcommands(true)
+        .subcommand_negates_reqs(true)
+        .arg(
+            Arg::new("path")
+                .required(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("The new workspace's directory (absent or empty; `./kernel` for one named like a subcommand)"),
+        )
+        .arg(
+            Arg::new("name")
+                .long("name")
+                .help("The compiler's name, and its plugins' source (default: the path's last component)"),
+        )
+        .arg(
+            Arg::new("core-path")
+                .long("core-path")
+                .value_name("DIR")
+                .value_parser(value_parser!(PathBuf))
+                .help("Take brainsmith-core from a checkout of brainsmith-rs (default: crates.io)"),
+        )
+        .arg(
+            Arg::new("standard-plugins")
+                .long("standard-plugins")
+                .action(ArgAction::SetTrue)
+                .help("Also link the standard plugins (FINN's kernels, transforms and flow)"),
+        )
+        .subcommand(
+            Command::new("kernel")
+                .about("Add a kernel with typed node attributes (an elementwise max(x, 0) to start from)")
+                .arg(name("The kernel's type name (UpperCamelCase)"))
+                .arg(Arg::new("op-type").long("op-type").help("Its op type (default: its name)"))
+                .arg(crate_arg()),
+        )
+        .subcommand(
+            Command::new("backend")
+                .about("Add an HLS backend of a kernel that `new kernel` wrote")
+                .arg(name("The backend's type name (UpperCamelCase)"))
+                .arg(
+                    Arg::new("kernel")
+                        .long("kernel")
+                        .required(true)
+                        .help("The kernel it generates code for (a kernel of the crate)"),
+                )
+                .arg(crate_arg()),
+        )
+        .subcommand(
+            Command::new("transform")
+                .about("Add a transform: a cleanup rewrite, or with --infers a kernel's mapping")
+                .arg(name("The transform's type name (UpperCamelCase)"))
+                .arg(
+                    Arg::new("infers")
+                        .long("infers")
+                        .value_name("KERNEL")
+                        .help("Map ONNX Relu nodes onto this kernel of the crate (one `new kernel` wrote)"),
+                )
+                .arg(crate_arg()),
+        )
+        .subcommand(
+            Command::new("step")
+                .about("Add a build step")
+                .arg(name("The step's function name (snake_case)"))
+                .arg(crate_arg()),
+        )
+}
+
+fn run_new(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
+    use crate::scaffold::{self, Core, PluginTemplate, WorkspaceOptions};
+    let text = |args: &ArgMatches, k: &str| args.get_one::<String>(k).cloned();
+    let w = |e: std::io::Error| e.to_string();
+    if let Some((kind, sub)) = args.subcommand() {
+        let name = text(sub, "name").unwrap_or_default();
+        let template = match kind {
+            "kernel" => PluginTemplate::Kernel {
+                name,
+                op_type: text(sub, "op-type"),
+            },
+            "backend" => PluginTemplate::Backend {
+                name,
+                kernel: text(sub, "kernel").unwrap_or_default(),
+            },
+            "transform" => PluginTemplate::Transform {
+                name,
+                infers: text(sub, "infers"),
+            },
+            _ => PluginTemplate::Step { name },
+        };
+        let dir = sub.get_one::<PathBuf>("crate").cloned().unwrap_or_default();
+        let added = scaffold::add_plugin(&dir, &template).map_err(|e| e.to_string())?;
+        writeln!(
+            io.out,
+            "added {kind} {} in {} (declared in {})\nnext: cargo test --manifest-path {}",
+            added.qualified_name,
+            added.file.display(),
+            added.lib.display(),
+            dir.join("Cargo.toml").display()
+        )
+        .map_err(w)?;
+        return Ok(());
+    }
+    let path = args.get_one::<PathBuf>("path").cloned().unwrap_or_default();
+    let core = match args.get_one::<PathBuf>("core-path") {
+        Some(dir) => Core::Path(dir.clone()),
+        None => Core::Version(
+            env!("CARGO_PKG_VERSION")
+                .rsplit_once('.')
+                .map_or(env!("CARGO_PKG_VERSION"), |(major_minor, _)| major_minor)
+                .to_owned(),
+        ),
+    };
+    let mut options = WorkspaceOptions::new(&path, core);
+    options.name = text(args, "name");
+    options.standard_plugins = args.get_flag("standard-plugins");
+    let written = scaffold::new_workspace(&options).map_err(|e| e.to_string())?;
+    writeln!(
+        io.out,
+        "wrote {} ({} files): a plugin crate and a compiler binary linking it\n\
+         next: cd {} && cargo test && cargo run -- plugins --verbose",
+        path.display(),
+        written.len(),
+        path.display()
+    )
+    .map_err(w)
 }
 
 fn compile_command() -> Command {

@@ -116,6 +116,7 @@ pub mod kernels;
 mod malformed;
 mod ops;
 pub mod rtlsim;
+pub mod scaffold;
 pub mod shapes;
 pub mod sim;
 pub mod steps;
