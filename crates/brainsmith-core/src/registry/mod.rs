@@ -5,6 +5,45 @@
 //! short name resolves when one source registers it; otherwise the error lists the
 //! qualified candidates, or the caller gives a source priority order.
 //!
+//! Plugins can be switched off: [`Registry::with_disabled`] is a view of a registry in
+//! which the plugins [`Disabled`] patterns (`source:Name`, `source:*`) match are invisible
+//! to lookups but still listed; [`Registry::global`] is the view less `BRAINSMITH_DISABLE`'s
+//! patterns, and a blueprint's `disable` list makes one for its build. Plugin authors never
+//! meet this.
+//!
+//! ```
+//! use brainsmith_core::registry::{Disabled, LookupError};
+//! use brainsmith_core::{PluginKind, Registry, Transform, TransformContext};
+//! use brainsmith_core::{PluginError, ir::Model, transform};
+//!
+//! /// Does nothing.
+//! #[transform(stage = cleanup)]
+//! #[derive(Default)]
+//! struct Idle;
+//! impl Transform for Idle {
+//!     fn apply(&self, _: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+//!         Ok(false)
+//!     }
+//! }
+//!
+//! let registry = Registry::global().unwrap();
+//! let idle = registry.transform("Idle").unwrap();
+//! let pattern = idle.qualified_name().to_owned();
+//! let view = registry
+//!     .with_disabled(&Disabled::parse(&pattern, "my-host --no-idle").unwrap())
+//!     .unwrap();
+//! let err = view.get(PluginKind::Transform, "Idle").unwrap_err();
+//! assert!(matches!(err, LookupError::Disabled { .. }));
+//! assert!(err.to_string().contains("is disabled by"), "{err}");
+//! assert!(view.transforms().all(|t| t.name() != "Idle"));
+//! // Still listed, saying why.
+//! let listed = view.plugins().iter().find(|p| p.name() == "Idle").unwrap();
+//! assert_eq!(
+//!     view.why_disabled(listed).unwrap().to_string(),
+//!     format!("by '{pattern}' (my-host --no-idle)")
+//! );
+//! ```
+//!
 //! Architecture invariant: [`Registry::global`] builds the index from the linked records on
 //! first call and never again; building it is the only work the registry ever does, and
 //! it constructs no plugin.
