@@ -368,7 +368,6 @@ fn the_generate_step_falls_back_with_the_reason_and_specialises() {
     let report = brainsmith_core::blueprint::execute(
         &mut m,
         &plan,
-        registry(),
         brainsmith_core::blueprint::Options {
             output_dir: Some(&dir),
             ..Default::default()

@@ -62,7 +62,6 @@ fn extends_replaces_steps_and_stage_lists_and_runs() {
     let report = execute(
         &mut m,
         &plan,
-        registry(),
         Options {
             save_intermediate: Some(&dir),
             output_dir: None,
@@ -201,7 +200,7 @@ fn steps_take_a_checked_configuration() {
     // x * 1.000001: an identity within the configured tolerance only.
     let mut m = nearly_identity();
     let mut exact = m.clone();
-    execute(&mut m, &plan, registry(), Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    execute(&mut m, &plan, Options::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(m.graph.nodes.len(), 1, "{:?}", m.graph.nodes);
 
     // The default configuration keeps it; a step run in code takes the defaults too.
@@ -298,5 +297,93 @@ fn a_transform_in_an_earlier_stage_than_its_own_is_a_problem() {
              an earlier stage; list it under 'kernel_mapping' or a later stage"
         ),
         "{e}"
+    );
+}
+
+/// `disable` switches plugins off for the build, the base's and the file's both: names
+/// resolve as if they were not linked (the short name `Thresholding`, acme's and ours,
+/// is ours once acme's is off), an entry naming one is a problem saying which pattern
+/// disabled it and where, and a pattern that cannot apply is a problem at its place.
+#[test]
+fn disable_switches_plugins_off_for_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.toml");
+    let path = dir.path().join("build.toml");
+    let check = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        Blueprint::check_file(&path, registry())
+    };
+    std::fs::write(&base, "disable = [\"acme:*\"]\nsteps = []\n").unwrap();
+    let plan = check("extends = \"base.toml\"\nkernels = [\"Thresholding\"]\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kernels = plan.kernels.as_ref().unwrap();
+    assert_eq!(
+        kernels[0].kernel.qualified_name(),
+        "brainsmith:Thresholding"
+    );
+    let e = plan
+        .registry()
+        .transform("acme:InferThresholding")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(&format!(
+            "transform 'acme:InferThresholding' is disabled by 'acme:*' ({}:1:12)",
+            base.display()
+        )),
+        "{e}"
+    );
+    assert!(registry().transform("acme:InferThresholding").is_ok());
+    // Without the base, `Thresholding` is ambiguous again.
+    assert!(
+        check("steps = []\nkernels = [\"Thresholding\"]\n")
+            .err()
+            .is_some_and(|e| e.to_string().contains("ambiguous"))
+    );
+
+    std::fs::write(&base, "disable = [\"acme:ThresholdingRtl\"]\nsteps = []\n").unwrap();
+    let plan = check(
+        "extends = \"base.toml\"\ndisable = [\"brainsmith:FoldConstants\"]\n\
+         kernels = [\"acme:Thresholding\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let kernels = plan.kernels.as_ref().unwrap();
+    assert_eq!(
+        format!("{:?}", kernels[0].backends),
+        "[acme:ThresholdingHls]"
+    );
+    assert_eq!(
+        plan.registry().disabled().patterns().count(),
+        2,
+        "the union"
+    );
+
+    let Err(e) = check(
+        "extends = \"base.toml\"\n\
+         disable = [\"acme:Thresholding\", \"acme:Thresholdng\", \"FoldConstants\", 7]\n\
+         steps = [{ stage = \"kernel_mapping\" }]\n\
+         kernels = [{ kernel = \"acme:Thresholding\", backends = [\"acme:ThresholdingHls\"] }]\n\
+         [stages]\n\
+         kernel_mapping = [\"acme:InferThresholding\"]\n",
+    ) else {
+        panic!("a bad blueprint")
+    };
+    let file = path.display().to_string();
+    let text = e.to_string().replace(&file, "build.toml");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "build.toml:2:33: `disable`: 'acme:Thresholdng' matches no linked plugin; did you \
+             mean 'acme:Thresholding'? (`plugins --source acme` lists that source's plugins)",
+            "build.toml:2:53: `disable`: 'FoldConstants' names no source; write `source:Name` \
+             (one plugin by qualified name) or `source:*` (every plugin of a source); \
+             `plugins --verbose` lists the qualified names",
+            "build.toml:2:70: `disable` is a list of plugin patterns: [\"source:Name\", \
+             \"source:*\"]",
+            "build.toml:4:12: kernel 'acme:Thresholding' is disabled by 'acme:Thresholding' \
+             (build.toml:2:12); drop the pattern to use it, or name another kernel",
+            "build.toml:6:19: transform 'acme:InferThresholding' is disabled with its kernel \
+             'acme:Thresholding', by 'acme:Thresholding' (build.toml:2:12); drop the pattern \
+             to use it, or name another transform",
+        ]
     );
 }

@@ -481,3 +481,134 @@ fn verify_finds_the_workspaces_unlinked_plugin_crates() {
     );
     assert!(!err.contains("helpers-plugins"), "{err}");
 }
+
+/// The variables through which `with_disable` hands a command to the test binary it runs.
+const CHILD_ARGS: &str = "BRAINSMITH_TEST_CLI_ARGS";
+const CHILD_OUT: &str = "BRAINSMITH_TEST_CLI_OUT";
+
+/// Runs `brainsmith ARGS` with `BRAINSMITH_DISABLE=disable`: in a fresh process (this test
+/// binary, running `disabled_child`), since a process reads the variable once. Returns
+/// (exit code, stdout, stderr).
+fn with_disable(disable: &str, args: &[&str]) -> (u8, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["disabled_child", "--exact", "--test-threads=1"])
+        .env("BRAINSMITH_DISABLE", disable)
+        .env(CHILD_ARGS, args.join("\n"))
+        .env(CHILD_OUT, &out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "the child test failed: {}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    let text = std::fs::read_to_string(&out).expect("the child wrote its result");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Not a test of its own: the command `with_disable` runs, when it runs one.
+#[test]
+fn disabled_child() {
+    let Some(args) = std::env::var_os(CHILD_ARGS) else {
+        return;
+    };
+    let args = args.into_string().unwrap();
+    let args: Vec<&str> = args.split('\n').collect();
+    let result = run(&args);
+    std::fs::write(
+        std::env::var_os(CHILD_OUT).unwrap(),
+        serde_json::to_string(&result).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `BRAINSMITH_DISABLE` switches plugins off for the process: listings show them, marked
+/// disabled, and say by what; lookups say they are disabled; the manifest is unchanged.
+#[test]
+fn brainsmith_disable_lists_plugins_as_disabled_and_lookups_refuse_them() {
+    let disable = "acme:*, brainsmith:FoldConstants";
+    let ok_with = |args: &[&str]| {
+        let (code, out, err) = with_disable(disable, args);
+        assert_eq!(
+            (code, err.as_str()),
+            (0, ""),
+            "brainsmith {}",
+            args.join(" ")
+        );
+        out
+    };
+    snapshot!("disabled_summary", ok_with(&["plugins"]));
+    snapshot!(
+        "disabled_verbose",
+        ok_with(&["plugins", "--verbose", "--source", "acme"])
+    );
+    let json = ok_with(&["plugins", "--format", "json", "--search", "FoldConstants"]);
+    assert!(
+        json.contains("\"disabled\": \"by 'brainsmith:FoldConstants' (BRAINSMITH_DISABLE)\""),
+        "{json}"
+    );
+    let shown = ok_with(&["plugins", "show", "acme:ThresholdingRtl"]);
+    assert!(
+        shown.contains("  disabled:    by 'acme:*' (BRAINSMITH_DISABLE)\n"),
+        "{shown}"
+    );
+    let (_, shown, _) = with_disable("acme:Thresholding", &["plugins", "show", "ThresholdingRtl"]);
+    assert!(
+        shown.contains(
+            "  disabled:    with its kernel 'acme:Thresholding', by 'acme:Thresholding' \
+             (BRAINSMITH_DISABLE)\n"
+        ),
+        "{shown}"
+    );
+    // The manifest describes what is linked, whatever the process disables.
+    assert_eq!(ok_with(&["manifest"]), ok(&["manifest"]));
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins.toml");
+    assert!(ok_with(&["verify", workspace.to_str().unwrap()]).starts_with("ok"));
+
+    // Naming a disabled plugin is an error saying so.
+    let blueprint = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/blueprints/hardware.toml");
+    let (code, out, err) = with_disable(
+        disable,
+        &["blueprint", "check", blueprint.to_str().unwrap()],
+    );
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.contains(
+            "hardware.toml:4:5: kernel 'acme:Thresholding' is disabled by 'acme:*' \
+             (BRAINSMITH_DISABLE); drop the pattern to use it, or name another kernel"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = with_disable(disable, &["plugins", "show", "--kind", "step", "Nope"]);
+    assert_eq!(code, 1, "{err}");
+    // Unset, or empty, it disables nothing.
+    assert_eq!(with_disable("", &["plugins"]).1, ok(&["plugins"]));
+}
+
+/// A bad `BRAINSMITH_DISABLE` is a load error of every command, listing each bad entry with
+/// the fix or the closest name; never a panic.
+#[test]
+fn a_bad_brainsmith_disable_fails_every_command_with_the_fix() {
+    let (code, out, err) = with_disable("acme:Thresholdng, FoldConstants,,zzz:*", &["plugins"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    let fix = "write `source:Name` (one plugin by qualified name) or `source:*` (every \
+               plugin of a source); `plugins --verbose` lists the qualified names";
+    assert_eq!(
+        err,
+        format!(
+            "error: BRAINSMITH_DISABLE cannot apply; fix or unset it (4 problems):\n  \
+             - BRAINSMITH_DISABLE: 'acme:Thresholdng' matches no linked plugin; did you mean \
+             'acme:Thresholding'? (`plugins --source acme` lists that source's plugins)\n  \
+             - BRAINSMITH_DISABLE: 'FoldConstants' names no source; {fix}\n  \
+             - BRAINSMITH_DISABLE: an empty pattern; {fix}\n  \
+             - BRAINSMITH_DISABLE: no linked plugin has source 'zzz' (sources: acme, brainsmith)\n"
+        )
+    );
+    // Every command: the manifest too.
+    let (code, _, err) = with_disable("brainsmith:", &["manifest"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("'brainsmith:' has an empty name"), "{err}");
+}

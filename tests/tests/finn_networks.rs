@@ -477,7 +477,6 @@ fn the_finn_blueprint_builds_tfc_into_specialised_kernels_and_their_sources() {
     let report = execute(
         &mut m,
         &plan,
-        registry,
         Options {
             save_intermediate: None,
             output_dir: Some(&out),
@@ -567,7 +566,6 @@ fn specialising_a_node_no_backend_implements_fails_with_every_refusal() {
     let err = execute(
         &mut m,
         &plan,
-        registry,
         Options {
             save_intermediate: None,
             output_dir: None,
@@ -605,7 +603,6 @@ fn a_refused_backend_preference_falls_back_with_a_warning_and_the_reason_on_the_
     let report = execute(
         &mut m,
         &plan,
-        registry,
         Options {
             save_intermediate: None,
             output_dir: None,

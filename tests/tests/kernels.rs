@@ -174,7 +174,7 @@ fn a_blueprint_configures_the_kernels_steps_use() {
         output_dir: Some(&dir),
         ..Options::default()
     };
-    execute(&mut m, &plan, registry(), options).unwrap_or_else(|e| panic!("{e}"));
+    execute(&mut m, &plan, options).unwrap_or_else(|e| panic!("{e}"));
     let hls = std::fs::read_to_string(dir.join("MultiThreshold_0/MultiThreshold_0.hpp")).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(hls.contains("#pragma HLS pipeline II=2"), "{hls}");

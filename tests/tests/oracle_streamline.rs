@@ -44,7 +44,6 @@ fn check(name: &str, original: Model) {
     execute(
         &mut streamlined,
         &plan,
-        registry,
         Options {
             save_intermediate: None,
             output_dir: None,

@@ -1,5 +1,5 @@
 //! Building a registry from hand-made records: name clashes, priority ties, ambiguous
-//! short names and source priority.
+//! short names and source priority, and the views that disable plugins.
 
 use brainsmith_core::__private::{
     BackendRecord, Details, KernelRecord, NamespaceRecord, PluginRecord, StepRecord,
@@ -172,6 +172,18 @@ static COUNTED: PluginRecord = record!(
         stage: Stage::Cleanup,
         infers: None,
         new: new_counted,
+        schema: None
+    })
+);
+static INFER_RELU: PluginRecord = record!(
+    "InferRelu",
+    "crate-c",
+    "c/src/infer.rs",
+    4,
+    Details::Transform(TransformRecord {
+        stage: Stage::KernelMapping,
+        infers: Some(&KERNEL),
+        new: new_t,
         schema: None
     })
 );
@@ -361,4 +373,233 @@ fn a_blueprint_settles_equal_priorities_and_an_unsettled_one_is_a_problem() {
     )
     .unwrap();
     assert_eq!(order, ["crate-b:ReluRtl", "crate-a:ReluHls"]);
+}
+
+/// Every record with a role in the switches' tests: a kernel with two tied backends (of
+/// two crates), a transform inferring it, `Sort` as a transform of two crates and as a
+/// step.
+fn switchable() -> Registry {
+    Registry::from_records(
+        [
+            &KERNEL,
+            &HLS_1,
+            &RTL_1,
+            &SORT_A,
+            &SORT_B,
+            &STEP,
+            &INFER_RELU,
+        ],
+        [],
+    )
+    .unwrap()
+}
+
+fn disabled(list: &str) -> brainsmith_core::registry::Disabled {
+    brainsmith_core::registry::Disabled::parse(list, "TEST").unwrap()
+}
+
+/// `source:Name` disables every plugin of that qualified name, whatever its kind; a lookup
+/// resolves as if it were not linked, and naming it says by what it is disabled. The
+/// listing still holds it; the registry it was made from is unchanged.
+#[test]
+fn a_disabled_plugin_is_invisible_to_lookups_and_listed_as_disabled() {
+    let registry = switchable();
+    let view = registry.with_disabled(&disabled("crate-b:Sort")).unwrap();
+    // The short name `Sort` was ambiguous; with crate-b's disabled it is crate-a's.
+    assert!(matches!(
+        registry.get(PluginKind::Transform, "Sort"),
+        Err(LookupError::Ambiguous { .. })
+    ));
+    assert_eq!(
+        view.transform("Sort").unwrap().qualified_name(),
+        "crate-a:Sort"
+    );
+    // The step of that name (another kind) is disabled too: named, it says so.
+    let e = view.step("Sort").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "step 'Sort' ('crate-b:Sort') is disabled by 'crate-b:Sort' (TEST); drop the pattern \
+         to use it, or name another step"
+    );
+    let e = view.transform("crate-b:Sort").unwrap_err();
+    assert!(
+        matches!(&e, LookupError::Disabled { qualified_name, by, .. }
+            if qualified_name == "crate-b:Sort" && by == "by 'crate-b:Sort' (TEST)"),
+        "{e:?}"
+    );
+    assert!(view.steps().next().is_none());
+    let transforms: Vec<&str> = view
+        .transforms()
+        .map(|t| t.plugin().qualified_name())
+        .collect();
+    assert_eq!(transforms, ["crate-a:Sort", "crate-c:InferRelu"]);
+    // Listed, and said why.
+    assert_eq!(view.plugins().len(), 7);
+    let off: Vec<String> = view
+        .plugins()
+        .iter()
+        .filter_map(|p| Some(format!("{} {}", p.qualified_name(), view.why_disabled(p)?)))
+        .collect();
+    assert_eq!(
+        off,
+        [
+            "crate-b:Sort by 'crate-b:Sort' (TEST)",
+            "crate-b:Sort by 'crate-b:Sort' (TEST)"
+        ]
+    );
+    assert!(
+        registry
+            .plugins()
+            .iter()
+            .all(|p| registry.why_disabled(p).is_none())
+    );
+    assert!(
+        registry.step("Sort").is_ok(),
+        "the base registry is unchanged"
+    );
+    assert_eq!(
+        view.disabled().patterns().collect::<Vec<_>>(),
+        [("crate-b:Sort", "TEST")]
+    );
+}
+
+/// A disabled kernel takes its backends and the transforms inferring it along; a disabled
+/// backend is never chosen, and disabling one of two tied backends settles the tie. The
+/// manifest describes what is linked whatever a view disables.
+#[test]
+fn a_disabled_kernel_takes_its_backends_and_inferring_transforms_along() {
+    use brainsmith_core::ir::Node;
+    use brainsmith_core::manifest::Manifest;
+    let registry = switchable();
+    let relu = Node::new("Relu", ["x"], ["y"]);
+
+    let view = registry.with_disabled(&disabled("crate-a:Relu")).unwrap();
+    assert!(view.kernels_for_op("Relu").next().is_none());
+    assert!(view.kernels().next().is_none() && view.backends().next().is_none());
+    let e = view.backend("ReluRtl").unwrap_err().to_string();
+    assert!(
+        e.contains("is disabled with its kernel 'crate-a:Relu', by 'crate-a:Relu' (TEST)"),
+        "{e}"
+    );
+    let e = view.transform("InferRelu").unwrap_err().to_string();
+    assert!(e.contains("with its kernel 'crate-a:Relu'"), "{e}");
+    assert!(StepContext::new(view).kernel_for(&relu).unwrap().is_none());
+
+    // Both backends tie: the build must order them; with one disabled, the other is the
+    // only and best one.
+    assert!(StepContext::new(&registry).kernel_for(&relu).is_err());
+    let view = registry
+        .with_disabled(&disabled("crate-b:ReluRtl"))
+        .unwrap();
+    let kernel = view.kernel("Relu").unwrap();
+    let backends: Vec<&str> = kernel
+        .backends()
+        .map(|b| b.plugin().qualified_name())
+        .collect();
+    assert_eq!(backends, ["crate-a:ReluHls"]);
+    assert!(kernel.priority_tie().is_none());
+    assert!(kernel.best_backend(Some(Language::Rtl)).is_none());
+    let choice = StepContext::new(view).kernel_for(&relu).unwrap().unwrap();
+    assert_eq!(format!("{:?}", choice.backends), "[crate-a:ReluHls]");
+    assert_eq!(kernel.inferred_by().count(), 1);
+
+    for list in ["crate-a:Relu", "crate-b:ReluRtl", "crate-a:*, crate-b:*"] {
+        let view = registry.with_disabled(&disabled(list)).unwrap();
+        assert_eq!(
+            Manifest::from_registry(view, None),
+            Manifest::from_registry(&registry, None),
+            "{list}"
+        );
+        assert!(
+            view.verify(&Manifest::from_registry(&registry, None))
+                .is_ok()
+        );
+    }
+}
+
+/// `source:*` disables a whole source; views of views add up; a view is made once per
+/// set of patterns.
+#[test]
+fn a_source_pattern_disables_the_source_and_views_are_kept() {
+    let registry = switchable();
+    let a = registry.with_disabled(&disabled("crate-a:*")).unwrap();
+    let on: Vec<String> = a
+        .plugins()
+        .iter()
+        .filter(|p| a.why_disabled(p).is_none())
+        .map(|p| format!("{} {}", p.kind(), p.qualified_name()))
+        .collect();
+    // crate-b's backend goes with crate-a's kernel, crate-c's transform too.
+    assert_eq!(on, ["transform crate-b:Sort", "step crate-b:Sort"]);
+    assert_eq!(
+        a.transform("Sort").unwrap().qualified_name(),
+        "crate-b:Sort"
+    );
+    let again = registry.with_disabled(&disabled("crate-a:*")).unwrap();
+    assert!(std::ptr::eq(a, again), "one view per set of patterns");
+    let both = a.with_disabled(&disabled("crate-b:Sort")).unwrap();
+    assert!(both.transforms().next().is_none());
+    assert!(
+        a.transform("Sort").is_ok(),
+        "a view is unchanged by the views made of it"
+    );
+    assert_eq!(both.disabled().patterns().count(), 2);
+    assert!(std::ptr::eq(
+        registry
+            .with_disabled(&brainsmith_core::registry::Disabled::new())
+            .unwrap(),
+        &registry
+    ));
+}
+
+/// A malformed pattern or one matching nothing is an error naming where it came from,
+/// with the fix or the closest name; every problem at once.
+#[test]
+fn patterns_that_cannot_apply_are_errors_with_the_fix() {
+    use brainsmith_core::registry::Disabled;
+    let registry = switchable();
+    let e =
+        Disabled::parse("Relu, :Relu, crate-a:, a:b:c, crate-a:Re*, , *:Relu", "ENV").unwrap_err();
+    let messages: Vec<String> = e
+        .problems
+        .iter()
+        .map(|p| format!("{} {p}", p.index))
+        .collect();
+    assert_eq!(messages.len(), 7, "{e}");
+    assert!(
+        messages[0].starts_with("0 ENV: 'Relu' names no source; write `source:Name`"),
+        "{e}"
+    );
+    assert!(messages[1].contains("':Relu' has an empty source"), "{e}");
+    assert!(messages[2].contains("'crate-a:' has an empty name"), "{e}");
+    assert!(messages[3].contains("'a:b:c' has more than one ':'"), "{e}");
+    assert!(
+        messages[4].contains("`*` stands alone after the colon"),
+        "{e}"
+    );
+    assert!(messages[5].starts_with("5 ENV: an empty pattern"), "{e}");
+    assert!(messages[6].contains("`*` stands alone"), "{e}");
+    assert!(Disabled::parse("  ", "ENV").unwrap().is_empty());
+
+    let e = registry
+        .with_disabled(&disabled(
+            "crate-a:Rleu, crate-a:Sort, crate-d:*, crate-b:Relu",
+        ))
+        .unwrap_err();
+    let messages: Vec<String> = e
+        .problems
+        .iter()
+        .map(|p| format!("{} {p}", p.index))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "0 TEST: 'crate-a:Rleu' matches no linked plugin; did you mean 'crate-a:Relu'? \
+             (`plugins --source crate-a` lists that source's plugins)",
+            "2 TEST: no linked plugin has source 'crate-d'; did you mean 'crate-a'? (sources: \
+             crate-a, crate-b, crate-c)",
+            "3 TEST: 'crate-b:Relu' matches no linked plugin; 'Relu' is crate-a:Relu; did you \
+             mean 'crate-b:ReluRtl'? (`plugins --source crate-b` lists that source's plugins)",
+        ]
+    );
 }

@@ -281,6 +281,15 @@
 //! with [`namespace!`]. `source:Name` is unique per kind; a short `Name` works when it is
 //! unique. See [`registry`].
 //!
+//! # Switching plugins off
+//!
+//! A linked plugin can be disabled without relinking: `BRAINSMITH_DISABLE="acme:*,
+//! brainsmith:FoldConstants"` for a process, `disable = ["acme:*"]` in a blueprint for one
+//! build, [`Registry::with_disabled`] for a host. A disabled plugin (and, for a kernel,
+//! its backends and inferring transforms) is invisible to lookups, which say it is
+//! disabled and by what; `plugins` lists it, marked; the manifest is unchanged. See
+//! [`registry::Disabled`].
+//!
 //! # Linking
 //!
 //! A plugin crate is in the registry when the final binary links it. Cargo links a

@@ -158,11 +158,15 @@ impl<'a> StepContext<'a> {
         self.registry
             .by_type::<T>()
             .and_then(PluginRef::as_transform)
-            .ok_or_else(|| {
-                PluginError::new(format!(
+            .ok_or_else(|| match self.registry.why_disabled_record(T::RECORD) {
+                Some(by) => PluginError::new(format!(
+                    "transform '{}' is disabled {by}; the step needs it: drop the pattern",
+                    T::RECORD.name()
+                )),
+                None => PluginError::new(format!(
                     "`{}` is not a transform of this registry",
                     std::any::type_name::<T>()
-                ))
+                )),
             })
     }
 }

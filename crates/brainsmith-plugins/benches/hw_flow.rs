@@ -92,7 +92,6 @@ fn run() -> Result<(), String> {
             execute(
                 &mut model,
                 &plan,
-                registry,
                 Options {
                     save_intermediate: None,
                     output_dir: Some(&out),

@@ -9,7 +9,7 @@ use toml::Table;
 use crate::hardware::{BackendChoice, KernelChoice};
 use crate::pipeline::Planned;
 use crate::plugin::Stage;
-use crate::registry::Registry;
+use crate::registry::{Disabled, Registry};
 use crate::suggest::{QUOTED, shorten, shorten_in};
 
 use super::read::load_file;
@@ -34,8 +34,12 @@ impl Blueprint {
 
     /// Resolves every step, stage and transform name in `registry` and reads every
     /// configuration; every problem at once.
+    ///
+    /// Names resolve in `registry` less the plugins the blueprint's `disable` matches
+    /// ([`Blueprint::registry`]); the plan keeps that view for its steps.
     pub fn check<'r>(&self, registry: &'r Registry) -> Result<Plan<'r>, BlueprintError> {
         let mut problems = Vec::new();
+        let registry = self.view(registry, &mut problems);
         let mut stages: BTreeMap<String, (Stage, Vec<Planned<'r>>)> = BTreeMap::new();
         for (written, (at, entries)) in &self.stages {
             let stage = match written.parse::<Stage>() {
@@ -148,10 +152,67 @@ impl Blueprint {
             .as_ref()
             .map(|entries| check_kernels(entries, registry, &mut problems));
         if problems.is_empty() {
-            Ok(Plan { items, kernels })
+            Ok(Plan {
+                items,
+                kernels,
+                registry,
+            })
         } else {
             sort(&mut problems);
             Err(BlueprintError { problems })
+        }
+    }
+}
+
+impl Blueprint {
+    /// `registry` less the plugins this blueprint's `disable` matches: the registry its
+    /// build resolves names in. An error lists every pattern that is malformed or matches
+    /// no linked plugin, at its `file:line:column`.
+    pub fn registry<'r>(&self, registry: &'r Registry) -> Result<&'r Registry, BlueprintError> {
+        let mut problems = Vec::new();
+        let view = self.view(registry, &mut problems);
+        if problems.is_empty() {
+            Ok(view)
+        } else {
+            Err(BlueprintError { problems })
+        }
+    }
+
+    /// `registry` less what `disable` matches; the patterns that cannot apply are
+    /// problems, and the view is made of the others, so that every problem of the rest of
+    /// the blueprint is still found.
+    fn view<'r>(&self, registry: &'r Registry, problems: &mut Vec<Problem>) -> &'r Registry {
+        let mut disabled = Disabled::new();
+        // The entry of each pattern `disabled` holds.
+        let mut entries: Vec<&DisableEntry> = Vec::new();
+        for entry in &self.disable {
+            match disabled.add(&entry.pattern, &entry.at.to_string()) {
+                Ok(()) => entries.push(entry),
+                Err(e) => problems.extend(e.problems.iter().map(|p| Problem {
+                    at: entry.at.clone(),
+                    message: format!("`disable`: {}", p.message),
+                })),
+            }
+        }
+        match registry.with_disabled(&disabled) {
+            Ok(view) => view,
+            Err(e) => {
+                let mut usable = Disabled::new();
+                for (i, entry) in entries.iter().enumerate() {
+                    match e.problems.iter().find(|p| p.index == i) {
+                        Some(p) => problems.push(Problem {
+                            at: entry.at.clone(),
+                            message: format!("`disable`: {}", p.message),
+                        }),
+                        None => usable
+                            .add(&entry.pattern, &entry.at.to_string())
+                            .expect("its form was checked above"),
+                    }
+                }
+                registry
+                    .with_disabled(&usable)
+                    .expect("every pattern left matches a linked plugin")
+            }
         }
     }
 }

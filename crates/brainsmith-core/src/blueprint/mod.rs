@@ -37,6 +37,18 @@
 //! declares) and `repeat = true` to apply it until it changes nothing. With `extends`,
 //! `steps`, `kernels` and each stage's list replace the base's when given.
 //!
+//! `disable` lists plugins the build does without, by pattern: `source:Name` (that
+//! plugin, whatever its kind) or `source:*` (every plugin of a source); with `extends`, the
+//! base's patterns and the file's both apply. The build resolves names as if those plugins
+//! were not linked: an entry naming one is a problem saying which pattern disabled it,
+//! [`StepContext::kernel_for`](crate::StepContext::kernel_for) never chooses one, and a
+//! disabled kernel takes its backends and the transforms inferring it along. A pattern
+//! that matches no linked plugin is a problem, with the closest name.
+//!
+//! ```toml
+//! disable = ["acme:*", "brainsmith:MVAU_rtl"]
+//! ```
+//!
 //! [`Blueprint::check_file`] reads a blueprint and resolves every name and reads every
 //! configuration against a registry before anything runs, and reports every problem at
 //! once, each at its `file:line:column`, with the closest valid name.
@@ -71,7 +83,7 @@ use toml::Table;
 use crate::hardware::KernelChoice;
 use crate::pipeline::Planned;
 use crate::plugin::Stage;
-use crate::registry::StepRef;
+use crate::registry::{Registry, StepRef};
 
 pub use run::{ExecError, Options, Progress, execute};
 
@@ -180,9 +192,21 @@ pub struct BackendEntry {
     pub at: Position,
 }
 
+/// One pattern of `disable`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisableEntry {
+    /// `source:Name` or `source:*`.
+    pub pattern: String,
+    /// Where it is written.
+    pub at: Position,
+}
+
 /// A blueprint as read (with its bases merged in), before names are resolved.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Blueprint {
+    /// The plugins the build does without, by pattern (the bases' first): the build
+    /// resolves names as if they were not linked.
+    pub disable: Vec<DisableEntry>,
     /// The build, in order.
     pub steps: Vec<StepEntry>,
     /// Each stage's transforms (keyed by the stage as written), with where the list is.
@@ -208,6 +232,9 @@ pub struct Explore {
 
 /// A checked blueprint: every name resolved, every plugin configured.
 pub struct Plan<'r> {
+    /// The registry the names were resolved in: the one checked against, less the
+    /// blueprint's `disable`d plugins; steps run with it.
+    registry: &'r Registry,
     /// The build, in order.
     pub items: Vec<PlanItem<'r>>,
     /// The kernels the build may use, configured, in order of preference; `None`: every
@@ -221,6 +248,14 @@ pub enum PlanItem<'r> {
     Step(StepRef<'r>, Table),
     /// Run these transforms, in order.
     Stage(Stage, Vec<Planned<'r>>),
+}
+
+impl<'r> Plan<'r> {
+    /// The registry the plan's names were resolved in, which its steps get: the one it
+    /// was checked against, less the plugins the blueprint disables.
+    pub fn registry(&self) -> &'r Registry {
+        self.registry
+    }
 }
 
 /// In file order (a stable sort: problems at one place keep their order).

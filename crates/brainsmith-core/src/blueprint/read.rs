@@ -9,7 +9,9 @@ use crate::suggest::{self, QUOTED, shorten};
 
 use super::*;
 
-const TOP_KEYS: &[&str] = &["extends", "steps", "stages", "kernels", "explore"];
+const TOP_KEYS: &[&str] = &[
+    "extends", "disable", "steps", "stages", "kernels", "explore",
+];
 const EXPLORE_KEYS: &[&str] = &["target_cycles", "prefer"];
 /// The backend preferences a design-space exploration can try.
 const PREFERENCES: &[&str] = &["hls", "rtl", "blueprint"];
@@ -218,6 +220,9 @@ pub(super) fn load_file(
         _ => Blueprint::default(),
     };
     chain.pop();
+    if let Some(disable) = table.get("disable") {
+        read_disable(&source, disable, &mut blueprint.disable, problems);
+    }
     if let Some(steps) = table.get("steps") {
         blueprint.steps = read_steps(&source, steps, values.get("steps"), problems);
     }
@@ -258,6 +263,29 @@ pub(super) fn load_file(
         }
     }
     blueprint
+}
+
+/// `disable`: patterns of plugins the build does without, added to the base's.
+fn read_disable(
+    source: &Source<'_>,
+    spanned: &Spanned<DeValue<'_>>,
+    into: &mut Vec<DisableEntry>,
+    problems: &mut Vec<Problem>,
+) {
+    let form = "`disable` is a list of plugin patterns: [\"source:Name\", \"source:*\"]";
+    let DeValue::Array(items) = spanned.get_ref() else {
+        problems.push(source.problem(spanned.span().start, form));
+        return;
+    };
+    for item in items.iter() {
+        match item.get_ref() {
+            DeValue::String(pattern) => into.push(DisableEntry {
+                pattern: pattern.to_string(),
+                at: source.at(item.span().start),
+            }),
+            _ => problems.push(source.problem(item.span().start, form)),
+        }
+    }
 }
 
 /// `[explore]`: the branch points of a design-space exploration.

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use crate::ir::Model;
 use crate::pipeline::{Failure, Report, run_planned};
-use crate::registry::Registry;
 use crate::step::StepContext;
 
 use super::*;
@@ -50,12 +49,15 @@ impl PlanItem<'_> {
 
 /// Runs `plan` on `model`, every application transactional: on a failure the model is as
 /// it was before the failing transform or step.
+///
+/// Steps get the plan's registry ([`Plan::registry`]): the one it was checked against,
+/// less the plugins the blueprint disables.
 pub fn execute(
     model: &mut Model,
     plan: &Plan<'_>,
-    registry: &Registry,
     mut options: Options<'_>,
 ) -> Result<Report, ExecError> {
+    let registry = plan.registry();
     let mut report = Report::starting(model);
     let count = plan.items.len();
     for (i, item) in plan.items.iter().enumerate() {

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::table::Table;
 use crate::manifest::{Manifest, PluginEntry};
 use crate::plugin::{PluginKind, Stage};
-use crate::registry::{Plugin, PluginRef, Registry};
+use crate::registry::{LookupError, Plugin, PluginRef, Registry};
 use crate::suggest;
 
 #[derive(Args)]
@@ -86,12 +86,7 @@ pub(super) fn run(
     let selected = select(registry, &args)?;
     let text = match args.format {
         ListFormat::Json | ListFormat::Toml => {
-            let manifest = Manifest::new(
-                selected
-                    .iter()
-                    .map(|p| PluginEntry::new(registry.typed(p), None))
-                    .collect(),
-            );
+            let manifest = Manifest::new(selected.iter().map(|p| entry(registry, p)).collect());
             if args.format == ListFormat::Json {
                 manifest.to_json()
             } else {
@@ -99,7 +94,7 @@ pub(super) fn run(
             }
         }
         ListFormat::Table if args.verbose => verbose_table(registry, &selected),
-        ListFormat::Table => summary_table(&selected),
+        ListFormat::Table => summary_table(registry, &selected),
     };
     out.write_all(text.as_bytes()).map_err(|e| e.to_string())
 }
@@ -136,32 +131,71 @@ fn select<'r>(registry: &'r Registry, args: &PluginsArgs) -> Result<Vec<&'r Plug
     Ok(plugins)
 }
 
-fn summary_table(plugins: &[&Plugin]) -> String {
-    let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+/// The listing's entry of `plugin`: the manifest's, with why `registry` disables it.
+fn entry(registry: &Registry, plugin: &Plugin) -> PluginEntry {
+    let mut entry = PluginEntry::new(registry.typed(plugin), None);
+    entry.disabled = registry.why_disabled(plugin).map(|by| by.to_string());
+    entry
+}
+
+/// Plugins per source and kind; a `DISABLED` column (of the total, how many are
+/// disabled) only when some are, and then the patterns below.
+fn summary_table(registry: &Registry, plugins: &[&Plugin]) -> String {
+    let mut counts: BTreeMap<&str, ([usize; 4], usize)> = BTreeMap::new();
     for p in plugins {
-        counts.entry(p.source()).or_default()[p.kind() as usize] += 1;
+        let (n, off) = counts.entry(p.source()).or_default();
+        n[p.kind() as usize] += 1;
+        *off += usize::from(registry.why_disabled(p).is_some());
     }
+    let any_off = counts.values().any(|(_, off)| *off > 0);
     let mut header = vec!["SOURCE"];
     header.extend(PluginKind::ALL.iter().map(|k| k.plural()));
     header.push("total");
+    if any_off {
+        header.push("disabled");
+    }
     let header: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut table = Table::new(&header).right_align(&[1, 2, 3, 4, 5]);
+    let mut table = Table::new(&header).right_align(&[1, 2, 3, 4, 5, 6]);
     let mut totals = [0usize; 4];
-    for (source, n) in &counts {
+    let mut total_off = 0;
+    for (source, (n, off)) in &counts {
         let mut row = vec![(*source).to_owned()];
         row.extend(n.iter().map(usize::to_string));
         row.push(n.iter().sum::<usize>().to_string());
+        if any_off {
+            row.push(off.to_string());
+        }
         table.row(row);
         for (t, v) in totals.iter_mut().zip(n) {
             *t += v;
         }
+        total_off += off;
     }
     let mut row = vec!["total".to_owned()];
     row.extend(totals.iter().map(usize::to_string));
     row.push(totals.iter().sum::<usize>().to_string());
+    if any_off {
+        row.push(total_off.to_string());
+    }
     table.row(row);
-    table.render()
+    let mut text = table.render();
+    if any_off {
+        text.push_str(&disabled_note(registry));
+    }
+    text
+}
+
+/// The patterns the registry disables plugins by, one line each, after a blank line.
+fn disabled_note(registry: &Registry) -> String {
+    let mut note = String::from("\ndisabled by:\n");
+    for (pattern, origin) in registry.disabled().patterns() {
+        note.push_str(&format!(
+            "  {} ({origin})\n",
+            suggest::shorten(pattern, suggest::QUOTED)
+        ));
+    }
+    note
 }
 
 fn details(plugin: PluginRef<'_>) -> String {
@@ -207,17 +241,30 @@ fn brief(summary: &str) -> String {
     format!("{}…", cut.trim_end())
 }
 
+/// One row per plugin; a disabled one's description is why it is disabled.
 fn verbose_table(registry: &Registry, plugins: &[&Plugin]) -> String {
     let mut table = Table::new(&["KIND", "NAME", "DETAILS", "DESCRIPTION"]);
+    let mut any_off = false;
     for p in plugins {
+        let description = match registry.why_disabled(p) {
+            Some(by) => {
+                any_off = true;
+                format!("DISABLED {by}")
+            }
+            None => brief(p.summary()),
+        };
         table.row(vec![
             p.kind().to_string(),
             p.qualified_name().to_owned(),
             details(registry.typed(p)),
-            brief(p.summary()),
+            description,
         ]);
     }
-    table.render()
+    let mut text = table.render();
+    if any_off {
+        text.push_str(&disabled_note(registry));
+    }
+    text
 }
 
 fn show(
@@ -227,15 +274,25 @@ fn show(
     format: ShowFormat,
     out: &mut dyn Write,
 ) -> Result<(), String> {
+    // A disabled plugin is shown too, saying so: `show` describes what is linked.
+    let get = |kind: PluginKind| match registry.get(kind, name) {
+        Err(LookupError::Disabled { qualified_name, .. }) => registry
+            .plugins()
+            .iter()
+            .find(|p| p.kind() == kind && p.qualified_name() == qualified_name)
+            .ok_or_else(|| format!("unknown {kind} '{qualified_name}'")),
+        found => found.map_err(|e| e.to_string()),
+    };
     let found: Vec<&Plugin> = match kind {
-        Some(kind) => vec![registry.get(kind, name).map_err(|e| e.to_string())?],
+        Some(kind) => vec![get(kind)?],
         None => {
             let mut found = Vec::new();
             let mut ambiguous = None;
             for &kind in PluginKind::ALL {
                 match registry.get(kind, name) {
                     Ok(p) => found.push(p),
-                    Err(e @ crate::registry::LookupError::Ambiguous { .. }) => ambiguous = Some(e),
+                    Err(e @ LookupError::Ambiguous { .. }) => ambiguous = Some(e),
+                    Err(LookupError::Disabled { .. }) => found.push(get(kind)?),
                     Err(_) => {}
                 }
             }
@@ -253,10 +310,7 @@ fn show(
             found
         }
     };
-    let entries: Vec<PluginEntry> = found
-        .iter()
-        .map(|p| PluginEntry::new(registry.typed(p), None))
-        .collect();
+    let entries: Vec<PluginEntry> = found.iter().map(|p| entry(registry, p)).collect();
     let text = match format {
         ShowFormat::Json => {
             let mut t = serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?;
@@ -271,6 +325,9 @@ fn show(
 
 fn describe(e: &PluginEntry) -> String {
     let mut lines = vec![format!("{} {}", e.kind, e.qualified_name)];
+    if let Some(by) = &e.disabled {
+        lines.push(format!("  {:<12} {by}", "disabled:"));
+    }
     let mut field = |label: &str, value: String| {
         if !value.is_empty() {
             lines.push(format!("  {:<12} {value}", format!("{label}:")));

@@ -100,7 +100,7 @@ fn run_blueprint(
         progress: Some(&mut progress),
         target: None,
     };
-    let result = execute(&mut model, &plan, registry, options);
+    let result = execute(&mut model, &plan, options);
     if terminal {
         eprint!("\r\x1b[2K");
     }

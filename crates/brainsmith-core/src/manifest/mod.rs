@@ -121,6 +121,10 @@ pub struct PluginEntry {
     /// The node attributes of a kernel's instances, or a backend's own.
     #[serde(rename = "attribute", default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<AttrEntry>,
+    /// Why the listing's registry disables it ("by 'acme:*' (BRAINSMITH_DISABLE)"). Set
+    /// by `plugins` listings only: a manifest describes what is linked, never this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<String>,
 }
 
 /// One node attribute of a kernel or backend.
@@ -226,7 +230,8 @@ pub fn normalize_file(
 }
 
 impl PluginEntry {
-    /// The entry of one registered plugin.
+    /// The entry of one registered plugin: what is linked, whatever the registry
+    /// disables (its backends and inferring transforms all listed, `disabled` unset).
     pub fn new(plugin: PluginRef<'_>, root: Option<&Path>) -> PluginEntry {
         let p = plugin.plugin();
         let location = p.location();
@@ -262,6 +267,7 @@ impl PluginEntry {
             priority: None,
             config: Vec::new(),
             attributes: Vec::new(),
+            disabled: None,
         };
         match plugin {
             PluginRef::Transform(t) => {
@@ -274,14 +280,18 @@ impl PluginEntry {
                 entry.op_types = k.op_types().map(str::to_owned).collect();
                 entry.domain = Some(k.domain().to_owned());
                 entry.config = config_entries(k.config_fields());
-                entry.consumes = k.mapped_from().into_iter().map(str::to_owned).collect();
+                entry.consumes = k
+                    .linked_mapped_from()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
                 entry.attributes = attr_entries(k.attrs());
                 entry.backends = k
-                    .backends()
+                    .linked_backends()
                     .map(|b| b.qualified_name().to_owned())
                     .collect();
                 entry.inferred_by = k
-                    .inferred_by()
+                    .linked_inferred_by()
                     .map(|t| t.qualified_name().to_owned())
                     .collect();
             }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::plugin::Location;
+use super::switch::{DISABLE_VAR, DisableProblem};
 use crate::plugin::PluginKind;
 
 /// Why the linked plugins do not form a valid registry. Lists every problem found.
@@ -35,6 +36,9 @@ pub enum LoadProblem {
         /// The kernel's name.
         kernel: String,
     },
+    /// A pattern of [`DISABLE_VAR`] (`BRAINSMITH_DISABLE`) is malformed or matches no
+    /// linked plugin.
+    Disable(DisableProblem),
     /// One crate declares its namespace twice.
     NamespaceRedeclared {
         /// The crate.
@@ -67,6 +71,7 @@ impl fmt::Display for LoadProblem {
                 f,
                 "'{plugin}' ({location}) names kernel '{kernel}', which is not in this registry"
             ),
+            LoadProblem::Disable(problem) => write!(f, "{DISABLE_VAR}: {}", problem.message),
             LoadProblem::NamespaceRedeclared {
                 crate_name,
                 first,
@@ -83,11 +88,16 @@ impl fmt::Display for LoadProblem {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        write!(
-            f,
-            "the linked plugins do not form a valid registry ({n} problem{}):",
-            if n == 1 { "" } else { "s" }
-        )?;
+        let what = if self
+            .problems
+            .iter()
+            .all(|p| matches!(p, LoadProblem::Disable(_)))
+        {
+            format!("{DISABLE_VAR} cannot apply; fix or unset it")
+        } else {
+            "the linked plugins do not form a valid registry".to_owned()
+        };
+        write!(f, "{what} ({n} problem{}):", if n == 1 { "" } else { "s" })?;
         for problem in &self.problems {
             write!(f, "\n  - {problem}")?;
         }
@@ -121,6 +131,17 @@ pub enum LookupError {
         name: String,
         /// The qualified names that match.
         candidates: Vec<String>,
+    },
+    /// The name resolves only to plugins the registry disables.
+    Disabled {
+        /// The kind asked for.
+        kind: PluginKind,
+        /// The name asked for.
+        name: String,
+        /// The disabled plugin's qualified name.
+        qualified_name: String,
+        /// Why it is disabled: "by 'source:*' (BRAINSMITH_DISABLE)".
+        by: String,
     },
     /// The `source:` part of a qualified name names no source.
     UnknownSource {
@@ -186,6 +207,21 @@ impl fmt::Display for LookupError {
                     "{kind} name '{name}' is ambiguous; use a qualified name: "
                 )?;
                 list(f, candidates)
+            }
+            LookupError::Disabled {
+                kind,
+                name,
+                qualified_name,
+                by,
+            } => {
+                write!(f, "{kind} '{name}'")?;
+                if name != qualified_name {
+                    write!(f, " ('{qualified_name}')")?;
+                }
+                write!(
+                    f,
+                    " is disabled {by}; drop the pattern to use it, or name another {kind}"
+                )
             }
             LookupError::UnknownSource {
                 kind,

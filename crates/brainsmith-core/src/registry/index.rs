@@ -26,7 +26,7 @@ struct Slot {
 ///
 /// It stores no name: callers compare the candidates' names themselves. Candidates are
 /// always of the kind asked for.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct NameIndex {
     slots: Vec<Slot>,
     mask: usize,
@@ -141,7 +141,7 @@ impl Probe<'_> {
 }
 
 /// Record address -> entry index.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum Positions {
     /// Entry `i` is the record at `base + i * size_of::<PluginRecord>()`.
     Contiguous { base: usize, len: usize },

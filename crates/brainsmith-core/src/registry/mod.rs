@@ -5,6 +5,45 @@
 //! short name resolves when one source registers it; otherwise the error lists the
 //! qualified candidates, or the caller gives a source priority order.
 //!
+//! Plugins can be switched off: [`Registry::with_disabled`] is a view of a registry in
+//! which the plugins [`Disabled`] patterns (`source:Name`, `source:*`) match are invisible
+//! to lookups but still listed; [`Registry::global`] is the view less `BRAINSMITH_DISABLE`'s
+//! patterns, and a blueprint's `disable` list makes one for its build. Plugin authors never
+//! meet this.
+//!
+//! ```
+//! use brainsmith_core::registry::{Disabled, LookupError};
+//! use brainsmith_core::{PluginKind, Registry, Transform, TransformContext};
+//! use brainsmith_core::{PluginError, ir::Model, transform};
+//!
+//! /// Does nothing.
+//! #[transform(stage = cleanup)]
+//! #[derive(Default)]
+//! struct Idle;
+//! impl Transform for Idle {
+//!     fn apply(&self, _: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
+//!         Ok(false)
+//!     }
+//! }
+//!
+//! let registry = Registry::global().unwrap();
+//! let idle = registry.transform("Idle").unwrap();
+//! let pattern = idle.qualified_name().to_owned();
+//! let view = registry
+//!     .with_disabled(&Disabled::parse(&pattern, "my-host --no-idle").unwrap())
+//!     .unwrap();
+//! let err = view.get(PluginKind::Transform, "Idle").unwrap_err();
+//! assert!(matches!(err, LookupError::Disabled { .. }));
+//! assert!(err.to_string().contains("is disabled by"), "{err}");
+//! assert!(view.transforms().all(|t| t.name() != "Idle"));
+//! // Still listed, saying why.
+//! let listed = view.plugins().iter().find(|p| p.name() == "Idle").unwrap();
+//! assert_eq!(
+//!     view.why_disabled(listed).unwrap().to_string(),
+//!     format!("by '{pattern}' (my-host --no-idle)")
+//! );
+//! ```
+//!
 //! Architecture invariant: [`Registry::global`] builds the index from the linked records on
 //! first call and never again; building it is the only work the registry ever does, and
 //! it constructs no plugin.
@@ -22,6 +61,7 @@ mod error;
 mod index;
 mod plugin;
 mod search;
+mod switch;
 
 use std::cmp::Reverse;
 use std::sync::OnceLock;
@@ -32,11 +72,13 @@ pub use error::{LoadError, LoadProblem, LookupError};
 pub use plugin::{
     BackendRef, KernelRef, Location, Plugin, PluginRef, PriorityTie, StepRef, TransformRef,
 };
+pub use switch::{DISABLE_VAR, DisableError, DisableProblem, Disabled, DisabledBy};
 
 use crate::plugin::{PluginKind, Registered, Stage};
 use crate::record::{Details, NAMESPACES, NamespaceRecord, PLUGINS, PluginRecord, name_hash};
 use crate::suggest;
 use index::{NameIndex, Positions, address};
+use switch::Switches;
 
 /// End of a chain in `OpIndex::links`.
 const NONE: u32 = u32::MAX;
@@ -67,6 +109,8 @@ pub struct Registry {
     /// first use: asking each kernel by scanning every transform was quadratic.
     inferrers: OnceLock<FxHashMap<usize, Vec<u32>>>,
     sources: Vec<&'static str>,
+    /// The plugins this view disables (nothing, in a registry of everything linked).
+    switches: Switches,
 }
 
 /// The kernels of each op type: chains through `links`.
@@ -86,7 +130,10 @@ struct Listing {
     ranges: [(u32, u32); 4],
 }
 
-static GLOBAL: OnceLock<Result<Registry, LoadError>> = OnceLock::new();
+/// Every linked plugin.
+static LINKED: OnceLock<Result<Registry, LoadError>> = OnceLock::new();
+/// The process's view: the linked plugins less those `BRAINSMITH_DISABLE` disables.
+static GLOBAL: OnceLock<Result<&'static Registry, LoadError>> = OnceLock::new();
 
 fn location_of(record: &PluginRecord) -> Location {
     Location {
@@ -103,10 +150,41 @@ impl Registry {
     /// of a kernel that is not linked, ...); the error lists every problem. Two backends
     /// of a kernel with equal priority are not one: a build orders them
     /// ([`KernelRef::priority_tie`]).
+    ///
+    /// The plugins [`DISABLE_VAR`] (`BRAINSMITH_DISABLE`, comma-separated `source:Name`
+    /// or `source:*` patterns, read once, here) matches are disabled in it
+    /// ([`Registry::with_disabled`]); a pattern that is malformed or matches nothing is a
+    /// load error. Building the index reads no environment: the variable only selects
+    /// the process's view of it.
     pub fn global() -> Result<&'static Registry, &'static LoadError> {
         GLOBAL
-            .get_or_init(|| Registry::from_records(PLUGINS.iter(), NAMESPACES.iter()))
+            .get_or_init(|| {
+                let linked = LINKED
+                    .get_or_init(|| Registry::from_records(PLUGINS.iter(), NAMESPACES.iter()))
+                    .as_ref()
+                    .map_err(Clone::clone)?;
+                let Some(value) = std::env::var_os(DISABLE_VAR) else {
+                    return Ok(linked);
+                };
+                match value.into_string() {
+                    Ok(list) => linked.with_disabled_list(&list, DISABLE_VAR),
+                    Err(raw) => Err(DisableError {
+                        problems: vec![DisableProblem {
+                            index: 0,
+                            pattern: raw.to_string_lossy().into_owned(),
+                            origin: DISABLE_VAR.to_owned(),
+                            message: "the value is not UTF-8 text; write comma-separated \
+                                      `source:Name` or `source:*` patterns"
+                                .to_owned(),
+                        }],
+                    }),
+                }
+                .map_err(|e| LoadError {
+                    problems: e.problems.into_iter().map(LoadProblem::Disable).collect(),
+                })
+            })
             .as_ref()
+            .map(|registry| *registry)
     }
 
     /// Builds a registry from explicit records (the global one uses the linked slices).
@@ -258,6 +336,7 @@ impl Registry {
             ops: OnceLock::new(),
             inferrers: OnceLock::new(),
             sources,
+            switches: Switches::default(),
         })
     }
 
@@ -268,9 +347,15 @@ impl Registry {
             .filter(move |&i| self.entries[i as usize].name() == name)
     }
 
-    /// The plugins of `kind` called `name` (one per source), in registry order.
+    /// The plugins of `kind` whose name is `name` and that this view does not disable.
+    fn chain_on<'a>(&'a self, kind: PluginKind, name: &'a str) -> impl Iterator<Item = u32> + 'a {
+        self.chain(kind, name).filter(move |&i| !self.is_off(i))
+    }
+
+    /// The plugins of `kind` called `name` (one per source) this view does not disable,
+    /// in registry order.
     fn named(&self, kind: PluginKind, name: &str) -> Vec<u32> {
-        let mut found: Vec<u32> = self.chain(kind, name).collect();
+        let mut found: Vec<u32> = self.chain_on(kind, name).collect();
         self.sort_indices(&mut found);
         found
     }
@@ -354,6 +439,9 @@ impl Registry {
                 .chain(kind, short)
                 .find(|&i| self.entries[i as usize].source() == source)
             {
+                if self.is_off(i) {
+                    return Err(self.disabled_error(kind, name, i));
+                }
                 return Ok(&self.entries[i as usize]);
             }
             if !self.sources.contains(&source) {
@@ -367,9 +455,14 @@ impl Registry {
             }
             return Err(self.unknown(kind, name));
         }
-        let mut found = self.chain(kind, name);
+        let mut found = self.chain_on(kind, name);
         match (found.next(), found.next()) {
-            (None, _) => return Err(self.unknown(kind, name)),
+            (None, _) => {
+                return Err(match self.named_off(kind, name) {
+                    Some(i) => self.disabled_error(kind, name, i),
+                    None => self.unknown(kind, name),
+                });
+            }
             (Some(only), None) => return Ok(&self.entries[only as usize]),
             _ => {}
         }
@@ -396,8 +489,35 @@ impl Registry {
         }
     }
 
+    /// The first plugin of `kind` called `name` (in registry order) that this view
+    /// disables.
+    fn named_off(&self, kind: PluginKind, name: &str) -> Option<u32> {
+        let mut off: Vec<u32> = self.chain(kind, name).filter(|&i| self.is_off(i)).collect();
+        self.sort_indices(&mut off);
+        off.first().copied()
+    }
+
+    /// `name` (asked for as a `kind`) resolves to entry `i`, which this view disables.
+    fn disabled_error(&self, kind: PluginKind, name: &str, i: u32) -> LookupError {
+        let plugin = &self.entries[i as usize];
+        LookupError::Disabled {
+            kind,
+            name: name.to_owned(),
+            qualified_name: plugin.qualified_name().to_owned(),
+            by: self
+                .why_disabled(plugin)
+                .map(|by| by.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
     fn unknown(&self, kind: PluginKind, name: &str) -> LookupError {
-        let plugins = self.of_kind(kind);
+        let on: Vec<&Plugin> = self
+            .of_kind(kind)
+            .iter()
+            .filter(|p| !self.is_off_plugin(p))
+            .collect();
+        let plugins = on.as_slice();
         let short = name.rsplit(':').next().unwrap_or(name);
         let suggestion = if name.contains(':') {
             suggest::closest(name, plugins.iter().map(|p| p.qualified_name()))
@@ -408,7 +528,7 @@ impl Registry {
             .iter()
             .copied()
             .filter(|&other| other != kind)
-            .filter(|&other| self.chain(other, short).next().is_some())
+            .filter(|&other| self.chain_on(other, short).next().is_some())
             .collect();
         let mut available: Vec<String> = plugins.iter().map(|p| self.display_name(p)).collect();
         available.sort();
@@ -475,31 +595,36 @@ impl Registry {
         index.get(&address(record)).map_or(&[], Vec::as_slice)
     }
 
-    /// Every transform, sorted by (source, name).
+    /// Every transform this registry does not disable, sorted by (source, name) (as for
+    /// the other kinds: [`Registry::plugins`] lists the disabled ones too).
     pub fn transforms(&self) -> impl Iterator<Item = TransformRef<'_>> {
         self.of_kind(PluginKind::Transform)
             .iter()
+            .filter(|p| !self.is_off_plugin(p))
             .filter_map(|p| self.typed(p).as_transform())
     }
 
-    /// Every kernel, sorted by (source, name).
+    /// Every kernel this registry does not disable, sorted by (source, name).
     pub fn kernels(&self) -> impl Iterator<Item = KernelRef<'_>> {
         self.of_kind(PluginKind::Kernel)
             .iter()
+            .filter(|p| !self.is_off_plugin(p))
             .filter_map(|p| self.typed(p).as_kernel())
     }
 
-    /// Every backend, sorted by (source, name).
+    /// Every backend this registry does not disable, sorted by (source, name).
     pub fn backends(&self) -> impl Iterator<Item = BackendRef<'_>> {
         self.of_kind(PluginKind::Backend)
             .iter()
+            .filter(|p| !self.is_off_plugin(p))
             .filter_map(|p| self.typed(p).as_backend())
     }
 
-    /// Every step, sorted by (source, name).
+    /// Every step this registry does not disable, sorted by (source, name).
     pub fn steps(&self) -> impl Iterator<Item = StepRef<'_>> {
         self.of_kind(PluginKind::Step)
             .iter()
+            .filter(|p| !self.is_off_plugin(p))
             .filter_map(|p| self.typed(p).as_step())
     }
 
@@ -508,7 +633,8 @@ impl Registry {
         self.transforms().filter(move |t| t.stage() == stage)
     }
 
-    /// The kernels implementing ONNX op type `op_type`, in any domain.
+    /// The kernels implementing ONNX op type `op_type`, in any domain, but those this
+    /// registry disables.
     pub fn kernels_for_op<'r>(
         &'r self,
         op_type: &str,
@@ -533,6 +659,7 @@ impl Registry {
             found.push(kernel);
             link = next;
         }
+        found.retain(|&i| !self.is_off(i));
         self.sort_indices(&mut found);
         found
             .into_iter()
@@ -551,14 +678,15 @@ impl Registry {
     }
 
     /// The plugin whose Rust type is `T` (a struct with `#[transform]`, `#[kernel]` or
-    /// `#[backend]`), if this registry holds it.
+    /// `#[backend]`), if this registry holds it and does not disable it.
     pub fn by_type<T: Registered>(&self) -> Option<PluginRef<'_>> {
         let i = self.positions.get(address(T::RECORD))?;
-        Some(self.typed_at(i))
+        (!self.is_off(i)).then(|| self.typed_at(i))
     }
 
-    /// The backends of `kernel`, highest priority first.
-    fn backends_of_kernel(&self, kernel: &Plugin) -> impl Iterator<Item = u32> + '_ {
+    /// The backends of `kernel`, highest priority first; with `all`, those this registry
+    /// disables too.
+    fn backends_of_kernel(&self, kernel: &Plugin, all: bool) -> impl Iterator<Item = u32> + '_ {
         let k = self
             .positions
             .get(address(kernel.record))
@@ -568,6 +696,7 @@ impl Registry {
             .iter()
             .take_while(move |&&(kernel, ..)| kernel == k)
             .map(|&(.., backend)| backend)
+            .filter(move |&backend| all || !self.is_off(backend))
     }
 
     fn kernel_of_record(&self, record: &'static PluginRecord) -> Option<KernelRef<'_>> {

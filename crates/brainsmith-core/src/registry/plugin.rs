@@ -363,11 +363,21 @@ impl<'r> KernelRef<'r> {
         self.plugin.record.domain()
     }
 
-    /// Its backends, highest priority first.
+    /// Its backends the registry does not disable, highest priority first.
     pub fn backends(&self) -> impl Iterator<Item = BackendRef<'r>> + use<'r> {
+        self.backends_of(false)
+    }
+
+    /// Its backends, disabled or not, highest priority first: what is linked (the
+    /// manifest's view).
+    pub(crate) fn linked_backends(&self) -> impl Iterator<Item = BackendRef<'r>> + use<'r> {
+        self.backends_of(true)
+    }
+
+    fn backends_of(&self, all: bool) -> impl Iterator<Item = BackendRef<'r>> + use<'r> {
         let registry = self.registry;
         registry
-            .backends_of_kernel(self.plugin)
+            .backends_of_kernel(self.plugin, all)
             .filter_map(move |i| registry.typed_at(i).as_backend())
     }
 
@@ -390,12 +400,23 @@ impl<'r> KernelRef<'r> {
             .find(|b| language.is_none_or(|l| b.language() == l))
     }
 
-    /// The transforms that infer this kernel.
+    /// The transforms that infer this kernel (none when the registry disables it: a
+    /// transform inferring a disabled kernel is disabled with it).
     pub fn inferred_by(&self) -> impl Iterator<Item = TransformRef<'r>> + use<'r> {
+        self.inferrers(false)
+    }
+
+    /// The transforms that infer this kernel, disabled or not (the manifest's view).
+    pub(crate) fn linked_inferred_by(&self) -> impl Iterator<Item = TransformRef<'r>> + use<'r> {
+        self.inferrers(true)
+    }
+
+    fn inferrers(&self, all: bool) -> impl Iterator<Item = TransformRef<'r>> + use<'r> {
         let registry = self.registry;
         registry
             .inferrers_of(self.plugin.record)
             .iter()
+            .filter(move |&&i| all || !registry.is_off(i))
             .filter_map(move |&i| registry.typed_at(i).as_transform())
     }
 
@@ -412,8 +433,17 @@ impl<'r> KernelRef<'r> {
     /// The op types its inference transforms consume (`MatMul` for a kernel that
     /// `InferMVAU` maps `MatMul` nodes onto), each once, sorted.
     pub fn mapped_from(&self) -> Vec<&'static str> {
+        self.mapped_from_of(false)
+    }
+
+    /// [`KernelRef::mapped_from`], counting disabled transforms too (the manifest's view).
+    pub(crate) fn linked_mapped_from(&self) -> Vec<&'static str> {
+        self.mapped_from_of(true)
+    }
+
+    fn mapped_from_of(&self, all: bool) -> Vec<&'static str> {
         let mut ops: Vec<&'static str> = self
-            .inferred_by()
+            .inferrers(all)
             .flat_map(|t| t.plugin.record.op_types())
             .collect();
         ops.sort_unstable();

@@ -204,9 +204,12 @@ fn prepare(
         }
     }
     if let Some(language) = options.prefer {
-        prefer(&mut blueprint, registry, language, &bp_path);
+        let view = blueprint.registry(registry).map_err(err)?;
+        prefer(&mut blueprint, view, language, &bp_path);
     }
     let mut plan = blueprint.check(registry).map_err(err)?;
+    // The build's registry from here on: less the plugins the blueprint disables.
+    let registry = plan.registry();
     // Compile generates and writes every accelerator node itself (and the folding
     // configuration), so the blueprint's own code generation would be done twice.
     plan.items.retain(|item| {
@@ -231,7 +234,6 @@ fn prepare(
     let run = execute(
         &mut model,
         &plan,
-        registry,
         RunOptions {
             save_intermediate: None,
             output_dir: nodes_dir,
