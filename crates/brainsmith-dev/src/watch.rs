@@ -131,9 +131,7 @@ pub(crate) fn run(opts: &Options, out: &mut dyn Write) -> Result<bool, String> {
             "{}",
             style.note(&format!(
                 "{} changed: building {} ...",
-                changed
-                    .first()
-                    .map_or_else(String::new, |p| relative(p, &ws.root)),
+                files(&changed, &ws.root),
                 ws.bin
             ))
         )
@@ -205,12 +203,22 @@ fn relative(path: &Path, root: &Path) -> String {
         .to_string()
 }
 
-/// ` (src/lib.rs changed)`, ` (src/a.rs and 2 more changed)`, or nothing for the first.
-fn describe_changes(changed: &[PathBuf], root: &Path) -> String {
+/// `src/lib.rs`, `src/a.rs and 2 more`: the files of a change.
+fn files(changed: &[PathBuf], root: &Path) -> String {
     match changed {
         [] => String::new(),
-        [one] => format!(" ({} changed)", relative(one, root)),
-        [one, rest @ ..] => format!(" ({} and {} more changed)", relative(one, root), rest.len()),
+        [one] => relative(one, root),
+        [one, rest @ ..] => format!("{} and {} more", relative(one, root), rest.len()),
+    }
+}
+
+/// ` (src/lib.rs changed)`, ` (src/a.rs and 2 more changed)`, or nothing for the first
+/// build.
+fn describe_changes(changed: &[PathBuf], root: &Path) -> String {
+    if changed.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} changed)", files(changed, root))
     }
 }
 

@@ -1,8 +1,8 @@
 //! `brainsmith-dev watch` as a user runs it: on the repository's acme compiler, on a copy
 //! of it that the test edits while it watches, and on workspaces it must refuse.
 //!
-//! Every build shares the calling build's target directory (`CARGO_TARGET_DIR`, else the
-//! repository's `target`), so the standard plugins and brainsmith-core are compiled once.
+//! Every build shares the target directory of the test's own build, so the standard
+//! plugins and brainsmith-core are compiled once.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,10 +22,18 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
+/// The target directory this test was built in: `CARGO_TARGET_DIR` when absolute, else
+/// where the tool's binary sits (`<target>/debug/brainsmith-dev`), since a relative one
+/// would be read from another directory by the builds the tool starts.
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"))
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        _ => Path::new(env!("CARGO_BIN_EXE_brainsmith-dev"))
+            .ancestors()
+            .nth(2)
+            .unwrap()
+            .to_owned(),
+    }
 }
 
 fn dev(args: &[&str]) -> Command {
