@@ -385,8 +385,7 @@ fn manifest_write_check_and_verify_the_whole_contract() {
     );
     let (_, err) = fails(&["verify", f]);
     assert!(
-        err.contains("changed:")
-            && err.contains("priority Some(7) in the manifest, Some(10) in the binary"),
+        err.contains("changed:") && err.contains("priority 7 in the manifest, 10 in the binary"),
         "{err}"
     );
     // A missing file says how to create it.

@@ -1,5 +1,6 @@
 //! The plugin manifest: every plugin of a registry with all its metadata, as committed
-//! TOML (or JSON for tools in other languages), and [`Registry::verify`] against one.
+//! TOML (or JSON for tools in other languages), [`Registry::verify`] against one, and
+//! [`diff`], what changed from one manifest to another.
 //!
 //! The manifest is generated, never edited: `cargo xtask manifest` writes the workspace's,
 //! `brainsmith manifest` prints any binary's. Output is deterministic: plugins in registry
@@ -17,12 +18,14 @@
 //! assert!(registry.verify(&manifest).is_ok());
 //! ```
 
+mod diff;
 mod verify;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use diff::{Change, LOCATION, ManifestDiff, diff, entry_changes};
 pub use verify::{VerifyError, unlinked_plugin_crates};
 
 use crate::plugin::{Language, PluginKind, Stage};

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::{AttrEntry, ConfigEntry, Manifest, PluginEntry};
+use super::diff::{Change, entry_changes};
+use super::{Manifest, PluginEntry};
 use crate::registry::Registry;
 
 /// The differences between a binary's registry and a manifest.
@@ -90,56 +91,19 @@ impl Registry {
 /// What differs between a listed and a linked entry's contract, each as "<what>: <listed>
 /// in the manifest, <linked> in the binary".
 fn contract_differences(listed: &PluginEntry, linked: &PluginEntry) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = |what: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{what} {a} in the manifest, {b} in the binary"));
-        }
-    };
-    let show = |v: &dyn fmt::Debug| format!("{v:?}");
-    field("stage", show(&listed.stage), show(&linked.stage));
-    field("infers", show(&listed.infers), show(&linked.infers));
-    field("op types", show(&listed.op_types), show(&linked.op_types));
-    field("consumes", show(&listed.consumes), show(&linked.consumes));
-    field("domain", show(&listed.domain), show(&linked.domain));
-    field("kernel", show(&listed.kernel), show(&linked.kernel));
-    field("language", show(&listed.language), show(&linked.language));
-    field("priority", show(&listed.priority), show(&linked.priority));
-    let config = |c: &[ConfigEntry]| -> Vec<String> {
-        c.iter()
-            .map(|e| {
-                format!(
-                    "{} ({}, required {}, default {:?})",
-                    e.name, e.ty, e.required, e.default
-                )
-            })
-            .collect()
-    };
-    let (a, b) = (config(&listed.config), config(&linked.config));
-    for x in a.iter().filter(|x| !b.contains(x)) {
-        out.push(format!("configuration key {x} is not the binary's"));
-    }
-    for x in b.iter().filter(|x| !a.contains(x)) {
-        out.push(format!("configuration key {x} is not in the manifest"));
-    }
-    let attrs = |c: &[AttrEntry]| -> Vec<String> {
-        c.iter()
-            .map(|e| {
-                format!(
-                    "{} ({}, required {}, default {:?}, allowed {:?})",
-                    e.name, e.ty, e.required, e.default, e.allowed
-                )
-            })
-            .collect()
-    };
-    let (a, b) = (attrs(&listed.attributes), attrs(&linked.attributes));
-    for x in a.iter().filter(|x| !b.contains(x)) {
-        out.push(format!("node attribute {x} is not the binary's"));
-    }
-    for x in b.iter().filter(|x| !a.contains(x)) {
-        out.push(format!("node attribute {x} is not in the manifest"));
-    }
-    out
+    entry_changes(listed, linked)
+        .into_iter()
+        .filter(Change::is_contract)
+        .map(|c| match c {
+            Change::Field {
+                field,
+                before,
+                after,
+            } => format!("{field} {before} in the manifest, {after} in the binary"),
+            Change::Removed { field, item } => format!("{field} {item} is not the binary's"),
+            Change::Added { field, item } => format!("{field} {item} is not in the manifest"),
+        })
+        .collect()
 }
 
 /// The plugin crates of the Cargo workspace at `workspace` (a directory with a
