@@ -118,6 +118,7 @@ mod ops;
 pub mod rtlsim;
 pub mod shapes;
 pub mod sim;
+pub mod sketch;
 pub mod steps;
 /// The picture of a compiled dataflow accelerator, `dataflow.svg`.
 pub mod svg;
