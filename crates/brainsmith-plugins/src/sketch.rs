@@ -197,9 +197,7 @@ pub fn finn<const I: usize, const O: usize>(
     inputs: [&str; I],
     outputs: [&str; O],
 ) -> Node {
-    Node::new(op_type, inputs, outputs)
-        .with_name(op_type)
-        .with_domain(FINN_DOMAIN)
+    custom(FINN_DOMAIN, Node::new(op_type, inputs, outputs))
 }
 
 /// A node of QONNX's domain (`qonnx.custom_op.general`: `Quant`, `MultiThreshold`,
@@ -209,9 +207,13 @@ pub fn qonnx<const I: usize, const O: usize>(
     inputs: [&str; I],
     outputs: [&str; O],
 ) -> Node {
-    Node::new(op_type, inputs, outputs)
-        .with_name(op_type)
-        .with_domain(QONNX_DOMAIN)
+    custom(QONNX_DOMAIN, Node::new(op_type, inputs, outputs))
+}
+
+/// `node` in `domain`, named after its op type.
+fn custom(domain: &str, node: Node) -> Node {
+    let name = node.op_type.clone();
+    node.with_name(name).with_domain(domain)
 }
 
 /// The values of the constant `tensor` of `model`, as `f64`.
