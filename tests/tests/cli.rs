@@ -295,17 +295,9 @@ fn plugins_check_grades_and_certifies() {
         );
         assert_eq!(g["checks"].as_u64().unwrap() as usize, checks.len());
     }
-    // The grades still go to stdout; the verdict is the exit code and the message.
+    // acme's crate is certified (a plugin that falls short: tests/plugins_check.rs).
     let (code, out, err) = run(&["plugins", "check", "--strict", "--source", "acme"]);
-    assert_eq!(code, 1);
-    assert!(
-        out.contains("acme:ThresholdingRtl") && out.contains("tags: no tags"),
-        "{out}"
-    );
-    assert!(
-        err.contains("--strict:") && err.contains("fall short"),
-        "{err}"
-    );
+    assert_eq!(code, 0, "{out}{err}");
     // On a model, each kernel with nodes in it is asked for its estimates.
     let model = brainsmith_tests::shared_model_path("finn_cybsec_mvau_hls.onnx");
     let text = ok(&[

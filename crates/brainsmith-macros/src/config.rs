@@ -10,6 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned as _;
 
 use crate::ctxt::Ctxt;
+use crate::symbol::{CHECK, DEFAULT};
 
 /// One field, parsed.
 struct Field {
@@ -102,14 +103,14 @@ fn field_attrs(cx: &Ctxt, field: &syn::Field) -> (Fallback, Option<syn::Expr>) {
     let mut check = None;
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("config")) {
         let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("default") {
+            if meta.path.is_ident(DEFAULT) {
                 default = if meta.input.peek(syn::Token![=]) {
                     Fallback::Expr(meta.value()?.parse()?)
                 } else {
                     Fallback::TypeDefault
                 };
                 Ok(())
-            } else if meta.path.is_ident("check") {
+            } else if meta.path.is_ident(CHECK) {
                 check = Some(meta.value()?.parse()?);
                 Ok(())
             } else {

@@ -12,6 +12,7 @@ use syn::spanned::Spanned as _;
 
 use crate::config::{doc, is_option};
 use crate::ctxt::Ctxt;
+use crate::symbol::{ALIAS, CHECK, DEFAULT, NAME};
 
 /// One field, parsed.
 struct Field {
@@ -76,7 +77,7 @@ fn parse(cx: &Ctxt, item: &syn::DeriveInput) -> Vec<Field> {
         let mut check = None;
         for attr in f.attrs.iter().filter(|a| a.path().is_ident("attr")) {
             let result = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("name") {
+                if meta.path.is_ident(NAME) {
                     let lit: syn::LitStr = meta.value()?.parse()?;
                     if !valid_name(&lit.value()) {
                         return Err(syn::Error::new(
@@ -87,10 +88,10 @@ fn parse(cx: &Ctxt, item: &syn::DeriveInput) -> Vec<Field> {
                     }
                     name = Some(lit.value());
                     Ok(())
-                } else if meta.path.is_ident("default") {
+                } else if meta.path.is_ident(DEFAULT) {
                     default = Some(meta.value()?.parse()?);
                     Ok(())
-                } else if meta.path.is_ident("check") {
+                } else if meta.path.is_ident(CHECK) {
                     check = Some(meta.value()?.parse()?);
                     Ok(())
                 } else {
@@ -166,7 +167,7 @@ fn struct_check(cx: &Ctxt, attrs: &[syn::Attribute]) -> Option<syn::Expr> {
     let mut check = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("node_attrs")) {
         let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("check") {
+            if meta.path.is_ident(CHECK) {
                 check = Some(meta.value()?.parse()?);
                 Ok(())
             } else {
@@ -295,11 +296,11 @@ pub(crate) fn derive_enum(input: TokenStream) -> TokenStream {
                 let mut name = v.ident.to_string();
                 for attr in v.attrs.iter().filter(|a| a.path().is_ident("attr")) {
                     let result = attr.parse_nested_meta(|meta| {
-                        if meta.path.is_ident("name") {
+                        if meta.path.is_ident(NAME) {
                             let lit: syn::LitStr = meta.value()?.parse()?;
                             name = lit.value();
                             Ok(())
-                        } else if meta.path.is_ident("alias") {
+                        } else if meta.path.is_ident(ALIAS) {
                             let lit: syn::LitStr = meta.value()?.parse()?;
                             aliases.push((lit.value(), variants.len(), lit));
                             Ok(())

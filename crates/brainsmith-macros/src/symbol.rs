@@ -24,6 +24,23 @@ pub(crate) const KERNEL: &str = "kernel";
 pub(crate) const LANGUAGE: &str = "language";
 pub(crate) const PRIORITY: &str = "priority";
 
+/// Keys of the derives' helper attributes: `#[config(...)]` and `#[attr(...)]` on fields,
+/// `#[node_attrs(...)]` on a struct, `#[attr(...)]` on an `AttrEnum` variant.
+pub(crate) const DEFAULT: &str = "default";
+pub(crate) const CHECK: &str = "check";
+pub(crate) const ALIAS: &str = "alias";
+
+// The derives' keys by helper attribute: what their documentation must list (the test
+// in lib.rs); the parsers match the keys one by one.
+#[cfg(test)]
+pub(crate) const CONFIG_FIELD_KEYS: &[&str] = &[DEFAULT, CHECK];
+#[cfg(test)]
+pub(crate) const NODE_ATTRS_FIELD_KEYS: &[&str] = &[NAME, DEFAULT, CHECK];
+#[cfg(test)]
+pub(crate) const NODE_ATTRS_KEYS: &[&str] = &[CHECK];
+#[cfg(test)]
+pub(crate) const ATTR_ENUM_KEYS: &[&str] = &[NAME, ALIAS];
+
 pub(crate) const COMMON_KEYS: &[&str] = &[NAME, DESCRIPTION, VERSION, AUTHOR, TAGS];
 
 /// Transform stages, in pipeline order; the variant names of `brainsmith_core::Stage`.

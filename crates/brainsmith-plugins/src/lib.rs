@@ -119,6 +119,7 @@ pub mod rtlsim;
 pub mod scaffold;
 pub mod shapes;
 pub mod sim;
+pub mod sketch;
 pub mod steps;
 /// The picture of a compiled dataflow accelerator, `dataflow.svg`.
 pub mod svg;

@@ -125,3 +125,31 @@ fn version_is_the_binarys_own() {
         format!("brainsmith {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The standard library stays certified: every plugin the reference binary ships passes
+/// `plugins check --strict` (docs, a tested example, version, tags, documented keys and
+/// attributes), and on FINN's models every kernel estimates and every backend generates
+/// what it accepts.
+#[test]
+fn the_standard_plugins_pass_plugins_check_strict() {
+    let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/models/");
+    let with_models = [
+        "finn_cybsec_mvau_hls.onnx",
+        "finn_tfc_w1a1_multithreshold.onnx",
+    ]
+    .map(|m| vec!["--model".to_owned(), format!("{models}{m}")]);
+    for extra in [vec![]].into_iter().chain(with_models) {
+        let out = Command::new(env!("CARGO_BIN_EXE_brainsmith"))
+            .args(["plugins", "check", "--strict"])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{extra:?}\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(" 0 fall short of a check"), "{text}");
+    }
+}

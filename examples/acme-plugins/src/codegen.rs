@@ -50,7 +50,29 @@ pub struct HlsAttrs {
 /// Generates an HLS C++ header: the threshold table in a parameter file and a streaming
 /// function that counts, per element, the thresholds reached and applies the output
 /// scale and bias.
-#[backend(kernel = Thresholding, language = hls, priority = 10, version = "0.4.0", config)]
+///
+/// ```
+/// use acme_plugins::{DOMAIN, ThresholdingAttrs};
+/// use brainsmith_core::ir::{Graph, Node, QuantType, Tensor};
+/// use brainsmith_core::{BuildContext, NodeAttrs, Registry};
+///
+/// // Configured as a blueprint would (`ii = 2`), through the registry.
+/// let registry = Registry::global().unwrap();
+/// let hls = registry.backend("acme:ThresholdingHls").unwrap();
+/// let backend = hls.configure(&"ii = 2".parse().unwrap()).unwrap();
+/// let kernel = hls.kernel().with_defaults().unwrap();
+/// let attrs = ThresholdingAttrs {
+///     channels: 2, steps: 1, pe: 1, input: QuantType::Int(8), output: QuantType::UInt(1),
+///     scale: 2.0, bias: -1.0,
+/// };
+/// let mut node = Node::new("Thresholding", ["x", "t"], ["y"]).with_domain(DOMAIN);
+/// attrs.write(&mut node);
+/// let mut g = Graph::default();
+/// g.initializers.push(Tensor::from_f32("t", &[2, 1], &[0.0, 10.0]));
+/// let out = backend.generate(kernel.as_ref(), &node, &g, &BuildContext::default()).unwrap();
+/// assert!(out.sources[0].contents.contains("II=2"));
+/// ```
+#[backend(kernel = Thresholding, language = hls, priority = 10, version = "0.4.0", tags = ["activation", "hls"], config)]
 #[derive(Debug, Config)]
 pub struct ThresholdingHls {
     /// The initiation interval of the streaming loop: cycles between two inputs.
@@ -188,7 +210,28 @@ impl Backend for ThresholdingHls {
 /// Generates a SystemVerilog module: a comparator per threshold and an adder tree
 /// counting the thresholds each input reaches. Integer input types, thresholds shared by
 /// all channels, and an unscaled, unbiased output (the count itself) only.
-#[backend(kernel = Thresholding, language = rtl, priority = 5, version = "0.4.0")]
+///
+/// ```
+/// use acme_plugins::{DOMAIN, Thresholding, ThresholdingRtl};
+/// use brainsmith_core::backend::DynBackend;
+/// use brainsmith_core::ir::{AttributeValue, Graph, Node, Tensor};
+///
+/// // Per-channel thresholds: the RTL module compares against one shared row only.
+/// let attr = |name, v: &str| (name, v.parse::<i64>().map_or(AttributeValue::string(v), AttributeValue::Int));
+/// let mut node = Node::new("Thresholding", ["x", "t"], ["y"]).with_domain(DOMAIN);
+/// for (name, value) in [attr("NumChannels", "2"), attr("numSteps", "1"),
+///     attr("inputDataType", "INT4"), attr("outputDataType", "UINT1")] {
+///     node = node.with_attribute(name, value);
+/// }
+/// let mut g = Graph::default();
+/// g.initializers.push(Tensor::from_f32("t", &[2, 1], &[0.0, 3.0]));
+/// let (rtl, kernel): (&dyn DynBackend, _) = (&ThresholdingRtl, Thresholding { max_steps: 8 });
+/// let refusal = rtl.supports(&kernel, &node, &g).unwrap_err();
+/// assert!(refusal.to_string().contains("shared by all channels"), "{refusal}");
+/// g.initializers[0] = Tensor::from_f32("t", &[1, 1], &[3.0]);
+/// assert!(rtl.supports(&kernel, &node, &g).is_ok());
+/// ```
+#[backend(kernel = Thresholding, language = rtl, priority = 5, version = "0.4.0", tags = ["activation", "rtl"])]
 #[derive(Debug, Default)]
 pub struct ThresholdingRtl;
 
@@ -300,6 +343,24 @@ impl Backend for ThresholdingRtl {
 /// reported in the run's diagnostics with its reason. The chosen backend is recorded on
 /// the node (op type `Thresholding_hls` or `_rtl`). Without an output directory the code
 /// is generated and checked, not written.
+///
+/// ```
+/// use brainsmith_core::{Registry, blueprint::Blueprint};
+///
+/// // A blueprint: map the thresholds onto acme's kernel, then write each node's code with
+/// // the first backend of the list that accepts it (RTL where it can, else HLS).
+/// let blueprint = r#"
+/// steps = [{ stage = "kernel_mapping" }, "generate_hardware"]
+/// kernels = [{ kernel = "acme:Thresholding", backends = ["ThresholdingRtl", "ThresholdingHls"] }]
+/// [stages]
+/// kernel_mapping = ["acme:InferThresholding"]
+/// "#;
+/// let path = std::env::temp_dir().join(format!("acme-hw-{}.toml", std::process::id()));
+/// std::fs::write(&path, blueprint).unwrap();
+/// let plan = Blueprint::check_file(&path, Registry::global().unwrap()).unwrap();
+/// assert_eq!(plan.items[1].label(), "step acme:generate_hardware");
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
 #[step(tags = ["codegen"], version = "0.4.0")]
 pub fn generate_hardware(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
     let build = BuildContext {

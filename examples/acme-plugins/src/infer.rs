@@ -6,6 +6,23 @@ use crate::kernel::{DOMAIN, OP_TYPE, Thresholding, ThresholdingAttrs};
 
 /// Maps QONNX `MultiThreshold` nodes with constant, ascending thresholds onto the
 /// [`Thresholding`] kernel. Nodes it cannot map are left alone, with a diagnostic.
+///
+/// ```
+/// use acme_plugins::{DOMAIN, InferThresholding};
+/// use brainsmith_core::ir::{AttributeValue, ElemType, Model, Node, Tensor, ValueInfo};
+/// use brainsmith_core::{Transform, TransformContext};
+///
+/// let mut m = Model::default();
+/// m.graph.inputs.push(ValueInfo::tensor("x", ElemType::Float, &[1, 2]));
+/// m.graph.set_datatype("x", "UINT4".parse().unwrap());
+/// m.graph.initializers.push(Tensor::from_f32("t", &[1, 2], &[3.0, 8.0]));
+/// m.graph.nodes.push(Node::new("MultiThreshold", ["x", "t"], ["y"])
+///     .with_domain("qonnx.custom_op.general")
+///     .with_attribute("out_dtype", AttributeValue::string("UINT2")));
+/// assert!(InferThresholding.apply(&mut m, &mut TransformContext::default()).unwrap());
+/// assert_eq!((m.graph.nodes[0].op_type.as_str(), m.graph.nodes[0].domain.as_str()), ("Thresholding", DOMAIN));
+/// assert_eq!(m.graph.nodes[0].attr_int("numSteps"), Some(2));
+/// ```
 #[transform(infers = Thresholding, consumes = ["MultiThreshold"], tags = ["activation"], version = "0.4.0")]
 #[derive(Debug, Default)]
 pub struct InferThresholding;

@@ -15,6 +15,26 @@ pub const DOMAIN: &str = "acme.fpgadataflow";
 ///
 /// The second input is the constant threshold matrix (`NumChannels` or 1 rows,
 /// `numSteps` columns, ascending).
+///
+/// ```
+/// use acme_plugins::{DOMAIN, Thresholding, ThresholdingAttrs};
+/// use brainsmith_core::ir::{AttributeValue as V, ElemType, Graph, Node, Tensor, ValueInfo};
+/// use brainsmith_core::{NodeAttrs, Target, kernel::DynKernel};
+///
+/// // 4 channels of UINT4, 3 shared thresholds: a UINT2 count, 2 channels a cycle.
+/// let node = Node::new("Thresholding", ["x", "t"], ["y"]).with_domain(DOMAIN)
+///     .with_attribute("NumChannels", V::Int(4)).with_attribute("numSteps", V::Int(3))
+///     .with_attribute("PE", V::Int(2)).with_attribute("inputDataType", V::string("UINT4"))
+///     .with_attribute("outputDataType", V::string("UINT2"));
+/// assert_eq!(ThresholdingAttrs::read(&node).unwrap().scale, 1.0, "the default");
+/// let mut g = Graph::default();
+/// g.inputs.push(ValueInfo::tensor("x", ElemType::Float, &[1, 4]));
+/// g.initializers.push(Tensor::from_f32("t", &[1, 3], &[1.0, 5.0, 9.0]));
+/// let kernel: &dyn DynKernel = &Thresholding { max_steps: 255 };
+/// assert_eq!(kernel.infer(&node, &g).unwrap()[0].shape, [1, 4]);
+/// assert_eq!(kernel.cycles(&node, &g).unwrap(), Some(2));
+/// assert!(kernel.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(op_types = ["Thresholding"], domain = "acme.fpgadataflow", tags = ["activation", "quantization"], version = "0.4.0", author = "ACME FPGA team", config)]
 #[derive(Debug, Config)]
 pub struct Thresholding {

@@ -10,6 +10,20 @@ use crate::kernels::AddStreams;
 
 /// The stream sum as one HLS C++ function of our own: a word of `PE` lanes from each
 /// input per cycle, each lane pair's sum written to the same lane of the output word.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::{backends::AddStreamsHls, kernels::AddStreams};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // 4 lanes of INT4 and UINT2 a word: sums in INT5.
+/// let node = finn("AddStreams", ["a", "b"], ["y"]).int("NumChannels", 4).int("PE", 4)
+///     .text("inputDataType", "INT4").text("input1DataType", "UINT2");
+/// let (hls, g): (&dyn DynBackend, _) = (&AddStreamsHls, Graph::default());
+/// hls.supports(&AddStreams, &node, &g).unwrap();
+/// let out = hls.generate(&AddStreams, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 16), ("in1", 8), ("out0", 20)]);
+/// ```
 #[backend(kernel = AddStreams, language = hls, name = "AddStreams_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct AddStreamsHls;

@@ -11,6 +11,22 @@ use crate::kernels::{ChannelwiseOp, Func};
 /// The channelwise operation as one HLS C++ function of our own: lane `p` of word `nf` is
 /// channel `nf * PE + p`, combined with that channel's parameter from a constant table in
 /// a parameter header, one word per cycle.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend};
+/// use brainsmith_plugins::{InferChannelwiseOp, backends::ChannelwiseOpHls, kernels::ChannelwiseOp};
+/// use brainsmith_plugins::sketch::{Sketch, apply, ports};
+///
+/// // A per-channel bias on 2 channels of INT3, mapped: its parameters are a constant.
+/// let mut m = Sketch::new().int_input("x", &[1, 2], "INT3").constant("b", &[2], &[3.0, -1.0])
+///     .op("Add", ["x", "b"], ["y"]).output("y").build();
+/// assert!(apply(&InferChannelwiseOp, &mut m));
+/// let (hls, g): (&dyn DynBackend, _) = (&ChannelwiseOpHls, &m.graph);
+/// hls.supports(&ChannelwiseOp, &g.nodes[0], g).unwrap();
+/// let out = hls.generate(&ChannelwiseOp, &g.nodes[0], g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out).len(), 2);
+/// assert!(!out.params.is_empty(), "the parameter table");
+/// ```
 #[backend(kernel = ChannelwiseOp, language = hls, name = "ChannelwiseOp_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct ChannelwiseOpHls;

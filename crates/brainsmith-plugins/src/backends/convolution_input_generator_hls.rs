@@ -13,6 +13,21 @@ use crate::kernels::ConvolutionInputGenerator;
 /// arrived, each window's pixels in kernel order, `SIMD` channels per word, as `Im2Col`
 /// orders them. Rows that no window reaches (a stride taller than the window) are read
 /// and dropped. Refuses depthwise order and whole-window words.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::{backends::ConvolutionInputGeneratorHls, kernels::ConvolutionInputGenerator};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // 2x2 windows, stride 2, over a 4x4 image of 4 channels, 2 channels a word.
+/// let node = finn("ConvolutionInputGenerator", ["x"], ["y"]).ints("ConvKernelDim", &[2, 2])
+///     .int("IFMChannels", 4).ints("IFMDim", &[4, 4]).ints("OFMDim", &[2, 2]).int("SIMD", 2)
+///     .ints("Stride", &[2, 2]).text("inputDataType", "INT2").text("outputDataType", "INT2");
+/// let (hls, g): (&dyn DynBackend, _) = (&ConvolutionInputGeneratorHls, Graph::default());
+/// hls.supports(&ConvolutionInputGenerator, &node, &g).unwrap();
+/// let out = hls.generate(&ConvolutionInputGenerator, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 4), ("out0", 4)]);
+/// ```
 #[backend(kernel = ConvolutionInputGenerator, language = hls, name = "ConvolutionInputGenerator_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct ConvolutionInputGeneratorHls;

@@ -25,6 +25,23 @@ pub const CONVOLUTION_INPUT_GENERATOR_RTL_MAX_WORDS: u64 = 1 << 16;
 /// freed. So reading the next rows overlaps writing the current ones, across frames too.
 /// `in0_tready` depends on no output signal. Refuses depthwise order, whole-window words,
 /// and line buffers of more than [`CONVOLUTION_INPUT_GENERATOR_RTL_MAX_WORDS`] words.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::{backends::ConvolutionInputGeneratorRtl, kernels::ConvolutionInputGenerator};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// let node = finn("ConvolutionInputGenerator", ["x"], ["y"]).ints("ConvKernelDim", &[3, 3])
+///     .int("IFMChannels", 1).ints("IFMDim", &[5, 5]).ints("OFMDim", &[3, 3])
+///     .text("inputDataType", "UINT8").text("outputDataType", "UINT8");
+/// let (rtl, g): (&dyn DynBackend, _) = (&ConvolutionInputGeneratorRtl, Graph::default());
+/// rtl.supports(&ConvolutionInputGenerator, &node, &g).unwrap();
+/// let out = rtl.generate(&ConvolutionInputGenerator, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 8), ("out0", 8)]);
+/// // A depthwise window generator is refused, with the reason.
+/// let depthwise = node.clone().int("depthwise", 1);
+/// assert!(rtl.supports(&ConvolutionInputGenerator, &depthwise, &g).is_err());
+/// ```
 #[backend(kernel = ConvolutionInputGenerator, language = rtl, name = "ConvolutionInputGenerator_rtl", priority = 5, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct ConvolutionInputGeneratorRtl;

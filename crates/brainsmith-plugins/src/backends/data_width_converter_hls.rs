@@ -11,6 +11,20 @@ use crate::kernels::StreamingDataWidthConverter;
 /// taken in order from the input words, a new input word read whenever the current one's
 /// lanes are used up. Any ratio of widths works in one stage (FINN's HLS goes through
 /// the least common multiple in two).
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::backends::StreamingDataWidthConverterHls;
+/// use brainsmith_plugins::kernels::StreamingDataWidthConverter;
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // 12 bipolar values, 6 a word in and 4 a word out.
+/// let node = finn("StreamingDataWidthConverter", ["x"], ["y"]).ints("shape", &[1, 12])
+///     .int("inWidth", 6).int("outWidth", 4).text("dataType", "BIPOLAR");
+/// let (hls, g): (&dyn DynBackend, _) = (&StreamingDataWidthConverterHls, Graph::default());
+/// let out = hls.generate(&StreamingDataWidthConverter, &node, &g, &BuildContext::default());
+/// assert_eq!(ports(&out.unwrap()), [("in0", 6), ("out0", 4)]);
+/// ```
 #[backend(kernel = StreamingDataWidthConverter, language = hls, name = "StreamingDataWidthConverter_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct StreamingDataWidthConverterHls;

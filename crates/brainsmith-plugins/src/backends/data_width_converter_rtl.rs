@@ -13,6 +13,23 @@ use crate::kernels::StreamingDataWidthConverter;
 /// words, so any two widths that are whole numbers of values work, in one stage. A word
 /// moves in and a word moves out in the same cycle when the buffer allows, so a frame
 /// takes as many cycles as its side with more words.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, Language, Registry};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // Through the registry, as a build finds it: the RTL converter of the kernel.
+/// let registry = Registry::global().unwrap();
+/// let rtl = registry.backend("StreamingDataWidthConverter_rtl").unwrap();
+/// assert_eq!(rtl.language(), Language::Rtl);
+/// let node = finn("StreamingDataWidthConverter", ["x"], ["y"]).ints("shape", &[1, 2, 8])
+///     .int("inWidth", 32).int("outWidth", 16).text("dataType", "INT4");
+/// let (kernel, rtl) = (rtl.kernel().with_defaults().unwrap(), rtl.with_defaults().unwrap());
+/// let g = brainsmith_core::ir::Graph::default();
+/// let out = rtl.generate(kernel.as_ref(), &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 32), ("out0", 16)]);
+/// assert!(out.sources[0].path.ends_with(".sv"));
+/// ```
 #[backend(kernel = StreamingDataWidthConverter, language = rtl, name = "StreamingDataWidthConverter_rtl", priority = 5, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct StreamingDataWidthConverterRtl;

@@ -9,6 +9,23 @@ use crate::kernels::DuplicateStreams;
 
 /// The stream fan-out as one HLS C++ function of our own: each input word written to
 /// every output, one word per cycle.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, NodeAttrs, backend::DynBackend, ir::Graph, ir::QuantType};
+/// use brainsmith_plugins::backends::DuplicateStreamsHls;
+/// use brainsmith_plugins::kernels::{DuplicateStreams, DuplicateStreamsAttrs};
+/// use brainsmith_plugins::sketch::{finn, ports};
+///
+/// // Three copies of a stream of 4 UINT3 channels, all in one word.
+/// let attrs = DuplicateStreamsAttrs {
+///     channels: 4, pe: 4, copies: 3, input: QuantType::UInt(3), vectors: vec![1],
+/// };
+/// let mut node = finn("DuplicateStreams", ["x"], ["a", "b", "c"]);
+/// attrs.write(&mut node);
+/// let (hls, g): (&dyn DynBackend, _) = (&DuplicateStreamsHls, Graph::default());
+/// let out = hls.generate(&DuplicateStreams, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 12), ("out0", 12), ("out1", 12), ("out2", 12)]);
+/// ```
 #[backend(kernel = DuplicateStreams, language = hls, name = "DuplicateStreams_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct DuplicateStreamsHls;

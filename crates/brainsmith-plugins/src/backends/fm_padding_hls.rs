@@ -10,6 +10,24 @@ use crate::kernels::FmPadding;
 /// The feature-map padding as one HLS C++ function of our own: the padded frame is
 /// written row by row, pixel by pixel, a word of zeros where the pixel is border and the
 /// next input word where it is not, so nothing is buffered. Any padding on each side.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, NodeAttrs, backend::DynBackend, ir::Graph, ir::QuantType};
+/// use brainsmith_plugins::backends::FmPaddingHls;
+/// use brainsmith_plugins::kernels::{FmPadding, FmPaddingAttrs};
+/// use brainsmith_plugins::sketch::{finn, ports};
+///
+/// // Two zero rows below a 2x2 image of 3 INT8 channels, one channel a word.
+/// let attrs = FmPaddingAttrs {
+///     image: vec![2, 2], padding: vec![0, 0, 2, 0], channels: 3, simd: 1,
+///     datatype: QuantType::Int(8), frames: 1,
+/// };
+/// let mut node = finn("FMPadding", ["x"], ["y"]);
+/// attrs.write(&mut node);
+/// let (hls, g): (&dyn DynBackend, _) = (&FmPaddingHls, Graph::default());
+/// let out = hls.generate(&FmPadding, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 8), ("out0", 8)]);
+/// ```
 #[backend(kernel = FmPadding, language = hls, name = "FMPadding_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct FmPaddingHls;

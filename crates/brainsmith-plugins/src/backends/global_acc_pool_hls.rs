@@ -11,6 +11,21 @@ use crate::kernels::GlobalAccPool;
 /// The global sum pool as one HLS C++ function of our own: per image, one running sum per
 /// channel while its `H * W` pixels stream in (`PE` channels per word), then the sums
 /// written, `PE` per word.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend};
+/// use brainsmith_plugins::{InferGlobalAccPool, backends::GlobalAccPoolHls, kernels::GlobalAccPool};
+/// use brainsmith_plugins::sketch::{Sketch, apply, ports};
+///
+/// // Mapped from an average pool of a 2x2 image of 2 UINT8 channels: sums in UINT10.
+/// let mut m = Sketch::new().int_input("x", &[1, 2, 2, 2], "UINT8")
+///     .op("GlobalAveragePool", ["x"], ["y"]).output("y").build();
+/// assert!(apply(&InferGlobalAccPool, &mut m));
+/// let pool = m.graph.nodes.iter().find(|n| n.op_type == "GlobalAccPool").unwrap();
+/// let hls: &dyn DynBackend = &GlobalAccPoolHls;
+/// let out = hls.generate(&GlobalAccPool, pool, &m.graph, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 8), ("out0", 10)]);
+/// ```
 #[backend(kernel = GlobalAccPool, language = hls, name = "GlobalAccPool_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct GlobalAccPoolHls;

@@ -12,6 +12,20 @@ use crate::kernels::LabelSelect;
 /// (score, label) pairs so far are kept in order; each score read is inserted before the
 /// first kept score it exceeds (so a tie keeps the earlier label), or after the last
 /// while fewer than `K` are kept. The labels are written best first, one per word.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::{backends::LabelSelectHls, kernels::LabelSelect};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // The best of 4 INT16 scores, all in one word; its label in a byte.
+/// let node = finn("LabelSelect", ["scores"], ["label"]).int("Labels", 4).int("PE", 4).int("K", 1)
+///     .text("inputDataType", "INT16");
+/// let (hls, g): (&dyn DynBackend, _) = (&LabelSelectHls, Graph::default());
+/// hls.supports(&LabelSelect, &node, &g).unwrap();
+/// let out = hls.generate(&LabelSelect, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 64), ("out0", 8)]);
+/// ```
 #[backend(kernel = LabelSelect, language = hls, name = "LabelSelect_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct LabelSelectHls;

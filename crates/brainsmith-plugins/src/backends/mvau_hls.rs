@@ -42,6 +42,22 @@ pub struct MvauHlsAttrs {
 /// the streamer that feeds it, `<top>_memstream` in `<top>_memstream.hpp`: the weights
 /// in its parameter header, streamed in that order once per input vector. `external`
 /// weights (streamed from outside the accelerator) are refused.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend};
+/// use brainsmith_plugins::{InferMvau, backends::MvauHls, kernels::Mvau};
+/// use brainsmith_plugins::sketch::{Sketch, apply, ports};
+///
+/// // A 2x2 layer of INT2 weights on UINT2 inputs, mapped; its weights go to a parameter file.
+/// let mut m = Sketch::new().int_input("x", &[1, 2], "UINT2").constant("w", &[2, 2], &[1.0, -2.0, 0.0, 1.0])
+///     .datatype("w", "INT2").op("MatMul", ["x", "w"], ["y"]).output("y").build();
+/// assert!(apply(&InferMvau, &mut m));
+/// let (hls, g): (&dyn DynBackend, _) = (&MvauHls, &m.graph);
+/// hls.supports(&Mvau, &g.nodes[0], g).unwrap();
+/// let out = hls.generate(&Mvau, &g.nodes[0], g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out).len(), 2);
+/// assert!(!out.params.is_empty());
+/// ```
 #[backend(kernel = Mvau, language = hls, name = "MVAU_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct MvauHls;

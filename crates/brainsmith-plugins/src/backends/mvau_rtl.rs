@@ -30,6 +30,24 @@ pub const MVAU_RTL_MAX_STEPS: usize = 1023;
 /// Refuses weights that are not `internal_embedded`, types other than integers of at most
 /// 32 bits, weights that are not values of `weightDataType`, a bipolar output with more
 /// than one threshold, and more than [`MVAU_RTL_MAX_STEPS`] thresholds per output.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::AttributeValue};
+/// use brainsmith_plugins::{InferMvau, backends::MvauRtl, kernels::Mvau};
+/// use brainsmith_plugins::sketch::{Sketch, apply, ports};
+///
+/// let mut m = Sketch::new().int_input("x", &[1, 3], "INT4").constant("w", &[3, 2], &[1.0; 6])
+///     .datatype("w", "UINT1").op("MatMul", ["x", "w"], ["y"]).output("y").build();
+/// assert!(apply(&InferMvau, &mut m));
+/// // Weights in a decoupled memory are refused: the module embeds them.
+/// let rtl: &dyn DynBackend = &MvauRtl;
+/// let mut decoupled = m.graph.nodes[0].clone();
+/// decoupled.set_attribute("mem_mode", AttributeValue::string("internal_decoupled"));
+/// assert!(rtl.supports(&Mvau, &decoupled, &m.graph).is_err());
+/// let out = rtl.generate(&Mvau, &m.graph.nodes[0], &m.graph, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out).len(), 2);
+/// assert_eq!(out.interface.clock.as_deref(), Some("ap_clk"));
+/// ```
 #[backend(kernel = Mvau, language = rtl, name = "MVAU_rtl", priority = 5, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct MvauRtl;

@@ -16,6 +16,20 @@ pub const STREAMING_FIFO_RTL_MAX_DEPTH: u64 = 1 << 16;
 /// with a read and a write pointer; a word written is readable the next cycle, one word
 /// moves in and one out per cycle, and it accepts while it is not full or a word leaves
 /// (so `in0_tready` follows `out0_tready` through logic when it is full).
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::{backends::StreamingFifoRtl, kernels::StreamingFifo};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // 16 words of 2 UINT6 values.
+/// let node = finn("StreamingFIFO", ["x"], ["y"]).int("depth", 16).ints("folded_shape", &[1, 4, 2])
+///     .text("dataType", "UINT6");
+/// let (rtl, g): (&dyn DynBackend, _) = (&StreamingFifoRtl, Graph::default());
+/// rtl.supports(&StreamingFifo, &node, &g).unwrap();
+/// let out = rtl.generate(&StreamingFifo, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 12), ("out0", 12)]);
+/// ```
 #[backend(kernel = StreamingFifo, language = rtl, name = "StreamingFIFO_rtl", priority = 5, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct StreamingFifoRtl;

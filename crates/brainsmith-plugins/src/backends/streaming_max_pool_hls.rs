@@ -13,6 +13,19 @@ use crate::kernels::StreamingMaxPool;
 /// it lane by lane (a value replaces the kept one when it is larger), then the row of
 /// maxima is written. Pixels and rows past the last whole window are read and dropped,
 /// or, in ceil mode, pooled into a last partial window.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::Graph};
+/// use brainsmith_plugins::{backends::StreamingMaxPoolHls, kernels::StreamingMaxPool};
+/// use brainsmith_plugins::sketch::{Attrs, finn, ports};
+///
+/// // 3x3 windows over a 6x6 image of 2 INT4 channels, both in one word.
+/// let node = finn("StreamingMaxPool", ["x"], ["y"]).ints("ImgDim", &[6, 6]).ints("PoolDim", &[3, 3])
+///     .int("NumChannels", 2).int("PE", 2).text("dataType", "INT4");
+/// let (hls, g): (&dyn DynBackend, _) = (&StreamingMaxPoolHls, Graph::default());
+/// let out = hls.generate(&StreamingMaxPool, &node, &g, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 8), ("out0", 8)]);
+/// ```
 #[backend(kernel = StreamingMaxPool, language = hls, name = "StreamingMaxPool_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct StreamingMaxPoolHls;

@@ -15,6 +15,25 @@ use crate::kernels::{MemMode, Thresholding};
 /// its output is `ActVal` plus the count of its channel's thresholds it reaches (a
 /// bipolar output is the bit `count`). The thresholds are constants in a parameter
 /// header, so they must be `internal_embedded`.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend, ir::AttributeValue};
+/// use brainsmith_plugins::{InferThresholding, backends::ThresholdingHls, kernels::Thresholding};
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, ports, qonnx};
+///
+/// let mt = qonnx("MultiThreshold", ["x", "t"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().int_input("x", &[1, 2], "INT4").constant("t", &[2, 1], &[0.0, 3.0])
+///     .node(mt).output("y").build();
+/// assert!(apply(&InferThresholding, &mut m));
+/// // The thresholds are compiled in (mem_mode internal_embedded), as mapped; else refused.
+/// let hls: &dyn DynBackend = &ThresholdingHls;
+/// let mut decoupled = m.graph.nodes[0].clone();
+/// decoupled.set_attribute("mem_mode", AttributeValue::string("internal_decoupled"));
+/// assert!(hls.supports(&Thresholding, &decoupled, &m.graph).is_err());
+/// hls.supports(&Thresholding, &m.graph.nodes[0], &m.graph).unwrap();
+/// let out = hls.generate(&Thresholding, &m.graph.nodes[0], &m.graph, &BuildContext::default()).unwrap();
+/// assert_eq!(ports(&out), [("in0", 4), ("out0", 1)]);
+/// ```
 #[backend(kernel = Thresholding, language = hls, name = "Thresholding_hls", priority = 10, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct ThresholdingHls;

@@ -23,6 +23,22 @@ pub const THRESHOLDING_RTL_MAX_STEPS: u64 = 1023;
 /// is the bit `count`). Refuses thresholds that are not `internal_embedded` or that can be
 /// written at run time, types other than integers of at most 32 bits, and more than
 /// [`THRESHOLDING_RTL_MAX_STEPS`] thresholds per channel.
+///
+/// ```
+/// use brainsmith_core::{BuildContext, backend::DynBackend};
+/// use brainsmith_plugins::{InferThresholding, backends::ThresholdingRtl, kernels::Thresholding};
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, ports, qonnx};
+///
+/// // Three thresholds on UINT8, per tensor: a UINT2 output, one value a word.
+/// let mt = qonnx("MultiThreshold", ["x", "t"], ["y"]).text("out_dtype", "UINT2");
+/// let mut m = Sketch::new().int_input("x", &[1, 3], "UINT8").constant("t", &[1, 3], &[10.0, 100.0, 200.0])
+///     .node(mt).output("y").build();
+/// assert!(apply(&InferThresholding, &mut m));
+/// let rtl: &dyn DynBackend = &ThresholdingRtl;
+/// assert_eq!(m.graph.nodes[0].attr_str("mem_mode"), Some("internal_embedded"));
+/// let out = rtl.generate(&Thresholding, &m.graph.nodes[0], &m.graph, &BuildContext::default());
+/// assert_eq!(ports(&out.unwrap()), [("in0", 8), ("out0", 2)]);
+/// ```
 #[backend(kernel = Thresholding, language = rtl, name = "Thresholding_rtl", priority = 5, version = "0.1.0", tags = ["finn"])]
 #[derive(Debug, Default)]
 pub struct ThresholdingRtl;

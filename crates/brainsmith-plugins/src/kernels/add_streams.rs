@@ -9,6 +9,22 @@ use super::integer_type;
 /// The elementwise sum of two streams of the same shape and datatype, FINN's `AddStreams`
 /// (what a residual connection's `Add` becomes): `PE` channels of each read per cycle,
 /// their sums written in a type wide enough for every sum.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Resources, Target, ir::Graph, ir::QuantType, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{AddStreams, AddStreamsAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // A 4-bit and a 3-bit signed stream of 8 channels, 2 a cycle.
+/// let node = finn("AddStreams", ["a", "b"], ["y"]).int("NumChannels", 8).int("PE", 2)
+///     .text("inputDataType", "UINT4").text("input1DataType", "INT3");
+/// let attrs = AddStreamsAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.output(), QuantType::Int(6), "-4..=19");
+/// let (k, g): (&dyn DynKernel, _) = (&AddStreams, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 8]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(4));
+/// assert_eq!(k.resources(&node, &g, &Target::default()).unwrap(), Some(Resources::default()));
+/// ```
 #[kernel(
     name = "AddStreams",
     op_types = ["AddStreams", "AddStreams_Batch"],

@@ -10,6 +10,23 @@ use super::ThresholdRam;
 /// per-channel integer `Add` or `Mul` becomes): `Func` is `add` (`x + p[c]`), `mul`
 /// (`x * p[c]`), `cmp_le` (`p[c] <= x`, 1 or 0) or `cmp_ge` (`p[c] >= x`). `PE`
 /// channels per cycle; the parameters sit in the unit.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{ChannelwiseOp, ChannelwiseOpAttrs, Func};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // x * p[c] on 4 channels of 5-bit values, with 3-bit parameters.
+/// let node = finn("ChannelwiseOp", ["x", "p"], ["y"]).text("Func", "mul").int("NumChannels", 4)
+///     .text("inputDataType", "UINT5").text("paramDataType", "INT3")
+///     .text("outputDataType", "INT8").ints("numInputVectors", &[1, 3, 3]);
+/// let attrs = ChannelwiseOpAttrs::read(&node).unwrap();
+/// assert_eq!((attrs.func, attrs.pe), (Func::Mul, 1));
+/// let (k, g): (&dyn DynKernel, _) = (&ChannelwiseOp, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 3, 3, 4]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(36));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "ChannelwiseOp",
     op_types = ["ChannelwiseOp", "ChannelwiseOp_Batch"],

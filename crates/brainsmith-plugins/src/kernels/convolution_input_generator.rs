@@ -12,6 +12,23 @@ use crate::ops::window::Window;
 /// `[1, OH, OW, k_h * k_w * C]`, channels innermost and kernel positions row-major (the
 /// order of QONNX's `Im2Col`, which it replaces in front of an MVAU). `SIMD` channels
 /// travel per word.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{ConvolutionInputGenerator, ConvolutionInputGeneratorAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // 3x3 windows over a 4x4 image of 2 channels: 2x2 windows of 18 values.
+/// let node = finn("ConvolutionInputGenerator", ["x"], ["y"]).ints("ConvKernelDim", &[3, 3])
+///     .int("IFMChannels", 2).ints("IFMDim", &[4, 4]).ints("OFMDim", &[2, 2])
+///     .text("inputDataType", "UINT4").text("outputDataType", "UINT4");
+/// let attrs = ConvolutionInputGeneratorAttrs::read(&node).unwrap();
+/// assert_eq!((attrs.simd, attrs.stride.clone()), (1, vec![1, 1]));
+/// let (k, g): (&dyn DynKernel, _) = (&ConvolutionInputGenerator, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 2, 2, 18]);
+/// assert!(k.cycles(&node, &g).unwrap().unwrap() >= 2 * 2 * 18);
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "ConvolutionInputGenerator",
     op_types = ["ConvolutionInputGenerator"],

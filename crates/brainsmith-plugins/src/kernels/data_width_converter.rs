@@ -9,6 +9,22 @@ use brainsmith_core::prelude::*;
 /// differently): the values and their order are unchanged, only how many travel per
 /// word. Both widths are whole numbers of values and divide the bits of one vector
 /// along the last axis; any ratio works, not only whole multiples.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{StreamingDataWidthConverter, StreamingDataWidthConverterAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // 16 4-bit values, from 2 a word (8 bits) to 8 a word (32 bits).
+/// let node = finn("StreamingDataWidthConverter", ["x"], ["y"]).ints("shape", &[1, 16])
+///     .int("inWidth", 8).int("outWidth", 32).text("dataType", "UINT4");
+/// let attrs = StreamingDataWidthConverterAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.in_width * 4, attrs.out_width);
+/// let (k, g): (&dyn DynKernel, _) = (&StreamingDataWidthConverter, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 16]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(8));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "StreamingDataWidthConverter",
     op_types = ["StreamingDataWidthConverter", "StreamingDataWidthConverter_Batch"],

@@ -7,6 +7,22 @@ use brainsmith_core::prelude::*;
 /// One stream copied into `NumOutputStreams` streams, FINN's `DuplicateStreams`: a
 /// dataflow graph's tensor read by several nodes (a residual branch) needs a stream for
 /// each. `PE` channels per cycle.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{DuplicateStreams, DuplicateStreamsAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// let node = finn("DuplicateStreams", ["x"], ["a", "b"]).int("NumChannels", 6).int("PE", 3)
+///     .text("inputDataType", "INT8");
+/// let attrs = DuplicateStreamsAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.copies, 2, "the default");
+/// let (k, g): (&dyn DynKernel, _) = (&DuplicateStreams, Graph::default());
+/// let outputs = k.infer(&node, &g).unwrap();
+/// assert_eq!((outputs.len(), outputs[1].shape.clone()), (2, vec![1, 6]));
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(2));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "DuplicateStreams",
     op_types = ["DuplicateStreams", "DuplicateStreams_Batch"],

@@ -7,6 +7,22 @@ use brainsmith_core::prelude::*;
 /// Zero padding of a feature map, FINN's `FMPadding`: an NHWC frame `[1, H, W, C]` in,
 /// `[1, H + top + bottom, W + left + right, C]` out, the border zeros (what a padded
 /// convolution's window generator reads). `SIMD` channels per word.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{FmPadding, FmPaddingAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // A border of one pixel around a 3x3 image of 2 channels.
+/// let node = finn("FMPadding", ["x"], ["y"]).ints("ImgDim", &[3, 3]).int("NumChannels", 2)
+///     .text("inputDataType", "INT4");
+/// let attrs = FmPaddingAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.padding, [1, 1, 1, 1], "the default");
+/// let (k, g): (&dyn DynKernel, _) = (&FmPadding, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 5, 5, 2]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(50));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "FMPadding",
     op_types = ["FMPadding", "FMPadding_Batch"],

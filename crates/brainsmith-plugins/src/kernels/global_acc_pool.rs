@@ -10,6 +10,23 @@ use super::integer_type;
 /// pool without its division, which stays a scalar `Mul` after it): `[N, H, W, C]` in,
 /// `[N, 1, 1, C]` out, `PE` channels per cycle, the sums in a type wide enough for
 /// `H * W` inputs.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, ir::QuantType, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{GlobalAccPool, GlobalAccPoolAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // Sums of 4 channels over a 7x7 image of 4-bit values: up to 735, 10 bits.
+/// let node = finn("GlobalAccPool", ["x"], ["y"]).int("NumChannels", 4).int("PE", 2)
+///     .text("inputDataType", "UINT4").ints("numInputVectors", &[1, 7, 7]);
+/// let attrs = GlobalAccPoolAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.vectors, [1, 7, 7]);
+/// let (k, g): (&dyn DynKernel, _) = (&GlobalAccPool, Graph::default());
+/// let out = &k.infer(&node, &g).unwrap()[0];
+/// assert_eq!((out.shape.clone(), out.datatype), (vec![1, 1, 1, 4], QuantType::UInt(10)));
+/// assert!(k.cycles(&node, &g).unwrap().unwrap() >= 49 * 2);
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "GlobalAccPool",
     op_types = ["GlobalAccPool", "GlobalAccPool_Batch"],

@@ -8,6 +8,23 @@ use brainsmith_core::prelude::*;
 /// `TopK` becomes): each input vector of `Labels` scores in, the indices of its `K`
 /// largest out, largest first, a tie going to the lower index (as ONNX's `TopK`). `PE`
 /// scores are read per cycle; one label is written per word.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{LabelSelect, LabelSelectAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // The 3 best of 10 scores, 2 scores a cycle.
+/// let node = finn("LabelSelect", ["scores"], ["labels"]).int("Labels", 10).int("PE", 2)
+///     .int("K", 3).text("inputDataType", "INT8");
+/// let attrs = LabelSelectAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.output, None, "when not given, whole bytes for 10 labels: UINT8");
+/// let (k, g): (&dyn DynKernel, _) = (&LabelSelect, Graph::default());
+/// let out = &k.infer(&node, &g).unwrap()[0];
+/// assert_eq!((out.shape.clone(), out.datatype.to_string()), (vec![1, 3], "UINT8".to_string()));
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(5));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "LabelSelect",
     op_types = ["LabelSelect", "LabelSelect_Batch"],

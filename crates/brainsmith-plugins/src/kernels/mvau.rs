@@ -17,6 +17,23 @@ pub const FINN_DOMAIN: &str = "finn.custom_op.fpgadataflow";
 /// `binaryXnorMode` inputs and weights are bipolar values encoded as bits (0 for -1,
 /// given as 0/1 or as -1/+1) and each sum is the count of positions where they agree
 /// (XNOR, popcount), as FINN's binarised layers compute.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{MemMode, Mvau, MvauAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // A 64x32 layer without activation, folded 8 x 4: 64/8 * 32/4 = 64 cycles a vector.
+/// let node = finn("MVAU", ["x", "w"], ["y"]).int("MW", 64).int("MH", 32).int("SIMD", 8)
+///     .int("PE", 4).text("inputDataType", "UINT4").text("weightDataType", "INT4")
+///     .text("outputDataType", "INT32").int("noActivation", 1);
+/// let attrs = MvauAttrs::read(&node).unwrap();
+/// assert_eq!((attrs.mem_mode, attrs.weight_depth()), (MemMode::Decoupled, 64));
+/// let (k, g): (&dyn DynKernel, _) = (&Mvau, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 32]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(64));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().unwrap().lut > 0);
+/// ```
 #[kernel(
     name = "MVAU",
     op_types = ["MVAU", "MatrixVectorActivation"],

@@ -9,6 +9,22 @@ use super::RamStyle;
 /// A first-in first-out buffer of `depth` words between two nodes, FINN's
 /// `StreamingFIFO`: it absorbs the difference between when a producer writes and when a
 /// consumer reads, so neither stalls the other. Words pass unchanged, in order.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{StreamingFifo, StreamingFifoAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // 32 words of 4 8-bit values: 32 bits wide, in shift-register LUTs.
+/// let node = finn("StreamingFIFO", ["x"], ["y"]).int("depth", 32).ints("folded_shape", &[1, 8, 4])
+///     .text("dataType", "INT8");
+/// let attrs = StreamingFifoAttrs::read(&node).unwrap();
+/// assert_eq!(attrs.depth, 32);
+/// let (k, g): (&dyn DynKernel, _) = (&StreamingFifo, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 32]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(8));
+/// assert_eq!(k.resources(&node, &g, &Target::default()).unwrap().unwrap().lut, 32);
+/// ```
 #[kernel(
     name = "StreamingFIFO",
     op_types = ["StreamingFIFO"],

@@ -10,6 +10,22 @@ use crate::ops::window::pooled_length;
 /// feature map `[1, H, W, C]` in, the largest value of each `k_h x k_w` window out,
 /// `[1, OH, OW, C]`. A 2-D pool moves all `C` channels per word, a 1-D one (`H` and `k_h`
 /// 1) `PE` of them; `CeilMode` keeps a last partial window.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{StreamingMaxPool, StreamingMaxPoolAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // 2x2 windows over a 4x4 image of 3 channels.
+/// let node = finn("StreamingMaxPool", ["x"], ["y"]).ints("ImgDim", &[4, 4]).ints("PoolDim", &[2, 2])
+///     .int("NumChannels", 3).text("dataType", "UINT4");
+/// let attrs = StreamingMaxPoolAttrs::read(&node).unwrap();
+/// assert!(!attrs.ceil);
+/// let (k, g): (&dyn DynKernel, _) = (&StreamingMaxPool, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 2, 2, 3]);
+/// assert!(k.cycles(&node, &g).unwrap().unwrap() >= 16);
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "StreamingMaxPool",
     op_types = ["StreamingMaxPool", "StreamingMaxPool_Batch"],

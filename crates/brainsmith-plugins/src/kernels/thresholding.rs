@@ -13,6 +13,23 @@ use super::MemMode;
 ///
 /// Inputs: the activations (`numInputVectors` + `[NumChannels]`) and the thresholds
 /// `[NumChannels or 1, numSteps]` (one row shared by every channel), constant.
+///
+/// ```
+/// use brainsmith_core::{NodeAttrs, Target, ir::Graph, kernel::DynKernel};
+/// use brainsmith_plugins::kernels::{Thresholding, ThresholdingAttrs};
+/// use brainsmith_plugins::sketch::{Attrs, finn};
+///
+/// // 3 thresholds a channel (a 2-bit output) on 8 channels of 4-bit inputs, 4 a cycle.
+/// let node = finn("Thresholding", ["x", "t"], ["y"]).int("NumChannels", 8).int("PE", 4)
+///     .int("numSteps", 3).text("inputDataType", "UINT4").text("weightDataType", "UINT4")
+///     .text("outputDataType", "UINT2");
+/// let attrs = ThresholdingAttrs::read(&node).unwrap();
+/// assert_eq!((attrs.act_val, attrs.vectors.clone()), (0, vec![1]));
+/// let (k, g): (&dyn DynKernel, _) = (&Thresholding, Graph::default());
+/// assert_eq!(k.infer(&node, &g).unwrap()[0].shape, [1, 8]);
+/// assert_eq!(k.cycles(&node, &g).unwrap(), Some(2));
+/// assert!(k.resources(&node, &g, &Target::default()).unwrap().is_some());
+/// ```
 #[kernel(
     name = "Thresholding",
     op_types = ["Thresholding", "Thresholding_Batch"],

@@ -20,6 +20,22 @@ pub struct CleanupConfig {
 ///
 /// Applies, in this order: `RemoveIdentityOps` (with `identity_tolerance`),
 /// `RemoveUnusedTensors`, `SortGraph`, `GiveUniqueNodeNames`, `GiveReadableTensorNames`.
+///
+/// ```
+/// use brainsmith_core::{Registry, StepContext};
+/// use brainsmith_plugins::sketch::{Sketch, op_types};
+///
+/// // In a blueprint: steps = [{ step = "cleanup", config = { identity_tolerance = 1e-6 } }]
+/// let registry = Registry::global().unwrap();
+/// let mut m = Sketch::new().input("input.1", &[2]).constant("one", &[], &[1.000_000_1])
+///     .op("Mul", ["input.1", "one"], ["t"]).op("Relu", ["t"], ["37"]).output("37").build();
+/// let cleanup = registry.step("cleanup").unwrap();
+/// let config = "identity_tolerance = 1e-6".parse().unwrap();
+/// cleanup.run_configured(&mut m, &mut StepContext::new(registry), &config).unwrap();
+/// assert_eq!(op_types(&m), ["Relu"]);
+/// assert_eq!(m.graph.nodes[0].inputs, ["global_in"]);
+/// assert_eq!(m.graph.outputs[0].name, "global_out");
+/// ```
 #[step(tags = ["cleanup"], version = "1.1.0")]
 pub fn cleanup(
     model: &mut Model,

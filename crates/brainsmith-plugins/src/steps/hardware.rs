@@ -20,6 +20,25 @@ pub const CHOICE_ATTR: &str = "brainsmith_backend_choice";
 /// the backend fallen back to ("MVAU_rtl refused 'fc0': 8-bit weights; fell back to
 /// MVAU_hls"). A node no backend accepts fails the step, every refusal listed; the
 /// build's model is then left as it was.
+///
+/// ```
+/// use brainsmith_core::{Registry, StepContext};
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, qonnx};
+/// use brainsmith_plugins::steps::CHOICE_ATTR;
+/// use brainsmith_plugins::InferThresholding;
+///
+/// // In a blueprint: steps = [..., "specialize_layers", "hw_codegen"]
+/// let mt = qonnx("MultiThreshold", ["x", "t"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().int_input("x", &[1, 4], "UINT4").constant("t", &[1, 1], &[8.0])
+///     .node(mt).output("y").build();
+/// assert!(apply(&InferThresholding, &mut m));
+/// let registry = Registry::global().unwrap();
+/// let step = registry.step("specialize_layers").unwrap();
+/// step.run(&mut m, &mut StepContext::new(registry)).unwrap();
+/// let node = &m.graph.nodes[0];
+/// assert_eq!((node.op_type.as_str(), node.domain.as_str()), ("Thresholding_hls", "finn.custom_op.fpgadataflow.hls"));
+/// assert!(node.attr_str(CHOICE_ATTR).unwrap().contains("Thresholding_hls"), "and why");
+/// ```
 #[step(tags = ["finn", "specialise", "backend"], version = "0.1.0")]
 pub fn specialize_layers(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
     for i in 0..model.graph.nodes.len() {
@@ -92,6 +111,26 @@ fn first_supporting<'c, 'r>(
 /// form (which `ApplyFoldingConfig` reads back). A kernel node that is not specialised
 /// fails the step (run `specialize_layers` first). Without an output directory everything
 /// is generated and checked, and nothing is written.
+///
+/// ```
+/// use brainsmith_core::{Registry, StepContext};
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+/// use brainsmith_plugins::InferAddStreams;
+///
+/// // A residual sum mapped, specialised, then generated into a directory.
+/// let mut m = Sketch::new().int_input("a", &[1, 4], "INT2").int_input("b", &[1, 4], "INT2")
+///     .op("Add", ["a", "b"], ["y"]).output("y").build();
+/// assert!(apply(&InferAddStreams, &mut m));
+/// let registry = Registry::global().unwrap();
+/// let dir = tempfile::tempdir().unwrap();
+/// for name in ["specialize_layers", "hw_codegen"] {
+///     let mut ctx = StepContext::new(registry).with_output_dir(dir.path());
+///     registry.step(name).unwrap().run(&mut m, &mut ctx).unwrap();
+/// }
+/// let node = &m.graph.nodes[0].name;
+/// assert!(dir.path().join(node).read_dir().unwrap().next().is_some());
+/// assert!(dir.path().join("folding_config.json").is_file());
+/// ```
 #[step(tags = ["finn", "codegen"], version = "0.1.0")]
 pub fn hw_codegen(model: &mut Model, ctx: &mut StepContext<'_>) -> Result<(), PluginError> {
     let build = BuildContext {

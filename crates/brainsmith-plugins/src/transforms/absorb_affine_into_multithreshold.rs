@@ -18,6 +18,20 @@ use super::rewrite::{Rewriter, first_reaching};
 /// `Transpose`) stay where they are; per-tensor arithmetic before them moves through.
 /// A link read by anything else ends the chain. Run `ConvertSubToAdd` and
 /// `ConvertDivToMul` first or not: both forms are read.
+///
+/// ```
+/// use brainsmith_plugins::AbsorbAffineIntoMultiThreshold;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx, values};
+///
+/// // (x * 2) >= [4, 6] is x >= [2, 3].
+/// let mt = qonnx("MultiThreshold", ["s", "t"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().input("x", &[1, 2]).constant("two", &[], &[2.0])
+///     .constant("t", &[2, 1], &[4.0, 6.0]).op("Mul", ["x", "two"], ["s"]).node(mt)
+///     .output("y").build();
+/// assert!(apply(&AbsorbAffineIntoMultiThreshold, &mut m));
+/// assert_eq!(op_types(&m), ["MultiThreshold"]);
+/// assert_eq!(values(&m, &m.graph.nodes[0].inputs[1]), [2.0, 3.0]);
+/// ```
 #[transform(stage = topology_opt, consumes = ["Add", "Sub", "Mul", "Div"], tags = ["streamline", "thresholds"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct AbsorbAffineIntoMultiThreshold;

@@ -12,6 +12,21 @@ use brainsmith_core::prelude::*;
 ///
 /// A pair whose second output is a graph output is merged but not removed (the output
 /// keeps its name); transposes without a static `perm` are left alone.
+///
+/// ```
+/// use brainsmith_plugins::AbsorbConsecutiveTransposes;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types};
+/// use brainsmith_core::ir::Node;
+///
+/// // To channels-last and back: nothing is left of the pair.
+/// let to_nhwc = Node::new("Transpose", ["x"], ["a"]).ints("perm", &[0, 2, 3, 1]);
+/// let to_nchw = Node::new("Transpose", ["a"], ["b"]).ints("perm", &[0, 3, 1, 2]);
+/// let mut m = Sketch::new().input("x", &[1, 2, 3, 3]).node(to_nhwc).node(to_nchw)
+///     .op("Relu", ["b"], ["y"]).output("y").build();
+/// assert!(apply(&AbsorbConsecutiveTransposes, &mut m));
+/// assert_eq!(op_types(&m), ["Relu"]);
+/// assert_eq!(m.graph.nodes[0].inputs, ["x"]);
+/// ```
 #[transform(stage = topology_opt, tags = ["transpose", "layout", "streamline"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct AbsorbConsecutiveTransposes;

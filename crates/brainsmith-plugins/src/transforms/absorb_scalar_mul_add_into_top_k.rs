@@ -11,6 +11,20 @@ use super::rewrite::Rewriter;
 /// computes it: the scores must be integers of a known type (at most 2^20 values), and
 /// the arithmetic must give every two neighbouring integers of that type different
 /// results; otherwise two scores could become equal and the tie go another way.
+///
+/// ```
+/// use brainsmith_plugins::AbsorbScalarMulAddIntoTopK;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // Halving 4-bit scores keeps their order: the top 3 labels do not change.
+/// let mut m = Sketch::new().int_input("x", &[1, 10], "UINT4")
+///     .constant("half", &[], &[0.5]).ints("k", &[1], &[3])
+///     .op("Mul", ["x", "half"], ["s"]).op("TopK", ["s", "k"], ["scores", "labels"])
+///     .output("labels").build();
+/// assert!(apply(&AbsorbScalarMulAddIntoTopK, &mut m));
+/// assert_eq!(op_types(&m), ["TopK"]);
+/// assert_eq!(m.graph.nodes[0].inputs[0], "x");
+/// ```
 #[transform(stage = topology_opt, consumes = ["Add", "Sub", "Mul", "Div"], tags = ["streamline", "topk"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct AbsorbScalarMulAddIntoTopK;

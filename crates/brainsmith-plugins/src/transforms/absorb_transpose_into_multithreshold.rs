@@ -27,6 +27,20 @@ const TO_NHWC: [i64; 4] = [0, 2, 3, 1];
 /// the transpose a lowered first convolution puts after the input quantizer to the
 /// network's input, where it stays in software as FINN leaves it, and the quantizer joins
 /// the channels-last dataflow. A moved transpose must have had no other reader.
+///
+/// ```
+/// use brainsmith_plugins::AbsorbTransposeIntoMultiThreshold;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+/// use brainsmith_core::ir::Node;
+///
+/// let to_nchw = Node::new("Transpose", ["x"], ["t"]).ints("perm", &[0, 3, 1, 2]);
+/// let mt = qonnx("MultiThreshold", ["t", "th"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().input("x", &[1, 2, 2, 3]).constant("th", &[3, 1], &[0.0; 3])
+///     .node(to_nchw).node(mt).output("y").build();
+/// assert!(apply(&AbsorbTransposeIntoMultiThreshold, &mut m));
+/// assert_eq!(op_types(&m), ["MultiThreshold", "Transpose"]);
+/// assert_eq!(m.graph.nodes[0].attr_str("data_layout"), Some("NHWC"));
+/// ```
 #[transform(stage = topology_opt, tags = ["transpose", "layout", "streamline"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct AbsorbTransposeIntoMultiThreshold;

@@ -15,6 +15,24 @@ use crate::eval::Array;
 /// when nothing else reads the tensors between them. A node in training mode, with
 /// non-constant parameters or an input of unknown rank (run `InferShapes` first) is left
 /// as it is, with a diagnostic.
+///
+/// ```
+/// use brainsmith_plugins::BatchNormToAffine;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types, values};
+///
+/// // scale 2, bias 1, mean 3, variance 4 (epsilon 0): x * 1 + (-2).
+/// let p = ["scale", "bias", "mean", "var"];
+/// let mut m = Sketch::new().input("x", &[1, 1, 2, 2]);
+/// for (name, v) in p.iter().zip([2.0, 1.0, 3.0, 4.0]) {
+///     m = m.constant(name, &[1], &[v]);
+/// }
+/// let bn = brainsmith_core::ir::Node::new("BatchNormalization", ["x", p[0], p[1], p[2], p[3]], ["y"])
+///     .with_attribute("epsilon", brainsmith_core::ir::AttributeValue::Float(0.0));
+/// let mut m = m.node(bn).output("y").build();
+/// assert!(apply(&BatchNormToAffine, &mut m));
+/// assert_eq!(op_types(&m), ["Mul", "Add"]);
+/// assert_eq!(values(&m, &m.graph.nodes[1].inputs[1]), [-2.0]);
+/// ```
 #[transform(stage = topology_opt, tags = ["batchnorm", "lowering", "affine"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct BatchNormToAffine;

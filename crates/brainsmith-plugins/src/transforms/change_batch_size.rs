@@ -23,6 +23,18 @@ use super::rewrite::Rewriter;
 /// constant `Reshape` target (a weight reshaped to `[256, 10]` becomes `[4, 10]`; a
 /// `Reshape` to `[-1]` stops working). A target shape other nodes also read is copied, not
 /// changed.
+///
+/// ```
+/// use brainsmith_plugins::ChangeBatchSize;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// let mut m = Sketch::new().input("x", &[1, 3]).op("Relu", ["x"], ["y"]).output("y").build();
+/// let four = ChangeBatchSize { batch_size: 4, inputs: None };
+/// assert!(apply(&four, &mut m));
+/// assert_eq!(m.graph.inputs[0].static_shape(), Some(vec![4, 3]));
+/// assert_eq!(m.graph.outputs[0].static_shape(), Some(vec![4, 3]));
+/// ```
+/// In a blueprint: `topology_opt = [{ transform = "ChangeBatchSize", config = { batch_size = 4 } }]`.
 #[transform(stage = topology_opt, tags = ["batch", "shapes"], version = "1.0.0", config)]
 #[derive(Debug, Config)]
 pub struct ChangeBatchSize {

@@ -20,6 +20,19 @@ use super::rewrite::{Rewriter, first_reaching};
 /// Scales must be positive and constant, per tensor or per channel (axis 1, or the last
 /// axis); zero points constant and per tensor. A quantizer that does not qualify stays,
 /// with a diagnostic. Weight quantizers (constant input) are `FoldConstants`' business.
+///
+/// ```
+/// use brainsmith_plugins::ConvertQuantActToMultiThreshold;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+///
+/// // A 2-bit unsigned quantizer with scale 0.5: three thresholds, then the scale.
+/// let quant = qonnx("Quant", ["x", "s", "z", "b"], ["y"])
+///     .int("signed", 0).int("narrow", 0).text("rounding_mode", "ROUND");
+/// let mut m = Sketch::new().input("x", &[1, 4]).constant("s", &[], &[0.5])
+///     .constant("z", &[], &[0.0]).constant("b", &[], &[2.0]).node(quant).output("y").build();
+/// assert!(apply(&ConvertQuantActToMultiThreshold, &mut m));
+/// assert_eq!(op_types(&m), ["MultiThreshold", "Mul"]);
+/// ```
 #[transform(stage = topology_opt, consumes = ["BipolarQuant", "Quant"], tags = ["qonnx", "quantization", "streamline"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct ConvertQuantActToMultiThreshold;

@@ -11,6 +11,17 @@ use crate::eval::{Array, Values};
 /// Exact for every element type: floating-point negation is exact, and integer `Sub` and
 /// `Add` wrap, so adding the wrapped negation gives the same bits. A constant that other
 /// nodes also read is copied rather than changed, so they keep seeing `c`.
+///
+/// ```
+/// use brainsmith_plugins::ConvertSubToAdd;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types, values};
+///
+/// let mut m = Sketch::new().input("x", &[1, 2]).constant("c", &[2], &[1.0, -3.0])
+///     .op("Sub", ["x", "c"], ["y"]).output("y").build();
+/// assert!(apply(&ConvertSubToAdd, &mut m));
+/// assert_eq!(op_types(&m), ["Add"]);
+/// assert_eq!(values(&m, &m.graph.nodes[0].inputs[1]), [-1.0, 3.0]);
+/// ```
 #[transform(stage = topology_opt, tags = ["arithmetic", "canonicalize"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct ConvertSubToAdd;

@@ -13,6 +13,18 @@ use crate::eval::Array;
 /// qonnx 1.0 converts the initializers only, so a double input or a `Cast` to double
 /// left in the graph then meets a float operand and the model stops running; here the
 /// whole model changes together. Values round to the nearest float.
+///
+/// ```
+/// use brainsmith_plugins::DoubleToSingleFloat;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply};
+/// use brainsmith_core::ir::{ElemType, Node};
+///
+/// // A cast to double (ONNX type 11) becomes a cast to float (type 1).
+/// let cast = Node::new("Cast", ["x"], ["y"]).int("to", ElemType::Double as i64);
+/// let mut m = Sketch::new().input("x", &[3]).node(cast).output("y").unshaped();
+/// assert!(apply(&DoubleToSingleFloat, &mut m));
+/// assert_eq!(m.graph.nodes[0].attr_int("to"), Some(ElemType::Float as i64));
+/// ```
 #[transform(stage = cleanup, tags = ["precision", "canonicalize"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct DoubleToSingleFloat;

@@ -15,6 +15,18 @@ use crate::eval::Array;
 /// `Mean` and `InvStdDev` outputs, which do not depend on scale or bias, stay on the
 /// normalization. A norm whose scale has an unknown shape (or one of more than 2^27
 /// values) stays, with a diagnostic.
+///
+/// ```
+/// use brainsmith_plugins::ExpandNorms;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types, values};
+///
+/// let mut m = Sketch::new().input("x", &[1, 2]).constant("gamma", &[2], &[2.0, 3.0])
+///     .constant("beta", &[2], &[0.5, 0.0])
+///     .op("LayerNormalization", ["x", "gamma", "beta"], ["y"]).output("y").build();
+/// assert!(apply(&ExpandNorms, &mut m));
+/// assert_eq!(op_types(&m), ["LayerNormalization", "Mul", "Add"]);
+/// assert_eq!(values(&m, &m.graph.nodes[0].inputs[1]), [1.0, 1.0]);
+/// ```
 #[transform(stage = topology_opt, tags = ["layernorm", "normalization", "lowering"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct ExpandNorms;

@@ -12,6 +12,18 @@ use super::rewrite::{Rewriter, rewrite_each};
 /// whose inputs are all constants (a quantized bias): then the quantizer's per-channel
 /// inputs are reshaped too. A bias the transform cannot reshape (computed at run time,
 /// or of unknown rank: run `InferShapes` first) stays, with a diagnostic.
+///
+/// ```
+/// use brainsmith_plugins::ExtractBiasFromConv;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// let mut m = Sketch::new().input("x", &[1, 1, 3, 3]).constant("w", &[2, 1, 1, 1], &[1.0, -1.0])
+///     .constant("b", &[2], &[0.5, 0.25]).op("Conv", ["x", "w", "b"], ["y"]).output("y").build();
+/// assert!(apply(&ExtractBiasFromConv, &mut m));
+/// assert_eq!(op_types(&m), ["Conv", "Add"]);
+/// let bias = m.graph.initializer(&m.graph.nodes[1].inputs[1]).unwrap();
+/// assert_eq!(bias.dims(), [1, 2, 1, 1]);
+/// ```
 #[transform(stage = topology_opt, tags = ["conv", "bias", "lowering"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct ExtractBiasFromConv;

@@ -15,6 +15,20 @@ use super::rewrite::Rewriter;
 /// point must be constants (initializers or `Constant` nodes); a `Quant` with either
 /// computed at run time, or a graph input with a default value (run
 /// `RemoveStaticGraphInputs` first), stays as it is, with a diagnostic.
+///
+/// ```
+/// use brainsmith_plugins::ExtractQuantScaleZeroPt;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+///
+/// // Scale 0.25, zero point 0: a Div before the quantizer and a Mul after it.
+/// let quant = qonnx("Quant", ["x", "scale", "zero", "bits"], ["y"])
+///     .int("signed", 1).int("narrow", 0).text("rounding_mode", "ROUND");
+/// let mut m = Sketch::new().input("x", &[4]).constant("scale", &[], &[0.25])
+///     .constant("zero", &[], &[0.0]).constant("bits", &[], &[4.0]).node(quant);
+/// let mut m = m.output("y").build();
+/// assert!(apply(&ExtractQuantScaleZeroPt, &mut m));
+/// assert_eq!(op_types(&m), ["Div", "Quant", "Mul"]);
+/// ```
 #[transform(stage = topology_opt, tags = ["quantization", "lowering"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct ExtractQuantScaleZeroPt;

@@ -24,6 +24,19 @@ use crate::transforms::infer_shapes::{record_types, types_settled};
 /// size would otherwise exhaust memory), and a node writing a tensor that something else
 /// writes too (another node, or an initializer: malformed, as a tensor has one producer
 /// in ONNX, and which value is meant is unknown).
+///
+/// ```
+/// use brainsmith_plugins::FoldConstants;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types, values};
+///
+/// // a + b depends on constants only: it becomes one.
+/// let mut m = Sketch::new().input("x", &[2]).constant("a", &[2], &[1.0, 2.0])
+///     .constant("b", &[2], &[10.0, 20.0]).op("Add", ["a", "b"], ["c"])
+///     .op("Mul", ["x", "c"], ["y"]).output("y").build();
+/// assert!(apply(&FoldConstants::default(), &mut m));
+/// assert_eq!(op_types(&m), ["Mul"]);
+/// assert_eq!(values(&m, "c"), [11.0, 22.0]);
+/// ```
 #[transform(stage = cleanup, tags = ["simplify", "constants"], version = "1.0.0", config)]
 #[derive(Debug, Config)]
 pub struct FoldConstants {

@@ -15,6 +15,22 @@ use crate::eval::{self, Array};
 /// The values must be the integers of the type: a scale of 1 and a zero point of 0. A
 /// quantizer with another scale stays, with a diagnostic; moving the scale past the layer
 /// is the streamlining's business.
+///
+/// ```
+/// use brainsmith_plugins::FoldQuantWeights;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+///
+/// // 4-bit signed weights, scale 1: the quantizer folds into INT4 constants.
+/// let quant = qonnx("Quant", ["w", "one", "zero", "four"], ["qw"])
+///     .int("signed", 1).int("narrow", 0).text("rounding_mode", "ROUND");
+/// let mut m = Sketch::new().input("x", &[1, 2]).constant("w", &[2, 2], &[1.0, -3.0, 7.0, 9.0])
+///     .constant("one", &[], &[1.0]).constant("zero", &[], &[0.0]).constant("four", &[], &[4.0])
+///     .node(quant).op("MatMul", ["x", "qw"], ["y"]).output("y").build();
+/// assert!(apply(&FoldQuantWeights, &mut m));
+/// assert_eq!(op_types(&m), ["MatMul"]);
+/// let w = &m.graph.nodes[0].inputs[1];
+/// assert_eq!(m.graph.datatype(w).unwrap().unwrap().to_string(), "INT4");
+/// ```
 #[transform(stage = topology_opt, consumes = ["Quant", "BipolarQuant"], tags = ["qonnx", "quantization", "weights"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct FoldQuantWeights;

@@ -16,6 +16,21 @@ use crate::eval::{self, Array};
 /// transposed as the weight is, as if padded with leading ones (qonnx 1.0 leaves such a
 /// tensor as it is, which changes what the quantizer computes). A constant that other
 /// nodes also read is copied, not changed.
+///
+/// ```
+/// use brainsmith_plugins::FoldTransposeIntoQuantInit;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+/// use brainsmith_core::ir::Node;
+///
+/// let quant = qonnx("BipolarQuant", ["w", "s"], ["q"]);
+/// let transpose = Node::new("Transpose", ["q"], ["qt"]).ints("perm", &[1, 0]);
+/// let mut m = Sketch::new().input("x", &[1, 3]).constant("w", &[2, 3], &[1.0; 6])
+///     .constant("s", &[], &[1.0]).node(quant).node(transpose)
+///     .op("MatMul", ["x", "qt"], ["y"]).output("y").build();
+/// assert!(apply(&FoldTransposeIntoQuantInit, &mut m));
+/// assert_eq!(op_types(&m), ["BipolarQuant", "MatMul"]);
+/// assert_eq!(m.graph.initializer(&m.graph.nodes[0].inputs[0]).unwrap().dims(), [3, 2]);
+/// ```
 #[transform(stage = topology_opt, tags = ["quantization", "constants"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct FoldTransposeIntoQuantInit;

@@ -13,6 +13,16 @@ use crate::eval::{Array, Values};
 /// A constant `B` or `C` that only this node reads is transposed or scaled in place
 /// rather than through a new node. An optional `C` left out (opset 11 and later) needs no
 /// `Add`.
+///
+/// ```
+/// use brainsmith_plugins::GemmToMatMul;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// let mut m = Sketch::new().input("a", &[1, 3]).constant("b", &[3, 2], &[1.0; 6])
+///     .constant("c", &[2], &[0.5, -0.5]).op("Gemm", ["a", "b", "c"], ["y"]).output("y").build();
+/// assert!(apply(&GemmToMatMul, &mut m));
+/// assert_eq!(op_types(&m), ["MatMul", "Add"]);
+/// ```
 #[transform(stage = topology_opt, tags = ["gemm", "matmul", "lowering"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct GemmToMatMul;

@@ -14,6 +14,18 @@ use super::numbered::numbered;
 /// (`Mul(x, x)`), subgraphs that read it, `value_info` and datatype annotations. Needs
 /// unique node names: run `GiveUniqueNodeNames` first. An initializer that old-style
 /// files also list as a graph input keeps its `_param` name.
+///
+/// ```
+/// use brainsmith_plugins::GiveReadableTensorNames;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// let mut m = Sketch::new().input("x", &[2]).constant("w", &[2], &[1.0, 2.0])
+///     .op("Mul", ["x", "w"], ["t"]).op("Relu", ["t"], ["y"]).output("y").build();
+/// assert!(apply(&GiveReadableTensorNames, &mut m));
+/// assert_eq!(m.graph.nodes[0].inputs, ["global_in", "Mul_0_param0"]);
+/// assert_eq!(m.graph.nodes[1].inputs, ["Mul_0_out0"]);
+/// assert_eq!(m.graph.outputs[0].name, "global_out");
+/// ```
 #[transform(stage = cleanup, tags = ["naming"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct GiveReadableTensorNames;

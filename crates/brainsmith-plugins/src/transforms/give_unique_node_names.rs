@@ -12,6 +12,20 @@ use super::numbered::write_numbered;
 /// names that do not depend on how the file listed its nodes.
 ///
 /// [`SortGraph`]: crate::SortGraph
+///
+/// ```
+/// use brainsmith_plugins::GiveUniqueNodeNames;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+/// use brainsmith_core::ir::Node;
+///
+/// let mut m = Sketch::new().input("x", &[2])
+///     .node(Node::new("Relu", ["x"], ["a"]).with_name("first"))
+///     .node(Node::new("Abs", ["a"], ["b"]))
+///     .node(Node::new("Relu", ["b"], ["y"]).with_name("first")).output("y").build();
+/// assert!(apply(&GiveUniqueNodeNames, &mut m));
+/// let names: Vec<_> = m.graph.nodes.iter().map(|n| n.name.as_str()).collect();
+/// assert_eq!(names, ["Relu_0", "Abs_0", "Relu_1"]);
+/// ```
 #[transform(stage = cleanup, tags = ["naming"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct GiveUniqueNodeNames;

@@ -13,6 +13,19 @@ use super::rewrite::Rewriter;
 ///
 /// Initializers that are also graph inputs are left shared: a caller may override them,
 /// and the override must reach every reader.
+///
+/// ```
+/// use brainsmith_plugins::GiveUniqueParameterTensors;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// // Two nodes read `c`: the second gets a copy of its own.
+/// let mut m = Sketch::new().input("x", &[2]).constant("c", &[2], &[3.0, 4.0])
+///     .op("Add", ["x", "c"], ["t"]).op("Mul", ["t", "c"], ["y"]).output("y").build();
+/// assert!(apply(&GiveUniqueParameterTensors, &mut m));
+/// assert_eq!(m.graph.nodes[0].inputs[1], "c");
+/// assert_ne!(m.graph.nodes[1].inputs[1], "c");
+/// assert_eq!(m.graph.initializers.len(), 2);
+/// ```
 #[transform(stage = cleanup, tags = ["parameters", "weights"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct GiveUniqueParameterTensors;

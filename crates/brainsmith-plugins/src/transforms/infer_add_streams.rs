@@ -15,6 +15,19 @@ use crate::kernels::{AddStreams, AddStreamsAttrs, FINN_DOMAIN};
 ///
 /// A node it cannot map stays as it is, with a diagnostic saying which condition failed.
 /// Run `InferShapes` and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::InferAddStreams;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // A residual sum of two 4-bit streams.
+/// let mut m = Sketch::new().int_input("a", &[1, 8], "UINT4").int_input("b", &[1, 8], "UINT4")
+///     .op("Add", ["a", "b"], ["y"]).output("y").build();
+/// assert!(apply(&InferAddStreams, &mut m));
+/// assert_eq!(op_types(&m), ["AddStreams"]);
+/// let add = &m.graph.nodes[0];
+/// assert_eq!((add.attr_int("NumChannels"), add.attr_str("inputDataType")), (Some(8), Some("UINT4")));
+/// ```
 #[transform(infers = AddStreams, consumes = ["Add"], tags = ["finn", "residual"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferAddStreams;

@@ -18,6 +18,18 @@ use crate::kernels::{
 /// A node it cannot map stays as it is, with a diagnostic saying which condition failed:
 /// a constant that is not integer-valued or varies along another axis, an input that is
 /// not integer or has no static shape. Run `InferShapes` and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::InferChannelwiseOp;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// let mut m = Sketch::new().int_input("x", &[1, 4], "UINT4")
+///     .constant("bias", &[4], &[1.0, 2.0, 3.0, 4.0]).op("Add", ["x", "bias"], ["y"])
+///     .output("y").build();
+/// assert!(apply(&InferChannelwiseOp, &mut m));
+/// assert_eq!(op_types(&m), ["ChannelwiseOp"]);
+/// assert_eq!(m.graph.nodes[0].attr_str("Func"), Some("add"));
+/// ```
 #[transform(infers = ChannelwiseOp, consumes = ["Add", "Mul"], tags = ["finn", "affine"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferChannelwiseOp;

@@ -23,6 +23,18 @@ use crate::ops::window::Window;
 /// an input that is not integer or not a static NHWC shape, padding with a value other
 /// than zero (or one its type cannot hold), a window that does not fit. Run `InferShapes`
 /// and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+/// use brainsmith_plugins::{InferConvInpGen, LowerConvsToMatMul};
+///
+/// // A 2x2 convolution lowered, then its Im2Col mapped onto the window generator.
+/// let mut m = Sketch::new().int_input("x", &[1, 2, 3, 3], "UINT4")
+///     .constant("w", &[1, 2, 2, 2], &[1.0; 8]).op("Conv", ["x", "w"], ["y"]).output("y").build();
+/// assert!(apply(&LowerConvsToMatMul, &mut m));
+/// assert!(apply(&InferConvInpGen, &mut m));
+/// assert_eq!(op_types(&m), ["Transpose", "ConvolutionInputGenerator", "MatMul", "Transpose"]);
+/// ```
 #[transform(infers = ConvolutionInputGenerator, consumes = ["Im2Col"], tags = ["finn", "convolution"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferConvInpGen;

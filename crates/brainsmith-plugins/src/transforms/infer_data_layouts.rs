@@ -23,6 +23,18 @@ const KEY: &str = "tensor_layout";
 /// agree; `MultiThreshold` and `QuantAvgPool2d` read their `data_layout` attribute. An
 /// output whose rank is unknown (run `InferShapes` first) or whose rule fails gets the
 /// unknown layout `[]`.
+///
+/// ```
+/// use brainsmith_plugins::InferDataLayouts;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply};
+/// use brainsmith_core::ir::Node;
+///
+/// let to_nhwc = Node::new("Transpose", ["x"], ["t"]).ints("perm", &[0, 2, 3, 1]);
+/// let mut m = Sketch::new().input("x", &[1, 3, 4, 4]).node(to_nhwc).op("Relu", ["t"], ["y"])
+///     .output("y").build();
+/// assert!(apply(&InferDataLayouts, &mut m));
+/// assert_eq!(m.graph.annotation("y", "tensor_layout"), Some("['N', 'H', 'W', 'C']"));
+/// ```
 #[transform(stage = cleanup, tags = ["layouts", "annotation", "finn"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct InferDataLayouts;

@@ -26,6 +26,17 @@ use super::sort_graph::topological_order;
 ///
 /// A custom op it does not know keeps its outputs' annotations, with a diagnostic naming
 /// the node (qonnx stops with an exception).
+///
+/// ```
+/// use brainsmith_plugins::InferDataTypes;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// // 4-bit activations times 2-bit weights accumulate in INT32.
+/// let mut m = Sketch::new().int_input("x", &[1, 2], "UINT4").constant("w", &[2, 2], &[1.0; 4])
+///     .datatype("w", "INT2").op("MatMul", ["x", "w"], ["y"]).output("y").unshaped();
+/// assert!(apply(&InferDataTypes, &mut m));
+/// assert_eq!(m.graph.datatype("y").unwrap().unwrap().to_string(), "INT32");
+/// ```
 #[transform(stage = cleanup, tags = ["datatypes", "quantization", "qonnx"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct InferDataTypes;

@@ -14,6 +14,18 @@ use crate::kernels::{DuplicateStreams, DuplicateStreamsAttrs, FINN_DOMAIN};
 ///
 /// A tensor also read by a node left in software, or that is a graph output, stays as it
 /// is, with a diagnostic. Run `InferShapes` and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+/// use brainsmith_plugins::{InferAddStreams, InferChannelwiseOp, InferDuplicateStreams};
+///
+/// // `t` feeds both inputs of a stream sum: it is copied into two streams.
+/// let mut m = Sketch::new().int_input("x", &[1, 4], "UINT4").constant("c", &[4], &[1.0; 4])
+///     .op("Add", ["x", "c"], ["t"]).op("Add", ["t", "t"], ["y"]).output("y").build();
+/// assert!(apply(&InferChannelwiseOp, &mut m) && apply(&InferAddStreams, &mut m));
+/// assert!(apply(&InferDuplicateStreams, &mut m));
+/// assert_eq!(op_types(&m), ["ChannelwiseOp", "DuplicateStreams", "AddStreams"]);
+/// ```
 #[transform(infers = DuplicateStreams, tags = ["finn", "residual", "fanout"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferDuplicateStreams;

@@ -14,6 +14,16 @@ use crate::kernels::{FINN_DOMAIN, GlobalAccPool, GlobalAccPoolAttrs};
 ///
 /// A node it cannot map stays as it is, with a diagnostic saying which condition failed.
 /// Run `InferShapes` and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::InferGlobalAccPool;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// let mut m = Sketch::new().int_input("x", &[1, 2, 3, 3], "UINT4")
+///     .op("GlobalAveragePool", ["x"], ["y"]).output("y").build();
+/// assert!(apply(&InferGlobalAccPool, &mut m));
+/// assert_eq!(op_types(&m), ["Transpose", "GlobalAccPool", "Transpose", "Div"]);
+/// ```
 #[transform(infers = GlobalAccPool, consumes = ["GlobalAveragePool"], tags = ["finn", "pooling"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferGlobalAccPool;

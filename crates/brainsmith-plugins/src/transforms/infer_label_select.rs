@@ -13,6 +13,17 @@ use crate::kernels::{FINN_DOMAIN, LabelSelect, LabelSelectAttrs};
 ///
 /// A node it cannot map stays as it is, with a diagnostic saying which condition failed.
 /// Run `InferShapes` and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::InferLabelSelect;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // The 3 best of 10 8-bit scores; only the labels are used.
+/// let mut m = Sketch::new().int_input("x", &[1, 10], "UINT8").ints("k", &[1], &[3])
+///     .op("TopK", ["x", "k"], ["best", "labels"]).output("labels").build();
+/// assert!(apply(&InferLabelSelect, &mut m));
+/// assert!(op_types(&m).contains(&"LabelSelect"));
+/// ```
 #[transform(infers = LabelSelect, consumes = ["TopK"], tags = ["finn", "topk"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferLabelSelect;

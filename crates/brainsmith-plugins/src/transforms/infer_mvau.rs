@@ -27,6 +27,20 @@ use crate::kernels::{FINN_DOMAIN, MemMode, Mvau, MvauAttrs, RamStyle, integer_ty
 /// which condition failed (unknown input type or shape, weights not constant or not
 /// integer, thresholds per channel on a channel axis that is not the last, a scale the
 /// hardware cannot apply...). Run `InferShapes` and `InferDataTypes` first.
+///
+/// ```
+/// use brainsmith_plugins::InferMvau;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+///
+/// // 2-bit weights, then a 1-bit activation: one MVAU with its thresholds.
+/// let mt = qonnx("MultiThreshold", ["acc", "th"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().int_input("x", &[1, 4], "UINT2").constant("w", &[4, 3], &[1.0; 12])
+///     .datatype("w", "INT2").constant("th", &[3, 1], &[0.0, 1.0, 2.0])
+///     .op("MatMul", ["x", "w"], ["acc"]).node(mt).output("y").build();
+/// assert!(apply(&InferMvau, &mut m));
+/// assert_eq!(op_types(&m), ["MVAU"]);
+/// assert_eq!((m.graph.nodes[0].attr_int("MW"), m.graph.nodes[0].attr_int("MH")), (Some(4), Some(3)));
+/// ```
 #[transform(infers = Mvau, consumes = ["MatMul", "MultiThreshold"], tags = ["finn", "matmul"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferMvau;

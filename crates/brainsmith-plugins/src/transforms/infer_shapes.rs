@@ -16,6 +16,16 @@ use crate::shapes;
 /// keep their input's shape (`Quant`, `MultiThreshold`...). A node it cannot infer gets a
 /// diagnostic naming the node and its op type; the tensors downstream of it stay unknown.
 /// Declared types are never overwritten, except that unknown dimensions are filled in.
+///
+/// ```
+/// use brainsmith_plugins::InferShapes;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// let mut m = Sketch::new().input("x", &[2, 3, 4]).op("Flatten", ["x"], ["y"]).output("y")
+///     .unshaped();
+/// assert!(apply(&InferShapes, &mut m));
+/// assert_eq!(m.graph.outputs[0].static_shape(), Some(vec![2, 12]));
+/// ```
 #[transform(stage = cleanup, tags = ["analysis", "shapes"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct InferShapes;

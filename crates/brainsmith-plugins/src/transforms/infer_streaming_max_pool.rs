@@ -18,6 +18,17 @@ use crate::kernels::{FINN_DOMAIN, StreamingMaxPool, StreamingMaxPoolAttrs};
 /// a stride other than the window, padding, dilation, an indices output, an input that
 /// is not integer or not a static 4-D shape. Run `InferShapes` and `InferDataTypes`
 /// first.
+///
+/// ```
+/// use brainsmith_plugins::InferStreamingMaxPool;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types};
+/// use brainsmith_core::ir::Node;
+///
+/// let pool = Node::new("MaxPool", ["x"], ["y"]).ints("kernel_shape", &[2, 2]).ints("strides", &[2, 2]);
+/// let mut m = Sketch::new().int_input("x", &[1, 3, 4, 4], "UINT4").node(pool).output("y").build();
+/// assert!(apply(&InferStreamingMaxPool, &mut m));
+/// assert_eq!(op_types(&m), ["Transpose", "StreamingMaxPool", "Transpose"]);
+/// ```
 #[transform(infers = StreamingMaxPool, consumes = ["MaxPool", "MaxPoolNHWC"], tags = ["finn", "pooling"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferStreamingMaxPool;

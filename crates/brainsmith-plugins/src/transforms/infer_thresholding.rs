@@ -25,6 +25,19 @@ use crate::kernels::{FINN_DOMAIN, MemMode, ThresholdRam, Thresholding, Threshold
 /// hardware cannot apply, outputs the output type cannot hold...). Run `InferShapes` and
 /// `InferDataTypes` first; run it after `InferMvau`, which absorbs the thresholds that
 /// follow a matrix product.
+///
+/// ```
+/// use brainsmith_plugins::InferThresholding;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+///
+/// // Three thresholds per channel on 4-bit inputs: a 2-bit activation.
+/// let mt = qonnx("MultiThreshold", ["x", "th"], ["y"]).text("out_dtype", "UINT2");
+/// let mut m = Sketch::new().int_input("x", &[1, 2], "UINT4")
+///     .constant("th", &[2, 3], &[1.0, 5.0, 9.0, 2.0, 4.0, 8.0]).node(mt).output("y").build();
+/// assert!(apply(&InferThresholding, &mut m));
+/// assert_eq!(op_types(&m), ["Thresholding"]);
+/// assert_eq!(m.graph.nodes[0].attr_int("numSteps"), Some(3));
+/// ```
 #[transform(infers = Thresholding, consumes = ["MultiThreshold"], tags = ["finn", "activation"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InferThresholding;

@@ -18,6 +18,21 @@ use crate::kernels::{FINN_DOMAIN, StreamingDataWidthConverterAttrs};
 /// A stream whose two ends disagree on more than the width (the datatype, the number of
 /// values) is left alone, with a diagnostic naming both nodes: that is a mapping error no
 /// converter mends.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+/// use brainsmith_plugins::{InferChannelwiseOp, InsertDwc};
+/// use brainsmith_core::ir::AttributeValue;
+///
+/// let mut m = Sketch::new().int_input("x", &[1, 8], "UINT4").constant("p", &[8], &[1.0; 8])
+///     .op("Mul", ["x", "p"], ["t"]).op("Add", ["t", "p"], ["y"]).output("y").build();
+/// assert!(apply(&InferChannelwiseOp, &mut m));
+/// // The first writes 2 channels a word, the second reads 4.
+/// m.graph.nodes[0].set_attribute("PE", AttributeValue::Int(2));
+/// m.graph.nodes[1].set_attribute("PE", AttributeValue::Int(4));
+/// assert!(apply(&InsertDwc, &mut m));
+/// assert_eq!(op_types(&m), ["ChannelwiseOp", "StreamingDataWidthConverter", "ChannelwiseOp"]);
+/// ```
 #[transform(stage = dataflow_opt, tags = ["finn", "dataflow", "stream"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct InsertDwc;

@@ -20,6 +20,18 @@ use crate::kernels::{FINN_DOMAIN, StreamingFifoAttrs};
 ///
 /// Values and order are unchanged, so the model computes what it did. A stream that
 /// already has a FIFO at either end gets none, so running it twice adds nothing.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+/// use brainsmith_plugins::{InferChannelwiseOp, InsertFifos};
+///
+/// let mut m = Sketch::new().int_input("x", &[1, 4], "INT4").constant("q", &[4], &[-2.0; 4])
+///     .op("Add", ["x", "q"], ["t"]).op("Mul", ["t", "q"], ["y"]).output("y").build();
+/// assert!(apply(&InferChannelwiseOp, &mut m));
+/// assert!(apply(&InsertFifos { depth: 8 }, &mut m));
+/// assert_eq!(op_types(&m), ["ChannelwiseOp", "StreamingFIFO", "ChannelwiseOp"]);
+/// assert_eq!(m.graph.nodes[1].attr_int("depth"), Some(8));
+/// ```
 #[transform(stage = dataflow_opt, tags = ["finn", "dataflow", "stream", "fifo"], version = "0.1.0", config)]
 #[derive(Debug, Config)]
 pub struct InsertFifos {

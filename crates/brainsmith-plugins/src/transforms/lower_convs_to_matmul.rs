@@ -29,6 +29,18 @@ use crate::eval::{Array, Values};
 /// `group`: the weights are the data, the declaration may be wrong), weights that do not
 /// hold the values their shape declares, or a matrix of more than 2^28 values (only a
 /// depthwise convolution's can be larger than its weights).
+///
+/// ```
+/// use brainsmith_plugins::LowerConvsToMatMul;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// let mut m = Sketch::new().input("x", &[1, 1, 4, 4]).constant("w", &[2, 1, 3, 3], &[0.5; 18])
+///     .op("Conv", ["x", "w"], ["y"]).output("y").build();
+/// assert!(apply(&LowerConvsToMatMul, &mut m));
+/// assert_eq!(op_types(&m), ["Transpose", "Im2Col", "MatMul", "Transpose"]);
+/// // The weights as a [kh·kw·C_in, C_out] matrix.
+/// assert_eq!(m.graph.initializer(&m.graph.nodes[2].inputs[1]).unwrap().dims(), [9, 2]);
+/// ```
 #[transform(stage = topology_opt, tags = ["conv", "matmul", "lowering", "finn"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct LowerConvsToMatMul;

@@ -19,6 +19,20 @@ use crate::kernels::FINN_DOMAIN;
 /// what FINN does by deleting the flatten between two hardware nodes, ours does by
 /// moving it to the host side of the output, where the model keeps its declared output
 /// shape. Every value is unchanged, bit for bit.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, op_types, qonnx};
+/// use brainsmith_plugins::{InferThresholding, MoveFlattenPastKernels};
+///
+/// // A flatten of a 1x1 image, then thresholds: the flatten moves to the output.
+/// let mt = qonnx("MultiThreshold", ["f", "th"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().int_input("x", &[1, 1, 1, 4], "UINT4").ints("shape", &[2], &[1, 4])
+///     .constant("th", &[4, 1], &[3.0; 4]).op("Reshape", ["x", "shape"], ["f"]).node(mt)
+///     .output("y").build();
+/// assert!(apply(&InferThresholding, &mut m));
+/// assert!(apply(&MoveFlattenPastKernels, &mut m));
+/// assert_eq!(op_types(&m), ["Thresholding", "Reshape"]);
+/// ```
 #[transform(stage = dataflow_opt, tags = ["finn", "layout", "reshape"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct MoveFlattenPastKernels;

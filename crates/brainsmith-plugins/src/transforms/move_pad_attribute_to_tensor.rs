@@ -14,6 +14,19 @@ use crate::eval::Array;
 /// below opset 11 holds `Pad` nodes of the newer form afterwards, as with qonnx 1.0; raise
 /// its opset before running it with onnxruntime. A `value` whose element type is unknown
 /// (run `InferShapes` first) leaves the node as it is, with a diagnostic.
+///
+/// ```
+/// use brainsmith_plugins::MovePadAttributeToTensor;
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, values};
+/// use brainsmith_core::ir::Node;
+///
+/// let pad = Node::new("Pad", ["x"], ["y"]).ints("pads", &[0, 1, 0, 1]);
+/// let mut m = Sketch::new().input("x", &[2, 2]).node(pad).output("y").build();
+/// assert!(apply(&MovePadAttributeToTensor, &mut m));
+/// let pad = &m.graph.nodes[0];
+/// assert!(pad.attribute("pads").is_none());
+/// assert_eq!(values(&m, &pad.inputs[1]), [0.0, 1.0, 0.0, 1.0]);
+/// ```
 #[transform(stage = topology_opt, tags = ["pad", "canonicalize", "finn"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct MovePadAttributeToTensor;

@@ -16,6 +16,18 @@ use crate::eval::Array;
 /// exact bit for bit (for values within the element type's normal range). Another scale
 /// would change the last bit of some outputs; that `Mul` stays, with a diagnostic. The
 /// `Mul` must be the layer's only reader of its output.
+///
+/// ```
+/// use brainsmith_plugins::MoveScalarMulPastMatMul;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // MatMul(x * 0.5, W) is MatMul(x, W) * 0.5, exactly: 0.5 is a power of two.
+/// let mut m = Sketch::new().input("x", &[1, 2]).constant("half", &[], &[0.5])
+///     .constant("w", &[2, 2], &[1.0, 2.0, 3.0, 4.0]).op("Mul", ["x", "half"], ["s"])
+///     .op("MatMul", ["s", "w"], ["y"]).output("y").build();
+/// assert!(apply(&MoveScalarMulPastMatMul, &mut m));
+/// assert_eq!(op_types(&m), ["MatMul", "Mul"]);
+/// ```
 #[transform(stage = topology_opt, tags = ["arithmetic", "streamline"], version = "0.1.0")]
 #[derive(Debug, Default)]
 pub struct MoveScalarMulPastMatMul;

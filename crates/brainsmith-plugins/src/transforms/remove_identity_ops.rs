@@ -14,6 +14,19 @@ use brainsmith_core::prelude::*;
 /// broadcast the input to a larger shape. When the removed node's output is a graph
 /// output, the graph output keeps its name and the producer of the input is renamed
 /// instead.
+///
+/// ```
+/// use brainsmith_plugins::RemoveIdentityOps;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // x + 0 and an Identity go; with a tolerance, so would x * 1.000001.
+/// let mut m = Sketch::new().input("x", &[2]).constant("zero", &[], &[0.0])
+///     .op("Add", ["x", "zero"], ["a"]).op("Identity", ["a"], ["b"]).op("Relu", ["b"], ["y"])
+///     .output("y").build();
+/// assert!(apply(&RemoveIdentityOps::default(), &mut m));
+/// assert_eq!(op_types(&m), ["Relu"]);
+/// assert_eq!(m.graph.nodes[0].inputs, ["x"]);
+/// ```
 #[transform(stage = cleanup, tags = ["identity", "simplify"], version = "1.0.0", config)]
 #[derive(Debug, Config)]
 pub struct RemoveIdentityOps {

@@ -11,6 +11,18 @@ use brainsmith_core::prelude::*;
 /// exporters that keep them there) make every weight an input a caller could override;
 /// the transforms that read constants leave such tensors alone until this runs. Run it
 /// first when the weights are the weights.
+///
+/// ```
+/// use brainsmith_plugins::RemoveStaticGraphInputs;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// // `w` is listed as an input and has a value, as old exporters write weights.
+/// let mut m = Sketch::new().input("x", &[2]).input("w", &[2]).constant("w", &[2], &[1.0, 2.0])
+///     .op("Mul", ["x", "w"], ["y"]).output("y").build();
+/// assert!(apply(&RemoveStaticGraphInputs, &mut m));
+/// let inputs: Vec<_> = m.graph.inputs.iter().map(|i| i.name.as_str()).collect();
+/// assert_eq!(inputs, ["x"]);
+/// ```
 #[transform(stage = cleanup, tags = ["inputs", "weights", "simplify"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct RemoveStaticGraphInputs;

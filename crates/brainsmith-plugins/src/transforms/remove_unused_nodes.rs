@@ -13,6 +13,17 @@ use brainsmith_core::prelude::*;
 /// scope keeps its producer alive when the subgraph's node is alive; qonnx 1.0 looks at
 /// node inputs only and removes such a producer. Nodes on a cycle or reading a tensor
 /// nothing provides are kept: `SortGraph` reports those.
+///
+/// ```
+/// use brainsmith_plugins::RemoveUnusedNodes;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // Neg and Abs reach no output.
+/// let mut m = Sketch::new().input("x", &[2]).op("Relu", ["x"], ["y"])
+///     .op("Neg", ["x"], ["dead"]).op("Abs", ["dead"], ["dead2"]).output("y").build();
+/// assert!(apply(&RemoveUnusedNodes, &mut m));
+/// assert_eq!(op_types(&m), ["Relu"]);
+/// ```
 #[transform(stage = cleanup, tags = ["simplify"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct RemoveUnusedNodes;

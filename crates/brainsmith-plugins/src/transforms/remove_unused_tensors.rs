@@ -10,6 +10,16 @@ use brainsmith_core::prelude::*;
 /// `value_info` of tensors that no longer exist, and datatype annotations of tensors
 /// that no longer exist. Subgraphs that read an outer
 /// tensor count as users. Real graph inputs and all graph outputs are kept.
+///
+/// ```
+/// use brainsmith_plugins::RemoveUnusedTensors;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// let mut m = Sketch::new().input("x", &[2]).constant("old_weights", &[2], &[1.0, 2.0])
+///     .op("Relu", ["x"], ["y"]).output("y").build();
+/// assert!(apply(&RemoveUnusedTensors, &mut m));
+/// assert!(m.graph.initializers.is_empty());
+/// ```
 #[transform(stage = cleanup, tags = ["simplify"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct RemoveUnusedTensors;

@@ -22,6 +22,24 @@ use crate::folding::{self, FoldingConfig, problems_error};
 /// Unlike FINN, ours folds every registered kernel with knobs, including another crate's,
 /// never settles for a costlier folding that meets the same target, and a node whose
 /// attributes do not read is named in a diagnostic rather than aborting the build.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, qonnx};
+/// use brainsmith_plugins::InferThresholding;
+/// use brainsmith_core::Registry;
+///
+/// // 64 channels of thresholds, one a cycle unfolded; at most 16 cycles asks for PE = 4.
+/// let mt = qonnx("MultiThreshold", ["x", "th"], ["y"]).text("out_dtype", "UINT1");
+/// let mut m = Sketch::new().int_input("x", &[1, 64], "UINT4").constant("th", &[64, 1], &[7.0; 64])
+///     .node(mt).output("y").build();
+/// assert!(apply(&InferThresholding, &mut m));
+/// let registry = Registry::global().unwrap();
+/// let set = registry.transform("SetFolding").unwrap();
+/// let set = set.configure(&"target_cycles = 16".parse().unwrap()).unwrap();
+/// assert!(apply(set.as_ref(), &mut m));
+/// assert_eq!(m.graph.nodes[0].attr_int("PE"), Some(4));
+/// ```
+/// In a blueprint: `kernel_opt = [{ transform = "SetFolding", config = { target_cycles = 16 } }]`.
 #[transform(stage = kernel_opt, tags = ["finn", "folding", "performance"], version = "0.1.0", config)]
 #[derive(Debug, Config)]
 pub struct SetFolding {
@@ -136,6 +154,21 @@ impl Transform for SetFolding {
 /// Every value is checked against the node's kernel (its attribute schema and rules such
 /// as "SIMD divides MW"); all problems are reported at once, and on any problem the model
 /// is left unchanged.
+///
+/// ```
+/// use brainsmith_plugins::sketch::{Attrs, Sketch, apply, finn};
+/// use brainsmith_plugins::ApplyFoldingConfig;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("folding.json");
+/// std::fs::write(&path, r#"{ "Defaults": {}, "pool": { "PE": 3 } }"#).unwrap();
+/// let pool = finn("GlobalAccPool", ["x"], ["y"]).with_name("pool").int("NumChannels", 6)
+///     .ints("numInputVectors", &[1, 2, 2]).text("inputDataType", "UINT4");
+/// let mut m = Sketch::new().int_input("x", &[1, 2, 2, 6], "UINT4").node(pool).output("y").build();
+/// let apply_json = ApplyFoldingConfig { path: path.display().to_string() };
+/// assert!(apply(&apply_json, &mut m));
+/// assert_eq!(m.graph.nodes[0].attr_int("PE"), Some(3));
+/// ```
 #[transform(stage = kernel_opt, tags = ["finn", "folding"], version = "0.1.0", config)]
 #[derive(Debug, Config)]
 pub struct ApplyFoldingConfig {

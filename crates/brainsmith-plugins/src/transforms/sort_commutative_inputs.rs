@@ -10,6 +10,16 @@ use brainsmith_core::prelude::*;
 ///
 /// As qonnx 1.0 does, only initializers count as constant (a `Constant` node's output
 /// does not: `FoldConstants` turns those into initializers).
+///
+/// ```
+/// use brainsmith_plugins::SortCommutativeInputsInitializerLast;
+/// use brainsmith_plugins::sketch::{Sketch, apply};
+///
+/// let mut m = Sketch::new().input("x", &[2]).constant("c", &[2], &[1.0, 2.0])
+///     .op("Mul", ["c", "x"], ["y"]).output("y").build();
+/// assert!(apply(&SortCommutativeInputsInitializerLast, &mut m));
+/// assert_eq!(m.graph.nodes[0].inputs, ["x", "c"]);
+/// ```
 #[transform(stage = cleanup, tags = ["canonicalize"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct SortCommutativeInputsInitializerLast;

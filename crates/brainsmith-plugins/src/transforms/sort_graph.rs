@@ -10,6 +10,17 @@ use brainsmith_core::prelude::*;
 ///
 /// Fails on a cycle, naming the nodes on it, and on an input that no node, graph input or
 /// initializer provides.
+///
+/// ```
+/// use brainsmith_plugins::SortGraph;
+/// use brainsmith_plugins::sketch::{Sketch, apply, op_types};
+///
+/// // Relu reads what Abs writes, but is listed first.
+/// let mut m = Sketch::new().input("x", &[2]).op("Relu", ["t"], ["y"]).op("Abs", ["x"], ["t"])
+///     .output("y").unshaped();
+/// assert!(apply(&SortGraph, &mut m));
+/// assert_eq!(op_types(&m), ["Abs", "Relu"]);
+/// ```
 #[transform(stage = cleanup, tags = ["topology", "order"], version = "1.0.0")]
 #[derive(Debug, Default)]
 pub struct SortGraph;
