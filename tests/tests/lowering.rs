@@ -786,6 +786,99 @@ fn pad_attributes_move_and_doubles_become_floats() {
     assert!(!changed, "nothing double is left");
 }
 
+/// Below opset 11, moving a Pad's attributes makes the model an opset-11 model (an IR 3
+/// model also becomes IR 4 when written, its new initializers not being inputs), so it
+/// stays valid ONNX; where another node could mean something else at opset 11 the
+/// transform fails instead, naming it. The ONNX backend suite's opset-6 Pad tests found
+/// the invalid models this used to write.
+#[test]
+fn moving_pad_attributes_raises_an_old_opset_or_refuses() {
+    let pad = || {
+        Node::new("Pad", ["x"], ["y"])
+            .with_attribute("pads", AttributeValue::Ints(vec![0, 1, 0, 1]))
+            .with_attribute("value", AttributeValue::Float(2.0))
+    };
+    let mut m = model(&[("x", &[1, 2])], &[("y", &[1, 4])], &[], vec![pad()]);
+    m.ir_version = 3;
+    m.set_opset_version("", 6);
+    let (changed, _) = apply(&MovePadAttributeToTensor, &mut m);
+    assert!(changed);
+    assert_eq!(m.opset_version(""), Some(11));
+    assert_eq!(m.written_ir_version(), 4);
+
+    let mut m = model(
+        &[("x", &[1, 2])],
+        &[("z", &[1, 4])],
+        &[],
+        vec![
+            pad(),
+            Node::new("Add", ["y", "y"], ["z"])
+                .with_name("old_add")
+                .with_attribute("broadcast", AttributeValue::Int(1)),
+        ],
+    );
+    m.set_opset_version("", 6);
+    let before = m.clone();
+    let err = MovePadAttributeToTensor
+        .apply(&mut m, &mut TransformContext::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("node 'old_add' (Add)"), "{err}");
+    assert!(err.to_string().contains("onnx.version_converter"), "{err}");
+    assert_eq!(m, before, "refused before anything changed");
+}
+
+/// Every double tensor attribute converts with the model (a `TreeEnsemble`'s splits must
+/// have its input's type), and a `BitCast`, which reinterprets bits, is refused with the
+/// model unchanged: the two ways the ONNX backend suite found the conversion broke models.
+#[test]
+fn double_to_single_float_converts_tensor_attributes_and_refuses_bitcast() {
+    let splits = Tensor::from_raw(
+        "",
+        ElemType::Double,
+        &[2],
+        [0.5f64, 1.5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+    let mut m = model(
+        &[],
+        &[],
+        &[],
+        vec![
+            Node::new("TreeEnsemble", ["x"], ["y"])
+                .with_domain("ai.onnx.ml")
+                .with_attribute("nodes_splits", AttributeValue::Tensor(splits)),
+        ],
+    );
+    m.graph
+        .inputs
+        .push(ValueInfo::tensor("x", ElemType::Double, &[3, 2]));
+    let (changed, _) = apply(&DoubleToSingleFloat, &mut m);
+    assert!(changed);
+    let AttributeValue::Tensor(t) = m.graph.nodes[0].attribute("nodes_splits").unwrap() else {
+        panic!("a tensor attribute")
+    };
+    assert_eq!(t.elem_type(), ElemType::Float);
+    assert_eq!(t.to_f64().unwrap(), [0.5, 1.5]);
+
+    m.graph.nodes.push(
+        Node::new("BitCast", ["x"], ["bits"])
+            .with_name("reinterpret")
+            .with_attribute("to", AttributeValue::Int(7)),
+    );
+    m.graph.inputs[0] = ValueInfo::tensor("x", ElemType::Double, &[3, 2]);
+    let before = m.clone();
+    let err = DoubleToSingleFloat
+        .apply(&mut m, &mut TransformContext::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("node 'reinterpret' (BitCast)"),
+        "{err}"
+    );
+    assert_eq!(m, before);
+}
+
 /// The declared input shape must agree with the weights, which are real data: a channel
 /// count they do not have would index past them (4 declared, weights for 1) or size an
 /// absurd matrix (2^40 declared). Refused, naming the node, with nothing allocated.

@@ -21,6 +21,11 @@ const DOC_STRING: u16 = 5;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Model {
     /// The ONNX IR version the file follows.
+    ///
+    /// Below 4, every initializer must also be a graph input. A model whose transforms
+    /// added an initializer (or removed an initializer's input) is written as IR 4, the
+    /// version that lifted that rule and changed nothing else ([`Model::written_ir_version`]),
+    /// so what is written is always valid under its version.
     pub ir_version: i64,
     /// The operator sets the graph uses, with their versions.
     pub opset_imports: Vec<proto::OperatorSetIdProto>,
@@ -167,11 +172,43 @@ impl Model {
         }
     }
 
+    /// The IR version the model is written with: [`Model::ir_version`], raised to 4 when it
+    /// is 1 to 3 and an initializer of the main graph is not one of its inputs (IR 3 and
+    /// before require every initializer to be an input; IR 4 lifted that rule and changed
+    /// nothing else).
+    ///
+    /// ```
+    /// use brainsmith_core::ir::{Model, Tensor};
+    ///
+    /// let mut m = Model { ir_version: 3, ..Model::default() };
+    /// assert_eq!(m.written_ir_version(), 3);
+    /// m.graph.initializers.push(Tensor::from_f32("w", &[1], &[2.0])); // not an input
+    /// assert_eq!(m.written_ir_version(), 4);
+    /// ```
+    pub fn written_ir_version(&self) -> i64 {
+        if !(1..4).contains(&self.ir_version) {
+            return self.ir_version;
+        }
+        let inputs: rustc_hash::FxHashSet<&str> =
+            self.graph.inputs.iter().map(|i| i.name.as_str()).collect();
+        if self
+            .graph
+            .initializers
+            .iter()
+            .all(|t| inputs.contains(t.name()))
+        {
+            self.ir_version
+        } else {
+            4
+        }
+    }
+
     /// Converts to the protobuf message.
     pub fn into_proto(self) -> proto::ModelProto {
+        let ir_version = self.written_ir_version();
         let p = self.presence;
         proto::ModelProto {
-            ir_version: p.put(IR_VERSION, self.ir_version),
+            ir_version: p.put(IR_VERSION, ir_version),
             opset_import: self.opset_imports,
             producer_name: p.put(PRODUCER_NAME, self.producer_name),
             producer_version: p.put(PRODUCER_VERSION, self.producer_version),

@@ -190,8 +190,81 @@ fn is_int(elem: ElemType) -> bool {
 pub(crate) fn round_float(elem: ElemType, v: f64) -> f64 {
     match elem {
         ElemType::Float => f64::from(v as f32),
+        ElemType::Float16 => half_bits_to_f64(f64_to_half(v)),
+        ElemType::Bfloat16 => f64::from(f32::from_bits(u32::from(f64_to_bfloat16(v)) << 16)),
         _ => v,
     }
+}
+
+/// `v` rounded to the nearest IEEE binary16 (ties to even), as its bits: straight from
+/// f64, so there is no double rounding through f32.
+pub(crate) fn f64_to_half(v: f64) -> u16 {
+    let sign = if v.is_sign_negative() { 0x8000 } else { 0 };
+    let a = v.abs();
+    if a.is_nan() {
+        return sign | 0x7e00;
+    }
+    // The largest finite half is 65504; from halfway to the next step (65520) on, infinity.
+    if a >= 65520.0 {
+        return sign | 0x7c00;
+    }
+    if a < 2f64.powi(-14) {
+        // Subnormal (or zero): a whole number of 2^-24 steps; 1024 steps is the smallest
+        // normal, whose encoding is that same number.
+        return sign | (a * 2f64.powi(24)).round_ties_even() as u16;
+    }
+    let bits = a.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mantissa = bits & ((1 << 52) - 1);
+    let mut kept = mantissa >> 42;
+    let rest = mantissa & ((1 << 42) - 1);
+    let half = 1 << 41;
+    if rest > half || (rest == half && kept & 1 == 1) {
+        kept += 1;
+    }
+    // A carry out of the mantissa moves to the exponent, as adding the encodings does.
+    let encoded = (((exponent + 15) as u64) << 10) + kept;
+    sign | encoded.min(0x7c00) as u16
+}
+
+fn half_bits_to_f64(h: u16) -> f64 {
+    let magnitude = h & 0x7fff;
+    let v = match magnitude >> 10 {
+        0 => f64::from(magnitude) * 2f64.powi(-24),
+        31 if magnitude & 0x3ff == 0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => f64::from(0x400 | (magnitude & 0x3ff)) * 2f64.powi(i32::from(e) - 25),
+    };
+    if h & 0x8000 != 0 { -v } else { v }
+}
+
+/// `v` rounded to the nearest bfloat16 (ties to even), as its bits, straight from f64.
+pub(crate) fn f64_to_bfloat16(v: f64) -> u16 {
+    if v.is_nan() {
+        return if v.is_sign_negative() { 0xffc0 } else { 0x7fc0 };
+    }
+    let a = v.abs();
+    // Eight significant bits: steps of 2^(e - 7) for a normal of exponent e, 2^-133 below.
+    let exponent = if a == 0.0 {
+        -126
+    } else {
+        (a.log2().floor() as i32).max(-126)
+    };
+    let mut step = 2f64.powi(exponent - 7);
+    let mut q = (a / step).round_ties_even();
+    if q >= 256.0 {
+        // log2 rounded up at a power of two: the next binade's steps.
+        step *= 2.0;
+        q = (a / step).round_ties_even();
+    }
+    let rounded = q * step;
+    let bits = if rounded > f64::from(f32::MAX) {
+        0x7f80_0000
+    } else {
+        (rounded as f32).to_bits()
+    };
+    let sign = if v.is_sign_negative() { 0x8000 } else { 0 };
+    sign | (bits >> 16) as u16
 }
 
 /// Wraps an integer to what an element of type `elem` can hold, as C++ casts do.
@@ -309,6 +382,14 @@ impl Array {
             (Values::Float(v), ElemType::Double) => {
                 v.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
+            (Values::Float(v), ElemType::Float16) => v
+                .iter()
+                .flat_map(|&x| f64_to_half(x).to_le_bytes())
+                .collect(),
+            (Values::Float(v), ElemType::Bfloat16) => v
+                .iter()
+                .flat_map(|&x| f64_to_bfloat16(x).to_le_bytes())
+                .collect(),
             (Values::Int(v), ElemType::Int64 | ElemType::Uint64) => {
                 v.iter().flat_map(|x| x.to_le_bytes()).collect()
             }
@@ -398,6 +479,43 @@ pub(crate) fn broadcast_index(dims: &[usize], out: &[usize]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_and_bfloat16_round_to_nearest_even_from_f64() {
+        for (v, h) in [
+            (1.0, 0x3c00),
+            (2.0, 0x4000),
+            (65504.0, 0x7bff),
+            (65519.99, 0x7bff),
+            (65520.0, 0x7c00),
+            (2f64.powi(-24), 0x0001),
+            (2f64.powi(-25), 0x0000),       // a tie: to even, zero
+            (3.0 * 2f64.powi(-25), 0x0002), // a tie between 1 and 2 steps: to 2
+            (2f64.powi(-14) - 2f64.powi(-25), 0x0400), // rounds up into the normals
+            (1.0 + 2f64.powi(-11), 0x3c00), // a tie: to even
+            (1.0 + 3.0 * 2f64.powi(-11), 0x3c02),
+            (1.0 + 2f64.powi(-11) + 2f64.powi(-40), 0x3c01), // above the tie (f32 would lose it)
+            (2047.5, 0x6800),                                // 2047.5 is a tie to 2048
+            (f64::INFINITY, 0x7c00),
+        ] {
+            assert_eq!(f64_to_half(v), h, "{v}");
+            assert_eq!(f64_to_half(-v), h | 0x8000, "-{v}");
+        }
+        for bits in (0..0x7c00u16).step_by(7) {
+            assert_eq!(f64_to_half(half_bits_to_f64(bits)), bits);
+        }
+        for (v, b) in [
+            (1.0, 0x3f80),
+            (1.0 + 2f64.powi(-8), 0x3f80), // a tie: to even
+            (1.0 + 3.0 * 2f64.powi(-8), 0x3f82),
+            (255.5, 0x4380), // rounds up into the next binade
+            (f64::from(f32::MAX), 0x7f80),
+            (f64::from(f32::from_bits(0x0001_0000)), 0x0001), // a subnormal
+        ] {
+            assert_eq!(f64_to_bfloat16(v), b, "{v}");
+        }
+        assert_eq!(round_float(ElemType::Float16, 0.1), 0.0999755859375);
+    }
 
     #[test]
     fn broadcasting_indexes_like_numpy() {

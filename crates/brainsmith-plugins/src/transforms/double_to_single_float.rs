@@ -6,13 +6,16 @@ use brainsmith_core::prelude::*;
 use crate::eval::Array;
 
 /// Makes a model that computes in `DOUBLE` compute in `FLOAT`: every double initializer
-/// and `Constant` value becomes float, and so does every recorded double type (graph
-/// inputs, outputs, `value_info`), every `Cast` or `ConstantOfShape` to double, and every
+/// and tensor attribute (a `Constant`'s value, a `TreeEnsemble`'s splits and weights)
+/// becomes float, and so does every recorded double type (graph inputs, outputs,
+/// `value_info`), every `Cast` or `ConstantOfShape` to double, and every
 /// `RandomNormal`/`RandomUniform` style `dtype` of double.
 ///
 /// qonnx 1.0 converts the initializers only, so a double input or a `Cast` to double
 /// left in the graph then meets a float operand and the model stops running; here the
-/// whole model changes together. Values round to the nearest float.
+/// whole model changes together. Values round to the nearest float. A model with a
+/// `BitCast` is refused (an error naming the node, the model unchanged): it reinterprets
+/// bits, and no float model computes what it computes on doubles.
 ///
 /// ```
 /// use brainsmith_plugins::DoubleToSingleFloat;
@@ -47,44 +50,60 @@ fn single(t: &Tensor) -> Result<Option<Tensor>, PluginError> {
 
 impl Transform for DoubleToSingleFloat {
     fn apply(&self, model: &mut Model, _: &mut TransformContext) -> Result<bool, PluginError> {
-        let graph = &mut model.graph;
-        let mut changed = false;
-        for t in &mut graph.initializers {
-            if let Some(s) = single(t)? {
-                *t = s;
-                changed = true;
+        if let Some(node) = model.graph.nodes.iter().find(|n| n.op_type == "BitCast") {
+            // Refused only when there is something double to convert.
+            if !to_single(&mut model.graph.clone())? {
+                return Ok(false);
             }
+            return Err(PluginError::new(format!(
+                "node '{}' (BitCast) reinterprets the bits of its input, so no FLOAT model \
+                 computes what this model computes on DOUBLEs; the model is left in DOUBLE",
+                brainsmith_core::suggest::shorten(&node.name, 80)
+            )));
         }
-        for v in graph
-            .inputs
-            .iter_mut()
-            .chain(graph.outputs.iter_mut())
-            .chain(graph.value_info.iter_mut())
+        to_single(&mut model.graph)
+    }
+}
+
+/// Converts every double in `graph` to float; whether there was one.
+fn to_single(graph: &mut Graph) -> Result<bool, PluginError> {
+    let mut changed = false;
+    for t in &mut graph.initializers {
+        if let Some(s) = single(t)? {
+            *t = s;
+            changed = true;
+        }
+    }
+    for v in graph
+        .inputs
+        .iter_mut()
+        .chain(graph.outputs.iter_mut())
+        .chain(graph.value_info.iter_mut())
+    {
+        if let Some(ValueType::Tensor(t)) = &mut v.ty
+            && t.elem_type == DOUBLE
         {
-            if let Some(ValueType::Tensor(t)) = &mut v.ty
-                && t.elem_type == DOUBLE
-            {
-                t.elem_type = FLOAT;
-                changed = true;
-            }
+            t.elem_type = FLOAT;
+            changed = true;
         }
-        for node in graph.nodes.iter_mut().filter(|n| n.is_onnx()) {
-            for attr in &mut node.attributes {
-                match (&mut attr.value, attr.name.as_str()) {
-                    (AttributeValue::Tensor(t), "value") => {
-                        if let Some(s) = single(t)? {
-                            *t = s;
-                            changed = true;
-                        }
-                    }
-                    (AttributeValue::Int(to), "to" | "dtype") if *to == i64::from(DOUBLE) => {
-                        *to = i64::from(FLOAT);
+    }
+    let standard = |n: &Node| n.is_onnx() || n.domain == "ai.onnx.ml";
+    for node in graph.nodes.iter_mut().filter(|n| standard(n)) {
+        for attr in &mut node.attributes {
+            match (&mut attr.value, attr.name.as_str()) {
+                (AttributeValue::Tensor(t), _) => {
+                    if let Some(s) = single(t)? {
+                        *t = s;
                         changed = true;
                     }
-                    _ => {}
                 }
+                (AttributeValue::Int(to), "to" | "dtype") if *to == i64::from(DOUBLE) => {
+                    *to = i64::from(FLOAT);
+                    changed = true;
+                }
+                _ => {}
             }
         }
-        Ok(changed)
     }
+    Ok(changed)
 }

@@ -274,10 +274,14 @@ impl Transform for FoldConstants {
             }
         }
         *graph.nodes = kept;
-        let read: FxHashSet<&str> = graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter().map(String::as_str))
+        // Read by a node, a subgraph's node (an outer-scope name in an `If` branch, say)
+        // or a graph output.
+        let mut reads = Vec::new();
+        for node in graph.nodes.iter() {
+            node.reads(&mut reads);
+        }
+        let read: FxHashSet<&str> = reads
+            .into_iter()
             .chain(graph.outputs.iter().map(|o| o.name.as_str()))
             .collect();
         let mut new = Vec::new();

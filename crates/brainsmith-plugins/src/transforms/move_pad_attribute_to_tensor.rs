@@ -2,6 +2,7 @@
 
 use brainsmith_core::ir::{ElemType, Tensor};
 use brainsmith_core::prelude::*;
+use brainsmith_core::suggest::shorten;
 
 use super::rewrite::{Rewriter, rewrite_each};
 use crate::eval::Array;
@@ -10,10 +11,14 @@ use crate::eval::Array;
 /// constant inputs, the form opset 11 and FINN's padding kernels read: `pads` becomes an
 /// `INT64` tensor, `value` a scalar of the padded tensor's element type.
 ///
-/// The model's opset import does not change (other ops' meaning would), so a model
-/// below opset 11 holds `Pad` nodes of the newer form afterwards, as with qonnx 1.0; raise
-/// its opset before running it with onnxruntime. A `value` whose element type is unknown
-/// (run `InferShapes` first) leaves the node as it is, with a diagnostic.
+/// A model below opset 11 is raised to opset 11 with it, so that what it holds is valid
+/// ONNX (qonnx 1.0 leaves the import as it was, and onnxruntime refuses the model). That
+/// is done only when every other node means at opset 11 what it meant (elementwise math,
+/// convolutions, pooling, shape ops, ... without an attribute that opset 11 dropped, such
+/// as `broadcast` or `is_test`); otherwise the transform fails, naming the node that
+/// stops it: convert the model to opset 11 first (`onnx.version_converter`). A `value`
+/// whose element type is unknown (run `InferShapes` first) leaves the node as it is, with
+/// a diagnostic, and so fails on a model below opset 11, which cannot hold both forms.
 ///
 /// ```
 /// use brainsmith_plugins::MovePadAttributeToTensor;
@@ -34,15 +39,153 @@ pub struct MovePadAttributeToTensor;
 impl Transform for MovePadAttributeToTensor {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let with_attributes = |n: &Node| {
-            n.op_type == "Pad" && (n.attribute("pads").is_some() || n.attribute("value").is_some())
+            n.op_type == "Pad"
+                && n.is_onnx()
+                && (n.attribute("pads").is_some() || n.attribute("value").is_some())
         };
-        Ok(rewrite_each(
-            &mut model.graph,
-            ctx,
-            with_attributes,
-            move_attributes,
-        ))
+        if !model.graph.nodes.iter().any(with_attributes) {
+            return Ok(false);
+        }
+        let old_opset = model.opset_version("").filter(|&v| v < 11);
+        if let Some(opset) = old_opset
+            && let Some(node) = model
+                .graph
+                .nodes
+                .iter()
+                .find(|n| n.is_onnx() && n.op_type != "Pad" && !same_at_opset_11(n))
+        {
+            return Err(PluginError::new(format!(
+                "the model imports opset {opset}, and Pad takes its pads as an input from \
+                 opset 11 on; node '{}' ({}) may mean something else at opset 11, so the \
+                 opset cannot simply be raised: convert the model to opset 11 first \
+                 (onnx.version_converter)",
+                shorten(&node.name, 80),
+                node.op_type
+            )));
+        }
+        let changed = rewrite_each(&mut model.graph, ctx, with_attributes, move_attributes);
+        if let Some(opset) = old_opset {
+            if let Some(node) = model.graph.nodes.iter().find(|n| with_attributes(n)) {
+                return Err(PluginError::new(format!(
+                    "node '{}' (Pad) keeps its attributes (see the diagnostics), and a model \
+                     of opset {opset} cannot hold Pads of both forms; run InferShapes first",
+                    shorten(&node.name, 80)
+                )));
+            }
+            model.set_opset_version("", 11);
+        }
+        Ok(changed)
     }
+}
+
+/// Whether `node` (of the default domain) means at opset 11 what it means at opsets 6 to
+/// 10: its op's versions in between only widened its types or allowed negative axes, and
+/// it carries no attribute that a later version dropped.
+fn same_at_opset_11(node: &Node) -> bool {
+    const SAME: &[&str] = &[
+        "Abs",
+        "Acos",
+        "Acosh",
+        "Add",
+        "And",
+        "ArgMax",
+        "ArgMin",
+        "Asin",
+        "Asinh",
+        "Atan",
+        "Atanh",
+        "AveragePool",
+        "Cast",
+        "Ceil",
+        "Concat",
+        "Constant",
+        "Conv",
+        "ConvTranspose",
+        "Cos",
+        "Cosh",
+        "DepthToSpace",
+        "Div",
+        "Elu",
+        "Equal",
+        "Erf",
+        "Exp",
+        "Expand",
+        "Flatten",
+        "Floor",
+        "Gather",
+        "Gemm",
+        "GlobalAveragePool",
+        "GlobalLpPool",
+        "GlobalMaxPool",
+        "Greater",
+        "HardSigmoid",
+        "Hardmax",
+        "Identity",
+        "InstanceNormalization",
+        "LRN",
+        "LeakyRelu",
+        "Less",
+        "Log",
+        "LogSoftmax",
+        "LpNormalization",
+        "MatMul",
+        "Max",
+        "MaxPool",
+        "Mean",
+        "Min",
+        "Mul",
+        "Neg",
+        "Not",
+        "Or",
+        "PRelu",
+        "Pow",
+        "Reciprocal",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+        "ReduceMax",
+        "ReduceMean",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceSum",
+        "ReduceSumSquare",
+        "Relu",
+        "Reshape",
+        "Selu",
+        "Shape",
+        "Sigmoid",
+        "Sign",
+        "Sin",
+        "Sinh",
+        "Size",
+        "Softmax",
+        "Softplus",
+        "Softsign",
+        "SpaceToDepth",
+        "Split",
+        "Sqrt",
+        "Squeeze",
+        "Sub",
+        "Sum",
+        "Tan",
+        "Tanh",
+        "Tile",
+        "Transpose",
+        "Unsqueeze",
+        "Where",
+        "Xor",
+    ];
+    const DROPPED: &[&str] = &["broadcast", "is_test", "spatial", "consumed_inputs"];
+    let binary = matches!(
+        node.op_type.as_str(),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "And" | "Or" | "Xor" | "Equal" | "Greater" | "Less"
+    );
+    SAME.contains(&node.op_type.as_str())
+        && !node
+            .attributes
+            .iter()
+            .any(|a| DROPPED.contains(&a.name.as_str()) || (binary && a.name == "axis"))
 }
 
 fn move_attributes(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
