@@ -547,6 +547,8 @@ fn conv_lowers_to_im2col_and_matmul_with_its_weights_rearranged() {
     );
     let im2col = &after.graph.nodes[1];
     assert_eq!(im2col.domain, "qonnx.custom_op.general");
+    // Its domain is imported, or the model is not valid ONNX (the backend suite found it).
+    assert_eq!(after.opset_version("qonnx.custom_op.general"), Some(1));
     assert_eq!(im2col.attr_ints("kernel_size"), Some(&[2, 2][..]));
     assert_eq!(im2col.attr_ints("pad_amount"), Some(&[0, 0, 0, 0][..]));
     assert_eq!(im2col.attr_str("input_shape"), Some("(1,4,4,2)"));
@@ -818,6 +820,16 @@ fn moving_pad_attributes_raises_an_old_opset_or_refuses() {
         ],
     );
     m.set_opset_version("", 6);
+    // An extracted bias is an Add that broadcasts as numpy does: opset 7 on.
+    let mut conv = model(
+        &[("x", &[1, 2, 3, 3])],
+        &[("y", &[1, 3, 2, 2])],
+        &[("w", &[3, 2, 2, 2]), ("b", &[3])],
+        vec![Node::new("Conv", ["x", "w", "b"], ["y"])],
+    );
+    conv.set_opset_version("", 6);
+    assert!(apply(&ExtractBiasFromConv, &mut conv).0);
+    assert_eq!(conv.opset_version(""), Some(7));
     let before = m.clone();
     let err = MovePadAttributeToTensor
         .apply(&mut m, &mut TransformContext::default())

@@ -3,7 +3,7 @@
 use brainsmith_core::ir::Node;
 use brainsmith_core::prelude::*;
 
-use super::rewrite::{Rewriter, rewrite_each};
+use super::rewrite::{Rewriter, opset_below, rewrite_each};
 
 /// Moves the bias of every `Conv` and `ConvTranspose` into an `Add` after it, reshaped
 /// to `[1, C, 1, ...]`, so that the convolution maps to a kernel without bias.
@@ -11,7 +11,9 @@ use super::rewrite::{Rewriter, rewrite_each};
 /// The bias must be a constant, or the output of a `Quant`, `IntQuant` or `BipolarQuant`
 /// whose inputs are all constants (a quantized bias): then the quantizer's per-channel
 /// inputs are reshaped too. A bias the transform cannot reshape (computed at run time,
-/// or of unknown rank: run `InferShapes` first) stays, with a diagnostic.
+/// or of unknown rank: run `InferShapes` first) stays, with a diagnostic. The `Add`
+/// broadcasts as numpy does, which opset 7 introduced: a model of opset 6 is raised to 7
+/// when every other node means the same there, and refused otherwise, naming the node.
 ///
 /// ```
 /// use brainsmith_plugins::ExtractBiasFromConv;
@@ -34,7 +36,16 @@ impl Transform for ExtractBiasFromConv {
             matches!(n.op_type.as_str(), "Conv" | "ConvTranspose")
                 && n.inputs.get(2).is_some_and(|b| !b.is_empty())
         };
-        Ok(rewrite_each(&mut model.graph, ctx, with_bias, extract))
+        if !model.graph.nodes.iter().any(with_bias) {
+            return Ok(false);
+        }
+        // The Add broadcasts its bias as numpy does, which opset 7 introduced.
+        let old_opset = opset_below(model, 7, "an Add broadcasts as numpy does", |_| false)?;
+        let changed = rewrite_each(&mut model.graph, ctx, with_bias, extract);
+        if changed && old_opset.is_some() {
+            model.set_opset_version("", 7);
+        }
+        Ok(changed)
     }
 }
 

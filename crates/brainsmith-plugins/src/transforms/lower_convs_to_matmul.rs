@@ -49,6 +49,11 @@ impl Transform for LowerConvsToMatMul {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let extracted = ExtractBiasFromConv.apply(model, ctx)?;
         let lowered = rewrite_each(&mut model.graph, ctx, |n| n.op_type == "Conv", lower);
+        // The Im2Col nodes' domain needs its opset import, or the model is not valid ONNX.
+        let im2col = |n: &Node| n.op_type == "Im2Col" && n.domain == QONNX;
+        if lowered && model.opset_version(QONNX).is_none() && model.graph.nodes.iter().any(im2col) {
+            model.set_opset_version(QONNX, 1);
+        }
         Ok(extracted || lowered)
     }
 }
@@ -223,6 +228,9 @@ fn geometry(rewriter: &Rewriter<'_>, node: &Node, weights: &[i64]) -> Result<Con
 /// matrix is the weights themselves except for a depthwise convolution, whose matrix is
 /// its weights times the channel count.
 const MAX_MATRIX: i64 = 1 << 28;
+
+/// The domain of the `Im2Col` nodes it writes.
+const QONNX: &str = "qonnx.custom_op.general";
 
 /// Conv weights `[C_out, C_in/group, kh, kw]` as the `[kh·kw·C_in, C_out]` matrix
 /// `Im2Col`'s column order needs: row `(ky·kw + kx)·C_in + c`, column `o`. Depthwise
@@ -448,7 +456,7 @@ fn lower(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {
             )
             .with_attribute("depthwise", AttributeValue::Int(conv.depthwise().into()))
             .with_attribute("dilations", AttributeValue::Ints(conv.dilations.to_vec()));
-        im2col.domain = "qonnx.custom_op.general".into();
+        im2col.domain = QONNX.into();
         nodes.push(rewriter.named_after(&node, "im2col", im2col));
     }
 

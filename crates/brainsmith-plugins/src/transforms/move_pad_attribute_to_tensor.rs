@@ -4,7 +4,7 @@ use brainsmith_core::ir::{ElemType, Tensor};
 use brainsmith_core::prelude::*;
 use brainsmith_core::suggest::shorten;
 
-use super::rewrite::{Rewriter, rewrite_each};
+use super::rewrite::{Rewriter, opset_below, rewrite_each};
 use crate::eval::Array;
 
 /// Moves the `pads` and `value` attributes of every `Pad` (its opset 2 form) into
@@ -46,23 +46,9 @@ impl Transform for MovePadAttributeToTensor {
         if !model.graph.nodes.iter().any(with_attributes) {
             return Ok(false);
         }
-        let old_opset = model.opset_version("").filter(|&v| v < 11);
-        if let Some(opset) = old_opset
-            && let Some(node) = model
-                .graph
-                .nodes
-                .iter()
-                .find(|n| n.is_onnx() && n.op_type != "Pad" && !same_at_opset_11(n))
-        {
-            return Err(PluginError::new(format!(
-                "the model imports opset {opset}, and Pad takes its pads as an input from \
-                 opset 11 on; node '{}' ({}) may mean something else at opset 11, so the \
-                 opset cannot simply be raised: convert the model to opset 11 first \
-                 (onnx.version_converter)",
-                shorten(&node.name, 80),
-                node.op_type
-            )));
-        }
+        let old_opset = opset_below(model, 11, "Pad takes its pads as an input", |n| {
+            n.op_type == "Pad"
+        })?;
         let changed = rewrite_each(&mut model.graph, ctx, with_attributes, move_attributes);
         if let Some(opset) = old_opset {
             if let Some(node) = model.graph.nodes.iter().find(|n| with_attributes(n)) {
@@ -76,116 +62,6 @@ impl Transform for MovePadAttributeToTensor {
         }
         Ok(changed)
     }
-}
-
-/// Whether `node` (of the default domain) means at opset 11 what it means at opsets 6 to
-/// 10: its op's versions in between only widened its types or allowed negative axes, and
-/// it carries no attribute that a later version dropped.
-fn same_at_opset_11(node: &Node) -> bool {
-    const SAME: &[&str] = &[
-        "Abs",
-        "Acos",
-        "Acosh",
-        "Add",
-        "And",
-        "ArgMax",
-        "ArgMin",
-        "Asin",
-        "Asinh",
-        "Atan",
-        "Atanh",
-        "AveragePool",
-        "Cast",
-        "Ceil",
-        "Concat",
-        "Constant",
-        "Conv",
-        "ConvTranspose",
-        "Cos",
-        "Cosh",
-        "DepthToSpace",
-        "Div",
-        "Elu",
-        "Equal",
-        "Erf",
-        "Exp",
-        "Expand",
-        "Flatten",
-        "Floor",
-        "Gather",
-        "Gemm",
-        "GlobalAveragePool",
-        "GlobalLpPool",
-        "GlobalMaxPool",
-        "Greater",
-        "HardSigmoid",
-        "Hardmax",
-        "Identity",
-        "InstanceNormalization",
-        "LRN",
-        "LeakyRelu",
-        "Less",
-        "Log",
-        "LogSoftmax",
-        "LpNormalization",
-        "MatMul",
-        "Max",
-        "MaxPool",
-        "Mean",
-        "Min",
-        "Mul",
-        "Neg",
-        "Not",
-        "Or",
-        "PRelu",
-        "Pow",
-        "Reciprocal",
-        "ReduceL1",
-        "ReduceL2",
-        "ReduceLogSum",
-        "ReduceLogSumExp",
-        "ReduceMax",
-        "ReduceMean",
-        "ReduceMin",
-        "ReduceProd",
-        "ReduceSum",
-        "ReduceSumSquare",
-        "Relu",
-        "Reshape",
-        "Selu",
-        "Shape",
-        "Sigmoid",
-        "Sign",
-        "Sin",
-        "Sinh",
-        "Size",
-        "Softmax",
-        "Softplus",
-        "Softsign",
-        "SpaceToDepth",
-        "Split",
-        "Sqrt",
-        "Squeeze",
-        "Sub",
-        "Sum",
-        "Tan",
-        "Tanh",
-        "Tile",
-        "Transpose",
-        "Unsqueeze",
-        "Where",
-        "Xor",
-    ];
-    const DROPPED: &[&str] = &["broadcast", "is_test", "spatial", "consumed_inputs"];
-    let binary = matches!(
-        node.op_type.as_str(),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "And" | "Or" | "Xor" | "Equal" | "Greater" | "Less"
-    );
-    SAME.contains(&node.op_type.as_str())
-        && !node
-            .attributes
-            .iter()
-            .any(|a| DROPPED.contains(&a.name.as_str()) || (binary && a.name == "axis"))
 }
 
 fn move_attributes(rewriter: &mut Rewriter<'_>, i: usize) -> Result<(), String> {

@@ -8,9 +8,12 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, QuantType, Tensor, ValueInfo};
+use brainsmith_core::ir::{
+    AttributeValue, ElemType, Graph, Model, Node, QuantType, Tensor, ValueInfo,
+};
 
-use brainsmith_core::TransformContext;
+use brainsmith_core::suggest::shorten;
+use brainsmith_core::{PluginError, TransformContext};
 
 use crate::eval::Array;
 
@@ -359,7 +362,7 @@ pub(crate) fn rewrite_each(
             } else {
                 format!(
                     " `{}`",
-                    brainsmith_core::suggest::shorten(&node.name, brainsmith_core::suggest::QUOTED)
+                    shorten(&node.name, brainsmith_core::suggest::QUOTED)
                 )
             };
             ctx.warn(
@@ -472,4 +475,153 @@ pub(crate) struct Around {
     pub(crate) output: String,
     /// NHWC to NCHW.
     pub(crate) after: Node,
+}
+
+/// For a rewrite that writes ops in their opset-`needed` form (a `Pad` with its pads as
+/// an input, an `Add` that broadcasts as numpy does) into a model whose default-domain
+/// opset may be older: `Ok(None)` when it is not older, `Ok(Some(old))` when the model
+/// can be raised to `needed` after the rewrite (every other node, `ignore` aside, means
+/// the same at `needed`), else an error naming the node that stops it, so that nothing
+/// is rewritten and no model of mixed forms is ever handed back.
+pub(crate) fn opset_below(
+    model: &Model,
+    needed: i64,
+    why: &str,
+    ignore: impl Fn(&Node) -> bool,
+) -> Result<Option<i64>, PluginError> {
+    let Some(opset) = model.opset_version("").filter(|&v| v < needed) else {
+        return Ok(None);
+    };
+    let fix = format!("convert the model to opset {needed} first (onnx.version_converter)");
+    if opset < 6 {
+        return Err(PluginError::new(format!(
+            "the model imports opset {opset}, and {why} from opset {needed} on; models older \
+             than opset 6 are not raised: {fix}"
+        )));
+    }
+    match model
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.is_onnx() && !ignore(n) && !same_from_opset_6_to_11(n))
+    {
+        Some(node) => Err(PluginError::new(format!(
+            "the model imports opset {opset}, and {why} from opset {needed} on; node '{}' \
+             ({}) may mean something else at opset {needed}, so the opset cannot simply be \
+             raised: {fix}",
+            shorten(&node.name, 80),
+            node.op_type
+        ))),
+        None => Ok(Some(opset)),
+    }
+}
+
+/// Whether `node` (of the default domain) means at opsets 6 to 11 the same: its op's
+/// versions in between only widened its types or allowed negative axes, and it carries
+/// no attribute that a later version dropped.
+fn same_from_opset_6_to_11(node: &Node) -> bool {
+    const SAME: &[&str] = &[
+        "Abs",
+        "Acos",
+        "Acosh",
+        "Add",
+        "And",
+        "ArgMax",
+        "ArgMin",
+        "Asin",
+        "Asinh",
+        "Atan",
+        "Atanh",
+        "AveragePool",
+        "Cast",
+        "Ceil",
+        "Concat",
+        "Constant",
+        "Conv",
+        "ConvTranspose",
+        "Cos",
+        "Cosh",
+        "DepthToSpace",
+        "Div",
+        "Elu",
+        "Equal",
+        "Erf",
+        "Exp",
+        "Expand",
+        "Flatten",
+        "Floor",
+        "Gather",
+        "Gemm",
+        "GlobalAveragePool",
+        "GlobalLpPool",
+        "GlobalMaxPool",
+        "Greater",
+        "HardSigmoid",
+        "Hardmax",
+        "Identity",
+        "InstanceNormalization",
+        "LRN",
+        "LeakyRelu",
+        "Less",
+        "Log",
+        "LogSoftmax",
+        "LpNormalization",
+        "MatMul",
+        "Max",
+        "MaxPool",
+        "Mean",
+        "Min",
+        "Mul",
+        "Neg",
+        "Not",
+        "Or",
+        "PRelu",
+        "Pow",
+        "Reciprocal",
+        "ReduceL1",
+        "ReduceL2",
+        "ReduceLogSum",
+        "ReduceLogSumExp",
+        "ReduceMax",
+        "ReduceMean",
+        "ReduceMin",
+        "ReduceProd",
+        "ReduceSum",
+        "ReduceSumSquare",
+        "Relu",
+        "Reshape",
+        "Selu",
+        "Shape",
+        "Sigmoid",
+        "Sign",
+        "Sin",
+        "Sinh",
+        "Size",
+        "Softmax",
+        "Softplus",
+        "Softsign",
+        "SpaceToDepth",
+        "Split",
+        "Sqrt",
+        "Squeeze",
+        "Sub",
+        "Sum",
+        "Tan",
+        "Tanh",
+        "Tile",
+        "Transpose",
+        "Unsqueeze",
+        "Where",
+        "Xor",
+    ];
+    const DROPPED: &[&str] = &["broadcast", "is_test", "spatial", "consumed_inputs"];
+    let binary = matches!(
+        node.op_type.as_str(),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "And" | "Or" | "Xor" | "Equal" | "Greater" | "Less"
+    );
+    SAME.contains(&node.op_type.as_str())
+        && !node
+            .attributes
+            .iter()
+            .any(|a| DROPPED.contains(&a.name.as_str()) || (binary && a.name == "axis"))
 }
