@@ -188,6 +188,20 @@ def outcome(path, sets):
         return short(e)
 
 
+def batched(original, path, batch):
+    """Whether `path`, the original at batch `batch`, gives per sample what the original
+    gives each sample alone."""
+    try:
+        xs = random_inputs(onnx.load(path), seed=1)
+        if any(x.shape[:1] != (batch,) for x in xs):
+            return f"its inputs' first dimensions are {[x.shape[:1] for x in xs]}, not {batch}"
+        singles = [run(original, [x[i:i + 1] for x in xs]) for i in range(batch)]
+        expected = [np.concatenate([s[k] for s in singles]) for k in range(len(singles[0]))]
+        return compare(expected, run(path, xs))
+    except Exception as e:  # noqa: BLE001
+        return short(e)
+
+
 def main():
     jobs_path, results_path = sys.argv[1:3]
     jobs = json.load(open(jobs_path))
@@ -205,11 +219,17 @@ def main():
                 sets, orig_run = [], "the test data cannot be read: " + short(e)
             rows = [{"test": job["test"], "transform": "", "check": check(job["original"]), "run": orig_run}]
             for v in job["variants"]:
+                if orig_run is not None:
+                    run_why = "not run: the original does not run"
+                elif v.get("batch"):
+                    run_why = batched(job["original"], v["path"], v["batch"])
+                else:
+                    run_why = outcome(v["path"], sets)
                 rows.append({
                     "test": job["test"],
                     "transform": v["transform"],
                     "check": check(v["path"]),
-                    "run": outcome(v["path"], sets) if orig_run is None else "not run: the original does not run",
+                    "run": run_why,
                 })
             for r in rows:
                 out.write(json.dumps(r) + "\n")

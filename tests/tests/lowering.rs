@@ -744,6 +744,29 @@ fn change_batch_size_changes_the_batch_and_nothing_else() {
     assert_eq!(values(&m, "batch_first"), [5.0, 6.0]);
     assert_eq!(values(&m, "flat"), [-1.0]);
     assert_eq!(values(&m, "other"), [3.0, 2.0]);
+
+    // A target shape a caller may override (an initializer that is also an input, as in
+    // IR 3 models) is no constant to change: the new batch would break the Reshape, so the
+    // transform fails, saying what to run, instead of handing back a model that does not
+    // run (7 of the 9 light zoo models did).
+    let mut m = model(
+        &[("x", &[1, 4, 2]), ("target", &[2])],
+        &[("y", &[1, 8])],
+        &[],
+        vec![Node::new("Reshape", ["x", "target"], ["y"]).with_name("flatten")],
+    );
+    m.graph.inputs[1] = ValueInfo::tensor("target", ElemType::Int64, &[2]);
+    *m.graph.initializers = vec![Tensor::from_i64("target", &[2], &[1, 8])];
+    let err = change(2, &[])
+        .apply(&mut m, &mut TransformContext::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a batch of 2 breaks node 'flatten'"), "{err}");
+    assert!(err.contains("run RemoveStaticGraphInputs first"), "{err}");
+    assert_eq!(first(&m.graph.inputs[0]), 1, "the model is as it was");
+    apply(&RemoveStaticGraphInputs, &mut m);
+    assert!(apply(&change(2, &[]), &mut m).0);
+    assert_eq!(values(&m, "target"), [2.0, 8.0]);
 }
 
 /// `Pad`'s attributes become inputs (zero pads when only `value` is given, since

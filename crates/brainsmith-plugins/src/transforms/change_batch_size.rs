@@ -2,6 +2,7 @@
 
 use brainsmith_core::ir::{Dim, ElemType, Tensor, ValueType};
 use brainsmith_core::prelude::*;
+use brainsmith_core::suggest::shorten;
 use rustc_hash::FxHashSet;
 
 use super::InferShapes;
@@ -15,7 +16,10 @@ use super::rewrite::Rewriter;
 /// whose first dimension was the old batch size; the first entry of every `Reshape` target
 /// shape that is a constant starting with the old batch size. Then the intermediate
 /// shapes, which held the old batch size, are inferred again, and so are output batch
-/// dimensions that were symbolic.
+/// dimensions that were symbolic. Where that inference fails at the new batch on a node
+/// it could infer before (a `Reshape` whose target is an initializer listed as a graph
+/// input, which a caller may override and so is not changed), the transform fails,
+/// naming the node and what to run, and leaves the model as it was.
 ///
 /// Where qonnx 1.0 goes wrong, this does not: qonnx changes only the first input (a
 /// squeezenet that lists its weights as inputs gets a bias resized; an attention model's
@@ -60,6 +64,10 @@ impl Transform for ChangeBatchSize {
     fn apply(&self, model: &mut Model, ctx: &mut TransformContext) -> Result<bool, PluginError> {
         let new = self.batch_size;
         at_least_one(&new).map_err(|e| PluginError::new(format!("`batch_size`: {e}")))?;
+        // What shape inference already could not tell before the change is not the
+        // change's doing; anything else it cannot tell afterwards is, and fails it.
+        let before = model.clone();
+        let unsettled_before = unsettled(&mut before.clone());
         let graph = &mut model.graph;
         let initializers: FxHashSet<&str> = graph.initializers.iter().map(|t| t.name()).collect();
         let data: Vec<usize> = (0..graph.inputs.len())
@@ -151,7 +159,26 @@ impl Transform for ChangeBatchSize {
         if changed {
             // Every recorded intermediate shape may hold the old batch size.
             graph.value_info.clear();
-            InferShapes.apply(model, ctx)?;
+            let mut inferred = TransformContext::default();
+            InferShapes.apply(model, &mut inferred)?;
+            if let Some(d) = inferred
+                .diagnostics()
+                .iter()
+                .find(|d| !unsettled_before.contains(&d.node))
+            {
+                let err = PluginError::new(format!(
+                    "a batch of {new} breaks node '{}': {}{}",
+                    shorten(&d.node, 80),
+                    d.message,
+                    overridable_target(model, &d.node)
+                ));
+                // Failed, the model is as it was (not only under the executor).
+                *model = before;
+                return Err(err);
+            }
+            for d in inferred.diagnostics() {
+                ctx.warn(d.node.clone(), d.message.clone());
+            }
             // What inference could not tell (a shape computed at run time) is taken for
             // the batch, as it was symbolic.
             for k in symbolic {
@@ -163,6 +190,37 @@ impl Transform for ChangeBatchSize {
             }
         }
         Ok(changed)
+    }
+}
+
+/// The nodes shape inference reports a problem with.
+fn unsettled(model: &mut Model) -> FxHashSet<String> {
+    let mut ctx = TransformContext::default();
+    let _ = InferShapes.apply(model, &mut ctx);
+    ctx.diagnostics().iter().map(|d| d.node.clone()).collect()
+}
+
+/// Why a `Reshape` called `node` kept its target, when the target is an initializer that
+/// is also a graph input (a caller may override it, so it is no constant to change).
+fn overridable_target(model: &Model, node: &str) -> String {
+    let graph = &model.graph;
+    let target = graph
+        .nodes
+        .iter()
+        .find(|n| n.name == node && n.op_type == "Reshape")
+        .and_then(|n| n.inputs.get(1));
+    match target {
+        Some(t)
+            if graph.inputs.iter().any(|i| i.name == *t)
+                && graph.initializers.iter().any(|i| i.name() == t) =>
+        {
+            format!(
+                "; its target shape '{}' is an initializer listed as a graph input, which a \
+                 caller may override, so it was not changed: run RemoveStaticGraphInputs first",
+                shorten(t, 80)
+            )
+        }
+        _ => String::new(),
     }
 }
 
