@@ -37,6 +37,7 @@ const TRANSFORMS: &[&str] = &[
     "RemoveUnusedTensors",
     "SortCommutativeInputsInitializerLast",
     "SortGraph",
+    "Tidy",
     "DoubleToSingleFloat",
     "BatchNormToAffine",
     "ConvertDivToMul",

@@ -47,6 +47,7 @@ mod rewrite;
 mod set_folding;
 mod sort_commutative_inputs;
 pub(crate) mod sort_graph;
+mod tidy;
 
 pub use absorb_affine_into_multithreshold::AbsorbAffineIntoMultiThreshold;
 pub use absorb_consecutive_transposes::AbsorbConsecutiveTransposes;
@@ -93,6 +94,7 @@ pub use remove_unused_tensors::RemoveUnusedTensors;
 pub use set_folding::{ApplyFoldingConfig, SetFolding};
 pub use sort_commutative_inputs::SortCommutativeInputsInitializerLast;
 pub use sort_graph::SortGraph;
+pub use tidy::Tidy;
 
 #[cfg(test)]
 mod tests {
