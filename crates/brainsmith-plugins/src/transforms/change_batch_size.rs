@@ -157,8 +157,22 @@ impl Transform for ChangeBatchSize {
             rewriter.finish();
         }
         if changed {
-            // Every recorded intermediate shape may hold the old batch size.
+            // Every recorded intermediate shape may hold the old batch size, and so may an
+            // output's other dimensions (a flatten's): inference tells them anew, and a
+            // dimension it cannot tell keeps what was declared.
             graph.value_info.clear();
+            let declared: Vec<Option<Vec<Dim>>> = graph
+                .outputs
+                .iter_mut()
+                .map(|v| match &mut v.ty {
+                    Some(ValueType::Tensor(t)) => t.shape.as_mut().map(|shape| {
+                        let dims = shape.clone();
+                        shape.iter_mut().for_each(|d| *d = Dim::Unknown);
+                        dims
+                    }),
+                    _ => None,
+                })
+                .collect();
             let mut inferred = TransformContext::default();
             InferShapes.apply(model, &mut inferred)?;
             if let Some(d) = inferred
@@ -178,6 +192,20 @@ impl Transform for ChangeBatchSize {
             }
             for d in inferred.diagnostics() {
                 ctx.warn(d.node.clone(), d.message.clone());
+            }
+            for (v, dims) in model.graph.outputs.iter_mut().zip(declared) {
+                if let (Some(ValueType::Tensor(t)), Some(dims)) = (&mut v.ty, dims) {
+                    match &mut t.shape {
+                        Some(shape) if shape.len() == dims.len() => {
+                            for (d, old) in shape.iter_mut().zip(dims) {
+                                if *d == Dim::Unknown {
+                                    *d = old;
+                                }
+                            }
+                        }
+                        shape => *shape = Some(dims),
+                    }
+                }
             }
             // What inference could not tell (a shape computed at run time) is taken for
             // the batch, as it was symbolic.
