@@ -536,7 +536,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let _ = writeln!(
         s,
-        "Loading and saving the model are excluded on both sides; qonnx's time includes the copy of the model \
+        "In the tables of the transforms, loading and saving the model are excluded on both sides (the whole \
+         command's table has them); qonnx's time includes the copy of the model \
          it makes for every transform and the cleanup it runs after each, as it applies them.\n\n- **Cold**: \
          ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release, with its \
          mimalloc allocator), a fresh process per run, the time of the transforms as it reports them (each \
