@@ -633,13 +633,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let _ = writeln!(
         s,
-        "\n## Reproduce\n\n```sh\napt-get install valgrind   # instruction counts\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {} --light all\n```",
+        "\n## Reproduce\n\n```sh\napt-get install valgrind   # instruction counts\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {} --light {}\n```",
         o.runs,
         o.chains
             .iter()
             .map(usize::to_string)
             .collect::<Vec<_>>()
-            .join(",")
+            .join(","),
+        o.light
+            .as_ref()
+            .map_or("all".to_owned(), |l| if l.is_empty() {
+                "none".to_owned()
+            } else {
+                l.join(",")
+            })
     );
     ensure_file_contents(
         &root.join("BENCHMARKS-transforms.md"),
