@@ -25,6 +25,9 @@ struct Options {
     chains: Vec<usize>,
     oracle_chain_max: usize,
     python: PathBuf,
+    /// Which of the `onnx` package's light models to add to the whole command's table
+    /// (`light_<name>.onnx`); `None`: all.
+    light: Option<Vec<String>>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -35,6 +38,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         python: std::env::var_os("BRAINSMITH_ORACLE_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/tmp/oracle-venv/bin/python")),
+        light: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -53,6 +57,13 @@ fn options(args: &[String]) -> Result<Options, String> {
                     .map_err(|e| format!("--oracle-chain-max: {e}"))?
             }
             "--python" => o.python = PathBuf::from(value()?),
+            "--light" => {
+                o.light = match value()?.as_str() {
+                    "all" => None,
+                    "none" => Some(Vec::new()),
+                    list => Some(list.split(',').map(|s| s.trim().to_owned()).collect()),
+                }
+            }
             other => return Err(format!("unknown option {other}; see `cargo xtask`")),
         }
     }
@@ -119,35 +130,176 @@ pub(crate) fn chain(n: usize) -> Model {
     m
 }
 
-/// Seconds our binary spends in the transforms (best of `runs`), and the node counts.
-fn ours(bin: &Path, model: &Path, out: &Path, runs: usize) -> Result<(f64, u64, u64), String> {
-    let mut best = f64::INFINITY;
-    let mut nodes = (0, 0);
+/// The light models of the `onnx` package's backend test data (the ONNX model zoo's, every
+/// float initializer replaced by a `ConstantOfShape`, so the recipe's `FoldConstants`
+/// materialises the weights), as installed beside the oracle; those `o.light` names.
+fn light_models(o: &Options) -> Result<Vec<PathBuf>, String> {
+    if o.light.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let result = Command::new(&o.python)
+        .args([
+            "-c",
+            "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data', 'light'))",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run the oracle's interpreter: {e}"))?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&result.stdout).trim());
+    let mut models: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("the onnx package's light models ({}): {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = file_name(p);
+            name.ends_with(".onnx")
+                && o.light.as_ref().is_none_or(|wanted| {
+                    wanted
+                        .iter()
+                        .any(|w| name == format!("light_{w}.onnx") || name == *w)
+                })
+        })
+        .collect();
+    models.sort();
+    Ok(models)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// What `runs` fresh `brainsmith transform` processes on one model cost.
+struct Cold {
+    /// The fastest transforms, as the binary reports them.
+    transforms: f64,
+    /// The fastest whole process, from its start to its exit (wall time), and the load,
+    /// transforms and save it reported in that run.
+    whole: f64,
+    parts: [f64; 3],
+    /// The most resident memory a run used at once (bytes; 0 where unknown).
+    peak: u64,
+    /// The output's size (bytes).
+    output: u64,
+    before: u64,
+    after: u64,
+}
+
+/// Runs our binary `runs` times on `model`, a fresh process each, the output removed
+/// before every run (so that no run pays for freeing the last one's file).
+fn ours(bin: &Path, model: &Path, out: &Path, runs: usize) -> Result<Cold, String> {
+    let mut cold = Cold {
+        transforms: f64::INFINITY,
+        whole: f64::INFINITY,
+        parts: [f64::NAN; 3],
+        peak: 0,
+        output: 0,
+        before: 0,
+        after: 0,
+    };
     for _ in 0..runs.max(1) {
-        let result = Command::new(bin)
-            .args(["transform"])
+        let _ = std::fs::remove_file(out);
+        let mut cmd = Command::new(bin);
+        cmd.args(["transform"])
             .arg(model)
             .arg("-o")
             .arg(out)
-            .args(["--apply", RECIPE, "--format", "json"])
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        if !result.status.success() {
+            .args(["--apply", RECIPE, "--format", "json"]);
+        let run = measured(&mut cmd)?;
+        if !run.success {
             return Err(format!(
                 "brainsmith transform {} failed: {}",
                 model.display(),
-                String::from_utf8_lossy(&result.stderr)
+                String::from_utf8_lossy(&run.stderr)
             ));
         }
         let json: serde_json::Value =
-            serde_json::from_slice(&result.stdout).map_err(|e| e.to_string())?;
-        best = best.min(json["transform_seconds"].as_f64().unwrap_or(f64::NAN));
-        nodes = (
-            json["nodes_before"].as_u64().unwrap_or(0),
-            json["nodes_after"].as_u64().unwrap_or(0),
-        );
+            serde_json::from_slice(&run.stdout).map_err(|e| e.to_string())?;
+        let seconds = |key: &str| json[key].as_f64().unwrap_or(f64::NAN);
+        cold.transforms = cold.transforms.min(seconds("transform_seconds"));
+        if run.wall < cold.whole {
+            cold.whole = run.wall;
+            cold.parts = [
+                seconds("load_seconds"),
+                seconds("transform_seconds"),
+                seconds("save_seconds"),
+            ];
+        }
+        cold.peak = cold.peak.max(run.peak);
+        cold.before = json["nodes_before"].as_u64().unwrap_or(0);
+        cold.after = json["nodes_after"].as_u64().unwrap_or(0);
     }
-    Ok((best, nodes.0, nodes.1))
+    cold.output = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(out);
+    Ok(cold)
+}
+
+/// A finished process: its output, its wall time and its peak resident memory.
+struct Measured {
+    success: bool,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Seconds from before the spawn to after the exit.
+    wall: f64,
+    /// Bytes (the kernel's `ru_maxrss`); 0 where unknown.
+    peak: u64,
+}
+
+/// Runs `cmd` to its end; on Linux the exit is collected with `wait4`, which gives the
+/// child's own peak resident memory.
+fn measured(cmd: &mut Command) -> Result<Measured, String> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let errors = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let mut stdout = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_end(&mut stdout);
+    }
+    let (success, peak) = reap(child)?;
+    let wall = start.elapsed().as_secs_f64();
+    let stderr = errors.join().unwrap_or_default();
+    Ok(Measured {
+        success,
+        stdout,
+        stderr,
+        wall,
+        peak,
+    })
+}
+
+/// Waits for `child`: whether it succeeded, and its peak resident memory in bytes.
+#[cfg(target_os = "linux")]
+fn reap(child: std::process::Child) -> Result<(bool, u64), String> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain integers, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `wait4` writes only the two places it is given, both valid and ours. The
+    // child is not waited for through `Child` afterwards (dropping it does not wait).
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if reaped != pid {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+    }
+    let success = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    // Linux counts `ru_maxrss` in KiB.
+    Ok((success, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reap(mut child: std::process::Child) -> Result<(bool, u64), String> {
+    let status = child.wait().map_err(|e| e.to_string())?;
+    Ok((status.success(), 0))
 }
 
 /// Instructions executed inside the transforms' `apply` (valgrind callgrind, which
@@ -172,12 +324,22 @@ struct Theirs {
     first: f64,
     /// The fastest application.
     best: f64,
+    /// The first run's load, first application and save: the whole command, in its
+    /// process.
+    whole: f64,
     nodes: u64,
 }
 
 /// The oracle's times for the recipe on `model`: its first application and its fastest
 /// of up to `max_runs` within about `budget` seconds, and its node count after.
-fn oracle(python: &Path, harness: &Path, model: &Path, budget: f64) -> Result<Theirs, String> {
+fn oracle(
+    python: &Path,
+    harness: &Path,
+    model: &Path,
+    budget: f64,
+    max_runs: usize,
+    out: &Path,
+) -> Result<Theirs, String> {
     let oracle_dir = workspace_root().join("../shared/oracle");
     let result = Command::new(python)
         .arg(harness)
@@ -185,7 +347,8 @@ fn oracle(python: &Path, harness: &Path, model: &Path, budget: f64) -> Result<Th
         .arg(model)
         .arg(RECIPE)
         .arg(budget.to_string())
-        .arg("50")
+        .arg(max_runs.to_string())
+        .arg(out)
         .output()
         .map_err(|e| format!("cannot run the oracle: {e}"))?;
     if !result.status.success() {
@@ -197,6 +360,10 @@ fn oracle(python: &Path, harness: &Path, model: &Path, budget: f64) -> Result<Th
     Ok(Theirs {
         first: json["first"].as_f64().unwrap_or(f64::NAN),
         best: json["best"].as_f64().unwrap_or(f64::NAN),
+        whole: ["load", "first", "save"]
+            .iter()
+            .map(|k| json[k].as_f64().unwrap_or(f64::NAN))
+            .sum(),
         nodes: json["nodes"].as_u64().unwrap_or(0),
     })
 }
@@ -269,8 +436,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !status.success() {
         return Err("cargo build --release failed".into());
     }
-    let bin = root.join("target/release/brainsmith");
-    let scratch = root.join("target/bench-transforms");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_relative() { root.join(t) } else { t })
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/brainsmith");
+    let scratch = target.join("bench-transforms");
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
 
     let mut models: Vec<PathBuf> = std::fs::read_dir(root.join("testdata/models"))
@@ -285,15 +456,38 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let warm = ours_warm(&root, &models)?;
     let mut rows = Vec::new();
     for (model, warm) in models.iter().zip(warm) {
-        let name = model
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = file_name(model);
         eprintln!("{name}...");
-        let (t_ours, before, after) = ours(&bin, model, &scratch.join("ours.onnx"), o.runs)?;
-        let theirs = oracle(&o.python, &harness, model, 3.0);
-        rows.push((name, before, after, t_ours, warm, theirs));
+        let cold = ours(&bin, model, &scratch.join("ours.onnx"), o.runs)?;
+        let theirs = oracle(
+            &o.python,
+            &harness,
+            model,
+            3.0,
+            50,
+            &scratch.join("qonnx.onnx"),
+        );
+        rows.push((name, cold, warm, theirs));
+    }
+    // The weight-heavy models the `onnx` package ships, for the whole command only: the
+    // oracle applies the recipe once (VGG-19 takes it half a minute).
+    let mut light = Vec::new();
+    for model in light_models(&o)? {
+        let name = file_name(&model);
+        if rows.iter().any(|r| r.0 == name) {
+            continue;
+        }
+        eprintln!("{name}...");
+        let cold = ours(&bin, &model, &scratch.join("ours.onnx"), o.runs)?;
+        let theirs = oracle(
+            &o.python,
+            &harness,
+            &model,
+            0.0,
+            1,
+            &scratch.join("qonnx.onnx"),
+        );
+        light.push((name, cold, theirs));
     }
     let mut chains = Vec::new();
     let chain_paths: Vec<PathBuf> = o
@@ -308,10 +502,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let chain_warm = ours_warm(&root, &chain_paths)?;
     for ((&n, path), warm) in o.chains.iter().zip(&chain_paths).zip(chain_warm) {
         eprintln!("chain of {n} nodes...");
-        let (t_ours, before, after) = ours(&bin, path, &scratch.join("ours.onnx"), o.runs)?;
+        let cold = ours(&bin, path, &scratch.join("ours.onnx"), o.runs)?;
         let instructions = transform_instructions(&bin, path, &scratch.join("ours.onnx"))?;
-        let theirs = (n <= o.oracle_chain_max).then(|| oracle(&o.python, &harness, path, 3.0));
-        chains.push((n, before, after, t_ours, warm, instructions, theirs));
+        let theirs = (n <= o.oracle_chain_max).then(|| {
+            oracle(
+                &o.python,
+                &harness,
+                path,
+                3.0,
+                50,
+                &scratch.join("qonnx.onnx"),
+            )
+        });
+        chains.push((
+            n,
+            cold.before,
+            cold.after,
+            cold.transforms,
+            warm,
+            instructions,
+            theirs,
+        ));
     }
 
     let mut s = generated_header("<!--", "cargo xtask bench-transforms");
@@ -325,7 +536,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     );
     let _ = writeln!(
         s,
-        "Loading and saving the model are excluded on both sides; qonnx's time includes the copy of the model \
+        "In the tables of the transforms, loading and saving the model are excluded on both sides (the whole \
+         command's table has them); qonnx's time includes the copy of the model \
          it makes for every transform and the cleanup it runs after each, as it applies them.\n\n- **Cold**: \
          ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (release, with its \
          mimalloc allocator), a fresh process per run, the time of the transforms as it reports them (each \
@@ -344,7 +556,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "| model | nodes | after (ours) | after (qonnx) | ours, cold | qonnx, cold | ratio | ours, warm | qonnx, warm | ratio |"
     );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, before, after, t, warm, theirs) in &rows {
+    for (name, cold, warm, theirs) in &rows {
+        let (before, after, t) = (cold.before, cold.after, &cold.transforms);
         match theirs {
             Ok(q) => {
                 let _ = writeln!(
@@ -375,6 +588,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         s,
         "\nNode counts after the recipe differ where the tests document it (`tests/tests/oracle_cleanup.rs`).\n"
     );
+    whole_command(&mut s, &rows, &light, o.runs);
     let _ = writeln!(s, "## Synthetic chains: time against node count\n");
     let _ = writeln!(
         s,
@@ -419,13 +633,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let _ = writeln!(
         s,
-        "\n## Reproduce\n\n```sh\napt-get install valgrind   # instruction counts\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {}\n```",
+        "\n## Reproduce\n\n```sh\napt-get install valgrind   # instruction counts\npython3 -m venv /tmp/oracle-venv && /tmp/oracle-venv/bin/pip install -r ../shared/oracle/requirements.txt\ncargo xtask bench-transforms --runs {} --chains {} --light {}\n```",
         o.runs,
         o.chains
             .iter()
             .map(usize::to_string)
             .collect::<Vec<_>>()
-            .join(",")
+            .join(","),
+        o.light
+            .as_ref()
+            .map_or("all".to_owned(), |l| if l.is_empty() {
+                "none".to_owned()
+            } else {
+                l.join(",")
+            })
     );
     ensure_file_contents(
         &root.join("BENCHMARKS-transforms.md"),
@@ -435,4 +656,96 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     )?;
     eprintln!("wrote BENCHMARKS-transforms.md");
     Ok(())
+}
+
+/// One row of the whole command's table: a model, our runs, the oracle's.
+type WholeRow<'a> = (&'a str, &'a Cold, &'a Result<Theirs, String>);
+
+/// The section on the whole command: load, transforms and save, ours against qonnx's.
+fn whole_command(
+    s: &mut String,
+    rows: &[(String, Cold, f64, Result<Theirs, String>)],
+    light: &[(String, Cold, Result<Theirs, String>)],
+    runs: usize,
+) {
+    let _ = writeln!(s, "## The whole command\n");
+    let _ = writeln!(
+        s,
+        "What a user waits for. Ours: `brainsmith transform MODEL -o OUT --apply <recipe>`, a fresh process, \
+         its wall time from the spawn to the exit (start, load, transforms, the atomic save with its `fsync`, \
+         exit), best of {runs} runs, with the load, transforms and save it reported in that run; its peak is \
+         the process's peak resident memory (`ru_maxrss`, the most of the runs). qonnx's: the model loaded \
+         (`ModelWrapper`), the recipe applied and the result saved (`model.save`, which does not `fsync`) in \
+         its process, once, timed inside it: the interpreter's start and imports are not counted. The output \
+         is removed before every run on both sides. The `light_*` models are the ONNX model zoo's as the \
+         `onnx` package ships them (`onnx/backend/test/data/light`): every float initializer replaced by a \
+         `ConstantOfShape`, so `FoldConstants` materialises the weights and the output is the full-size \
+         model.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| model | output | ours, whole | load | transforms | save | peak memory | peak / output | qonnx, whole | ratio |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let all: Vec<WholeRow> = rows
+        .iter()
+        .map(|(name, cold, _, theirs)| (name.as_str(), cold, theirs))
+        .chain(
+            light
+                .iter()
+                .map(|(name, cold, theirs)| (name.as_str(), cold, theirs)),
+        )
+        .collect();
+    let mut ratios = Vec::new();
+    for (name, cold, theirs) in &all {
+        let [load, transforms, save] = cold.parts;
+        let (qonnx, ratio) = match theirs {
+            Ok(q) => {
+                ratios.push((q.whole / cold.whole, *name));
+                (fmt_time(q.whole), format!("{:.0}x", q.whole / cold.whole))
+            }
+            Err(why) => (
+                format!(
+                    "fails: {}",
+                    why.chars().take(60).collect::<String>().replace('|', "/")
+                ),
+                "–".to_owned(),
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {} | {} | {} | {:.2} | {qonnx} | {ratio} |",
+            fmt_bytes(cold.output),
+            fmt_time(cold.whole),
+            fmt_time(load),
+            fmt_time(transforms),
+            fmt_time(save),
+            fmt_bytes(cold.peak),
+            cold.peak as f64 / cold.output.max(1) as f64,
+        );
+    }
+    ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
+        let n = ratios.len();
+        let median = if n % 2 == 1 {
+            ratios[n / 2].0
+        } else {
+            (ratios[n / 2 - 1].0 + ratios[n / 2].0) / 2.0
+        };
+        let _ = writeln!(
+            s,
+            "\n**Median ratio of the whole command: {median:.0}x** over the {n} models qonnx runs \
+             (lowest {:.0}x, {}; highest {:.0}x, {}).\n",
+            low.0, low.1, high.0, high.1
+        );
+    }
+}
+
+/// A size in bytes, KiB or MiB.
+fn fmt_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / (1 << 10) as f64),
+        n => format!("{n} B"),
+    }
 }

@@ -29,7 +29,10 @@ commands:
   bench-gen N [N ...]                    write throwaway crates with N plugins (ours, linkme, inventory, Python)
   bench [--sizes 0,100,1000,10000] [--runs R]  measure them all and write BENCHMARKS.md
   bench-transforms [--runs R] [--chains 100,1000,10000,100000] [--oracle-chain-max N] [--python PATH]
-                                         the cleanup recipe, ours against the qonnx oracle; writes BENCHMARKS-transforms.md
+                   [--light all|none|bvlc_alexnet,vgg19,...]
+                                         the cleanup recipe, ours against the qonnx oracle, the transforms and
+                                         the whole command (with the onnx package's light models); writes
+                                         BENCHMARKS-transforms.md
   bench-hw [--runs R] [--finn-runs R] [--finn-python PATH]
                                          FINN's flow to hardware sources, ours against finn-plus; writes BENCHMARKS-hw.md
   fuzz [--target T]... [--seconds N | --iterations K] [--seed S]

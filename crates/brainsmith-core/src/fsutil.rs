@@ -84,6 +84,9 @@ fn size(limit: u64) -> String {
     }
 }
 
+/// The buffer between [`write_atomic_with`]'s writer and the temporary file.
+const WRITE_BUFFER: usize = 64 << 10;
+
 /// How many symlinks in a row are followed before giving up (Linux's own limit).
 const MAX_SYMLINKS: usize = 40;
 
@@ -92,6 +95,18 @@ const MAX_SYMLINKS: usize = 40;
 /// finally points to when it is a symlink; see [`output_target`] for what is refused. On
 /// any error the temporary file is removed and the destination is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] for content that is written piece by piece rather than held whole:
+/// `write` writes it into the temporary file (through a buffer; a write of at least the
+/// buffer's size goes to the file directly), which is then flushed, synced and renamed
+/// over the destination. An error from `write` leaves the destination untouched, as any
+/// other does.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let target = output_target(path)?;
     let dir = target
         .parent()
@@ -113,7 +128,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let mut tmp = builder.tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    let mut file = std::io::BufWriter::with_capacity(WRITE_BUFFER, tmp.as_file_mut());
+    write(&mut file)?;
+    file.flush()?;
+    drop(file);
     tmp.as_file().sync_all()?;
     // Dropping the `NamedTempFile` inside the error removes the temporary file.
     tmp.persist(&target).map_err(|e| e.error)?;
@@ -297,6 +315,38 @@ mod tests {
         let err = read_input(&fifo, 1000, "a test").unwrap_err().to_string();
         assert!(err.contains("more than 1000 bytes"), "{err}");
         drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_destination_and_no_temporary_file() {
+        let dir = scratch("failed");
+        let out = dir.join("out");
+        std::fs::write(&out, b"before").unwrap();
+        let err = write_atomic_with(&out, |file| {
+            // More than the buffer, so part of it reaches the temporary file.
+            file.write_all(&vec![7; 3 * WRITE_BUFFER])?;
+            Err(Error::other("the encoder failed"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "the encoder failed");
+        assert_eq!(std::fs::read(&out).unwrap(), b"before");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
+        // Written in many steps of every size, the content arrives whole.
+        let bytes: Vec<u8> = (0..(WRITE_BUFFER * 20 + 12345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        write_atomic_with(&out, |file| {
+            for part in bytes.chunks(WRITE_BUFFER * 3 / 2 + 1) {
+                file.write_all(&part[..1])?;
+                file.write_all(&part[1..])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert!(std::fs::read(&out).unwrap() == bytes);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

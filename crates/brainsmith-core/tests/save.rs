@@ -184,3 +184,33 @@ fn another_users_symlink_in_a_shared_directory_is_not_followed() {
     model().save(&link).unwrap();
     assert!(std::fs::read(&victim).unwrap().len() > 8);
 }
+
+/// Weights larger than the save's buffers go to the file whole and in order: the file is what `encode` gives, and no temporary file is left.
+#[test]
+fn a_model_with_large_weights_is_written_whole() {
+    use brainsmith_core::ir::{ElemType, Tensor};
+    let dir = scratch("large");
+    let mut model = model();
+    for (i, len) in [(1usize << 20) * 9 + 3, 5, 1 << 16, (1 << 20) * 17]
+        .into_iter()
+        .enumerate()
+    {
+        let raw: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+        model.graph.initializers.push(Tensor::from_raw(
+            &format!("big{i}"),
+            ElemType::Uint8,
+            &[len as i64],
+            raw,
+        ));
+    }
+    let out = dir.join("out.onnx");
+    std::fs::write(&out, b"old").unwrap();
+    model.save(&out).unwrap();
+    assert!(std::fs::read(&out).unwrap() == model.encode());
+    assert_eq!(Model::load(&out).unwrap(), model);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["out.onnx"]);
+}

@@ -8,7 +8,7 @@ use super::graph::Graph;
 use super::io::ModelError;
 use super::presence::Presence;
 use super::proto;
-use super::wire::UnknownFields;
+use super::wire::{UnknownFields, WriteBuf};
 
 const IR_VERSION: u16 = 0;
 const PRODUCER_NAME: u16 = 1;
@@ -93,7 +93,7 @@ impl Model {
 
     /// Encodes the model as an ONNX `ModelProto`.
     pub fn encode(&self) -> Vec<u8> {
-        self.clone().into_proto().encode_to_vec()
+        self.to_proto().encode_to_vec()
     }
 
     /// Writes the model to `path` atomically: the bytes go to a temporary file in the same
@@ -103,13 +103,26 @@ impl Model {
     /// stays. A `path` that exists and is not a regular file (a directory, a FIFO, a device,
     /// a socket) is refused, as is another user's symlink in a sticky, world-writable
     /// directory such as `/tmp` (which the kernel would not follow either).
+    ///
+    /// The encoding goes straight into the temporary file; it is never held whole in
+    /// memory, and no weight stored as `raw_data` is copied on the way.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
-        crate::fsutil::write_atomic(path.as_ref(), &self.encode()).map_err(|source| {
-            ModelError::Io {
-                path: path.as_ref().to_owned(),
-                source,
-            }
+        let proto = self.to_proto();
+        crate::fsutil::write_atomic_with(path.as_ref(), |file| {
+            let mut out = WriteBuf::new(file);
+            proto.encode_raw(&mut out);
+            out.finish().map(drop)
         })
+        .map_err(|source| ModelError::Io {
+            path: path.as_ref().to_owned(),
+            source,
+        })
+    }
+
+    /// The protobuf message, the model copied: a tensor's `raw_data` is shared, not
+    /// copied (values stored in the typed fields, `float_data` and the like, are).
+    fn to_proto(&self) -> proto::ModelProto {
+        self.clone().into_proto()
     }
 
     /// The version of the operator set `domain` (`""` or `"ai.onnx"` for the default one).

@@ -213,3 +213,199 @@ macro_rules! messages {
     )*};
 }
 pub(crate) use messages;
+
+/// How much [`WriteBuf`] gathers before it writes: the keys, lengths and small fields of
+/// many messages. A slice at least this long (a weight's `raw_data`) skips it.
+const WRITE_CHUNK: usize = 64 << 10;
+
+/// A [`BufMut`] that encodes straight into a writer (the save's temporary file), so that
+/// no encoding of the whole model is ever held in memory: small fields are gathered in a
+/// fixed buffer, and a slice of at least [`WRITE_CHUNK`] bytes (a weight's `raw_data`,
+/// which prost hands over whole through [`BufMut::put`]) goes to the writer as it is,
+/// without being copied. prost computes every message's length before writing it
+/// (`encoded_len`), so nothing is written twice or patched afterwards.
+///
+/// `BufMut` cannot fail, so the first error is kept, everything after it dropped, and
+/// [`WriteBuf::finish`] returns it.
+pub(crate) struct WriteBuf<W: std::io::Write> {
+    out: W,
+    buf: Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> WriteBuf<W> {
+    pub(crate) fn new(out: W) -> Self {
+        Self::with_chunk(out, WRITE_CHUNK)
+    }
+
+    fn with_chunk(out: W, chunk: usize) -> Self {
+        WriteBuf {
+            out,
+            buf: Vec::with_capacity(chunk.max(1)),
+            error: None,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(bytes)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn flush_buf(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        self.write(&buf);
+        self.buf = buf;
+        self.buf.clear();
+    }
+
+    /// Writes what is still gathered and flushes the writer; the first error, if any.
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
+        self.flush_buf();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush().map(|()| self.out),
+        }
+    }
+}
+
+// SAFETY: `chunk_mut` hands out only the buffer's spare capacity (never empty: a full
+// buffer is written out first), and `advance_mut` extends the buffer's length over bytes
+// the caller initialised in that spare capacity, as the trait requires of it.
+unsafe impl<W: std::io::Write> BufMut for WriteBuf<W> {
+    fn remaining_mut(&self) -> usize {
+        // A writer has no end; `Vec`'s own bound.
+        isize::MAX as usize - self.buf.len()
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        let len = self.buf.len() + cnt;
+        assert!(len <= self.buf.capacity(), "advanced past the chunk given");
+        // SAFETY: the caller initialised `cnt` bytes of the spare capacity `chunk_mut`
+        // returned, and the assertion keeps the length within the capacity.
+        unsafe { self.buf.set_len(len) }
+    }
+
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        if self.buf.len() == self.buf.capacity() {
+            self.flush_buf();
+        }
+        bytes::buf::UninitSlice::uninit(self.buf.spare_capacity_mut())
+    }
+
+    fn put_slice(&mut self, src: &[u8]) {
+        if src.len() > self.buf.capacity() - self.buf.len() {
+            self.flush_buf();
+        }
+        if src.len() >= self.buf.capacity() {
+            self.write(src);
+        } else {
+            self.buf.extend_from_slice(src);
+        }
+    }
+
+    fn put<T: Buf>(&mut self, mut src: T)
+    where
+        Self: Sized,
+    {
+        while src.has_remaining() {
+            let chunk = src.chunk();
+            let len = chunk.len();
+            self.put_slice(chunk);
+            src.advance(len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::WriteBuf;
+    use crate::ir::proto;
+
+    /// A model whose tensors hold raw data of many sizes around the chunk's, and typed
+    /// values.
+    fn message() -> proto::ModelProto {
+        let tensor = |name: &str, len: usize| proto::TensorProto {
+            name: Some(name.to_owned()),
+            dims: vec![len as i64],
+            data_type: Some(2),
+            raw_data: Some((0..len).map(|i| i as u8).collect::<Vec<_>>().into()),
+            ..Default::default()
+        };
+        let mut graph = proto::GraphProto {
+            name: Some("g".into()),
+            ..Default::default()
+        };
+        for (i, len) in [0, 1, 6, 7, 8, 13, 64, 1000, 70_000]
+            .into_iter()
+            .enumerate()
+        {
+            graph.initializer.push(tensor(&format!("w{i}"), len));
+        }
+        graph.initializer.push(proto::TensorProto {
+            name: Some("typed".into()),
+            dims: vec![3],
+            data_type: Some(1),
+            float_data: vec![1.0, -2.5, 3.25],
+            ..Default::default()
+        });
+        proto::ModelProto {
+            ir_version: Some(8),
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn writes_what_prost_encodes_whatever_the_chunk() {
+        let m = message();
+        let expected = m.encode_to_vec();
+        for chunk in [1, 2, 7, 64, 4096, super::WRITE_CHUNK] {
+            let mut out = WriteBuf::with_chunk(Vec::new(), chunk);
+            m.encode_raw(&mut out);
+            assert!(out.finish().unwrap() == expected, "chunk of {chunk} bytes");
+        }
+    }
+
+    /// A writer that takes `room` bytes, then fails.
+    struct Full {
+        room: usize,
+        calls_after: usize,
+    }
+
+    impl std::io::Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                self.calls_after += 1;
+                return Err(std::io::Error::other("disk full"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_first_error_is_kept_and_nothing_is_written_after_it() {
+        let m = message();
+        let mut out = WriteBuf::with_chunk(
+            Full {
+                room: 1000,
+                calls_after: 0,
+            },
+            64,
+        );
+        m.encode_raw(&mut out);
+        assert_eq!(out.error.as_ref().unwrap().to_string(), "disk full");
+        assert_eq!(out.out.calls_after, 1);
+        assert_eq!(out.finish().err().unwrap().to_string(), "disk full");
+    }
+}
