@@ -92,6 +92,16 @@ impl<'a> Ctx<'a> {
         Ok(dims)
     }
 
+    /// The shape of input `i` when known: `None` when the input is typed but its shape is
+    /// not (a tensor computed with a shape the model leaves open); an error as
+    /// [`Ctx::shape`] otherwise.
+    pub(crate) fn shape_if_known(&self, i: usize) -> Result<Option<&'a [Dim]>, String> {
+        if self.input(i)?.shape.is_none() {
+            return Ok(None);
+        }
+        self.shape(i).map(Some)
+    }
+
     /// Whether optional input `i` is given.
     pub(crate) fn has_input(&self, i: usize) -> bool {
         self.node.inputs.get(i).is_some_and(|n| !n.is_empty())
@@ -201,6 +211,15 @@ pub(crate) fn typed(elem_type: i32, dims: Vec<Dim>) -> TensorType {
     TensorType {
         elem_type,
         shape: Some(dims),
+    }
+}
+
+/// A tensor type of rank `rank` with every dimension unknown, or of unknown rank: what a
+/// rule gives where the model computes a shape at run time.
+pub(crate) fn open(elem_type: i32, rank: Option<usize>) -> TensorType {
+    TensorType {
+        elem_type,
+        shape: rank.map(|r| vec![Dim::Unknown; r]),
     }
 }
 
@@ -406,6 +425,12 @@ pub(crate) const INT64: i32 = ElemType::Int64 as i32;
 pub(crate) const BOOL: i32 = ElemType::Bool as i32;
 /// The element type `ElemType::Float` as stored in a [`TensorType`].
 pub(crate) const FLOAT: i32 = ElemType::Float as i32;
+/// The element type `ElemType::Uint8` as stored in a [`TensorType`].
+pub(crate) const UINT8: i32 = ElemType::Uint8 as i32;
+/// The element type `ElemType::Int32` as stored in a [`TensorType`].
+pub(crate) const INT32: i32 = ElemType::Int32 as i32;
+/// The element type `ElemType::String` as stored in a [`TensorType`].
+pub(crate) const STRING: i32 = ElemType::String as i32;
 
 pub(crate) fn attr_int(cx: &Ctx<'_>, name: &str, default: i64) -> i64 {
     cx.node.attr_int(name).unwrap_or(default)
