@@ -618,35 +618,83 @@ fn depth_to_space(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
 
 fn resize(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
-    let dims = cx.shape(0)?;
     let op_upsample = cx.node.op_type == "Upsample";
     let (scales_at, sizes_at) = if op_upsample || cx.opset < 11 {
         (1, usize::MAX)
     } else {
         (2, 3)
     };
+    let Some(dims) = cx.shape_if_known(0)? else {
+        return Ok(vec![open(elem(x), None)]);
+    };
+    // Opset 18's `axes`: sizes and scales for those axes only.
+    let axes: Vec<usize> = match attr_ints(cx, "axes").filter(|_| cx.opset >= 18) {
+        Some(axes) => axes
+            .iter()
+            .map(|&a| axis(a, dims.len(), "axis"))
+            .collect::<Result<_, _>>()?,
+        None => (0..dims.len()).collect(),
+    };
+    let mut out = dims.to_vec();
     if sizes_at != usize::MAX && cx.has_input(sizes_at) {
-        let sizes = cx.required_ints(sizes_at, "sizes")?;
-        if sizes.len() != dims.len() {
-            return Err("sizes and the input rank differ".into());
+        let Some(sizes) = cx.const_ints(sizes_at)? else {
+            // Sizes computed at run time.
+            for &a in &axes {
+                out[a] = Dim::Unknown;
+            }
+            return Ok(vec![typed(elem(x), out)]);
+        };
+        if sizes.len() != axes.len() {
+            return Err("sizes and the axes they size differ in length".into());
         }
-        return Ok(vec![known(elem(x), &sizes)]);
+        // `not_larger` and `not_smaller` scale every axis by one factor, the smallest
+        // (largest) of the ratios asked for, each size then rounded.
+        let policy = cx
+            .node
+            .attr_str("keep_aspect_ratio_policy")
+            .unwrap_or("stretch");
+        let ratios: Option<Vec<f64>> = axes
+            .iter()
+            .zip(&sizes)
+            .map(|(&a, &size)| dim_value(&dims[a]).map(|v| size as f64 / v as f64))
+            .collect();
+        let scale = match (policy, ratios) {
+            ("not_larger", Some(r)) => Some(r.iter().copied().fold(f64::INFINITY, f64::min)),
+            ("not_smaller", Some(r)) => Some(r.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            _ => None,
+        };
+        for (&a, &size) in axes.iter().zip(&sizes) {
+            out[a] = match (policy, scale, dim_value(&dims[a])) {
+                ("stretch", ..) => Dim::Value(size),
+                (_, Some(scale), Some(v)) => Dim::Value((scale * v as f64).round() as i64),
+                _ => Dim::Unknown,
+            };
+        }
+        return Ok(vec![typed(elem(x), out)]);
+    }
+    let from_attribute = op_upsample && cx.opset < 9;
+    if !cx.has_input(scales_at) && !from_attribute {
+        return Err("it has neither scales nor sizes".into());
     }
     let scales = match cx.const_floats(scales_at)? {
         Some(s) if !s.is_empty() => s,
         Some(_) | None if op_upsample && cx.opset < 9 => attr_floats(cx, "scales")?,
-        _ => return Err("its scales are not a constant".into()),
+        Some(_) => return Err("its scales are empty and it has no sizes".into()),
+        None => {
+            // Scales computed at run time.
+            for &a in &axes {
+                out[a] = Dim::Unknown;
+            }
+            return Ok(vec![typed(elem(x), out)]);
+        }
     };
-    if scales.len() != dims.len() {
-        return Err("scales and the input rank differ".into());
+    if scales.len() != axes.len() {
+        return Err("scales and the axes they scale differ in length".into());
     }
-    let out = dims
-        .iter()
-        .zip(&scales)
-        .map(|(d, s)| {
-            dim_value(d).map_or(Dim::Unknown, |v| Dim::Value((v as f64 * s).floor() as i64))
-        })
-        .collect();
+    for (&a, s) in axes.iter().zip(&scales) {
+        out[a] =
+            dim_value(&dims[a]).map_or(Dim::Unknown, |v| Dim::Value((v as f64 * s).floor() as i64));
+    }
     Ok(vec![typed(elem(x), out)])
 }
 

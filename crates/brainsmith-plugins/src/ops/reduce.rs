@@ -1,10 +1,12 @@
-//! Reductions: the `Reduce*` family, `ArgMax`/`ArgMin` and `TopK`.
+//! Reductions: the `Reduce*` family, `ArgMax`/`ArgMin`, `TopK`, the losses
+//! (`NegativeLogLikelihoodLoss`, `SoftmaxCrossEntropyLoss`), `NonMaxSuppression` and
+//! `TfIdfVectorizer`.
 
 use super::Domain::Onnx;
 use super::movement::{axes_input, axes_of};
 use super::{Entry, What};
 use crate::eval::{Array, Run, Values, axis_in, count, strides};
-use crate::shapes::{Ctx, INT64, attr_int, axis, elem, open, typed};
+use crate::shapes::{Ctx, FLOAT, INT64, attr_int, axis, elem, open, show, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
 /// What this family registers into the op table (static data: building the table
@@ -34,6 +36,11 @@ pub(super) const ENTRIES: &[Entry] = &[
         domain: Onnx,
         ops: &["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"],
         what: What::Shape(loss),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["TfIdfVectorizer"],
+        what: What::Shape(tf_idf_vectorizer),
     },
     Entry {
         domain: Onnx,
@@ -153,6 +160,26 @@ fn loss(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         }
     };
     Ok(vec![loss, scores.clone()])
+}
+
+/// `TfIdfVectorizer`: the last axis (`[C]` or `[N, C]`) reduced to one count per n-gram,
+/// as many as the largest of `ngram_indexes` plus one, as floats.
+fn tf_idf_vectorizer(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let indexes = cx
+        .node
+        .attr_ints("ngram_indexes")
+        .ok_or("it has no `ngram_indexes`")?;
+    let width = match indexes.iter().max() {
+        Some(&m) if (0..i64::MAX).contains(&m) => Dim::Value(m + 1),
+        Some(&m) => return Err(format!("n-gram index {m} is out of range")),
+        None => Dim::Value(0),
+    };
+    let out = match cx.shape(0)? {
+        [_] => vec![width],
+        [n, _] => vec![n.clone(), width],
+        dims => return Err(format!("input {} is neither [C] nor [N, C]", show(dims))),
+    };
+    Ok(vec![typed(FLOAT, out)])
 }
 
 /// `NonMaxSuppression`: `[selected, 3]` indices, as many as the boxes kept at run time.

@@ -241,6 +241,32 @@ fn constants(graph: &Graph) -> FxHashMap<&str, &Tensor> {
     out
 }
 
+/// The values of `Constant` nodes that list them in an attribute (`value_ints`,
+/// `value_int`, `value_floats`, `value_float`) rather than hold a tensor: axes and shapes
+/// written that way are as constant as an initializer.
+fn listed_constants(graph: &Graph) -> FxHashMap<String, Tensor> {
+    let mut out = FxHashMap::default();
+    for node in graph.nodes.iter() {
+        if node.op_type != "Constant" || !node.is_onnx() {
+            continue;
+        }
+        let (Some(name), Some(a)) = (node.outputs.first(), node.attributes.first()) else {
+            continue;
+        };
+        let t = match (a.name.as_str(), &a.value) {
+            ("value_int", AttributeValue::Int(v)) => Tensor::from_i64(name, &[], &[*v]),
+            ("value_ints", AttributeValue::Ints(v)) => Tensor::from_i64(name, &[v.len() as i64], v),
+            ("value_float", AttributeValue::Float(v)) => Tensor::from_f32(name, &[], &[*v]),
+            ("value_floats", AttributeValue::Floats(v)) => {
+                Tensor::from_f32(name, &[v.len() as i64], v)
+            }
+            _ => continue,
+        };
+        out.insert(name.clone(), t);
+    }
+    out
+}
+
 /// Inference node by node, for callers that learn constant values as they go
 /// (`FoldConstants` folds a node, then the nodes after it see its value).
 pub struct Engine<'g> {
@@ -275,7 +301,7 @@ impl<'g> Engine<'g> {
             opset,
             types,
             consts: constants(graph),
-            learned: FxHashMap::default(),
+            learned: listed_constants(graph),
         }
     }
 
