@@ -114,6 +114,10 @@ fn our_types(model: &mut Model) -> HashMap<String, Signature> {
 }
 
 #[test]
+#[cfg_attr(
+    not(oracle),
+    ignore = "needs the oracle's venv with onnx: set BRAINSMITH_ORACLE_PYTHON"
+)]
 fn infer_shapes_types_every_tensor_onnx_types_on_the_backend_suite() {
     let Some(python) = backend_suite_python("the shape coverage of the ONNX backend suite") else {
         return;
@@ -181,9 +185,12 @@ fn infer_shapes_types_every_tensor_onnx_types_on_the_backend_suite() {
                 let mine = ours.get(output);
                 untyped |= mine.is_none_or(|s| s.1.is_none());
                 if let Some(why) = row.types.get(output).and_then(|t| difference(mine, t)) {
-                    entry
-                        .2
-                        .push(format!("{name}: `{output}` (node `{}`) {why}", node.name));
+                    let at = if node.name.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (node `{}`)", node.name)
+                    };
+                    entry.2.push(format!("{name}: `{output}`{at} {why}"));
                     tainted.insert(output);
                 }
             }

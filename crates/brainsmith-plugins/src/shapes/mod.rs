@@ -862,6 +862,42 @@ mod tests {
         );
     }
 
+    /// `ConvTranspose` by its formula and by `output_shape`; shapes the model computes at
+    /// run time keep their rank; a `Constant` written with `value_ints` is a constant.
+    #[test]
+    fn transposed_convolution_and_shapes_computed_at_run_time() {
+        let mut g = graph(
+            vec![
+                // [1, 3, 32, 32] with weights [3, 4, 3, 3], group 2: 8 channels,
+                // 2 * 31 + 1 + 3 - 2 = 64.
+                Node::new("ConvTranspose", ["x", "w"], ["t"])
+                    .with_attribute("group", AttributeValue::Int(2))
+                    .with_attribute("strides", AttributeValue::Ints(vec![2, 2]))
+                    .with_attribute("pads", AttributeValue::Ints(vec![1, 1, 1, 1]))
+                    .with_attribute("output_padding", AttributeValue::Ints(vec![1, 0])),
+                Node::new("ConvTranspose", ["x", "w"], ["o"])
+                    .with_attribute("output_shape", AttributeValue::Ints(vec![65, 66])),
+                Node::new("ReduceSum", ["x", "axes"], ["r"]),
+                Node::new("ReduceSum", ["x", "axes"], ["flat"])
+                    .with_attribute("keepdims", AttributeValue::Int(0)),
+                Node::new("Constant", Vec::<String>::new(), ["target"])
+                    .with_attribute("value_ints", AttributeValue::Ints(vec![3, -1])),
+                Node::new("Reshape", ["x", "target"], ["reshaped"]),
+            ],
+            vec![Tensor::from_f32("w", &[3, 4, 3, 3], &[0.0; 108])],
+        );
+        g.inputs
+            .push(ValueInfo::tensor("axes", ElemType::Int64, &[2]));
+        let inference = infer(&g, 18);
+        assert!(inference.problems.is_empty(), "{:?}", inference.problems);
+        assert_eq!(shape_of(&inference, "t"), "[1, 8, 64, 63]");
+        assert_eq!(shape_of(&inference, "o"), "[1, 4, 65, 66]");
+        assert_eq!(shape_of(&inference, "r"), "[?, ?, ?, ?]");
+        assert_eq!(shape_of(&inference, "flat"), "none");
+        assert_eq!(inference.types["flat"].elem_type, FLOAT);
+        assert_eq!(shape_of(&inference, "reshaped"), "[3, 1024]");
+    }
+
     #[test]
     fn depth_and_space_trade_places() {
         let g = graph(
