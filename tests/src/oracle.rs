@@ -3,7 +3,8 @@
 //!
 //! The oracle needs its pinned virtual environment. `.ci/run` creates it and sets
 //! `BRAINSMITH_ORACLE_PYTHON` and `BRAINSMITH_REQUIRE_ORACLE=1`, so in CI a missing oracle
-//! fails the tests; elsewhere they skip, saying why.
+//! fails the tests; elsewhere they skip, saying why. It also finds the ONNX backend suite
+//! that the venv's `onnx` package ships (`backend_suite`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -508,4 +509,66 @@ pub fn check_recipe(recipe: &Recipe) {
         recipe.name,
         recipe.known.len()
     );
+}
+
+/// The oracle venv's Python for the tests that run the ONNX backend suite (`what` names
+/// the test in the message), or `None` after printing why it is missing. Panics instead
+/// when `BRAINSMITH_REQUIRE_ORACLE` is set, as CI does.
+pub fn backend_suite_python(what: &str) -> Option<PathBuf> {
+    let python = std::env::var_os("BRAINSMITH_ORACLE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/oracle-venv/bin/python"));
+    if python.is_file() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("BRAINSMITH_REQUIRE_ORACLE").is_none(),
+        "the oracle's venv is required but {} does not exist",
+        python.display()
+    );
+    eprintln!(
+        "skipping {what}: {} does not exist (set BRAINSMITH_ORACLE_PYTHON)",
+        python.display()
+    );
+    None
+}
+
+/// (name, test directory or none, model) of every test of the ONNX backend suite that
+/// `python`'s `onnx` package ships: the `node`, `simple`, `pytorch-converted` and
+/// `pytorch-operator` tests with their directories, then the "light" zoo models without.
+pub fn backend_suite(python: &Path) -> Vec<(String, Option<PathBuf>, PathBuf)> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data'))",
+        ])
+        .output()
+        .expect("the oracle's python runs");
+    let data = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let mut tests = Vec::new();
+    for family in ["node", "simple", "pytorch-converted", "pytorch-operator"] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(data.join(family))
+            .unwrap_or_else(|e| panic!("{}: {e}", data.join(family).display()))
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("model.onnx").is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            tests.push((name, Some(dir.clone()), dir.join("model.onnx")));
+        }
+    }
+    let mut light: Vec<PathBuf> = std::fs::read_dir(data.join("light"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    light.sort();
+    for model in light {
+        let name = model.file_stem().unwrap().to_string_lossy().into_owned();
+        tests.push((name, None, model));
+    }
+    tests
 }

@@ -14,12 +14,12 @@
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use brainsmith_core::ir::Model;
 use brainsmith_core::{Registry, TransformContext};
-use brainsmith_tests as _;
+use brainsmith_tests::oracle::{backend_suite, backend_suite_python};
 use serde::Deserialize;
 
 /// The transforms that keep a standard ONNX model's meaning.
@@ -101,63 +101,6 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("BRAINSMITH_ORACLE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/oracle-venv/bin/python"));
-    if python.is_file() {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("BRAINSMITH_REQUIRE_ORACLE").is_none(),
-        "the oracle's venv is required but {} does not exist",
-        python.display()
-    );
-    eprintln!(
-        "skipping the ONNX backend suite: {} does not exist (set BRAINSMITH_ORACLE_PYTHON)",
-        python.display()
-    );
-    None
-}
-
-/// (name, test directory or none, model) of every test of the suite.
-fn suite(python: &Path) -> Vec<(String, Option<PathBuf>, PathBuf)> {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend', 'test', 'data'))",
-        ])
-        .output()
-        .expect("the oracle's python runs");
-    let data = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let mut tests = Vec::new();
-    for family in ["node", "simple", "pytorch-converted", "pytorch-operator"] {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(data.join(family))
-            .unwrap_or_else(|e| panic!("{}: {e}", data.join(family).display()))
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join("model.onnx").is_file())
-            .collect();
-        dirs.sort();
-        for dir in dirs {
-            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            tests.push((name, Some(dir.clone()), dir.join("model.onnx")));
-        }
-    }
-    let mut light: Vec<PathBuf> = std::fs::read_dir(data.join("light"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
-        .collect();
-    light.sort();
-    for model in light {
-        let name = model.file_stem().unwrap().to_string_lossy().into_owned();
-        tests.push((name, None, model));
-    }
-    tests
-}
-
 /// Applies `names` in order; whether anything changed, or the error or panic.
 fn apply(registry: &Registry, model: &mut Model, names: &[&str]) -> Result<bool, String> {
     let mut changed = false;
@@ -193,7 +136,9 @@ fn apply(registry: &Registry, model: &mut Model, names: &[&str]) -> Result<bool,
 
 #[test]
 fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
-    let Some(python) = python() else { return };
+    let Some(python) = backend_suite_python("the ONNX backend suite") else {
+        return;
+    };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let scratch = root.join("../target/node-suite");
     let _ = std::fs::remove_dir_all(&scratch);
@@ -207,7 +152,7 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
     // (test, transform, what, message)
     let mut findings: Vec<(String, String, &str, String)> = Vec::new();
     let mut jobs = Vec::new();
-    let tests = suite(&python);
+    let tests = backend_suite(&python);
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     for (name, dir, model_path) in &tests {

@@ -1,9 +1,11 @@
-//! Ops that make tensors: `Constant`, `ConstantOfShape` and `Range`.
+//! Ops that make tensors: `Constant`, `ConstantOfShape`, `Range`, the ones shaped like
+//! their input (`EyeLike`, `RandomUniformLike`, `RandomNormalLike`, `Bernoulli`),
+//! `OneHot` and `ImageDecoder`.
 
 use super::Domain::Onnx;
 use super::{Entry, What};
 use crate::eval::{Array, Run, Values, count, dims_from};
-use crate::shapes::{Ctx, FLOAT, INT64, elem, known, typed, unknown_dims};
+use crate::shapes::{Ctx, FLOAT, INT64, UINT8, elem, known, typed, unknown_dims};
 use brainsmith_core::ir::{AttributeValue, Dim, ElemType, Node, TensorType};
 
 /// What this family registers into the op table (static data: building the table
@@ -23,6 +25,26 @@ pub(super) const ENTRIES: &[Entry] = &[
         domain: Onnx,
         ops: &["Range"],
         what: What::Shape(range),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &[
+            "EyeLike",
+            "RandomUniformLike",
+            "RandomNormalLike",
+            "Bernoulli",
+        ],
+        what: What::Shape(like),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["OneHot"],
+        what: What::Shape(one_hot),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["ImageDecoder"],
+        what: What::Shape(image_decoder),
     },
     Entry {
         domain: Onnx,
@@ -82,6 +104,53 @@ fn range(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         _ => Dim::Unknown,
     };
     Ok(vec![typed(elem(x), vec![n])])
+}
+
+/// A tensor of the input's shape, in the `dtype` attribute's element type, else the
+/// input's.
+fn like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let elem_type = cx
+        .node
+        .attr_int("dtype")
+        .and_then(|t| i32::try_from(t).ok())
+        .unwrap_or(x.elem_type);
+    Ok(vec![TensorType {
+        elem_type,
+        shape: x.shape.clone(),
+    }])
+}
+
+/// `OneHot`: the indices' shape with an axis of `depth` inserted at `axis`, in the
+/// values' element type.
+fn one_hot(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let values = cx.input(2)?;
+    let Some(dims) = cx.shape_if_known(0)? else {
+        return Ok(vec![TensorType {
+            elem_type: elem(values),
+            shape: None,
+        }]);
+    };
+    let rank = dims.len() as i64 + 1;
+    let a = cx.node.attr_int("axis").unwrap_or(-1);
+    let at = if a < 0 { a + rank } else { a };
+    if !(0..rank).contains(&at) {
+        return Err(format!("axis {a} is out of range for rank {rank}"));
+    }
+    // The depth is a scalar (or one value), rounded down when a float.
+    let depth = match cx.const_floats(1)?.as_deref() {
+        Some([d]) if *d >= 1.0 => Dim::Value(d.floor() as i64),
+        Some([d]) => return Err(format!("depth {d} is not positive")),
+        _ => Dim::Unknown,
+    };
+    let mut out = dims.to_vec();
+    out.insert(at as usize, depth);
+    Ok(vec![typed(elem(values), out)])
+}
+
+/// `ImageDecoder`: `uint8` pixels `[H, W, C]`, their sizes those of the encoded image.
+fn image_decoder(_: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![typed(UINT8, vec![Dim::Unknown; 3])])
 }
 
 fn constant_values(node: &Node, _: &[&Array], _: &Run) -> Result<Vec<Array>, String> {

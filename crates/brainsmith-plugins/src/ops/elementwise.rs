@@ -6,7 +6,9 @@ use super::{Entry, What};
 use crate::eval::{
     Array, Run, Values, broadcast_dims, broadcast_index, count, elem_of, is_float, take,
 };
-use crate::shapes::{BOOL, Ctx, attr_int, axis, broadcast, elem, typed};
+use crate::shapes::{
+    BOOL, Ctx, FLOAT, INT64, STRING, UINT8, attr_int, axis, broadcast, elem, show, typed,
+};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
 /// What this family registers into the op table (static data: building the table
@@ -34,13 +36,48 @@ pub(super) const ENTRIES: &[Entry] = &[
     },
     Entry {
         domain: Onnx,
-        ops: &["Cast"],
+        ops: &["Cast", "BitCast"],
         what: What::Shape(cast),
     },
     Entry {
         domain: Onnx,
         ops: &["CastLike"],
         what: What::Shape(cast_like),
+    },
+    Entry {
+        domain: Onnx,
+        ops: PREDICATES,
+        what: What::Shape(predicate),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["RMSNormalization"],
+        what: What::Shape(rms_normalization),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["QuantizeLinear"],
+        what: What::Shape(quantize_linear),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["DequantizeLinear"],
+        what: What::Shape(dequantize_linear),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["DynamicQuantizeLinear"],
+        what: What::Shape(dynamic_quantize_linear),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["StringNormalizer"],
+        what: What::Shape(string_normalizer),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["StringSplit"],
+        what: What::Shape(string_split),
     },
     Entry {
         domain: Onnx,
@@ -67,8 +104,10 @@ pub(super) const ENTRIES: &[Entry] = &[
             "Floor",
             "Ceil",
             "Round",
+            "RotaryEmbedding",
             "Sign",
             "Not",
+            "PRelu",
             "Sin",
             "Cos",
         ],
@@ -174,27 +213,31 @@ fn cast_like_values(_: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, Strin
 const SAME_AS_INPUT: &[&str] = &[
     "Abs",
     "Acos",
+    "Acosh",
     "Asin",
+    "Asinh",
     "Atan",
+    "Atanh",
+    "BitwiseNot",
     "BatchNormalization",
     "Ceil",
     "Celu",
     "Clip",
     "Cos",
     "Cosh",
+    "CumProd",
     "Dropout",
     "Elu",
     "Erf",
     "Exp",
     "Floor",
     "Gelu",
+    "GroupNormalization",
     "HardSigmoid",
     "HardSwish",
     "Hardmax",
     "Identity",
     "InstanceNormalization",
-    "IsInf",
-    "IsNaN",
     "LeakyRelu",
     "Log",
     "LogSoftmax",
@@ -204,9 +247,11 @@ const SAME_AS_INPUT: &[&str] = &[
     "Mish",
     "Neg",
     "Not",
+    "PRelu",
     "Reciprocal",
     "Relu",
     "Round",
+    "RotaryEmbedding",
     "Selu",
     "Shrink",
     "Sigmoid",
@@ -217,9 +262,11 @@ const SAME_AS_INPUT: &[&str] = &[
     "Softplus",
     "Softsign",
     "Sqrt",
+    "Swish",
     "Tan",
     "Tanh",
     "ThresholdedRelu",
+    "Trilu",
     "LayerNormalization",
     "CumSum",
 ];
@@ -238,10 +285,13 @@ const BROADCAST: &[&str] = &[
     "Mod",
     "Mul",
     "Pow",
-    "PRelu",
+    "StringConcat",
     "Sub",
     "Sum",
 ];
+
+/// Ops whose output has the first input's shape, as booleans.
+const PREDICATES: &[&str] = &["IsInf", "IsNaN", "RegexFullMatch"];
 
 /// Broadcasting ops with a boolean output.
 const COMPARISON: &[&str] = &[
@@ -322,6 +372,110 @@ fn cast_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
         elem_type: elem(cx.input(1)?),
         shape: cx.input(0)?.shape.clone(),
     }])
+}
+
+fn predicate(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![TensorType {
+        elem_type: BOOL,
+        shape: cx.input(0)?.shape.clone(),
+    }])
+}
+
+/// `RMSNormalization`: the input's shape, in the scale's element type.
+fn rms_normalization(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let elem_type = cx.input(1).map_or(x.elem_type, elem);
+    Ok(vec![TensorType {
+        elem_type,
+        shape: x.shape.clone(),
+    }])
+}
+
+/// The `output_dtype` attribute, when set (0 means unset).
+fn output_dtype(cx: &Ctx<'_>) -> Option<i32> {
+    cx.node
+        .attr_int("output_dtype")
+        .filter(|&t| t != 0)
+        .and_then(|t| i32::try_from(t).ok())
+}
+
+/// `QuantizeLinear`: the input's shape, in `output_dtype`, else the zero point's type,
+/// else `uint8`.
+fn quantize_linear(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let elem_type = match output_dtype(cx) {
+        Some(t) => t,
+        None if cx.has_input(2) => elem(cx.input(2)?),
+        None => UINT8,
+    };
+    Ok(vec![TensorType {
+        elem_type,
+        shape: x.shape.clone(),
+    }])
+}
+
+/// `DequantizeLinear`: the input's shape, in `output_dtype`, else the scale's type (float
+/// before opset 19).
+fn dequantize_linear(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let elem_type = match output_dtype(cx) {
+        Some(t) => t,
+        None if cx.opset >= 19 => elem(cx.input(1)?),
+        None => FLOAT,
+    };
+    Ok(vec![TensorType {
+        elem_type,
+        shape: x.shape.clone(),
+    }])
+}
+
+/// `DynamicQuantizeLinear`: `uint8` values of the input's shape, a scalar float scale and
+/// a scalar `uint8` zero point.
+fn dynamic_quantize_linear(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    Ok(vec![
+        TensorType {
+            elem_type: UINT8,
+            shape: x.shape.clone(),
+        },
+        typed(FLOAT, vec![]),
+        typed(UINT8, vec![]),
+    ])
+}
+
+/// `StringNormalizer`: `[C]` or `[1, C]` strings, as many or fewer (stop words removed).
+fn string_normalizer(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let shape = match cx.shape_if_known(0)? {
+        Some([_]) => Some(vec![Dim::Unknown]),
+        Some([one, _]) => Some(vec![one.clone(), Dim::Unknown]),
+        Some(dims) => return Err(format!("input {} is neither [C] nor [1, C]", show(dims))),
+        None => None,
+    };
+    Ok(vec![TensorType {
+        elem_type: STRING,
+        shape,
+    }])
+}
+
+/// `StringSplit`: the substrings, one more axis of run-time length, and their counts,
+/// of the input's shape.
+fn string_split(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let substrings = x.shape.as_ref().map(|dims| {
+        let mut d = dims.clone();
+        d.push(Dim::Unknown);
+        d
+    });
+    Ok(vec![
+        TensorType {
+            elem_type: STRING,
+            shape: substrings,
+        },
+        TensorType {
+            elem_type: INT64,
+            shape: x.shape.clone(),
+        },
+    ])
 }
 
 fn cast_values(node: &Node, x: &[&Array], _: &Run) -> Result<Vec<Array>, String> {

@@ -1,5 +1,5 @@
 //! ONNX ops by family, each op's shape rule and evaluator side by side (tract and burn
-//! organise their ops the same way): the standard ops found in real models, and the
+//! organise their ops the same way): the standard ops of the ONNX backend suite, and the
 //! QONNX dialect ops (the quantizers, `MultiThreshold`, `Im2Col`).
 //!
 //! Each family file lists what it knows as static [`Entry`]s: a shape rule (what
@@ -18,6 +18,8 @@ mod linalg;
 mod movement;
 mod qonnx;
 mod reduce;
+mod sequence;
+mod signal;
 #[cfg(test)]
 mod tests;
 pub(crate) mod window;
@@ -113,13 +115,15 @@ struct Table {
 }
 
 /// The families' registrations, in one place.
-const FAMILIES: [&[Entry]; 7] = [
+const FAMILIES: [&[Entry]; 9] = [
     creation::ENTRIES,
     elementwise::ENTRIES,
     linalg::ENTRIES,
     movement::ENTRIES,
     qonnx::ENTRIES,
     reduce::ENTRIES,
+    sequence::ENTRIES,
+    signal::ENTRIES,
     window::ENTRIES,
 ];
 

@@ -1,6 +1,8 @@
 //! Data movement: the views (`Identity`, `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`),
 //! `Transpose`, `Concat`, `Split`, `Slice`, `Gather`, `Expand`, `Tile`, `Pad`,
-//! `DepthToSpace`/`SpaceToDepth`, `Resize`, and `Shape`/`Size`.
+//! `DepthToSpace`/`SpaceToDepth`, `Resize`, `CenterCropPad`, `Shape`/`Size`, the gathers
+//! and scatters (`GatherElements`, `GatherND`, `Scatter*`, `TensorScatter`), and the ops
+//! that select elements (`Compress`, `NonZero`, `Unique`, `ReverseSequence`).
 
 use super::Domain::Onnx;
 use super::{Entry, What};
@@ -10,13 +12,54 @@ use crate::eval::{
 };
 use crate::shapes::{
     Ctx, INT64, attr_floats, attr_int, attr_ints, axis, broadcast, dim_value, elem, fit, known,
-    product, shape_window, show, typed, unknown_dims,
+    open, product, shape_window, show, typed, unknown_dims,
 };
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
 /// What this family registers into the op table (static data: building the table
 /// reads it without running any of the family's code).
 pub(super) const ENTRIES: &[Entry] = &[
+    Entry {
+        domain: Onnx,
+        ops: &[
+            "Scatter",
+            "ScatterElements",
+            "ScatterND",
+            "TensorScatter",
+            "ReverseSequence",
+        ],
+        what: What::Shape(same_as_data),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["GatherElements"],
+        what: What::Shape(gather_elements),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["GatherND"],
+        what: What::Shape(gather_nd),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Compress"],
+        what: What::Shape(compress),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["NonZero"],
+        what: What::Shape(non_zero),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Unique"],
+        what: What::Shape(unique),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["CenterCropPad"],
+        what: What::Shape(center_crop_pad),
+    },
     Entry {
         domain: Onnx,
         ops: &["Shape"],
@@ -272,6 +315,10 @@ pub(super) fn axes_of(
 
 fn squeeze(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
+    if cx.opset >= 13 && cx.has_input(1) && cx.const_ints(1)?.is_none() {
+        // Axes chosen at run time: the rank is open too.
+        return Ok(vec![open(elem(x), None)]);
+    }
     let dims = cx.shape(0)?;
     let out: Vec<Dim> = match axes_of(cx, 1, 13)? {
         Some(axes) => {
@@ -308,6 +355,15 @@ fn squeeze(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
 
 fn unsqueeze(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
+    if cx.opset >= 13 && cx.has_input(1) && cx.const_ints(1)?.is_none() {
+        // Axes chosen at run time: as many more dimensions as they are long, where and how
+        // large unknown.
+        let rank = match (cx.shape_if_known(0)?, cx.length(1)?) {
+            (Some(dims), Some(n)) => Some(dims.len() + n),
+            _ => None,
+        };
+        return Ok(vec![open(elem(x), rank)]);
+    }
     let dims = cx.shape(0)?;
     let axes = axes_of(cx, 1, 13)?.ok_or("it has no axes")?;
     let rank = dims.len() + axes.len();
@@ -378,8 +434,43 @@ fn concat(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     Ok(vec![typed(elem(first), out)])
 }
 
+/// Whether one of inputs `from..=to` is given but computed at run time.
+fn any_runtime(cx: &Ctx<'_>, from: usize, to: usize) -> Result<bool, String> {
+    for i in from..=to {
+        if cx.has_input(i) && cx.const_ints(i)?.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// `dims` with the axes of constant input `axes_at` (all of them when it is absent, or
+/// computed at run time) made unknown: what an op that changes the sizes of some axes by
+/// amounts computed at run time gives.
+fn open_axes(cx: &Ctx<'_>, dims: &[Dim], axes_at: usize) -> Result<Vec<Dim>, String> {
+    let axes = if cx.has_input(axes_at) {
+        cx.const_ints(axes_at)?
+    } else {
+        None
+    };
+    let Some(axes) = axes else {
+        return Ok(vec![Dim::Unknown; dims.len()]);
+    };
+    let mut out = dims.to_vec();
+    for a in axes {
+        out[axis(a, dims.len(), "axis")?] = Dim::Unknown;
+    }
+    Ok(out)
+}
+
 fn slice(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
+    if cx.opset >= 10 && any_runtime(cx, 1, 4)? {
+        let Some(dims) = cx.shape_if_known(0)? else {
+            return Ok(vec![open(elem(x), None)]);
+        };
+        return Ok(vec![typed(elem(x), open_axes(cx, dims, 3)?)]);
+    }
     let dims = cx.shape(0)?;
     let (starts, ends, axes, steps) = if cx.opset < 10 {
         (
@@ -474,7 +565,10 @@ fn expand(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
 
 fn tile(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
-    let repeats = cx.required_ints(1, "repeats")?;
+    let Some(repeats) = cx.const_ints(1)? else {
+        // Repeats computed at run time: the rank stays, the sizes are open.
+        return Ok(vec![open(elem(x), cx.shape_if_known(0)?.map(<[Dim]>::len))]);
+    };
     let dims = cx.shape(0)?;
     if repeats.len() != dims.len() {
         return Err("repeats and the input rank differ".into());
@@ -524,48 +618,104 @@ fn depth_to_space(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
 
 fn resize(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
-    let dims = cx.shape(0)?;
     let op_upsample = cx.node.op_type == "Upsample";
     let (scales_at, sizes_at) = if op_upsample || cx.opset < 11 {
         (1, usize::MAX)
     } else {
         (2, 3)
     };
+    let Some(dims) = cx.shape_if_known(0)? else {
+        return Ok(vec![open(elem(x), None)]);
+    };
+    // Opset 18's `axes`: sizes and scales for those axes only.
+    let axes: Vec<usize> = match attr_ints(cx, "axes").filter(|_| cx.opset >= 18) {
+        Some(axes) => axes
+            .iter()
+            .map(|&a| axis(a, dims.len(), "axis"))
+            .collect::<Result<_, _>>()?,
+        None => (0..dims.len()).collect(),
+    };
+    let mut out = dims.to_vec();
     if sizes_at != usize::MAX && cx.has_input(sizes_at) {
-        let sizes = cx.required_ints(sizes_at, "sizes")?;
-        if sizes.len() != dims.len() {
-            return Err("sizes and the input rank differ".into());
+        let Some(sizes) = cx.const_ints(sizes_at)? else {
+            // Sizes computed at run time.
+            for &a in &axes {
+                out[a] = Dim::Unknown;
+            }
+            return Ok(vec![typed(elem(x), out)]);
+        };
+        if sizes.len() != axes.len() {
+            return Err("sizes and the axes they size differ in length".into());
         }
-        return Ok(vec![known(elem(x), &sizes)]);
+        // `not_larger` and `not_smaller` scale every axis by one factor, the smallest
+        // (largest) of the ratios asked for, each size then rounded.
+        let policy = cx
+            .node
+            .attr_str("keep_aspect_ratio_policy")
+            .unwrap_or("stretch");
+        let ratios: Option<Vec<f64>> = axes
+            .iter()
+            .zip(&sizes)
+            .map(|(&a, &size)| dim_value(&dims[a]).map(|v| size as f64 / v as f64))
+            .collect();
+        let scale = match (policy, ratios) {
+            ("not_larger", Some(r)) => Some(r.iter().copied().fold(f64::INFINITY, f64::min)),
+            ("not_smaller", Some(r)) => Some(r.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            _ => None,
+        };
+        for (&a, &size) in axes.iter().zip(&sizes) {
+            out[a] = match (policy, scale, dim_value(&dims[a])) {
+                ("stretch", ..) => Dim::Value(size),
+                (_, Some(scale), Some(v)) => Dim::Value((scale * v as f64).round() as i64),
+                _ => Dim::Unknown,
+            };
+        }
+        return Ok(vec![typed(elem(x), out)]);
+    }
+    let from_attribute = op_upsample && cx.opset < 9;
+    if !cx.has_input(scales_at) && !from_attribute {
+        return Err("it has neither scales nor sizes".into());
     }
     let scales = match cx.const_floats(scales_at)? {
         Some(s) if !s.is_empty() => s,
         Some(_) | None if op_upsample && cx.opset < 9 => attr_floats(cx, "scales")?,
-        _ => return Err("its scales are not a constant".into()),
+        Some(_) => return Err("its scales are empty and it has no sizes".into()),
+        None => {
+            // Scales computed at run time.
+            for &a in &axes {
+                out[a] = Dim::Unknown;
+            }
+            return Ok(vec![typed(elem(x), out)]);
+        }
     };
-    if scales.len() != dims.len() {
-        return Err("scales and the input rank differ".into());
+    if scales.len() != axes.len() {
+        return Err("scales and the axes they scale differ in length".into());
     }
-    let out = dims
-        .iter()
-        .zip(&scales)
-        .map(|(d, s)| {
-            dim_value(d).map_or(Dim::Unknown, |v| Dim::Value((v as f64 * s).floor() as i64))
-        })
-        .collect();
+    for (&a, s) in axes.iter().zip(&scales) {
+        out[a] =
+            dim_value(&dims[a]).map_or(Dim::Unknown, |v| Dim::Value((v as f64 * s).floor() as i64));
+    }
     Ok(vec![typed(elem(x), out)])
 }
 
 fn split(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
-    let dims = cx.shape(0)?;
-    let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
     let outputs = cx.node.outputs.len() as i64;
     if outputs == 0 {
         return Err("it has no outputs".into());
     }
+    let Some(dims) = cx.shape_if_known(0)? else {
+        return Ok(vec![open(elem(x), None); outputs as usize]);
+    };
+    let a = axis(attr_int(cx, "axis", 0), dims.len(), "axis")?;
     let parts = if cx.opset >= 13 && cx.has_input(1) {
-        cx.required_ints(1, "split")?
+        let Some(parts) = cx.const_ints(1)? else {
+            // Parts sized at run time.
+            let mut d = dims.to_vec();
+            d[a] = Dim::Unknown;
+            return Ok(vec![typed(elem(x), d); outputs as usize]);
+        };
+        parts
     } else if let Some(s) = attr_ints(cx, "split") {
         s.to_vec()
     } else {
@@ -599,6 +749,13 @@ fn split(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
 
 fn pad(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
+    if cx.opset >= 11 && (any_runtime(cx, 1, 1)? || (cx.opset >= 18 && any_runtime(cx, 3, 3)?)) {
+        let Some(dims) = cx.shape_if_known(0)? else {
+            return Ok(vec![open(elem(x), None)]);
+        };
+        let axes_at = if cx.opset >= 18 { 3 } else { usize::MAX };
+        return Ok(vec![typed(elem(x), open_axes(cx, dims, axes_at)?)]);
+    }
     let dims = cx.shape(0)?;
     let pads = if cx.opset < 11 {
         attr_ints(cx, "pads").ok_or("it has no `pads`")?.to_vec()
@@ -630,6 +787,119 @@ fn pad(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
             ));
         }
         out[a] = Dim::Value(padded);
+    }
+    Ok(vec![typed(elem(x), out)])
+}
+
+/// The scatters and `ReverseSequence`: the data input's type.
+fn same_as_data(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![cx.input(0)?.clone()])
+}
+
+/// `GatherElements`: the indices' shape, the data's element type.
+fn gather_elements(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![TensorType {
+        elem_type: elem(cx.input(0)?),
+        shape: cx.input(1)?.shape.clone(),
+    }])
+}
+
+/// `GatherND` with `batch_dims` b: `indices[:-1]` then `data[b + indices[-1]:]`.
+fn gather_nd(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let data = cx.shape(0)?;
+    let indices = cx.shape(1)?;
+    let b = usize::try_from(attr_int(cx, "batch_dims", 0))
+        .map_err(|_| "`batch_dims` is negative".to_owned())?;
+    let Some((last, outer)) = indices.split_last() else {
+        return Err("its indices are a scalar".into());
+    };
+    let elem_type = elem(cx.input(0)?);
+    let Some(depth) = dim_value(last) else {
+        return Ok(vec![open(elem_type, None)]);
+    };
+    let from = usize::try_from(depth)
+        .ok()
+        .and_then(|d| d.checked_add(b))
+        .filter(|&f| f <= data.len() && b <= outer.len())
+        .ok_or_else(|| {
+            format!(
+                "indices {} with batch_dims {b} do not index data {}",
+                show(indices),
+                show(data)
+            )
+        })?;
+    let out = outer.iter().chain(&data[from..]).cloned().collect();
+    Ok(vec![typed(elem_type, out)])
+}
+
+/// `Compress`: the selected elements' count is known only at run time.
+fn compress(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let Some(a) = cx.node.attr_int("axis") else {
+        return Ok(vec![typed(elem(x), vec![Dim::Unknown])]);
+    };
+    let Some(dims) = cx.shape_if_known(0)? else {
+        return Ok(vec![open(elem(x), None)]);
+    };
+    let mut out = dims.to_vec();
+    out[axis(a, dims.len(), "axis")?] = Dim::Unknown;
+    Ok(vec![typed(elem(x), out)])
+}
+
+/// `NonZero`: `[rank, count]` indices, the count known only at run time.
+fn non_zero(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let rank = match cx.shape_if_known(0)? {
+        Some(dims) => Dim::Value(dims.len() as i64),
+        None => Dim::Unknown,
+    };
+    Ok(vec![typed(INT64, vec![rank, Dim::Unknown])])
+}
+
+/// `Unique`: the unique values (flattened, or slices along `axis`) and three index lists,
+/// all as long as the number of unique values or the input, known at run time.
+fn unique(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let y = match cx.node.attr_int("axis") {
+        None => typed(elem(x), vec![Dim::Unknown]),
+        Some(a) => match cx.shape_if_known(0)? {
+            Some(dims) => {
+                let mut out = dims.to_vec();
+                out[axis(a, dims.len(), "axis")?] = Dim::Unknown;
+                typed(elem(x), out)
+            }
+            None => open(elem(x), None),
+        },
+    };
+    let list = typed(INT64, vec![Dim::Unknown]);
+    Ok(vec![y, list.clone(), list.clone(), list])
+}
+
+/// `CenterCropPad`: the input with the sizes of `axes` (all by default) set to the shape
+/// input's values.
+fn center_crop_pad(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let Some(dims) = cx.shape_if_known(0)? else {
+        return Ok(vec![open(elem(x), None)]);
+    };
+    let axes: Vec<usize> = match attr_ints(cx, "axes") {
+        Some(axes) => axes
+            .iter()
+            .map(|&a| axis(a, dims.len(), "axis"))
+            .collect::<Result<_, _>>()?,
+        None => (0..dims.len()).collect(),
+    };
+    let sizes = cx.const_ints(1)?;
+    if let Some(sizes) = &sizes
+        && sizes.len() != axes.len()
+    {
+        return Err(format!(
+            "shape {sizes:?} does not match {} axes",
+            axes.len()
+        ));
+    }
+    let mut out = dims.to_vec();
+    for (k, &a) in axes.iter().enumerate() {
+        out[a] = sizes.as_ref().map_or(Dim::Unknown, |s| Dim::Value(s[k]));
     }
     Ok(vec![typed(elem(x), out)])
 }

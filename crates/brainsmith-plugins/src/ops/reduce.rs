@@ -1,10 +1,12 @@
-//! Reductions: the `Reduce*` family, `ArgMax`/`ArgMin` and `TopK`.
+//! Reductions: the `Reduce*` family, `ArgMax`/`ArgMin`, `TopK`, the losses
+//! (`NegativeLogLikelihoodLoss`, `SoftmaxCrossEntropyLoss`), `NonMaxSuppression` and
+//! `TfIdfVectorizer`.
 
 use super::Domain::Onnx;
 use super::movement::{axes_input, axes_of};
 use super::{Entry, What};
 use crate::eval::{Array, Run, Values, axis_in, count, strides};
-use crate::shapes::{Ctx, INT64, attr_int, axis, elem, typed};
+use crate::shapes::{Ctx, FLOAT, INT64, attr_int, axis, elem, open, show, typed};
 use brainsmith_core::ir::{Dim, ElemType, Node, TensorType};
 
 /// What this family registers into the op table (static data: building the table
@@ -29,6 +31,21 @@ pub(super) const ENTRIES: &[Entry] = &[
         domain: Onnx,
         ops: &["TopK"],
         what: What::Eval(top_k_values, 1),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"],
+        what: What::Shape(loss),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["TfIdfVectorizer"],
+        what: What::Shape(tf_idf_vectorizer),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["NonMaxSuppression"],
+        what: What::Shape(non_max_suppression),
     },
     Entry {
         domain: Onnx,
@@ -59,14 +76,20 @@ const REDUCE: &[&str] = &[
 
 fn reduce(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let x = cx.input(0)?;
-    let dims = cx.shape(0)?;
     let since = if cx.node.op_type == "ReduceSum" {
         13
     } else {
         18
     };
-    let axes = axes_of(cx, 1, since)?;
     let keep = attr_int(cx, "keepdims", 1) != 0;
+    let runtime_axes = cx.opset >= since && cx.has_input(1) && cx.const_ints(1)?.is_none();
+    let Some(dims) = cx.shape_if_known(0)?.filter(|_| !runtime_axes) else {
+        // Axes chosen at run time keep the rank when reduced axes are kept; the input's
+        // rank unknown leaves the output's unknown.
+        let rank = cx.shape_if_known(0)?.map(<[Dim]>::len).filter(|_| keep);
+        return Ok(vec![open(elem(x), rank)]);
+    };
+    let axes = axes_of(cx, 1, since)?;
     let noop = attr_int(cx, "noop_with_empty_axes", 0) != 0;
     let axes: Vec<usize> = match axes {
         Some(a) if !a.is_empty() => a
@@ -109,13 +132,59 @@ fn top_k(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let dims = cx.shape(0)?;
     let a = axis(attr_int(cx, "axis", -1), dims.len(), "axis")?;
     let k = if cx.opset < 10 {
-        cx.node.attr_int("k").ok_or("it has no `k`")?
+        Dim::Value(cx.node.attr_int("k").ok_or("it has no `k`")?)
     } else {
-        *cx.required_ints(1, "k")?.first().ok_or("k is empty")?
+        // A `k` computed at run time leaves the axis's length open.
+        match cx.const_ints(1)? {
+            Some(k) => Dim::Value(*k.first().ok_or("k is empty")?),
+            None => Dim::Unknown,
+        }
     };
     let mut out = dims.to_vec();
-    out[a] = Dim::Value(k);
+    out[a] = k;
     Ok(vec![typed(elem(x), out.clone()), typed(INT64, out)])
+}
+
+/// `NegativeLogLikelihoodLoss` and `SoftmaxCrossEntropyLoss`: the loss per element of
+/// the target (`[N, d1, ...]`) without reduction, else a scalar; the softmax loss's
+/// optional log-probabilities have the scores' shape.
+fn loss(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let scores = cx.input(0)?;
+    let reduced = cx.node.attr_str("reduction").unwrap_or("mean") != "none";
+    let loss = if reduced {
+        typed(elem(scores), vec![])
+    } else {
+        TensorType {
+            elem_type: elem(scores),
+            shape: cx.input(1)?.shape.clone(),
+        }
+    };
+    Ok(vec![loss, scores.clone()])
+}
+
+/// `TfIdfVectorizer`: the last axis (`[C]` or `[N, C]`) reduced to one count per n-gram,
+/// as many as the largest of `ngram_indexes` plus one, as floats.
+fn tf_idf_vectorizer(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let indexes = cx
+        .node
+        .attr_ints("ngram_indexes")
+        .ok_or("it has no `ngram_indexes`")?;
+    let width = match indexes.iter().max() {
+        Some(&m) if (0..i64::MAX).contains(&m) => Dim::Value(m + 1),
+        Some(&m) => return Err(format!("n-gram index {m} is out of range")),
+        None => Dim::Value(0),
+    };
+    let out = match cx.shape(0)? {
+        [_] => vec![width],
+        [n, _] => vec![n.clone(), width],
+        dims => return Err(format!("input {} is neither [C] nor [N, C]", show(dims))),
+    };
+    Ok(vec![typed(FLOAT, out)])
+}
+
+/// `NonMaxSuppression`: `[selected, 3]` indices, as many as the boxes kept at run time.
+fn non_max_suppression(_: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    Ok(vec![typed(INT64, vec![Dim::Unknown, Dim::Value(3)])])
 }
 
 fn reduce_values(node: &Node, x: &[&Array], run: &Run) -> Result<Vec<Array>, String> {

@@ -1,10 +1,14 @@
-//! Sliding windows: `Conv` and the pools, local and global, and the window arithmetic
-//! the sliding-window kernels share.
+//! Sliding windows: `Conv` and its variants (transposed, integer, quantized, deformable),
+//! the pools, local and global, `MaxUnpool`, `Col2Im`, the sampling ops (`RoiAlign`,
+//! `GridSample`, `AffineGrid`), and the window arithmetic the sliding-window kernels share.
 
 use super::Domain::Onnx;
 use super::{Entry, What};
 use crate::eval::{Array, Run, Values, count, round_float};
-use crate::shapes::{Ctx, INT64, attr_int, attr_ints, elem, fit, show, static_dims, typed};
+use crate::shapes::{
+    Ctx, INT32, INT64, UINT8, attr_int, attr_ints, dim_value, elem, fit, known, open, show,
+    static_dims, typed,
+};
 use brainsmith_core::ir::{Dim, Node, TensorType};
 
 /// What this family registers into the op table (static data: building the table
@@ -24,6 +28,41 @@ pub(super) const ENTRIES: &[Entry] = &[
         domain: Onnx,
         ops: &["Conv"],
         what: What::Eval(conv_values, 2),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["ConvInteger", "QLinearConv", "DeformConv"],
+        what: What::Shape(conv_like),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["ConvTranspose"],
+        what: What::Shape(conv_transpose),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["MaxUnpool"],
+        what: What::Shape(max_unpool),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["Col2Im"],
+        what: What::Shape(col2im),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["RoiAlign"],
+        what: What::Shape(roi_align),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["GridSample"],
+        what: What::Shape(grid_sample),
+    },
+    Entry {
+        domain: Onnx,
+        ops: &["AffineGrid"],
+        what: What::Shape(affine_grid),
     },
     Entry {
         domain: Onnx,
@@ -118,8 +157,14 @@ fn windows(
 }
 
 fn conv(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
-    let x = cx.shape(0)?;
-    let w = cx.shape(1)?;
+    Ok(vec![typed(elem(cx.input(0)?), conv_dims(cx, 0, 1)?)])
+}
+
+/// The output dimensions of a convolution of input `x_at` with the weights at `w_at`:
+/// `[N, M, spatial...]`.
+fn conv_dims(cx: &Ctx<'_>, x_at: usize, w_at: usize) -> Result<Vec<Dim>, String> {
+    let x = cx.shape(x_at)?;
+    let w = cx.shape(w_at)?;
     if x.len() < 3 || w.len() != x.len() {
         return Err(format!(
             "input {} and weight {} do not form a convolution",
@@ -137,7 +182,244 @@ fn conv(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
     let mut out = Vec::with_capacity(x.len());
     out.extend([x[0].clone(), w[0].clone()]);
     out.extend(spatial);
+    Ok(out)
+}
+
+/// `ConvInteger` (`int32`), `QLinearConv` (the output zero point's type, else `uint8`) and
+/// `DeformConv`: a convolution's shape.
+fn conv_like(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let (w_at, elem_type) = match cx.node.op_type.as_str() {
+        "ConvInteger" => (1, INT32),
+        "QLinearConv" if cx.has_input(7) => (3, elem(cx.input(7)?)),
+        "QLinearConv" => (3, UINT8),
+        _ => (1, elem(cx.input(0)?)),
+    };
+    Ok(vec![typed(elem_type, conv_dims(cx, 0, w_at)?)])
+}
+
+/// A window attribute of one value per spatial axis (`len`), checked, or `default`.
+fn per_axis(cx: &Ctx<'_>, name: &str, len: usize, default: i64) -> Result<Vec<i64>, String> {
+    match attr_ints(cx, name) {
+        None => Ok(vec![default; len]),
+        Some(v) if v.len() == len => Ok(v.to_vec()),
+        Some(v) => Err(format!(
+            "`{name}` has {} values for {} spatial dimensions",
+            v.len(),
+            len / if name == "pads" { 2 } else { 1 }
+        )),
+    }
+}
+
+/// `ConvTranspose`: `[N, M·group, spatial...]` with the weights `[C, M, k...]`; each
+/// spatial size is `output_shape`'s, else `stride·(in − 1) + output_padding +
+/// (k − 1)·dilation + 1 − pads` (`in·stride` with `SAME_*` padding).
+fn conv_transpose(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.shape(0)?;
+    let w = cx.shape(1)?;
+    if x.len() < 3 || w.len() != x.len() {
+        return Err(format!(
+            "input {} and weight {} do not form a transposed convolution",
+            show(x),
+            show(w)
+        ));
+    }
+    let n = x.len() - 2;
+    let group = attr_int(cx, "group", 1);
+    if group < 1 {
+        return Err(format!("`group` must be positive, not {group}"));
+    }
+    let channels = match dim_value(&w[1]) {
+        Some(m) => Dim::Value(fit(i128::from(m) * i128::from(group))?),
+        None => Dim::Unknown,
+    };
+    let mut out = vec![x[0].clone(), channels];
+    if let Some(shape) = attr_ints(cx, "output_shape") {
+        let spatial = match shape.len() {
+            l if l == n => shape,
+            l if l == n + 2 => &shape[2..],
+            l => {
+                return Err(format!(
+                    "`output_shape` has {l} values for {n} spatial dimensions"
+                ));
+            }
+        };
+        out.extend(spatial.iter().map(|&d| Dim::Value(d)));
+        return Ok(vec![typed(elem(cx.input(0)?), out)]);
+    }
+    let kernel: Vec<Option<i64>> = match attr_ints(cx, "kernel_shape") {
+        Some(k) if k.len() == n => k.iter().map(|&v| Some(v)).collect(),
+        Some(k) => {
+            return Err(format!(
+                "kernel {k:?} does not match {n} spatial dimensions"
+            ));
+        }
+        None => w[2..].iter().map(dim_value).collect(),
+    };
+    let strides = per_axis(cx, "strides", n, 1)?;
+    let dilations = per_axis(cx, "dilations", n, 1)?;
+    let output_padding = per_axis(cx, "output_padding", n, 0)?;
+    let pads = per_axis(cx, "pads", 2 * n, 0)?;
+    if let Some(bad) = strides.iter().chain(&dilations).find(|&&v| v < 1) {
+        return Err(format!("strides and dilations must be positive, not {bad}"));
+    }
+    let auto_pad = cx.node.attr_str("auto_pad").unwrap_or("NOTSET");
+    for i in 0..n {
+        let (Some(size), Some(k)) = (dim_value(&x[i + 2]), kernel[i]) else {
+            out.push(Dim::Unknown);
+            continue;
+        };
+        let w = |v: i64| i128::from(v);
+        let v = match auto_pad {
+            "SAME_UPPER" | "SAME_LOWER" => w(size) * w(strides[i]),
+            _ => {
+                let pads = if auto_pad == "VALID" {
+                    0
+                } else {
+                    w(pads[i]) + w(pads[i + n])
+                };
+                w(strides[i]) * (w(size) - 1)
+                    + w(output_padding[i])
+                    + (w(k) - 1) * w(dilations[i])
+                    + 1
+                    - pads
+            }
+        };
+        if v < 0 {
+            return Err(format!("spatial axis {i} would have {v} elements"));
+        }
+        out.push(Dim::Value(fit(v)?));
+    }
     Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+/// `MaxUnpool`: `output_shape` when it is a constant, else
+/// `(in − 1)·stride + kernel − pads` per spatial axis.
+fn max_unpool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    if cx.has_input(2) {
+        return Ok(vec![match cx.const_ints(2)? {
+            Some(shape) => known(elem(x), &shape),
+            None => open(elem(x), cx.length(2)?),
+        }]);
+    }
+    let dims = cx.shape(0)?;
+    if dims.len() < 3 {
+        return Err(format!("input {} has no spatial dimensions", show(dims)));
+    }
+    let n = dims.len() - 2;
+    let kernel = attr_ints(cx, "kernel_shape").ok_or("it has no `kernel_shape`")?;
+    if kernel.len() != n {
+        return Err(format!(
+            "kernel {kernel:?} does not match {n} spatial dimensions"
+        ));
+    }
+    let strides = per_axis(cx, "strides", n, 1)?;
+    let pads = per_axis(cx, "pads", 2 * n, 0)?;
+    let mut out = dims[..2].to_vec();
+    for i in 0..n {
+        out.push(match dim_value(&dims[i + 2]) {
+            Some(size) => {
+                let w = |v: i64| i128::from(v);
+                let v = (w(size) - 1) * w(strides[i]) + w(kernel[i]) - w(pads[i]) - w(pads[i + n]);
+                if v < 0 {
+                    return Err(format!("spatial axis {i} would have {v} elements"));
+                }
+                Dim::Value(fit(v)?)
+            }
+            None => Dim::Unknown,
+        });
+    }
+    Ok(vec![typed(elem(x), out)])
+}
+
+/// `Col2Im`: columns `[N, C·∏block, L]` become an image `[N, C, image_shape...]`.
+fn col2im(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.input(0)?;
+    let dims = cx.shape(0)?;
+    if dims.len() != 3 {
+        return Err(format!("input {} is not [N, C·∏block, L]", show(dims)));
+    }
+    let image: Vec<Dim> = match cx.const_ints(1)? {
+        Some(image) => image.iter().map(|&d| Dim::Value(d)).collect(),
+        None => match cx.length(1)? {
+            Some(rank) => vec![Dim::Unknown; rank],
+            None => return Ok(vec![open(elem(x), None)]),
+        },
+    };
+    let channels = match (dim_value(&dims[1]), cx.const_ints(2)?) {
+        (Some(c), Some(block)) => {
+            let mut size = 1i128;
+            for &b in &block {
+                size = size.saturating_mul(i128::from(b));
+            }
+            if size < 1 {
+                return Err(format!("block shape {block:?} is not positive"));
+            }
+            Dim::Value(fit(i128::from(c) / size)?)
+        }
+        _ => Dim::Unknown,
+    };
+    let mut out = vec![dims[0].clone(), channels];
+    out.extend(image);
+    Ok(vec![typed(elem(x), out)])
+}
+
+/// `RoiAlign`: `[num_rois, C, output_height, output_width]`.
+fn roi_align(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.shape(0)?;
+    let rois = cx.shape(1)?;
+    let (Some(c), Some(r)) = (x.get(1), rois.first()) else {
+        return Err(format!(
+            "input {} or rois {} is too small",
+            show(x),
+            show(rois)
+        ));
+    };
+    let out = vec![
+        r.clone(),
+        c.clone(),
+        Dim::Value(attr_int(cx, "output_height", 1)),
+        Dim::Value(attr_int(cx, "output_width", 1)),
+    ];
+    Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+/// `GridSample`: `[N, C]` of the input, then the grid's spatial dimensions.
+fn grid_sample(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let x = cx.shape(0)?;
+    let grid = cx.shape(1)?;
+    if x.len() < 3 || grid.len() != x.len() {
+        return Err(format!(
+            "input {} and grid {} do not match",
+            show(x),
+            show(grid)
+        ));
+    }
+    let mut out = x[..2].to_vec();
+    out.extend_from_slice(&grid[1..grid.len() - 1]);
+    Ok(vec![typed(elem(cx.input(0)?), out)])
+}
+
+/// `AffineGrid`: for a size `[N, C, H, W]` a grid `[N, H, W, 2]`, for `[N, C, D, H, W]`
+/// a grid `[N, D, H, W, 3]`.
+fn affine_grid(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {
+    let theta = cx.input(0)?;
+    let size: Vec<Dim> = match cx.const_ints(1)? {
+        Some(size) => size.iter().map(|&d| Dim::Value(d)).collect(),
+        None => match cx.length(1)? {
+            Some(rank) => vec![Dim::Unknown; rank],
+            None => return Ok(vec![open(elem(theta), None)]),
+        },
+    };
+    let coordinates = match size.len() {
+        4 => 2,
+        5 => 3,
+        n => return Err(format!("size has {n} values, neither 4 nor 5")),
+    };
+    let mut out = vec![size[0].clone()];
+    out.extend_from_slice(&size[2..]);
+    out.push(Dim::Value(coordinates));
+    Ok(vec![typed(elem(theta), out)])
 }
 
 fn pool(cx: &Ctx<'_>) -> Result<Vec<TensorType>, String> {

@@ -92,6 +92,16 @@ impl<'a> Ctx<'a> {
         Ok(dims)
     }
 
+    /// The shape of input `i` when known: `None` when the input is typed but its shape is
+    /// not (a tensor computed with a shape the model leaves open); an error as
+    /// [`Ctx::shape`] otherwise.
+    pub(crate) fn shape_if_known(&self, i: usize) -> Result<Option<&'a [Dim]>, String> {
+        if self.input(i)?.shape.is_none() {
+            return Ok(None);
+        }
+        self.shape(i).map(Some)
+    }
+
     /// Whether optional input `i` is given.
     pub(crate) fn has_input(&self, i: usize) -> bool {
         self.node.inputs.get(i).is_some_and(|n| !n.is_empty())
@@ -204,6 +214,15 @@ pub(crate) fn typed(elem_type: i32, dims: Vec<Dim>) -> TensorType {
     }
 }
 
+/// A tensor type of rank `rank` with every dimension unknown, or of unknown rank: what a
+/// rule gives where the model computes a shape at run time.
+pub(crate) fn open(elem_type: i32, rank: Option<usize>) -> TensorType {
+    TensorType {
+        elem_type,
+        shape: rank.map(|r| vec![Dim::Unknown; r]),
+    }
+}
+
 /// Tensor values every rule may read: initializers and the outputs of `Constant` nodes.
 /// An initializer also listed as a graph input (old-style files) still counts: ONNX's own
 /// inference reads it the same way.
@@ -218,6 +237,32 @@ fn constants(graph: &Graph) -> FxHashMap<&str, &Tensor> {
         {
             out.insert(out_name.as_str(), t);
         }
+    }
+    out
+}
+
+/// The values of `Constant` nodes that list them in an attribute (`value_ints`,
+/// `value_int`, `value_floats`, `value_float`) rather than hold a tensor: axes and shapes
+/// written that way are as constant as an initializer.
+fn listed_constants(graph: &Graph) -> FxHashMap<String, Tensor> {
+    let mut out = FxHashMap::default();
+    for node in graph.nodes.iter() {
+        if node.op_type != "Constant" || !node.is_onnx() {
+            continue;
+        }
+        let (Some(name), Some(a)) = (node.outputs.first(), node.attributes.first()) else {
+            continue;
+        };
+        let t = match (a.name.as_str(), &a.value) {
+            ("value_int", AttributeValue::Int(v)) => Tensor::from_i64(name, &[], &[*v]),
+            ("value_ints", AttributeValue::Ints(v)) => Tensor::from_i64(name, &[v.len() as i64], v),
+            ("value_float", AttributeValue::Float(v)) => Tensor::from_f32(name, &[], &[*v]),
+            ("value_floats", AttributeValue::Floats(v)) => {
+                Tensor::from_f32(name, &[v.len() as i64], v)
+            }
+            _ => continue,
+        };
+        out.insert(name.clone(), t);
     }
     out
 }
@@ -256,7 +301,7 @@ impl<'g> Engine<'g> {
             opset,
             types,
             consts: constants(graph),
-            learned: FxHashMap::default(),
+            learned: listed_constants(graph),
         }
     }
 
@@ -406,6 +451,12 @@ pub(crate) const INT64: i32 = ElemType::Int64 as i32;
 pub(crate) const BOOL: i32 = ElemType::Bool as i32;
 /// The element type `ElemType::Float` as stored in a [`TensorType`].
 pub(crate) const FLOAT: i32 = ElemType::Float as i32;
+/// The element type `ElemType::Uint8` as stored in a [`TensorType`].
+pub(crate) const UINT8: i32 = ElemType::Uint8 as i32;
+/// The element type `ElemType::Int32` as stored in a [`TensorType`].
+pub(crate) const INT32: i32 = ElemType::Int32 as i32;
+/// The element type `ElemType::String` as stored in a [`TensorType`].
+pub(crate) const STRING: i32 = ElemType::String as i32;
 
 pub(crate) fn attr_int(cx: &Ctx<'_>, name: &str, default: i64) -> i64 {
     cx.node.attr_int(name).unwrap_or(default)
@@ -809,6 +860,42 @@ mod tests {
             failures.len(),
             failures[..failures.len().min(20)].join("\n")
         );
+    }
+
+    /// `ConvTranspose` by its formula and by `output_shape`; shapes the model computes at
+    /// run time keep their rank; a `Constant` written with `value_ints` is a constant.
+    #[test]
+    fn transposed_convolution_and_shapes_computed_at_run_time() {
+        let mut g = graph(
+            vec![
+                // [1, 3, 32, 32] with weights [3, 4, 3, 3], group 2: 8 channels,
+                // 2 * 31 + 1 + 3 - 2 = 64.
+                Node::new("ConvTranspose", ["x", "w"], ["t"])
+                    .with_attribute("group", AttributeValue::Int(2))
+                    .with_attribute("strides", AttributeValue::Ints(vec![2, 2]))
+                    .with_attribute("pads", AttributeValue::Ints(vec![1, 1, 1, 1]))
+                    .with_attribute("output_padding", AttributeValue::Ints(vec![1, 0])),
+                Node::new("ConvTranspose", ["x", "w"], ["o"])
+                    .with_attribute("output_shape", AttributeValue::Ints(vec![65, 66])),
+                Node::new("ReduceSum", ["x", "axes"], ["r"]),
+                Node::new("ReduceSum", ["x", "axes"], ["flat"])
+                    .with_attribute("keepdims", AttributeValue::Int(0)),
+                Node::new("Constant", Vec::<String>::new(), ["target"])
+                    .with_attribute("value_ints", AttributeValue::Ints(vec![3, -1])),
+                Node::new("Reshape", ["x", "target"], ["reshaped"]),
+            ],
+            vec![Tensor::from_f32("w", &[3, 4, 3, 3], &[0.0; 108])],
+        );
+        g.inputs
+            .push(ValueInfo::tensor("axes", ElemType::Int64, &[2]));
+        let inference = infer(&g, 18);
+        assert!(inference.problems.is_empty(), "{:?}", inference.problems);
+        assert_eq!(shape_of(&inference, "t"), "[1, 8, 64, 63]");
+        assert_eq!(shape_of(&inference, "o"), "[1, 4, 65, 66]");
+        assert_eq!(shape_of(&inference, "r"), "[?, ?, ?, ?]");
+        assert_eq!(shape_of(&inference, "flat"), "none");
+        assert_eq!(inference.types["flat"].elem_type, FLOAT);
+        assert_eq!(shape_of(&inference, "reshaped"), "[3, 1024]");
     }
 
     #[test]
