@@ -474,7 +474,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         );
         // Its whole command: a process that applies the recipe once.
         let theirs = theirs.and_then(|mut t| {
-            let once = oracle(&o.python, &harness, model, 0.0, 1, &scratch.join("qonnx.onnx"))?;
+            let once = oracle(
+                &o.python,
+                &harness,
+                model,
+                0.0,
+                1,
+                &scratch.join("qonnx.onnx"),
+            )?;
             t.in_process = once.in_process;
             t.process = once.process;
             Ok(t)

@@ -194,7 +194,7 @@ impl Model {
     /// use brainsmith_core::ir::{Model, Tensor};
     ///
     /// let mut m = Model::default();
-/// m.ir_version = 3;
+    /// m.ir_version = 3;
     /// assert_eq!(m.written_ir_version(), 3);
     /// m.graph.initializers.push(Tensor::from_f32("w", &[1], &[2.0])); // not an input
     /// assert_eq!(m.written_ir_version(), 4);
