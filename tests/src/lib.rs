@@ -58,14 +58,32 @@ pub fn cli(args: &[&str]) -> (u8, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let argv = std::iter::once("brainsmith").chain(args.iter().copied());
     let code = brainsmith_core::cli::run(argv, &mut out, &mut err);
-    let code = (0..=u8::MAX)
-        .find(|&n| std::process::ExitCode::from(n) == code)
-        .expect("an exit code is a byte");
     (
-        code,
+        exit_code(code),
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
     )
+}
+
+/// Runs the reference binary's command line (`brainsmith_plugins::cli::app()`: the core's
+/// commands and `compile`, `simulate`, `dse`, `new`) in process; returns (exit code,
+/// stdout, stderr).
+pub fn brainsmith(args: &[&str]) -> (u8, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
+    let code = brainsmith_plugins::cli::app().run(argv, &mut out, &mut err);
+    (
+        exit_code(code),
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// The byte an `ExitCode` stands for (it has no accessor).
+pub fn exit_code(code: std::process::ExitCode) -> u8 {
+    (0..=u8::MAX)
+        .find(|&n| std::process::ExitCode::from(n) == code)
+        .expect("an exit code is a byte")
 }
 
 /// `y = Relu(x * 1.000001)`: the `Mul` is an identity only within a tolerance, so it

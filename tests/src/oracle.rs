@@ -572,3 +572,20 @@ pub fn backend_suite(python: &Path) -> Vec<(String, Option<PathBuf>, PathBuf)> {
     }
     tests
 }
+
+/// Element type and dimensions of a tensor type, symbolic ones as `None`: what the shape
+/// comparisons with onnx's inference compare.
+pub type Signature = (i32, Option<Vec<Option<i64>>>);
+
+/// The [`Signature`] of `t`.
+pub fn signature(t: &brainsmith_core::ir::TensorType) -> Signature {
+    let dims = t.shape.as_ref().map(|s| {
+        s.iter()
+            .map(|d| match d {
+                brainsmith_core::ir::Dim::Value(v) => Some(*v),
+                _ => None,
+            })
+            .collect()
+    });
+    (t.elem_type, dims)
+}

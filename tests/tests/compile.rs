@@ -8,32 +8,13 @@
 //! reuses the build in the directory.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use brainsmith_core::Registry;
 use brainsmith_core::hardware::resolve;
 use brainsmith_core::ir::Model;
 use brainsmith_plugins::compile::{npy, partition::PARTITION_OP, seeded_frames};
 use brainsmith_plugins::exec::execute;
-use brainsmith_tests::models_dir;
-
-fn code_of(code: ExitCode) -> u8 {
-    (0..=u8::MAX)
-        .find(|&n| ExitCode::from(n) == code)
-        .expect("an exit code is a byte")
-}
-
-/// `brainsmith ARGS...` in process: (exit code, stdout, stderr).
-fn brainsmith(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
-    let code = brainsmith_plugins::cli::app().run(argv, &mut out, &mut err);
-    (
-        code_of(code),
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
+use brainsmith_tests::{brainsmith, models_dir};
 
 fn shared_path(name: &str) -> PathBuf {
     brainsmith_tests::shared_model_path(name)

@@ -1,16 +1,8 @@
 //! The command line a compiler owns: its name, version and help text, commands of its
 //! own beside brainsmith-core's, and colour only where asked for.
 
-use std::process::ExitCode;
-
 use brainsmith_core::cli::{App, clap};
-use brainsmith_tests as _;
-
-fn code_of(code: ExitCode) -> u8 {
-    (0..=u8::MAX)
-        .find(|&n| ExitCode::from(n) == code)
-        .expect("an exit code is a byte")
-}
+use brainsmith_tests::exit_code;
 
 /// Runs `app` with `args`; returns (exit code, stdout, stderr).
 fn run(app: &App, args: &[&str]) -> (u8, String, String) {
@@ -18,7 +10,7 @@ fn run(app: &App, args: &[&str]) -> (u8, String, String) {
     let argv = std::iter::once("acmec").chain(args.iter().copied());
     let code = app.run(argv, &mut out, &mut err);
     (
-        code_of(code),
+        exit_code(code),
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
     )

@@ -7,26 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use brainsmith_core::ir::{Dim, Model, TensorType};
+use brainsmith_core::ir::Model;
 use brainsmith_core::prelude::*;
 use brainsmith_plugins::InferShapes;
-use brainsmith_tests::oracle::{Oracle, scratch_dir};
+use brainsmith_tests::oracle::{Oracle, Signature, scratch_dir, signature};
 use brainsmith_tests::{all_models, models_dir};
-
-/// Element type and dimensions, symbolic ones as `None`.
-type Signature = (i32, Option<Vec<Option<i64>>>);
-
-fn signature(t: &TensorType) -> Signature {
-    let dims = t.shape.as_ref().map(|s| {
-        s.iter()
-            .map(|d| match d {
-                Dim::Value(v) => Some(*v),
-                _ => None,
-            })
-            .collect()
-    });
-    (t.elem_type, dims)
-}
 
 /// The types recorded for tensors that nodes produce.
 fn typed_tensors(model: &Model) -> BTreeMap<String, Signature> {

@@ -6,25 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use brainsmith_tests as _;
-
-fn code_of(code: std::process::ExitCode) -> u8 {
-    (0..=u8::MAX)
-        .find(|&n| std::process::ExitCode::from(n) == code)
-        .expect("an exit code is a byte")
-}
-
-/// `brainsmith ARGS...`: (exit code, stdout, stderr).
-fn brainsmith(args: &[&str]) -> (u8, String, String) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let argv = std::iter::once("brainsmith").chain(args.iter().copied());
-    let code = brainsmith_plugins::cli::app().run(argv, &mut out, &mut err);
-    (
-        code_of(code),
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
-}
+use brainsmith_tests::brainsmith;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Command;
 
-use brainsmith_core::ir::{Dim, Model, TensorType};
+use brainsmith_core::ir::Model;
 use brainsmith_core::prelude::*;
 use brainsmith_plugins::InferShapes;
-use brainsmith_tests::oracle::{backend_suite, backend_suite_python};
+use brainsmith_tests::oracle::{Signature, backend_suite, backend_suite_python, signature};
 use serde::Deserialize;
 
 /// Op types (`domain:Op` outside the default domain) whose outputs we leave less typed
@@ -52,27 +52,11 @@ const ONNX_ML: &str = "ai.onnx.ml: the ops table has no ai.onnx.ml domain yet; a
 /// The training domain.
 const TRAINING: &str = "ai.onnx.preview.training: outside the domains issue 20 covers (the default domain and ai.onnx.ml)";
 
-/// Element type and dimensions (`None` where symbolic or unknown); no dimensions when the
-/// rank is unknown.
-type Signature = (i32, Option<Vec<Option<i64>>>);
-
 #[derive(Deserialize)]
 struct Row {
     model: PathBuf,
     error: Option<String>,
     types: HashMap<String, Signature>,
-}
-
-fn signature(t: &TensorType) -> Signature {
-    let dims = t.shape.as_ref().map(|s| {
-        s.iter()
-            .map(|d| match d {
-                Dim::Value(v) => Some(*v),
-                _ => None,
-            })
-            .collect()
-    });
-    (t.elem_type, dims)
 }
 
 /// Why `ours` says less than (or other than) `theirs`, if it does.
