@@ -67,6 +67,7 @@ fn extends_replaces_steps_and_stage_lists_and_runs() {
             output_dir: None,
             progress: Some(&mut progress),
             target: None,
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -216,6 +216,15 @@ fn transform_keeps_unknown_fields() {
         std::fs::read(output).unwrap() == bytes,
         "the output differs from the input"
     );
+    // Replaced without an fsync, the same bytes arrive.
+    std::fs::remove_file(output).unwrap();
+    let args = ["transform", model, "-o", output, "--apply", "SortGraph"];
+    let (code, _, stderr) = run(&[&args[..], &["--no-sync"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(output).unwrap() == bytes,
+        "the --no-sync output differs from the input"
+    );
     // And after a transform that changes the graph, every node left keeps its own.
     let (code, _, stderr) = run(&[
         "transform",

@@ -482,6 +482,7 @@ fn the_finn_blueprint_builds_tfc_into_specialised_kernels_and_their_sources() {
             output_dir: Some(&out),
             progress: None,
             target: None,
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -571,6 +572,7 @@ fn specialising_a_node_no_backend_implements_fails_with_every_refusal() {
             output_dir: None,
             progress: None,
             target: None,
+            ..Default::default()
         },
     )
     .unwrap_err()
@@ -608,6 +610,7 @@ fn a_refused_backend_preference_falls_back_with_a_warning_and_the_reason_on_the_
             output_dir: None,
             progress: None,
             target: None,
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -49,6 +49,7 @@ fn check(name: &str, original: Model) {
             output_dir: None,
             progress: None,
             target: None,
+            ..Default::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

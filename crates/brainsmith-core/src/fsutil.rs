@@ -90,6 +90,24 @@ const WRITE_BUFFER: usize = 64 << 10;
 /// How many symlinks in a row are followed before giving up (Linux's own limit).
 const MAX_SYMLINKS: usize = 40;
 
+/// Whether an atomic write waits for the disk before its rename.
+///
+/// Both kinds are atomic for everyone who reads the destination while the system runs: it
+/// holds the old file or the whole new one, and a write that fails leaves the old one.
+/// They differ after a crash of the system itself (a power loss, a kernel panic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The temporary file is `fsync`ed before the rename, so after a crash the destination
+    /// still holds the old file or the whole new one. The default.
+    #[default]
+    Synced,
+    /// Renamed without an `fsync`: the kernel writes the data back when it likes, so a
+    /// crash soon after the write can leave the destination empty or short. What
+    /// `onnx.save`, compilers and most build tools do; it saves the disk's write time,
+    /// which on a model of hundreds of megabytes is most of a run.
+    Unsynced,
+}
+
 /// Writes `bytes` to an exclusively created temporary file beside the destination, syncs
 /// it, then renames it over the destination. The destination is `path`, or what `path`
 /// finally points to when it is a symlink; see [`output_target`] for what is refused. On
@@ -105,6 +123,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// other does.
 pub fn write_atomic_with(
     path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write_atomic_durable(path, Durability::Synced, write)
+}
+
+/// [`write_atomic_with`], synced before the rename or not as `durability` says.
+pub fn write_atomic_durable(
+    path: &Path,
+    durability: Durability,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let target = output_target(path)?;
@@ -132,7 +159,9 @@ pub fn write_atomic_with(
     write(&mut file)?;
     file.flush()?;
     drop(file);
-    tmp.as_file().sync_all()?;
+    if durability == Durability::Synced {
+        tmp.as_file().sync_all()?;
+    }
     // Dropping the `NamedTempFile` inside the error removes the temporary file.
     tmp.persist(&target).map_err(|e| e.error)?;
     Ok(())
@@ -320,10 +349,16 @@ mod tests {
 
     #[test]
     fn a_failed_write_leaves_the_destination_and_no_temporary_file() {
-        let dir = scratch("failed");
+        for durability in [Durability::Synced, Durability::Unsynced] {
+            failed_write(durability);
+        }
+    }
+
+    fn failed_write(durability: Durability) {
+        let dir = scratch(&format!("failed-{durability:?}"));
         let out = dir.join("out");
         std::fs::write(&out, b"before").unwrap();
-        let err = write_atomic_with(&out, |file| {
+        let err = write_atomic_durable(&out, durability, |file| {
             // More than the buffer, so part of it reaches the temporary file.
             file.write_all(&vec![7; 3 * WRITE_BUFFER])?;
             Err(Error::other("the encoder failed"))
@@ -337,7 +372,7 @@ mod tests {
         let bytes: Vec<u8> = (0..(WRITE_BUFFER * 20 + 12345))
             .map(|i| (i % 251) as u8)
             .collect();
-        write_atomic_with(&out, |file| {
+        write_atomic_durable(&out, durability, |file| {
             for part in bytes.chunks(WRITE_BUFFER * 3 / 2 + 1) {
                 file.write_all(&part[..1])?;
                 file.write_all(&part[1..])?;

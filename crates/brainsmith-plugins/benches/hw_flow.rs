@@ -97,6 +97,7 @@ fn run() -> Result<(), String> {
                     output_dir: Some(&out),
                     progress: Some(&mut progress),
                     target: None,
+                    ..Options::default()
                 },
             )
             .map_err(|e| format!("{path}: {e}"))

@@ -24,6 +24,9 @@ pub struct Options<'a> {
     /// The device and clock, handed to steps ([`StepContext::target`]); the default
     /// target when `None`.
     pub target: Option<crate::kernel::Target>,
+    /// Whether the intermediate models are synced to the disk before each replaces its
+    /// file.
+    pub durability: crate::fsutil::Durability,
 }
 
 /// Why a plan stopped.
@@ -91,7 +94,11 @@ pub fn execute(
                 .collect();
             let path = dir.join(format!("{:02}_{name}.onnx", i + 1));
             std::fs::create_dir_all(dir)
-                .and_then(|()| model.save(&path).map_err(std::io::Error::other))
+                .and_then(|()| {
+                    model
+                        .save_with(&path, options.durability)
+                        .map_err(std::io::Error::other)
+                })
                 .map_err(|e| ExecError::Save(format!("cannot write {}: {e}", path.display())))?;
         }
     }

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use super::apply;
 use super::table::Table;
 use crate::blueprint::{Blueprint, Options, execute};
+use crate::fsutil::Durability;
 use crate::ir::Model;
 use crate::pipeline;
 use crate::registry::Registry;
@@ -45,6 +46,22 @@ pub(super) struct TransformArgs {
     /// Summary format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     format: SummaryFormat,
+    /// Replace the output without waiting for the disk (no `fsync`): still never seen
+    /// half-written, but a power loss soon after may leave it empty. Saves the disk's
+    /// write time, most of a run on a model of hundreds of megabytes.
+    #[arg(long)]
+    no_sync: bool,
+}
+
+impl TransformArgs {
+    /// How every model this command writes is saved.
+    fn durability(&self) -> Durability {
+        if self.no_sync {
+            Durability::Unsynced
+        } else {
+            Durability::Synced
+        }
+    }
 }
 
 /// How the summary is printed.
@@ -99,6 +116,7 @@ fn run_blueprint(
         output_dir: args.output_dir.as_deref(),
         progress: Some(&mut progress),
         target: None,
+        durability: args.durability(),
     };
     let result = execute(&mut model, &plan, options);
     if terminal {
@@ -119,7 +137,9 @@ fn finish(
     err: &mut dyn Write,
 ) -> Result<(), String> {
     let save_start = std::time::Instant::now();
-    model.save(&args.output).map_err(|e| e.to_string())?;
+    model
+        .save_with(&args.output, args.durability())
+        .map_err(|e| e.to_string())?;
     let save_seconds = save_start.elapsed().as_secs_f64();
 
     for step in &report.steps {

@@ -105,10 +105,39 @@ impl Model {
     /// directory such as `/tmp` (which the kernel would not follow either).
     ///
     /// The encoding goes straight into the temporary file; it is never held whole in
-    /// memory, and no weight stored as `raw_data` is copied on the way.
+    /// memory, and no weight stored as `raw_data` is copied on the way. The file is synced
+    /// to the disk before it replaces `path` ([`Durability::Synced`]); see
+    /// [`save_with`](Model::save_with) to skip that.
+    ///
+    /// [`Durability::Synced`]: crate::fsutil::Durability::Synced
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
+        self.save_with(path, crate::fsutil::Durability::Synced)
+    }
+
+    /// [`save`](Model::save), synced to the disk before the rename or not as `durability`
+    /// says: [`Durability::Unsynced`] is as atomic for every reader while the system
+    /// runs, but a power loss soon after may leave `path` empty or short.
+    ///
+    /// ```
+    /// use brainsmith_core::fsutil::Durability;
+    /// use brainsmith_core::ir::Model;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("empty.onnx");
+    /// let model = Model::default();
+    /// model.save_with(&path, Durability::Unsynced)?;
+    /// assert_eq!(std::fs::read(&path)?, model.encode());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`Durability::Unsynced`]: crate::fsutil::Durability::Unsynced
+    pub fn save_with(
+        &self,
+        path: impl AsRef<Path>,
+        durability: crate::fsutil::Durability,
+    ) -> Result<(), ModelError> {
         let proto = self.to_proto();
-        crate::fsutil::write_atomic_with(path.as_ref(), |file| {
+        crate::fsutil::write_atomic_durable(path.as_ref(), durability, |file| {
             let mut out = WriteBuf::new(file);
             proto.encode_raw(&mut out);
             out.finish().map(drop)

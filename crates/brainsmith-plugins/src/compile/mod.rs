@@ -239,6 +239,7 @@ fn prepare(
             output_dir: nodes_dir,
             progress: Some(&mut step_progress),
             target: Some(target.clone()),
+            ..RunOptions::default()
         },
     )
     .map_err(err)?;
