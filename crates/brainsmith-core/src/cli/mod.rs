@@ -204,6 +204,7 @@ impl App {
             &mut stdout.lock(),
             &mut stderr.lock(),
             colour,
+            Exit::Process,
         )
     }
 
@@ -214,7 +215,7 @@ impl App {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        self.run_in(args, out, err, Colour::default())
+        self.run_in(args, out, err, Colour::default(), Exit::Caller)
     }
 
     /// The whole clap command: brainsmith-core's commands and the host's.
@@ -245,12 +246,13 @@ impl App {
         out: &mut dyn Write,
         err: &mut dyn Write,
         mut colour: Colour,
+        exit: Exit,
     ) -> ExitCode
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let command = match self.clap() {
+        let mut command = match self.clap() {
             Ok(command) => command,
             Err(message) => {
                 let _ = writeln!(err, "error: {message}");
@@ -269,7 +271,7 @@ impl App {
             Some(ColorWhen::Never) => colour = Colour::default(),
             Some(ColorWhen::Auto) | None => {}
         }
-        let matches = match command.try_get_matches_from(args) {
+        let matches = match command.try_get_matches_from_mut(args) {
             Ok(matches) => matches,
             Err(e) => {
                 let code = if e.use_stderr() { 2 } else { 0 };
@@ -314,6 +316,11 @@ impl App {
                 Err(e) => Err(e.to_string()),
             }
         };
+        if exit == Exit::Process {
+            // The process ends next; freeing the parser's tree of commands and arguments
+            // would be most of the work a short command does after its own.
+            std::mem::forget((command, matches));
+        }
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -322,6 +329,15 @@ impl App {
             }
         }
     }
+}
+
+/// Who continues after [`App::run_in`] returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// The process, which exits: what the parser holds is not freed.
+    Process,
+    /// A caller, which may run again: everything is freed.
+    Caller,
 }
 
 /// The value of the last valid `--color VALUE` (or `--color=VALUE`) before a `--`.
@@ -553,7 +569,10 @@ enum ColorWhen {
     Never,
 }
 
+// `defer`: a subcommand's arguments are built only when it runs (or its help shows), so a
+// command does not pay to build every other one's.
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// List the registered plugins (a summary table by source and kind).
     Plugins(plugins::PluginsArgs),
@@ -600,6 +619,7 @@ enum Command {
 
 /// What to do with a blueprint.
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum BlueprintAction {
     /// Validate every name and configuration against this binary's registry, reporting
     /// every problem at once with its file:line:column.
@@ -614,4 +634,28 @@ enum BlueprintAction {
 enum DataFormat {
     Toml,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Subcommands are deferred (built when they run), so clap's own consistency checks
+    /// would only see the one a test runs: this builds and checks every one of them.
+    #[test]
+    fn every_subcommand_passes_claps_checks() {
+        let mut command = Cli::command();
+        command.build();
+        let mut names = Vec::new();
+        let mut stack = vec![&command];
+        while let Some(c) = stack.pop() {
+            names.push(c.get_name().to_owned());
+            stack.extend(c.get_subcommands());
+        }
+        assert!(names.iter().any(|n| n == "check"), "{names:?}");
+        // Every deferred subcommand got its arguments.
+        let transform = command.find_subcommand("transform").unwrap();
+        assert!(transform.get_arguments().any(|a| a.get_id() == "no_sync"));
+        Cli::command().debug_assert();
+    }
 }

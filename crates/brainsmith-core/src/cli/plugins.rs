@@ -40,6 +40,7 @@ pub(super) struct PluginsArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum PluginsCommand {
     /// Grade every plugin: docs, an example, version, tags, documented configuration and
     /// attributes; with --model, estimates and generation. --strict fails on a shortfall.
