@@ -22,13 +22,35 @@ pub fn app() -> App {
             "A dataflow compiler for quantized neural networks: compile a QONNX model into a \
              stitched, simulated FPGA accelerator, and inspect the plugins that do it",
         )
-        .command(compile_command(), run_compile)
-        .command(simulate_command(), run_simulate)
-        .command(dse_command(), run_dse)
-        .command(new_command(), run_new)
+        .command(
+            deferred("compile", COMPILE_ABOUT, compile_args),
+            run_compile,
+        )
+        .command(
+            deferred("simulate", SIMULATE_ABOUT, simulate_args),
+            run_simulate,
+        )
+        .command(deferred("dse", DSE_ABOUT, dse_args), run_dse)
+        .command(deferred("new", NEW_ABOUT, new_args), run_new)
 }
 
-fn new_command() -> Command {
+/// A command whose arguments `args` adds only when it runs or its help shows, so that
+/// every other command does not pay to build them; the listing needs only its about.
+fn deferred(name: &'static str, about: &'static str, args: fn(Command) -> Command) -> Command {
+    Command::new(name).about(about).defer(args)
+}
+
+const NEW_ABOUT: &str = "Write a new workspace (a plugin crate with a kernel, its HLS backend, a \
+    transform and a step, documented and tested, and a compiler binary linking it), or add \
+    one plugin to a crate";
+const COMPILE_ABOUT: &str = "Compile a QONNX model into a stitched dataflow accelerator, \
+    co-simulated against the model, with a report and a picture";
+const DSE_ABOUT: &str = "Explore folding targets and backend preferences: every design point \
+    estimated, the Pareto front marked (dse.txt, dse.json), the fastest point on it compiled";
+const SIMULATE_ABOUT: &str = "Run a compiled design on frames from a .npy file: the host model \
+    in the executor, the accelerator in co-simulation";
+
+fn new_args(command: Command) -> Command {
     let crate_arg = || {
         Arg::new("crate")
             .long("crate")
@@ -38,12 +60,7 @@ fn new_command() -> Command {
             .help("The plugin crate (the directory of its Cargo.toml)")
     };
     let name = |what: &'static str| Arg::new("name").required(true).help(what);
-    Command::new("new")
-        .about(
-            "Write a new workspace (a plugin crate with a kernel, its HLS backend, a transform \
-             and a step, documented and tested, and a compiler binary linking it), or add one \
-             plugin to a crate",
-        )
+    command
         .args_conflicts_with_subcommands(true)
         .subcommand_negates_reqs(true)
         .arg(
@@ -168,11 +185,8 @@ fn run_new(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
     .map_err(w)
 }
 
-fn compile_command() -> Command {
-    common_args(Command::new("compile").about(
-        "Compile a QONNX model into a stitched dataflow accelerator, co-simulated against \
-         the model, with a report and a picture",
-    ))
+fn compile_args(command: Command) -> Command {
+    common_args(command)
     .arg(
         Arg::new("target-cycles")
             .long("target-cycles")
@@ -196,11 +210,8 @@ fn compile_command() -> Command {
     )
 }
 
-fn dse_command() -> Command {
-    common_args(Command::new("dse").about(
-        "Explore folding targets and backend preferences: every design point estimated, the \
-         Pareto front marked (dse.txt, dse.json), the fastest point on it compiled",
-    ))
+fn dse_args(command: Command) -> Command {
+    common_args(command)
     .arg(
         Arg::new("targets")
             .long("targets")
@@ -323,12 +334,8 @@ fn run_compile(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-fn simulate_command() -> Command {
-    Command::new("simulate")
-        .about(
-            "Run a compiled design on frames from a .npy file: the host model in the executor, \
-             the accelerator in co-simulation",
-        )
+fn simulate_args(command: Command) -> Command {
+    command
         .arg(
             Arg::new("dir")
                 .required(true)
@@ -450,4 +457,30 @@ fn run_dse(args: &ArgMatches, io: &mut Io<'_>) -> Result<(), String> {
         explored.compiled.dir.display()
     )
     .map_err(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The commands are deferred, so clap checks only the one that runs: this builds and
+    /// checks each, and that its deferred arguments arrive.
+    #[test]
+    fn every_command_passes_claps_checks() {
+        for (command, arg) in [
+            (deferred("compile", COMPILE_ABOUT, compile_args), "target-fps"),
+            (deferred("simulate", SIMULATE_ABOUT, simulate_args), "dir"),
+            (deferred("dse", DSE_ABOUT, dse_args), "targets"),
+            (deferred("new", NEW_ABOUT, new_args), "core-path"),
+        ] {
+            let mut built = command.clone();
+            built.build();
+            assert!(
+                built.get_arguments().any(|a| a.get_id() == arg),
+                "{}",
+                command.get_name()
+            );
+            command.debug_assert();
+        }
+    }
 }
