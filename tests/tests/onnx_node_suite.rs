@@ -1,7 +1,8 @@
 //! The ONNX backend test suite that the `onnx` package ships (every
 //! `node/`, `simple/`, `pytorch-converted/` and `pytorch-operator/` test, `model.onnx`
-//! with its `test_data_set_*`, and the "light" zoo models on seeded inputs) against every
-//! transform that claims to keep a standard ONNX model's meaning.
+//! with its `test_data_set_*`, and the "light" zoo models on seeded inputs), and the real
+//! models of `testdata/models` on seeded inputs, against every transform that claims to
+//! keep a standard ONNX model's meaning.
 //!
 //! Each transform is applied alone to each test model, and the cleanup recipe as a whole.
 //! A model it changed is saved, and the oracle's venv checks it
@@ -152,7 +153,22 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
     // (test, transform, what, message)
     let mut findings: Vec<(String, String, &str, String)> = Vec::new();
     let mut jobs = Vec::new();
-    let tests = backend_suite(&python);
+    let mut tests = backend_suite(&python);
+    // And the real models of this repository's test data (PaddleOCR, Brevitas and FINN
+    // exports, qonnx's examples) on seeded inputs, those the suite does not hold already.
+    let mut real: Vec<PathBuf> = std::fs::read_dir(root.join("../testdata/models"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    real.sort();
+    for model in real {
+        let name = model.file_stem().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("light_") && !name.starts_with("node_test_") {
+            tests.push((name, None, model));
+        }
+    }
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     for (name, dir, model_path) in &tests {
@@ -202,7 +218,7 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
         }
         // A light zoo model at batch 2 (once its Reshape targets are constants) must give,
         // per sample, what the original gives at batch 1.
-        if dir.is_none() {
+        if name.starts_with("light_") {
             runs.push((
                 "static+ChangeBatchSize".to_owned(),
                 vec!["RemoveStaticGraphInputs", "ChangeBatchSize(batch_size = 2)"],

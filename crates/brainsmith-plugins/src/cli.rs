@@ -468,7 +468,10 @@ mod tests {
     #[test]
     fn every_command_passes_claps_checks() {
         for (command, arg) in [
-            (deferred("compile", COMPILE_ABOUT, compile_args), "target-fps"),
+            (
+                deferred("compile", COMPILE_ABOUT, compile_args),
+                "target-fps",
+            ),
             (deferred("simulate", SIMULATE_ABOUT, simulate_args), "dir"),
             (deferred("dse", DSE_ABOUT, dse_args), "targets"),
             (deferred("new", NEW_ABOUT, new_args), "core-path"),
