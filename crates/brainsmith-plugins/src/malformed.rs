@@ -187,6 +187,17 @@ pub(crate) const ATTRIBUTE_NAMES: &[&str] = &[
     "dtype",
     "seed",
     "auto_pad",
+    "n_targets",
+    "leaf_weights",
+    "keys_tensor",
+    "keys_strings",
+    "keys_int64s",
+    "keys_floats",
+    "values_tensor",
+    "values_strings",
+    "values_int64s",
+    "values_floats",
+    "default_tensor",
 ];
 
 /// The attribute values the sweeps set: zero, negative, large and `i64`'s extremes, as

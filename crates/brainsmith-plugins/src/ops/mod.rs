@@ -1,6 +1,7 @@
 //! ONNX ops by family, each op's shape rule and evaluator side by side (tract and burn
-//! organise their ops the same way): the standard ops of the ONNX backend suite, and the
-//! QONNX dialect ops (the quantizers, `MultiThreshold`, `Im2Col`).
+//! organise their ops the same way): the standard ops of the ONNX backend suite, the
+//! `ai.onnx.ml` ops it tests, and the QONNX dialect ops (the quantizers,
+//! `MultiThreshold`, `Im2Col`).
 //!
 //! Each family file lists what it knows as static [`Entry`]s: a shape rule (what
 //! [`shapes`](crate::shapes) infers with), an evaluator with the number of inputs it needs
@@ -16,6 +17,7 @@
 mod creation;
 mod elementwise;
 mod linalg;
+mod ml;
 mod movement;
 mod qonnx;
 mod reduce;
@@ -155,10 +157,11 @@ impl Table {
 }
 
 /// The families' registrations, in one place.
-const FAMILIES: [&[Entry]; 9] = [
+const FAMILIES: [&[Entry]; 10] = [
     creation::ENTRIES,
     elementwise::ENTRIES,
     linalg::ENTRIES,
+    ml::ENTRIES,
     movement::ENTRIES,
     qonnx::ENTRIES,
     reduce::ENTRIES,
