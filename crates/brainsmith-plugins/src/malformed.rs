@@ -1,11 +1,13 @@
 //! Malformed graphs for the no-panic sweeps of shape inference and of the transforms: one
-//! node of any op type with odd inputs (constant, typed, untyped; empty, scalar, large,
-//! and sizes whose products overflow `i64`) and every attribute a rule reads set to odd
-//! values; one node whose inputs are all constants of chosen ranks (weights of the wrong
-//! rank); and any of these with every node written twice (several nodes writing one
-//! tensor).
+//! node of any op type, in its domain, with odd inputs (constant, typed, untyped; empty,
+//! scalar, large, and sizes whose products overflow `i64`) and every attribute a rule
+//! reads set to odd values; one node whose inputs are all constants of chosen ranks
+//! (weights of the wrong rank); and any of these with every node written twice (several
+//! nodes writing one tensor).
 
-use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Node, Tensor, ValueInfo};
+use brainsmith_core::ir::{AttributeValue, ElemType, Graph, Model, Node, Tensor, ValueInfo};
+
+use crate::ops::{Domain, ML_DOMAIN};
 
 /// The input shapes [`malformed`] picks from; a constant of the last, absurdly large
 /// one holds its dimensions instead (with the extremes of `i64`), as a shape input
@@ -15,12 +17,12 @@ pub(crate) const SHAPES: [&[i64]; 5] = [&[], &[3], &[1, 2, 3, 4], &[0, 5], HUGE]
 /// Dimensions whose products overflow `i64`.
 pub(crate) const HUGE: &[i64] = &[1 << 40, 1 << 40, 3, 1 << 62];
 
-/// A graph of one `op` node with `arity` inputs (constant, typed or untyped, mixed by
-/// `variant`, or `all_typed`) of shape `SHAPES[shape]`, or assorted shapes for `None`, and every
-/// attribute name a rule reads, the `k`-th set to `value(k)`.
+/// A graph of one `op` node of `domain` with `arity` inputs (constant, typed or untyped,
+/// mixed by `variant`, or `all_typed`) of shape `SHAPES[shape]`, or assorted shapes for
+/// `None`, and every attribute name a rule reads, the `k`-th set to `value(k)`.
 pub(crate) fn malformed(
     op: &str,
-    onnx: bool,
+    domain: Domain,
     arity: usize,
     variant: usize,
     shape: Option<usize>,
@@ -56,8 +58,8 @@ pub(crate) fn malformed(
         inputs.push(name);
     }
     let mut node = Node::new(op, inputs.iter().map(String::as_str), ["o0", "o1"]).with_name("n");
-    if !onnx {
-        node = node.with_domain("qonnx.custom_op.general");
+    if domain != Domain::Onnx {
+        node = node.with_domain(domain.name());
     }
     for (k, name) in ATTRIBUTE_NAMES.iter().enumerate() {
         node = node.with_attribute(name, value(k));
@@ -66,13 +68,13 @@ pub(crate) fn malformed(
     g
 }
 
-/// A graph of one `op` node whose inputs are all constants (so that folding and the
-/// rewrites that need constant weights reach it), input `i` of rank `ranks[i]` with every
-/// dimension 2, one output (as the view and fill paths of folding want), and every
-/// attribute name a rule reads, the `k`-th set to `value(k)`.
+/// A graph of one `op` node of `domain` whose inputs are all constants (so that folding
+/// and the rewrites that need constant weights reach it), input `i` of rank `ranks[i]`
+/// with every dimension 2, one output (as the view and fill paths of folding want), and
+/// every attribute name a rule reads, the `k`-th set to `value(k)`.
 pub(crate) fn constants_of_rank(
     op: &str,
-    onnx: bool,
+    domain: Domain,
     ranks: &[usize],
     value: impl Fn(usize) -> AttributeValue,
 ) -> Graph {
@@ -86,8 +88,8 @@ pub(crate) fn constants_of_rank(
         inputs.push(name);
     }
     let mut node = Node::new(op, inputs.iter().map(String::as_str), ["o0"]).with_name("n");
-    if !onnx {
-        node = node.with_domain("qonnx.custom_op.general");
+    if domain != Domain::Onnx {
+        node = node.with_domain(domain.name());
     }
     for (k, name) in ATTRIBUTE_NAMES.iter().enumerate() {
         node = node.with_attribute(name, value(k));
@@ -109,6 +111,19 @@ pub(crate) fn rank_patterns(arity: usize) -> Vec<Vec<usize>> {
     }
     patterns.dedup();
     patterns
+}
+
+/// A model of `graph` importing the default domain at `opset`, and `ai.onnx.ml` (at
+/// version 5, where `TreeEnsemble` arrived) when a node is of that domain.
+pub(crate) fn model(graph: Graph, opset: i64) -> Model {
+    let ml = graph.nodes.iter().any(|n| n.domain == ML_DOMAIN);
+    let mut model = Model::default();
+    model.graph = graph;
+    model.set_opset_version("", opset);
+    if ml {
+        model.set_opset_version(ML_DOMAIN, 5);
+    }
+    model
 }
 
 /// `graph` with a second copy of each node, under another name: every tensor a node
@@ -172,10 +187,22 @@ pub(crate) const ATTRIBUTE_NAMES: &[&str] = &[
     "dtype",
     "seed",
     "auto_pad",
+    "n_targets",
+    "leaf_weights",
+    "keys_tensor",
+    "keys_strings",
+    "keys_int64s",
+    "keys_floats",
+    "values_tensor",
+    "values_strings",
+    "values_int64s",
+    "values_floats",
+    "default_tensor",
 ];
 
 /// The attribute values the sweeps set: zero, negative, large and `i64`'s extremes, as
-/// integers and lists (empty, short, long), a string and an empty float list.
+/// integers and lists (empty, short, long), a string, an empty float list, and tensors
+/// (one of a single float, one of 2-D int64 with no data that claims `[2^40, 2^40]`).
 pub(crate) fn attribute_values() -> Vec<AttributeValue> {
     let scalars = [0, -1, 3, -100, 1 << 20, i64::MAX, i64::MIN, 1 << 40];
     let lists: [&[i64]; 10] = [
@@ -197,6 +224,13 @@ pub(crate) fn attribute_values() -> Vec<AttributeValue> {
         .chain([
             AttributeValue::string("NOTSET"),
             AttributeValue::Floats(vec![]),
+            AttributeValue::Tensor(Tensor::from_f32("", &[1], &[0.5])),
+            AttributeValue::Tensor(Tensor::from_raw(
+                "",
+                ElemType::Int64,
+                &[1 << 40, 1 << 40],
+                Vec::new(),
+            )),
         ])
         .collect()
 }

@@ -1,12 +1,14 @@
 //! ONNX ops by family, each op's shape rule and evaluator side by side (tract and burn
-//! organise their ops the same way): the standard ops of the ONNX backend suite, and the
-//! QONNX dialect ops (the quantizers, `MultiThreshold`, `Im2Col`).
+//! organise their ops the same way): the standard ops of the ONNX backend suite, the
+//! `ai.onnx.ml` ops it tests, and the QONNX dialect ops (the quantizers,
+//! `MultiThreshold`, `Im2Col`).
 //!
 //! Each family file lists what it knows as static [`Entry`]s: a shape rule (what
 //! [`shapes`](crate::shapes) infers with), an evaluator with the number of inputs it needs
 //! at least (what [`eval`](crate::eval) folds constants with), and for the ops that only
 //! give their input other dimensions, the view rule (what lets `FoldConstants` reuse
-//! stored data). An op may have any of the three; one table merges them by op type.
+//! stored data). An op may have any of the three; one table per domain merges them by op
+//! type, so that an op type of one domain never takes the rules of another's.
 //!
 //! The table covers what has a meaning in ONNX or QONNX itself. A hardware op (FINN's
 //! `MVAU`, a plugin crate's kernel) is taught by registering a kernel: shape inference
@@ -15,6 +17,7 @@
 mod creation;
 mod elementwise;
 mod linalg;
+mod ml;
 mod movement;
 mod qonnx;
 mod reduce;
@@ -80,15 +83,42 @@ impl Slot {
 }
 
 /// The domain an op type is registered in.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Domain {
     /// The default ONNX domain.
     Onnx,
+    /// `ai.onnx.ml`, the traditional machine-learning ops (shape rules only).
+    OnnxMl,
     /// QONNX's `qonnx.custom_op.general` (FINN's older `finn.custom_op.general` reads as
-    /// it). Its shape rules apply to a custom op of that type in any domain, as qonnx's
-    /// own inference does; its evaluators only in this domain.
+    /// it). Its shape rules apply to a custom op of that type in any domain but the
+    /// standard ones, as qonnx's own inference does; its evaluators only in this domain.
     Qonnx,
 }
+
+impl Domain {
+    /// The domain a node is of, as the table sees it: `ai.onnx.ml` for that domain, the
+    /// default domain for `""` and `ai.onnx`, QONNX's for every other.
+    pub(crate) fn of(node: &Node) -> Domain {
+        match canonical_domain(&node.domain) {
+            "" => Domain::Onnx,
+            ML_DOMAIN => Domain::OnnxMl,
+            _ => Domain::Qonnx,
+        }
+    }
+
+    /// The name a node of this domain is written with.
+    #[cfg(test)]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Domain::Onnx => "",
+            Domain::OnnxMl => ML_DOMAIN,
+            Domain::Qonnx => "qonnx.custom_op.general",
+        }
+    }
+}
+
+/// The name of the `ai.onnx.ml` domain.
+pub(crate) const ML_DOMAIN: &str = "ai.onnx.ml";
 
 /// One registration of a family: `what` for each of `ops` in `domain`.
 pub(crate) struct Entry {
@@ -111,14 +141,27 @@ pub(crate) enum What {
 #[derive(Default)]
 struct Table {
     onnx: FxHashMap<&'static str, Op>,
+    ml: FxHashMap<&'static str, Op>,
     qonnx: FxHashMap<&'static str, Op>,
 }
 
+impl Table {
+    /// The op types of `domain`.
+    fn ops(&self, domain: Domain) -> &FxHashMap<&'static str, Op> {
+        match domain {
+            Domain::Onnx => &self.onnx,
+            Domain::OnnxMl => &self.ml,
+            Domain::Qonnx => &self.qonnx,
+        }
+    }
+}
+
 /// The families' registrations, in one place.
-const FAMILIES: [&[Entry]; 9] = [
+const FAMILIES: [&[Entry]; 10] = [
     creation::ENTRIES,
     elementwise::ENTRIES,
     linalg::ENTRIES,
+    ml::ENTRIES,
     movement::ENTRIES,
     qonnx::ENTRIES,
     reduce::ENTRIES,
@@ -135,6 +178,7 @@ fn table() -> &'static Table {
     TABLE.get_or_init(|| {
         let mut table = Table {
             onnx: FxHashMap::with_capacity_and_hasher(192, Default::default()),
+            ml: FxHashMap::with_capacity_and_hasher(8, Default::default()),
             qonnx: FxHashMap::with_capacity_and_hasher(16, Default::default()),
         };
         for (f, family) in FAMILIES.iter().enumerate() {
@@ -142,6 +186,7 @@ fn table() -> &'static Table {
                 let at = Slot(((f as u16) << 8) | e as u16);
                 let map = match entry.domain {
                     Domain::Onnx => &mut table.onnx,
+                    Domain::OnnxMl => &mut table.ml,
                     Domain::Qonnx => &mut table.qonnx,
                 };
                 for &op in entry.ops {
@@ -158,11 +203,10 @@ fn table() -> &'static Table {
     })
 }
 
-/// The shape rule of `node`'s op type: a default-domain op by its type; any other by its
-/// type among QONNX's.
+/// The shape rule of `node`'s op type among those of its domain ([`Domain::of`]: a
+/// custom op by its type among QONNX's).
 pub(crate) fn shape_rule(node: &Node) -> Option<ShapeRule> {
-    let t = table();
-    let ops = if node.is_onnx() { &t.onnx } else { &t.qonnx };
+    let ops = table().ops(Domain::of(node));
     match ops.get(node.op_type.as_str())?.shape.get()? {
         What::Shape(rule) => Some(*rule),
         _ => None,
@@ -171,15 +215,11 @@ pub(crate) fn shape_rule(node: &Node) -> Option<ShapeRule> {
 
 /// The evaluator of `node`'s op type, with the number of inputs it needs at least.
 pub(crate) fn evaluator(node: &Node) -> Option<(Evaluator, usize)> {
-    let t = table();
-    let ops = if node.is_onnx() {
-        &t.onnx
-    } else if canonical_domain(&node.domain) == "qonnx.custom_op.general" {
-        &t.qonnx
-    } else {
+    let domain = Domain::of(node);
+    if domain == Domain::Qonnx && canonical_domain(&node.domain) != "qonnx.custom_op.general" {
         return None;
-    };
-    match ops.get(node.op_type.as_str())?.eval.get()? {
+    }
+    match table().ops(domain).get(node.op_type.as_str())?.eval.get()? {
         What::Eval(eval, needs) => Some((*eval, *needs)),
         _ => None,
     }
@@ -196,14 +236,16 @@ pub(crate) fn view(node: &Node) -> Option<ViewRule> {
     }
 }
 
-/// Every op type with a shape rule, and whether it is of the default domain.
+/// Every op type with a shape rule, with its domain.
 #[cfg(test)]
-pub(crate) fn op_types() -> impl Iterator<Item = (&'static str, bool)> {
+pub(crate) fn op_types() -> impl Iterator<Item = (&'static str, Domain)> {
     let t = table();
-    let with_rule = |ops: &'static FxHashMap<&'static str, Op>, onnx: bool| {
-        ops.iter()
-            .filter(|(_, op)| op.shape != Slot::NONE)
-            .map(move |(&name, _)| (name, onnx))
-    };
-    with_rule(&t.onnx, true).chain(with_rule(&t.qonnx, false))
+    [Domain::Onnx, Domain::OnnxMl, Domain::Qonnx]
+        .into_iter()
+        .flat_map(move |domain| {
+            t.ops(domain)
+                .iter()
+                .filter(|(_, op)| op.shape != Slot::NONE)
+                .map(move |(&name, _)| (name, domain))
+        })
 }

@@ -791,7 +791,7 @@ mod tests {
         let mut cases = 0;
         let mut failures = Vec::new();
         let values = attribute_values();
-        for (op, onnx) in crate::ops::op_types() {
+        for (op, domain) in crate::ops::op_types() {
             for arity in 0..=5 {
                 // Attribute `k` takes value `variant + k * spread`: spread 0 gives every
                 // attribute the same value, the others mix them.
@@ -803,7 +803,7 @@ mod tests {
                 }) {
                     {
                         // Spread 2 types every input, so that typed inputs meet.
-                        let g = malformed(op, onnx, arity, variant, shape, spread == 2, |k| {
+                        let g = malformed(op, domain, arity, variant, shape, spread == 2, |k| {
                             values[(variant + k * spread) % values.len()].clone()
                         });
                         for opset in [11, 13, 18] {
@@ -826,12 +826,12 @@ mod tests {
         }
         // One attribute at a time, the others absent, on inputs of one shape: so that a
         // single bad value meets a node that is otherwise well formed.
-        for (op, onnx) in crate::ops::op_types() {
+        for (op, domain) in crate::ops::op_types() {
             for arity in 2..=3 {
                 for (shape, dims) in SHAPES.iter().enumerate() {
                     for name in ATTRIBUTE_NAMES {
                         for value in &values {
-                            let mut g = malformed(op, onnx, arity, 0, Some(shape), false, |_| {
+                            let mut g = malformed(op, domain, arity, 0, Some(shape), false, |_| {
                                 AttributeValue::Undefined
                             });
                             let node = &mut g.nodes[0];

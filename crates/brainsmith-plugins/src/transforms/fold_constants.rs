@@ -540,6 +540,36 @@ mod tests {
         );
     }
 
+    /// An `ai.onnx.ml` op has a shape rule but no evaluator: on constants it stays,
+    /// unreported as a custom op is, while the `Shape` of its output folds.
+    #[test]
+    fn onnx_ml_ops_stay_and_their_shapes_fold() {
+        let mut m = Model::default();
+        m.set_opset_version("", 13);
+        m.set_opset_version("ai.onnx.ml", 5);
+        m.graph
+            .initializers
+            .push(Tensor::from_f32("c", &[2, 3], &[0.5; 6]));
+        m.graph.nodes.push(
+            Node::new("Binarizer", ["c"], ["b"])
+                .with_domain("ai.onnx.ml")
+                .with_name("bin"),
+        );
+        m.graph.nodes.push(Node::new("Shape", ["b"], ["s"]));
+        for name in ["b", "s"] {
+            let mut output = ValueInfo::default();
+            output.name = name.into();
+            m.graph.outputs.push(output);
+        }
+        let mut ctx = TransformContext::default();
+        assert!(FoldConstants::default().apply(&mut m, &mut ctx).unwrap());
+        assert!(ctx.diagnostics().is_empty(), "{:?}", ctx.diagnostics());
+        assert_eq!(m.graph.nodes.len(), 1, "{:?}", m.graph.nodes);
+        assert_eq!(m.graph.nodes[0].name, "bin");
+        let s = m.graph.initializers.iter().find(|t| t.name() == "s");
+        assert_eq!(s.map(|t| t.to_i64().unwrap()), Some(vec![2, 3]));
+    }
+
     /// A fill larger than `max_elements` stays, reported with its size and the setting to
     /// raise, whether it would take the direct path (large) or evaluation (small limit),
     /// and whether its count fits in 64 bits or not; a negative limit is refused as a

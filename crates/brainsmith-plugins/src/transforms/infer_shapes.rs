@@ -10,12 +10,15 @@ use crate::shapes;
 /// Infers the element type and shape of every intermediate tensor and records them in
 /// `value_info`; fills in graph outputs whose type or dimensions were not declared.
 ///
-/// Covers the ONNX ops found in real models (elementwise with broadcasting, convolution
-/// and pooling, reshaping, slicing, reductions, `Resize`, `TopK`, `Attention`...), reading
-/// constant inputs where a shape depends on values, and the QONNX and FINN custom ops that
-/// keep their input's shape (`Quant`, `MultiThreshold`...). A node it cannot infer gets a
-/// diagnostic naming the node and its op type; the tensors downstream of it stay unknown.
-/// Declared types are never overwritten, except that unknown dimensions are filled in.
+/// Covers the default-domain ops of the ONNX backend suite but control flow and the ops
+/// that read a sequence or an optional (elementwise with broadcasting, convolution and
+/// pooling, reshaping, slicing, reductions, `Resize`, `TopK`, `Attention`...), reading
+/// constant inputs where a shape depends on values; the `ai.onnx.ml` ops the suite tests
+/// (`Binarizer`, `ArrayFeatureExtractor`, `LabelEncoder`, `TreeEnsemble`); the QONNX and
+/// FINN custom ops (`Quant`, `MultiThreshold`, `Im2Col`...); and the ops of registered
+/// kernels. A node it cannot infer gets a diagnostic naming the node and its op type; the
+/// tensors downstream of it stay unknown. Declared types are never overwritten, except
+/// that unknown dimensions are filled in.
 ///
 /// ```
 /// use brainsmith_plugins::InferShapes;

@@ -100,11 +100,11 @@ pub use tidy::Tidy;
 mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
-    use brainsmith_core::ir::{AttributeValue, Model, ValueInfo};
+    use brainsmith_core::ir::{AttributeValue, ValueInfo};
     use brainsmith_core::{Registry, Transform, TransformContext};
 
     use crate::malformed::{
-        attribute_values, constants_of_rank, malformed, rank_patterns, written_twice,
+        attribute_values, constants_of_rank, malformed, model, rank_patterns, written_twice,
     };
 
     /// Configurations for the transforms that have required keys.
@@ -153,9 +153,7 @@ mod tests {
         let mut output = ValueInfo::default();
         output.name = "o0".into();
         graph.outputs.push(output);
-        let mut model = Model::default();
-        model.graph = graph;
-        model.set_opset_version("", 13);
+        let model = model(graph, 13);
         for (name, transform) in transforms {
             *cases += 1;
             let mut m = model.clone();
@@ -178,13 +176,13 @@ mod tests {
         let transforms = transforms();
         let values = attribute_values();
         let (mut cases, mut failures) = (0, Vec::new());
-        for (op, onnx) in crate::shapes::op_types() {
+        for (op, domain) in crate::shapes::op_types() {
             for arity in 0..=3 {
                 for variant in [0, 5, 9, 13] {
                     for shape in [None, Some(2), Some(4)] {
                         for all_typed in [false, true] {
                             let graph =
-                                malformed(op, onnx, arity, variant, shape, all_typed, |k| {
+                                malformed(op, domain, arity, variant, shape, all_typed, |k| {
                                     values[(variant + k) % values.len()].clone()
                                 });
                             let case = || {
@@ -217,7 +215,7 @@ mod tests {
         let transforms = transforms();
         let values = attribute_values();
         let (mut cases, mut failures) = (0, Vec::new());
-        for (op, onnx) in crate::shapes::op_types() {
+        for (op, domain) in crate::shapes::op_types() {
             for arity in 0..=3 {
                 for ranks in rank_patterns(arity) {
                     for (variant, twice) in [(None, false), (Some(0), false), (None, true)] {
@@ -227,7 +225,7 @@ mod tests {
                             // most rules, which then take the default.
                             None => AttributeValue::Floats(vec![]),
                         };
-                        let mut graph = constants_of_rank(op, onnx, &ranks, attribute);
+                        let mut graph = constants_of_rank(op, domain, &ranks, attribute);
                         if twice {
                             graph = written_twice(graph);
                         }
