@@ -312,7 +312,7 @@ impl App {
             run(sub, &mut io)
         } else {
             match Cli::from_arg_matches(&matches) {
-                Ok(cli) => run_builtin(registry, &self.name, cli.command, out, err),
+                Ok(cli) => run_builtin(registry, &self.name, cli.command, out, err, exit),
                 Err(e) => Err(e.to_string()),
             }
         };
@@ -427,9 +427,10 @@ fn run_builtin(
     command: Command,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    exit: Exit,
 ) -> Result<(), String> {
     match command {
-        Command::Plugins(args) => plugins::run(registry, args, out),
+        Command::Plugins(args) => plugins::run(registry, args, out, exit),
         Command::Transform(args) => transform::run(registry, args, out, err),
         Command::Inspect(args) => inspect::run(registry, args, out, err),
         Command::Docs(args) => docs::run(registry, name, args, out),

@@ -76,6 +76,7 @@ pub(super) fn run(
     registry: &Registry,
     args: PluginsArgs,
     out: &mut dyn Write,
+    exit: super::Exit,
 ) -> Result<(), String> {
     match args.command {
         Some(PluginsCommand::Show { name, kind, format }) => {
@@ -88,11 +89,16 @@ pub(super) fn run(
     let text = match args.format {
         ListFormat::Json | ListFormat::Toml => {
             let manifest = Manifest::new(selected.iter().map(|p| entry(registry, p)).collect());
-            if args.format == ListFormat::Json {
+            let text = if args.format == ListFormat::Json {
                 manifest.to_json()
             } else {
                 manifest.to_toml()
+            };
+            if exit == super::Exit::Process {
+                // Freeing an entry per plugin is work the exit does for nothing.
+                std::mem::forget(manifest);
             }
+            text
         }
         ListFormat::Table if args.verbose => verbose_table(registry, &selected),
         ListFormat::Table => summary_table(registry, &selected),

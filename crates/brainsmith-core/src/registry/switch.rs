@@ -228,6 +228,12 @@ pub(super) struct Switches {
 }
 
 impl Registry {
+    /// Whether this view disables anything (a registry of everything linked does not).
+    #[inline]
+    pub(super) fn any_off(&self) -> bool {
+        !self.switches.off.is_empty()
+    }
+
     /// Whether entry `i` is off in this view.
     #[inline]
     pub(super) fn is_off(&self, i: u32) -> bool {
