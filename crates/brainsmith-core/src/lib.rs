@@ -334,6 +334,7 @@ pub mod pipeline;
 mod plugin;
 mod record;
 pub mod registry;
+pub mod sim;
 mod step;
 pub mod suggest;
 

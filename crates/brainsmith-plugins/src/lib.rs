@@ -119,7 +119,9 @@ mod ops;
 pub mod rtlsim;
 pub mod scaffold;
 pub mod shapes;
-pub mod sim;
+/// C++ simulation of generated HLS, which moved to brainsmith-core so that a plugin crate's
+/// own backend tests can simulate what they generate; kept here under its old path.
+pub use brainsmith_core::sim;
 pub mod sketch;
 pub mod steps;
 /// The picture of a compiled dataflow accelerator, `dataflow.svg`.

@@ -1,6 +1,46 @@
 //! Simulation of generated hardware: HLS C++ compiled with the system's C++ compiler
 //! against the stand-in `ap_int.h` and `hls_stream.h` this crate ships (C++ simulation),
-//! driven through packed stream words.
+//! driven through packed stream words. A backend's own tests use it to hold the code it
+//! generates to its kernel's `execute`, bit for bit (`brainsmith new` writes such a test).
+//!
+//! ```
+//! use brainsmith_core::ir::QuantType;
+//! use brainsmith_core::{Generated, GeneratedFile, Interface, sim};
+//!
+//! // What a backend might generate: max(x, 0) over 4 lanes of INT3 per 12-bit word.
+//! let source = r#"
+//! #include <ap_int.h>
+//! #include <hls_stream.h>
+//! void relu(hls::stream<ap_uint<12>> &in0, hls::stream<ap_uint<12>> &out0) {
+//!     for (int i = 0; i < 2; i++) {
+//!         const ap_uint<12> x = in0.read();
+//!         ap_uint<12> y = 0;
+//!         for (int l = 0; l < 4; l++) {
+//!             const ap_int<3> v = x.range(3 * l + 2, 3 * l);
+//!             y.range(3 * l + 2, 3 * l) = v < 0 ? ap_int<3>(0) : v;
+//!         }
+//!         out0.write(y);
+//!     }
+//! }
+//! "#;
+//! let generated = Generated {
+//!     sources: vec![GeneratedFile { path: "relu.hpp".into(), contents: source.into() }],
+//!     params: Vec::new(),
+//!     interface: Interface {
+//!         top: "relu".into(),
+//!         ports: Vec::new(),
+//!         clock: None,
+//!         reset: None,
+//!     },
+//! };
+//! let dir = std::env::temp_dir().join(format!("relu-sim-{}", std::process::id()));
+//! let simulation = sim::compile_hls(&dir, &generated, 12, 12)?;
+//! let x = [-4.0, -1.0, 0.0, 3.0, 2.0, -2.0, 1.0, -3.0];
+//! let words = simulation.run(&sim::pack(&x, 4, QuantType::Int(3)), 2)?;
+//! assert_eq!(sim::unpack(&words, 4, QuantType::Int(3)), [0.0, 0.0, 0.0, 3.0, 2.0, 0.0, 1.0, 0.0]);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), sim::SimError>(())
+//! ```
 //!
 //! Streams carry FINN's packing: lane 0 in the least significant bits of a word, each
 //! lane a value's two's complement in its datatype's width (a bipolar value as one bit, 1
@@ -11,8 +51,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use brainsmith_core::Generated;
-use brainsmith_core::ir::QuantType;
+use crate::Generated;
+use crate::ir::QuantType;
 
 /// The stand-in headers: `(file name, text)`.
 pub const HEADERS: [(&str, &str); 2] = [
@@ -239,8 +279,9 @@ impl CppSim {
     }
 }
 
-/// Appends `words` to a simulation's input, one word (its 64-bit chunks) per line.
-pub(crate) fn push_words(input: &mut String, words: &[Vec<u64>]) {
+/// Appends `words` to a simulation's input, one word (its 64-bit chunks) per line: the
+/// text protocol of [`CppSim`]'s testbench, for other simulators to share.
+pub fn push_words(input: &mut String, words: &[Vec<u64>]) {
     for w in words {
         for c in w {
             input.push_str(&c.to_string());
@@ -252,11 +293,7 @@ pub(crate) fn push_words(input: &mut String, words: &[Vec<u64>]) {
 
 /// Runs the simulation `exe` with `input` on its stdin; its output, or an error with what
 /// it said on stderr (`what`: "simulation", "RTL simulation").
-pub(crate) fn run_fed(
-    exe: &Path,
-    input: &str,
-    what: &str,
-) -> Result<std::process::Output, SimError> {
+pub fn run_fed(exe: &Path, input: &str, what: &str) -> Result<std::process::Output, SimError> {
     let mut child = Command::new(exe)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
