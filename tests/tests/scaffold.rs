@@ -99,6 +99,8 @@ fn a_generated_workspace_builds_passes_its_tests_and_lists_its_plugins() {
     for expected in [
         "streaming_relu::tests::estimates_and_executes_a_node ... ok",
         "clip8_hls::tests::generates_a_streaming_function_with_packed_ports ... ok",
+        "clip8_hls::tests::simulates_as_the_kernel_executes ... ok",
+        "streaming_relu_hls::tests::simulates_as_the_kernel_executes ... ok",
         "infer_clip8::tests::maps_an_integer_relu_and_its_attributes_read_back ... ok",
         "remove_identities::tests::removes_chains_and_keeps_a_graph_output ... ok",
         "write_summary::tests::counts_kernel_and_software_nodes ... ok",
