@@ -289,6 +289,17 @@ impl App {
                 return ExitCode::from(code);
             }
         };
+        // A listing in a process that exits after it keeps the parser: freeing it would be
+        // work for nothing. Any other command frees it first, so that its first
+        // allocations reuse that memory rather than fresh pages (measured on the cold
+        // transforms of small models).
+        let listing = exit == Exit::Process
+            && matches!(matches.subcommand_name(), Some("plugins" | "manifest"));
+        if listing {
+            std::mem::forget(command);
+        } else {
+            drop(command);
+        }
         let registry = match Registry::global() {
             Ok(registry) => registry,
             Err(e) => {
@@ -317,9 +328,8 @@ impl App {
             }
         };
         if exit == Exit::Process {
-            // The process ends next; freeing the parser's tree of commands and arguments
-            // would be most of the work a short command does after its own.
-            std::mem::forget((command, matches));
+            // The process ends next: freeing the parsed arguments is work for nothing.
+            std::mem::forget(matches);
         }
         match result {
             Ok(()) => ExitCode::SUCCESS,
