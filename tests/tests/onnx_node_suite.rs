@@ -156,17 +156,10 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
     let mut tests = backend_suite(&python);
     // And the real models of this repository's test data (PaddleOCR, Brevitas and FINN
     // exports, qonnx's examples) on seeded inputs, those the suite does not hold already.
-    let mut real: Vec<PathBuf> = std::fs::read_dir(root.join("../testdata/models"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
-        .collect();
-    real.sort();
-    for model in real {
-        let name = model.file_stem().unwrap().to_string_lossy().into_owned();
+    for file in brainsmith_tests::model_names() {
+        let name = file.trim_end_matches(".onnx").to_owned();
         if !name.starts_with("light_") && !name.starts_with("node_test_") {
-            tests.push((name, None, model));
+            tests.push((name, None, brainsmith_tests::models_dir().join(&file)));
         }
     }
     let previous_hook = std::panic::take_hook();
