@@ -189,26 +189,7 @@ fn testbench(top: &str, header: &str, ins: &[u64], outs: &[u64]) -> String {
 #include <cstdio>
 #include "{header}"
 
-template <int W>
-static bool read_word(ap_uint<W> &w) {{
-    for (int c = 0; c * 64 < W; c++) {{
-        unsigned long long x;
-        if (std::scanf("%llu", &x) != 1) return false;
-        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
-        w.range(hi, c * 64) = x;
-    }}
-    return true;
-}}
-
-template <int W>
-static void write_word(const ap_uint<W> &w) {{
-    for (int c = 0; c * 64 < W; c++) {{
-        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
-        std::printf("%llu ", w.range(hi, c * 64));
-    }}
-    std::printf("\n");
-}}
-
+{WORD_IO}
 int main() {{
 {declare}    unsigned long long n_in[{ni} + 1], n_out[{no} + 1];
     for (int i = 0; i < {ni}; i++) if (std::scanf("%llu", &n_in[i]) != 1) return 2;
@@ -278,6 +259,31 @@ impl CppSim {
         Ok(streams)
     }
 }
+
+/// The C++ side of the word protocol, for a testbench that includes `ap_int.h` and
+/// `<cstdio>`: `read_word(w)` reads one `ap_uint<W>` as [`push_words`] writes it (its
+/// 64-bit chunks, lowest first, in decimal; `false` at the end of the input), and
+/// `write_word(w)` prints one the same way, on its own line.
+pub const WORD_IO: &str = r#"template <int W>
+static bool read_word(ap_uint<W> &w) {
+    for (int c = 0; c * 64 < W; c++) {
+        unsigned long long x;
+        if (std::scanf("%llu", &x) != 1) return false;
+        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
+        w.range(hi, c * 64) = x;
+    }
+    return true;
+}
+
+template <int W>
+static void write_word(const ap_uint<W> &w) {
+    for (int c = 0; c * 64 < W; c++) {
+        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
+        std::printf("%llu ", (unsigned long long)w.range(hi, c * 64));
+    }
+    std::printf("\n");
+}
+"#;
 
 /// Appends `words` to a simulation's input, one word (its 64-bit chunks) per line: the
 /// text protocol of [`CppSim`]'s testbench, for other simulators to share.

@@ -20,7 +20,7 @@ use brainsmith_core::kernel::Direction;
 
 use super::design::Design;
 use super::stitch::{Netlist, TOP};
-use crate::sim::{HEADERS, SimError, cxx};
+use crate::sim::{HEADERS, SimError, WORD_IO, cxx};
 
 /// A built co-simulation.
 #[derive(Debug)]
@@ -142,17 +142,7 @@ fn testbench(design: &Design, net: &Netlist, rtl: &[(String, String)]) -> String
 {wrappers}
 #include "../stitched/{TOP}.hpp"
 
-template <int W>
-static bool read_word(ap_uint<W> &w) {{
-    for (int c = 0; c * 64 < W; c++) {{
-        unsigned long long x;
-        if (std::scanf("%llu", &x) != 1) return false;
-        const int hi = (c * 64 + 63 < W - 1) ? c * 64 + 63 : W - 1;
-        w.range(hi, c * 64) = x;
-    }}
-    return true;
-}}
-
+{WORD_IO}
 int main() {{
     unsigned long long frames, in_words, out_words;
     if (std::scanf("%llu %llu %llu", &frames, &in_words, &out_words) != 3) return 2;
