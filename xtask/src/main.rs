@@ -13,6 +13,7 @@ mod bench_gen;
 mod bench_hw;
 mod bench_transforms;
 mod codegen;
+mod dist;
 mod fuzz;
 mod manifest;
 mod tidy;
@@ -35,6 +36,8 @@ commands:
                                          BENCHMARKS-transforms.md
   bench-hw [--runs R] [--finn-runs R] [--finn-python PATH]
                                          FINN's flow to hardware sources, ours against finn-plus; writes BENCHMARKS-hw.md
+  dist [--profile NAME]                  the brainsmith binary as shipped (static and position-dependent on
+                                         Linux with glibc), copied to target/dist/brainsmith
   fuzz [--target T]... [--seconds N | --iterations K] [--seed S]
                                          the mutation fuzzer (onnx, blueprint, apply, manifest, transforms);
                                          a crash is saved under target/fuzz/crashes and fails the run
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Some("bench-gen") => bench_gen::run(rest),
         Some("bench-transforms") => bench_transforms::run(rest),
         Some("bench-hw") => bench_hw::run(rest),
+        Some("dist") => dist::run(rest),
         Some("fuzz") => fuzz::run(rest),
         _ => {
             eprint!("{USAGE}");
