@@ -447,8 +447,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !script.is_file() {
         return Err(format!("{} does not exist", script.display()));
     }
-    eprintln!("building the release brainsmith binary as shipped (cargo xtask dist)...");
-    let bin = crate::dist::build(&root, "release")?;
+    eprintln!("building the brainsmith binary as shipped (cargo xtask dist)...");
+    let bin = crate::dist::build(&root, "dist")?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|t| if t.is_relative() { root.join(t) } else { t })

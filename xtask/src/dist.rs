@@ -2,21 +2,23 @@
 //!
 //! On Linux with glibc it is linked statically and position-dependent
 //! (`-C target-feature=+crt-static -C relocation-model=static`, given to the binary's own
-//! crate only, through `cargo rustc`, so the dependencies are the ones `cargo build`
-//! already compiled): no dynamic loader runs, no library is mapped, no symbol is looked
-//! up and no relocation is applied when it starts. A short command is dominated by that
-//! start: on `transform` of a one-node model it took 1.78 ms dynamically linked and
-//! 1.25 ms static, against 0.54 ms for a static hello-world (interleaved, 200 runs each,
-//! median; see BENCHMARKS-transforms.md for the whole command on every model).
+//! crate only, through `cargo rustc`): no dynamic loader runs, no library is mapped, no
+//! symbol is looked up and no relocation is applied when it starts. A short command is
+//! mostly that start. Measured on `transform` of a one-node model with the cleanup recipe
+//! (interleaved runs, medians): 1.78 ms dynamically linked, 1.25 ms static; with the
+//! `dist` profile's fat LTO, 0.87 ms against 0.94 ms for the static release build, where
+//! a static hello-world takes 0.52 ms. See BENCHMARKS-transforms.md for the whole command
+//! on every model.
 //!
 //! The flags cannot live in `.cargo/config.toml`: there they would reach the workspace's
 //! proc-macro crates, which a `crt-static` target cannot build, unless every build named
-//! `--target` and moved its output. Elsewhere (macOS, musl, Windows) the binary is the
-//! plain `cargo build` one.
+//! `--target` and moved its output. Elsewhere (macOS, musl, Windows) the binary is built
+//! with the same profile and without those flags.
 //!
-//! The result is copied to `target/dist/brainsmith`, checked to be what this says (an
-//! ELF executable with no interpreter, where static is asked for), and run once
-//! (`--version`).
+//! It is built with the `dist` profile (release with fat LTO and one codegen unit) into
+//! `target/dist/brainsmith`, checked to be what this says (an ELF executable with no
+//! interpreter, where static is asked for), and run: `--version`, and `plugins`, which
+//! must list every standard plugin the xtask itself links.
 
 use crate::util::workspace_root;
 use std::path::{Path, PathBuf};
@@ -27,20 +29,20 @@ use std::process::Command;
 const STATIC: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let mut profile = "release".to_owned();
+    let mut profile = "dist".to_owned();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--profile" => {
                 profile = args
                     .next()
-                    .ok_or("--profile needs a value (release, dev, bench, ...)")?
+                    .ok_or("--profile needs a value (dist, release, dev, ...)")?
                     .clone();
             }
             other => {
                 return Err(format!(
                     "unknown argument `{other}` to `cargo xtask dist`; it takes \
-                     `--profile NAME` (default release)"
+                     `--profile NAME` (default dist)"
                 ));
             }
         }
@@ -50,8 +52,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the binary with `profile`, copies it to `target/dist/brainsmith` (under
-/// `CARGO_TARGET_DIR` when set) and checks it; returns that path.
+/// Builds the binary with `profile` and checks it; returns its path
+/// (`target/<profile>/brainsmith`, `target/debug` for `dev`, under `CARGO_TARGET_DIR` when
+/// set).
 pub(crate) fn build(root: &Path, profile: &str) -> Result<PathBuf, String> {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args([
@@ -91,12 +94,7 @@ pub(crate) fn build(root: &Path, profile: &str) -> Result<PathBuf, String> {
     let built = target
         .join(dir)
         .join(format!("brainsmith{}", std::env::consts::EXE_SUFFIX));
-    let dist = target.join("dist");
-    std::fs::create_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
-    let out = dist.join(built.file_name().unwrap_or_default());
-    // Copied, not hard-linked: the next `cargo build` relinks the original in place.
-    std::fs::copy(&built, &out)
-        .map_err(|e| format!("copying {} to {}: {e}", built.display(), out.display()))?;
+    let out = built;
     if STATIC {
         let bytes = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         match elf_kind(&bytes) {
@@ -119,6 +117,41 @@ pub(crate) fn build(root: &Path, profile: &str) -> Result<PathBuf, String> {
             "{} --version did not answer: {}",
             out.display(),
             String::from_utf8_lossy(&version.stderr)
+        ));
+    }
+    // Every plugin of the standard library is registered: an optimisation or a linker
+    // that dropped a record would show here, not in a user's listing.
+    let listing = Command::new(&out)
+        .args(["plugins", "--format", "json"])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", out.display()))?;
+    let json: serde_json::Value = serde_json::from_slice(&listing.stdout).map_err(|e| {
+        format!(
+            "{} plugins --format json did not answer JSON ({e}): {}",
+            out.display(),
+            String::from_utf8_lossy(&listing.stderr)
+        )
+    })?;
+    let listed: std::collections::BTreeSet<&str> = json["plugin"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["qualified_name"].as_str())
+        .collect();
+    let registry = brainsmith_core::Registry::global().map_err(|e| e.to_string())?;
+    let missing: Vec<&str> = registry
+        .plugins()
+        .iter()
+        .filter(|p| p.source() == "brainsmith")
+        .map(|p| p.qualified_name())
+        .filter(|name| !listed.contains(name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} does not register {} of the standard plugins: {}",
+            out.display(),
+            missing.len(),
+            missing.join(", ")
         ));
     }
     Ok(out)

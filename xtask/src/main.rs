@@ -36,8 +36,8 @@ commands:
                                          BENCHMARKS-transforms.md
   bench-hw [--runs R] [--finn-runs R] [--finn-python PATH]
                                          FINN's flow to hardware sources, ours against finn-plus; writes BENCHMARKS-hw.md
-  dist [--profile NAME]                  the brainsmith binary as shipped (static and position-dependent on
-                                         Linux with glibc), copied to target/dist/brainsmith
+  dist [--profile NAME]                  the brainsmith binary as shipped: profile dist (fat LTO), static and
+                                         position-dependent on Linux with glibc; target/dist/brainsmith
   fuzz [--target T]... [--seconds N | --iterations K] [--seed S]
                                          the mutation fuzzer (onnx, blueprint, apply, manifest, transforms);
                                          a crash is saved under target/fuzz/crashes and fails the run
