@@ -449,11 +449,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     eprintln!("building the brainsmith binary as shipped (cargo xtask dist)...");
     let bin = crate::dist::build(&root, "dist")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_relative() { root.join(t) } else { t })
-        .unwrap_or_else(|| root.join("target"));
-    let scratch = target.join("bench-transforms");
+    let scratch = crate::util::target_dir(&root).join("bench-transforms");
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
 
     let mut models: Vec<PathBuf> = std::fs::read_dir(root.join("testdata/models"))
@@ -565,8 +561,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "In the tables of the transforms, loading and saving the model are excluded on both sides (the whole \
          command's table has them); qonnx's time includes the copy of the model \
          it makes for every transform and the cleanup it runs after each, as it applies them.\n\n- **Cold**: \
-         ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (the release \
-         binary as `cargo xtask dist` builds it, with its mimalloc allocator), a fresh process per run, the time of the transforms as it reports them (each \
+         ours is `brainsmith transform MODEL -o OUT --apply <recipe> --format json` (the binary \
+         as `cargo xtask dist` builds it, with its mimalloc allocator), a fresh process per run, the time of the transforms as it reports them (each \
          application including the copy of the model that makes it transactional), best of {} runs; qonnx's \
          is its first application in its process, as `run_qonnx.py` times it. This is what one command \
          costs.\n- **Warm**: the recipe applied again and again in one process to fresh copies of the model, \
@@ -698,7 +694,7 @@ fn whole_command(
     let _ = writeln!(
         s,
         "What a user waits for, both sides saving the same way: atomically, without an `fsync`. Ours: the \
-         release binary as `cargo xtask dist` builds it (on Linux, static and position-dependent), \
+         binary as `cargo xtask dist` builds it (on Linux, static and position-dependent), \
          `brainsmith transform MODEL -o OUT --apply <recipe> --no-sync`, a fresh process, its wall time from \
          the spawn to the exit (start, load, transforms, the atomic save, exit), best of {runs} runs, with the \
          load, transforms and save it reported in that run; its peak is the process's peak resident memory \

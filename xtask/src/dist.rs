@@ -85,16 +85,15 @@ pub(crate) fn build(root: &Path, profile: &str) -> Result<PathBuf, String> {
             "building the brainsmith binary (profile {profile}) failed"
         ));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_relative() { root.join(t) } else { t })
-        .unwrap_or_else(|| root.join("target"));
-    // Cargo names the output directory of the `dev` profile `debug`.
-    let dir = if profile == "dev" { "debug" } else { profile };
-    let built = target
+    // Cargo's output directories of the built-in profiles `dev`, `test` and `bench`.
+    let dir = match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        other => other,
+    };
+    let out = crate::util::target_dir(root)
         .join(dir)
         .join(format!("brainsmith{}", std::env::consts::EXE_SUFFIX));
-    let out = built;
     if STATIC {
         let bytes = std::fs::read(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         match elf_kind(&bytes) {

@@ -5,21 +5,13 @@
 //! build with few dependencies while the targets run optimised; it is its own watchdog
 //! (a child of itself), so a crash that kills the process is still saved.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::util::workspace_root;
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let root = workspace_root();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let target_dir = if target_dir.is_absolute() {
-        target_dir
-    } else {
-        root.join(target_dir)
-    };
+    let target_dir = crate::util::target_dir(&root);
     eprintln!("building the fuzzer (release)...");
     let built = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)

@@ -26,6 +26,16 @@ pub(crate) fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory for the workspace at `root`: `CARGO_TARGET_DIR` (relative to
+/// `root` when relative) or `root/target`.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(t) if t.is_relative() => root.join(t),
+        Some(t) => t,
+        None => root.join("target"),
+    }
+}
+
 /// Writes `contents` to `path` (write mode) or fails when the file differs (check mode).
 ///
 /// In check mode the error shows a line diff and the exact command that regenerates the
