@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Checks transformed ONNX models against the ONNX backend test suite's data.
 
-Usage: node_suite.py JOBS.json RESULTS.jsonl
+Usage: node_suite.py, with one job a line on standard input, one answer a line on
+standard output, in order.
 
-JOBS.json is a list of {"test", "dir", "original", "variants": [{"transform", "path"}]}:
-`dir` holds the suite's test_data_set_*/ (inputs and expected outputs as protobuf);
-without it (the "light" zoo models) the inputs are seeded random and the expected outputs
-are the original's under onnxruntime. For the original and every variant, one JSON line:
-{"test", "transform" ("" for the original), "check", "run"}: `check` is null when
+A job is {"test", "dir", "original", "transform", "path", "batch"}: `transform` is "" for
+the original itself (`path` is then the original), else the variant's label and `path`
+its file. `dir` holds the suite's test_data_set_*/ (inputs and expected outputs as
+protobuf); without it (the "light" zoo models) the inputs are seeded random and the
+expected outputs are the original's under onnxruntime. `batch`, when set, says the variant
+is the original at that batch size.
+
+The answer is {"test", "transform", "path", "check", "run", "finding"}: `check` is null when
 `onnx.checker.check_model(full_check=True)` passes, else its message; `run` is null when
 onnxruntime reproduces the expected outputs (the suite's tolerance: rtol 1e-3, atol 1e-7,
 matched by position, since a renaming transform may rename inputs and outputs), else why
-not. Variants are run only where the original runs.
+not. Variants are run only where the original runs. `finding` says whether a variant
+fails a check the original passes: the caller keeps its file to look at.
 """
 import glob
 import json
@@ -202,38 +207,49 @@ def batched(original, path, batch):
         return short(e)
 
 
+def original_state(job):
+    """(data sets, why the original does not run or None, why it fails the checker or None)."""
+    try:
+        original = onnx.load(job["original"])
+        if job.get("dir"):
+            sets = datasets(job["dir"], original)
+        else:
+            xs = random_inputs(original)
+            sets = [(xs, run(job["original"], xs))]
+        orig_run = outcome(job["original"], sets)
+    except Exception as e:  # noqa: BLE001
+        sets, orig_run = [], "the test data cannot be read: " + short(e)
+    return sets, orig_run, check(job["original"])
+
+
 def main():
-    jobs_path, results_path = sys.argv[1:3]
-    jobs = json.load(open(jobs_path))
-    with open(results_path, "w") as out:
-        for job in jobs:
-            original = onnx.load(job["original"])
-            try:
-                if job.get("dir"):
-                    sets = datasets(job["dir"], original)
-                else:
-                    xs = random_inputs(original)
-                    sets = [(xs, run(job["original"], xs))]
-                orig_run = outcome(job["original"], sets)
-            except Exception as e:  # noqa: BLE001
-                sets, orig_run = [], "the test data cannot be read: " + short(e)
-            rows = [{"test": job["test"], "transform": "", "check": check(job["original"]), "run": orig_run}]
-            for v in job["variants"]:
-                if orig_run is not None:
-                    run_why = "not run: the original does not run"
-                elif v.get("batch"):
-                    run_why = batched(job["original"], v["path"], v["batch"])
-                else:
-                    run_why = outcome(v["path"], sets)
-                rows.append({
-                    "test": job["test"],
-                    "transform": v["transform"],
-                    "check": check(v["path"]),
-                    "run": run_why,
-                })
-            for r in rows:
-                out.write(json.dumps(r) + "\n")
-            out.flush()
+    # Answers go to the real standard output alone: whatever a library prints, from Python
+    # or from C, goes to standard error.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # The last test's state: the caller sends a test's jobs one after another.
+    cached_test, state = None, None
+    for line in sys.stdin:
+        job = json.loads(line)
+        if job["test"] != cached_test:
+            cached_test, state = job["test"], original_state(job)
+        sets, orig_run, orig_check = state
+        row = {"test": job["test"], "transform": job["transform"], "path": job["path"]}
+        if not job["transform"]:
+            row.update(check=orig_check, run=orig_run, finding=False)
+        else:
+            if orig_run is not None:
+                run_why = "not run: the original does not run"
+            elif job.get("batch"):
+                run_why = batched(job["original"], job["path"], job["batch"])
+            else:
+                run_why = outcome(job["path"], sets)
+            check_why = check(job["path"])
+            finding = (orig_check is None and check_why is not None) or (orig_run is None and run_why is not None)
+            row.update(check=check_why, run=run_why, finding=finding)
+        answers.write(json.dumps(row) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":

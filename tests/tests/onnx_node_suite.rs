@@ -12,11 +12,17 @@
 //! suite holds. Every exception is written down with its reason in
 //! `tests/oracle/node_suite_exceptions.toml`; a finding no exception explains fails the
 //! test, and so does an exception that explains nothing any more.
+//!
+//! Variants are checked as they are saved and deleted once they pass, so the test's
+//! scratch directory (`target/node-suite`) holds a few models at a time and, at the end,
+//! only the findings' files. All of them at once would be 5.4 GB.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
 
 use brainsmith_core::ir::Model;
 use brainsmith_core::{Registry, TransformContext};
@@ -88,6 +94,97 @@ struct Row {
     transform: String,
     check: Option<String>,
     run: Option<String>,
+    /// The variant's file.
+    path: PathBuf,
+    /// Whether it is a finding (its file is kept to look at).
+    finding: bool,
+}
+
+/// `node_suite.py` processes, each checking one job at a time, fed as they finish.
+struct Checkers {
+    children: Vec<(Child, Option<ChildStdin>)>,
+    /// Jobs sent to each checker and not answered yet.
+    pending: Vec<usize>,
+    /// (checker, an answer, or none once it ended).
+    answers: mpsc::Receiver<(usize, Option<String>)>,
+    rows: Vec<Row>,
+}
+
+impl Checkers {
+    fn start(python: &Path, script: &Path, n: usize) -> Checkers {
+        let (tx, answers) = mpsc::channel();
+        let children = (0..n)
+            .map(|i| {
+                let mut child = Command::new(python)
+                    .arg(script)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("the checker starts");
+                let stdout = BufReader::new(child.stdout.take().unwrap());
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in stdout.lines() {
+                        let Ok(line) = line else { break };
+                        if tx.send((i, Some(line))).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = tx.send((i, None));
+                });
+                let stdin = child.stdin.take();
+                (child, stdin)
+            })
+            .collect();
+        Checkers {
+            children,
+            pending: vec![0; n],
+            answers,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Gives `job` to an idle checker, first waiting for one to finish if all are busy.
+    fn send(&mut self, job: serde_json::Value) {
+        loop {
+            if let Some(i) = (0..self.pending.len()).find(|&i| self.pending[i] == 0) {
+                let stdin = self.children[i].1.as_mut().unwrap();
+                writeln!(stdin, "{job}")
+                    .and_then(|()| stdin.flush())
+                    .expect("node_suite.py takes a job");
+                self.pending[i] += 1;
+                return;
+            }
+            self.receive();
+        }
+    }
+
+    /// Takes one answer; deletes the variant unless it is a finding.
+    fn receive(&mut self) {
+        let (i, line) = self.answers.recv().unwrap();
+        let Some(line) = line else {
+            panic!("node_suite.py (checker {i}) ended before it answered every job: see its stderr")
+        };
+        self.pending[i] -= 1;
+        let row: Row = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("node_suite.py answered {line:?}: {e}"));
+        if !row.transform.is_empty() && !row.finding {
+            std::fs::remove_file(&row.path).unwrap();
+        }
+        self.rows.push(row);
+    }
+
+    /// Every answer, once all jobs are answered and the checkers ended.
+    fn finish(mut self) -> Vec<Row> {
+        while self.pending.iter().any(|&p| p > 0) {
+            self.receive();
+        }
+        for (child, stdin) in &mut self.children {
+            drop(stdin.take());
+            assert!(child.wait().unwrap().success(), "node_suite.py failed");
+        }
+        self.rows
+    }
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -152,7 +249,6 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
 
     // (test, transform, what, message)
     let mut findings: Vec<(String, String, &str, String)> = Vec::new();
-    let mut jobs = Vec::new();
     let mut tests = backend_suite(&python);
     // And the real models of this repository's test data (PaddleOCR, Brevitas and FINN
     // exports, qonnx's examples) on seeded inputs, those the suite does not hold already.
@@ -162,6 +258,10 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
             tests.push((name, None, brainsmith_tests::models_dir().join(&file)));
         }
     }
+    // Two checkers, one per core, fed one variant at a time: a variant is checked as soon
+    // as it is saved and deleted unless it is a finding, so the scratch directory holds
+    // three variants at a time, not the suite's 5 GB of transformed weights.
+    let mut checkers = Checkers::start(&python, &root.join("oracle/node_suite.py"), 2);
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     for (name, dir, model_path) in &tests {
@@ -172,9 +272,19 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
                 continue;
             }
         };
+        let job = |transform: &str, path: &Path, batch: Option<u32>| {
+            serde_json::json!({
+                "test": name,
+                "dir": dir,
+                "original": model_path,
+                "transform": transform,
+                "path": path,
+                "batch": batch,
+            })
+        };
+        checkers.send(job("", model_path, None));
         let out = scratch.join(name);
         std::fs::create_dir_all(&out).unwrap();
-        let mut variants = Vec::new();
         let mut runs: Vec<(String, Vec<&str>)> = TRANSFORMS
             .iter()
             .map(|t| match *t {
@@ -225,11 +335,11 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
                 Ok(true) => {
                     let path = out.join(format!("{label}.onnx"));
                     match model.save(&path) {
-                        Ok(()) => variants.push(serde_json::json!({
-                            "transform": label,
-                            "path": path,
-                            "batch": label.ends_with("ChangeBatchSize").then_some(2),
-                        })),
+                        Ok(()) => {
+                            drop(model);
+                            let batch = label.ends_with("ChangeBatchSize").then_some(2);
+                            checkers.send(job(label, &path, batch));
+                        }
                         Err(e) => findings.push((
                             name.clone(),
                             label.into(),
@@ -241,41 +351,9 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
                 Err(e) => findings.push((name.clone(), label.into(), "apply", e)),
             }
         }
-        jobs.push(serde_json::json!({
-            "test": name,
-            "dir": dir,
-            "original": model_path,
-            "variants": variants,
-        }));
     }
     std::panic::set_hook(previous_hook);
-
-    // Two checkers at once: one per core.
-    let script = root.join("oracle/node_suite.py");
-    let half = jobs.len().div_ceil(2);
-    let children: Vec<_> = jobs
-        .chunks(half.max(1))
-        .enumerate()
-        .map(|(i, chunk)| {
-            let jobs_file = scratch.join(format!("jobs{i}.json"));
-            let results = scratch.join(format!("results{i}.jsonl"));
-            std::fs::write(&jobs_file, serde_json::to_vec(chunk).unwrap()).unwrap();
-            let child = Command::new(&python)
-                .arg(&script)
-                .arg(&jobs_file)
-                .arg(&results)
-                .spawn()
-                .expect("the checker starts");
-            (child, results)
-        })
-        .collect();
-    let mut rows = Vec::new();
-    for (mut child, results) in children {
-        assert!(child.wait().unwrap().success(), "node_suite.py failed");
-        for line in std::fs::read_to_string(&results).unwrap().lines() {
-            rows.push(serde_json::from_str::<Row>(line).unwrap());
-        }
-    }
+    let rows = checkers.finish();
     let mut originals: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.transform.is_empty()) {
         originals.insert(r.test.clone(), (r.check.is_none(), r.run.is_none()));
