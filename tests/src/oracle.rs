@@ -289,13 +289,40 @@ pub fn tensor_pairs<V: Send>(
     Some((pairs, compared))
 }
 
-/// A scratch directory for one test, under the target directory.
-pub fn scratch_dir(test: &str) -> PathBuf {
+/// A scratch directory for one test, under the target directory, emptied first.
+///
+/// It is removed when the test passes (dropped outside a panic): the oracles' outputs of
+/// every real model come to hundreds of megabytes. A failing test leaves it to look at.
+pub fn scratch_dir(test: &str) -> Scratch {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../target/oracle-scratch")
         .join(test);
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    Scratch(dir)
+}
+
+/// See [`scratch_dir`].
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Applies `transforms` in order, as a recipe's `ours` does, and returns their
