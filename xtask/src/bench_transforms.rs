@@ -223,7 +223,7 @@ fn ours(bin: &Path, model: &Path, out: &Path, runs: usize) -> Result<Cold, Strin
         if !sync {
             cmd.arg("--no-sync");
         }
-        let run = measured(&mut cmd)?;
+        let run = measured(&mut cmd, out)?;
         if !run.success {
             return Err(format!(
                 "brainsmith transform {} failed: {}",
@@ -268,34 +268,35 @@ struct Measured {
     peak: u64,
 }
 
-/// Runs `cmd` to its end; on Linux the exit is collected with `wait4`, which gives the
-/// child's own peak resident memory.
-fn measured(cmd: &mut Command) -> Result<Measured, String> {
-    use std::io::Read;
+/// Runs `cmd` to its end, its standard output and error going to files beside `scratch`,
+/// and nothing else running in this process meanwhile: the clock sees the spawn, the child
+/// and the exit alone, not a thread or pipes to drain. On Linux the exit is collected with
+/// `wait4`, which gives the child's own peak resident memory.
+fn measured(cmd: &mut Command, scratch: &Path) -> Result<Measured, String> {
     use std::process::Stdio;
+    let stdout_path = scratch.with_extension("stdout");
+    let stderr_path = scratch.with_extension("stderr");
+    let file = |path: &Path| {
+        std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(file(&stdout_path)?)
+        .stderr(file(&stderr_path)?);
     let start = std::time::Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    let mut stderr = child.stderr.take().ok_or("no stderr")?;
-    let errors = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stderr.read_to_end(&mut bytes);
-        bytes
-    });
-    let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_end(&mut stdout);
-    }
     let (success, peak) = reap(child)?;
     let wall = start.elapsed().as_secs_f64();
-    let stderr = errors.join().unwrap_or_default();
+    let read = |path: &Path| {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+        let _ = std::fs::remove_file(path);
+        bytes
+    };
     Ok(Measured {
         success,
-        stdout,
-        stderr,
+        stdout: read(&stdout_path)?,
+        stderr: read(&stderr_path)?,
         wall,
         peak,
     })
