@@ -367,19 +367,19 @@ fn oracle(
     out: &Path,
 ) -> Result<Theirs, String> {
     let oracle_dir = workspace_root().join("../shared/oracle");
-    let spawned = std::time::Instant::now();
-    let result = Command::new(python)
-        .arg(harness)
-        .arg(oracle_dir)
-        .arg(model)
-        .arg(RECIPE)
-        .arg(budget.to_string())
-        .arg(max_runs.to_string())
-        .arg(out)
-        .output()
-        .map_err(|e| format!("cannot run the oracle: {e}"))?;
-    let process = spawned.elapsed().as_secs_f64();
-    if !result.status.success() {
+    let result = measured(
+        Command::new(python)
+            .arg(harness)
+            .arg(oracle_dir)
+            .arg(model)
+            .arg(RECIPE)
+            .arg(budget.to_string())
+            .arg(max_runs.to_string())
+            .arg(out),
+        out,
+    )?;
+    let process = result.wall;
+    if !result.success {
         let stderr = String::from_utf8_lossy(&result.stderr);
         return Err(stderr.lines().last().unwrap_or("").trim().to_owned());
     }
@@ -696,8 +696,9 @@ fn whole_command(
         s,
         "What a user waits for, both sides saving the same way: atomically, without an `fsync`. Ours: the \
          binary as `cargo xtask dist` builds it (on Linux, static and position-dependent), \
-         `brainsmith transform MODEL -o OUT --apply <recipe> --no-sync`, a fresh process, its wall time from \
-         the spawn to the exit (start, load, transforms, the atomic save, exit), best of {runs} runs, with the \
+         `brainsmith transform MODEL -o OUT --apply <recipe> --no-sync`, a fresh process whose standard output \
+         and error go to files, its wall time from the spawn to the exit (start, load, transforms, the atomic \
+         save, exit), best of {runs} runs, with the \
          load, transforms and save it reported in that run; its peak is the process's peak resident memory \
          (`ru_maxrss`, the most of the runs). Beside it, the same command with the default save, which \
          `fsync`s the output before its rename so that it survives a power loss (best of {runs} runs, \
