@@ -262,8 +262,6 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
     // as it is saved and deleted unless it is a finding, so the scratch directory holds
     // three variants at a time, not the suite's 5 GB of transformed weights.
     let mut checkers = Checkers::start(&python, &root.join("oracle/node_suite.py"), 2);
-    let previous_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
     for (name, dir, model_path) in &tests {
         let original = match Model::load(model_path) {
             Ok(m) => m,
@@ -330,7 +328,13 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
         for (label, names) in &runs {
             let label = label.as_str();
             let mut model = original.clone();
-            match apply(registry, &mut model, names) {
+            // A transform's panic is a finding, reported as one: the hook stays quiet
+            // for it alone, so that the test's own failures still print.
+            let previous_hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let applied = apply(registry, &mut model, names);
+            std::panic::set_hook(previous_hook);
+            match applied {
                 Ok(false) => {}
                 Ok(true) => {
                     let path = out.join(format!("{label}.onnx"));
@@ -352,7 +356,6 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
             }
         }
     }
-    std::panic::set_hook(previous_hook);
     let rows = checkers.finish();
     let mut originals: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.transform.is_empty()) {
