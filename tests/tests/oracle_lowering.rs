@@ -20,7 +20,7 @@ use brainsmith_plugins::{
     RemoveUnusedTensors, SortCommutativeInputsInitializerLast, SortGraph,
 };
 use brainsmith_tests::oracle::{
-    Known, Oracle, Recipe, Tolerance, apply_all, check_recipe, scratch_dir,
+    Known, Oracle, Recipe, Scratch, Tolerance, apply_all, check_recipe, scratch_dir,
 };
 use brainsmith_tests::{
     all_models, float_model, histogram, initializer, model as tests_model, models_dir,
@@ -325,13 +325,14 @@ fn expand_norms_keeps_the_outputs_of_every_real_model() {
 }
 
 /// `model` after the oracle's `transforms` (without its renaming cleanup) and after ours,
-/// which must report nothing; `None` when the oracle is unavailable.
+/// which must report nothing, and the scratch directory that holds the oracle's file
+/// (`synthetic.oracle.onnx`) until it is dropped; `None` when the oracle is unavailable.
 fn both(
     name: &str,
     mut model: Model,
     transforms: &str,
     ours: &[&dyn Transform],
-) -> Option<(Model, Model)> {
+) -> Option<(Model, Model, Scratch)> {
     let oracle = Oracle::find()?;
     let scratch = scratch_dir(name);
     std::fs::create_dir_all(&scratch).unwrap();
@@ -343,7 +344,7 @@ fn both(
         .model;
     let diagnostics = apply_all(&mut model, ours);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
-    Some((model, theirs))
+    Some((model, theirs, scratch))
 }
 
 /// Each node's op type, inputs and outputs.
@@ -380,7 +381,7 @@ fn sort_commutative_inputs_and_remove_unused_nodes_reorder_and_remove_as_qonnx()
             Node::new("Add", ["c2", "c"], ["y"]),
         ],
     );
-    let Some((ours, theirs)) = both(
+    let Some((ours, theirs, _)) = both(
         "sort_and_remove_synthetic",
         model,
         "SortCommutativeInputsInitializerLast,RemoveUnusedNodes",
@@ -430,7 +431,7 @@ fn fold_transpose_into_quant_init_transposes_weights_as_qonnx() {
             Node::new("MatMul", ["x", "wt"], ["y"]),
         ],
     );
-    let Some((ours, theirs)) = both(
+    let Some((ours, theirs, _)) = both(
         "fold_transpose_synthetic",
         model,
         "FoldTransposeIntoQuantInit",
@@ -528,7 +529,7 @@ fn lower_convs_to_matmul_lowers_every_kind_of_conv_as_qonnx() {
     std::fs::create_dir_all(&scratch).unwrap();
     let original = scratch.join("original.onnx");
     model.save(&original).unwrap();
-    let Some((ours, theirs)) = both(
+    let Some((ours, theirs, _)) = both(
         "lower_convs_synthetic",
         model,
         "InferShapes,LowerConvsToMatMul",
@@ -696,7 +697,7 @@ fn move_pad_attribute_to_tensor_moves_pads_and_value_as_qonnx() {
     );
     model.set_opset_version("", 9);
     let original = model.clone();
-    let Some((mut ours, theirs)) = both(
+    let Some((mut ours, theirs, _)) = both(
         "move_pad_synthetic",
         model,
         "MovePadAttributeToTensor",
@@ -786,7 +787,7 @@ fn double_to_single_float_converts_the_whole_model_where_qonnx_breaks_it() {
     for (name, nodes, qonnx_runs) in cases {
         let model = float_model(&[4], &[4], vec![double("d", &k)], nodes);
         let original = model.clone();
-        let Some((ours, _theirs)) =
+        let Some((ours, _, synthetic)) =
             both(name, model, "DoubleToSingleFloat", &[&DoubleToSingleFloat])
         else {
             return;
@@ -805,11 +806,7 @@ fn double_to_single_float_converts_the_whole_model_where_qonnx_breaks_it() {
                 "{name}: differs by {diff}"
             );
         }
-        // Where `both` left qonnx's model (`scratch_dir` would empty it).
-        let theirs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/oracle-scratch")
-            .join(name)
-            .join("synthetic.oracle.onnx");
+        let theirs = synthetic.join("synthetic.oracle.onnx");
         let theirs_runs = oracle.compare_outputs(&theirs, &theirs).is_ok();
         assert_eq!(theirs_runs, qonnx_runs, "{name}: does qonnx's model run?");
     }
