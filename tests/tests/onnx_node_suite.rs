@@ -96,8 +96,25 @@ struct Row {
     run: Option<String>,
     /// The variant's file.
     path: PathBuf,
-    /// Whether it is a finding (its file is kept to look at).
-    finding: bool,
+    /// Whether the original passes `onnx.checker`.
+    original_checks: bool,
+    /// Whether the original reproduces the test data.
+    original_runs: bool,
+}
+
+impl Row {
+    /// A variant's failures where its original passes: `check`, `run`, both or none.
+    fn findings(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        let variant = !self.transform.is_empty();
+        let check = self
+            .check
+            .as_ref()
+            .filter(|_| variant && self.original_checks);
+        let run = self.run.as_ref().filter(|_| variant && self.original_runs);
+        [("check", check), ("run", run)]
+            .into_iter()
+            .filter_map(|(what, why)| Some((what, why?)))
+    }
 }
 
 /// `node_suite.py` processes, each checking one job at a time, fed as they finish.
@@ -159,7 +176,7 @@ impl Checkers {
         }
     }
 
-    /// Takes one answer; deletes the variant unless it is a finding.
+    /// Takes one answer; deletes the variant unless it holds a finding.
     fn receive(&mut self) {
         let (i, line) = self.answers.recv().unwrap();
         let Some(line) = line else {
@@ -168,7 +185,7 @@ impl Checkers {
         self.pending[i] -= 1;
         let row: Row = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("node_suite.py answered {line:?}: {e}"));
-        if !row.transform.is_empty() && !row.finding {
+        if !row.transform.is_empty() && row.findings().next().is_none() {
             std::fs::remove_file(&row.path).unwrap();
         }
         self.rows.push(row);
@@ -357,17 +374,9 @@ fn transforms_keep_the_onnx_backend_suite_valid_and_running() {
         }
     }
     let rows = checkers.finish();
-    let mut originals: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.transform.is_empty()) {
-        originals.insert(r.test.clone(), (r.check.is_none(), r.run.is_none()));
-    }
-    for r in rows.iter().filter(|r| !r.transform.is_empty()) {
-        let (checks, runs) = originals[&r.test];
-        if let (true, Some(why)) = (checks, &r.check) {
-            findings.push((r.test.clone(), r.transform.clone(), "check", why.clone()));
-        }
-        if let (true, Some(why)) = (runs, &r.run) {
-            findings.push((r.test.clone(), r.transform.clone(), "run", why.clone()));
+    for r in &rows {
+        for (what, why) in r.findings() {
+            findings.push((r.test.clone(), r.transform.clone(), what, why.clone()));
         }
     }
 
