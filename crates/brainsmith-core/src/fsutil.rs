@@ -84,8 +84,11 @@ fn size(limit: u64) -> String {
     }
 }
 
-/// The buffer between [`write_atomic_with`]'s writer and the temporary file.
-const WRITE_BUFFER: usize = 64 << 10;
+/// The buffer between [`write_atomic_with`]'s writer and the temporary file: std's own
+/// default. A larger one saves no system call where it matters: the model's encoder
+/// gathers its own chunks and writes them (and every weight) past this buffer, and a
+/// short command would only pay for its fresh pages.
+const WRITE_BUFFER: usize = 8 << 10;
 
 /// How many symlinks in a row are followed before giving up (Linux's own limit).
 const MAX_SYMLINKS: usize = 40;

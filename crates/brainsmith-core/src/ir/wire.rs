@@ -218,6 +218,11 @@ pub(crate) use messages;
 /// many messages. A slice at least this long (a weight's `raw_data`) skips it.
 const WRITE_CHUNK: usize = 64 << 10;
 
+/// What [`WriteBuf`] holds at first. It doubles up to [`WRITE_CHUNK`] as the model needs,
+/// so that saving a small model allocates (and touches) a few KiB, not the whole chunk: in
+/// a short `transform`, fresh pages are a good part of the cost.
+const FIRST_CHUNK: usize = 4 << 10;
+
 /// A [`BufMut`] that encodes straight into a writer (the save's temporary file), so that
 /// no encoding of the whole model is ever held in memory: small fields are gathered in a
 /// fixed buffer, and a slice of at least [`WRITE_CHUNK`] bytes (a weight's `raw_data`,
@@ -230,6 +235,8 @@ const WRITE_CHUNK: usize = 64 << 10;
 pub(crate) struct WriteBuf<W: std::io::Write> {
     out: W,
     buf: Vec<u8>,
+    /// The most `buf` holds: it starts smaller and doubles up to this.
+    chunk: usize,
     error: Option<std::io::Error>,
 }
 
@@ -239,11 +246,33 @@ impl<W: std::io::Write> WriteBuf<W> {
     }
 
     fn with_chunk(out: W, chunk: usize) -> Self {
+        let chunk = chunk.max(1);
         WriteBuf {
             out,
-            buf: Vec::with_capacity(chunk.max(1)),
+            buf: Vec::with_capacity(chunk.min(FIRST_CHUNK)),
+            chunk,
             error: None,
         }
+    }
+
+    /// Makes room for `more` bytes in the buffer: it grows (doubling, up to the chunk)
+    /// while it is smaller than the chunk, and is written out once it is full.
+    fn make_room(&mut self, more: usize) {
+        let needed = self.buf.len() + more;
+        if needed <= self.buf.capacity() {
+            return;
+        }
+        if self.buf.capacity() < self.chunk {
+            let grown = needed
+                .max(self.buf.capacity() * 2)
+                .min(self.chunk)
+                .max(self.buf.capacity());
+            self.buf.reserve_exact(grown - self.buf.len());
+            if needed <= self.buf.capacity() {
+                return;
+            }
+        }
+        self.flush_buf();
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -290,18 +319,17 @@ unsafe impl<W: std::io::Write> BufMut for WriteBuf<W> {
 
     fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
         if self.buf.len() == self.buf.capacity() {
-            self.flush_buf();
+            self.make_room(1);
         }
         bytes::buf::UninitSlice::uninit(self.buf.spare_capacity_mut())
     }
 
     fn put_slice(&mut self, src: &[u8]) {
-        if src.len() > self.buf.capacity() - self.buf.len() {
+        if src.len() >= self.chunk {
             self.flush_buf();
-        }
-        if src.len() >= self.buf.capacity() {
             self.write(src);
         } else {
+            self.make_room(src.len());
             self.buf.extend_from_slice(src);
         }
     }
@@ -369,6 +397,45 @@ mod tests {
             m.encode_raw(&mut out);
             assert!(out.finish().unwrap() == expected, "chunk of {chunk} bytes");
         }
+    }
+
+    #[test]
+    fn the_buffer_starts_small_and_grows_to_the_chunk_alone() {
+        // A one-node model never needs more than the first few KiB.
+        let small = proto::ModelProto {
+            ir_version: Some(8),
+            graph: Some(proto::GraphProto {
+                name: Some("g".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut out = WriteBuf::new(Vec::new());
+        small.encode_raw(&mut out);
+        assert_eq!(out.buf.capacity(), super::FIRST_CHUNK);
+        assert!(out.finish().unwrap() == small.encode_to_vec());
+
+        // Many small fields: the buffer doubles up to the chunk and stops there, writing
+        // out whole chunks.
+        let many = proto::ModelProto {
+            graph: Some(proto::GraphProto {
+                node: (0..20_000)
+                    .map(|i| proto::NodeProto {
+                        name: Some(format!("node{i}")),
+                        op_type: Some("Relu".into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let expected = many.encode_to_vec();
+        assert!(expected.len() > 4 * super::WRITE_CHUNK);
+        let mut out = WriteBuf::new(Vec::new());
+        many.encode_raw(&mut out);
+        assert_eq!(out.buf.capacity(), super::WRITE_CHUNK);
+        assert!(out.finish().unwrap() == expected);
     }
 
     /// A writer that takes `room` bytes, then fails.
