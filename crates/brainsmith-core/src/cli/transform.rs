@@ -91,7 +91,7 @@ pub(super) fn run(
     let mut report = pipeline::Report::starting(&model);
     pipeline::run_planned(&mut model, &planned, &mut report)
         .map_err(|f| format!("{f}; nothing was written to {}", args.output.display()))?;
-    finish(&args, &model, &report, load_seconds, out, err)
+    finish(&args, model, &report, load_seconds, out, err)
 }
 
 fn run_blueprint(
@@ -124,21 +124,22 @@ fn run_blueprint(
     }
     let report =
         result.map_err(|e| format!("{e}; nothing was written to {}", args.output.display()))?;
-    finish(args, &model, &report, load_seconds, out, err)
+    finish(args, model, &report, load_seconds, out, err)
 }
 
 /// Writes the model and prints the summary.
 fn finish(
     args: &TransformArgs,
-    model: &Model,
+    model: Model,
     report: &pipeline::Report,
     load_seconds: f64,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), String> {
     let save_start = std::time::Instant::now();
+    // The model is not needed after: saved without the copy `save_with` makes.
     model
-        .save_with(&args.output, args.durability())
+        .save_owned(&args.output, args.durability())
         .map_err(|e| e.to_string())?;
     let save_seconds = save_start.elapsed().as_secs_f64();
 

@@ -136,7 +136,17 @@ impl Model {
         path: impl AsRef<Path>,
         durability: crate::fsutil::Durability,
     ) -> Result<(), ModelError> {
-        let proto = self.to_proto();
+        self.clone().save_owned(path, durability)
+    }
+
+    /// [`Model::save_with`] of a model that is not needed after: converted to the
+    /// protobuf message without a copy.
+    pub(crate) fn save_owned(
+        self,
+        path: impl AsRef<Path>,
+        durability: crate::fsutil::Durability,
+    ) -> Result<(), ModelError> {
+        let proto = self.into_proto();
         crate::fsutil::write_atomic_durable(path.as_ref(), durability, |file| {
             let mut out = WriteBuf::new(file);
             proto.encode_raw(&mut out);
