@@ -21,7 +21,8 @@ use brainsmith_core::Registry;
 use brainsmith_core::blueprint::{Blueprint, Options, execute};
 use brainsmith_core::ir::Model;
 
-// The allocator of the `brainsmith` binary, whose work this measures.
+// The allocator of the `brainsmith` binary, whose work this measures: mimalloc, behind
+// the binary's start arena (src/arena.rs), which a warm loop outgrows in its first run.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -19,7 +19,8 @@ use brainsmith_core::ir::Model;
 use brainsmith_core::{Registry, pipeline};
 use brainsmith_plugins as _;
 
-// The allocator of the `brainsmith` binary, whose work this measures.
+// The allocator of the `brainsmith` binary, whose work this measures: mimalloc, behind
+// the binary's start arena (src/arena.rs), which a warm loop outgrows in its first run.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

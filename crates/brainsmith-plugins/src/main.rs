@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The process's allocator: a bump arena for the first allocations, then mimalloc (or the
+// system's allocator without the `mimalloc` feature).
+mod arena;
 
 fn main() -> ExitCode {
     let code = brainsmith_plugins::cli::app().main();
