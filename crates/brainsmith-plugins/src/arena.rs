@@ -223,10 +223,8 @@ impl Arena {
         if end > self.len {
             return None;
         }
-        state.end = end;
-        self.reached(state, end);
         let zero = start >= state.clean_from;
-        state.clean_from = state.clean_from.max(end);
+        self.cut_to(state, end);
         Some((NonNull::new(self.base.wrapping_add(start))?, zero))
     }
 
@@ -250,6 +248,10 @@ impl Arena {
     fn resize_in(&self, state: &mut State, ptr: *mut u8, layout: Layout, new_size: usize) -> bool {
         match class(layout) {
             Some(class) => new_size <= class_size(class) && new_size < LARGE_BLOCK,
+            // A large block shrunk below `LARGE_BLOCK` would be freed onto a small list as
+            // a whole power of two, bytes that a shrink of the last block gives back: it
+            // moves instead.
+            None if new_size < LARGE_BLOCK => false,
             None => {
                 let start = ptr as usize - self.base as usize;
                 let last = start + layout.size() == state.end;
@@ -261,9 +263,7 @@ impl Arena {
                 }
                 match start.checked_add(new_size) {
                     Some(end) if last && end <= self.len => {
-                        state.end = end;
-                        self.reached(state, end);
-                        state.clean_from = state.clean_from.max(end);
+                        self.cut_to(state, end);
                         true
                     }
                     _ => false,
@@ -272,9 +272,12 @@ impl Arena {
         }
     }
 
-    /// Advises the huge page's part once the arena first cuts a block that reaches it,
-    /// before that block is returned, so before any of it is touched.
-    fn reached(&self, state: &mut State, end: usize) {
+    /// Moves the arena's end forward to `end` (no longer zero memory up to it), advising
+    /// the huge page's part once the arena first reaches it: before the block is
+    /// returned, so before any of it is touched.
+    fn cut_to(&self, state: &mut State, end: usize) {
+        state.end = end;
+        state.clean_from = state.clean_from.max(end);
         if end > self.huge_from && !state.advised {
             state.advised = true;
             advise_huge(
@@ -521,6 +524,9 @@ mod tests {
         assert_eq!(next, large as usize + 30_000);
         // No longer the last: it cannot grow.
         assert!(!arena.resize_in_place(large, layout(30_000, 8), 40_000));
+        // Below the large size it moves: freed, it would go on a small list as a whole
+        // power of two.
+        assert!(!arena.resize_in_place(large, layout(30_000, 8), LARGE_BLOCK - 1));
         // The last large block, freed, is cut again.
         arena.dealloc(next as *mut u8, layout(20_000, 8));
         assert_eq!(alloc(&arena, 20_000, 8).unwrap(), next);
