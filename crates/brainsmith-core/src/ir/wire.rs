@@ -263,10 +263,8 @@ impl<W: std::io::Write> WriteBuf<W> {
             return;
         }
         if self.buf.capacity() < self.chunk {
-            let grown = needed
-                .max(self.buf.capacity() * 2)
-                .min(self.chunk)
-                .max(self.buf.capacity());
+            // More than the capacity: the capacity is below the chunk, and `needed` above it.
+            let grown = needed.max(self.buf.capacity() * 2).min(self.chunk);
             self.buf.reserve_exact(grown - self.buf.len());
             if needed <= self.buf.capacity() {
                 return;
